@@ -1,0 +1,61 @@
+// Package api holds the control plane's gRPC handlers. Handlers are thin: they check the
+// request's shape, call the domain packages and map their errors to status codes here, and
+// only here.
+package api
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/model"
+)
+
+// toStatus maps a domain error to a gRPC status error. Validation errors carry a
+// google.rpc.BadRequest with one field violation per invalid field.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var verr *model.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		return badRequest(verr)
+	case errors.Is(err, model.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, model.ErrAlreadyExists):
+		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, model.ErrConflict):
+		return status.Error(codes.Aborted, err.Error())
+	case errors.Is(err, model.ErrUnavailable):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+func badRequest(verr *model.ValidationError) error {
+	br := &errdetails.BadRequest{}
+	for _, v := range verr.Violations {
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
+	}
+	st, err := status.New(codes.InvalidArgument, verr.Error()).WithDetails(br)
+	if err != nil {
+		return status.Error(codes.InvalidArgument, verr.Error())
+	}
+	return st.Err()
+}
+
+// invalid is a single-field InvalidArgument.
+func invalid(field, desc string) error {
+	return badRequest(&model.ValidationError{Violations: []model.FieldViolation{{Field: field, Description: desc}}})
+}

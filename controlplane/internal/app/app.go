@@ -1,0 +1,170 @@
+// Package app wires the control plane together: Redis clients, the store, the config state,
+// agent sessions, the gRPC API and the HTTP health endpoint, and runs them until stopped.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/api"
+	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
+	"github.com/edgeplane/edgeplane/controlplane/internal/routing"
+	"github.com/edgeplane/edgeplane/controlplane/internal/state"
+	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+)
+
+// Config configures the control plane.
+type Config struct {
+	// RedisURL is the state store (see newRedis for the URL forms). Required unless Dev.
+	RedisURL string
+	// Dev runs on an embedded in-memory Redis-compatible store; nothing persists.
+	Dev bool
+	// GRPCAddr is the API's listen address. Default 127.0.0.1:7000; port 0 picks one.
+	GRPCAddr string
+	// HTTPAddr serves /healthz and /readyz. Default 127.0.0.1:7001; "-" disables it.
+	HTTPAddr string
+	// ReplicaID names this replica in agent statuses. Default: host name and a random suffix.
+	ReplicaID string
+	// Namespace prefixes every Redis key. Default "edgeplane".
+	Namespace string
+	// Heartbeat is how often agent statuses are refreshed. Default 5s.
+	Heartbeat time.Duration
+	// ShutdownTimeout bounds the graceful stop. Default 10s.
+	ShutdownTimeout time.Duration
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// App is a running control plane.
+type App struct {
+	cfg      Config
+	log      *slog.Logger
+	grpcLn   net.Listener
+	httpLn   net.Listener
+	mini     *miniredis.Miniredis
+	rdb      redis.UniversalClient // state reads and writes
+	tail     redis.UniversalClient // blocking changelog reads
+	state    *state.State
+	fanout   *fanout.Fanout
+	grpc     *grpc.Server
+	health   *health.Server
+	sessions context.Context
+	endAll   context.CancelFunc
+}
+
+// New opens the listeners and Redis clients. Call Run to serve; Run releases them.
+func New(cfg Config) (*App, error) {
+	a := &App{cfg: withDefaults(cfg), log: cfg.Logger}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	a.log = a.log.With("replica", a.cfg.ReplicaID)
+	if err := a.open(); err != nil {
+		a.closeAll()
+		return nil, err
+	}
+	a.build()
+	return a, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.GRPCAddr == "" {
+		cfg.GRPCAddr = "127.0.0.1:7000"
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = "127.0.0.1:7001"
+	}
+	if cfg.ReplicaID == "" {
+		host, _ := os.Hostname()
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		cfg.ReplicaID = host + "-" + hex.EncodeToString(b[:])
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	return cfg
+}
+
+func (a *App) open() error {
+	url := a.cfg.RedisURL
+	switch {
+	case a.cfg.Dev:
+		a.mini = miniredis.NewMiniRedis()
+		if err := a.mini.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("starting the embedded store: %w", err)
+		}
+		url = "redis://" + a.mini.Addr()
+		a.log.Warn("DEV MODE: state lives in an embedded in-memory store and is LOST when the control plane exits; use --redis-url in production")
+	case url == "":
+		return errors.New("no state store: set --redis-url (or EDGEPLANE_REDIS_URL), or --dev for an in-memory one")
+	}
+	var err error
+	if a.rdb, err = newRedis(url, 64); err != nil {
+		return err
+	}
+	if a.tail, err = newRedis(url, 4); err != nil {
+		return err
+	}
+	if a.grpcLn, err = net.Listen("tcp", a.cfg.GRPCAddr); err != nil {
+		return fmt.Errorf("grpc listener: %w", err)
+	}
+	if a.cfg.HTTPAddr != "-" {
+		if a.httpLn, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("http listener: %w", err)
+		}
+	}
+	return nil
+}
+
+func (a *App) build() {
+	st := store.New(store.Config{Client: a.rdb, Namespace: a.cfg.Namespace})
+	a.state = state.New(state.Config{Store: st, Tail: a.tail, Logger: a.log.With("component", "state")})
+	a.fanout = fanout.New(fanout.Config{
+		State: a.state, Store: st, ReplicaID: a.cfg.ReplicaID, Heartbeat: a.cfg.Heartbeat,
+		Logger: a.log.With("component", "fanout"),
+	})
+	a.sessions, a.endAll = context.WithCancel(context.Background())
+	a.grpc = grpc.NewServer(
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	)
+	edgeplanev1.RegisterRoutingServiceServer(a.grpc, &api.Routing{Routes: routing.New(st, a.state), Fleet: a.fanout})
+	fleet := &api.Fleet{Fanout: a.fanout, Sessions: a.sessions}
+	edgeplanev1.RegisterFleetServiceServer(a.grpc, fleet)
+	edgeplanev1.RegisterAgentServiceServer(a.grpc, fleet)
+	a.health = health.NewServer()
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(a.grpc, a.health)
+	reflection.Register(a.grpc)
+}
+
+// GRPCAddr returns the API's bound address.
+func (a *App) GRPCAddr() string { return a.grpcLn.Addr().String() }
+
+// HTTPAddr returns the health endpoint's bound address ("" when disabled).
+func (a *App) HTTPAddr() string {
+	if a.httpLn == nil {
+		return ""
+	}
+	return a.httpLn.Addr().String()
+}
+
+// ReplicaID returns this replica's name.
+func (a *App) ReplicaID() string { return a.cfg.ReplicaID }

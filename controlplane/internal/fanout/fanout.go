@@ -1,0 +1,107 @@
+// Package fanout serves agents' config streams. Each connected agent has one session that
+// sends it a snapshot or a delta from the revision it serves, then one update per change,
+// with at most one update unanswered: changes that arrive while an agent is applying are
+// coalesced into its next delta. A NACKed revision is never resent; the next change is a new
+// attempt from the revision the agent still serves. Session status (applied revision, last
+// error, last seen) is written to the store in batches so every replica can answer for it.
+package fanout
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/state"
+	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+)
+
+// Config configures a Fanout.
+type Config struct {
+	// State is the config to distribute. Required.
+	State *state.State
+	// Store receives agent statuses. Required.
+	Store *store.Store
+	// ReplicaID names this control-plane replica in agent statuses. Required.
+	ReplicaID string
+	// Heartbeat is how often each session's last_seen is refreshed; an agent whose status is
+	// older than three heartbeats counts as disconnected. Default 5s.
+	Heartbeat time.Duration
+	// HelloTimeout bounds the wait for an agent's Hello. Default 10s.
+	HelloTimeout time.Duration
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Fanout owns the agent sessions of one replica. Its methods are safe for concurrent use.
+type Fanout struct {
+	cfg Config
+	log *slog.Logger
+	rec *recorder
+
+	mu       sync.Mutex // guards sessions
+	sessions map[string]*session
+}
+
+// New returns a Fanout. Run must be running for statuses to reach the store.
+func New(cfg Config) *Fanout {
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 5 * time.Second
+	}
+	if cfg.HelloTimeout <= 0 {
+		cfg.HelloTimeout = 10 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Fanout{cfg: cfg, log: log, rec: newRecorder(cfg.Store, log), sessions: map[string]*session{}}
+}
+
+// Run writes session statuses to the store and refreshes heartbeats until ctx ends.
+func (f *Fanout) Run(ctx context.Context) error {
+	go f.heartbeat(ctx)
+	return f.rec.run(ctx)
+}
+
+// Connected returns the number of agents connected to this replica.
+func (f *Fanout) Connected() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.sessions)
+}
+
+func (f *Fanout) heartbeat(ctx context.Context) {
+	t := time.NewTicker(f.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		f.mu.Lock()
+		for _, s := range f.sessions {
+			f.rec.put(store.AgentUpdate, s.token, s.touch())
+		}
+		f.mu.Unlock()
+	}
+}
+
+// register makes s the node's session on this replica, cancelling an older one.
+func (f *Fanout) register(s *session) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if old := f.sessions[s.node]; old != nil {
+		old.cancel()
+	}
+	f.sessions[s.node] = s
+}
+
+func (f *Fanout) unregister(s *session) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.sessions[s.node] == s {
+		delete(f.sessions, s.node)
+	}
+}

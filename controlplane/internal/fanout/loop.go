@@ -1,0 +1,70 @@
+package fanout
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+)
+
+// loop sends updates and handles answers. applied is the revision the agent serves; it is
+// valid in agentEpoch, the state's epoch when the agent got it (see state.Update).
+func (f *Fanout) loop(ctx context.Context, s *session, applied int64, stream Stream,
+	msgs <-chan *edgeplanev1.AgentMessage, errc <-chan error) error {
+	_, rev, agentEpoch := f.cfg.State.Watch()
+	var inflight int64                               // revision sent and not yet answered; 0 when none
+	attempted, attemptedEpoch := applied, agentEpoch // last revision sent, never sent again
+	if applied > rev {
+		attempted = -1 // the agent is ahead of the store (a wiped Redis): send a snapshot
+	}
+	for {
+		changed, rev, epoch := f.cfg.State.Watch()
+		if inflight == 0 && (rev > attempted || epoch != attemptedEpoch) {
+			attempted, attemptedEpoch = rev, epoch
+			if u := f.cfg.State.Update(applied, agentEpoch); u != nil {
+				if err := stream.Send(&edgeplanev1.ControlMessage{Kind: &edgeplanev1.ControlMessage_Update{Update: u}}); err != nil {
+					return fmt.Errorf("sending revision %d: %w", u.GetRevision(), err)
+				}
+				inflight, attempted = u.GetRevision(), u.GetRevision()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errc:
+			return err
+		case <-changed:
+		case m := <-msgs:
+			if m.GetAck() == nil && m.GetNack() == nil {
+				return fmt.Errorf("agent sent %T after Hello", m.GetKind())
+			}
+			if r := f.answer(ctx, s, m, inflight); r > 0 {
+				applied, agentEpoch = r, attemptedEpoch
+			}
+			inflight = 0
+		}
+	}
+}
+
+// answer records an Ack or Nack and returns the revision the agent now serves (0 if unchanged).
+func (f *Fanout) answer(ctx context.Context, s *session, m *edgeplanev1.AgentMessage, inflight int64) int64 {
+	if a := m.GetAck(); a != nil {
+		if a.GetRevision() != inflight {
+			f.log.WarnContext(ctx, "agent acked a revision that was not in flight", "node_id", s.node, "revision", a.GetRevision(), "in_flight", inflight)
+		}
+		f.rec.put(store.AgentUpdate, s.token, s.edit(func(st *edgeplanev1.Agent) {
+			st.AppliedRevision, st.ConfigHash = a.GetRevision(), a.GetConfigHash()
+			if st.RejectedRevision <= a.GetRevision() {
+				st.LastError = ""
+			}
+		}))
+		return a.GetRevision()
+	}
+	n := m.GetNack()
+	f.log.WarnContext(ctx, "agent rejected config", "node_id", s.node, "revision", n.GetRevision(), "error", n.GetError())
+	f.rec.put(store.AgentUpdate, s.token, s.edit(func(st *edgeplanev1.Agent) {
+		st.LastError, st.RejectedRevision = n.GetError(), n.GetRevision()
+	}))
+	return 0
+}

@@ -1,0 +1,150 @@
+package fanout
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/model"
+	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+)
+
+var nodePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
+
+// session is one agent's stream on this replica.
+type session struct {
+	node   string
+	token  string
+	cancel context.CancelFunc
+
+	mu     sync.Mutex // guards status
+	status *edgeplanev1.Agent
+}
+
+// touch refreshes last_seen and returns a copy of the status to write.
+func (s *session) touch() *edgeplanev1.Agent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status.LastSeen = timestamppb.Now()
+	return proto.CloneOf(s.status)
+}
+
+// edit changes the status under the lock and returns a copy to write.
+func (s *session) edit(fn func(a *edgeplanev1.Agent)) *edgeplanev1.Agent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(s.status)
+	s.status.LastSeen = timestamppb.Now()
+	return proto.CloneOf(s.status)
+}
+
+// Stream is the server side of AgentService.Connect.
+type Stream interface {
+	Context() context.Context
+	Send(*edgeplanev1.ControlMessage) error
+	Recv() (*edgeplanev1.AgentMessage, error)
+}
+
+// Serve runs one agent's stream until the agent leaves or ctx ends. It returns a
+// *model.ValidationError for a bad Hello and nil when the agent closed the stream.
+func (f *Fanout) Serve(ctx context.Context, stream Stream) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	msgs, errc := receive(ctx, stream)
+	hello, err := f.awaitHello(ctx, msgs, errc)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-f.cfg.State.Ready():
+	}
+	s := f.open(hello, cancel)
+	defer f.close(s)
+	f.log.InfoContext(ctx, "agent connected", "node_id", s.node, "revision", hello.GetRevision(), "version", hello.GetVersion())
+	err = f.loop(ctx, s, hello.GetRevision(), stream, msgs, errc)
+	f.log.InfoContext(ctx, "agent disconnected", "node_id", s.node, "reason", err)
+	if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func (f *Fanout) awaitHello(ctx context.Context, msgs <-chan *edgeplanev1.AgentMessage, errc <-chan error) (*edgeplanev1.Hello, error) {
+	bad := func(desc string) error {
+		return &model.ValidationError{Violations: []model.FieldViolation{{Field: "hello", Description: desc}}}
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case err := <-errc:
+		return nil, err
+	case <-time.After(f.cfg.HelloTimeout):
+		return nil, bad(fmt.Sprintf("no Hello within %s", f.cfg.HelloTimeout))
+	case m := <-msgs:
+		h := m.GetHello()
+		switch {
+		case h == nil:
+			return nil, bad("the first message must be a Hello")
+		case !nodePattern.MatchString(h.GetNodeId()):
+			return nil, &model.ValidationError{Violations: []model.FieldViolation{{Field: "hello.node_id",
+				Description: fmt.Sprintf("%q is not a node id: 1-253 letters, digits, '.', '_' or '-'", h.GetNodeId())}}}
+		}
+		return h, nil
+	}
+}
+
+func (f *Fanout) open(h *edgeplanev1.Hello, cancel context.CancelFunc) *session {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	now := timestamppb.Now()
+	s := &session{
+		node:   h.GetNodeId(),
+		token:  f.cfg.ReplicaID + "/" + hex.EncodeToString(b[:]),
+		cancel: cancel,
+		status: &edgeplanev1.Agent{
+			NodeId: h.GetNodeId(), Labels: h.GetLabels(), Version: h.GetVersion(), Connected: true,
+			AppliedRevision: h.GetRevision(), ConfigHash: h.GetConfigHash(), LastSeen: now,
+			Replica: f.cfg.ReplicaID, ConnectTime: now,
+		},
+	}
+	f.register(s)
+	f.rec.put(store.AgentClaim, s.token, proto.CloneOf(s.status))
+	return s
+}
+
+func (f *Fanout) close(s *session) {
+	f.unregister(s)
+	f.rec.put(store.AgentRelease, s.token, s.edit(func(a *edgeplanev1.Agent) { a.Connected = false }))
+}
+
+// receive turns stream.Recv into channels, owned by the caller's ctx.
+func receive(ctx context.Context, stream Stream) (<-chan *edgeplanev1.AgentMessage, <-chan error) {
+	msgs, errc := make(chan *edgeplanev1.AgentMessage), make(chan error, 1)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return msgs, errc
+}

@@ -1,0 +1,114 @@
+package state
+
+import (
+	"context"
+	"sort"
+
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+)
+
+// Revision returns the revision the state is at.
+func (s *State) Revision() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rev
+}
+
+// Watch returns the current revision and epoch, and a channel closed at the next change.
+func (s *State) Watch() (changed <-chan struct{}, rev, epoch int64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.changed, s.rev, s.epoch
+}
+
+// WaitFor blocks until the state reaches rev or ctx ends.
+func (s *State) WaitFor(ctx context.Context, rev int64) error {
+	for {
+		ch, cur, _ := s.Watch()
+		if cur >= rev {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// Routes returns every route ordered by name, and the revision. The slice and the routes are
+// shared: callers must not modify them.
+func (s *State) Routes() ([]*edgeplanev1.Route, int64) {
+	s.mu.RLock()
+	if s.sorted != nil {
+		defer s.mu.RUnlock()
+		return s.sorted, s.rev
+	}
+	s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sorted == nil {
+		out := make([]*edgeplanev1.Route, 0, len(s.routes))
+		for _, r := range s.routes {
+			out = append(out, r)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+		s.sorted = out
+	}
+	return s.sorted, s.rev
+}
+
+// Update returns what moves an agent serving base (in epoch) to the current revision: a delta
+// when the history covers everything after base, a snapshot otherwise. It returns nil when the
+// agent is already current. The result is shared and must not be modified.
+func (s *State) Update(base, epoch int64) *edgeplanev1.ConfigUpdate {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	delta := epoch == s.epoch && base <= s.rev && base >= s.oldest
+	if delta && base == s.rev {
+		return nil
+	}
+	if !delta {
+		base = -1
+	}
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if c := s.cache; c != nil && c.GetRevision() == s.rev && c.GetBaseRevision() == base {
+		return c
+	}
+	if delta {
+		s.cache = s.deltaLocked(base)
+	} else {
+		s.cache = s.snapshotLocked()
+	}
+	return s.cache
+}
+
+func (s *State) deltaLocked(base int64) *edgeplanev1.ConfigUpdate {
+	i := sort.Search(len(s.history), func(i int) bool { return s.history[i].rev > base })
+	u := &edgeplanev1.ConfigUpdate{Revision: s.rev, BaseRevision: base}
+	seen := make(map[string]bool, len(s.history)-i)
+	for _, e := range s.history[i:] {
+		if seen[e.name] {
+			continue
+		}
+		seen[e.name] = true
+		if r, ok := s.routes[e.name]; ok {
+			u.Routes = append(u.Routes, r)
+		} else {
+			u.DeletedRoutes = append(u.DeletedRoutes, e.name)
+		}
+	}
+	return u
+}
+
+// snapshotLocked returns a snapshot; its BaseRevision is -1 so the cache tells it apart.
+func (s *State) snapshotLocked() *edgeplanev1.ConfigUpdate {
+	u := &edgeplanev1.ConfigUpdate{Revision: s.rev, Snapshot: true, BaseRevision: -1}
+	u.Routes = make([]*edgeplanev1.Route, 0, len(s.routes))
+	for _, r := range s.routes {
+		u.Routes = append(u.Routes, r)
+	}
+	sort.Slice(u.Routes, func(i, j int) bool { return u.Routes[i].GetName() < u.Routes[j].GetName() })
+	return u
+}

@@ -1,0 +1,165 @@
+// Package state holds the whole config in memory at a revision. It loads a snapshot from the
+// store once, then follows the changelog stream with blocking reads (it never polls), and
+// tells watchers about every new revision. Sessions build each agent's snapshot or delta from
+// it without touching Redis.
+package state
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/backoff"
+)
+
+// Config configures a State.
+type Config struct {
+	// Store loads snapshots and changelog ranges. Required.
+	Store *store.Store
+	// Tail is the client used for blocking XREADs; keep it apart from the write client.
+	// Required.
+	Tail redis.UniversalClient
+	// HistoryLen bounds the per-revision history kept for deltas. Default 10000.
+	HistoryLen int
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// State is the materialized config. Its methods are safe for concurrent use.
+type State struct {
+	cfg   Config
+	log   *slog.Logger
+	ready chan struct{}
+	once  sync.Once
+	live  atomic.Bool // following the changelog right now
+
+	mu sync.RWMutex // guards the fields below
+	// rev is the revision the config is at; epoch changes when the store's revision went
+	// backwards (a wiped Redis), which invalidates every agent's revision.
+	rev, epoch int64
+	routes     map[string]*edgeplanev1.Route // immutable values
+	sorted     []*edgeplanev1.Route          // routes by name; nil when stale
+	history    []entry                       // ascending revisions
+	oldest     int64                         // history covers every revision in (oldest, rev]
+	changed    chan struct{}                 // closed and replaced on every change
+
+	cacheMu sync.Mutex // guards cache
+	cache   *edgeplanev1.ConfigUpdate
+}
+
+type entry struct {
+	rev  int64
+	name string
+}
+
+// New returns a State; call Run to load and follow the store.
+func New(cfg Config) *State {
+	if cfg.HistoryLen <= 0 {
+		cfg.HistoryLen = 10000
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &State{
+		cfg:     cfg,
+		log:     log,
+		ready:   make(chan struct{}),
+		routes:  map[string]*edgeplanev1.Route{},
+		changed: make(chan struct{}),
+	}
+}
+
+// Ready is closed once the first snapshot is loaded.
+func (s *State) Ready() <-chan struct{} { return s.ready }
+
+// Live reports whether the state is following the changelog right now.
+func (s *State) Live() bool { return s.live.Load() }
+
+// Run loads the config and follows the changelog until ctx ends, reloading after Redis
+// errors with backoff. It returns nil when ctx is cancelled.
+func (s *State) Run(ctx context.Context) error {
+	bo := backoff.New(backoff.Config{Min: 100 * time.Millisecond, Max: 5 * time.Second})
+	for {
+		err := s.follow(ctx)
+		s.live.Store(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		d := bo.Next()
+		s.log.WarnContext(ctx, "config state lost the store; reloading", "err", err, "retry_in", d)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(d):
+		}
+	}
+}
+
+// follow loads a snapshot and tails the changelog until an error.
+func (s *State) follow(ctx context.Context) error {
+	if err := s.load(ctx); err != nil {
+		return err
+	}
+	s.live.Store(true)
+	for {
+		changes, err := s.cfg.Store.TailChangelog(ctx, s.cfg.Tail, s.Revision(), 5*time.Second)
+		if err != nil {
+			return err
+		}
+		if len(changes) > 0 {
+			if err := s.apply(changes); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *State) load(ctx context.Context) error {
+	rev, routes, err := s.cfg.Store.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	changes, err := s.cfg.Store.ReadChangelog(ctx, 0, 0)
+	if err != nil {
+		return err
+	}
+	m := make(map[string]*edgeplanev1.Route, len(routes))
+	for _, r := range routes {
+		m[r.GetName()] = r
+	}
+	var hist []entry
+	var later []store.Change
+	for _, c := range changes {
+		if c.Revision <= rev {
+			hist = append(hist, entry{c.Revision, c.Name})
+		} else {
+			later = append(later, c)
+		}
+	}
+	oldest := rev
+	if len(hist) > 0 {
+		oldest = hist[0].rev - 1
+	}
+	s.mu.Lock()
+	if rev < s.rev {
+		s.epoch++
+		s.log.WarnContext(ctx, "store revision went backwards; agents get full snapshots", "was", s.rev, "now", rev)
+	}
+	s.rev, s.routes, s.sorted, s.history, s.oldest = rev, m, nil, hist, oldest
+	s.trimLocked()
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.once.Do(func() { close(s.ready) })
+	s.log.InfoContext(ctx, "config state loaded", "revision", rev, "routes", len(m))
+	if len(later) > 0 {
+		return s.apply(later)
+	}
+	return nil
+}

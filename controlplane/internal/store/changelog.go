@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Change is one changelog entry.
+type Change struct {
+	Revision int64
+	Kind     string
+	Name     string
+	Delete   bool
+	Payload  []byte // the resource as written, for a put
+}
+
+// ReadChangelog returns changelog entries with revisions above after, oldest first, at most
+// count (0: all). It does not block.
+func (s *Store) ReadChangelog(ctx context.Context, after int64, count int64) ([]Change, error) {
+	start := "(" + strconv.FormatInt(after, 10) + "-0"
+	var msgs []redis.XMessage
+	var err error
+	if count > 0 {
+		msgs, err = s.rdb.XRangeN(ctx, s.keys.changelog, start, "+", count).Result()
+	} else {
+		msgs, err = s.rdb.XRange(ctx, s.keys.changelog, start, "+").Result()
+	}
+	if err != nil {
+		return nil, mapErr(err, "reading changelog")
+	}
+	return parseChanges(msgs)
+}
+
+// TailChangelog blocks up to block for entries above after and returns them (none on timeout).
+// Call it on a client reserved for blocking reads so it never starves writes.
+func (s *Store) TailChangelog(ctx context.Context, rdb redis.UniversalClient, after int64, block time.Duration) ([]Change, error) {
+	res, err := rdb.XRead(ctx, &redis.XReadArgs{
+		Streams: []string{s.keys.changelog, strconv.FormatInt(after, 10) + "-0"},
+		Count:   1000,
+		Block:   block,
+	}).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, mapErr(err, "tailing changelog")
+	}
+	if len(res) == 0 {
+		return nil, nil
+	}
+	return parseChanges(res[0].Messages)
+}
+
+// OldestChange returns the revision of the oldest entry the changelog still holds, 0 if empty.
+func (s *Store) OldestChange(ctx context.Context) (int64, error) {
+	msgs, err := s.rdb.XRangeN(ctx, s.keys.changelog, "-", "+", 1).Result()
+	if err != nil {
+		return 0, mapErr(err, "reading changelog")
+	}
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	return idRevision(msgs[0].ID)
+}
+
+func parseChanges(msgs []redis.XMessage) ([]Change, error) {
+	out := make([]Change, 0, len(msgs))
+	for _, m := range msgs {
+		rev, err := idRevision(m.ID)
+		if err != nil {
+			return nil, err
+		}
+		c := Change{Revision: rev}
+		c.Kind, _ = m.Values["kind"].(string)
+		c.Name, _ = m.Values["name"].(string)
+		op, _ := m.Values["op"].(string)
+		c.Delete = op == "del"
+		data, _ := m.Values["data"].(string)
+		c.Payload = []byte(data)
+		if c.Kind == "" || c.Name == "" || (op != "put" && op != "del") {
+			return nil, fmt.Errorf("changelog entry %s is malformed", m.ID)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func idRevision(id string) (int64, error) {
+	ms, _, _ := strings.Cut(id, "-")
+	rev, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("changelog entry id %q: %w", id, err)
+	}
+	return rev, nil
+}

@@ -1,0 +1,115 @@
+// Package store persists the control plane's state in Redis. It is the only package that
+// knows key names. Every config write bumps one global revision and appends an entry to the
+// changelog stream in the same Lua script, so the revision, the resource and the changelog
+// can never disagree. All keys share one hash tag, which keeps the scripts atomic on Redis
+// Cluster.
+//
+// Errors: redis.Nil becomes model.ErrNotFound; a Redis that cannot be reached becomes
+// model.ErrUnavailable (wrapped with detail); the scripts' own failures become
+// model.ErrAlreadyExists, model.ErrNotFound and model.ErrConflict.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/model"
+)
+
+// Config configures a Store.
+type Config struct {
+	// Client is the state client. Required.
+	Client redis.UniversalClient
+	// Namespace prefixes every key, inside a hash tag: "{edgeplane}:routes". Default "edgeplane".
+	Namespace string
+	// ChangelogLen is the approximate number of changelog entries kept (MAXLEN ~). It bounds how
+	// far behind an agent may fall and still catch up by delta. Default 10000.
+	ChangelogLen int64
+}
+
+// Store reads and writes the control plane's state. It is safe for concurrent use.
+type Store struct {
+	rdb          redis.UniversalClient
+	keys         keys
+	changelogLen int64
+}
+
+type keys struct {
+	revision, routes, changelog, agents, agentOwners string
+}
+
+// New returns a Store on cfg.Client.
+func New(cfg Config) *Store {
+	ns := cfg.Namespace
+	if ns == "" {
+		ns = "edgeplane"
+	}
+	n := cfg.ChangelogLen
+	if n <= 0 {
+		n = 10000
+	}
+	p := "{" + ns + "}:"
+	return &Store{
+		rdb:          cfg.Client,
+		changelogLen: n,
+		keys: keys{
+			revision:    p + "revision",
+			routes:      p + "routes",
+			changelog:   p + "changelog",
+			agents:      p + "agents",
+			agentOwners: p + "agents:owner",
+		},
+	}
+}
+
+// ChangelogKey is the changelog stream's key, for operators' XINFO/XRANGE.
+func (s *Store) ChangelogKey() string { return s.keys.changelog }
+
+// Script error replies, matched by prefix.
+const (
+	errReplyExists   = "EDGEPLANE_EXISTS"
+	errReplyNotFound = "EDGEPLANE_NOTFOUND"
+	errReplyConflict = "EDGEPLANE_CONFLICT"
+)
+
+// mapErr turns a go-redis error into the model's vocabulary. what says what was being done.
+func mapErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("%s: %w", what, model.ErrNotFound)
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, errReplyExists):
+		return fmt.Errorf("%s: %w", what, model.ErrAlreadyExists)
+	case strings.Contains(msg, errReplyNotFound):
+		return fmt.Errorf("%s: %w", what, model.ErrNotFound)
+	case strings.Contains(msg, errReplyConflict):
+		return fmt.Errorf("%s: %w", what, model.ErrConflict)
+	}
+	var rerr redis.Error
+	if errors.As(err, &rerr) && !strings.HasPrefix(msg, "LOADING") && !strings.HasPrefix(msg, "CLUSTERDOWN") &&
+		!strings.HasPrefix(msg, "MASTERDOWN") && !strings.HasPrefix(msg, "TRYAGAIN") {
+		return fmt.Errorf("%s: redis: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w: %v", what, model.ErrUnavailable, err)
+}
+
+// splitValue splits a stored "revision:payload" value.
+func splitValue(v string) (int64, []byte, error) {
+	head, payload, ok := strings.Cut(v, ":")
+	if !ok {
+		return 0, nil, errors.New("stored value has no revision prefix")
+	}
+	rev, err := strconv.ParseInt(head, 10, 64)
+	if err != nil {
+		return 0, nil, fmt.Errorf("stored value has a bad revision prefix: %w", err)
+	}
+	return rev, []byte(payload), nil
+}

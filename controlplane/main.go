@@ -1,0 +1,78 @@
+// Command edgeplane-control is edgeplane's control plane: it keeps routes in Redis and
+// streams them to agents over gRPC.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/app"
+	"github.com/edgeplane/edgeplane/internal/logging"
+)
+
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "edgeplane-control:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("edgeplane-control", flag.ContinueOnError)
+	var cfg app.Config
+	var logFormat, logLevel string
+	var showVersion bool
+	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis URL of the state store: redis://[:password@]host:port/db; add ?addr=h:p for Cluster, ?master_name=NAME for Sentinel")
+	fs.BoolVar(&cfg.Dev, "dev", false, "run on an embedded in-memory store (nothing persists)")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:7000", "gRPC API listen address")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:7001", "health endpoint listen address (- disables)")
+	fs.StringVar(&cfg.ReplicaID, "replica-id", "", "name of this replica (default: host name and a random suffix)")
+	fs.StringVar(&cfg.Namespace, "namespace", "edgeplane", "prefix of every Redis key")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if showVersion {
+		fmt.Println("edgeplane-control", version)
+		return nil
+	}
+	log, err := logging.New(logging.Config{Format: logFormat, Level: logLevel, Writer: os.Stderr})
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	a, err := app.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return a.Run(ctx)
+}
+
+// parse reads args, after filling every flag not given on the command line from its
+// EDGEPLANE_* environment twin (--redis-url from EDGEPLANE_REDIS_URL).
+func parse(fs *flag.FlagSet, args []string) error {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "EDGEPLANE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	return fs.Parse(args)
+}

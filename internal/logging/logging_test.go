@@ -1,0 +1,42 @@
+package logging
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestNew_FormatsAndLevels(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := New(Config{Format: "json", Level: "warn", Writer: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("dropped")
+	log.Warn("kept", "k", 1)
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatalf("got %q, want one JSON line: %v", buf.String(), err)
+	}
+	if rec["msg"] != "kept" || rec["k"] != float64(1) {
+		t.Errorf("got %v, want msg=kept k=1", rec)
+	}
+	buf.Reset()
+	log, err = New(Config{Level: "debug", Writer: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Debug("hello", "component", "x")
+	if !strings.Contains(buf.String(), "hello") || !strings.Contains(buf.String(), "component=x") {
+		t.Errorf("got %q, want a text line with the message and attribute", buf.String())
+	}
+}
+
+func TestNew_RejectsUnknownValues(t *testing.T) {
+	for _, cfg := range []Config{{Format: "xml"}, {Level: "loud"}} {
+		if _, err := New(Config{Format: cfg.Format, Level: cfg.Level, Writer: &bytes.Buffer{}}); err == nil {
+			t.Errorf("New(%+v): got nil error, want one", cfg)
+		}
+	}
+}
