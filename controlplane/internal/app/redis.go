@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"time"
@@ -64,3 +65,13 @@ func withoutParam(u *url.URL, name string) string {
 	c.RawQuery = q.Encode()
 	return c.String()
 }
+
+func init() {
+	// go-redis logs every failed dial on its own; the state loop and the API already report
+	// a missing Redis once, with context.
+	redis.SetLogger(quietLogger{})
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}

@@ -36,6 +36,7 @@ func (a *App) Run(ctx context.Context) error {
 		<-gctx.Done()
 		a.stop(srv)
 		stopBg()
+		_ = a.tail.Close() // unblocks the state's pending XREAD
 		close(done)
 		return nil
 	})

@@ -9,14 +9,17 @@ import (
 )
 
 // loop sends updates and handles answers. applied is the revision the agent serves; it is
-// valid in agentEpoch, the state's epoch when the agent got it (see state.Update).
-func (f *Fanout) loop(ctx context.Context, s *session, applied int64, stream Stream,
+// valid in agentEpoch, the state's epoch when the agent got it (see state.Update). rejected
+// is a revision the agent NACKed before this stream, not to be sent again.
+func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, stream Stream,
 	msgs <-chan *edgeplanev1.AgentMessage, errc <-chan error) error {
 	_, rev, agentEpoch := f.cfg.State.Watch()
 	var inflight int64                               // revision sent and not yet answered; 0 when none
 	attempted, attemptedEpoch := applied, agentEpoch // last revision sent, never sent again
 	if applied > rev {
 		attempted = -1 // the agent is ahead of the store (a wiped Redis): send a snapshot
+	} else if rejected <= rev {
+		attempted = max(attempted, rejected)
 	}
 	for {
 		changed, rev, epoch := f.cfg.State.Watch()

@@ -70,10 +70,10 @@ func (f *Fanout) Serve(ctx context.Context, stream Stream) error {
 		return ctx.Err()
 	case <-f.cfg.State.Ready():
 	}
-	s := f.open(hello, cancel)
+	s := f.open(hello, f.previous(ctx, hello), cancel)
 	defer f.close(s)
 	f.log.InfoContext(ctx, "agent connected", "node_id", s.node, "revision", hello.GetRevision(), "version", hello.GetVersion())
-	err = f.loop(ctx, s, hello.GetRevision(), stream, msgs, errc)
+	err = f.loop(ctx, s, hello.GetRevision(), s.status.GetRejectedRevision(), stream, msgs, errc)
 	f.log.InfoContext(ctx, "agent disconnected", "node_id", s.node, "reason", err)
 	if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 		return nil
@@ -105,7 +105,19 @@ func (f *Fanout) awaitHello(ctx context.Context, msgs <-chan *edgeplanev1.AgentM
 	}
 }
 
-func (f *Fanout) open(h *edgeplanev1.Hello, cancel context.CancelFunc) *session {
+// previous returns what the store remembers of the agent's last NACK, if it still serves the
+// revision it had then: a reconnect must not resend the revision it rejected.
+func (f *Fanout) previous(ctx context.Context, h *edgeplanev1.Hello) *edgeplanev1.Agent {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	prev, err := f.cfg.Store.GetAgent(ctx, h.GetNodeId())
+	if err != nil || prev.GetAppliedRevision() != h.GetRevision() || prev.GetRejectedRevision() <= h.GetRevision() {
+		return nil
+	}
+	return prev
+}
+
+func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, cancel context.CancelFunc) *session {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	now := timestamppb.Now()
@@ -117,6 +129,7 @@ func (f *Fanout) open(h *edgeplanev1.Hello, cancel context.CancelFunc) *session 
 			NodeId: h.GetNodeId(), Labels: h.GetLabels(), Version: h.GetVersion(), Connected: true,
 			AppliedRevision: h.GetRevision(), ConfigHash: h.GetConfigHash(), LastSeen: now,
 			Replica: f.cfg.ReplicaID, ConnectTime: now,
+			LastError: prev.GetLastError(), RejectedRevision: prev.GetRejectedRevision(),
 		},
 	}
 	f.register(s)

@@ -51,17 +51,37 @@ func (s *Store) PutAgents(ctx context.Context, writes []AgentWrite) error {
 	if len(writes) == 0 {
 		return nil
 	}
-	pipe := s.rdb.Pipeline()
-	keys := []string{s.keys.agents, s.keys.agentOwners}
-	for _, w := range writes {
+	args := make([][]any, len(writes))
+	for i, w := range writes {
 		b, err := proto.Marshal(w.Status)
 		if err != nil {
 			return fmt.Errorf("encoding agent %q: %w", w.Status.GetNodeId(), err)
 		}
-		agentScript.Run(ctx, pipe, keys, string(w.Mode), w.Status.GetNodeId(), w.Token, b)
+		args[i] = []any{string(w.Mode), w.Status.GetNodeId(), w.Token, b}
 	}
-	_, err := pipe.Exec(ctx)
+	err := s.pipeScript(ctx, agentScript, []string{s.keys.agents, s.keys.agentOwners}, args)
 	return mapErr(err, "writing agent status")
+}
+
+// pipeScript runs script once per args in one pipeline with EVALSHA, loading the script
+// first when Redis does not have it (a new or restarted server).
+func (s *Store) pipeScript(ctx context.Context, script *redis.Script, keys []string, args [][]any) error {
+	run := func() error {
+		pipe := s.rdb.Pipeline()
+		for _, a := range args {
+			script.EvalSha(ctx, pipe, keys, a...)
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := script.Load(ctx, s.rdb).Err(); err != nil {
+			return err
+		}
+		err = run()
+	}
+	return err
 }
 
 // ListAgents reads every agent's last written status.

@@ -1,0 +1,162 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/model"
+	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/redistest"
+)
+
+func newStore(t *testing.T) (*store.Store, *redistest.Server, redis.UniversalClient) {
+	t.Helper()
+	srv := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	return store.New(store.Config{Client: rdb}), srv, rdb
+}
+
+func put(t *testing.T, s *store.Store, name string, pre store.Precondition, ifRev int64) (int64, error) {
+	t.Helper()
+	b, err := store.MarshalRoute(&edgeplanev1.Route{Name: name, Hosts: []string{name + ".test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Commit(t.Context(), store.Op{Kind: store.KindRoute, Name: name, Payload: b, Pre: pre, IfRevision: ifRev})
+}
+
+func TestCommit_PreconditionsLeaveStateUntouched(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := t.Context()
+	if rev, err := put(t, s, "a", store.MustCreate, 0); err != nil || rev != 1 {
+		t.Fatalf("create: got rev %d err %v, want 1 nil", rev, err)
+	}
+	tests := []struct {
+		name  string
+		route string
+		pre   store.Precondition
+		ifRev int64
+		want  error
+	}{
+		{"create existing", "a", store.MustCreate, 0, model.ErrAlreadyExists},
+		{"update missing", "b", store.MustExist, 0, model.ErrNotFound},
+		{"stale etag", "a", store.MustExist, 7, model.ErrConflict},
+		{"etag on missing", "b", store.Any, 1, model.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := put(t, s, tt.route, tt.pre, tt.ifRev)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if rev, _ := s.Revision(ctx); rev != 1 {
+				t.Errorf("revision after a failed write: got %d, want 1", rev)
+			}
+			if changes, _ := s.ReadChangelog(ctx, 0, 0); len(changes) != 1 {
+				t.Errorf("changelog after a failed write: got %d entries, want 1", len(changes))
+			}
+		})
+	}
+}
+
+func TestCommit_RevisionChangelogAndSnapshotAgree(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := t.Context()
+	if _, err := put(t, s, "a", store.MustCreate, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := put(t, s, "b", store.MustCreate, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := put(t, s, "a", store.MustExist, 1); err != nil {
+		t.Fatalf("update with the current etag: %v", err)
+	}
+	rev, err := s.Commit(ctx, store.Op{Kind: store.KindRoute, Name: "b", Delete: true, Pre: store.MustExist})
+	if err != nil || rev != 4 {
+		t.Fatalf("delete: got rev %d err %v, want 4 nil", rev, err)
+	}
+	changes, err := s.ReadChangelog(ctx, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range changes {
+		op := "put"
+		if c.Delete {
+			op = "del"
+		}
+		got = append(got, op+" "+c.Name)
+	}
+	if want := "[put b put a del b]"; fmtList(got) != want {
+		t.Errorf("changelog after revision 1: got %v, want %s", got, want)
+	}
+	snapRev, routes, err := s.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snapRev != 4 || len(routes) != 1 || routes[0].GetName() != "a" || routes[0].GetEtag() != "3" {
+		t.Errorf("snapshot: got rev %d routes %v, want rev 4 and route a at etag 3", snapRev, routes)
+	}
+	if oldest, _ := s.OldestChange(ctx); oldest != 1 {
+		t.Errorf("oldest change: got %d, want 1", oldest)
+	}
+}
+
+func TestStore_RedisDownIsUnavailable(t *testing.T) {
+	s, srv, _ := newStore(t)
+	srv.Stop()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	if _, err := put(t, s, "a", store.MustCreate, 0); !errors.Is(err, model.ErrUnavailable) {
+		t.Errorf("write: got %v, want ErrUnavailable", err)
+	}
+	if _, err := s.GetRoute(ctx, "a"); !errors.Is(err, model.ErrUnavailable) {
+		t.Errorf("read: got %v, want ErrUnavailable", err)
+	}
+	srv.Start()
+	if _, err := put(t, s, "a", store.MustCreate, 0); err != nil {
+		t.Errorf("write after Redis came back: %v", err)
+	}
+}
+
+func TestAgents_StaleSessionCannotOverwrite(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := t.Context()
+	write := func(mode store.AgentMode, token string, rev int64) {
+		t.Helper()
+		err := s.PutAgents(ctx, []store.AgentWrite{{Mode: mode, Token: token, Status: &edgeplanev1.Agent{NodeId: "n1", Connected: mode != store.AgentRelease, AppliedRevision: rev}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(store.AgentClaim, "old", 1)
+	write(store.AgentClaim, "new", 2)   // the agent reconnected elsewhere
+	write(store.AgentUpdate, "old", 9)  // late write of the old session
+	write(store.AgentRelease, "old", 9) // the old session ends
+	a, err := s.GetAgent(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.GetConnected() || a.GetAppliedRevision() != 2 {
+		t.Errorf("got connected=%v applied=%d, want the new session's true/2", a.GetConnected(), a.GetAppliedRevision())
+	}
+	if _, err := s.GetAgent(ctx, "nobody"); !errors.Is(err, model.ErrNotFound) {
+		t.Errorf("unknown agent: got %v, want ErrNotFound", err)
+	}
+}
+
+func fmtList(s []string) string {
+	out := "["
+	for i, v := range s {
+		if i > 0 {
+			out += " "
+		}
+		out += v
+	}
+	return out + "]"
+}
