@@ -1,0 +1,34 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestDeps keeps the agent thin: it must not link the Redis, Docker or ACME clients.
+func TestDeps(t *testing.T) {
+	forbidden := []string{
+		"github.com/redis/go-redis",
+		"github.com/moby/moby",
+		"github.com/docker/docker",
+		"golang.org/x/crypto/acme",
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	out, err := exec.CommandContext(t.Context(), goTool, "list", "-deps", "github.com/edgeplane/edgeplane/agent").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, f := range forbidden {
+			if pkg == f || strings.HasPrefix(pkg, f+"/") {
+				t.Errorf("the agent depends on %s (forbidden prefix %s)", pkg, f)
+			}
+		}
+	}
+}

@@ -1,0 +1,128 @@
+// Package node is one edge agent: it serves the proxy, keeps the config stream to the
+// control plane, applies configs and caches them on disk. agent/main.go turns flags into a
+// Config; end-to-end tests run several Agents in one process the same way.
+package node
+
+import (
+	"cmp"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/edgeplane/edgeplane/agent/internal/proxy"
+	"github.com/edgeplane/edgeplane/agent/internal/routeset"
+	"github.com/edgeplane/edgeplane/agent/internal/stream"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/backoff"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultControlPlane = "127.0.0.1:7000"
+	DefaultHTTPAddr     = ":8080"
+	DefaultMetricsAddr  = "127.0.0.1:8081"
+	DefaultDrainTimeout = 10 * time.Second
+)
+
+// Config configures an Agent. Zero fields take the defaults above.
+type Config struct {
+	// ControlPlane is the control plane's gRPC address, host:port.
+	ControlPlane string
+	// NodeID names this agent in the fleet; empty means the host name.
+	NodeID string
+	// Labels are sent in Hello.
+	Labels map[string]string
+	// Version is sent in Hello.
+	Version string
+	// HTTPAddr is where the proxy listens; "127.0.0.1:0" picks a free port (see Addr).
+	HTTPAddr string
+	// MetricsAddr serves /healthz and /readyz; "127.0.0.1:0" picks a free port.
+	MetricsAddr string
+	// CacheDir holds the config cache; it is created if missing. Empty disables the cache.
+	CacheDir string
+	// Validate, if set, sees every new full route set (sorted by name) after the agent's own
+	// checks; an error rejects the config with a Nack carrying the error's text.
+	Validate func([]*edgeplanev1.Route) error
+	// Backoff spaces reconnection attempts.
+	Backoff backoff.Config
+	// DrainTimeout bounds how long shutdown waits for in-flight requests.
+	DrainTimeout time.Duration
+	// DialOptions are added to the gRPC client's (insecure credentials, 30 s keepalive).
+	DialOptions []grpc.DialOption
+	// Logger receives the agent's logs, each with a "component" attribute. Nil discards.
+	Logger *slog.Logger
+}
+
+// Agent is one running edge agent. Create it with New, then call Run once.
+type Agent struct {
+	cfg    Config
+	log    *slog.Logger
+	proxy  *proxy.Proxy
+	conn   *grpc.ClientConn
+	stream *stream.Client
+
+	config atomic.Pointer[routeset.Set] // what the proxy serves; nil before any config
+	mu     sync.Mutex                   // guards changed
+	// changed is closed and replaced whenever config changes.
+	changed chan struct{}
+
+	ready       chan struct{} // closed once both listeners are bound
+	addr        string        // set before ready is closed
+	metricsAddr string        // set before ready is closed
+}
+
+// New checks cfg and prepares an Agent. It opens no sockets and reads no files.
+func New(cfg Config) (*Agent, error) {
+	cfg.ControlPlane = cmp.Or(cfg.ControlPlane, DefaultControlPlane)
+	cfg.HTTPAddr = cmp.Or(cfg.HTTPAddr, DefaultHTTPAddr)
+	cfg.MetricsAddr = cmp.Or(cfg.MetricsAddr, DefaultMetricsAddr)
+	cfg.DrainTimeout = cmp.Or(cfg.DrainTimeout, DefaultDrainTimeout)
+	if cfg.NodeID == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("no node id given and no host name: %w", err)
+		}
+		cfg.NodeID = h
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &Agent{cfg: cfg, log: log.With("component", "agent"), changed: make(chan struct{}), ready: make(chan struct{})}
+	a.proxy = proxy.New(proxy.Config{Logger: log.With("component", "proxy")})
+	if err := a.dial(log.With("component", "stream")); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *Agent) dial(log *slog.Logger) error {
+	opts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		// gRPC redials on its own schedule (up to 2 minutes apart by default); keep it
+		// within the agent's backoff so a returning control plane is found as promptly.
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: grpcbackoff.Config{
+			BaseDelay: cmp.Or(a.cfg.Backoff.Min, backoff.DefaultMin), Multiplier: 1.6, Jitter: 0.2,
+			MaxDelay: cmp.Or(a.cfg.Backoff.Max, backoff.DefaultMax),
+		}, MinConnectTimeout: 5 * time.Second}),
+	}, a.cfg.DialOptions...)
+	conn, err := grpc.NewClient(a.cfg.ControlPlane, opts...)
+	if err != nil {
+		return fmt.Errorf("control plane address %q: %w", a.cfg.ControlPlane, err)
+	}
+	a.conn = conn
+	a.stream = stream.New(stream.Config{
+		Conn: conn, Applier: (*applier)(a), NodeID: a.cfg.NodeID, Labels: a.cfg.Labels,
+		Version: a.cfg.Version, Backoff: a.cfg.Backoff, Logger: log,
+	})
+	return nil
+}

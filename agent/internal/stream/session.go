@@ -1,0 +1,99 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+)
+
+type connectStream = grpc.BidiStreamingClient[edgeplanev1.AgentMessage, edgeplanev1.ControlMessage]
+
+// session runs one stream until it breaks. applied reports whether any update was applied.
+func (c *Client) session(ctx context.Context) (applied bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := c.api.Connect(ctx)
+	if err != nil {
+		return false, fmt.Errorf("opening config stream: %w", err)
+	}
+	if err := st.Send(c.hello()); err != nil {
+		return false, fmt.Errorf("sending hello: %w", err)
+	}
+	for {
+		msg, err := st.Recv()
+		if err != nil {
+			return applied, fmt.Errorf("receiving config: %w", err)
+		}
+		u := msg.GetUpdate()
+		if u == nil {
+			continue // a message kind this agent does not know yet
+		}
+		reply, ok := c.handle(ctx, u)
+		applied = applied || ok
+		if err := st.Send(reply); err != nil {
+			return applied, fmt.Errorf("answering revision %d: %w", u.GetRevision(), err)
+		}
+		if c.resync {
+			closeGently(st, cancel)
+			return applied, errResync
+		}
+	}
+}
+
+func (c *Client) hello() *edgeplanev1.AgentMessage {
+	rev, hash := c.cfg.Applier.Serving()
+	if c.resync {
+		rev, hash = 0, ""
+	}
+	return &edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_Hello{Hello: &edgeplanev1.Hello{
+		NodeId: c.cfg.NodeID, Labels: c.cfg.Labels, Version: c.cfg.Version, Revision: rev, ConfigHash: hash,
+	}}}
+}
+
+// handle applies u and returns the Ack or Nack to send, and whether u was applied. A delta
+// that does not fit the served revision is refused and sets c.resync.
+func (c *Client) handle(ctx context.Context, u *edgeplanev1.ConfigUpdate) (*edgeplanev1.AgentMessage, bool) {
+	serving, _ := c.cfg.Applier.Serving()
+	if !u.GetSnapshot() && u.GetBaseRevision() != serving {
+		c.resync = true
+		err := fmt.Errorf("delta to revision %d is based on revision %d but the agent serves %d; reconnecting for a snapshot",
+			u.GetRevision(), u.GetBaseRevision(), serving)
+		return nack(u.GetRevision(), err), false
+	}
+	start := time.Now()
+	hash, err := c.cfg.Applier.Apply(ctx, u)
+	if err != nil {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "config rejected", slog.Int64("revision", u.GetRevision()), slog.Any("error", err))
+		return nack(u.GetRevision(), err), false
+	}
+	c.resync = false
+	c.log.LogAttrs(ctx, slog.LevelInfo, "config applied", slog.Int64("revision", u.GetRevision()),
+		slog.Bool("snapshot", u.GetSnapshot()), slog.String("config_hash", hash), slog.Duration("took", time.Since(start)))
+	return &edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_Ack{Ack: &edgeplanev1.Ack{
+		Revision: u.GetRevision(), ConfigHash: hash,
+	}}}, true
+}
+
+func nack(revision int64, err error) *edgeplanev1.AgentMessage {
+	return &edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_Nack{Nack: &edgeplanev1.Nack{
+		Revision: revision, Error: err.Error(),
+	}}}
+}
+
+// closeGently half-closes st so the Nack just sent reaches the control plane, then waits up
+// to a second for the control plane to end the stream before cancel tears it down.
+func closeGently(st connectStream, cancel context.CancelFunc) {
+	_ = st.CloseSend()
+	t := time.AfterFunc(time.Second, cancel)
+	defer t.Stop()
+	for {
+		if _, err := st.Recv(); err != nil {
+			return
+		}
+	}
+}

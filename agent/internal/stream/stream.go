@@ -1,0 +1,100 @@
+// Package stream keeps an agent's config stream to the control plane open: it sends Hello,
+// hands each ConfigUpdate to an Applier and answers with Ack or Nack, and reconnects with
+// jittered exponential backoff when the stream breaks or the control plane is unreachable.
+package stream
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/backoff"
+)
+
+// Applier is the agent's side of the protocol. The Client calls it from one goroutine.
+type Applier interface {
+	// Serving returns the revision and config hash the agent serves (0 and "" if none).
+	Serving() (revision int64, hash string)
+	// Apply moves the agent to u's revision and returns the new config hash. On error the
+	// agent must keep serving what it served before; the error text is sent in the Nack.
+	Apply(ctx context.Context, u *edgeplanev1.ConfigUpdate) (hash string, err error)
+}
+
+// Config configures a Client.
+type Config struct {
+	// Conn reaches the control plane. Required; the Client does not close it.
+	Conn grpc.ClientConnInterface
+	// Applier applies updates. Required.
+	Applier Applier
+	// NodeID, Labels and Version are sent in Hello.
+	NodeID  string
+	Labels  map[string]string
+	Version string
+	// Backoff spaces reconnection attempts; zero fields take backoff's defaults.
+	Backoff backoff.Config
+	// Logger receives connection events. Nil discards.
+	Logger *slog.Logger
+}
+
+// Client runs the config stream. Create it with New and call Run once.
+type Client struct {
+	cfg    Config
+	api    edgeplanev1.AgentServiceClient
+	log    *slog.Logger
+	resync bool // next Hello asks for a snapshot (revision 0); owned by Run's goroutine
+}
+
+// New returns a Client; it does not connect until Run.
+func New(cfg Config) *Client {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{cfg: cfg, api: edgeplanev1.NewAgentServiceClient(cfg.Conn), log: log}
+}
+
+// Run keeps a stream open until ctx is done, then returns nil. Failures to connect and
+// broken streams are logged and retried; they never end Run.
+func (c *Client) Run(ctx context.Context) error {
+	b := backoff.New(c.cfg.Backoff)
+	for {
+		applied, err := c.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if applied {
+			b.Reset()
+		}
+		delay := b.Next()
+		c.log.LogAttrs(ctx, levelFor(err), "config stream ended; reconnecting",
+			slog.Any("error", err), slog.Duration("retry_in", delay))
+		if !sleep(ctx, delay) {
+			return nil
+		}
+	}
+}
+
+// errResync ends a session whose delta did not fit the served revision.
+var errResync = errors.New("delta base revision mismatch; reconnecting for a snapshot")
+
+func levelFor(err error) slog.Level {
+	if errors.Is(err, errResync) {
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

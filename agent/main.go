@@ -1,0 +1,74 @@
+// Command edgeplane-agent is the edge proxy of an edgeplane fleet: it serves HTTP traffic
+// with the routes the control plane streams to it, and keeps serving its cached config
+// while the control plane is unreachable.
+//
+//	edgeplane-agent --control-plane cp.internal:7000 --node-id edge-1 --labels region=eu
+//
+// Every flag has an EDGEPLANE_* environment twin (--node-id: EDGEPLANE_NODE_ID); a flag
+// given on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/edgeplane/edgeplane/agent/internal/node"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "edgeplane-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	opts, err := parseFlags(args, os.LookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if opts.version {
+		fmt.Println("edgeplane-agent", agentVersion())
+		return nil
+	}
+	log, err := newLogger(os.Stderr, opts.logFormat, opts.logLevel)
+	if err != nil {
+		return err
+	}
+	if opts.httpsAddr != "" {
+		log.Info("TLS termination comes in a later release; not listening on the HTTPS address",
+			"component", "agent", "https_addr", opts.httpsAddr)
+	}
+	cfg := opts.config
+	cfg.Version = agentVersion()
+	cfg.Logger = log
+	a, err := node.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return a.Run(ctx)
+}
+
+func agentVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
