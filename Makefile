@@ -30,10 +30,10 @@ help: ## list the targets
 deps: deps-apt tools ## install what tests need: Debian packages and pinned Go tools (idempotent)
 
 deps-apt:
-	@scripts/deps-apt.sh
+	@.ci/deps-apt.sh
 
 tools:
-	@scripts/tools.sh
+	@.ci/tools.sh
 
 build: ## static bin/edgeplane-control and bin/edgeplane-agent
 	$(GO_BUILD) -o bin/edgeplane-control ./controlplane
@@ -64,7 +64,7 @@ bench: ## Go benchmarks in BENCH_PKGS, then each main package under bench/
 	fi
 
 run: build ## control plane (--dev, in-memory store) and one agent; Ctrl-C stops both
-	@scripts/dev.sh
+	@deploy/dev.sh
 
 images: build ## Docker images from deploy/Dockerfile.* (FROM scratch, no registry needed)
 	@ctx="$$(mktemp -d)"; trap 'rm -rf "$$ctx"' EXIT; \

@@ -2,8 +2,6 @@ package main
 
 import (
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -16,11 +14,7 @@ func TestDeps(t *testing.T) {
 		"github.com/docker/docker",
 		"golang.org/x/crypto/acme",
 	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	out, err := exec.CommandContext(t.Context(), goTool, "list", "-deps", "github.com/edgeplane/edgeplane/agent").CombinedOutput()
+	out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", "github.com/edgeplane/edgeplane/agent").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}

@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/edgeplane/edgeplane/agent/internal/node"
+	"github.com/edgeplane/edgeplane/internal/logging"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -43,7 +44,7 @@ func run(args []string) error {
 		fmt.Println("edgeplane-agent", agentVersion())
 		return nil
 	}
-	log, err := newLogger(os.Stderr, opts.logFormat, opts.logLevel)
+	log, err := logging.New(logging.Config{Format: opts.logFormat, Level: opts.logLevel, Writer: os.Stderr})
 	if err != nil {
 		return err
 	}

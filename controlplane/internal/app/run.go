@@ -53,7 +53,7 @@ func (a *App) markServing(ctx context.Context) {
 	case <-ctx.Done():
 	case <-a.state.Ready():
 		a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-		a.log.InfoContext(ctx, "control plane serving", "grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr(), "replica", a.cfg.ReplicaID)
+		a.log.InfoContext(ctx, "control plane serving", "grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr())
 	}
 }
 

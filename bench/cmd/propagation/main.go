@@ -1,0 +1,188 @@
+// Command propagation measures how long a committed route change takes to reach every agent.
+//
+// For each fleet size N it starts a fresh control plane (the real binary) on a flushed
+// redis-server, connects N in-process fake agents (Hello, then an immediate Ack per update),
+// waits for every initial update, then makes W sequential CreateRoute calls (distinct routes,
+// no wait_for_agents). For each write it takes the moment the call returned (the commit) and
+// the moment the last agent received the new revision; write k+1 starts only after every agent
+// received write k. It prints one line per N:
+//
+//	bench=propagation agents=1000 writes=50 commit_to_all_acked_p50_ms=... commit_to_all_acked_p99_ms=...
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/edgeplane/edgeplane/bench/internal/harness"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "propagation:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	bin := flag.String("bin", "", "edgeplane-control binary (default: build ./controlplane)")
+	agentsFlag := flag.String("agents", "1,100,1000,10000", "fleet sizes, comma-separated")
+	writes := flag.Int("writes", 50, "sequential writes per fleet size")
+	gap := flag.Duration("gap", 0, "pause between one write reaching every agent and the next write")
+	budget := flag.Duration("budget", 45*time.Second, "stop issuing writes for a fleet size after this long")
+	flag.Parse()
+	var sizes []int
+	for _, s := range strings.Split(*agentsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("bad -agents entry %q", s)
+		}
+		sizes = append(sizes, n)
+	}
+	harness.RaiseNoFile()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b, err := harness.ControlBinary(*bin)
+	if err != nil {
+		return err
+	}
+	rds, err := harness.StartRedis(ctx)
+	if err != nil {
+		return err
+	}
+	defer rds.Stop()
+	for _, n := range sizes {
+		if err := scenario(ctx, b, rds, n, *writes, *gap, *budget); err != nil {
+			return fmt.Errorf("agents=%d: %w", n, err)
+		}
+	}
+	return nil
+}
+
+func goal(n int) time.Duration {
+	switch n {
+	case 1000:
+		return 100 * time.Millisecond
+	case 10000:
+		return time.Second
+	}
+	return 0
+}
+
+func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int, gap, budget time.Duration) error {
+	if err := rds.Flush(ctx); err != nil {
+		return err
+	}
+	cp, err := harness.StartControl(ctx, harness.ControlOptions{Bin: bin, RedisURL: rds.URL(), Replica: "bench-prop"})
+	if err != nil {
+		return err
+	}
+	defer cp.Stop()
+	routes := edgeplanev1.NewRoutingServiceClient(cp.Conn)
+	// A first route, so agents have a revision to receive on connect.
+	if _, err := routes.CreateRoute(ctx, &edgeplanev1.CreateRouteRequest{Route: harness.BenchRoute("seed")}); err != nil {
+		return fmt.Errorf("seed route: %w", err)
+	}
+
+	t0 := time.Now()
+	fleet, err := harness.ConnectFleet(ctx, cp.Addr, "prop", n)
+	if err != nil {
+		return err
+	}
+	defer fleet.Close()
+	connected := time.Since(t0)
+	if err := fleet.WaitInitial(ctx, 30*time.Second); err != nil {
+		return err
+	}
+	initial := time.Since(t0)
+	time.Sleep(500 * time.Millisecond) // let the connect-time status writes drain
+
+	var commitToAll, callToAll, perAgent, call harness.Durations
+	cpu0, _ := harness.CPUTime(cp.PID())
+	start := time.Now()
+	var lastRev int64
+	var lastCommit time.Time
+	done := 0
+	for k := range writes {
+		if time.Since(start) > budget {
+			break
+		}
+		before := time.Now()
+		res, err := routes.CreateRoute(ctx, &edgeplanev1.CreateRouteRequest{Route: harness.BenchRoute(fmt.Sprintf("w%d", k))})
+		after := time.Now()
+		if err != nil {
+			return fmt.Errorf("write %d: %w", k, err)
+		}
+		rev := res.GetRoute().GetRevision()
+		times, err := fleet.Tracker.Wait(ctx, rev, 30*time.Second)
+		if err != nil {
+			return fmt.Errorf("write %d: %w (stream errors %d: %v)", k, err, fleet.Failed(), fleet.FirstErr())
+		}
+		var last time.Time
+		for _, t := range times {
+			if t.After(last) {
+				last = t
+			}
+			perAgent = append(perAgent, max(0, t.Sub(after)))
+		}
+		commitToAll = append(commitToAll, max(0, last.Sub(after)))
+		callToAll = append(callToAll, last.Sub(before))
+		call = append(call, after.Sub(before))
+		lastRev, lastCommit = rev, after
+		done++
+		if gap > 0 {
+			time.Sleep(gap)
+		}
+	}
+	elapsed := time.Since(start)
+	cpu1, _ := harness.CPUTime(cp.PID())
+
+	// The fleet status every replica reads (FleetService.ListAgents) must catch up too.
+	statusLag := "timeout"
+	fleetSvc := edgeplanev1.NewFleetServiceClient(cp.Conn)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		all, err := harness.ListAllAgents(ctx, fleetSvc)
+		if err != nil {
+			return fmt.Errorf("ListAgents: %w", err)
+		}
+		caught := 0
+		for _, a := range all {
+			if a.GetConnected() && a.GetAppliedRevision() >= lastRev {
+				caught++
+			}
+		}
+		if caught == n {
+			statusLag = harness.Ms(time.Since(lastCommit))
+			break
+		}
+	}
+
+	g := goal(n)
+	pass := "n/a"
+	goalStr := "-"
+	if g > 0 {
+		goalStr = harness.Ms(g)
+		pass = strconv.FormatBool(commitToAll.Quantile(0.99) <= g)
+	}
+	fmt.Printf("bench=propagation agents=%d writes=%d conns=%d connect_s=%.2f initial_all_s=%.2f "+
+		"commit_to_all_acked_p50_ms=%s commit_to_all_acked_p99_ms=%s commit_to_all_acked_max_ms=%s "+
+		"call_start_to_all_p50_ms=%s call_start_to_all_p99_ms=%s "+
+		"per_agent_p50_ms=%s per_agent_p99_ms=%s create_call_p50_ms=%s create_call_p99_ms=%s "+
+		"cp_cpu_ms_per_write=%.1f writes_elapsed_s=%.2f fleet_status_lag_ms=%s stream_errors=%d goal_p99_ms=%s pass=%s\n",
+		n, done, n/harness.StreamsPerConn+1, connected.Seconds(), initial.Seconds(),
+		harness.Ms(commitToAll.Quantile(0.5)), harness.Ms(commitToAll.Quantile(0.99)), harness.Ms(commitToAll.Max()),
+		harness.Ms(callToAll.Quantile(0.5)), harness.Ms(callToAll.Quantile(0.99)),
+		harness.Ms(perAgent.Quantile(0.5)), harness.Ms(perAgent.Quantile(0.99)),
+		harness.Ms(call.Quantile(0.5)), harness.Ms(call.Quantile(0.99)),
+		float64(cpu1-cpu0)/float64(time.Millisecond)/float64(max(done, 1)), elapsed.Seconds(),
+		statusLag, fleet.Failed(), goalStr, pass)
+	return nil
+}
