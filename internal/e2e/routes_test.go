@@ -252,3 +252,36 @@ func TestRedisDown_WritesUnavailableAgentsServe(t *testing.T) {
 	ag.expectServes("api.test", "/", http.StatusOK, "B /")
 	ag.expectServes("web.test", "/", http.StatusOK, "A /")
 }
+
+// A Redis that restarts without persistence comes back empty; the replica puts back the
+// config it holds, so agents never get told to drop their routes.
+func TestRedisWiped_ConfigIsRestoredAndAgentsKeepServing(t *testing.T) {
+	rds := redistest.New(t)
+	cp := startControl(t, rds.URL(), "cp-1")
+	ag := startAgent(t, cp.Addr, "edge-1", t.TempDir())
+	eventually(t, 10*time.Second, func() error { return connected(t, cp, 1) })
+	create(t, cp, route("web", "web.test", backend(t, "A")))
+	last := create(t, cp, route("api", "api.test", backend(t, "B"))).GetRoute().GetRevision()
+
+	rds.Kill()
+	rds.Start() // empty
+	eventually(t, 20*time.Second, func() error {
+		list, err := cp.Routes().ListRoutes(t.Context(), &edgeplanev1.ListRoutesRequest{})
+		if err != nil {
+			return err
+		}
+		if len(list.GetRoutes()) != 2 || list.GetRevision() != last {
+			return fmt.Errorf("got %d routes at revision %d, want 2 at %d", len(list.GetRoutes()), list.GetRevision(), last)
+		}
+		return nil
+	})
+	ag.expectServes("web.test", "/", http.StatusOK, "A /")
+	ag.expectServes("api.test", "/", http.StatusOK, "B /")
+	eventually(t, 20*time.Second, func() error { return connected(t, cp, 1) })
+	res := create(t, cp, route("new", "new.test", backend(t, "C")))
+	if res.GetRoute().GetRevision() != last+1 || res.GetPropagation().GetAcked() != 1 {
+		t.Errorf("write after restore: got revision %d, %v; want %d acked by the agent", res.GetRoute().GetRevision(), res.GetPropagation(), last+1)
+	}
+	ag.expectServes("new.test", "/", http.StatusOK, "C /")
+	ag.expectServes("web.test", "/", http.StatusOK, "A /")
+}

@@ -99,7 +99,8 @@ func (s *Service) Delete(ctx context.Context, name, etag string) (int64, error) 
 	if err != nil {
 		return 0, err
 	}
-	return s.store.Commit(ctx, store.Op{Kind: store.KindRoute, Name: name, Delete: true, Pre: store.MustExist, IfRevision: ifRev})
+	return s.store.Commit(ctx, store.Op{Kind: store.KindRoute, Name: name, Delete: true, Pre: store.MustExist,
+		IfRevision: ifRev, Fresh: s.state.Revision() == 0})
 }
 
 // List returns a page of routes ordered by name, read from the state once it has caught up
@@ -124,7 +125,8 @@ func (s *Service) commit(ctx context.Context, r *edgeplanev1.Route, pre store.Pr
 	if err != nil {
 		return nil, err
 	}
-	rev, err := s.store.Commit(ctx, store.Op{Kind: store.KindRoute, Name: r.GetName(), Payload: payload, Pre: pre, IfRevision: ifRev})
+	rev, err := s.store.Commit(ctx, store.Op{Kind: store.KindRoute, Name: r.GetName(), Payload: payload, Pre: pre,
+		IfRevision: ifRev, Fresh: s.state.Revision() == 0})
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ package state
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,10 @@ import (
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/backoff"
 )
+
+// tailBlock is how long one XREAD waits for changes; after a quiet wait the state checks
+// that the store was not wiped.
+const tailBlock = 2 * time.Second
 
 // Config configures a State.
 type Config struct {
@@ -109,7 +114,7 @@ func (s *State) follow(ctx context.Context) error {
 	}
 	s.live.Store(true)
 	for {
-		changes, err := s.cfg.Store.TailChangelog(ctx, s.cfg.Tail, s.Revision(), 5*time.Second)
+		changes, err := s.cfg.Store.TailChangelog(ctx, s.cfg.Tail, s.Revision(), tailBlock)
 		if err != nil {
 			return err
 		}
@@ -117,6 +122,16 @@ func (s *State) follow(ctx context.Context) error {
 			if err := s.apply(changes); err != nil {
 				return err
 			}
+			continue
+		}
+		// A quiet stream may also be a Redis that came back empty (the blocking read was
+		// retried on the new server): check that the revision did not go backwards.
+		rev, err := s.cfg.Store.Revision(ctx)
+		if err != nil {
+			return err
+		}
+		if cur := s.Revision(); rev < cur {
+			return fmt.Errorf("store revision went backwards from %d to %d", cur, rev)
 		}
 	}
 }
@@ -125,6 +140,11 @@ func (s *State) load(ctx context.Context) error {
 	rev, routes, err := s.cfg.Store.Snapshot(ctx)
 	if err != nil {
 		return err
+	}
+	if rev == 0 {
+		if rev, routes, err = s.restore(ctx); err != nil {
+			return err
+		}
 	}
 	changes, err := s.cfg.Store.ReadChangelog(ctx, 0, 0)
 	if err != nil {
@@ -162,4 +182,28 @@ func (s *State) load(ctx context.Context) error {
 		return s.apply(later)
 	}
 	return nil
+}
+
+// restore puts the config this replica holds back into a store that lost it (a Redis that
+// restarted without persistence), so agents are not told to drop every route, then reads
+// the store again.
+func (s *State) restore(ctx context.Context) (int64, []*edgeplanev1.Route, error) {
+	s.mu.RLock()
+	rev := s.rev
+	routes := make([]*edgeplanev1.Route, 0, len(s.routes))
+	for _, r := range s.routes {
+		routes = append(routes, r)
+	}
+	s.mu.RUnlock()
+	if rev > 0 {
+		done, err := s.cfg.Store.Restore(ctx, rev, routes)
+		if err != nil {
+			return 0, nil, err
+		}
+		if done {
+			s.log.ErrorContext(ctx, "the store had lost every route (Redis restarted without persistence?); restored the config held in memory",
+				"revision", rev, "routes", len(routes))
+		}
+	}
+	return s.cfg.Store.Snapshot(ctx)
 }

@@ -11,20 +11,22 @@ import (
 )
 
 // agentScript writes an agent's status on behalf of one session. A session claims the node on
-// connect; later updates and the final release only land while it still owns the node, so a
-// stale session on another replica cannot overwrite the status of the agent's newer stream.
+// connect; later updates and the final release only land while no other session owns the
+// node, so a stale session on another replica cannot overwrite the status of the agent's
+// newer stream. An update finding no owner (a wiped store) claims the node again.
 //
 // KEYS: agents hash, owners hash. ARGV: mode (claim|update|release), node id, session token,
 // payload.
 var agentScript = redis.NewScript(`
-if ARGV[1] ~= 'claim' and redis.call('HGET', KEYS[2], ARGV[2]) ~= ARGV[3] then
+local owner = redis.call('HGET', KEYS[2], ARGV[2])
+if ARGV[1] ~= 'claim' and owner and owner ~= ARGV[3] then
   return 0
 end
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[4])
-if ARGV[1] == 'claim' then
-  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-elseif ARGV[1] == 'release' then
+if ARGV[1] == 'release' then
   redis.call('HDEL', KEYS[2], ARGV[2])
+else
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 end
 return 1
 `)

@@ -74,6 +74,7 @@ const (
 	errReplyExists   = "EDGEPLANE_EXISTS"
 	errReplyNotFound = "EDGEPLANE_NOTFOUND"
 	errReplyConflict = "EDGEPLANE_CONFLICT"
+	errReplyWiped    = "EDGEPLANE_WIPED"
 )
 
 // mapErr turns a go-redis error into the model's vocabulary. what says what was being done.
@@ -92,6 +93,8 @@ func mapErr(err error, what string) error {
 		return fmt.Errorf("%s: %w", what, model.ErrNotFound)
 	case strings.Contains(msg, errReplyConflict):
 		return fmt.Errorf("%s: %w", what, model.ErrConflict)
+	case strings.Contains(msg, errReplyWiped):
+		return fmt.Errorf("%s: %w: the store lost its data; a replica is restoring it", what, model.ErrUnavailable)
 	}
 	var rerr redis.Error
 	if errors.As(err, &rerr) && !strings.HasPrefix(msg, "LOADING") && !strings.HasPrefix(msg, "CLUSTERDOWN") &&

@@ -27,7 +27,7 @@ func put(t *testing.T, s *store.Store, name string, pre store.Precondition, ifRe
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.Commit(t.Context(), store.Op{Kind: store.KindRoute, Name: name, Payload: b, Pre: pre, IfRevision: ifRev})
+	return s.Commit(t.Context(), store.Op{Kind: store.KindRoute, Name: name, Payload: b, Pre: pre, IfRevision: ifRev, Fresh: true})
 }
 
 func TestCommit_PreconditionsLeaveStateUntouched(t *testing.T) {
@@ -159,4 +159,34 @@ func fmtList(s []string) string {
 		out += v
 	}
 	return out + "]"
+}
+
+func TestRestore_OnlyIntoAWipedStore(t *testing.T) {
+	s, _, rdb := newStore(t)
+	ctx := t.Context()
+	b, _ := store.MarshalRoute(&edgeplanev1.Route{Name: "a"})
+	_, err := s.Commit(ctx, store.Op{Kind: store.KindRoute, Name: "a", Payload: b, Pre: store.MustCreate})
+	if !errors.Is(err, model.ErrUnavailable) {
+		t.Fatalf("non-fresh write to a store without revision: got %v, want ErrUnavailable", err)
+	}
+	kept := []*edgeplanev1.Route{{Name: "a", Hosts: []string{"a.test"}, Revision: 5}, {Name: "b", Revision: 7}}
+	if ok, err := s.Restore(ctx, 7, kept); err != nil || !ok {
+		t.Fatalf("restore into an empty store: got %v %v, want true nil", ok, err)
+	}
+	if ok, err := s.Restore(ctx, 3, nil); err != nil || ok {
+		t.Fatalf("second restore: got %v %v, want false nil (the store has a revision)", ok, err)
+	}
+	rev, routes, err := s.Snapshot(ctx)
+	if err != nil || rev != 7 || len(routes) != 2 {
+		t.Fatalf("after restore: got rev %d, %d routes, err %v; want 7, 2, nil", rev, len(routes), err)
+	}
+	if got, _ := s.GetRoute(ctx, "a"); got.GetEtag() != "5" || got.GetHosts()[0] != "a.test" {
+		t.Errorf("restored route: got %v, want etag 5 and its hosts", got)
+	}
+	if rev, err := put(t, s, "c", store.MustCreate, 0); err != nil || rev != 8 {
+		t.Errorf("write after restore: got %d %v, want 8 nil", rev, err)
+	}
+	if n, _ := rdb.XLen(ctx, s.ChangelogKey()).Result(); n != 1 {
+		t.Errorf("changelog after restore and one write: %d entries, want 1", n)
+	}
 }

@@ -13,8 +13,15 @@ import (
 //
 // KEYS: revision, resource hash, changelog.
 // ARGV: op (put|del), name, precondition (create|exists|any), expected revision ("" = any),
-// payload, changelog MAXLEN, kind.
+// payload, changelog MAXLEN, kind, fresh ("1" when the caller believes the store is new).
+//
+// A store without a revision key is either new or was wiped (a Redis restarted without
+// persistence). Only a caller that has never seen a revision may write to it; others get
+// EDGEPLANE_WIPED until a replica restores the config it holds in memory (see Restore).
 var writeScript = redis.NewScript(`
+if ARGV[8] ~= '1' and redis.call('EXISTS', KEYS[1]) == 0 then
+  return redis.error_reply('` + errReplyWiped + `')
+end
 local cur = redis.call('HGET', KEYS[2], ARGV[2])
 if ARGV[3] == 'create' and cur then
   return redis.error_reply('` + errReplyExists + `')
@@ -68,6 +75,10 @@ type Op struct {
 	// IfRevision, when non-zero, requires the stored resource to be at exactly this revision
 	// (its etag); otherwise the write fails with model.ErrConflict.
 	IfRevision int64
+	// Fresh allows the write on a store that has no revision yet. Set it only when the
+	// caller has never seen a revision; otherwise a wiped store fails with
+	// model.ErrUnavailable until it is restored.
+	Fresh bool
 }
 
 // Commit applies op atomically and returns the new global revision.
@@ -84,9 +95,13 @@ func (s *Store) Commit(ctx context.Context, op Op) (int64, error) {
 	if op.IfRevision != 0 {
 		ifRev = strconv.FormatInt(op.IfRevision, 10)
 	}
+	fresh := ""
+	if op.Fresh {
+		fresh = "1"
+	}
 	rev, err := writeScript.Run(ctx, s.rdb,
 		[]string{s.keys.revision, hash, s.keys.changelog},
-		verb, op.Name, op.Pre.arg(), ifRev, op.Payload, s.changelogLen, op.Kind,
+		verb, op.Name, op.Pre.arg(), ifRev, op.Payload, s.changelogLen, op.Kind, fresh,
 	).Int64()
 	if err != nil {
 		return 0, mapErr(err, fmt.Sprintf("writing %s %q", op.Kind, op.Name))
