@@ -386,8 +386,17 @@ type ConfigUpdate struct {
 	Routes []*Route `protobuf:"bytes,4,rep,name=routes,proto3" json:"routes,omitempty"`
 	// Names of routes removed (delta only).
 	DeletedRoutes []string `protobuf:"bytes,5,rep,name=deleted_routes,json=deletedRoutes,proto3" json:"deleted_routes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// TLS certificates added or changed (all of them, for a snapshot). They arrive no later
+	// than the first route that needs them.
+	Certificates []*TlsCertificate `protobuf:"bytes,6,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	// Names of certificates removed (delta only).
+	DeletedCertificates []string `protobuf:"bytes,7,rep,name=deleted_certificates,json=deletedCertificates,proto3" json:"deleted_certificates,omitempty"`
+	// ACME HTTP-01 challenges to answer, added or changed (all of them, for a snapshot).
+	Challenges []*AcmeChallenge `protobuf:"bytes,8,rep,name=challenges,proto3" json:"challenges,omitempty"`
+	// Tokens of challenges no longer to answer (delta only).
+	DeletedChallenges []string `protobuf:"bytes,9,rep,name=deleted_challenges,json=deletedChallenges,proto3" json:"deleted_challenges,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ConfigUpdate) Reset() {
@@ -455,6 +464,161 @@ func (x *ConfigUpdate) GetDeletedRoutes() []string {
 	return nil
 }
 
+func (x *ConfigUpdate) GetCertificates() []*TlsCertificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+func (x *ConfigUpdate) GetDeletedCertificates() []string {
+	if x != nil {
+		return x.DeletedCertificates
+	}
+	return nil
+}
+
+func (x *ConfigUpdate) GetChallenges() []*AcmeChallenge {
+	if x != nil {
+		return x.Challenges
+	}
+	return nil
+}
+
+func (x *ConfigUpdate) GetDeletedChallenges() []string {
+	if x != nil {
+		return x.DeletedChallenges
+	}
+	return nil
+}
+
+// TlsCertificate is a certificate chain and its private key, for the agent's HTTPS listener.
+type TlsCertificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name routes refer to (TlsPolicy.certificate), or one the control plane chose.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// DNS names it covers, as in the leaf certificate ("*.example.com" for wildcards).
+	Domains []string `protobuf:"bytes,2,rep,name=domains,proto3" json:"domains,omitempty"`
+	// PEM chain, leaf first.
+	CertificatePem []byte `protobuf:"bytes,3,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	// PEM private key. Only ever sent to agents.
+	PrivateKeyPem []byte `protobuf:"bytes,4,opt,name=private_key_pem,json=privateKeyPem,proto3" json:"private_key_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TlsCertificate) Reset() {
+	*x = TlsCertificate{}
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TlsCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TlsCertificate) ProtoMessage() {}
+
+func (x *TlsCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TlsCertificate.ProtoReflect.Descriptor instead.
+func (*TlsCertificate) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TlsCertificate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TlsCertificate) GetDomains() []string {
+	if x != nil {
+		return x.Domains
+	}
+	return nil
+}
+
+func (x *TlsCertificate) GetCertificatePem() []byte {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return nil
+}
+
+func (x *TlsCertificate) GetPrivateKeyPem() []byte {
+	if x != nil {
+		return x.PrivateKeyPem
+	}
+	return nil
+}
+
+// AcmeChallenge is one HTTP-01 token: GET /.well-known/acme-challenge/<token> on any host
+// answers key_authorization.
+type AcmeChallenge struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Token            string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	KeyAuthorization string                 `protobuf:"bytes,2,opt,name=key_authorization,json=keyAuthorization,proto3" json:"key_authorization,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *AcmeChallenge) Reset() {
+	*x = AcmeChallenge{}
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AcmeChallenge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AcmeChallenge) ProtoMessage() {}
+
+func (x *AcmeChallenge) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AcmeChallenge.ProtoReflect.Descriptor instead.
+func (*AcmeChallenge) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AcmeChallenge) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *AcmeChallenge) GetKeyAuthorization() string {
+	if x != nil {
+		return x.KeyAuthorization
+	}
+	return ""
+}
+
 var File_edgeplane_v1_agent_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_agent_proto_rawDesc = "" +
@@ -484,13 +648,27 @@ const file_edgeplane_v1_agent_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"N\n" +
 	"\x0eControlMessage\x124\n" +
 	"\x06update\x18\x01 \x01(\v2\x1a.edgeplane.v1.ConfigUpdateH\x00R\x06updateB\x06\n" +
-	"\x04kind\"\xbf\x01\n" +
+	"\x04kind\"\xa0\x03\n" +
 	"\fConfigUpdate\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1a\n" +
 	"\bsnapshot\x18\x02 \x01(\bR\bsnapshot\x12#\n" +
 	"\rbase_revision\x18\x03 \x01(\x03R\fbaseRevision\x12+\n" +
 	"\x06routes\x18\x04 \x03(\v2\x13.edgeplane.v1.RouteR\x06routes\x12%\n" +
-	"\x0edeleted_routes\x18\x05 \x03(\tR\rdeletedRoutes2W\n" +
+	"\x0edeleted_routes\x18\x05 \x03(\tR\rdeletedRoutes\x12@\n" +
+	"\fcertificates\x18\x06 \x03(\v2\x1c.edgeplane.v1.TlsCertificateR\fcertificates\x121\n" +
+	"\x14deleted_certificates\x18\a \x03(\tR\x13deletedCertificates\x12;\n" +
+	"\n" +
+	"challenges\x18\b \x03(\v2\x1b.edgeplane.v1.AcmeChallengeR\n" +
+	"challenges\x12-\n" +
+	"\x12deleted_challenges\x18\t \x03(\tR\x11deletedChallenges\"\x8f\x01\n" +
+	"\x0eTlsCertificate\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\adomains\x18\x02 \x03(\tR\adomains\x12'\n" +
+	"\x0fcertificate_pem\x18\x03 \x01(\fR\x0ecertificatePem\x12&\n" +
+	"\x0fprivate_key_pem\x18\x04 \x01(\fR\rprivateKeyPem\"R\n" +
+	"\rAcmeChallenge\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12+\n" +
+	"\x11key_authorization\x18\x02 \x01(\tR\x10keyAuthorization2W\n" +
 	"\fAgentService\x12G\n" +
 	"\aConnect\x12\x1a.edgeplane.v1.AgentMessage\x1a\x1c.edgeplane.v1.ControlMessage(\x010\x01B\xac\x01\n" +
 	"\x10com.edgeplane.v1B\n" +
@@ -508,7 +686,7 @@ func file_edgeplane_v1_agent_proto_rawDescGZIP() []byte {
 	return file_edgeplane_v1_agent_proto_rawDescData
 }
 
-var file_edgeplane_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_edgeplane_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_edgeplane_v1_agent_proto_goTypes = []any{
 	(*AgentMessage)(nil),   // 0: edgeplane.v1.AgentMessage
 	(*Hello)(nil),          // 1: edgeplane.v1.Hello
@@ -516,23 +694,27 @@ var file_edgeplane_v1_agent_proto_goTypes = []any{
 	(*Nack)(nil),           // 3: edgeplane.v1.Nack
 	(*ControlMessage)(nil), // 4: edgeplane.v1.ControlMessage
 	(*ConfigUpdate)(nil),   // 5: edgeplane.v1.ConfigUpdate
-	nil,                    // 6: edgeplane.v1.Hello.LabelsEntry
-	(*Route)(nil),          // 7: edgeplane.v1.Route
+	(*TlsCertificate)(nil), // 6: edgeplane.v1.TlsCertificate
+	(*AcmeChallenge)(nil),  // 7: edgeplane.v1.AcmeChallenge
+	nil,                    // 8: edgeplane.v1.Hello.LabelsEntry
+	(*Route)(nil),          // 9: edgeplane.v1.Route
 }
 var file_edgeplane_v1_agent_proto_depIdxs = []int32{
 	1, // 0: edgeplane.v1.AgentMessage.hello:type_name -> edgeplane.v1.Hello
 	2, // 1: edgeplane.v1.AgentMessage.ack:type_name -> edgeplane.v1.Ack
 	3, // 2: edgeplane.v1.AgentMessage.nack:type_name -> edgeplane.v1.Nack
-	6, // 3: edgeplane.v1.Hello.labels:type_name -> edgeplane.v1.Hello.LabelsEntry
+	8, // 3: edgeplane.v1.Hello.labels:type_name -> edgeplane.v1.Hello.LabelsEntry
 	5, // 4: edgeplane.v1.ControlMessage.update:type_name -> edgeplane.v1.ConfigUpdate
-	7, // 5: edgeplane.v1.ConfigUpdate.routes:type_name -> edgeplane.v1.Route
-	0, // 6: edgeplane.v1.AgentService.Connect:input_type -> edgeplane.v1.AgentMessage
-	4, // 7: edgeplane.v1.AgentService.Connect:output_type -> edgeplane.v1.ControlMessage
-	7, // [7:8] is the sub-list for method output_type
-	6, // [6:7] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	9, // 5: edgeplane.v1.ConfigUpdate.routes:type_name -> edgeplane.v1.Route
+	6, // 6: edgeplane.v1.ConfigUpdate.certificates:type_name -> edgeplane.v1.TlsCertificate
+	7, // 7: edgeplane.v1.ConfigUpdate.challenges:type_name -> edgeplane.v1.AcmeChallenge
+	0, // 8: edgeplane.v1.AgentService.Connect:input_type -> edgeplane.v1.AgentMessage
+	4, // 9: edgeplane.v1.AgentService.Connect:output_type -> edgeplane.v1.ControlMessage
+	9, // [9:10] is the sub-list for method output_type
+	8, // [8:9] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_agent_proto_init() }
@@ -555,7 +737,7 @@ func file_edgeplane_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_agent_proto_rawDesc), len(file_edgeplane_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
