@@ -395,8 +395,13 @@ type ConfigUpdate struct {
 	Challenges []*AcmeChallenge `protobuf:"bytes,8,rep,name=challenges,proto3" json:"challenges,omitempty"`
 	// Tokens of challenges no longer to answer (delta only).
 	DeletedChallenges []string `protobuf:"bytes,9,rep,name=deleted_challenges,json=deletedChallenges,proto3" json:"deleted_challenges,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Where Docker-managed services run, for routes that name a service (all of them, for a
+	// snapshot).
+	Services []*ServiceEndpoints `protobuf:"bytes,10,rep,name=services,proto3" json:"services,omitempty"`
+	// Names of services removed (delta only).
+	DeletedServices []string `protobuf:"bytes,11,rep,name=deleted_services,json=deletedServices,proto3" json:"deleted_services,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ConfigUpdate) Reset() {
@@ -492,6 +497,74 @@ func (x *ConfigUpdate) GetDeletedChallenges() []string {
 	return nil
 }
 
+func (x *ConfigUpdate) GetServices() []*ServiceEndpoints {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *ConfigUpdate) GetDeletedServices() []string {
+	if x != nil {
+		return x.DeletedServices
+	}
+	return nil
+}
+
+// ServiceEndpoints says where a service's replicas listen. A route naming the service sends
+// traffic to these targets; an empty list means the service is not running (503).
+type ServiceEndpoints struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Targets       []*Target              `protobuf:"bytes,2,rep,name=targets,proto3" json:"targets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceEndpoints) Reset() {
+	*x = ServiceEndpoints{}
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceEndpoints) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceEndpoints) ProtoMessage() {}
+
+func (x *ServiceEndpoints) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceEndpoints.ProtoReflect.Descriptor instead.
+func (*ServiceEndpoints) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ServiceEndpoints) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ServiceEndpoints) GetTargets() []*Target {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
 // TlsCertificate is a certificate chain and its private key, for the agent's HTTPS listener.
 type TlsCertificate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -509,7 +582,7 @@ type TlsCertificate struct {
 
 func (x *TlsCertificate) Reset() {
 	*x = TlsCertificate{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +594,7 @@ func (x *TlsCertificate) String() string {
 func (*TlsCertificate) ProtoMessage() {}
 
 func (x *TlsCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +607,7 @@ func (x *TlsCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TlsCertificate.ProtoReflect.Descriptor instead.
 func (*TlsCertificate) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TlsCertificate) GetName() string {
@@ -577,7 +650,7 @@ type AcmeChallenge struct {
 
 func (x *AcmeChallenge) Reset() {
 	*x = AcmeChallenge{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +662,7 @@ func (x *AcmeChallenge) String() string {
 func (*AcmeChallenge) ProtoMessage() {}
 
 func (x *AcmeChallenge) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +675,7 @@ func (x *AcmeChallenge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcmeChallenge.ProtoReflect.Descriptor instead.
 func (*AcmeChallenge) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AcmeChallenge) GetToken() string {
@@ -648,7 +721,7 @@ const file_edgeplane_v1_agent_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"N\n" +
 	"\x0eControlMessage\x124\n" +
 	"\x06update\x18\x01 \x01(\v2\x1a.edgeplane.v1.ConfigUpdateH\x00R\x06updateB\x06\n" +
-	"\x04kind\"\xa0\x03\n" +
+	"\x04kind\"\x87\x04\n" +
 	"\fConfigUpdate\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1a\n" +
 	"\bsnapshot\x18\x02 \x01(\bR\bsnapshot\x12#\n" +
@@ -660,7 +733,13 @@ const file_edgeplane_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"challenges\x18\b \x03(\v2\x1b.edgeplane.v1.AcmeChallengeR\n" +
 	"challenges\x12-\n" +
-	"\x12deleted_challenges\x18\t \x03(\tR\x11deletedChallenges\"\x8f\x01\n" +
+	"\x12deleted_challenges\x18\t \x03(\tR\x11deletedChallenges\x12:\n" +
+	"\bservices\x18\n" +
+	" \x03(\v2\x1e.edgeplane.v1.ServiceEndpointsR\bservices\x12)\n" +
+	"\x10deleted_services\x18\v \x03(\tR\x0fdeletedServices\"V\n" +
+	"\x10ServiceEndpoints\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
+	"\atargets\x18\x02 \x03(\v2\x14.edgeplane.v1.TargetR\atargets\"\x8f\x01\n" +
 	"\x0eTlsCertificate\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adomains\x18\x02 \x03(\tR\adomains\x12'\n" +
@@ -686,35 +765,39 @@ func file_edgeplane_v1_agent_proto_rawDescGZIP() []byte {
 	return file_edgeplane_v1_agent_proto_rawDescData
 }
 
-var file_edgeplane_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_edgeplane_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_edgeplane_v1_agent_proto_goTypes = []any{
-	(*AgentMessage)(nil),   // 0: edgeplane.v1.AgentMessage
-	(*Hello)(nil),          // 1: edgeplane.v1.Hello
-	(*Ack)(nil),            // 2: edgeplane.v1.Ack
-	(*Nack)(nil),           // 3: edgeplane.v1.Nack
-	(*ControlMessage)(nil), // 4: edgeplane.v1.ControlMessage
-	(*ConfigUpdate)(nil),   // 5: edgeplane.v1.ConfigUpdate
-	(*TlsCertificate)(nil), // 6: edgeplane.v1.TlsCertificate
-	(*AcmeChallenge)(nil),  // 7: edgeplane.v1.AcmeChallenge
-	nil,                    // 8: edgeplane.v1.Hello.LabelsEntry
-	(*Route)(nil),          // 9: edgeplane.v1.Route
+	(*AgentMessage)(nil),     // 0: edgeplane.v1.AgentMessage
+	(*Hello)(nil),            // 1: edgeplane.v1.Hello
+	(*Ack)(nil),              // 2: edgeplane.v1.Ack
+	(*Nack)(nil),             // 3: edgeplane.v1.Nack
+	(*ControlMessage)(nil),   // 4: edgeplane.v1.ControlMessage
+	(*ConfigUpdate)(nil),     // 5: edgeplane.v1.ConfigUpdate
+	(*ServiceEndpoints)(nil), // 6: edgeplane.v1.ServiceEndpoints
+	(*TlsCertificate)(nil),   // 7: edgeplane.v1.TlsCertificate
+	(*AcmeChallenge)(nil),    // 8: edgeplane.v1.AcmeChallenge
+	nil,                      // 9: edgeplane.v1.Hello.LabelsEntry
+	(*Route)(nil),            // 10: edgeplane.v1.Route
+	(*Target)(nil),           // 11: edgeplane.v1.Target
 }
 var file_edgeplane_v1_agent_proto_depIdxs = []int32{
-	1, // 0: edgeplane.v1.AgentMessage.hello:type_name -> edgeplane.v1.Hello
-	2, // 1: edgeplane.v1.AgentMessage.ack:type_name -> edgeplane.v1.Ack
-	3, // 2: edgeplane.v1.AgentMessage.nack:type_name -> edgeplane.v1.Nack
-	8, // 3: edgeplane.v1.Hello.labels:type_name -> edgeplane.v1.Hello.LabelsEntry
-	5, // 4: edgeplane.v1.ControlMessage.update:type_name -> edgeplane.v1.ConfigUpdate
-	9, // 5: edgeplane.v1.ConfigUpdate.routes:type_name -> edgeplane.v1.Route
-	6, // 6: edgeplane.v1.ConfigUpdate.certificates:type_name -> edgeplane.v1.TlsCertificate
-	7, // 7: edgeplane.v1.ConfigUpdate.challenges:type_name -> edgeplane.v1.AcmeChallenge
-	0, // 8: edgeplane.v1.AgentService.Connect:input_type -> edgeplane.v1.AgentMessage
-	4, // 9: edgeplane.v1.AgentService.Connect:output_type -> edgeplane.v1.ControlMessage
-	9, // [9:10] is the sub-list for method output_type
-	8, // [8:9] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	1,  // 0: edgeplane.v1.AgentMessage.hello:type_name -> edgeplane.v1.Hello
+	2,  // 1: edgeplane.v1.AgentMessage.ack:type_name -> edgeplane.v1.Ack
+	3,  // 2: edgeplane.v1.AgentMessage.nack:type_name -> edgeplane.v1.Nack
+	9,  // 3: edgeplane.v1.Hello.labels:type_name -> edgeplane.v1.Hello.LabelsEntry
+	5,  // 4: edgeplane.v1.ControlMessage.update:type_name -> edgeplane.v1.ConfigUpdate
+	10, // 5: edgeplane.v1.ConfigUpdate.routes:type_name -> edgeplane.v1.Route
+	7,  // 6: edgeplane.v1.ConfigUpdate.certificates:type_name -> edgeplane.v1.TlsCertificate
+	8,  // 7: edgeplane.v1.ConfigUpdate.challenges:type_name -> edgeplane.v1.AcmeChallenge
+	6,  // 8: edgeplane.v1.ConfigUpdate.services:type_name -> edgeplane.v1.ServiceEndpoints
+	11, // 9: edgeplane.v1.ServiceEndpoints.targets:type_name -> edgeplane.v1.Target
+	0,  // 10: edgeplane.v1.AgentService.Connect:input_type -> edgeplane.v1.AgentMessage
+	4,  // 11: edgeplane.v1.AgentService.Connect:output_type -> edgeplane.v1.ControlMessage
+	11, // [11:12] is the sub-list for method output_type
+	10, // [10:11] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_agent_proto_init() }
@@ -737,7 +820,7 @@ func file_edgeplane_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_agent_proto_rawDesc), len(file_edgeplane_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
