@@ -55,13 +55,10 @@ lint: tools ## gofmt, go vet, staticcheck, buf lint, generated code up to date
 test: deps lint ## lint, then every test (real redis-server, Docker, grpcurl)
 	go test $(TEST_FLAGS) $(TEST_PKGS)
 
-bench: ## Go benchmarks in BENCH_PKGS, then each main package under bench/
+bench: ## Go benchmarks (-benchmem), then bench/run.sh (control plane) and bench/peers/run.sh (proxy vs nginx/HAProxy/Caddy)
 	go test -run '^$$' -bench '$(BENCH)' $(BENCH_FLAGS) $(BENCH_PKGS)
-	@if [ -d bench ]; then \
-	  for p in $$(go list -f '{{if eq .Name "main"}}{{.ImportPath}}{{end}}' ./bench/...); do \
-	    echo "== go run $$p"; go run "$$p" $(BENCH_ARGS); \
-	  done; \
-	fi
+	bench/run.sh
+	@if [ -x bench/peers/run.sh ]; then bench/peers/run.sh; fi
 
 run: build ## control plane (--dev, in-memory store) and one agent; Ctrl-C stops both
 	@deploy/dev.sh

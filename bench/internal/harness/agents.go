@@ -26,10 +26,12 @@ type Fleet struct {
 	wg      sync.WaitGroup
 	Tracker *Tracker
 
-	initial   atomic.Int64 // agents that received their first update
-	initDone  chan struct{}
-	failed    atomic.Int64
-	firstErr  atomic.Pointer[error]
+	initial  atomic.Int64 // agents that received their first update
+	initDone chan struct{}
+	failed   atomic.Int64
+	updates  atomic.Int64 // updates received by all agents
+	routes   atomic.Int64 // routes carried by those updates
+	firstErr atomic.Pointer[error]
 }
 
 // ConnectFleet opens n agent streams named prefix-i over n/StreamsPerConn+1 connections to
@@ -107,6 +109,8 @@ func (f *Fleet) run(ctx context.Context, stream edgeplanev1.AgentService_Connect
 			continue
 		}
 		rev := u.GetRevision()
+		f.updates.Add(1)
+		f.routes.Add(int64(len(u.GetRoutes()) + len(u.GetDeletedRoutes())))
 		f.Tracker.Record(rev, now)
 		if first {
 			first = false
@@ -135,6 +139,9 @@ func (f *Fleet) WaitInitial(ctx context.Context, timeout time.Duration) error {
 			f.initial.Load(), f.N, timeout, f.failed.Load(), f.FirstErr())
 	}
 }
+
+// Received returns how many updates the fleet received, and how many routes they carried.
+func (f *Fleet) Received() (updates, routes int64) { return f.updates.Load(), f.routes.Load() }
 
 // Failed returns the number of streams that failed, and the first error.
 func (f *Fleet) Failed() int64 { return f.failed.Load() }

@@ -225,6 +225,7 @@ func StartControl(ctx context.Context, o ControlOptions) (*Control, error) {
 		res, err := hc.Check(cctx, &healthpb.HealthCheckRequest{})
 		cancel()
 		if err == nil && res.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			fmt.Fprintf(os.Stderr, "# control plane pid=%d grpc=%s log=%s\n", c.PID(), addr, c.LogPath)
 			return c, nil
 		}
 		select {
@@ -329,6 +330,12 @@ func RSSKiB(pid int) (int64, error) {
 	return v, nil
 }
 
+// SelfCPUTime returns the CPU time this process consumed so far.
+func SelfCPUTime() time.Duration {
+	d, _ := CPUTime(os.Getpid())
+	return d
+}
+
 // CPUTime returns user+system CPU time consumed by pid so far.
 func CPUTime(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -383,4 +390,30 @@ func Median(xs []int64) int64 {
 		return 0
 	}
 	return s[len(s)/2]
+}
+
+// MachineCPU returns the busy and total CPU time of the whole machine so far (from /proc/stat),
+// to tell how much of a run's CPU went to processes other than the benchmark's.
+func MachineCPU() (busy, total time.Duration) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	fs := strings.Fields(line)
+	if len(fs) < 8 || fs[0] != "cpu" {
+		return 0, 0
+	}
+	var sum, idle int64
+	for i, f := range fs[1:] {
+		v, _ := strconv.ParseInt(f, 10, 64)
+		if i < 8 { // user nice system idle iowait irq softirq steal
+			sum += v
+		}
+		if i == 3 || i == 4 {
+			idle += v
+		}
+	}
+	const hz = 100
+	return time.Duration(sum-idle) * time.Second / hz, time.Duration(sum) * time.Second / hz
 }

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# bench/run.sh: builds the control plane and the benchmark programs, runs them all against a
+# private redis-server on 127.0.0.1 and prints a markdown table of the results.
+#
+#   bench/run.sh                 # the whole suite (~3-4 minutes on 2 cores)
+#   OUT=/tmp/results.txt bench/run.sh
+#   PROPAGATION_ARGS="-agents=1,100,1000 -writes=20" bench/run.sh
+#
+# Each program is also runnable alone, e.g. go run ./bench/cmd/propagation -agents=1000.
+set -euo pipefail
+export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
+export PATH="$PATH:/root/go/bin"
+cd "$(dirname "$0")/.."
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/edgeplane-bench.XXXXXX")
+trap 'rm -rf "$DIR"' EXIT
+OUT=${OUT:-$DIR/results.txt}
+
+echo "# building into $DIR" >&2
+go build -o "$DIR/edgeplane-control" ./controlplane
+for cmd in propagation memory writes; do
+	go build -o "$DIR/$cmd" "./bench/cmd/$cmd"
+done
+
+: >"$OUT"
+run() {
+	local name=$1
+	shift
+	echo "# $name $*" >&2
+	local start=$SECONDS
+	if ! "$DIR/$name" -bin "$DIR/edgeplane-control" "$@" | tee -a "$OUT"; then
+		echo "bench=$name status=FAILED" | tee -a "$OUT"
+	fi
+	echo "# $name took $((SECONDS - start))s" >&2
+}
+# shellcheck disable=SC2086 # the *_ARGS variables are word lists on purpose
+run propagation ${PROPAGATION_ARGS:--agents=1,100,1000,10000 -writes=50}
+# shellcheck disable=SC2086
+run memory ${MEMORY_ARGS:--agents=10000}
+# shellcheck disable=SC2086
+run writes ${WRITES_ARGS:--clients=16 -duration=5s -agents=0,100}
+
+echo
+echo "## edgeplane control-plane benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
+echo
+awk '
+function kv(line,   n, i, f, p) {
+	delete v
+	n = split(line, f, " ")
+	for (i = 1; i <= n; i++) {
+		p = index(f[i], "=")
+		if (p > 0) v[substr(f[i], 1, p - 1)] = substr(f[i], p + 1)
+	}
+}
+function pass(x) { return x == "true" ? "yes" : (x == "false" ? "**NO**" : "-") }
+BEGIN {
+	print "| benchmark | setup | result | goal | met |"
+	print "|---|---|---|---|---|"
+}
+/^bench=/ {
+	kv($0)
+	b = v["bench"]
+	if (v["status"] == "FAILED") {
+		printf "| %s | | **run failed** | | |\n", b
+	} else if (b == "propagation") {
+		printf "| propagation | %s agents, %s writes | commit to all acked p50 %s ms, p99 %s ms (call start to all: p99 %s ms; per agent p50 %s / p99 %s ms; fleet status lag %s ms) | %s | %s |\n", \
+			v["agents"], v["writes"], v["commit_to_all_acked_p50_ms"], v["commit_to_all_acked_p99_ms"], \
+			v["call_start_to_all_p99_ms"], v["per_agent_p50_ms"], v["per_agent_p99_ms"], v["fleet_status_lag_ms"], \
+			(v["goal_p99_ms"] == "-" ? "-" : "p99 <= " v["goal_p99_ms"] " ms"), pass(v["pass"])
+	} else if (b == "memory") {
+		printf "| memory | %s idle agents | %s KiB RSS per agent (RSS %s -> %s KiB; Go heap %s KiB + stacks %s KiB per agent) | <= %s KiB | %s |\n", \
+			v["agents"], v["per_agent_kib"], v["rss0_kib"], v["rssN_kib"], v["heap_per_agent_kib"], v["stacks_per_agent_kib"], v["goal_kib"], pass(v["pass"])
+	} else if (b == "writes_baseline") {
+		printf "| redis INCR baseline | %s clients, go-redis | %s ops/s, p50 %s ms, p99 %s ms | - | - |\n", \
+			v["clients"], v["ops_per_s"], v["p50_ms"], v["p99_ms"]
+	} else if (b == "writes") {
+		printf "| writes | %s clients, %s agents | %s CreateRoute/s (%s of Redis INCR/s), p50 %s ms, p99 %s ms; CPU%%: cp %s, redis %s, bench %s, other %s | >= %s/s | %s |\n", \
+			v["clients"], v["agents"], v["writes_per_s"], v["share_of_redis_incr"], v["p50_ms"], v["p99_ms"], \
+			v["cp_cpu_pct"], v["redis_cpu_pct"], v["bench_cpu_pct"], v["other_cpu_pct"], v["goal_per_s"], pass(v["pass"])
+	}
+}' "$OUT"
