@@ -142,6 +142,7 @@ func (a *App) build() {
 	})
 	a.sessions, a.endAll = context.WithCancel(context.Background())
 	a.grpc = grpc.NewServer(
+		grpc.ForceServerCodecV2(api.Codec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 	)

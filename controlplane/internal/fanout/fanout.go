@@ -38,6 +38,7 @@ type Fanout struct {
 	cfg Config
 	log *slog.Logger
 	rec *recorder
+	enc encoder
 
 	mu       sync.Mutex // guards sessions
 	sessions map[string]*session
@@ -82,7 +83,7 @@ func (f *Fanout) heartbeat(ctx context.Context) {
 		}
 		f.mu.Lock()
 		for _, s := range f.sessions {
-			f.rec.put(store.AgentUpdate, s.token, s.touch())
+			f.rec.mark(s)
 		}
 		f.mu.Unlock()
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -26,7 +25,11 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 		if inflight == 0 && (rev > attempted || epoch != attemptedEpoch) {
 			attempted, attemptedEpoch = rev, epoch
 			if u := f.cfg.State.Update(applied, agentEpoch); u != nil {
-				if err := stream.Send(&edgeplanev1.ControlMessage{Kind: &edgeplanev1.ControlMessage_Update{Update: u}}); err != nil {
+				msg, err := f.encode(u)
+				if err != nil {
+					return err
+				}
+				if err := stream.SendMsg(msg); err != nil {
 					return fmt.Errorf("sending revision %d: %w", u.GetRevision(), err)
 				}
 				inflight, attempted = u.GetRevision(), u.GetRevision()
@@ -56,18 +59,20 @@ func (f *Fanout) answer(ctx context.Context, s *session, m *edgeplanev1.AgentMes
 		if a.GetRevision() != inflight {
 			f.log.WarnContext(ctx, "agent acked a revision that was not in flight", "node_id", s.node, "revision", a.GetRevision(), "in_flight", inflight)
 		}
-		f.rec.put(store.AgentUpdate, s.token, s.edit(func(st *edgeplanev1.Agent) {
+		s.edit(func(st *edgeplanev1.Agent) {
 			st.AppliedRevision, st.ConfigHash = a.GetRevision(), a.GetConfigHash()
 			if st.RejectedRevision <= a.GetRevision() {
 				st.LastError = ""
 			}
-		}))
+		})
+		f.rec.mark(s)
 		return a.GetRevision()
 	}
 	n := m.GetNack()
 	f.log.WarnContext(ctx, "agent rejected config", "node_id", s.node, "revision", n.GetRevision(), "error", n.GetError())
-	f.rec.put(store.AgentUpdate, s.token, s.edit(func(st *edgeplanev1.Agent) {
+	s.edit(func(st *edgeplanev1.Agent) {
 		st.LastError, st.RejectedRevision = n.GetError(), n.GetRevision()
-	}))
+	})
+	f.rec.mark(s)
 	return 0
 }

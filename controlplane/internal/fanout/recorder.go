@@ -7,52 +7,59 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
-	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
-const (
-	coalesce   = 2 * time.Millisecond // gathers the acks of a fleet into one pipeline
-	maxPending = 200000               // writes kept while the store is down
-)
+// coalesce gathers the acks of a fleet into one flush.
+const coalesce = 2 * time.Millisecond
 
-// recorder batches agent status writes into pipelines. Consecutive updates of one session
-// collapse into the latest; claims and releases keep their order.
+// recorder writes session statuses to the store in batches. Acks only mark a session dirty
+// (cheap, called once per agent per change); a flush copies each dirty session's status once
+// and writes claims, then updates, then releases, so a session's writes keep their order.
 type recorder struct {
 	store *store.Store
 	log   *slog.Logger
 	kick  chan struct{}
 
-	mu      sync.Mutex // guards pending, last and flushed
-	pending []store.AgentWrite
-	last    map[string]int // token -> index in pending of its trailing update
-	flushed chan struct{}  // closed and replaced after every successful flush
+	mu      sync.Mutex // guards the fields below
+	claims  []*session
+	dirty   map[*session]struct{}
+	gone    []*session    // released sessions
+	flushed chan struct{} // closed and replaced after every successful flush
 }
 
 func newRecorder(s *store.Store, log *slog.Logger) *recorder {
-	return &recorder{store: s, log: log, kick: make(chan struct{}, 1), last: map[string]int{}, flushed: make(chan struct{})}
+	return &recorder{store: s, log: log, kick: make(chan struct{}, 1), dirty: map[*session]struct{}{}, flushed: make(chan struct{})}
 }
 
-// put queues a status write. It never blocks on the store.
-func (r *recorder) put(mode store.AgentMode, token string, status *edgeplanev1.Agent) {
+// claim queues the write that makes s the owner of its node.
+func (r *recorder) claim(s *session) {
 	r.mu.Lock()
-	r.appendLocked(store.AgentWrite{Mode: mode, Token: token, Status: status})
+	r.claims = append(r.claims, s)
 	r.mu.Unlock()
 	r.kickSelf()
 }
 
-func (r *recorder) appendLocked(w store.AgentWrite) {
-	if i, ok := r.last[w.Token]; ok && w.Mode == store.AgentUpdate {
-		r.pending[i].Status = w.Status
-		return
-	}
-	if len(r.pending) >= maxPending {
-		return
-	}
-	r.pending = append(r.pending, w)
-	if w.Mode == store.AgentUpdate {
-		r.last[w.Token] = len(r.pending) - 1
-	} else {
-		delete(r.last, w.Token)
+// mark queues a status update of s. It never blocks on the store.
+func (r *recorder) mark(s *session) {
+	r.mu.Lock()
+	r.dirty[s] = struct{}{}
+	r.mu.Unlock()
+	r.kickSelf()
+}
+
+// release queues the last write of s, after which it writes nothing.
+func (r *recorder) release(s *session) {
+	r.mu.Lock()
+	delete(r.dirty, s)
+	r.gone = append(r.gone, s)
+	r.mu.Unlock()
+	r.kickSelf()
+}
+
+func (r *recorder) kickSelf() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -67,7 +74,7 @@ func (r *recorder) run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			r.flush(context.WithoutCancel(ctx)) // last statuses: disconnections
+			_ = r.flush(context.WithoutCancel(ctx)) // last statuses: disconnections
 			return nil
 		case <-r.kick:
 		}
@@ -83,25 +90,28 @@ func (r *recorder) run(ctx context.Context) error {
 	}
 }
 
-func (r *recorder) kickSelf() {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
-
 func (r *recorder) flush(ctx context.Context) error {
 	r.mu.Lock()
-	batch := r.pending
-	r.pending, r.last = nil, map[string]int{}
+	claims, dirty, gone := r.claims, r.dirty, r.gone
+	r.claims, r.dirty, r.gone = nil, map[*session]struct{}{}, nil
 	r.mu.Unlock()
-	if len(batch) == 0 {
+	writes := make([]store.AgentWrite, 0, len(claims)+len(dirty)+len(gone))
+	for _, s := range claims {
+		writes = append(writes, store.AgentWrite{Mode: store.AgentClaim, Token: s.token, Status: s.snapshot()})
+	}
+	for s := range dirty {
+		writes = append(writes, store.AgentWrite{Mode: store.AgentUpdate, Token: s.token, Status: s.snapshot()})
+	}
+	for _, s := range gone {
+		writes = append(writes, store.AgentWrite{Mode: store.AgentRelease, Token: s.token, Status: s.snapshot()})
+	}
+	if len(writes) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := r.store.PutAgents(ctx, batch); err != nil {
-		r.requeue(batch)
+	if err := r.store.PutAgents(ctx, writes); err != nil {
+		r.requeue(claims, dirty, gone)
 		return err
 	}
 	r.mu.Lock()
@@ -111,13 +121,16 @@ func (r *recorder) flush(ctx context.Context) error {
 	return nil
 }
 
-// requeue puts a failed batch back in front of writes queued since.
-func (r *recorder) requeue(batch []store.AgentWrite) {
+// requeue puts a failed flush back in front of what was queued since.
+func (r *recorder) requeue(claims []*session, dirty map[*session]struct{}, gone []*session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	newer := r.pending
-	r.pending, r.last = nil, map[string]int{}
-	for _, w := range append(batch, newer...) {
-		r.appendLocked(w)
+	r.claims = append(claims, r.claims...)
+	r.gone = append(gone, r.gone...)
+	for s := range dirty {
+		r.dirty[s] = struct{}{}
+	}
+	for _, s := range r.gone {
+		delete(r.dirty, s)
 	}
 }

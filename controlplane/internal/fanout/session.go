@@ -15,7 +15,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
-	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -31,27 +30,27 @@ type session struct {
 	status *edgeplanev1.Agent
 }
 
-// touch refreshes last_seen and returns a copy of the status to write.
-func (s *session) touch() *edgeplanev1.Agent {
+// snapshot returns a copy of the status, seen now.
+func (s *session) snapshot() *edgeplanev1.Agent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.status.LastSeen = timestamppb.Now()
 	return proto.CloneOf(s.status)
 }
 
-// edit changes the status under the lock and returns a copy to write.
-func (s *session) edit(fn func(a *edgeplanev1.Agent)) *edgeplanev1.Agent {
+// edit changes the status under the lock. Hot: called for every ack of every agent.
+func (s *session) edit(fn func(a *edgeplanev1.Agent)) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	fn(s.status)
-	s.status.LastSeen = timestamppb.Now()
-	return proto.CloneOf(s.status)
+	s.mu.Unlock()
 }
 
 // Stream is the server side of AgentService.Connect.
 type Stream interface {
 	Context() context.Context
 	Send(*edgeplanev1.ControlMessage) error
+	// SendMsg sends an already encoded message (see Encoded).
+	SendMsg(m any) error
 	Recv() (*edgeplanev1.AgentMessage, error)
 }
 
@@ -133,13 +132,14 @@ func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, cancel cont
 		},
 	}
 	f.register(s)
-	f.rec.put(store.AgentClaim, s.token, proto.CloneOf(s.status))
+	f.rec.claim(s)
 	return s
 }
 
 func (f *Fanout) close(s *session) {
 	f.unregister(s)
-	f.rec.put(store.AgentRelease, s.token, s.edit(func(a *edgeplanev1.Agent) { a.Connected = false }))
+	s.edit(func(a *edgeplanev1.Agent) { a.Connected = false })
+	f.rec.release(s)
 }
 
 // receive turns stream.Recv into channels, owned by the caller's ctx.
