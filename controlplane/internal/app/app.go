@@ -24,6 +24,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/api"
 	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
 	"github.com/edgeplane/edgeplane/controlplane/internal/routing"
+	"github.com/edgeplane/edgeplane/controlplane/internal/secrets"
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
@@ -43,6 +44,9 @@ type Config struct {
 	ReplicaID string
 	// Namespace prefixes every Redis key. Default "edgeplane".
 	Namespace string
+	// SecretsKeyFile holds the key that seals private keys in Redis (32 bytes, raw, hex or
+	// base64). Without it private keys cannot be stored; Dev uses an ephemeral key.
+	SecretsKeyFile string
 	// Heartbeat is how often agent statuses are refreshed. Default 5s.
 	Heartbeat time.Duration
 	// ShutdownTimeout bounds the graceful stop. Default 10s.
@@ -58,6 +62,7 @@ type App struct {
 	grpcLn   net.Listener
 	httpLn   net.Listener
 	mini     *miniredis.Miniredis
+	secrets  *secrets.Box
 	rdb      redis.UniversalClient // state reads and writes
 	tail     redis.UniversalClient // blocking changelog reads
 	state    *state.State
@@ -116,6 +121,15 @@ func (a *App) open() error {
 		return errors.New("no state store: set --redis-url (or EDGEPLANE_REDIS_URL), or --dev for an in-memory one")
 	}
 	var err error
+	switch {
+	case a.cfg.SecretsKeyFile != "":
+		if a.secrets, err = secrets.LoadFile(a.cfg.SecretsKeyFile); err != nil {
+			return err
+		}
+	case a.cfg.Dev:
+		a.secrets = secrets.Ephemeral()
+		a.log.Warn("DEV MODE: private keys are sealed with an ephemeral key; set --secrets-key-file to keep them across restarts")
+	}
 	if a.rdb, err = newRedis(url, 64); err != nil {
 		return err
 	}
@@ -134,7 +148,7 @@ func (a *App) open() error {
 }
 
 func (a *App) build() {
-	st := store.New(store.Config{Client: a.rdb, Namespace: a.cfg.Namespace})
+	st := store.New(store.Config{Client: a.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets})
 	a.state = state.New(state.Config{Store: st, Tail: a.tail, Logger: a.log.With("component", "state")})
 	a.fanout = fanout.New(fanout.Config{
 		State: a.state, Store: st, ReplicaID: a.cfg.ReplicaID, Heartbeat: a.cfg.Heartbeat,

@@ -121,7 +121,7 @@ func (s *Service) List(ctx context.Context, pageSize int, pageToken string) ([]*
 }
 
 func (s *Service) commit(ctx context.Context, r *edgeplanev1.Route, pre store.Precondition, ifRev int64) (*edgeplanev1.Route, error) {
-	payload, err := store.MarshalRoute(r)
+	payload, err := s.store.Encode(store.KindRoute, r)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,11 @@ func (s *Service) commit(ctx context.Context, r *edgeplanev1.Route, pre store.Pr
 	if err != nil {
 		return nil, err
 	}
-	return store.UnmarshalRoute(payload, rev)
+	m, err := s.store.Decode(store.KindRoute, payload, rev)
+	if err != nil {
+		return nil, err
+	}
+	return m.(*edgeplanev1.Route), nil
 }
 
 func etagRevision(field, etag string) (int64, error) {

@@ -18,20 +18,24 @@ func (s *State) apply(changes []store.Change) error {
 		if c.Revision != s.rev+1 {
 			return fmt.Errorf("changelog gap: at revision %d, next entry is %d", s.rev, c.Revision)
 		}
-		if c.Kind == store.KindRoute {
-			if c.Delete {
-				delete(s.routes, c.Name)
-			} else {
-				r, err := store.UnmarshalRoute(c.Payload, c.Revision)
-				if err != nil {
-					return fmt.Errorf("changelog entry %d: %w", c.Revision, err)
-				}
-				s.routes[c.Name] = r
+		byName, ok := s.items[c.Kind]
+		if !ok {
+			return fmt.Errorf("changelog entry %d has unknown kind %q", c.Revision, c.Kind)
+		}
+		if c.Delete {
+			delete(byName, c.Name)
+		} else {
+			m, err := s.cfg.Store.Decode(c.Kind, c.Payload, c.Revision)
+			if err != nil {
+				return fmt.Errorf("changelog entry %d: %w", c.Revision, err)
 			}
+			byName[c.Name] = store.Item{Kind: c.Kind, Name: c.Name, Revision: c.Revision, Value: m}
+		}
+		if c.Kind == store.KindRoute {
 			s.sorted = nil
 		}
 		s.rev = c.Revision
-		s.history = append(s.history, entry{c.Revision, c.Name})
+		s.history = append(s.history, entry{c.Revision, c.Kind, c.Name})
 	}
 	s.trimLocked()
 	s.notifyLocked()

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	"sort"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
@@ -48,9 +49,10 @@ func (s *State) Routes() ([]*edgeplanev1.Route, int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sorted == nil {
-		out := make([]*edgeplanev1.Route, 0, len(s.routes))
-		for _, r := range s.routes {
-			out = append(out, r)
+		routes := s.items[store.KindRoute]
+		out := make([]*edgeplanev1.Route, 0, len(routes))
+		for _, it := range routes {
+			out = append(out, it.Value.(*edgeplanev1.Route))
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
 		s.sorted = out
@@ -87,28 +89,41 @@ func (s *State) Update(base, epoch int64) *edgeplanev1.ConfigUpdate {
 func (s *State) deltaLocked(base int64) *edgeplanev1.ConfigUpdate {
 	i := sort.Search(len(s.history), func(i int) bool { return s.history[i].rev > base })
 	u := &edgeplanev1.ConfigUpdate{Revision: s.rev, BaseRevision: base}
-	seen := make(map[string]bool, len(s.history)-i)
+	type key struct{ kind, name string }
+	seen := make(map[key]bool, len(s.history)-i)
 	for _, e := range s.history[i:] {
-		if seen[e.name] {
+		k := key{e.kind, e.name}
+		if seen[k] {
 			continue
 		}
-		seen[e.name] = true
-		if r, ok := s.routes[e.name]; ok {
-			u.Routes = append(u.Routes, r)
+		seen[k] = true
+		if it, ok := s.items[e.kind][e.name]; ok {
+			put(u, it.Value)
 		} else {
-			u.DeletedRoutes = append(u.DeletedRoutes, e.name)
+			del(u, e.kind, e.name)
 		}
 	}
+	sortUpdate(u)
 	return u
 }
 
 // snapshotLocked returns a snapshot; its BaseRevision is -1 so the cache tells it apart.
 func (s *State) snapshotLocked() *edgeplanev1.ConfigUpdate {
 	u := &edgeplanev1.ConfigUpdate{Revision: s.rev, Snapshot: true, BaseRevision: -1}
-	u.Routes = make([]*edgeplanev1.Route, 0, len(s.routes))
-	for _, r := range s.routes {
-		u.Routes = append(u.Routes, r)
+	u.Routes = make([]*edgeplanev1.Route, 0, len(s.items[store.KindRoute]))
+	for _, byName := range s.items {
+		for _, it := range byName {
+			put(u, it.Value)
+		}
 	}
-	sort.Slice(u.Routes, func(i, j int) bool { return u.Routes[i].GetName() < u.Routes[j].GetName() })
+	sortUpdate(u)
 	return u
+}
+
+// Item returns one resource and whether it exists.
+func (s *State) Item(kind, name string) (store.Item, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	it, ok := s.items[kind][name]
+	return it, ok
 }

@@ -48,19 +48,19 @@ type State struct {
 	// rev is the revision the config is at; epoch changes when the store's revision went
 	// backwards (a wiped Redis), which invalidates every agent's revision.
 	rev, epoch int64
-	routes     map[string]*edgeplanev1.Route // immutable values
-	sorted     []*edgeplanev1.Route          // routes by name; nil when stale
-	history    []entry                       // ascending revisions
-	oldest     int64                         // history covers every revision in (oldest, rev]
-	changed    chan struct{}                 // closed and replaced on every change
+	items      map[string]map[string]store.Item // kind -> name -> item; values immutable
+	sorted     []*edgeplanev1.Route             // routes by name; nil when stale
+	history    []entry                          // ascending revisions
+	oldest     int64                            // history covers every revision in (oldest, rev]
+	changed    chan struct{}                    // closed and replaced on every change
 
 	cacheMu sync.Mutex // guards cache
 	cache   *edgeplanev1.ConfigUpdate
 }
 
 type entry struct {
-	rev  int64
-	name string
+	rev        int64
+	kind, name string
 }
 
 // New returns a State; call Run to load and follow the store.
@@ -76,7 +76,7 @@ func New(cfg Config) *State {
 		cfg:     cfg,
 		log:     log,
 		ready:   make(chan struct{}),
-		routes:  map[string]*edgeplanev1.Route{},
+		items:   newItems(),
 		changed: make(chan struct{}),
 	}
 }
@@ -137,12 +137,12 @@ func (s *State) follow(ctx context.Context) error {
 }
 
 func (s *State) load(ctx context.Context) error {
-	rev, routes, err := s.cfg.Store.Snapshot(ctx)
+	rev, items, err := s.cfg.Store.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
 	if rev == 0 {
-		if rev, routes, err = s.restore(ctx); err != nil {
+		if rev, items, err = s.restore(ctx); err != nil {
 			return err
 		}
 	}
@@ -150,15 +150,15 @@ func (s *State) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m := make(map[string]*edgeplanev1.Route, len(routes))
-	for _, r := range routes {
-		m[r.GetName()] = r
+	m := newItems()
+	for _, it := range items {
+		m[it.Kind][it.Name] = it
 	}
 	var hist []entry
 	var later []store.Change
 	for _, c := range changes {
 		if c.Revision <= rev {
-			hist = append(hist, entry{c.Revision, c.Name})
+			hist = append(hist, entry{c.Revision, c.Kind, c.Name})
 		} else {
 			later = append(later, c)
 		}
@@ -172,37 +172,47 @@ func (s *State) load(ctx context.Context) error {
 		s.epoch++
 		s.log.WarnContext(ctx, "store revision went backwards; agents get full snapshots", "was", s.rev, "now", rev)
 	}
-	s.rev, s.routes, s.sorted, s.history, s.oldest = rev, m, nil, hist, oldest
+	s.rev, s.items, s.sorted, s.history, s.oldest = rev, m, nil, hist, oldest
 	s.trimLocked()
 	s.notifyLocked()
 	s.mu.Unlock()
 	s.once.Do(func() { close(s.ready) })
-	s.log.InfoContext(ctx, "config state loaded", "revision", rev, "routes", len(m))
+	s.log.InfoContext(ctx, "config state loaded", "revision", rev, "routes", len(m[store.KindRoute]))
 	if len(later) > 0 {
 		return s.apply(later)
 	}
 	return nil
 }
 
+func newItems() map[string]map[string]store.Item {
+	m := make(map[string]map[string]store.Item, len(store.Kinds))
+	for _, k := range store.Kinds {
+		m[k] = map[string]store.Item{}
+	}
+	return m
+}
+
 // restore puts the config this replica holds back into a store that lost it (a Redis that
 // restarted without persistence), so agents are not told to drop every route, then reads
 // the store again.
-func (s *State) restore(ctx context.Context) (int64, []*edgeplanev1.Route, error) {
+func (s *State) restore(ctx context.Context) (int64, []store.Item, error) {
 	s.mu.RLock()
 	rev := s.rev
-	routes := make([]*edgeplanev1.Route, 0, len(s.routes))
-	for _, r := range s.routes {
-		routes = append(routes, r)
+	var items []store.Item
+	for _, byName := range s.items {
+		for _, it := range byName {
+			items = append(items, it)
+		}
 	}
 	s.mu.RUnlock()
 	if rev > 0 {
-		done, err := s.cfg.Store.Restore(ctx, rev, routes)
+		done, err := s.cfg.Store.Restore(ctx, rev, items)
 		if err != nil {
 			return 0, nil, err
 		}
 		if done {
-			s.log.ErrorContext(ctx, "the store had lost every route (Redis restarted without persistence?); restored the config held in memory",
-				"revision", rev, "routes", len(routes))
+			s.log.ErrorContext(ctx, "the store had lost its config (Redis restarted without persistence?); restored the config held in memory",
+				"revision", rev, "items", len(items))
 		}
 	}
 	return s.cfg.Store.Snapshot(ctx)

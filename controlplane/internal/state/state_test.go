@@ -34,7 +34,7 @@ func write(t *testing.T, st *store.Store, s *state.State, name string, del bool)
 	t.Helper()
 	op := store.Op{Kind: store.KindRoute, Name: name, Delete: del, Fresh: true}
 	if !del {
-		op.Payload, _ = store.MarshalRoute(&edgeplanev1.Route{Name: name, Hosts: []string{name + ".test"}})
+		op.Payload, _ = st.Encode(store.KindRoute, &edgeplanev1.Route{Name: name, Hosts: []string{name + ".test"}})
 	}
 	rev, err := st.Commit(t.Context(), op)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
+	"github.com/edgeplane/edgeplane/controlplane/internal/secrets"
 )
 
 // Config configures a Store.
@@ -29,17 +30,22 @@ type Config struct {
 	// ChangelogLen is the approximate number of changelog entries kept (MAXLEN ~). It bounds how
 	// far behind an agent may fall and still catch up by delta. Default 10000.
 	ChangelogLen int64
+	// Secrets seals private keys at rest. Nil: storing a private key fails with
+	// ErrNoSecretsKey.
+	Secrets *secrets.Box
 }
 
 // Store reads and writes the control plane's state. It is safe for concurrent use.
 type Store struct {
+	secrets      *secrets.Box
 	rdb          redis.UniversalClient
 	keys         keys
 	changelogLen int64
 }
 
 type keys struct {
-	revision, routes, changelog, agents, agentOwners string
+	revision, changelog, agents, agentOwners   string
+	routes, certificates, challenges, services string
 }
 
 // New returns a Store on cfg.Client.
@@ -55,13 +61,17 @@ func New(cfg Config) *Store {
 	p := "{" + ns + "}:"
 	return &Store{
 		rdb:          cfg.Client,
+		secrets:      cfg.Secrets,
 		changelogLen: n,
 		keys: keys{
-			revision:    p + "revision",
-			routes:      p + "routes",
-			changelog:   p + "changelog",
-			agents:      p + "agents",
-			agentOwners: p + "agents:owner",
+			revision:     p + "revision",
+			routes:       p + "routes",
+			certificates: p + "certificates",
+			challenges:   p + "challenges",
+			services:     p + "services",
+			changelog:    p + "changelog",
+			agents:       p + "agents",
+			agentOwners:  p + "agents:owner",
 		},
 	}
 }

@@ -3,11 +3,13 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
+	"github.com/edgeplane/edgeplane/controlplane/internal/secrets"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/redistest"
@@ -23,7 +25,7 @@ func newStore(t *testing.T) (*store.Store, *redistest.Server, redis.UniversalCli
 
 func put(t *testing.T, s *store.Store, name string, pre store.Precondition, ifRev int64) (int64, error) {
 	t.Helper()
-	b, err := store.MarshalRoute(&edgeplanev1.Route{Name: name, Hosts: []string{name + ".test"}})
+	b, err := s.Encode(store.KindRoute, &edgeplanev1.Route{Name: name, Hosts: []string{name + ".test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +101,7 @@ func TestCommit_RevisionChangelogAndSnapshotAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if snapRev != 4 || len(routes) != 1 || routes[0].GetName() != "a" || routes[0].GetEtag() != "3" {
+	if snapRev != 4 || len(routes) != 1 || routes[0].Name != "a" || routes[0].Value.(*edgeplanev1.Route).GetEtag() != "3" {
 		t.Errorf("snapshot: got rev %d routes %v, want rev 4 and route a at etag 3", snapRev, routes)
 	}
 	if oldest, _ := s.OldestChange(ctx); oldest != 1 {
@@ -164,21 +166,24 @@ func fmtList(s []string) string {
 func TestRestore_OnlyIntoAWipedStore(t *testing.T) {
 	s, _, rdb := newStore(t)
 	ctx := t.Context()
-	b, _ := store.MarshalRoute(&edgeplanev1.Route{Name: "a"})
+	b, _ := s.Encode(store.KindRoute, &edgeplanev1.Route{Name: "a"})
 	_, err := s.Commit(ctx, store.Op{Kind: store.KindRoute, Name: "a", Payload: b, Pre: store.MustCreate})
 	if !errors.Is(err, model.ErrUnavailable) {
 		t.Fatalf("non-fresh write to a store without revision: got %v, want ErrUnavailable", err)
 	}
-	kept := []*edgeplanev1.Route{{Name: "a", Hosts: []string{"a.test"}, Revision: 5}, {Name: "b", Revision: 7}}
+	kept := []store.Item{
+		{Kind: store.KindRoute, Name: "a", Revision: 5, Value: &edgeplanev1.Route{Name: "a", Hosts: []string{"a.test"}}},
+		{Kind: store.KindService, Name: "b", Revision: 7, Value: &edgeplanev1.ServiceEndpoints{Name: "b"}},
+	}
 	if ok, err := s.Restore(ctx, 7, kept); err != nil || !ok {
 		t.Fatalf("restore into an empty store: got %v %v, want true nil", ok, err)
 	}
 	if ok, err := s.Restore(ctx, 3, nil); err != nil || ok {
 		t.Fatalf("second restore: got %v %v, want false nil (the store has a revision)", ok, err)
 	}
-	rev, routes, err := s.Snapshot(ctx)
-	if err != nil || rev != 7 || len(routes) != 2 {
-		t.Fatalf("after restore: got rev %d, %d routes, err %v; want 7, 2, nil", rev, len(routes), err)
+	rev, items, err := s.Snapshot(ctx)
+	if err != nil || rev != 7 || len(items) != 2 {
+		t.Fatalf("after restore: got rev %d, %d items, err %v; want 7, 2, nil", rev, len(items), err)
 	}
 	if got, _ := s.GetRoute(ctx, "a"); got.GetEtag() != "5" || got.GetHosts()[0] != "a.test" {
 		t.Errorf("restored route: got %v, want etag 5 and its hosts", got)
@@ -188,5 +193,40 @@ func TestRestore_OnlyIntoAWipedStore(t *testing.T) {
 	}
 	if n, _ := rdb.XLen(ctx, s.ChangelogKey()).Result(); n != 1 {
 		t.Errorf("changelog after restore and one write: %d entries, want 1", n)
+	}
+}
+
+func TestCertificates_PrivateKeysAreSealedAtRest(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := t.Context()
+	key := []byte("-----BEGIN EC PRIVATE KEY-----\nsecret\n-----END EC PRIVATE KEY-----\n")
+	cert := &edgeplanev1.TlsCertificate{Name: "c", Domains: []string{"a.test"}, CertificatePem: []byte("chain"), PrivateKeyPem: key}
+
+	if _, err := store.New(store.Config{Client: rdb}).Encode(store.KindCertificate, cert); !errors.Is(err, store.ErrNoSecretsKey) {
+		t.Fatalf("without a secrets key: got %v, want ErrNoSecretsKey", err)
+	}
+	s := store.New(store.Config{Client: rdb, Secrets: secrets.Ephemeral()})
+	payload, err := s.Encode(store.KindCertificate, cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(ctx, store.Op{Kind: store.KindCertificate, Name: "c", Payload: payload, Fresh: true}); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := rdb.Keys(ctx, "*").Result()
+	for _, k := range keys {
+		dump, _ := rdb.Dump(ctx, k).Result()
+		if strings.Contains(dump, "secret") || strings.Contains(dump, "PRIVATE KEY") {
+			t.Errorf("key %s holds the plaintext private key", k)
+		}
+	}
+	it, err := s.Get(ctx, store.KindCertificate, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := it.Value.(*edgeplanev1.TlsCertificate).GetPrivateKeyPem(); string(got) != string(key) {
+		t.Errorf("decoded key: got %q, want the original", got)
 	}
 }

@@ -109,14 +109,6 @@ func (s *Store) Commit(ctx context.Context, op Op) (int64, error) {
 	return rev, nil
 }
 
-func (s *Store) hashFor(kind string) (string, error) {
-	switch kind {
-	case KindRoute:
-		return s.keys.routes, nil
-	}
-	return "", fmt.Errorf("unknown resource kind %q", kind)
-}
-
 // Revision returns the current global config revision (0 before the first write).
 func (s *Store) Revision(ctx context.Context) (int64, error) {
 	rev, err := s.rdb.Get(ctx, s.keys.revision).Int64()

@@ -1,0 +1,100 @@
+// Package secrets seals private keys before they are written to Redis: AES-256-GCM with a key
+// the operator keeps outside Redis (--secrets-key-file), so a dump of every key holds no
+// plaintext private key.
+package secrets
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// KeySize is the size of a key: AES-256.
+const KeySize = 32
+
+// prefix marks sealed values and their format version.
+const prefix = "ep1:"
+
+// Box seals and opens values. Its methods are safe for concurrent use.
+type Box struct {
+	aead cipher.AEAD
+}
+
+// New returns a Box for a 32-byte key.
+func New(key []byte) (*Box, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("secrets key has %d bytes, want %d", len(key), KeySize)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &Box{aead: aead}, nil
+}
+
+// Ephemeral returns a Box with a random key: what it seals cannot be opened after the process
+// exits. For dev mode.
+func Ephemeral() *Box {
+	key := make([]byte, KeySize)
+	_, _ = rand.Read(key)
+	b, _ := New(key)
+	return b
+}
+
+// LoadFile reads a key file: 32 raw bytes, or 64 hex or 44 base64 characters (whitespace
+// around them ignored). `openssl rand -hex 32 > key` makes one.
+func LoadFile(path string) (*Box, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading secrets key: %w", err)
+	}
+	key := raw
+	if len(raw) != KeySize {
+		text := strings.TrimSpace(string(raw))
+		if k, err := hex.DecodeString(text); err == nil {
+			key = k
+		} else if k, err := base64.StdEncoding.DecodeString(text); err == nil {
+			key = k
+		}
+	}
+	b, err := New(key)
+	if err != nil {
+		return nil, fmt.Errorf("secrets key file %s: %w (make one with: openssl rand -hex 32)", path, err)
+	}
+	return b, nil
+}
+
+// Seal encrypts plaintext; the result names its format and carries its nonce.
+func (b *Box) Seal(plaintext []byte) []byte {
+	nonce := make([]byte, b.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	out := append([]byte(prefix), nonce...)
+	return b.aead.Seal(out, nonce, plaintext, []byte(prefix))
+}
+
+// Open decrypts what Seal made with the same key.
+func (b *Box) Open(sealed []byte) ([]byte, error) {
+	rest, ok := strings.CutPrefix(string(sealed), prefix)
+	if !ok {
+		return nil, errors.New("not a sealed value")
+	}
+	n := b.aead.NonceSize()
+	if len(rest) < n {
+		return nil, errors.New("sealed value is truncated")
+	}
+	out, err := b.aead.Open(nil, []byte(rest[:n]), []byte(rest[n:]), []byte(prefix))
+	if err != nil {
+		return nil, errors.New("sealed value does not open with this key (was --secrets-key-file changed?)")
+	}
+	return out, nil
+}
