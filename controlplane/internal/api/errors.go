@@ -33,8 +33,12 @@ func toStatus(err error) error {
 		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, model.ErrConflict):
 		return status.Error(codes.Aborted, err.Error())
-	case errors.Is(err, model.ErrUnavailable):
+	case errors.Is(err, model.ErrUnavailable), errors.Is(err, model.ErrEngineUnavailable):
 		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, model.ErrFailedPrecondition):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, model.ErrExhausted):
+		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	case errors.Is(err, context.Canceled):

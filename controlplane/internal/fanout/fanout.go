@@ -27,6 +27,10 @@ type Config struct {
 	// Heartbeat is how often each session's last_seen is refreshed; an agent whose status is
 	// older than three heartbeats counts as disconnected. Default 5s.
 	Heartbeat time.Duration
+	// MinUpdateInterval spaces an agent's updates: changes arriving sooner after the last
+	// update are coalesced into the next one. It bounds the work per agent under a storm of
+	// writes. Default 20ms; negative disables it.
+	MinUpdateInterval time.Duration
 	// HelloTimeout bounds the wait for an agent's Hello. Default 10s.
 	HelloTimeout time.Duration
 	// Logger defaults to discarding.
@@ -48,6 +52,9 @@ type Fanout struct {
 func New(cfg Config) *Fanout {
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 5 * time.Second
+	}
+	if cfg.MinUpdateInterval == 0 {
+		cfg.MinUpdateInterval = 20 * time.Millisecond
 	}
 	if cfg.HelloTimeout <= 0 {
 		cfg.HelloTimeout = 10 * time.Second

@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"fmt"
+	"time"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
@@ -20,10 +21,19 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 	} else if rejected <= rev {
 		attempted = max(attempted, rejected)
 	}
+	var lastSend time.Time
+	var hold <-chan time.Time // set while waiting out MinUpdateInterval
 	for {
 		changed, rev, epoch := f.cfg.State.Watch()
-		if inflight == 0 && (rev > attempted || epoch != attemptedEpoch) {
-			attempted, attemptedEpoch = rev, epoch
+		due := inflight == 0 && (rev > attempted || epoch != attemptedEpoch)
+		if due && hold == nil {
+			if wait := f.cfg.MinUpdateInterval - time.Since(lastSend); wait > 0 {
+				hold = time.After(wait) // changes arriving meanwhile join this update
+				due = false
+			}
+		}
+		if due && hold == nil {
+			attempted, attemptedEpoch, lastSend = rev, epoch, time.Now()
 			if u := f.cfg.State.Update(applied, agentEpoch); u != nil {
 				msg, err := f.encode(u)
 				if err != nil {
@@ -35,12 +45,17 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 				inflight, attempted = u.GetRevision(), u.GetRevision()
 			}
 		}
+		if inflight != 0 || hold != nil {
+			changed = nil // re-checked after the answer or the hold; saves a wake-up per change
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-errc:
 			return err
 		case <-changed:
+		case <-hold:
+			hold = nil
 		case m := <-msgs:
 			if m.GetAck() == nil && m.GetNack() == nil {
 				return fmt.Errorf("agent sent %T after Hello", m.GetKind())

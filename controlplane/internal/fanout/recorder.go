@@ -9,8 +9,13 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 )
 
-// coalesce gathers the acks of a fleet into one flush.
-const coalesce = 2 * time.Millisecond
+// Flush pacing: a flush waits coalesce after the first change so a fleet's acks land in one
+// flush, and flushes start at least minFlushGap apart so a storm of changes costs one status
+// write per agent per gap, not per change.
+const (
+	coalesce    = 2 * time.Millisecond
+	minFlushGap = 25 * time.Millisecond
+)
 
 // recorder writes session statuses to the store in batches. Acks only mark a session dirty
 // (cheap, called once per agent per change); a flush copies each dirty session's status once
@@ -71,6 +76,7 @@ func (r *recorder) Flushed() <-chan struct{} {
 }
 
 func (r *recorder) run(ctx context.Context) error {
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -78,7 +84,8 @@ func (r *recorder) run(ctx context.Context) error {
 			return nil
 		case <-r.kick:
 		}
-		time.Sleep(coalesce)
+		time.Sleep(max(coalesce, minFlushGap-time.Since(last)))
+		last = time.Now()
 		if err := r.flush(ctx); err != nil && ctx.Err() == nil {
 			r.log.WarnContext(ctx, "writing agent statuses failed; will retry", "err", err)
 			select {

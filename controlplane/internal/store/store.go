@@ -46,6 +46,8 @@ type Store struct {
 type keys struct {
 	revision, changelog, agents, agentOwners   string
 	routes, certificates, challenges, services string
+	// Port leases and Docker service definitions (ports.go, services.go).
+	ports, portOwners, portsUsed, dockerServices, dockerEvents string
 }
 
 // New returns a Store on cfg.Client.
@@ -72,6 +74,12 @@ func New(cfg Config) *Store {
 			changelog:    p + "changelog",
 			agents:       p + "agents",
 			agentOwners:  p + "agents:owner",
+
+			ports:          p + "ports",
+			portOwners:     p + "ports:owners",
+			portsUsed:      p + "ports:used:",
+			dockerServices: p + "docker:services",
+			dockerEvents:   p + "docker:events:",
 		},
 	}
 }
