@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/api"
+	"github.com/edgeplane/edgeplane/controlplane/internal/certs"
 	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
 	"github.com/edgeplane/edgeplane/controlplane/internal/routing"
 	"github.com/edgeplane/edgeplane/controlplane/internal/secrets"
@@ -66,6 +67,7 @@ type App struct {
 	rdb      redis.UniversalClient // state reads and writes
 	tail     redis.UniversalClient // blocking changelog reads
 	state    *state.State
+	selfSign *certs.SelfSigned
 	fanout   *fanout.Fanout
 	grpc     *grpc.Server
 	health   *health.Server
@@ -150,6 +152,7 @@ func (a *App) open() error {
 func (a *App) build() {
 	st := store.New(store.Config{Client: a.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets})
 	a.state = state.New(state.Config{Store: st, Tail: a.tail, Logger: a.log.With("component", "state")})
+	a.selfSign = &certs.SelfSigned{Store: st, State: a.state, Logger: a.log.With("component", "certs")}
 	a.fanout = fanout.New(fanout.Config{
 		State: a.state, Store: st, ReplicaID: a.cfg.ReplicaID, Heartbeat: a.cfg.Heartbeat,
 		Logger: a.log.With("component", "fanout"),

@@ -21,6 +21,7 @@ func (a *App) Run(ctx context.Context) error {
 	done := make(chan struct{})
 	g.Go(func() error { return a.state.Run(bg) })
 	g.Go(func() error { return a.fanout.Run(bg) })
+	g.Go(func() error { return a.selfSign.Run(bg) })
 	g.Go(func() error { a.markServing(gctx); return nil })
 	g.Go(func() error { return a.grpc.Serve(a.grpcLn) })
 	srv := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}

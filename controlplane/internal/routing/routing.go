@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/certs"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/page"
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
@@ -22,11 +23,12 @@ import (
 type Service struct {
 	store *store.Store
 	state *state.State
+	certs *certs.SelfSigned
 }
 
 // New returns a Service.
 func New(st *store.Store, s *state.State) *Service {
-	return &Service{store: st, state: s}
+	return &Service{store: st, state: s, certs: &certs.SelfSigned{Store: st, State: s}}
 }
 
 // maxConflictRetries bounds the read-modify-write retries of an update without an etag.
@@ -121,6 +123,9 @@ func (s *Service) List(ctx context.Context, pageSize int, pageToken string) ([]*
 }
 
 func (s *Service) commit(ctx context.Context, r *edgeplanev1.Route, pre store.Precondition, ifRev int64) (*edgeplanev1.Route, error) {
+	if err := s.certs.Ensure(ctx, r); err != nil { // make before break: the certificate first
+		return nil, err
+	}
 	payload, err := s.store.Encode(store.KindRoute, r)
 	if err != nil {
 		return nil, err

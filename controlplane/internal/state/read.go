@@ -127,3 +127,14 @@ func (s *State) Item(kind, name string) (store.Item, bool) {
 	it, ok := s.items[kind][name]
 	return it, ok
 }
+
+// Items returns every resource of kind, in no particular order.
+func (s *State) Items(kind string) []store.Item {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]store.Item, 0, len(s.items[kind]))
+	for _, it := range s.items[kind] {
+		out = append(out, it)
+	}
+	return out
+}
