@@ -129,6 +129,20 @@ func (p *proc) signal(sig syscall.Signal) {
 	}
 }
 
+// ExitCode waits up to timeout for the process to exit and returns its exit code, or -1 if
+// it is still running.
+func (p *proc) ExitCode(timeout time.Duration) int {
+	p.mu.Lock()
+	cmd, done := p.cmd, p.done
+	p.mu.Unlock()
+	select {
+	case <-done:
+		return cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		return -1
+	}
+}
+
 // Logs returns the log records whose msg is msg.
 func (p *proc) Logs(msg string) []map[string]any {
 	p.mu.Lock()
@@ -163,8 +177,13 @@ type control struct {
 func startControl(t *testing.T, redisURL, replica string, extra ...string) *control {
 	t.Helper()
 	addr := freeAddr(t)
-	args := append([]string{"--redis-url", redisURL, "--grpc-addr", addr, "--http-addr", "-",
-		"--replica-id", replica, "--log-format", "json", "--log-level", "debug"}, extra...)
+	store := []string{"--redis-url", redisURL}
+	if redisURL == "dev" {
+		store = []string{"--dev"}
+	}
+	args := append(store, "--grpc-addr", addr, "--http-addr", "-",
+		"--replica-id", replica, "--log-format", "json", "--log-level", "debug")
+	args = append(args, extra...)
 	c := &control{proc: startProc(t, replica, bins.control, args...), Addr: addr}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
