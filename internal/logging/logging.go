@@ -1,5 +1,6 @@
 // Package logging builds the slog loggers of both binaries: tint's colourless-when-piped
-// text for humans, or JSON lines for machines.
+// text for humans, or JSON lines for machines. Records logged with a context carrying a
+// trace (tracectx) get its trace_id attribute.
 package logging
 
 import (
@@ -31,9 +32,10 @@ func New(cfg Config) (*slog.Logger, error) {
 	}
 	switch strings.ToLower(cfg.Format) {
 	case "", "text":
-		return slog.New(tint.NewTextHandler(cfg.Writer, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !isTerminal(cfg.Writer)})), nil
+		h := tint.NewTextHandler(cfg.Writer, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !isTerminal(cfg.Writer)})
+		return slog.New(traceHandler{h}), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(cfg.Writer, &slog.HandlerOptions{Level: level})), nil
+		return slog.New(traceHandler{slog.NewJSONHandler(cfg.Writer, &slog.HandlerOptions{Level: level})}), nil
 	}
 	return nil, fmt.Errorf("log format %q: use text or json", cfg.Format)
 }

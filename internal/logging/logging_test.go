@@ -1,8 +1,11 @@
 package logging
 
 import (
+	"context"
+
 	"bytes"
 	"encoding/json"
+	"github.com/edgeplane/edgeplane/internal/tracectx"
 	"strings"
 	"testing"
 )
@@ -38,5 +41,22 @@ func TestNew_RejectsUnknownValues(t *testing.T) {
 		if _, err := New(Config{Format: cfg.Format, Level: cfg.Level, Writer: &bytes.Buffer{}}); err == nil {
 			t.Errorf("New(%+v): got nil error, want one", cfg)
 		}
+	}
+}
+
+func TestNew_AddsTraceIDFromContext(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := New(Config{Format: "json", Writer: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := tracectx.New()
+	log.With("component", "x").InfoContext(tracectx.With(context.Background(), tc), "hello")
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec["trace_id"] != tc.TraceIDString() || rec["component"] != "x" {
+		t.Errorf("got %v, want trace_id %s and component x", rec, tc.TraceIDString())
 	}
 }

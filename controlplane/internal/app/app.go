@@ -158,11 +158,11 @@ func (a *App) build() {
 		Logger: a.log.With("component", "fanout"),
 	})
 	a.sessions, a.endAll = context.WithCancel(context.Background())
-	a.grpc = grpc.NewServer(
+	a.grpc = grpc.NewServer(append(api.Interceptors(a.log),
 		grpc.ForceServerCodecV2(api.Codec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-	)
+	)...)
 	edgeplanev1.RegisterRoutingServiceServer(a.grpc, &api.Routing{Routes: routing.New(st, a.state), Fleet: a.fanout})
 	fleet := &api.Fleet{Fanout: a.fanout, Sessions: a.sessions}
 	edgeplanev1.RegisterFleetServiceServer(a.grpc, fleet)

@@ -1,0 +1,76 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/edgeplane/edgeplane/internal/tracectx"
+)
+
+// TraceIDHeader is the response metadata key carrying the call's trace id.
+const TraceIDHeader = "x-trace-id"
+
+// Interceptors continue the caller's W3C trace (the traceparent metadata) or start one, put
+// it in the handler's context (so every log line of the call carries trace_id), return the
+// trace id in the response metadata (x-trace-id and traceparent), and log each call with its
+// method, code and duration. Health checks and reflection are logged at debug level.
+func Interceptors(log *slog.Logger) []grpc.ServerOption {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "grpc")
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			ctx, start := begin(ctx)
+			res, err := h(ctx, req)
+			logCall(ctx, log, info.FullMethod, start, err)
+			return res, err
+		}),
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			ctx, start := begin(ss.Context())
+			err := h(srv, &tracedStream{ServerStream: ss, ctx: ctx})
+			logCall(ctx, log, info.FullMethod, start, err)
+			return err
+		}),
+	}
+}
+
+func begin(ctx context.Context) (context.Context, time.Time) {
+	tc, ok := tracectx.Context{}, false
+	if md, found := metadata.FromIncomingContext(ctx); found {
+		if v := md.Get(tracectx.Header); len(v) > 0 {
+			tc, ok = tracectx.Parse(v[0])
+		}
+	}
+	if ok {
+		tc = tc.Child()
+	} else {
+		tc = tracectx.New()
+	}
+	_ = grpc.SetHeader(ctx, metadata.Pairs(TraceIDHeader, tc.TraceIDString(), tracectx.Header, tc.String()))
+	return tracectx.With(ctx, tc), time.Now()
+}
+
+func logCall(ctx context.Context, log *slog.Logger, method string, start time.Time, err error) {
+	level := slog.LevelInfo
+	if strings.HasPrefix(method, "/grpc.health.") || strings.HasPrefix(method, "/grpc.reflection.") {
+		level = slog.LevelDebug
+	}
+	code := status.Code(err)
+	log.LogAttrs(ctx, level, "rpc", slog.String("method", method), slog.String("code", code.String()),
+		slog.Duration("duration", time.Since(start)))
+}
+
+// tracedStream gives a stream handler the traced context.
+type tracedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *tracedStream) Context() context.Context { return s.ctx }

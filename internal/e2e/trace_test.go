@@ -1,0 +1,51 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/redistest"
+	"github.com/edgeplane/edgeplane/internal/tracectx"
+)
+
+// An admin call continues the caller's traceparent: the trace id comes back in the response
+// metadata and is on the control plane's log line for the call.
+func TestRPC_ContinuesTraceAndLogsIt(t *testing.T) {
+	rds := redistest.New(t)
+	cp := startControl(t, rds.URL(), "cp-1")
+	tc := tracectx.New()
+	ctx := metadata.AppendToOutgoingContext(t.Context(), tracectx.Header, tc.String())
+	var hdr metadata.MD
+	_, err := cp.Routes().CreateRoute(ctx, &edgeplanev1.CreateRouteRequest{Route: route("web", "web.test", "http://127.0.0.1:1")}, grpc.Header(&hdr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hdr.Get("x-trace-id"); len(got) != 1 || got[0] != tc.TraceIDString() {
+		t.Errorf("x-trace-id: got %v, want %s", got, tc.TraceIDString())
+	}
+	eventually(t, 5*time.Second, func() error {
+		for _, rec := range cp.Logs("rpc") {
+			if rec["trace_id"] == tc.TraceIDString() && rec["method"] == "/edgeplane.v1.RoutingService/CreateRoute" && rec["code"] == "OK" {
+				return nil
+			}
+		}
+		return errorf("no rpc log line with trace_id %s", tc.TraceIDString())
+	})
+	// Without a traceparent a trace is started.
+	hdr = nil
+	if _, err := cp.Routes().GetRoute(t.Context(), &edgeplanev1.GetRouteRequest{Name: "web"}, grpc.Header(&hdr)); err != nil {
+		t.Fatal(err)
+	}
+	if got := hdr.Get("traceparent"); len(got) != 1 {
+		t.Errorf("traceparent header: got %v, want a new trace", got)
+	} else if _, ok := tracectx.Parse(got[0]); !ok {
+		t.Errorf("traceparent header %q does not parse", got[0])
+	}
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
