@@ -1,0 +1,136 @@
+// Package publish appends records to Redis Streams without ever making the caller wait:
+// Publish copies the record into a bounded buffer and returns; one goroutine drains the
+// buffer into pipelined XADDs with MAXLEN ~. When Redis is slow or gone the buffer fills and
+// further records are dropped and counted, so a request or an RPC never blocks on telemetry.
+package publish
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Config configures a Publisher.
+type Config struct {
+	// Client is the publishing client (a pool apart from state writes and blocking reads).
+	// Required.
+	Client redis.UniversalClient
+	// MaxLen caps each stream approximately (XADD MAXLEN ~). Default 100000.
+	MaxLen int64
+	// Buffer is how many records may wait for Redis. Default 65536.
+	Buffer int
+	// Batch is the most records sent in one pipeline. Default 512.
+	Batch int
+	// RetryEvery is the pause after a failed pipeline. Default 500ms.
+	RetryEvery time.Duration
+}
+
+// Record is one stream entry: its stream key and field/value pairs.
+type Record struct {
+	Stream string
+	Values []any // field, value, field, value, ...
+}
+
+// Publisher buffers and sends records. Publish is safe for concurrent use.
+type Publisher struct {
+	cfg     Config
+	buf     chan Record
+	sent    atomic.Uint64
+	dropped atomic.Uint64
+	failed  atomic.Uint64
+}
+
+// New returns a Publisher; Run sends what it buffers.
+func New(cfg Config) *Publisher {
+	if cfg.MaxLen <= 0 {
+		cfg.MaxLen = 100000
+	}
+	if cfg.Buffer <= 0 {
+		cfg.Buffer = 65536
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 512
+	}
+	if cfg.RetryEvery <= 0 {
+		cfg.RetryEvery = 500 * time.Millisecond
+	}
+	return &Publisher{cfg: cfg, buf: make(chan Record, cfg.Buffer)}
+}
+
+// Publish queues r. It never blocks: with the buffer full, r is dropped and counted. Hot:
+// called on request paths.
+func (p *Publisher) Publish(r Record) {
+	select {
+	case p.buf <- r:
+	default:
+		p.dropped.Add(1)
+	}
+}
+
+// Stats are the publisher's counters since it started.
+type Stats struct {
+	Sent, Dropped, FailedBatches uint64
+	Buffered                     int
+}
+
+// Stats returns the counters.
+func (p *Publisher) Stats() Stats {
+	return Stats{Sent: p.sent.Load(), Dropped: p.dropped.Load(), FailedBatches: p.failed.Load(), Buffered: len(p.buf)}
+}
+
+// Run sends buffered records until ctx ends, then makes one last attempt (bounded to a
+// second) for what is left. A failed pipeline is retried after RetryEvery while records keep
+// buffering (and, once the buffer is full, dropping).
+func (p *Publisher) Run(ctx context.Context) error {
+	batch := make([]Record, 0, p.cfg.Batch)
+	for {
+		select {
+		case <-ctx.Done():
+			last, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancel()
+			p.send(last, p.drain(batch[:0]))
+			return nil
+		case r := <-p.buf:
+			batch = p.drain(append(batch[:0], r))
+		}
+		for !p.send(ctx, batch) {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(p.cfg.RetryEvery):
+			}
+		}
+	}
+}
+
+// drain adds whatever is buffered, up to a batch.
+func (p *Publisher) drain(batch []Record) []Record {
+	for len(batch) < p.cfg.Batch {
+		select {
+		case r := <-p.buf:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// send writes batch in one pipeline and reports whether it went through.
+func (p *Publisher) send(ctx context.Context, batch []Record) bool {
+	if len(batch) == 0 {
+		return true
+	}
+	pipe := p.cfg.Client.Pipeline()
+	for _, r := range batch {
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: r.Stream, MaxLen: p.cfg.MaxLen, Approx: true, Values: r.Values})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		p.failed.Add(1)
+		return false
+	}
+	p.sent.Add(uint64(len(batch)))
+	return true
+}
