@@ -1,0 +1,122 @@
+// Package telemetry connects the control plane's logs and events to Redis Streams. Log
+// records go to the console as before and, through a non-blocking publisher, to the logs
+// streams that operators query (logs:all:stream, and logs:error:stream for errors).
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/edgeplane/edgeplane/internal/publish"
+	"github.com/edgeplane/edgeplane/internal/tracectx"
+)
+
+// Streams names the streams, under an optional namespace prefix ("" keeps the names
+// operators of the previous system query: logs:all:stream, ...).
+type Streams struct {
+	LogsAll, LogsError, Requests, Events, Alerts string
+}
+
+// StreamNames returns the stream names under namespace ("" or e.g. "edge:").
+func StreamNames(namespace string) Streams {
+	return Streams{
+		LogsAll:   namespace + "logs:all:stream",
+		LogsError: namespace + "logs:error:stream",
+		Requests:  namespace + "logs:request:stream",
+		Events:    namespace + "events:all:stream",
+		Alerts:    namespace + "alerts:stream",
+	}
+}
+
+// Tee returns a handler that sends every record to console and, at or above level, to the
+// logs streams through pub. Publishing never blocks the caller.
+func Tee(console slog.Handler, pub *publish.Publisher, streams Streams, level slog.Leveler) slog.Handler {
+	return &tee{console: console, stream: &streamHandler{pub: pub, streams: streams, level: level}}
+}
+
+type tee struct {
+	console slog.Handler
+	stream  *streamHandler
+}
+
+func (t *tee) Enabled(ctx context.Context, l slog.Level) bool {
+	return t.console.Enabled(ctx, l) || t.stream.Enabled(ctx, l)
+}
+
+func (t *tee) Handle(ctx context.Context, r slog.Record) error {
+	if t.stream.Enabled(ctx, r.Level) {
+		t.stream.handle(ctx, r)
+	}
+	if t.console.Enabled(ctx, r.Level) {
+		return t.console.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (t *tee) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &tee{console: t.console.WithAttrs(attrs), stream: t.stream.withAttrs(attrs)}
+}
+
+func (t *tee) WithGroup(name string) slog.Handler {
+	return &tee{console: t.console.WithGroup(name), stream: t.stream.withGroup(name)}
+}
+
+// streamHandler turns records into stream entries: time, level, msg, then every attribute
+// (those given to With first), flattened to strings with dotted group names.
+type streamHandler struct {
+	pub     *publish.Publisher
+	streams Streams
+	level   slog.Leveler
+	prefix  string // group prefix, "a.b."
+	attrs   []any  // preformatted field/value pairs from WithAttrs
+}
+
+func (h *streamHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
+
+func (h *streamHandler) handle(ctx context.Context, r slog.Record) {
+	values := make([]any, 0, 6+len(h.attrs)+2*r.NumAttrs())
+	values = append(values, "time", r.Time.UTC().Format(time.RFC3339Nano), "level", r.Level.String(), "msg", r.Message)
+	if tc, ok := tracectx.From(ctx); ok {
+		values = append(values, "trace_id", tc.TraceIDString())
+	}
+	values = append(values, h.attrs...)
+	r.Attrs(func(a slog.Attr) bool {
+		values = appendAttr(values, h.prefix, a)
+		return true
+	})
+	h.pub.Publish(publish.Record{Stream: h.streams.LogsAll, Values: values})
+	if r.Level >= slog.LevelError {
+		h.pub.Publish(publish.Record{Stream: h.streams.LogsError, Values: values})
+	}
+}
+
+func (h *streamHandler) withAttrs(attrs []slog.Attr) *streamHandler {
+	c := *h
+	c.attrs = append([]any(nil), h.attrs...)
+	for _, a := range attrs {
+		c.attrs = appendAttr(c.attrs, h.prefix, a)
+	}
+	return &c
+}
+
+func (h *streamHandler) withGroup(name string) *streamHandler {
+	c := *h
+	c.prefix = h.prefix + name + "."
+	return &c
+}
+
+func appendAttr(values []any, prefix string, a slog.Attr) []any {
+	v := a.Value.Resolve()
+	if v.Kind() == slog.KindGroup {
+		for _, g := range v.Group() {
+			values = appendAttr(values, prefix+a.Key+".", g)
+		}
+		return values
+	}
+	if a.Key == "" {
+		return values
+	}
+	return append(values, prefix+a.Key, fmt.Sprint(v.Any()))
+}
