@@ -1,0 +1,162 @@
+package streams_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
+	"github.com/edgeplane/edgeplane/internal/redistest"
+)
+
+// recorder acknowledges what it processes, rejects entries without "n" as malformed, and
+// fails (leaving entries pending, as a crash would) while failing is set.
+type recorder struct {
+	rdb     redis.UniversalClient
+	mu      sync.Mutex
+	seen    map[string]int
+	failing bool
+}
+
+func (h *recorder) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.failing {
+		return nil, errors.New("crashed")
+	}
+	var dead, ok []string
+	for _, m := range msgs {
+		if _, has := m.Values["n"]; !has {
+			dead = append(dead, m.ID)
+			continue
+		}
+		h.seen[m.ID]++
+		ok = append(ok, m.ID)
+	}
+	if len(ok) > 0 {
+		if err := h.rdb.XAck(ctx, stream, group, ok...).Err(); err != nil {
+			return dead, err
+		}
+	}
+	return dead, nil
+}
+
+func (h *recorder) count() (entries, deliveries int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, n := range h.seen {
+		entries++
+		deliveries += n
+	}
+	return
+}
+
+func run(t *testing.T, c *streams.Consumer) context.CancelFunc {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return cancel
+}
+
+func add(t *testing.T, rdb redis.UniversalClient, n int, values ...any) {
+	t.Helper()
+	for i := range n {
+		v := values
+		if v == nil {
+			v = []any{"n", i}
+		}
+		if err := rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: "s", Values: v}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func newClient(t *testing.T, srv *redistest.Server) redis.UniversalClient {
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+func TestConsumer_ProcessesAcksAndDeadLettersMalformed(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := newClient(t, srv)
+	h := &recorder{rdb: rdb, seen: map[string]int{}}
+	add(t, rdb, 50)
+	add(t, rdb, 3, "garbage", "x")
+	run(t, streams.New(streams.Config{Client: newClient(t, srv), Stream: "s", Group: "g", Name: "c1", Handler: h, Batch: 7, Block: 50 * time.Millisecond}))
+	add(t, rdb, 50)
+	waitFor(t, "100 entries processed", func() bool { n, _ := h.count(); return n == 100 })
+	waitFor(t, "3 dead letters", func() bool { n, _ := rdb.XLen(t.Context(), "s:dead").Result(); return n == 3 })
+	waitFor(t, "caught up", func() bool {
+		l, err := streams.GroupLag(t.Context(), rdb, "s", "g", time.Now())
+		return err == nil && l.Age == 0 && l.Pending == 0
+	})
+	dead, _ := rdb.XRange(t.Context(), "s:dead", "-", "+").Result()
+	if dead[0].Values["reason"] != "malformed entry" || dead[0].Values["f_garbage"] != "x" || dead[0].Values["original_id"] == nil {
+		t.Errorf("dead letter: got %v", dead[0].Values)
+	}
+	if _, d := h.count(); d != 100 {
+		t.Errorf("deliveries: got %d, want 100 (each once)", d)
+	}
+}
+
+// A consumer that dies with entries pending: another claims them after ClaimIdle and every
+// entry is processed exactly once; the lag meanwhile is the age of the oldest pending entry.
+func TestConsumer_ClaimsWorkOfACrashedConsumer(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := newClient(t, srv)
+	crashed := &recorder{rdb: rdb, seen: map[string]int{}, failing: true}
+	stop := run(t, streams.New(streams.Config{Client: newClient(t, srv), Stream: "s", Group: "g", Name: "dies", Handler: crashed, Block: 20 * time.Millisecond, ClaimIdle: time.Hour}))
+	add(t, rdb, 40)
+	waitFor(t, "entries pending with the crashed consumer", func() bool {
+		p, err := rdb.XPending(t.Context(), "s", "g").Result()
+		return err == nil && p.Count == 40
+	})
+	stop()
+	time.Sleep(150 * time.Millisecond)
+	lag, err := streams.GroupLag(t.Context(), rdb, "s", "g", time.Now())
+	if err != nil || lag.Pending != 40 || lag.Age < 100*time.Millisecond {
+		t.Errorf("lag with a dead consumer: got %+v %v, want 40 pending, age over 100ms", lag, err)
+	}
+	h := &recorder{rdb: rdb, seen: map[string]int{}}
+	run(t, streams.New(streams.Config{Client: newClient(t, srv), Stream: "s", Group: "g", Name: "takes-over", Handler: h, Block: 20 * time.Millisecond, ClaimIdle: 100 * time.Millisecond}))
+	waitFor(t, "the pending entries processed", func() bool { n, _ := h.count(); return n == 40 })
+	if n, d := h.count(); n != 40 || d != 40 {
+		t.Errorf("got %d entries in %d deliveries, want 40 in 40", n, d)
+	}
+}
+
+// An entry that keeps failing is dead-lettered after MaxDeliveries.
+func TestConsumer_DeadLettersAfterMaxDeliveries(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := newClient(t, srv)
+	h := &recorder{rdb: rdb, seen: map[string]int{}, failing: true}
+	add(t, rdb, 1)
+	run(t, streams.New(streams.Config{Client: newClient(t, srv), Stream: "s", Group: "g", Name: "c", Handler: h,
+		Block: 10 * time.Millisecond, ClaimIdle: 20 * time.Millisecond, MaxDeliveries: 2}))
+	waitFor(t, "the poison entry dead-lettered", func() bool { n, _ := rdb.XLen(t.Context(), "s:dead").Result(); return n == 1 })
+	dead, _ := rdb.XRange(t.Context(), "s:dead", "-", "+").Result()
+	if got := fmt.Sprint(dead[0].Values["reason"]); got != "delivered more than 2 times" {
+		t.Errorf("reason: got %q", got)
+	}
+	if p, _ := rdb.XPending(t.Context(), "s", "g").Result(); p.Count != 0 {
+		t.Errorf("pending after dead-lettering: %d, want 0", p.Count)
+	}
+}
