@@ -1,0 +1,145 @@
+package metrics_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
+	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
+	"github.com/edgeplane/edgeplane/internal/redistest"
+	"github.com/edgeplane/edgeplane/internal/requestlog"
+)
+
+const stream = "logs:request:stream"
+
+func publish(t *testing.T, rdb redis.UniversalClient, n, status int, host string, d time.Duration) {
+	t.Helper()
+	pipe := rdb.Pipeline()
+	for range n {
+		r := requestlog.Record{Host: host, Method: "GET", Path: "/", Status: status, Duration: d, BytesIn: 1, BytesOut: 10, Route: "web", Revision: 1}
+		pipe.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: r.Values()})
+	}
+	if _, err := pipe.Exec(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestProcessor_ExactCountsClassesAndPercentiles(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	p := metrics.New(metrics.Config{Client: rdb})
+	start := time.Now()
+	publish(t, rdb, 900, 200, "a.test", 10*time.Millisecond)
+	publish(t, rdb, 90, 404, "a.test", 20*time.Millisecond)
+	publish(t, rdb, 10, 502, "a.test", 500*time.Millisecond)
+	publish(t, rdb, 5, 200, "b.test", time.Millisecond)
+	rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{"junk", "1"}})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	c := streams.New(streams.Config{Client: rdb, Stream: stream, Group: "metrics", Name: "m1", Handler: p, Batch: 64, Block: 20 * time.Millisecond})
+	go func() { _ = c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	var got []metrics.Summary
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		got, err = p.Query(t.Context(), stream, "a.test", start.Add(-time.Minute), time.Now().Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 1 && got[0].Requests == 1000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("got %+v, want 1000 requests for a.test", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s := got[0]
+	if s.StatusClasses["2xx"] != 900 || s.StatusClasses["4xx"] != 90 || s.StatusClasses["5xx"] != 10 {
+		t.Errorf("status classes: got %v, want 900/90/10", s.StatusClasses)
+	}
+	if s.ErrorRate != 0.01 || s.BytesIn != 1000 || s.BytesOut != 10000 {
+		t.Errorf("got error rate %v bytes %d/%d, want 0.01 1000/10000", s.ErrorRate, s.BytesIn, s.BytesOut)
+	}
+	within := func(got, want time.Duration) bool { return got >= want && got <= want+want/10 }
+	if !within(s.P50, 10*time.Millisecond) || !within(s.P95, 20*time.Millisecond) || !within(s.P99, 20*time.Millisecond) {
+		t.Errorf("percentiles: got p50 %s p95 %s p99 %s, want ~10ms, ~20ms, ~20ms (within one 9%% bucket above)", s.P50, s.P95, s.P99)
+	}
+	all, _ := p.Query(t.Context(), stream, "", start.Add(-time.Minute), time.Now().Add(time.Minute))
+	if len(all) != 2 || all[1].Host != "b.test" || all[1].Requests != 5 {
+		t.Errorf("all hosts: got %+v, want a.test and b.test with 5", all)
+	}
+	if n, _ := rdb.XLen(t.Context(), stream+":dead").Result(); n != 1 {
+		t.Errorf("dead letters: got %d, want the malformed entry", n)
+	}
+}
+
+// The same entries handled twice (a consumer presumed dead finishing after its work was
+// claimed) are counted once.
+func TestProcessor_RedeliveryIsCountedOnce(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	p := metrics.New(metrics.Config{Client: rdb})
+	start := time.Now()
+	publish(t, rdb, 20, 200, "a.test", time.Millisecond)
+	if err := rdb.XGroupCreate(t.Context(), stream, "g", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := rdb.XReadGroup(t.Context(), &redis.XReadGroupArgs{Group: "g", Consumer: "slow", Streams: []string{stream, ">"}, Count: 100}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := res[0].Messages
+	claimed, _, err := rdb.XAutoClaim(t.Context(), &redis.XAutoClaimArgs{Stream: stream, Group: "g", Consumer: "fast", Start: "0", Count: 100}).Result()
+	if err != nil || len(claimed) != 20 {
+		t.Fatalf("claim: got %d %v", len(claimed), err)
+	}
+	for _, batch := range [][]redis.XMessage{claimed, msgs} {
+		if _, err := p.Handle(t.Context(), stream, "g", batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := p.Query(t.Context(), stream, "a.test", start.Add(-time.Minute), time.Now().Add(time.Minute))
+	if len(got) != 1 || got[0].Requests != 20 {
+		t.Errorf("got %+v, want 20 requests counted once", got)
+	}
+}
+
+func BenchmarkProcessor(b *testing.B) {
+	srv := redistest.New(b)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	p := metrics.New(metrics.Config{Client: rdb})
+	ctx := context.Background()
+	_ = rdb.XGroupCreateMkStream(ctx, stream, "g", "$").Err()
+	rec := requestlog.Record{Host: "a.test", Method: "GET", Path: "/", Status: 200, Duration: time.Millisecond, Route: "web"}
+	const batch = 500
+	b.ResetTimer()
+	for done := 0; done < b.N; done += batch {
+		b.StopTimer()
+		pipe := rdb.Pipeline()
+		for range batch {
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: rec.Values()})
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+		res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{stream, ">"}, Count: batch}).Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := p.Handle(ctx, stream, "g", res[0].Messages); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+}
