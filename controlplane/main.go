@@ -40,6 +40,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:7001", "health endpoint listen address (- disables)")
 	fs.StringVar(&cfg.ReplicaID, "replica-id", "", "name of this replica (default: host name and a random suffix)")
 	fs.StringVar(&cfg.Namespace, "namespace", "edgeplane", "prefix of every Redis key")
+	fs.StringVar(&cfg.StreamNamespace, "stream-namespace", "", "prefix of the telemetry streams (logs:all:stream, ...)")
 	fs.StringVar(&cfg.SecretsKeyFile, "secrets-key-file", "", "file with the 32-byte key sealing private keys in Redis (openssl rand -hex 32)")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
@@ -49,3 +50,39 @@ func TestRPC_ContinuesTraceAndLogsIt(t *testing.T) {
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// Writes and agents produce typed events on events:all:stream, the write's carrying the
+// caller's trace id; logs reach logs:all:stream.
+func TestEvents_AndLogsReachTheStreams(t *testing.T) {
+	rds := redistest.New(t)
+	cp := startControl(t, rds.URL(), "cp-1")
+	startAgent(t, cp.Addr, "edge-1", t.TempDir())
+	eventually(t, 10*time.Second, func() error { return connected(t, cp, 1) })
+	tc := tracectx.New()
+	ctx := metadata.AppendToOutgoingContext(t.Context(), tracectx.Header, tc.String())
+	if _, err := cp.Routes().CreateRoute(ctx, &edgeplanev1.CreateRouteRequest{Route: route("web", "web.test", "http://127.0.0.1:1")}); err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: rds.Addr})
+	defer rdb.Close()
+	eventually(t, 10*time.Second, func() error {
+		msgs, err := rdb.XRange(t.Context(), "events:all:stream", "-", "+").Result()
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, m := range msgs {
+			seen[fmt.Sprint(m.Values["event_type"])] = true
+			if m.Values["event_type"] == "route_changed" && m.Values["trace_id"] != tc.TraceIDString() {
+				return errorf("route_changed has trace_id %v, want %s", m.Values["trace_id"], tc.TraceIDString())
+			}
+		}
+		if !seen["agent_connected"] || !seen["route_changed"] {
+			return errorf("events seen: %v, want agent_connected and route_changed", seen)
+		}
+		if n, _ := rdb.XLen(t.Context(), "logs:all:stream").Result(); n == 0 {
+			return errorf("logs:all:stream is empty")
+		}
+		return nil
+	})
+}

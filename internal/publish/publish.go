@@ -31,6 +31,11 @@ type Config struct {
 type Record struct {
 	Stream string
 	Values []any // field, value, field, value, ...
+	// MaxLen, when set, caps this stream instead of Config.MaxLen.
+	MaxLen int64
+	// TTL, when set, makes the whole stream expire this long after its last record (small
+	// per-trace index streams).
+	TTL time.Duration
 }
 
 // Publisher buffers and sends records. Publish is safe for concurrent use.
@@ -125,7 +130,14 @@ func (p *Publisher) send(ctx context.Context, batch []Record) bool {
 	}
 	pipe := p.cfg.Client.Pipeline()
 	for _, r := range batch {
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: r.Stream, MaxLen: p.cfg.MaxLen, Approx: true, Values: r.Values})
+		maxLen := p.cfg.MaxLen
+		if r.MaxLen > 0 {
+			maxLen = r.MaxLen
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: r.Stream, MaxLen: maxLen, Approx: true, Values: r.Values})
+		if r.TTL > 0 {
+			pipe.Expire(ctx, r.Stream, r.TTL)
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		p.failed.Add(1)

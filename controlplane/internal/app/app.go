@@ -24,11 +24,15 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/api"
 	"github.com/edgeplane/edgeplane/controlplane/internal/certs"
 	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
+	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
 	"github.com/edgeplane/edgeplane/controlplane/internal/routing"
 	"github.com/edgeplane/edgeplane/controlplane/internal/secrets"
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
+	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/publish"
 )
 
 // Config configures the control plane.
@@ -45,6 +49,8 @@ type Config struct {
 	ReplicaID string
 	// Namespace prefixes every Redis key. Default "edgeplane".
 	Namespace string
+	// StreamNamespace prefixes the telemetry streams' names (logs:all:stream, ...). Default "".
+	StreamNamespace string
 	// SecretsKeyFile holds the key that seals private keys in Redis (32 bytes, raw, hex or
 	// base64). Without it private keys cannot be stored; Dev uses an ephemeral key.
 	SecretsKeyFile string
@@ -58,21 +64,27 @@ type Config struct {
 
 // App is a running control plane.
 type App struct {
-	cfg      Config
-	log      *slog.Logger
-	grpcLn   net.Listener
-	httpLn   net.Listener
-	mini     *miniredis.Miniredis
-	secrets  *secrets.Box
-	rdb      redis.UniversalClient // state reads and writes
-	tail     redis.UniversalClient // blocking changelog reads
-	state    *state.State
-	selfSign *certs.SelfSigned
-	fanout   *fanout.Fanout
-	grpc     *grpc.Server
-	health   *health.Server
-	sessions context.Context
-	endAll   context.CancelFunc
+	cfg       Config
+	log       *slog.Logger
+	grpcLn    net.Listener
+	httpLn    net.Listener
+	mini      *miniredis.Miniredis
+	secrets   *secrets.Box
+	rdb       redis.UniversalClient // state reads and writes
+	tail      redis.UniversalClient // blocking changelog reads
+	pubRDB    redis.UniversalClient // telemetry publishing
+	pub       *publish.Publisher
+	events    *telemetry.Events
+	metrics   *metrics.Processor
+	consumers []*streams.Consumer
+	telemetry *api.Telemetry
+	state     *state.State
+	selfSign  *certs.SelfSigned
+	fanout    *fanout.Fanout
+	grpc      *grpc.Server
+	health    *health.Server
+	sessions  context.Context
+	endAll    context.CancelFunc
 }
 
 // New opens the listeners and Redis clients. Call Run to serve; Run releases them.
@@ -135,9 +147,14 @@ func (a *App) open() error {
 	if a.rdb, err = newRedis(url, 64); err != nil {
 		return err
 	}
-	if a.tail, err = newRedis(url, 4); err != nil {
+	if a.tail, err = newRedis(url, 32); err != nil {
 		return err
 	}
+	if a.pubRDB, err = newRedis(url, 4); err != nil {
+		return err
+	}
+	a.pub = publish.New(publish.Config{Client: a.pubRDB})
+	a.log = slog.New(telemetry.Tee(a.log.Handler(), a.pub, telemetry.StreamNames(a.cfg.StreamNamespace), slog.LevelInfo))
 	if a.grpcLn, err = net.Listen("tcp", a.cfg.GRPCAddr); err != nil {
 		return fmt.Errorf("grpc listener: %w", err)
 	}
@@ -153,8 +170,9 @@ func (a *App) build() {
 	st := store.New(store.Config{Client: a.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets})
 	a.state = state.New(state.Config{Store: st, Tail: a.tail, Logger: a.log.With("component", "state")})
 	a.selfSign = &certs.SelfSigned{Store: st, State: a.state, Logger: a.log.With("component", "certs")}
+	a.events = telemetry.NewEvents(a.pub, telemetry.StreamNames(a.cfg.StreamNamespace))
 	a.fanout = fanout.New(fanout.Config{
-		State: a.state, Store: st, ReplicaID: a.cfg.ReplicaID, Heartbeat: a.cfg.Heartbeat,
+		State: a.state, Store: st, ReplicaID: a.cfg.ReplicaID, Heartbeat: a.cfg.Heartbeat, Events: a.events.For("fanout"),
 		Logger: a.log.With("component", "fanout"),
 	})
 	a.sessions, a.endAll = context.WithCancel(context.Background())
@@ -163,9 +181,12 @@ func (a *App) build() {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 	)...)
-	edgeplanev1.RegisterRoutingServiceServer(a.grpc, &api.Routing{Routes: routing.New(st, a.state), Fleet: a.fanout})
+	routes := routing.New(st, a.state)
+	routes.Events = a.events.For("routing")
+	edgeplanev1.RegisterRoutingServiceServer(a.grpc, &api.Routing{Routes: routes, Fleet: a.fanout})
 	fleet := &api.Fleet{Fanout: a.fanout, Sessions: a.sessions}
 	edgeplanev1.RegisterFleetServiceServer(a.grpc, fleet)
+	a.buildTelemetry()
 	edgeplanev1.RegisterAgentServiceServer(a.grpc, fleet)
 	a.health = health.NewServer()
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)

@@ -20,6 +20,8 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopBg()
 	done := make(chan struct{})
 	g.Go(func() error { return a.state.Run(bg) })
+	g.Go(func() error { return a.pub.Run(bg) })
+	a.runConsumers(bg, g)
 	g.Go(func() error { return a.fanout.Run(bg) })
 	g.Go(func() error { return a.selfSign.Run(bg) })
 	g.Go(func() error { a.markServing(gctx); return nil })
@@ -75,7 +77,7 @@ func (a *App) stop(srv *http.Server) {
 }
 
 func (a *App) closeAll() {
-	for _, c := range []interface{ Close() error }{a.rdb, a.tail} {
+	for _, c := range []interface{ Close() error }{a.rdb, a.tail, a.pubRDB} {
 		if c != nil {
 			_ = c.Close()
 		}

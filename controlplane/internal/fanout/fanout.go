@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 )
 
 // Config configures a Fanout.
@@ -33,6 +34,8 @@ type Config struct {
 	MinUpdateInterval time.Duration
 	// HelloTimeout bounds the wait for an agent's Hello. Default 10s.
 	HelloTimeout time.Duration
+	// Events receives agent_connected, agent_disconnected and config_rejected. Nil drops them.
+	Events *telemetry.Events
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"regexp"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
+	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -72,8 +74,12 @@ func (f *Fanout) Serve(ctx context.Context, stream Stream) error {
 	s := f.open(hello, f.previous(ctx, hello), cancel)
 	defer f.close(s)
 	f.log.InfoContext(ctx, "agent connected", "node_id", s.node, "revision", hello.GetRevision(), "version", hello.GetVersion())
+	f.cfg.Events.Emit(ctx, telemetry.AgentConnected, slog.String("node_id", s.node), slog.String("replica", f.cfg.ReplicaID),
+		slog.Int64("revision", hello.GetRevision()), slog.String("version", hello.GetVersion()))
 	err = f.loop(ctx, s, hello.GetRevision(), s.status.GetRejectedRevision(), stream, msgs, errc)
 	f.log.InfoContext(ctx, "agent disconnected", "node_id", s.node, "reason", err)
+	f.cfg.Events.Emit(ctx, telemetry.AgentDisconnected, slog.String("node_id", s.node), slog.String("replica", f.cfg.ReplicaID),
+		slog.Any("reason", err))
 	if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 		return nil
 	}

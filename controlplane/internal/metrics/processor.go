@@ -26,6 +26,9 @@ type Config struct {
 	Window time.Duration
 	// Retention is how long windows are kept. Default 24h.
 	Retention time.Duration
+	// TracePrefix, when set, indexes each counted record under TracePrefix + its trace id
+	// (see telemetry.Streams.TracePrefix), so GetTrace finds it without a scan.
+	TracePrefix string
 }
 
 // Processor aggregates request records; it is a streams.Handler.
@@ -52,7 +55,7 @@ func New(cfg Config) *Processor {
 // stream's hash tag; each window has an index set of its "host\troute" members.
 var aggregateScript = redis.NewScript(`
 local group, prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local counted = 0
+local counted = {}
 for i = 4, #ARGV, 9 do
   if redis.call('XACK', KEYS[1], group, ARGV[i]) == 1 then
     local win, host, route = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -67,7 +70,7 @@ for i = 4, #ARGV, 9 do
     local idx = prefix .. win .. ':idx'
     redis.call('SADD', idx, host .. '\t' .. route)
     redis.call('EXPIRE', idx, ttl)
-    counted = counted + 1
+    counted[#counted + 1] = ARGV[i]
   end
 end
 return counted
@@ -83,7 +86,9 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 	args := make([]any, 0, 3+9*len(msgs))
 	args = append(args, group, Prefix(stream), int64(p.cfg.Retention.Seconds()))
 	var dead []string
+	byID := make(map[string]redis.XMessage, len(msgs))
 	for _, m := range msgs {
+		byID[m.ID] = m
 		r, err := requestlog.Parse(m.Values)
 		if err != nil {
 			if errors.Is(err, requestlog.ErrMalformed) {
@@ -99,7 +104,34 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 	if len(args) == 3 {
 		return dead, nil
 	}
-	return dead, aggregateScript.Run(ctx, p.cfg.Client, []string{stream}, args...).Err()
+	counted, err := aggregateScript.Run(ctx, p.cfg.Client, []string{stream}, args...).StringSlice()
+	if err != nil || p.cfg.TracePrefix == "" {
+		return dead, err
+	}
+	return dead, p.index(ctx, stream, counted, byID)
+}
+
+// index copies counted records into their trace's index stream. A failure here loses only
+// index entries (the counts are in), so it is reported but not retried.
+func (p *Processor) index(ctx context.Context, stream string, ids []string, byID map[string]redis.XMessage) error {
+	pipe := p.cfg.Client.Pipeline()
+	for _, id := range ids {
+		m := byID[id]
+		trace, _ := m.Values["trace_id"].(string)
+		if trace == "" {
+			continue
+		}
+		values := make([]any, 0, 2+2*len(m.Values))
+		values = append(values, "source_stream", stream, "source_id", id)
+		for k, v := range m.Values {
+			values = append(values, k, v)
+		}
+		key := p.cfg.TracePrefix + trace
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, MaxLen: 1000, Approx: true, Values: values})
+		pipe.Expire(ctx, key, 24*time.Hour)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
 func idTime(id string) time.Time {

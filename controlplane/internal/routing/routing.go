@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -16,11 +17,15 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/page"
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
 // Service performs route operations. It is safe for concurrent use.
 type Service struct {
+	// Events receives route_changed for every committed write. Nil drops them.
+	Events *telemetry.Events
+
 	store *store.Store
 	state *state.State
 	certs *certs.SelfSigned
@@ -101,8 +106,12 @@ func (s *Service) Delete(ctx context.Context, name, etag string) (int64, error) 
 	if err != nil {
 		return 0, err
 	}
-	return s.store.Commit(ctx, store.Op{Kind: store.KindRoute, Name: name, Delete: true, Pre: store.MustExist,
+	rev, err := s.store.Commit(ctx, store.Op{Kind: store.KindRoute, Name: name, Delete: true, Pre: store.MustExist,
 		IfRevision: ifRev, Fresh: s.state.Revision() == 0})
+	if err == nil {
+		s.Events.Emit(ctx, telemetry.RouteChanged, slog.String("route", name), slog.String("change", "deleted"), slog.Int64("revision", rev))
+	}
+	return rev, err
 }
 
 // List returns a page of routes ordered by name, read from the state once it has caught up
@@ -135,6 +144,7 @@ func (s *Service) commit(ctx context.Context, r *edgeplanev1.Route, pre store.Pr
 	if err != nil {
 		return nil, err
 	}
+	s.Events.Emit(ctx, telemetry.RouteChanged, slog.String("route", r.GetName()), slog.String("change", "written"), slog.Int64("revision", rev))
 	m, err := s.store.Decode(store.KindRoute, payload, rev)
 	if err != nil {
 		return nil, err

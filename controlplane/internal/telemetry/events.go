@@ -35,13 +35,13 @@ const (
 // components may hold one unconditionally. Emit never blocks.
 type Events struct {
 	pub       *publish.Publisher
-	stream    string
+	streams   Streams
 	component string
 }
 
 // NewEvents returns an emitter writing to streams.Events through pub.
 func NewEvents(pub *publish.Publisher, streams Streams) *Events {
-	return &Events{pub: pub, stream: streams.Events}
+	return &Events{pub: pub, streams: streams}
 }
 
 // For returns an emitter that stamps events with component.
@@ -70,5 +70,6 @@ func (e *Events) Emit(ctx context.Context, eventType string, attrs ...slog.Attr)
 	for _, a := range attrs {
 		values = append(values, a.Key, fmt.Sprint(a.Value.Resolve().Any()))
 	}
-	e.pub.Publish(publish.Record{Stream: e.stream, Values: values})
+	e.pub.Publish(publish.Record{Stream: e.streams.Events, Values: values})
+	e.pub.Publish(e.streams.TraceRecord(tc.TraceIDString(), e.streams.Events, values))
 }

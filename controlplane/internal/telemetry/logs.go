@@ -17,6 +17,23 @@ import (
 // operators of the previous system query: logs:all:stream, ...).
 type Streams struct {
 	LogsAll, LogsError, Requests, Events, Alerts string
+	// TracePrefix starts the per-trace index streams: TracePrefix + trace id holds a copy of
+	// every log record, event and request record of that trace, for GetTrace without a scan.
+	TracePrefix string
+}
+
+// Trace index streams are small and short-lived.
+const (
+	TraceIndexMaxLen = 1000
+	TraceIndexTTL    = 24 * time.Hour
+)
+
+// TraceRecord returns the record that indexes values (from stream) under its trace.
+func (s Streams) TraceRecord(traceID, stream string, values []any) publish.Record {
+	v := make([]any, 0, len(values)+2)
+	v = append(v, "source_stream", stream)
+	v = append(v, values...)
+	return publish.Record{Stream: s.TracePrefix + traceID, Values: v, MaxLen: TraceIndexMaxLen, TTL: TraceIndexTTL}
 }
 
 // StreamNames returns the stream names under namespace ("" or e.g. "edge:").
@@ -27,6 +44,8 @@ func StreamNames(namespace string) Streams {
 		Requests:  namespace + "logs:request:stream",
 		Events:    namespace + "events:all:stream",
 		Alerts:    namespace + "alerts:stream",
+
+		TracePrefix: namespace + "trace:",
 	}
 }
 
@@ -78,7 +97,8 @@ func (h *streamHandler) Enabled(_ context.Context, l slog.Level) bool { return l
 func (h *streamHandler) handle(ctx context.Context, r slog.Record) {
 	values := make([]any, 0, 6+len(h.attrs)+2*r.NumAttrs())
 	values = append(values, "time", r.Time.UTC().Format(time.RFC3339Nano), "level", r.Level.String(), "msg", r.Message)
-	if tc, ok := tracectx.From(ctx); ok {
+	tc, traced := tracectx.From(ctx)
+	if traced {
 		values = append(values, "trace_id", tc.TraceIDString())
 	}
 	values = append(values, h.attrs...)
@@ -87,6 +107,9 @@ func (h *streamHandler) handle(ctx context.Context, r slog.Record) {
 		return true
 	})
 	h.pub.Publish(publish.Record{Stream: h.streams.LogsAll, Values: values})
+	if traced {
+		h.pub.Publish(h.streams.TraceRecord(tc.TraceIDString(), h.streams.LogsAll, values))
+	}
 	if r.Level >= slog.LevelError {
 		h.pub.Publish(publish.Record{Stream: h.streams.LogsError, Values: values})
 	}

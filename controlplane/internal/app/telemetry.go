@@ -1,0 +1,39 @@
+package app
+
+import (
+	"context"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/api"
+	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
+	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
+	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+)
+
+// Consumer groups of the control plane.
+const metricsGroup = "metrics"
+
+// buildTelemetry makes the request-metrics consumer and registers TelemetryService.
+func (a *App) buildTelemetry() {
+	names := telemetry.StreamNames(a.cfg.StreamNamespace)
+	a.metrics = metrics.New(metrics.Config{Client: a.rdb, TracePrefix: names.TracePrefix})
+	a.consumers = append(a.consumers, streams.New(streams.Config{
+		Client: a.tail, Stream: names.Requests, Group: metricsGroup, Name: a.cfg.ReplicaID,
+		Handler: a.metrics, Logger: a.log.With("component", "metrics"),
+	}))
+	a.telemetry = &api.Telemetry{
+		Reader: &telemetry.Reader{Client: a.rdb, Blocking: a.tail, Streams: names,
+			Groups: []telemetry.Group{{Stream: names.Requests, Group: metricsGroup}}},
+		Metrics: a.metrics,
+	}
+	edgeplanev1.RegisterTelemetryServiceServer(a.grpc, a.telemetry)
+}
+
+// runConsumers runs the stream consumers in g until ctx ends.
+func (a *App) runConsumers(ctx context.Context, g *errgroup.Group) {
+	for _, c := range a.consumers {
+		g.Go(func() error { return c.Run(ctx) })
+	}
+}

@@ -1,0 +1,198 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
+)
+
+// Entry is one stream record.
+type Entry struct {
+	Stream string
+	ID     string
+	Time   time.Time
+	Fields map[string]string
+}
+
+// Group names a consumer group on a stream, for lag reports.
+type Group struct{ Stream, Group string }
+
+// Reader answers queries over the telemetry streams. Safe for concurrent use.
+type Reader struct {
+	// Client runs reads; Blocking runs TailEvents' blocking reads (a pool of its own).
+	Client, Blocking redis.UniversalClient
+	Streams          Streams
+	// Groups are the consumer groups GetConsumerLag reports.
+	Groups []Group
+}
+
+// Trace returns every record indexed under traceID, oldest first.
+func (r *Reader) Trace(ctx context.Context, traceID string) ([]Entry, error) {
+	msgs, err := r.Client.XRange(ctx, r.Streams.TracePrefix+traceID, "-", "+").Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading trace %s: %w", traceID, err)
+	}
+	out := make([]Entry, 0, len(msgs))
+	for _, m := range msgs {
+		e := toEntry("", m)
+		e.Stream = e.Fields["source_stream"]
+		delete(e.Fields, "source_stream")
+		if id := e.Fields["source_id"]; id != "" {
+			e.ID, e.Time = id, idTime(id)
+			delete(e.Fields, "source_id")
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// LogFilter selects log records.
+type LogFilter struct {
+	TraceID, Component string
+	MinLevel           slog.Level
+	From, To           time.Time
+	Limit              int
+}
+
+// maxExamined bounds how many records one QueryLogs reads while filtering a time range.
+const maxExamined = 20000
+
+// Logs returns matching log records, newest first. With a trace id it reads the trace's
+// index; otherwise it walks the logs stream backwards from To (stream ids are times, so the
+// range itself is an index lookup) and stops at Limit matches or maxExamined records.
+func (r *Reader) Logs(ctx context.Context, f LogFilter) ([]Entry, error) {
+	match := func(e Entry) bool {
+		if f.Component != "" && e.Fields["component"] != f.Component {
+			return false
+		}
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(e.Fields["level"])); err == nil && l < f.MinLevel {
+			return false
+		}
+		return !e.Time.Before(f.From) && e.Time.Before(f.To)
+	}
+	var out []Entry
+	if f.TraceID != "" {
+		all, err := r.Trace(ctx, f.TraceID)
+		if err != nil {
+			return nil, err
+		}
+		for i := len(all) - 1; i >= 0 && len(out) < f.Limit; i-- {
+			if all[i].Stream == r.Streams.LogsAll && match(all[i]) {
+				out = append(out, all[i])
+			}
+		}
+		return out, nil
+	}
+	end := "(" + strconv.FormatInt(f.To.UnixMilli(), 10)
+	start := strconv.FormatInt(f.From.UnixMilli(), 10)
+	for examined := 0; examined < maxExamined && len(out) < f.Limit; {
+		msgs, err := r.Client.XRevRangeN(ctx, r.Streams.LogsAll, end, start, 500).Result()
+		if err != nil {
+			return nil, fmt.Errorf("reading logs: %w", err)
+		}
+		for _, m := range msgs {
+			if e := toEntry(r.Streams.LogsAll, m); match(e) && len(out) < f.Limit {
+				out = append(out, e)
+			}
+		}
+		examined += len(msgs)
+		if len(msgs) < 500 {
+			break
+		}
+		end = "(" + msgs[len(msgs)-1].ID
+	}
+	return out, nil
+}
+
+// EventFilter selects events.
+type EventFilter struct {
+	Types              []string
+	Component, TraceID string
+	AfterID            string // "" for new events only
+}
+
+// TailEvents calls send for each matching event until ctx ends or send fails.
+func (r *Reader) TailEvents(ctx context.Context, f EventFilter, send func(Entry) error) error {
+	last := f.AfterID
+	if last == "" {
+		last = "$"
+	}
+	for ctx.Err() == nil {
+		res, err := r.Blocking.XRead(ctx, &redis.XReadArgs{Streams: []string{r.Streams.Events, last}, Block: time.Second, Count: 100}).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("reading events: %w", err)
+		}
+		for _, m := range res[0].Messages {
+			last = m.ID
+			e := toEntry(r.Streams.Events, m)
+			if f.matches(e) {
+				if err := send(e); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (f EventFilter) matches(e Entry) bool {
+	if len(f.Types) > 0 && !contains(f.Types, e.Fields["event_type"]) {
+		return false
+	}
+	return (f.Component == "" || e.Fields["component"] == f.Component) && (f.TraceID == "" || e.Fields["trace_id"] == f.TraceID)
+}
+
+// ConsumerLag reports each configured group's lag at now; a group that does not exist yet is
+// skipped.
+func (r *Reader) ConsumerLag(ctx context.Context, now time.Time) (map[Group]streams.Lag, error) {
+	out := map[Group]streams.Lag{}
+	for _, g := range r.Groups {
+		l, err := streams.GroupLag(ctx, r.Client, g.Stream, g.Group, now)
+		if err != nil {
+			if strings.Contains(err.Error(), "no such key") || strings.Contains(err.Error(), "no group") {
+				continue
+			}
+			return nil, err
+		}
+		out[g] = l
+	}
+	return out, nil
+}
+
+func toEntry(stream string, m redis.XMessage) Entry {
+	fields := make(map[string]string, len(m.Values))
+	for k, v := range m.Values {
+		fields[k] = fmt.Sprint(v)
+	}
+	return Entry{Stream: stream, ID: m.ID, Time: idTime(m.ID), Fields: fields}
+}
+
+func idTime(id string) time.Time {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return time.UnixMilli(n)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
