@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +85,35 @@ func TestEvents_AndLogsReachTheStreams(t *testing.T) {
 		}
 		if n, _ := rdb.XLen(t.Context(), "logs:all:stream").Result(); n == 0 {
 			return errorf("logs:all:stream is empty")
+		}
+		return nil
+	})
+}
+
+// The control plane's /metrics shows RPC counts, connected agents and stream lengths.
+func TestPrometheus_ControlPlaneMetrics(t *testing.T) {
+	rds := redistest.New(t)
+	httpAddr := freeAddr(t)
+	cp := startControl(t, rds.URL(), "cp-1", "--http-addr", httpAddr)
+	startAgent(t, cp.Addr, "edge-1", t.TempDir())
+	eventually(t, 10*time.Second, func() error { return connected(t, cp, 1) })
+	create(t, cp, route("web", "web.test", "http://127.0.0.1:1"))
+	eventually(t, 10*time.Second, func() error {
+		res, err := http.Get("http://" + httpAddr + "/metrics")
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		for _, want := range []string{
+			`edgeplane_grpc_requests_total{code="OK",method="/edgeplane.v1.RoutingService/CreateRoute"} 1`,
+			`edgeplane_agents_connected 1`,
+			`edgeplane_stream_length{stream="events:all:stream"}`,
+			`edgeplane_telemetry_dropped_total 0`,
+		} {
+			if !strings.Contains(string(b), want) {
+				return errorf("/metrics lacks %s", want)
+			}
 		}
 		return nil
 	})

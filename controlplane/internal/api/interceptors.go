@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -20,22 +21,38 @@ const TraceIDHeader = "x-trace-id"
 // it in the handler's context (so every log line of the call carries trace_id), return the
 // trace id in the response metadata (x-trace-id and traceparent), and log each call with its
 // method, code and duration. Health checks and reflection are logged at debug level.
-func Interceptors(log *slog.Logger) []grpc.ServerOption {
+//
+// Calls are also counted in reg (edgeplane_grpc_requests_total{method,code} and
+// edgeplane_grpc_request_duration_seconds{method}) when reg is not nil.
+func Interceptors(log *slog.Logger, reg prometheus.Registerer) []grpc.ServerOption {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("component", "grpc")
+	calls := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeplane_grpc_requests_total",
+		Help: "gRPC calls handled, by method and status code."}, []string{"method", "code"})
+	took := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "edgeplane_grpc_request_duration_seconds",
+		Help: "gRPC call duration (unary calls; streams until they end).", Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10)},
+		[]string{"method"})
+	if reg != nil {
+		reg.MustRegister(calls, took)
+	}
+	done := func(ctx context.Context, method string, start time.Time, err error) {
+		logCall(ctx, log, method, start, err)
+		calls.WithLabelValues(method, status.Code(err).String()).Inc()
+		took.WithLabelValues(method).Observe(time.Since(start).Seconds())
+	}
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			ctx, start := begin(ctx)
 			res, err := h(ctx, req)
-			logCall(ctx, log, info.FullMethod, start, err)
+			done(ctx, info.FullMethod, start, err)
 			return res, err
 		}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 			ctx, start := begin(ss.Context())
 			err := h(srv, &tracedStream{ServerStream: ss, ctx: ctx})
-			logCall(ctx, log, info.FullMethod, start, err)
+			done(ctx, info.FullMethod, start, err)
 			return err
 		}),
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -78,6 +80,7 @@ type App struct {
 	metrics   *metrics.Processor
 	consumers []*streams.Consumer
 	telemetry *api.Telemetry
+	prom      *prometheus.Registry
 	state     *state.State
 	selfSign  *certs.SelfSigned
 	fanout    *fanout.Fanout
@@ -176,7 +179,9 @@ func (a *App) build() {
 		Logger: a.log.With("component", "fanout"),
 	})
 	a.sessions, a.endAll = context.WithCancel(context.Background())
-	a.grpc = grpc.NewServer(append(api.Interceptors(a.log),
+	a.prom = prometheus.NewRegistry()
+	a.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.grpc = grpc.NewServer(append(api.Interceptors(a.log, a.prom),
 		grpc.ForceServerCodecV2(api.Codec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),

@@ -29,6 +29,9 @@ func (a *App) buildTelemetry() {
 		Metrics: a.metrics,
 	}
 	edgeplanev1.RegisterTelemetryServiceServer(a.grpc, a.telemetry)
+	a.prom.MustRegister(telemetry.NewCollector(telemetry.Collector{
+		Client: a.rdb, Reader: a.telemetry.Reader, Publisher: a.pub, Connected: a.fanout.Connected,
+	}))
 }
 
 // runConsumers runs the stream consumers in g until ctx ends.
