@@ -43,7 +43,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.StreamNamespace, "stream-namespace", "", "prefix of the telemetry streams (logs:all:stream, ...)")
 	fs.StringVar(&cfg.SecretsKeyFile, "secrets-key-file", "", "file with the 32-byte key sealing private keys in Redis (openssl rand -hex 32)")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error, then optional per-component levels: info,fanout=debug")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")
 	if err := parse(fs, args); err != nil {
 		return err

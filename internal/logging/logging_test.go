@@ -60,3 +60,23 @@ func TestNew_AddsTraceIDFromContext(t *testing.T) {
 		t.Errorf("got %v, want trace_id %s and component x", rec, tc.TraceIDString())
 	}
 }
+
+func TestNew_LevelsPerComponent(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := New(Config{Format: "json", Level: "warn,fanout=debug", Writer: &buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.With("component", "fanout").Debug("fanout detail")
+	log.With("component", "grpc").Info("grpc chatter")
+	log.Info("plain info")
+	out := buf.String()
+	if !strings.Contains(out, "fanout detail") || strings.Contains(out, "grpc chatter") || strings.Contains(out, "plain info") {
+		t.Errorf("got %q, want only the fanout debug line", out)
+	}
+	for _, bad := range []string{"info,fanout", "info,=debug", "info,fanout=loud"} {
+		if _, err := New(Config{Level: bad, Writer: &buf}); err == nil {
+			t.Errorf("level %q: got nil error", bad)
+		}
+	}
+}
