@@ -230,7 +230,7 @@ type agent struct {
 func startAgent(t *testing.T, cpAddr, node, cacheDir string) *agent {
 	t.Helper()
 	addr := freeAddr(t)
-	args := []string{"--control-plane", cpAddr, "--node-id", node, "--http-addr", addr,
+	args := []string{"--control-plane", cpAddr, "--node-id", node, "--http-addr", addr, "--https-addr", freeAddr(t),
 		"--metrics-addr", freeAddr(t), "--cache-dir", cacheDir, "--log-format", "json", "--labels", "zone=test"}
 	a := &agent{proc: startProc(t, node, bins.agent, args...), Node: node, Addr: addr}
 	a.WaitListening()
