@@ -7,12 +7,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/app"
+	"github.com/edgeplane/edgeplane/controlplane/internal/ports"
 	"github.com/edgeplane/edgeplane/internal/logging"
 )
 
@@ -42,6 +44,25 @@ func run(args []string) error {
 	fs.StringVar(&cfg.Namespace, "namespace", "edgeplane", "prefix of every Redis key")
 	fs.StringVar(&cfg.StreamNamespace, "stream-namespace", "", "prefix of the telemetry streams (logs:all:stream, ...)")
 	fs.StringVar(&cfg.SecretsKeyFile, "secrets-key-file", "", "file with the 32-byte key sealing private keys in Redis (openssl rand -hex 32)")
+	fs.StringVar(&cfg.DockerHost, "docker-host", "", "Docker engine for services, e.g. unix:///var/run/docker.sock or tcp://host:2376 (default: DOCKER_HOST, then the local socket)")
+	fs.Func("port-ranges", "port range per purpose, e.g. service=20000-29999,tcp=30000-30999 (purposes not listed keep these defaults)", func(v string) error {
+		r, err := ports.ParseRanges(v)
+		cfg.PortRanges = r
+		return err
+	})
+	fs.Func("reserved-ports", "ports never leased, e.g. 20080,21000-21099", func(v string) error {
+		r, err := ports.ParseReserved(v)
+		cfg.ReservedPorts = r
+		return err
+	})
+	cfg.PublishAddress = "127.0.0.1"
+	fs.Func("publish-address", "host IP Docker services' ports are published on and agents are sent to (default 127.0.0.1)", func(v string) error {
+		if _, err := netip.ParseAddr(v); err != nil {
+			return fmt.Errorf("%q is not an IP address", v)
+		}
+		cfg.PublishAddress = v
+		return nil
+	})
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error, then optional per-component levels: info,fanout=debug")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"time"
@@ -25,8 +26,10 @@ import (
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/api"
 	"github.com/edgeplane/edgeplane/controlplane/internal/certs"
+	"github.com/edgeplane/edgeplane/controlplane/internal/docker"
 	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
 	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
+	"github.com/edgeplane/edgeplane/controlplane/internal/ports"
 	"github.com/edgeplane/edgeplane/controlplane/internal/routing"
 	"github.com/edgeplane/edgeplane/controlplane/internal/secrets"
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
@@ -56,6 +59,17 @@ type Config struct {
 	// SecretsKeyFile holds the key that seals private keys in Redis (32 bytes, raw, hex or
 	// base64). Without it private keys cannot be stored; Dev uses an ephemeral key.
 	SecretsKeyFile string
+	// DockerHost is the Docker engine services run on ("unix:///var/run/docker.sock",
+	// "tcp://host:2376"). Default: DOCKER_HOST, then the local socket.
+	DockerHost string
+	// PortRanges maps port purposes to the ranges PortService leases from; purposes not
+	// listed keep their defaults (ports.DefaultRanges: service 20000-29999, tcp 30000-30999).
+	PortRanges map[string]ports.Range
+	// ReservedPorts are never leased.
+	ReservedPorts []ports.Range
+	// PublishAddress is the host IP Docker services' ports are published on and the host of
+	// their endpoints; agents must be able to reach it. Default 127.0.0.1.
+	PublishAddress string
 	// Heartbeat is how often agent statuses are refreshed. Default 5s.
 	Heartbeat time.Duration
 	// ShutdownTimeout bounds the graceful stop. Default 10s.
@@ -84,6 +98,7 @@ type App struct {
 	state     *state.State
 	selfSign  *certs.SelfSigned
 	fanout    *fanout.Fanout
+	docker    *docker.Manager
 	grpc      *grpc.Server
 	health    *health.Server
 	sessions  context.Context
@@ -193,6 +208,7 @@ func (a *App) build() {
 	edgeplanev1.RegisterFleetServiceServer(a.grpc, fleet)
 	a.buildTelemetry()
 	edgeplanev1.RegisterAgentServiceServer(a.grpc, fleet)
+	a.buildServices(st)
 	a.health = health.NewServer()
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(a.grpc, a.health)
@@ -212,3 +228,22 @@ func (a *App) HTTPAddr() string {
 
 // ReplicaID returns this replica's name.
 func (a *App) ReplicaID() string { return a.cfg.ReplicaID }
+
+// buildServices wires PortService and DockerService. The Docker client connects lazily:
+// without an engine, DockerService answers Unavailable and the events loop keeps retrying.
+func (a *App) buildServices(st *store.Store) {
+	ranges := maps.Clone(ports.DefaultRanges)
+	maps.Copy(ranges, a.cfg.PortRanges)
+	alloc := ports.New(ports.Config{Store: st, Ranges: ranges, Reserved: a.cfg.ReservedPorts,
+		DefaultHost: a.cfg.PublishAddress, Events: a.events.For("ports").Emit, Logger: a.log.With("component", "ports")})
+	edgeplanev1.RegisterPortServiceServer(a.grpc, &api.Ports{Allocator: alloc})
+	engine, err := docker.NewClient(a.cfg.DockerHost)
+	if err != nil {
+		a.log.Error("Docker services disabled", "err", err)
+		return
+	}
+	a.docker = docker.New(docker.Config{Engine: engine, Store: st, Ports: alloc, Namespace: a.cfg.Namespace,
+		PublishAddress: a.cfg.PublishAddress, Fresh: func() bool { return a.state.Revision() == 0 },
+		Events: a.events.For("docker").Emit, Logger: a.log.With("component", "docker")})
+	edgeplanev1.RegisterDockerServiceServer(a.grpc, &api.Docker{Services: a.docker, Fleet: a.fanout})
+}

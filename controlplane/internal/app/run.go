@@ -25,6 +25,9 @@ func (a *App) Run(ctx context.Context) error {
 	a.runConsumers(bg, g)
 	g.Go(func() error { return a.fanout.Run(bg) })
 	g.Go(func() error { return a.selfSign.Run(bg) })
+	if a.docker != nil {
+		g.Go(func() error { return a.docker.Run(bg) })
+	}
 	g.Go(func() error { a.markServing(gctx); return nil })
 	g.Go(func() error { return a.grpc.Serve(a.grpcLn) })
 	srv := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}

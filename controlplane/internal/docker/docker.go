@@ -1,0 +1,109 @@
+// Package docker runs edgeplane's backend services as containers on a Docker engine:
+// validation, container lifecycle, observed state, logs, the engine's events and startup
+// reconciliation. Definitions are kept in Redis (store/services.go); each service's host
+// port is leased from the port allocator (purpose "service", owner "service/<name>"); and
+// where a service can be reached is published to agents as a KindService config resource,
+// with no targets while it is not running.
+//
+// Containers are named "<namespace>-<service>" and labelled io.edgeplane.managed=true,
+// io.edgeplane.namespace=<namespace> and io.edgeplane.service=<service>; only containers
+// with this namespace's label are ever touched.
+package docker
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/ports"
+	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+)
+
+// Container labels.
+const (
+	LabelManaged   = "io.edgeplane.managed"
+	LabelNamespace = "io.edgeplane.namespace"
+	LabelService   = "io.edgeplane.service"
+	labelPrefix    = "io.edgeplane."
+)
+
+// PortPurpose is the port allocator purpose of services' host ports.
+const PortPurpose = "service"
+
+// Config configures a Manager.
+type Config struct {
+	// Engine is the Docker client (*client.Client). Required.
+	Engine Engine
+	// Store keeps definitions and publishes endpoints. Required.
+	Store *store.Store
+	// Ports leases host ports. Required.
+	Ports *ports.Allocator
+	// Namespace tells this control plane's containers from others' on a shared engine.
+	// Default "edgeplane".
+	Namespace string
+	// PublishAddress is the host IP published ports bind to, and the host of the endpoints
+	// agents are sent to. Default "127.0.0.1".
+	PublishAddress string
+	// Fresh says the caller has never seen a config revision (store.Op.Fresh). Nil: false.
+	Fresh func() bool
+	// Events receives service_created, service_started, service_stopped, service_died,
+	// service_oom, service_health, service_deleted, service_missing and
+	// service_unknown_container. Nil: they are only logged.
+	Events func(ctx context.Context, eventType string, attrs ...slog.Attr)
+	// SettleTime: Reconcile leaves alone services changed this recently, whose operation may
+	// still be in flight. Default 30s.
+	SettleTime time.Duration
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Manager performs service operations. It is safe for concurrent use, also by several
+// replicas sharing one engine and one Redis.
+type Manager struct {
+	cfg    Config
+	engine Engine
+	store  *store.Store
+	ports  *ports.Allocator
+	log    *slog.Logger
+	cpus   atomic.Int64 // the engine's CPU count, once known (0 before)
+}
+
+// New returns a Manager.
+func New(cfg Config) *Manager {
+	if cfg.Namespace == "" {
+		cfg.Namespace = "edgeplane"
+	}
+	if cfg.PublishAddress == "" {
+		cfg.PublishAddress = "127.0.0.1"
+	}
+	if cfg.SettleTime <= 0 {
+		cfg.SettleTime = 30 * time.Second
+	}
+	if cfg.Fresh == nil {
+		cfg.Fresh = func() bool { return false }
+	}
+	m := &Manager{cfg: cfg, engine: cfg.Engine, store: cfg.Store, ports: cfg.Ports, log: cfg.Logger}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	return m
+}
+
+func (m *Manager) containerName(service string) string { return m.cfg.Namespace + "-" + service }
+
+func owner(service string) string { return "service/" + service }
+
+// event logs an edgeplane event and hands it to the Events hook.
+func (m *Manager) event(ctx context.Context, typ, service string, attrs ...slog.Attr) {
+	attrs = append([]slog.Attr{slog.String("service", service)}, attrs...)
+	level := slog.LevelInfo
+	switch typ {
+	case "service_died", "service_oom", "service_missing", "service_unknown_container":
+		level = slog.LevelWarn
+	}
+	m.log.LogAttrs(ctx, level, typ, append(attrs, slog.String("event_type", typ))...)
+	if m.cfg.Events != nil {
+		m.cfg.Events(ctx, typ, attrs...)
+	}
+}
