@@ -54,6 +54,11 @@ func TestGrpcurl_ListDescribeCreate(t *testing.T) {
 	if !strings.Contains(out, `"etag": "1"`) || !strings.Contains(out, `"name": "hello"`) {
 		t.Errorf("grpcurl CreateRoute: got %s, want the created route at etag 1", out)
 	}
+	upd := run("-d", `{"route":{"name":"hello","priority":20,"etag":"1"},"updateMask":{"paths":["priority"]}}`,
+		cp.Addr, "edgeplane.v1.RoutingService/UpdateRoute")
+	if !strings.Contains(upd, `"priority": 20`) || !strings.Contains(upd, `"etag": "2"`) {
+		t.Errorf("grpcurl UpdateRoute with a mask: got %s, want priority 20 at etag 2", upd)
+	}
 	got := run("-d", `{"name":"hello"}`, cp.Addr, "edgeplane.v1.RoutingService/GetRoute")
 	if !strings.Contains(got, "hello.localhost") {
 		t.Errorf("grpcurl GetRoute: got %s", got)
