@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -61,6 +62,18 @@ func run(args []string) error {
 			return fmt.Errorf("%q is not an IP address", v)
 		}
 		cfg.PublishAddress = v
+		return nil
+	})
+	fs.Func("alert-webhook", "URL receiving alerts in Alertmanager's webhook format (repeat, or comma-separate, for several)", func(v string) error {
+		for _, u := range strings.Split(v, ",") {
+			if u = strings.TrimSpace(u); u == "" {
+				continue
+			}
+			if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+				return fmt.Errorf("%q is not an http(s) URL", u)
+			}
+			cfg.AlertWebhooks = append(cfg.AlertWebhooks, u)
+		}
 		return nil
 	})
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")

@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/alerts"
 	"github.com/edgeplane/edgeplane/controlplane/internal/api"
 	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
 	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
@@ -13,7 +14,10 @@ import (
 )
 
 // Consumer groups of the control plane.
-const metricsGroup = "metrics"
+const (
+	metricsGroup = "metrics" // on the request stream
+	alertsGroup  = "alerts"  // on the events stream
+)
 
 // buildTelemetry makes the request-metrics consumer and registers TelemetryService.
 func (a *App) buildTelemetry() {
@@ -25,17 +29,29 @@ func (a *App) buildTelemetry() {
 	}))
 	a.telemetry = &api.Telemetry{
 		Reader: &telemetry.Reader{Client: a.rdb, Blocking: a.tail, Streams: names,
-			Groups: []telemetry.Group{{Stream: names.Requests, Group: metricsGroup}}},
+			Groups: []telemetry.Group{{Stream: names.Requests, Group: metricsGroup}, {Stream: names.Events, Group: alertsGroup}}},
 		Metrics: a.metrics,
 	}
+	a.alerts = alerts.New(alerts.Config{
+		Client: a.rdb, Metrics: a.metrics, RequestStream: names.Requests, Agents: a.fanout,
+		Events: a.events.For("alerts"), Publisher: a.pub, AlertsStream: names.Alerts,
+		Webhooks: a.cfg.AlertWebhooks, ReplicaID: a.cfg.ReplicaID, KeyPrefix: a.cfg.StreamNamespace + "{alerts}:",
+		Logger: a.log.With("component", "alerts"),
+	})
+	a.consumers = append(a.consumers, streams.New(streams.Config{
+		Client: a.tail, Stream: names.Events, Group: alertsGroup, Name: a.cfg.ReplicaID,
+		Handler: a.alerts, Logger: a.log.With("component", "alerts"),
+	}))
+	a.telemetry.Alerts = a.alerts
 	edgeplanev1.RegisterTelemetryServiceServer(a.grpc, a.telemetry)
 	a.prom.MustRegister(telemetry.NewCollector(telemetry.Collector{
 		Client: a.rdb, Reader: a.telemetry.Reader, Publisher: a.pub, Connected: a.fanout.Connected,
 	}))
 }
 
-// runConsumers runs the stream consumers in g until ctx ends.
+// runConsumers runs the stream consumers and the alert manager in g until ctx ends.
 func (a *App) runConsumers(ctx context.Context, g *errgroup.Group) {
+	g.Go(func() error { return a.alerts.Run(ctx) })
 	for _, c := range a.consumers {
 		g.Go(func() error { return c.Run(ctx) })
 	}

@@ -1,0 +1,101 @@
+package alerts_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/alerts"
+	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
+)
+
+func TestManager_ThresholdsAreConfigurable(t *testing.T) {
+	rdb := newRedis(t)
+	tenPercent := metrics.Summary{Host: "a.test", Route: "web", Requests: 100, StatusClasses: map[string]int64{"2xx": 90, "5xx": 10}, P99: 2 * time.Second}
+	tests := []struct {
+		name  string
+		rules []alerts.Rule
+		want  []string
+	}{
+		{"defaults", nil, []string{`HighErrorRate{host="a.test"}`, `HighLatency{host="a.test"}`}},
+		{"error rate under a raised threshold", []alerts.Rule{{Kind: alerts.ErrorRate, Threshold: 0.2}}, []string{}},
+		{"too few requests", []alerts.Rule{{Kind: alerts.ErrorRate, MinRequests: 101}}, []string{}},
+		{"lowered threshold", []alerts.Rule{{Name: "SomeErrors", Kind: alerts.ErrorRate, Threshold: 0.01, Severity: alerts.Info}}, []string{`SomeErrors{host="a.test"}`}},
+		{"latency under a raised limit", []alerts.Rule{{Kind: alerts.Latency, Duration: 3 * time.Second}}, []string{}},
+		{"latency over a lowered limit", []alerts.Rule{{Kind: alerts.Latency, Duration: 500 * time.Millisecond}}, []string{`HighLatency{host="a.test"}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := alerts.New(alerts.Config{Client: rdb, Metrics: &fakeMetrics{sums: []metrics.Summary{tenPercent}},
+				Rules: tt.rules, KeyPrefix: "{" + tt.name + "}:"})
+			if err := m.Evaluate(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if got := activeIDs(t, m); !slices.Equal(got, tt.want) {
+				t.Errorf("active: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// While the condition holds, the alert is notified again once per cooldown, by one of the
+// replicas only.
+func TestManager_RepeatsOncePerCooldown(t *testing.T) {
+	rdb := newRedis(t)
+	recv := newReceiver(t, 0)
+	src := &fakeMetrics{}
+	src.set(metrics.Summary{Host: "a.test", Requests: 50, StatusClasses: map[string]int64{"5xx": 50}})
+	const cooldown = 300 * time.Millisecond
+	for range 3 {
+		startManager(t, alerts.Config{Client: rdb, Metrics: src, Webhooks: []string{recv.URL},
+			EvalEvery: 5 * time.Millisecond, Cooldown: cooldown, Rules: []alerts.Rule{{Kind: alerts.ErrorRate}}})
+	}
+	time.Sleep(1100 * time.Millisecond)
+	got := recv.alerts()
+	// 0, 300, 600 and 900ms: at most 4; fewer only when deliveries are slow.
+	if len(got) < 2 || len(got) > 4 {
+		t.Fatalf("got %d notifications in 1.1s, want 2 to 4 with a %s cooldown", len(got), cooldown)
+	}
+	for i := 1; i < len(got); i++ {
+		if gap := got[i].received.Sub(got[i-1].received); gap < cooldown/2 { // delivery jitter
+			t.Errorf("notifications %d and %d %s apart, want at least the cooldown %s", i-1, i, gap, cooldown)
+		}
+		if !got[i].StartsAt.Equal(got[0].StartsAt) {
+			t.Errorf("repeat %d startsAt %s, want the first %s", i, got[i].StartsAt, got[0].StartsAt)
+		}
+	}
+}
+
+// A webhook answering 503 is retried; a webhook that hangs delays neither evaluation nor the
+// other webhooks.
+func TestManager_WebhookRetriesAndNeverBlocks(t *testing.T) {
+	rdb := newRedis(t)
+	flaky := newReceiver(t, 2)
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	t.Cleanup(hung.Close)
+	t.Cleanup(func() { close(release) }) // runs first: lets hung.Close return
+	src := &fakeMetrics{}
+	src.set(metrics.Summary{Host: "a.test", Requests: 50, StatusClasses: map[string]int64{"5xx": 50}})
+	m := startManager(t, alerts.Config{Client: rdb, Metrics: src, Webhooks: []string{hung.URL, flaky.URL},
+		EvalEvery: time.Hour, WebhookBackoff: 20 * time.Millisecond, Rules: []alerts.Rule{{Kind: alerts.ErrorRate}}})
+
+	waitFor(t, "the notification after two 503s", func() bool { return len(flaky.alerts()) == 1 })
+	flaky.mu.Lock()
+	posts := flaky.posts
+	flaky.mu.Unlock()
+	if posts != 3 {
+		t.Errorf("flaky webhook: got %d posts, want 3", posts)
+	}
+	src.set()
+	start := time.Now()
+	if err := m.Evaluate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("evaluation took %s with a hung webhook, want it not to wait", d)
+	}
+	waitFor(t, "the resolution", func() bool { return len(flaky.alerts()) == 2 })
+}
