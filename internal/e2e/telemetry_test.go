@@ -113,8 +113,12 @@ func TestTelemetry_MetricsFromRequestRecords(t *testing.T) {
 		return nil
 	})
 	lag, err := tel.GetConsumerLag(t.Context(), &edgeplanev1.GetConsumerLagRequest{})
-	if err != nil || len(lag.GetConsumers()) != 1 || lag.GetConsumers()[0].GetGroup() != "metrics" || lag.GetConsumers()[0].GetPending() != 0 {
-		t.Errorf("consumer lag: got %v %v, want the metrics group caught up", lag.GetConsumers(), err)
+	groups := map[string]*edgeplanev1.ConsumerLag{}
+	for _, c := range lag.GetConsumers() {
+		groups[c.GetStream()+"/"+c.GetGroup()] = c
+	}
+	if m := groups["logs:request:stream/metrics"]; err != nil || m == nil || m.GetPending() != 0 || groups["events:all:stream/alerts"] == nil {
+		t.Errorf("consumer lag: got %v %v, want the metrics group caught up and the alerts group listed", lag.GetConsumers(), err)
 	}
 	trace, err := tel.GetTrace(t.Context(), &edgeplanev1.GetTraceRequest{TraceId: tc.TraceIDString()})
 	if err != nil || len(trace.GetEntries()) != 1 || trace.GetEntries()[0].GetStream() != "logs:request:stream" {
