@@ -15,6 +15,9 @@ tools=(
   "grpcurl             github.com/fullstorydev/grpcurl/cmd/grpcurl           github.com/fullstorydev/grpcurl              v1.9.3"
   # staticcheck 2025.1.1 is module version v0.6.1 (the proxy serves only the semver name).
   "staticcheck         honnef.co/go/tools/cmd/staticcheck                    honnef.co/go/tools                           v0.6.1"
+  # The ACME test CA and its challenge/DNS test server (certificate tests; DESIGN.md "Testing").
+  "pebble              github.com/letsencrypt/pebble/v2/cmd/pebble           github.com/letsencrypt/pebble/v2             v2.10.1"
+  "pebble-challtestsrv github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv github.com/letsencrypt/pebble/v2            v2.10.1"
 )
 
 for line in "${tools[@]}"; do

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/app"
 	"github.com/edgeplane/edgeplane/controlplane/internal/ports"
@@ -45,6 +46,10 @@ func run(args []string) error {
 	fs.StringVar(&cfg.Namespace, "namespace", "edgeplane", "prefix of every Redis key")
 	fs.StringVar(&cfg.StreamNamespace, "stream-namespace", "", "prefix of the telemetry streams (logs:all:stream, ...)")
 	fs.StringVar(&cfg.SecretsKeyFile, "secrets-key-file", "", "file with the 32-byte key sealing private keys in Redis (openssl rand -hex 32)")
+	fs.StringVar(&cfg.ACMEDirectory, "acme-directory", "", "ACME directory URL for certificates, e.g. https://acme-v02.api.letsencrypt.org/directory (empty: ACME needs a per-certificate directory)")
+	fs.StringVar(&cfg.ACMEEmail, "acme-email", "", "contact e-mail of the ACME account")
+	fs.StringVar(&cfg.ACMECAFile, "acme-ca-file", "", "PEM file of extra roots to trust for the ACME server (a private or test CA)")
+	fs.DurationVar(&cfg.ACMERetryMin, "acme-retry-min", time.Minute, "delay before retrying a failed ACME order; doubles with each failure up to 6h")
 	fs.StringVar(&cfg.DockerHost, "docker-host", "", "Docker engine for services, e.g. unix:///var/run/docker.sock or tcp://host:2376 (default: DOCKER_HOST, then the local socket)")
 	fs.Func("port-ranges", "port range per purpose, e.g. service=20000-29999,tcp=30000-30999 (purposes not listed keep these defaults)", func(v string) error {
 		r, err := ports.ParseRanges(v)

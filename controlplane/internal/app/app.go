@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -77,6 +78,11 @@ type Config struct {
 	Heartbeat time.Duration
 	// ShutdownTimeout bounds the graceful stop. Default 10s.
 	ShutdownTimeout time.Duration
+	// ACMEDirectory is the default ACME directory URL (empty: ACME needs a per-certificate
+	// directory); ACMEEmail the account contact; ACMECAFile extra PEM roots to trust for the
+	// CA; ACMERetryMin the first retry delay after a failed order (default 1m).
+	ACMEDirectory, ACMEEmail, ACMECAFile string
+	ACMERetryMin                         time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -101,6 +107,8 @@ type App struct {
 	alerts    *alerts.Manager
 	state     *state.State
 	selfSign  *certs.SelfSigned
+	certs     *certs.Manager
+	acmeHTTP  *http.Client // talks to the ACME CA
 	fanout    *fanout.Fanout
 	docker    *docker.Manager
 	grpc      *grpc.Server
@@ -175,6 +183,9 @@ func (a *App) open() error {
 	if a.pubRDB, err = newRedis(url, 4); err != nil {
 		return err
 	}
+	if a.acmeHTTP, err = certs.HTTPClient(a.cfg.ACMECAFile); err != nil {
+		return err
+	}
 	a.pub = publish.New(publish.Config{Client: a.pubRDB})
 	a.log = slog.New(telemetry.Tee(a.log.Handler(), a.pub, telemetry.StreamNames(a.cfg.StreamNamespace), slog.LevelInfo))
 	if a.grpcLn, err = net.Listen("tcp", a.cfg.GRPCAddr); err != nil {
@@ -213,6 +224,7 @@ func (a *App) build() {
 	a.buildTelemetry()
 	edgeplanev1.RegisterAgentServiceServer(a.grpc, fleet)
 	a.buildServices(st)
+	a.buildCerts(st)
 	a.health = health.NewServer()
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(a.grpc, a.health)

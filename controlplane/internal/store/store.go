@@ -48,6 +48,8 @@ type keys struct {
 	routes, certificates, challenges, services string
 	// Port leases and Docker service definitions (ports.go, services.go).
 	ports, portOwners, portsUsed, dockerServices, dockerEvents string
+	// Certificate metadata, issuance locks and ACME accounts (certificates.go).
+	certMeta, certLocks, acmeAccounts string
 }
 
 // New returns a Store on cfg.Client.
@@ -80,6 +82,10 @@ func New(cfg Config) *Store {
 			portsUsed:      p + "ports:used:",
 			dockerServices: p + "docker:services",
 			dockerEvents:   p + "docker:events:",
+
+			certMeta:     p + "certificates:meta",
+			certLocks:    p + "certificates:lock:",
+			acmeAccounts: p + "acme:accounts",
 		},
 	}
 }

@@ -1,0 +1,87 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/certs"
+	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+)
+
+// Certificates implements edgeplanev1.CertificateServiceServer.
+type Certificates struct {
+	edgeplanev1.UnimplementedCertificateServiceServer
+	Certs *certs.Manager
+	Fleet *fanout.Fanout
+}
+
+var _ edgeplanev1.CertificateServiceServer = (*Certificates)(nil)
+
+// CreateCertificate implements CertificateService.CreateCertificate.
+func (h *Certificates) CreateCertificate(ctx context.Context, req *edgeplanev1.CreateCertificateRequest) (*edgeplanev1.CreateCertificateResponse, error) {
+	wait, err := waitFor(req.GetWaitForAgents())
+	if err != nil {
+		return nil, err
+	}
+	c, rev, err := h.Certs.Create(ctx, req.GetCertificate())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &edgeplanev1.CreateCertificateResponse{Certificate: c, Propagation: h.propagate(ctx, rev, wait)}, nil
+}
+
+// GetCertificate implements CertificateService.GetCertificate.
+func (h *Certificates) GetCertificate(ctx context.Context, req *edgeplanev1.GetCertificateRequest) (*edgeplanev1.GetCertificateResponse, error) {
+	c, err := h.Certs.Get(ctx, req.GetName())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &edgeplanev1.GetCertificateResponse{Certificate: c}, nil
+}
+
+// ListCertificates implements CertificateService.ListCertificates.
+func (h *Certificates) ListCertificates(ctx context.Context, req *edgeplanev1.ListCertificatesRequest) (*edgeplanev1.ListCertificatesResponse, error) {
+	cs, next, err := h.Certs.List(ctx, int(req.GetPageSize()), req.GetPageToken())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &edgeplanev1.ListCertificatesResponse{Certificates: cs, NextPageToken: next}, nil
+}
+
+// RenewCertificate implements CertificateService.RenewCertificate.
+func (h *Certificates) RenewCertificate(ctx context.Context, req *edgeplanev1.RenewCertificateRequest) (*edgeplanev1.RenewCertificateResponse, error) {
+	c, err := h.Certs.Renew(ctx, req.GetName())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &edgeplanev1.RenewCertificateResponse{Certificate: c}, nil
+}
+
+// DeleteCertificate implements CertificateService.DeleteCertificate.
+func (h *Certificates) DeleteCertificate(ctx context.Context, req *edgeplanev1.DeleteCertificateRequest) (*edgeplanev1.DeleteCertificateResponse, error) {
+	wait, err := waitFor(req.GetWaitForAgents())
+	if err != nil {
+		return nil, err
+	}
+	rev, err := h.Certs.Delete(ctx, req.GetName(), req.GetEtag())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &edgeplanev1.DeleteCertificateResponse{Propagation: h.propagate(ctx, rev, wait)}, nil
+}
+
+// propagate waits up to wait for the fleet to serve rev (0: nothing to wait for). The
+// change is made either way, so a failure to read the fleet is not an error of the call.
+func (h *Certificates) propagate(ctx context.Context, rev int64, wait time.Duration) *edgeplanev1.Propagation {
+	if wait == 0 || rev == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	p, err := h.Fleet.Wait(ctx, rev)
+	if err != nil {
+		return &edgeplanev1.Propagation{Revision: rev}
+	}
+	return p
+}
