@@ -8,12 +8,13 @@ import (
 	"strings"
 
 	"github.com/edgeplane/edgeplane/agent/internal/node"
+	"github.com/edgeplane/edgeplane/agent/internal/proxy"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
 // options is the parsed command line.
 type options struct {
 	config    node.Config
-	httpsAddr string
 	logFormat string
 	logLevel  string
 	version   bool
@@ -23,14 +24,21 @@ type options struct {
 // else its default.
 func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options, error) {
 	var o options
-	var labels string
+	var labels, strip string
+	var maxRoutes int
 	fs := flag.NewFlagSet("edgeplane-agent", flag.ContinueOnError)
 	fs.StringVar(&o.config.ControlPlane, "control-plane", node.DefaultControlPlane, "control plane gRPC address, host:port")
 	fs.StringVar(&o.config.NodeID, "node-id", "", "name of this node in the fleet (default: the host name)")
 	fs.StringVar(&labels, "labels", "", "node labels, k=v,k2=v2")
 	fs.StringVar(&o.config.HTTPAddr, "http-addr", node.DefaultHTTPAddr, "proxy listen address for HTTP")
-	fs.StringVar(&o.httpsAddr, "https-addr", ":8443", "proxy listen address for HTTPS (TLS termination comes later; not listened on yet)")
-	fs.StringVar(&o.config.MetricsAddr, "metrics-addr", node.DefaultMetricsAddr, "listen address for /healthz and /readyz")
+	fs.StringVar(&o.config.HTTPSAddr, "https-addr", ":8443", `proxy listen address for HTTPS; "" or "-" disables it`)
+	fs.BoolVar(&o.config.ProxyProtocol, "proxy-protocol", false, "require a PROXY protocol v1/v2 header on every client connection (agents behind an L4 balancer)")
+	fs.StringVar(&strip, "strip-headers", strings.Join(proxy.DefaultStripHeaders, ","),
+		"client request headers never forwarded to backends, comma-separated (X-Forwarded-*, Forwarded and X-Real-IP are always replaced)")
+	fs.DurationVar(&o.config.DrainTimeout, "drain-timeout", node.DefaultDrainTimeout, "how long shutdown waits for requests and WebSocket connections before closing them")
+	fs.StringVar(&o.config.MetricsAddr, "metrics-addr", node.DefaultMetricsAddr, "listen address for /metrics, /healthz and /readyz")
+	fs.BoolVar(&o.config.Pprof, "pprof", false, "also serve /debug/pprof/ on the metrics address")
+	fs.IntVar(&maxRoutes, "max-routes", 0, "reject (NACK) a config with more routes than this, keeping the current one; 0 means no limit")
 	fs.StringVar(&o.config.CacheDir, "cache-dir", defaultCacheDir(lookupEnv), "directory for the config cache (created if missing)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -44,9 +52,42 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	if err := applyEnv(fs, lookupEnv); err != nil {
 		return nil, err
 	}
+	if o.config.HTTPSAddr == "-" {
+		o.config.HTTPSAddr = ""
+	}
+	o.config.StripHeaders = parseList(strip)
+	if maxRoutes < 0 {
+		return nil, fmt.Errorf("--max-routes %d: must not be negative", maxRoutes)
+	}
+	o.config.Validate = limitRoutes(maxRoutes)
 	var err error
 	o.config.Labels, err = parseLabels(labels)
 	return &o, err
+}
+
+// limitRoutes returns a config check that refuses more than max routes (nil for no limit):
+// a memory bound for small edge hosts, and a config the agent cannot apply is NACKed.
+func limitRoutes(max int) func([]*edgeplanev1.Route) error {
+	if max == 0 {
+		return nil
+	}
+	return func(routes []*edgeplanev1.Route) error {
+		if len(routes) > max {
+			return fmt.Errorf("config has %d routes, more than this agent's --max-routes %d", len(routes), max)
+		}
+		return nil
+	}
+}
+
+// parseList splits a comma-separated list, dropping blanks; never nil.
+func parseList(s string) []string {
+	out := []string{}
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // applyEnv sets every flag not given on the command line from its EDGEPLANE_* variable:

@@ -2,16 +2,23 @@ package main
 
 import (
 	"maps"
+	"slices"
+	"strings"
 	"testing"
+
+	"github.com/edgeplane/edgeplane/agent/internal/proxy"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
 func TestParseFlags_EnvTwins(t *testing.T) {
 	env := map[string]string{
-		"EDGEPLANE_CONTROL_PLANE": "cp.env:7000",
-		"EDGEPLANE_NODE_ID":       "from-env",
-		"EDGEPLANE_LABELS":        "zone=a, tier=edge",
-		"EDGEPLANE_LOG_FORMAT":    "json",
-		"XDG_CACHE_HOME":          "/xdg",
+		"EDGEPLANE_CONTROL_PLANE":  "cp.env:7000",
+		"EDGEPLANE_NODE_ID":        "from-env",
+		"EDGEPLANE_LABELS":         "zone=a, tier=edge",
+		"EDGEPLANE_LOG_FORMAT":     "json",
+		"EDGEPLANE_PROXY_PROTOCOL": "true",
+		"EDGEPLANE_STRIP_HEADERS":  "X-User, X-Email,",
+		"XDG_CACHE_HOME":           "/xdg",
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	tests := []struct {
@@ -38,6 +45,9 @@ func TestParseFlags_EnvTwins(t *testing.T) {
 			if want := map[string]string{"zone": "a", "tier": "edge"}; !maps.Equal(c.Labels, want) {
 				t.Errorf("labels = %v, want %v", c.Labels, want)
 			}
+			if !c.ProxyProtocol || !slices.Equal(c.StripHeaders, []string{"X-User", "X-Email"}) {
+				t.Errorf("proxy protocol %v, strip %q; want true, [X-User X-Email]", c.ProxyProtocol, c.StripHeaders)
+			}
 			if o.logFormat != "json" {
 				t.Errorf("log format = %q, want json", o.logFormat)
 			}
@@ -55,5 +65,38 @@ func TestParseFlags_Errors(t *testing.T) {
 	bad := func(k string) (string, bool) { return "maybe", k == "EDGEPLANE_VERSION" }
 	if _, err := parseFlags(nil, bad); err == nil {
 		t.Error("EDGEPLANE_VERSION=maybe: error = nil, want an error")
+	}
+}
+
+func TestParseFlags_Defaults(t *testing.T) {
+	o, err := parseFlags([]string{"--https-addr", "-"}, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.config
+	if c.HTTPSAddr != "" || c.ProxyProtocol || c.Pprof || !slices.Equal(c.StripHeaders, proxy.DefaultStripHeaders) {
+		t.Errorf("got https %q, proxy protocol %v, pprof %v, strip %q; want HTTPS off, false, false, the default list",
+			c.HTTPSAddr, c.ProxyProtocol, c.Pprof, c.StripHeaders)
+	}
+}
+
+func TestParseFlags_MaxRoutes(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	o, err := parseFlags([]string{"--max-routes", "2"}, none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	three := []*edgeplanev1.Route{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+	if err := o.config.Validate(three[:2]); err != nil {
+		t.Errorf("2 routes with --max-routes 2: %v", err)
+	}
+	if err := o.config.Validate(three); err == nil || !strings.Contains(err.Error(), "--max-routes 2") {
+		t.Errorf("3 routes with --max-routes 2: got %v, want an error naming the limit", err)
+	}
+	if o, _ := parseFlags(nil, none); o.config.Validate != nil {
+		t.Errorf("no --max-routes: got a Validate hook, want none")
+	}
+	if _, err := parseFlags([]string{"--max-routes", "-1"}, none); err == nil {
+		t.Errorf("--max-routes -1: got nil error")
 	}
 }

@@ -48,10 +48,6 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	if opts.httpsAddr != "" {
-		log.Info("TLS termination comes in a later release; not listening on the HTTPS address",
-			"component", "agent", "https_addr", opts.httpsAddr)
-	}
 	cfg := opts.config
 	cfg.Version = agentVersion()
 	cfg.Logger = log

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -49,32 +48,10 @@ func (e *dockerEnv) service(name string) *edgeplanev1.Service {
 	return &edgeplanev1.Service{Name: name, Image: e.image, ContainerPort: 8080, Env: map[string]string{"NAME": name}}
 }
 
-// agentRoutesServices says whether the agent resolves a route's service through
-// ConfigUpdate.services. The control plane publishes them (the agent acks them); until the
-// agent routes to them (it answers 503 "has no targets"), the steps through the agent check
-// the service's endpoint directly. Flip it when the agent does.
-const agentRoutesServices = false
-
-// expectServes checks that the route hello.test reaches the service: through the agent,
-// or (see agentRoutesServices) at the endpoint the agent was sent.
-func (e *dockerEnv) expectServes(t *testing.T, ag *agent, svc *edgeplanev1.Service, path, want string) {
+// expectServes checks that the route hello.test reaches the service through the agent.
+func (e *dockerEnv) expectServes(t *testing.T, ag *agent, _ *edgeplanev1.Service, path, want string) {
 	t.Helper()
-	if agentRoutesServices {
-		ag.expectServes("hello.test", path, http.StatusOK, want)
-		return
-	}
-	eventually(t, 10*time.Second, func() error {
-		res, err := http.Get(svc.GetEndpoint() + path)
-		if err != nil {
-			return err
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		if res.StatusCode != http.StatusOK || string(b) != want {
-			return fmt.Errorf("GET %s%s: got %d %q, want 200 %q", svc.GetEndpoint(), path, res.StatusCode, b, want)
-		}
-		return nil
-	})
+	ag.expectServes("hello.test", path, http.StatusOK, want)
 }
 
 // A service created through the API runs on a leased port; a route naming it is served

@@ -227,11 +227,12 @@ type agent struct {
 	Addr string // proxy address
 }
 
-func startAgent(t *testing.T, cpAddr, node, cacheDir string) *agent {
+func startAgent(t *testing.T, cpAddr, node, cacheDir string, extra ...string) *agent {
 	t.Helper()
 	addr := freeAddr(t)
 	args := []string{"--control-plane", cpAddr, "--node-id", node, "--http-addr", addr, "--https-addr", freeAddr(t),
 		"--metrics-addr", freeAddr(t), "--cache-dir", cacheDir, "--log-format", "json", "--labels", "zone=test"}
+	args = append(args, extra...)
 	a := &agent{proc: startProc(t, node, bins.agent, args...), Node: node, Addr: addr}
 	a.WaitListening()
 	return a

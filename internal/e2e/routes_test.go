@@ -137,22 +137,20 @@ func TestCreate_InvalidRouteIsRejectedWithFieldViolations(t *testing.T) {
 func TestWaitForAgents_NackIsReportedAndNotResent(t *testing.T) {
 	rds := redistest.New(t)
 	cp := startControl(t, rds.URL(), "cp-1")
-	ag := startAgent(t, cp.Addr, "edge-1", t.TempDir())
+	// This agent refuses configs of more than one route: a config the control plane accepts
+	// and the agent cannot apply.
+	ag := startAgent(t, cp.Addr, "edge-1", t.TempDir(), "--max-routes", "1")
 	eventually(t, 10*time.Second, func() error { return connected(t, cp, 1) })
 	create(t, cp, route("web", "web.test", backend(t, "A")))
 
-	// The control plane has no certificate store yet, so only the agent can see that the
-	// certificate is missing: a genuine config the agent cannot apply.
-	bad := route("secure", "secure.test", backend(t, "S"))
-	bad.Tls = &edgeplanev1.TlsPolicy{Mode: edgeplanev1.TlsMode_TLS_MODE_CERTIFICATE, Certificate: "missing-cert"}
-	res := create(t, cp, bad)
+	res := create(t, cp, route("second", "second.test", backend(t, "S")))
 	p := res.GetPropagation()
-	if len(p.GetRejected()) != 1 || p.GetRejected()[0].GetNodeId() != "edge-1" || !strings.Contains(p.GetRejected()[0].GetError(), "missing-cert") {
-		t.Fatalf("propagation: got %v, want edge-1 rejected naming missing-cert", p)
+	if len(p.GetRejected()) != 1 || p.GetRejected()[0].GetNodeId() != "edge-1" || !strings.Contains(p.GetRejected()[0].GetError(), "--max-routes 1") {
+		t.Fatalf("propagation: got %v, want edge-1 rejected naming its limit", p)
 	}
 	nacked := res.GetRoute().GetRevision()
 	ag.expectServes("web.test", "/", http.StatusOK, "A /")
-	ag.expectServes("secure.test", "/", http.StatusNotFound, "no route")
+	ag.expectServes("second.test", "/", http.StatusNotFound, "no route")
 
 	got, err := cp.Fleet().GetAgent(t.Context(), &edgeplanev1.GetAgentRequest{NodeId: "edge-1"})
 	if err != nil {
@@ -173,16 +171,28 @@ func TestWaitForAgents_NackIsReportedAndNotResent(t *testing.T) {
 		t.Errorf("revision %d was rejected %d times, want once: the control plane resent it", nacked, n)
 	}
 
-	// The next change is a new attempt; fixing the route makes the whole config apply.
-	fix, err := cp.Routes().UpdateRoute(t.Context(), &edgeplanev1.UpdateRouteRequest{
-		Route: &edgeplanev1.Route{Name: "secure"}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"tls"}}, WaitForAgents: wait5s})
+	// The next change is a new attempt: with "web" gone the whole config fits and applies.
+	del, err := cp.Routes().DeleteRoute(t.Context(), &edgeplanev1.DeleteRouteRequest{Name: "web", WaitForAgents: wait5s})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fix.GetPropagation().GetAcked() != 1 {
-		t.Errorf("after the fix: got %v, want acked 1", fix.GetPropagation())
+	if del.GetPropagation().GetAcked() != 1 {
+		t.Errorf("after the fix: got %v, want acked 1", del.GetPropagation())
 	}
-	ag.expectServes("secure.test", "/", http.StatusOK, "S /")
+	ag.expectServes("second.test", "/", http.StatusOK, "S /")
+	ag.expectServes("web.test", "/", http.StatusNotFound, "no route")
+}
+
+// A route naming a certificate that does not exist is refused by the control plane.
+func TestCreate_UnknownCertificateIsInvalid(t *testing.T) {
+	rds := redistest.New(t)
+	cp := startControl(t, rds.URL(), "cp-1")
+	r := route("secure", "secure.test", "http://127.0.0.1:1")
+	r.Tls = &edgeplanev1.TlsPolicy{Mode: edgeplanev1.TlsMode_TLS_MODE_CERTIFICATE, Certificate: "missing-cert"}
+	_, err := cp.Routes().CreateRoute(t.Context(), &edgeplanev1.CreateRouteRequest{Route: r})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "missing-cert") {
+		t.Errorf("got %v, want InvalidArgument naming the certificate", err)
+	}
 }
 
 func countRevision(recs []map[string]any, rev int64) int {

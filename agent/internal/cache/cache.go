@@ -1,8 +1,10 @@
 // Package cache keeps the agent's last applied config on disk, so a restarted agent serves
 // at once, before (or without) reaching the control plane.
 //
-// The file is a ConfigUpdate snapshot (revision and every route) in protobuf binary form.
-// Save replaces it atomically: a reader sees the old file or the new one, never a mix.
+// The file is a ConfigUpdate snapshot (revision, routes, certificates with their private
+// keys, ACME challenges) in protobuf binary form, readable by its owner only (0600, in a
+// 0700 directory). Save replaces it atomically: a reader sees the old file or the new one,
+// never a mix.
 package cache
 
 import (
@@ -36,13 +38,14 @@ func Load(dir string) (*edgeplanev1.ConfigUpdate, error) {
 	return u, nil
 }
 
-// Save writes revision and routes to dir, creating dir if needed. It writes a temporary
-// file, fsyncs it, renames it over the cache file and fsyncs dir, so the cache survives a
-// crash at any point either as it was or as saved.
-func Save(dir string, revision int64, routes []*edgeplanev1.Route) error {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&edgeplanev1.ConfigUpdate{
-		Revision: revision, Snapshot: true, Routes: routes,
-	})
+// Save writes the snapshot u to dir, creating dir if needed. It writes a temporary file
+// (mode 0600), fsyncs it, renames it over the cache file and fsyncs dir, so the cache
+// survives a crash at any point either as it was or as saved.
+func Save(dir string, u *edgeplanev1.ConfigUpdate) error {
+	if !u.GetSnapshot() {
+		return fmt.Errorf("config cache: revision %d is not a snapshot", u.GetRevision())
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(u)
 	if err != nil {
 		return fmt.Errorf("encoding config cache: %w", err)
 	}

@@ -16,17 +16,27 @@ import (
 func TestSaveLoad_RoundTrip(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "nested")
 	routes := []*edgeplanev1.Route{{Name: "a", Hosts: []string{"a.test"}}, {Name: "b", Hosts: []string{"b.test"}}}
-	if err := Save(dir, 42, routes); err != nil {
+	if err := Save(dir, &edgeplanev1.ConfigUpdate{Revision: 42, Snapshot: true, Routes: routes}); err != nil {
 		t.Fatalf("Save() error = %v", err)
 	}
-	if err := Save(dir, 43, routes[:1]); err != nil {
+	want := &edgeplanev1.ConfigUpdate{Revision: 43, Snapshot: true, Routes: routes[:1],
+		Certificates: []*edgeplanev1.TlsCertificate{{Name: "c", Domains: []string{"a.test"}, CertificatePem: []byte("pem"), PrivateKeyPem: []byte("key")}},
+		Challenges:   []*edgeplanev1.AcmeChallenge{{Token: "t", KeyAuthorization: "t.k"}}}
+	if err := Save(dir, want); err != nil {
 		t.Fatalf("second Save() error = %v", err)
 	}
 	got, err := Load(dir)
 	if err != nil {
 		t.Fatalf("Load() error = %v", err)
 	}
-	want := &edgeplanev1.ConfigUpdate{Revision: 43, Snapshot: true, Routes: routes[:1]}
+	if fi, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+		t.Error(err)
+	} else if fi.Mode().Perm() != 0o600 {
+		t.Errorf("cache file mode = %v, want 0600: it holds private keys", fi.Mode().Perm())
+	}
+	if err := Save(dir, &edgeplanev1.ConfigUpdate{Revision: 44}); err == nil {
+		t.Error("Save(delta) error = nil, want an error")
+	}
 	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 		t.Errorf("Load() mismatch (-want +got):\n%s", diff)
 	}

@@ -30,7 +30,7 @@ func (ap *applier) Apply(_ context.Context, u *edgeplanev1.ConfigUpdate) (string
 	if err != nil {
 		return "", err
 	}
-	table, err := a.proxy.Build(next.Routes())
+	table, err := a.proxy.Build(next)
 	if err != nil {
 		return "", err
 	}
@@ -61,11 +61,12 @@ func (a *Agent) save(s *routeset.Set) error {
 	if a.cfg.CacheDir == "" {
 		return nil
 	}
-	return cache.Save(a.cfg.CacheDir, s.Revision(), s.Routes())
+	return cache.Save(a.cfg.CacheDir, s.Snapshot())
 }
 
 func (a *Agent) setConfig(s *routeset.Set) {
 	a.config.Store(s)
+	a.metrics.SetRevision(s.Revision())
 	a.mu.Lock()
 	close(a.changed)
 	a.changed = make(chan struct{})
@@ -98,7 +99,7 @@ func (a *Agent) serveCached(u *edgeplanev1.ConfigUpdate) error {
 	if err != nil {
 		return fmt.Errorf("cached revision %d: %w", u.GetRevision(), err)
 	}
-	table, err := a.proxy.Build(next.Routes())
+	table, err := a.proxy.Build(next)
 	if err != nil {
 		return fmt.Errorf("cached revision %d: %w", u.GetRevision(), err)
 	}

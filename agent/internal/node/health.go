@@ -3,13 +3,15 @@ package node
 import (
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 )
 
-// health serves the metrics listener: /healthz and /readyz answer 200 once a config (from
-// the cache or the control plane) is being served, and 503 before. Prometheus metrics will
-// be added here.
+// health serves the metrics listener: /metrics (Prometheus), and /healthz and /readyz,
+// which answer 200 once a config (from the cache or the control plane) is being served and
+// 503 before. With Config.Pprof, /debug/pprof/ too.
 func (a *Agent) health() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if a.config.Load() == nil {
 			http.Error(w, "no config loaded", http.StatusServiceUnavailable)
@@ -25,5 +27,12 @@ func (a *Agent) health() http.Handler {
 		}
 		fmt.Fprintf(w, "ready: revision %d, %d routes\n", s.Revision(), s.Len())
 	})
+	if a.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/edgeplane/edgeplane/agent/internal/frontend"
+	"github.com/edgeplane/edgeplane/agent/internal/metrics"
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
 	"github.com/edgeplane/edgeplane/agent/internal/routeset"
 	"github.com/edgeplane/edgeplane/agent/internal/stream"
@@ -44,8 +46,18 @@ type Config struct {
 	Version string
 	// HTTPAddr is where the proxy listens; "127.0.0.1:0" picks a free port (see Addr).
 	HTTPAddr string
-	// MetricsAddr serves /healthz and /readyz; "127.0.0.1:0" picks a free port.
+	// HTTPSAddr is where the proxy terminates TLS; empty disables HTTPS (the command's
+	// flag defaults to :8443).
+	HTTPSAddr string
+	// ProxyProtocol requires a PROXY protocol v1/v2 header on every client connection.
+	ProxyProtocol bool
+	// StripHeaders are client request headers never forwarded; nil means
+	// proxy.DefaultStripHeaders.
+	StripHeaders []string
+	// MetricsAddr serves /metrics, /healthz and /readyz; "127.0.0.1:0" picks a free port.
 	MetricsAddr string
+	// Pprof also serves net/http/pprof under /debug/pprof/ on MetricsAddr.
+	Pprof bool
 	// CacheDir holds the config cache; it is created if missing. Empty disables the cache.
 	CacheDir string
 	// Validate, if set, sees every new full route set (sorted by name) after the agent's own
@@ -63,19 +75,20 @@ type Config struct {
 
 // Agent is one running edge agent. Create it with New, then call Run once.
 type Agent struct {
-	cfg    Config
-	log    *slog.Logger
-	proxy  *proxy.Proxy
-	conn   *grpc.ClientConn
-	stream *stream.Client
+	cfg      Config
+	log      *slog.Logger
+	metrics  *metrics.Metrics
+	proxy    *proxy.Proxy
+	frontend *frontend.Server
+	conn     *grpc.ClientConn
+	stream   *stream.Client
 
 	config atomic.Pointer[routeset.Set] // what the proxy serves; nil before any config
 	mu     sync.Mutex                   // guards changed
 	// changed is closed and replaced whenever config changes.
 	changed chan struct{}
 
-	ready       chan struct{} // closed once both listeners are bound
-	addr        string        // set before ready is closed
+	ready       chan struct{} // closed once the listeners are bound
 	metricsAddr string        // set before ready is closed
 }
 
@@ -96,8 +109,15 @@ func New(cfg Config) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &Agent{cfg: cfg, log: log.With("component", "agent"), changed: make(chan struct{}), ready: make(chan struct{})}
-	a.proxy = proxy.New(proxy.Config{Logger: log.With("component", "proxy")})
+	a := &Agent{cfg: cfg, log: log.With("component", "agent"), metrics: metrics.New(),
+		changed: make(chan struct{}), ready: make(chan struct{})}
+	p, err := proxy.New(proxy.Config{Logger: log.With("component", "proxy"), Metrics: a.metrics, StripHeaders: cfg.StripHeaders})
+	if err != nil {
+		return nil, err
+	}
+	a.proxy = p
+	a.frontend = frontend.New(frontend.Config{Proxy: p, HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr,
+		ProxyProtocol: cfg.ProxyProtocol, Metrics: a.metrics, Logger: log.With("component", "frontend")})
 	if err := a.dial(log.With("component", "stream")); err != nil {
 		return nil, err
 	}
@@ -122,7 +142,7 @@ func (a *Agent) dial(log *slog.Logger) error {
 	a.conn = conn
 	a.stream = stream.New(stream.Config{
 		Conn: conn, Applier: (*applier)(a), NodeID: a.cfg.NodeID, Labels: a.cfg.Labels,
-		Version: a.cfg.Version, Backoff: a.cfg.Backoff, Logger: log,
+		Version: a.cfg.Version, Backoff: a.cfg.Backoff, Logger: log, OnConnected: a.metrics.SetConnected,
 	})
 	return nil
 }

@@ -7,12 +7,17 @@ import (
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
-// Ready is closed once the proxy and metrics listeners are bound; Addr and MetricsAddr are
-// valid from then on.
+// Ready is closed once the proxy and metrics listeners are bound; Addr, HTTPSAddr and
+// MetricsAddr are valid from then on.
 func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
-// Addr returns the proxy's listen address, such as "127.0.0.1:41234". Valid after Ready.
-func (a *Agent) Addr() string { return a.addr }
+// Addr returns the proxy's HTTP listen address, such as "127.0.0.1:41234". Valid after
+// Ready.
+func (a *Agent) Addr() string { return a.frontend.HTTPAddr() }
+
+// HTTPSAddr returns the proxy's HTTPS listen address, "" if HTTPS is disabled. Valid after
+// Ready.
+func (a *Agent) HTTPSAddr() string { return a.frontend.HTTPSAddr() }
 
 // MetricsAddr returns the health endpoint's listen address. Valid after Ready.
 func (a *Agent) MetricsAddr() string { return a.metricsAddr }

@@ -2,26 +2,25 @@ package proxy
 
 import (
 	"math"
-	"net/url"
 	"sort"
 	"sync/atomic"
 )
 
-// balancer picks targets by weighted round robin without locks. Over any run of total
+// balancer picks target indexes by weighted round robin without locks. Over any run of total
 // consecutive picks each target is chosen exactly weight times, interleaved rather than in
 // bursts: pick n maps to slot (n·stride) mod total, where stride is coprime with total and
 // near total/φ, and slots are split among targets by cumulative weight.
 type balancer struct {
-	targets []*url.URL
-	cum     []uint64 // cumulative weights; nil when all weights are equal
-	total   uint64
-	stride  uint64
-	next    atomic.Uint64
+	n      int      // number of targets
+	cum    []uint64 // cumulative weights; nil when all weights are equal
+	total  uint64
+	stride uint64
+	next   atomic.Uint64
 }
 
-// newBalancer returns a balancer over targets; weights[i] of 0 counts as 1.
-func newBalancer(targets []*url.URL, weights []uint32) *balancer {
-	b := &balancer{targets: targets}
+// newBalancer returns a balancer over len(weights) targets; weights[i] of 0 counts as 1.
+func newBalancer(weights []uint32) *balancer {
+	b := &balancer{n: len(weights)}
 	equal := true
 	for _, w := range weights {
 		b.total += uint64(max(w, 1))
@@ -36,18 +35,18 @@ func newBalancer(targets []*url.URL, weights []uint32) *balancer {
 	return b
 }
 
-// pick returns the next target. Hot path: one atomic add and, with unequal weights, a
-// binary search over the targets.
-func (b *balancer) pick() *url.URL {
-	if len(b.targets) == 1 {
-		return b.targets[0]
+// pick returns the index of the next target. Hot path: one atomic add and, with unequal
+// weights, a binary search over the targets.
+func (b *balancer) pick() int {
+	if b.n == 1 {
+		return 0
 	}
 	n := b.next.Add(1) - 1
 	if b.cum == nil {
-		return b.targets[n%uint64(len(b.targets))]
+		return int(n % uint64(b.n))
 	}
 	slot := (n * b.stride) % b.total
-	return b.targets[sort.Search(len(b.cum), func(i int) bool { return b.cum[i] > slot })]
+	return sort.Search(len(b.cum), func(i int) bool { return b.cum[i] > slot })
 }
 
 func coprimeNear(total, guess uint64) uint64 {

@@ -23,11 +23,7 @@ func buildTable(t testing.TB, routes []rt) *Table {
 			Targets: []*edgeplanev1.Target{{Url: "http://127.0.0.1:1"}},
 		})
 	}
-	tbl, err := New(Config{}).Build(srcs)
-	if err != nil {
-		t.Fatalf("Build() error = %v", err)
-	}
-	return tbl
+	return apply(t, newProxy(t, Config{}), &edgeplanev1.ConfigUpdate{Routes: srcs})
 }
 
 func TestTable_Match(t *testing.T) {

@@ -1,75 +1,232 @@
 // Package proxy is the agent's HTTP reverse proxy: an immutable routing Table built from a
-// route set, and a Proxy handler that serves requests with whichever Table is current.
+// config revision, and a Proxy that serves requests with whichever Table is current.
+//
+// Requests arrive by two paths. The fast path (ServeConn) speaks HTTP/1.1 itself on a
+// client connection and to pooled backend connections, allocating almost nothing per
+// request. Everything it does not handle (HTTP/2, upgrades such as WebSocket, chunked
+// request bodies, Expect, HTTP/1.0, unusual syntax) goes to ServeHTTP, a net/http handler
+// built on httputil.ReverseProxy. Both paths route, rewrite headers, balance, eject and
+// retry the same way and answer errors with the same bodies.
 //
 // Tables are built off the hot path (when a config arrives) and swapped in atomically, so
-// requests never wait for a config change and never see a half-built table.
+// requests never wait for a config change and never see a half-built table; a request
+// finishes on the Table it started with.
 package proxy
 
 import (
+	"cmp"
+	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
+	"time"
 
-	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/agent/internal/metrics"
+	"github.com/edgeplane/edgeplane/agent/internal/routeset"
 )
 
-// Config configures a Proxy.
+// Defaults for zero Config fields.
+const (
+	DefaultEjectAfter = 5
+	DefaultEjectFor   = 10 * time.Second
+)
+
+// Config configures a Proxy. Zero fields take the defaults.
 type Config struct {
 	// Logger receives upstream errors. Nil discards.
 	Logger *slog.Logger
+	// Metrics receives per-route request metrics. Nil uses a private set.
+	Metrics *metrics.Metrics
+	// StripHeaders are request headers removed before forwarding (see DefaultStripHeaders,
+	// used when nil). X-Forwarded-*, Forwarded and X-Real-IP are always replaced.
+	StripHeaders []string
+	// EjectAfter consecutive connection failures eject a target for EjectFor
+	// (defaults DefaultEjectAfter, DefaultEjectFor).
+	EjectAfter int
+	EjectFor   time.Duration
+	// HTTPSPort is the port HTTP→HTTPS redirects point to; "" or "443" leaves it out of
+	// the Location. SetHTTPSPort changes it.
+	HTTPSPort string
 }
 
-// Proxy is an http.Handler that routes each request with the current Table. ServeHTTP is
-// safe for concurrent use; Build and Swap must be called from one goroutine at a time.
+// Proxy serves requests with the current Table. ServeHTTP and ServeConn are safe for
+// concurrent use; Build and Swap must be called from one goroutine at a time.
 type Proxy struct {
-	log        *slog.Logger
-	table      atomic.Pointer[Table]
-	transports *transports // used by Build only
+	log            *slog.Logger
+	metrics        *metrics.Metrics
+	noRoute        *metrics.Route
+	table          atomic.Pointer[Table]
+	transports     *transports // used by Build only
+	pools          *pools      // used by Build only
+	health         healthConfig
+	strip          map[string]bool // lower-case names never forwarded from clients
+	reqActions     map[string]uint8
+	stripCanonical []string
+	httpsPort      string
+	defaultCert    *tls.Certificate
+	upgrades       tracker // connections taken over by upgrades (WebSocket)
 }
 
-// New returns a Proxy with no Table: it answers every request with 503 until Swap.
-func New(cfg Config) *Proxy {
+// New returns a Proxy with no Table: it answers every request with 503 until Swap. It
+// generates the self-signed default certificate.
+func New(cfg Config) (*Proxy, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Proxy{log: log, transports: newTransports()}
+	m := cfg.Metrics
+	if m == nil {
+		m = metrics.New()
+	}
+	strip := cfg.StripHeaders
+	if strip == nil {
+		strip = DefaultStripHeaders
+	}
+	cert, err := selfSigned()
+	if err != nil {
+		return nil, fmt.Errorf("generating the default certificate: %w", err)
+	}
+	p := &Proxy{
+		log: log, metrics: m, noRoute: m.Route(metrics.NoRoute), transports: newTransports(), pools: newPools(),
+		health: healthConfig{after: int32(cmp.Or(cfg.EjectAfter, DefaultEjectAfter)),
+			cooldown: int64(cmp.Or(cfg.EjectFor, DefaultEjectFor))},
+		strip: stripSet(strip), defaultCert: cert,
+	}
+	p.reqActions = requestActions(p.strip)
+	for k := range p.strip {
+		p.stripCanonical = append(p.stripCanonical, http.CanonicalHeaderKey(k))
+	}
+	p.SetHTTPSPort(cfg.HTTPSPort)
+	p.upgrades.init()
+	return p, nil
 }
 
-// Build returns a Table for routes, reusing the per-route state of the current Table for
-// routes whose *edgeplanev1.Route pointer is unchanged. It does not change what is served.
-func (p *Proxy) Build(routes []*edgeplanev1.Route) (*Table, error) {
-	return build(routes, p.table.Load(), p.transports, p.log)
+// SetHTTPSPort sets the port HTTP→HTTPS redirects point to (once the HTTPS listener is
+// bound). Call it before serving.
+func (p *Proxy) SetHTTPSPort(port string) {
+	p.httpsPort = ""
+	if port != "" && port != "443" {
+		p.httpsPort = ":" + port
+	}
 }
+
+// Build returns a Table for s, reusing the state of the current Table for routes and
+// certificates whose pointers are unchanged (so passive health and backend connections
+// survive config changes). It does not change what is served. An error (a target URL or a
+// certificate the agent cannot use) names the route or certificate.
+func (p *Proxy) Build(s *routeset.Set) (*Table, error) { return p.build(s) }
 
 // Swap makes t the Table that serves requests and returns the previous one (nil at first).
-// Requests already routed finish on the Table they started with.
-func (p *Proxy) Swap(t *Table) *Table { return p.table.Swap(t) }
+// Requests already routed finish on the Table they started with. Metrics of routes t no
+// longer has are dropped.
+func (p *Proxy) Swap(t *Table) *Table {
+	old := p.table.Swap(t)
+	if old != nil && t != nil {
+		for name := range old.byName {
+			if t.byName[name] == nil {
+				p.metrics.Forget(name)
+			}
+		}
+	}
+	return old
+}
 
 // Table returns the Table serving requests, or nil.
 func (p *Proxy) Table() *Table { return p.table.Load() }
 
-// ServeHTTP routes r by host, path and method and proxies it to the route's backend.
-// This is the hot path: one atomic load and a few map lookups before the backend call.
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t := p.table.Load()
-	if t == nil {
-		http.Error(w, "edgeplane: no configuration loaded yet", http.StatusServiceUnavailable)
-		return
-	}
-	rt := t.Match(r.Host, r.URL.Path, r.Method)
-	if rt == nil {
-		notFound(w, r)
-		return
-	}
-	rt.handler.ServeHTTP(w, r)
+type secureKey struct{}
+
+// WithSecure marks ctx as belonging to a connection that arrived over TLS; the listener
+// sets it for TLS connections it hands to net/http as plain net.Conns.
+func WithSecure(ctx context.Context) context.Context {
+	return context.WithValue(ctx, secureKey{}, true)
 }
 
-func notFound(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.Path
+func isSecure(r *http.Request) bool {
+	return r.TLS != nil || r.Context().Value(secureKey{}) != nil
+}
+
+// ServeHTTP is the net/http path: it answers ACME challenges, routes r by host, path and
+// method, redirects to HTTPS where the route asks for it, and proxies r to the route's
+// backend.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	m := p.serveHTTP(sw, r)
+	m.Observe(sw.status(), time.Since(start))
+}
+
+func (p *Proxy) serveHTTP(w *statusWriter, r *http.Request) *metrics.Route {
+	t := p.table.Load()
+	if t == nil {
+		writeError(w, http.StatusServiceUnavailable, noConfigBody)
+		return p.noRoute
+	}
+	if key, ok := t.challenge(r.URL.Path); ok {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, key)
+		return p.noRoute
+	}
+	rt := t.Match(r.Host, r.URL.Path, r.Method)
+	switch {
+	case rt == nil:
+		writeError(w, http.StatusNotFound, notFoundBody(hostname(r.Host), r.URL.Path))
+		return p.noRoute
+	case rt.redirect && !isSecure(r) && !strings.HasPrefix(r.URL.Path, acmePrefix):
+		http.Redirect(w, r, p.httpsURL(r.Host, r.URL.RequestURI()), redirectStatus(r.Method))
+	case rt.up == nil:
+		writeError(w, http.StatusServiceUnavailable, noTargetsBody(rt.name))
+	case r.Header.Get("Upgrade") != "" && r.ProtoMajor == 1:
+		rt.up.handler.ServeHTTP(&hijackWriter{statusWriter: w, t: &p.upgrades}, r)
+	default:
+		rt.up.handler.ServeHTTP(w, r)
+	}
+	return rt.metrics
+}
+
+const noConfigBody = "edgeplane: no configuration loaded yet\n"
+
+func notFoundBody(host, path string) string {
 	if path == "" {
 		path = "/"
 	}
-	http.Error(w, fmt.Sprintf("edgeplane: no route for host %q path %q", hostname(r.Host), path), http.StatusNotFound)
+	return fmt.Sprintf("edgeplane: no route for host %q path %q\n", host, path)
+}
+
+func noTargetsBody(route string) string {
+	return fmt.Sprintf("edgeplane: route %q has no targets\n", route)
+}
+
+// acmePrefix is where ACME HTTP-01 validation requests arrive.
+const acmePrefix = "/.well-known/acme-challenge/"
+
+// challenge returns the key authorization for an ACME HTTP-01 validation path.
+func (t *Table) challenge(path string) (string, bool) {
+	token, ok := strings.CutPrefix(path, acmePrefix)
+	if !ok || len(t.challenges) == 0 {
+		return "", false
+	}
+	key, ok := t.challenges[token]
+	return key, ok
+}
+
+// httpsURL is the redirect target for a plain-HTTP request: the same host (without its
+// port) on the HTTPS listener's port, the same path and query.
+func (p *Proxy) httpsURL(host, requestURI string) string {
+	h := hostname(host)
+	if strings.Contains(h, ":") {
+		h = "[" + h + "]"
+	}
+	return "https://" + h + p.httpsPort + requestURI
+}
+
+// redirectStatus is 301 for GET and HEAD, else 308 (which keeps the method and body).
+func redirectStatus(method string) int {
+	if method == http.MethodGet || method == http.MethodHead {
+		return http.StatusMovedPermanently
+	}
+	return http.StatusPermanentRedirect
 }

@@ -8,71 +8,93 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/url"
+	"strings"
 	"sync"
+	"time"
 
+	"github.com/edgeplane/edgeplane/agent/internal/metrics"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
 // upstream proxies one route's requests to its targets.
 type upstream struct {
 	name         string
+	targets      []*target
 	balancer     *balancer
 	preserveHost bool
 	request      headerRules
 	response     headerRules
+	forwarding   uint8 // fwd* bits: the forwarding headers the agent sets
+	timeouts     transportKey
+	health       healthConfig
+	metrics      *metrics.Route
+	handler      *httputil.ReverseProxy // the net/http path (HTTP/2, upgrades, unusual requests)
 	log          *slog.Logger
+	p            *Proxy
 }
 
-func newRoute(src *edgeplanev1.Route, tr *transports, log *slog.Logger) (*Route, error) {
+// newRoute builds a route's serving state. Its targets are src's, or those of svc when src
+// names a service; without targets it answers 503.
+func (p *Proxy) newRoute(src *edgeplanev1.Route, svc *edgeplanev1.ServiceEndpoints) (*Route, error) {
 	prefix := src.GetPathPrefix()
 	if prefix == "" {
 		prefix = "/"
 	}
 	rt := &Route{
 		src: src, name: src.GetName(), prefix: prefix, priority: src.GetPriority(),
-		methods: src.GetMethods(), tkey: keyFor(src.GetTimeouts()),
+		methods: src.GetMethods(), tkey: keyFor(src.GetTimeouts()), metrics: p.metrics.Route(src.GetName()), svc: svc,
 	}
-	if len(src.GetTargets()) == 0 {
-		rt.handler = noTargets(rt.name)
+	tgs := src.GetTargets()
+	if src.GetService() != "" {
+		tgs = svc.GetTargets()
+	}
+	if len(tgs) == 0 {
 		return rt, nil
 	}
-	up, err := newUpstream(src, log)
+	up, err := p.newUpstream(src, tgs, rt)
 	if err != nil {
 		return nil, err
 	}
-	rt.handler = up.reverseProxy(tr.get(rt.tkey))
+	rt.up = up
 	return rt, nil
 }
 
-func newUpstream(src *edgeplanev1.Route, log *slog.Logger) (*upstream, error) {
-	var urls []*url.URL
-	var weights []uint32
-	for _, t := range src.GetTargets() {
-		u, err := url.Parse(t.GetUrl())
-		if err != nil {
-			return nil, fmt.Errorf("route %q: target %q: %w", src.GetName(), t.GetUrl(), err)
-		}
-		urls = append(urls, u)
-		weights = append(weights, t.GetWeight())
-	}
-	return &upstream{
+func (p *Proxy) newUpstream(src *edgeplanev1.Route, tgs []*edgeplanev1.Target, rt *Route) (*upstream, error) {
+	u := &upstream{
 		name:         src.GetName(),
-		balancer:     newBalancer(urls, weights),
 		preserveHost: src.GetPreserveHost(),
 		request:      newHeaderRules(src.GetRequestHeaders()),
 		response:     newHeaderRules(src.GetResponseHeaders()),
-		log:          log.With("route", src.GetName()),
-	}, nil
+		timeouts:     rt.tkey,
+		health:       p.health,
+		metrics:      rt.metrics,
+		log:          p.log.With("route", src.GetName()),
+		p:            p,
+	}
+	u.forwarding = u.request.forwarding()
+	var weights []uint32
+	for _, tg := range tgs {
+		t, err := newTarget(tg.GetUrl())
+		if err != nil {
+			return nil, fmt.Errorf("route %q: target %q: %w", src.GetName(), tg.GetUrl(), err)
+		}
+		t.pool = p.pools.get(poolKey{secure: t.secure, addr: t.addr, host: t.url.Hostname(), timeouts: rt.tkey})
+		u.targets = append(u.targets, t)
+		weights = append(weights, tg.GetWeight())
+	}
+	u.balancer = newBalancer(weights)
+	u.handler = u.reverseProxy(p.transports.get(rt.tkey))
+	return u, nil
 }
 
-func (u *upstream) reverseProxy(t http.RoundTripper) *httputil.ReverseProxy {
+func (u *upstream) reverseProxy(t *http.Transport) *httputil.ReverseProxy {
 	rp := &httputil.ReverseProxy{
-		Rewrite:      u.rewrite,
-		Transport:    t,
-		BufferPool:   buffers,
-		ErrorHandler: u.fail,
-		ErrorLog:     slog.NewLogLogger(u.log.Handler(), slog.LevelWarn),
+		Rewrite:       u.rewrite,
+		Transport:     &retrier{up: u, tr: t},
+		FlushInterval: -1, // stream every write: SSE and other streaming responses arrive as sent
+		BufferPool:    buffers,
+		ErrorHandler:  u.fail,
+		ErrorLog:      slog.NewLogLogger(u.log.Handler(), slog.LevelWarn),
 	}
 	if !u.response.empty() {
 		rp.ModifyResponse = func(resp *http.Response) error {
@@ -83,15 +105,48 @@ func (u *upstream) reverseProxy(t http.RoundTripper) *httputil.ReverseProxy {
 	return rp
 }
 
-// rewrite is the hot path's per-request rewrite. ReverseProxy has already removed hop-by-hop
-// and client-sent X-Forwarded-*/Forwarded headers; SetXForwarded sets fresh ones.
+type targetKey struct{}
+
+// rewrite builds the outgoing request of the net/http path. ReverseProxy has already
+// removed hop-by-hop headers and the client's X-Forwarded-*; the agent removes Forwarded,
+// X-Real-IP and the identity headers, then sets its own forwarding headers and the route's
+// header rules.
 func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
-	pr.SetURL(u.balancer.pick())
-	pr.SetXForwarded()
+	t := u.pick(nanotime(), nil)
+	pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), targetKey{}, t))
+	pr.SetURL(t.url)
 	if u.preserveHost {
 		pr.Out.Host = pr.In.Host
 	}
-	u.request.apply(pr.Out.Header)
+	h := pr.Out.Header
+	for _, k := range u.p.stripCanonical {
+		delete(h, k)
+	}
+	ip := clientIP(pr.In.RemoteAddr)
+	secure := isSecure(pr.In)
+	if u.forwarding&fwdFor != 0 && ip != "" {
+		h["X-Forwarded-For"] = []string{ip}
+	}
+	if u.forwarding&fwdHost != 0 {
+		h["X-Forwarded-Host"] = []string{pr.In.Host}
+	}
+	if u.forwarding&fwdProto != 0 {
+		h["X-Forwarded-Proto"] = []string{scheme(secure)}
+	}
+	if u.forwarding&fwdForwarded != 0 {
+		h["Forwarded"] = []string{string(appendForwarded(nil, forwardedFor(ip), pr.In.Host, secure))}
+	}
+	if u.forwarding&fwdRealIP != 0 && ip != "" {
+		h["X-Real-Ip"] = []string{ip}
+	}
+	u.request.apply(h)
+}
+
+func scheme(secure bool) string {
+	if secure {
+		return "https"
+	}
+	return "http"
 }
 
 // fail answers a request whose backend could not be reached: 504 on a timeout, else 502.
@@ -101,13 +156,97 @@ func (u *upstream) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.WriteHeader(http.StatusBadGateway) // the client is gone; nobody reads this
 		return
 	}
-	status, what := http.StatusBadGateway, "is unavailable"
+	status := http.StatusBadGateway
 	if isTimeout(err) {
-		status, what = http.StatusGatewayTimeout, "timed out"
+		status = http.StatusGatewayTimeout
 	}
 	u.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream request failed",
 		slog.String("host", r.Host), slog.String("path", r.URL.Path), slog.Any("error", err))
-	http.Error(w, fmt.Sprintf("edgeplane: route %q: upstream %s", u.name, what), status)
+	writeError(w, status, u.failBody(status))
+}
+
+func (u *upstream) failBody(status int) string {
+	if status == http.StatusGatewayTimeout {
+		return fmt.Sprintf("edgeplane: route %q: upstream timed out\n", u.name)
+	}
+	return fmt.Sprintf("edgeplane: route %q: upstream is unavailable\n", u.name)
+}
+
+func writeError(w http.ResponseWriter, status int, body string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	fmt.Fprint(w, body)
+}
+
+// retrier is the net/http path's RoundTripper: it records passive health and retries an
+// idempotent request without a body once on another target when the connection to the
+// first could not be made.
+type retrier struct {
+	up *upstream
+	tr *http.Transport
+}
+
+func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
+	t, _ := req.Context().Value(targetKey{}).(*target)
+	resp, err := rt.tr.RoundTrip(req)
+	if err == nil || t == nil {
+		if t != nil {
+			t.succeeded()
+		}
+		return resp, err
+	}
+	if req.Context().Err() != nil {
+		return nil, err // the client went away; not the target's fault
+	}
+	now := nanotime()
+	rt.up.failed(t, err, now)
+	if !isDialError(err) || !retryable(req.Method, req.ContentLength > 0 || req.Body != nil && req.Body != http.NoBody) {
+		return nil, err
+	}
+	t2 := rt.up.pick(now, t)
+	if t2 == nil {
+		return nil, err
+	}
+	retry := req.Clone(req.Context())
+	retry.URL.Scheme, retry.URL.Host = t2.url.Scheme, t2.url.Host
+	retry.URL.Path = t2.url.Path + strings.TrimPrefix(req.URL.Path, t.url.Path)
+	retry.URL.RawPath = ""
+	if !rt.up.preserveHost {
+		retry.Host = ""
+	}
+	resp, err = rt.tr.RoundTrip(retry)
+	if err != nil {
+		rt.up.failed(t2, err, nanotime())
+	} else {
+		t2.succeeded()
+	}
+	return resp, err
+}
+
+// failed records a failed exchange with t: passive health and the route's error counter.
+func (u *upstream) failed(t *target, err error, now int64) {
+	u.metrics.UpstreamError(kindOf(err))
+	if t.failed(u.health, now) {
+		u.log.Warn("target ejected after consecutive failures", "target", t.host,
+			"cooldown", time.Duration(u.health.cooldown), "error", err)
+	}
+}
+
+// retryable reports whether a request may be sent again to another target after the
+// connection to the first failed: idempotent methods without a body.
+func retryable(method string, hasBody bool) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
+		return !hasBody
+	}
+	return false
+}
+
+func isDialError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 func isTimeout(err error) bool {
@@ -115,16 +254,7 @@ func isTimeout(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
-// noTargets serves a route that has no backend the agent can reach (such as a Docker
-// service the control plane has not resolved to targets).
-func noTargets(name string) http.Handler {
-	body := fmt.Sprintf("edgeplane: route %q has no targets", name)
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, body, http.StatusServiceUnavailable)
-	})
-}
-
-// bufferPool recycles ReverseProxy's 32 KiB copy buffers across all routes.
+// bufferPool recycles 32 KiB copy buffers across all routes and both paths.
 type bufferPool struct{ p sync.Pool }
 
 var buffers = &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}

@@ -24,10 +24,14 @@ func (c *Client) session(ctx context.Context) (applied bool, err error) {
 	if err := st.Send(c.hello()); err != nil {
 		return false, fmt.Errorf("sending hello: %w", err)
 	}
-	for {
+	for first := true; ; first = false {
 		msg, err := st.Recv()
 		if err != nil {
 			return applied, fmt.Errorf("receiving config: %w", err)
+		}
+		if first && c.cfg.OnConnected != nil {
+			c.cfg.OnConnected(true)
+			defer c.cfg.OnConnected(false)
 		}
 		u := msg.GetUpdate()
 		if u == nil {

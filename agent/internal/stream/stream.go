@@ -38,6 +38,9 @@ type Config struct {
 	Backoff backoff.Config
 	// Logger receives connection events. Nil discards.
 	Logger *slog.Logger
+	// OnConnected, if set, is called with true when a stream delivers its first message and
+	// with false when it ends.
+	OnConnected func(bool)
 }
 
 // Client runs the config stream. Create it with New and call Run once.

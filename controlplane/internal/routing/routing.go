@@ -132,6 +132,9 @@ func (s *Service) List(ctx context.Context, pageSize int, pageToken string) ([]*
 }
 
 func (s *Service) commit(ctx context.Context, r *edgeplanev1.Route, pre store.Precondition, ifRev int64) (*edgeplanev1.Route, error) {
+	if err := certs.CheckRoute(ctx, s.store, r); err != nil {
+		return nil, err
+	}
 	if err := s.certs.Ensure(ctx, r); err != nil { // make before break: the certificate first
 		return nil, err
 	}

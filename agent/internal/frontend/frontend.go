@@ -1,0 +1,296 @@
+// Package frontend runs the agent's client-facing listeners: plain HTTP and HTTPS (TLS 1.2+
+// with certificates chosen by SNI, ALPN h2 and http/1.1), optionally behind the PROXY
+// protocol. HTTP/1.1 connections are served by the proxy's fast path; HTTP/2 connections
+// and requests the fast path hands over are served by a net/http server with the proxy as
+// its handler. Shutdown drains all of them.
+package frontend
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgeplane/edgeplane/agent/internal/metrics"
+	"github.com/edgeplane/edgeplane/agent/internal/proxy"
+)
+
+// HandshakeTimeout bounds a TLS handshake (and reading a PROXY protocol header).
+const HandshakeTimeout = 10 * time.Second
+
+// Config configures a Server.
+type Config struct {
+	// Proxy serves the requests. Required.
+	Proxy *proxy.Proxy
+	// HTTPAddr and HTTPSAddr are the listen addresses; "" disables a listener.
+	HTTPAddr, HTTPSAddr string
+	// ProxyProtocol requires a PROXY protocol (v1 or v2) header on every connection of
+	// both listeners; the client address it carries is the one the proxy forwards.
+	ProxyProtocol bool
+	// Metrics receives the open-connections gauges. Nil uses a private set.
+	Metrics *metrics.Metrics
+	// Logger receives listener errors. Nil discards.
+	Logger *slog.Logger
+}
+
+// Server is the agent's listeners. Listen, then Serve; Shutdown ends Serve.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	tls     *tls.Config
+	httpLn  net.Listener
+	httpsLn net.Listener
+	h       *http.Server // serves HTTP/2 and handed-over HTTP/1.x connections
+	handoff *chanListener
+	gauges  [2]prometheus.Gauge // http, https
+
+	abort context.Context // cancelled when Shutdown gives up draining
+	stop  context.CancelFunc
+
+	mu       sync.Mutex // guards conns and closing
+	conns    map[*proxy.Conn]struct{}
+	closing  bool
+	wg       sync.WaitGroup // connection goroutines
+	accepted sync.WaitGroup // accept loops
+}
+
+// New returns a Server; it opens nothing until Listen.
+func New(cfg Config) *Server {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := cfg.Metrics
+	if m == nil {
+		m = metrics.New()
+	}
+	s := &Server{cfg: cfg, log: log, tls: cfg.Proxy.TLSConfig(), conns: make(map[*proxy.Conn]struct{}),
+		gauges: [2]prometheus.Gauge{m.Connections("http"), m.Connections("https")}}
+	s.abort, s.stop = context.WithCancel(context.Background())
+	s.handoff = newChanListener()
+	s.h = &http.Server{
+		Handler:           cfg.Proxy,
+		ReadHeaderTimeout: proxy.ReadHeaderTimeout,
+		IdleTimeout:       proxy.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if isSecure(c) {
+				return proxy.WithSecure(ctx)
+			}
+			return ctx
+		},
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if st == http.StateClosed || st == http.StateHijacked {
+				s.gauge(isSecure(c)).Dec()
+			}
+		},
+	}
+	return s
+}
+
+func isSecure(c net.Conn) bool {
+	if _, ok := c.(*tls.Conn); ok {
+		return true
+	}
+	sc, ok := c.(interface{ Secure() bool })
+	return ok && sc.Secure()
+}
+
+func (s *Server) gauge(secure bool) prometheus.Gauge {
+	if secure {
+		return s.gauges[1]
+	}
+	return s.gauges[0]
+}
+
+// Listen binds the configured listeners.
+func (s *Server) Listen() error {
+	var err error
+	if s.httpLn, err = s.listen(s.cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("HTTP listener: %w", err)
+	}
+	if s.httpsLn, err = s.listen(s.cfg.HTTPSAddr); err != nil {
+		if s.httpLn != nil {
+			s.httpLn.Close()
+		}
+		return fmt.Errorf("HTTPS listener: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) listen(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil || !s.cfg.ProxyProtocol {
+		return ln, err
+	}
+	return &proxyproto.Listener{Listener: ln, ReadHeaderTimeout: HandshakeTimeout}, nil
+}
+
+// HTTPAddr returns the bound HTTP address ("" if disabled). Valid after Listen.
+func (s *Server) HTTPAddr() string { return addrOf(s.httpLn) }
+
+// HTTPSAddr returns the bound HTTPS address ("" if disabled). Valid after Listen.
+func (s *Server) HTTPSAddr() string { return addrOf(s.httpsLn) }
+
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+// Serve accepts connections until Shutdown and returns nil then, or an error if a
+// listener fails.
+func (s *Server) Serve() error {
+	errc := make(chan error, 3)
+	go func() {
+		if err := s.h.Serve(s.handoff); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("net/http server: %w", err)
+		}
+	}()
+	if !s.startAccepting(errc) {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { s.accepted.Wait(); close(done) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-done:
+		return nil
+	}
+}
+
+// startAccepting starts an accept loop per listener, unless Shutdown began. It adds to
+// s.accepted under mu, so never after Shutdown started waiting on it.
+func (s *Server) startAccepting(errc chan<- error) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	for _, l := range []struct {
+		ln     net.Listener
+		secure bool
+	}{{s.httpLn, false}, {s.httpsLn, true}} {
+		if l.ln == nil {
+			continue
+		}
+		s.accepted.Add(1)
+		go func() {
+			defer s.accepted.Done()
+			if err := s.accept(l.ln, l.secure); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	return true
+}
+
+func (s *Server) accept(ln net.Listener, secure bool) error {
+	for delay := time.Duration(0); ; {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, proxyproto.ErrNoProxyProtocol) {
+				continue
+			}
+			// Out of file descriptors and the like: back off as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "addr", ln.Addr().String(), "error", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if !s.add() {
+			c.Close()
+			return nil
+		}
+		go s.serveConn(c, secure)
+	}
+}
+
+// add counts a new connection goroutine unless Shutdown began (under mu, so Shutdown's
+// Wait never races with an Add).
+func (s *Server) add() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// serveConn runs one client connection: the TLS handshake, then the fast path, or net/http
+// for HTTP/2 and for what the fast path hands over.
+func (s *Server) serveConn(c net.Conn, secure bool) {
+	defer s.wg.Done()
+	g := s.gauge(secure)
+	g.Inc()
+	if secure {
+		tc := tls.Server(c, s.tls)
+		ctx, cancel := context.WithTimeout(s.abort, HandshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			c.Close()
+			g.Dec()
+			return
+		}
+		if tc.ConnectionState().NegotiatedProtocol == "h2" {
+			s.handoff.push(tc)
+			return
+		}
+		c = tc
+	}
+	pc := s.cfg.Proxy.NewConn(c, secure)
+	if !s.track(pc) {
+		c.Close()
+		g.Dec()
+		return
+	}
+	hc := pc.Serve()
+	s.untrack(pc)
+	if hc == nil {
+		g.Dec()
+		return
+	}
+	s.handoff.push(hc)
+}
+
+func (s *Server) track(pc *proxy.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[pc] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(pc *proxy.Conn) {
+	s.mu.Lock()
+	delete(s.conns, pc)
+	s.mu.Unlock()
+}

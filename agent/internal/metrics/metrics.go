@@ -1,0 +1,147 @@
+// Package metrics holds the agent's Prometheus metrics and serves them.
+//
+// The proxy's per-request cost is kept to a few atomic adds: a Route's counters and
+// histogram are resolved once, when a routing table is built, so a request never looks up a
+// label value.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// NoRoute is the route label of requests that matched no route (404s, ACME challenges,
+// requests before any config).
+const NoRoute = "(none)"
+
+// Upstream error kinds, the "kind" label of edgeplane_agent_upstream_errors_total.
+const (
+	ErrConnect = iota // the backend could not be reached (refused, unreachable, connect timeout)
+	ErrTimeout        // the backend did not answer within the response timeout
+	ErrBroken         // the connection broke mid-exchange (reset, closed early, bad response)
+	numErrKinds
+)
+
+var errKindNames = [numErrKinds]string{"connect", "timeout", "broken"}
+
+// Metrics is the agent's set of metrics on its own registry. Its methods are safe for
+// concurrent use.
+type Metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	upstream  *prometheus.CounterVec
+	revision  prometheus.Gauge
+	connected prometheus.Gauge
+	conns     *prometheus.GaugeVec
+}
+
+// New returns the agent's metrics, registered with a fresh registry together with the Go
+// runtime and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgeplane_agent_requests_total",
+			Help: "Requests served, by route and status class (1xx..5xx).",
+		}, []string{"route", "code_class"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "edgeplane_agent_request_duration_seconds",
+			Help:    "Time from a request's head being read to its response being written, by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgeplane_agent_upstream_errors_total",
+			Help: "Failed exchanges with backends, by route and kind (connect, timeout, broken).",
+		}, []string{"route", "kind"}),
+		revision: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edgeplane_agent_config_revision",
+			Help: "Config revision being served (0 before any config).",
+		}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edgeplane_agent_control_plane_connected",
+			Help: "1 while the config stream to the control plane is open, else 0.",
+		}),
+		conns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "edgeplane_agent_open_connections",
+			Help: "Client connections open, by listener (http, https).",
+		}, []string{"listener"}),
+	}
+	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.revision, m.connected, m.conns,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Registry returns the registry the metrics live in.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// SetRevision records the config revision being served.
+func (m *Metrics) SetRevision(rev int64) { m.revision.Set(float64(rev)) }
+
+// SetConnected records whether the config stream is open.
+func (m *Metrics) SetConnected(up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.connected.Set(v)
+}
+
+// Connections returns the open-connections gauge of a listener ("http", "https").
+func (m *Metrics) Connections(listener string) prometheus.Gauge {
+	return m.conns.WithLabelValues(listener)
+}
+
+// Route is one route's resolved metrics. Its methods are the hot path: atomic adds only.
+type Route struct {
+	classes  [6]prometheus.Counter // index status/100; 0 counts anything out of range
+	latency  prometheus.Observer
+	upstream [numErrKinds]prometheus.Counter
+}
+
+// Route resolves the metrics of the route called name. Call it when a table is built, not
+// per request.
+func (m *Metrics) Route(name string) *Route {
+	r := &Route{latency: m.duration.WithLabelValues(name)}
+	for i := range r.classes {
+		class := "other"
+		if i > 0 {
+			class = string(rune('0'+i)) + "xx"
+		}
+		r.classes[i] = m.requests.WithLabelValues(name, class)
+	}
+	for k := range r.upstream {
+		r.upstream[k] = m.upstream.WithLabelValues(name, errKindNames[k])
+	}
+	return r
+}
+
+// Forget drops the series of a route that is no longer served.
+func (m *Metrics) Forget(name string) {
+	m.requests.DeletePartialMatch(prometheus.Labels{"route": name})
+	m.duration.DeleteLabelValues(name)
+	m.upstream.DeletePartialMatch(prometheus.Labels{"route": name})
+}
+
+// Observe counts a finished request with status and duration d.
+func (r *Route) Observe(status int, d time.Duration) {
+	class := status / 100
+	if class < 1 || class > 5 {
+		class = 0
+	}
+	r.classes[class].Inc()
+	r.latency.Observe(d.Seconds())
+}
+
+// UpstreamError counts a failed exchange with a backend; kind is ErrConnect, ErrTimeout or
+// ErrBroken.
+func (r *Route) UpstreamError(kind int) { r.upstream[kind].Inc() }

@@ -1,0 +1,55 @@
+package metrics
+
+import (
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	b, _ := io.ReadAll(rec.Body)
+	return string(b)
+}
+
+func TestMetrics_RouteSeries(t *testing.T) {
+	m := New()
+	r := m.Route("web")
+	r.Observe(200, 3*time.Millisecond)
+	r.Observe(204, time.Millisecond)
+	r.Observe(502, time.Millisecond)
+	r.UpstreamError(ErrConnect)
+	m.SetRevision(42)
+	m.SetConnected(true)
+	out := scrape(t, m)
+	for _, want := range []string{
+		`edgeplane_agent_requests_total{code_class="2xx",route="web"} 2`,
+		`edgeplane_agent_requests_total{code_class="5xx",route="web"} 1`,
+		`edgeplane_agent_request_duration_seconds_count{route="web"} 3`,
+		`edgeplane_agent_upstream_errors_total{kind="connect",route="web"} 1`,
+		`edgeplane_agent_config_revision 42`,
+		`edgeplane_agent_control_plane_connected 1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	m.Forget("web")
+	if out := scrape(t, m); strings.Contains(out, `route="web"`) {
+		t.Error("series of a forgotten route are still exported")
+	}
+}
+
+func BenchmarkRoute_Observe(b *testing.B) {
+	r := New().Route("web")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r.Observe(200, time.Millisecond)
+		}
+	})
+}

@@ -1,0 +1,129 @@
+package proxy
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+)
+
+func TestProxy_WeightedTargets(t *testing.T) {
+	a, b := echo(t, "a"), echo(t, "b")
+	p := newProxy(t, Config{}, &edgeplanev1.Route{Name: "w", Hosts: []string{"w.test"}, Targets: []*edgeplanev1.Target{
+		{Url: a.URL, Weight: 3}, {Url: b.URL, Weight: 1}}})
+	for mode, f := range paths(t, p) {
+		counts := map[string]int{}
+		for range 40 {
+			resp, _ := get(t, f, "w.test", "/")
+			counts[resp.Header.Get("Backend")]++
+		}
+		if counts["a"] != 30 || counts["b"] != 10 {
+			t.Errorf("%s: got %v, want a:30 b:10", mode, counts)
+		}
+	}
+}
+
+func TestProxy_RetriesIdempotentRequestsOnConnectFailure(t *testing.T) {
+	var posts atomic.Int32
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			posts.Add(1)
+		}
+		w.Write([]byte("good"))
+	}))
+	t.Cleanup(good.Close)
+	dead := "http://" + closedAddr(t)
+	// A long cooldown and a high threshold: this test sees retries, not ejection.
+	p := newProxy(t, Config{EjectAfter: 1000}, &edgeplanev1.Route{Name: "r", Hosts: []string{"r.test"}, Targets: targets(dead, good.URL)})
+	for mode, f := range paths(t, p) {
+		t.Run(mode, func(t *testing.T) {
+			for i := range 6 {
+				if resp, body := get(t, f, "r.test", "/"); resp.StatusCode != 200 || body != "good" {
+					t.Fatalf("GET %d: got %d %q, want 200 from the live target after a retry", i, resp.StatusCode, body)
+				}
+			}
+			posts.Store(0)
+			var failed int
+			for range 6 {
+				if resp, _ := do(t, f, http.MethodPost, "r.test", "/", strings.NewReader("x")); resp.StatusCode == http.StatusBadGateway {
+					failed++
+				}
+			}
+			if failed != 3 || posts.Load() != 3 {
+				t.Errorf("POSTs: %d failed, %d reached the backend; want 3 and 3 (never retried)", failed, posts.Load())
+			}
+		})
+	}
+}
+
+func TestProxy_PassiveHealthEjectsAndRestores(t *testing.T) {
+	var hits atomic.Int32
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	t.Cleanup(good.Close)
+	reset := resetter(t)
+	for _, mode := range []string{"fast", "net/http"} {
+		t.Run(mode, func(t *testing.T) {
+			p := newProxy(t, Config{EjectAfter: 3, EjectFor: 300 * time.Millisecond},
+				&edgeplanev1.Route{Name: "h", Hosts: []string{"h.test"}, Targets: targets(reset, good.URL)})
+			f := paths(t, p)[mode]
+			statuses := map[int]int{}
+			for range 40 {
+				resp, _ := do(t, f, http.MethodPost, "h.test", "/", strings.NewReader("x")) // not retried
+				statuses[resp.StatusCode]++
+			}
+			if statuses[502] != 3 || statuses[200] != 37 {
+				t.Errorf("got %v; want 3 failures until the target was ejected, then 37 successes", statuses)
+			}
+			time.Sleep(350 * time.Millisecond) // the cooldown passes: the target is tried again
+			statuses = map[int]int{}
+			for range 4 {
+				resp, _ := do(t, f, http.MethodPost, "h.test", "/", strings.NewReader("x"))
+				statuses[resp.StatusCode]++
+			}
+			if statuses[502] != 2 {
+				t.Errorf("after the cooldown got %v, want the target back in rotation (2 of 4 failing)", statuses)
+			}
+		})
+	}
+}
+
+func TestProxy_AllTargetsEjectedStillServed(t *testing.T) {
+	reset := resetter(t)
+	p := newProxy(t, Config{EjectAfter: 1, EjectFor: time.Minute}, route("all", "all.test", reset))
+	for mode, f := range paths(t, p) {
+		for i := range 3 {
+			if resp, _ := get(t, f, "all.test", "/"); resp.StatusCode != http.StatusBadGateway {
+				t.Errorf("%s: request %d: got %d, want 502 from the (ejected) only target, not 503", mode, i, resp.StatusCode)
+			}
+		}
+	}
+}
+
+func TestUpstream_Pick(t *testing.T) {
+	tg := func() *target { return &target{} }
+	a, b, c := tg(), tg(), tg()
+	u := &upstream{targets: []*target{a, b, c}, balancer: newBalancer([]uint32{1, 1, 1})}
+	now := time.Now().UnixNano()
+	b.ejectedUntil.Store(now + int64(time.Second))
+	for range 9 {
+		if u.pick(now, nil) == b {
+			t.Fatal("picked an ejected target while others are healthy")
+		}
+		if got := u.pick(now, a); got == a || got == b {
+			t.Fatalf("pick avoiding a returned %p; want c", got)
+		}
+	}
+	a.ejectedUntil.Store(now + int64(time.Second))
+	c.ejectedUntil.Store(now + int64(time.Second))
+	if u.pick(now, nil) == nil {
+		t.Error("every target ejected: want one anyway")
+	}
+	single := &upstream{targets: []*target{a}, balancer: newBalancer([]uint32{1})}
+	if single.pick(now, a) != nil {
+		t.Error("one target, avoiding it: want nil")
+	}
+}

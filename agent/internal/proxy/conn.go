@@ -1,0 +1,190 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+	"time"
+)
+
+// Client connection timeouts on the fast path (net/http's server uses the same values).
+const (
+	IdleTimeout       = 120 * time.Second // between requests on a keep-alive connection
+	ReadHeaderTimeout = 10 * time.Second  // for the rest of a head once it has started
+)
+
+const (
+	stateIdle int32 = iota
+	stateActive
+	stateClosed
+)
+
+// backendSlots is how many backend connections a client connection keeps for itself
+// between requests, so keep-alive traffic touches no shared pool.
+const backendSlots = 4
+
+// Conn is one client connection on the fast HTTP/1.1 path. Create it with NewConn and call
+// Serve once; Drain and Close may be called from other goroutines.
+type Conn struct {
+	p      *Proxy
+	c      net.Conn
+	secure bool
+	ip     string // client IP
+	fwdFor string // RFC 7239 for= value of ip
+
+	state    atomic.Int32
+	draining atomic.Bool
+
+	rb       rbuf
+	req      request
+	resp     response
+	reqOut   []byte // outgoing request head
+	out      []byte // outgoing response bytes
+	backends [backendSlots]*bconn
+	watch    *watcher // running while a backend is slow to answer
+}
+
+// NewConn prepares the fast path for client connection c; secure says it arrived over TLS.
+func (p *Proxy) NewConn(c net.Conn, secure bool) *Conn {
+	ip := clientIP(c.RemoteAddr().String())
+	return &Conn{p: p, c: c, secure: secure, ip: ip, fwdFor: forwardedFor(ip), rb: rbuf{b: make([]byte, 4<<10)}}
+}
+
+// Serve serves requests on the connection until the client closes it, an error, or Drain.
+// It returns nil after closing the connection, or, when a request needs net/http (see
+// parseRequest), a net.Conn that replays what was read: the caller hands it to an
+// http.Server whose handler is the Proxy.
+func (c *Conn) Serve() (handoff net.Conn) {
+	defer c.releaseBackends()
+	for {
+		if !c.idle() {
+			break
+		}
+		end, err := c.readHead()
+		if err != nil {
+			if errors.Is(err, errHeadTooLarge) {
+				c.req.method = ""
+				c.reply(431, "edgeplane: request header too large\n", nil, true)
+			}
+			break
+		}
+		if !c.state.CompareAndSwap(stateIdle, stateActive) {
+			break // closed by Drain
+		}
+		if end < 0 || !parseRequest(c.rb.b[c.rb.r:c.rb.r+end], c.p.reqActions, &c.req) {
+			return c.handoff()
+		}
+		c.rb.consume(end)
+		if !c.serveRequest() {
+			break
+		}
+	}
+	c.c.Close()
+	return nil
+}
+
+// idle marks the connection idle between requests; false means it is draining.
+func (c *Conn) idle() bool {
+	c.state.Store(stateIdle)
+	return !c.draining.Load()
+}
+
+// readHead reads until the buffer holds a complete request head and returns its length, or
+// -1 for a head net/http must parse (bare LF line endings).
+func (c *Conn) readHead() (int, error) {
+	c.c.SetReadDeadline(time.Now().Add(IdleTimeout))
+	started := false
+	for {
+		if end := c.rb.headEnd(); end > 0 {
+			return end, nil
+		}
+		if b := c.rb.buffered(); len(b) > 0 {
+			if hasBareLFHead(b) {
+				return -1, nil
+			}
+			if !started {
+				started = true
+				c.c.SetReadDeadline(time.Now().Add(ReadHeaderTimeout))
+			}
+		}
+		if _, err := c.rb.fill(c.c); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// hasBareLFHead reports whether b holds a head ending in LF LF (no CR).
+func hasBareLFHead(b []byte) bool {
+	for i := 1; i < len(b); i++ {
+		if b[i] == '\n' && b[i-1] == '\n' {
+			return true
+		}
+	}
+	return false
+}
+
+// handoff returns the connection for net/http, replaying the unread bytes.
+func (c *Conn) handoff() net.Conn {
+	c.c.SetReadDeadline(time.Time{})
+	prefix := append([]byte(nil), c.rb.buffered()...)
+	return &prefixConn{Conn: c.c, prefix: prefix, secure: c.secure}
+}
+
+// Drain makes the connection close after its current request, or at once if it is idle.
+func (c *Conn) Drain() {
+	c.draining.Store(true)
+	if c.state.CompareAndSwap(stateIdle, stateClosed) {
+		c.c.Close()
+	}
+}
+
+// Close closes the connection now, aborting any request in progress.
+func (c *Conn) Close() { c.state.Store(stateClosed); c.c.Close() }
+
+// backend returns a connection to t: one this client connection kept, else an idle one
+// from t's pool (checked for a close by the backend if it sat idle over a second), else a
+// new one. reused says it carried requests before.
+func (c *Conn) backend(t *target, now time.Time, fresh bool) (bc *bconn, reused bool, err error) {
+	if !fresh {
+		for i, bc := range c.backends {
+			if bc != nil && bc.pool == t.pool {
+				c.backends[i] = nil
+				if now.Sub(bc.lastUsed) < t.pool.key.timeouts.idle {
+					return bc, true, nil
+				}
+				bc.conn.Close()
+			}
+		}
+		for bc := t.pool.get(now); bc != nil; bc = t.pool.get(now) {
+			if now.Sub(bc.lastUsed) < time.Second || !bc.closedByPeer() {
+				return bc, true, nil
+			}
+			bc.conn.Close()
+		}
+	}
+	bc, err = t.pool.dial()
+	return bc, false, err
+}
+
+// keepBackend keeps bc for this client's next request, returning a displaced connection to
+// its pool.
+func (c *Conn) keepBackend(bc *bconn, now time.Time) {
+	bc.lastUsed = now
+	for i, old := range c.backends {
+		if old == nil {
+			c.backends[i] = bc
+			return
+		}
+	}
+	c.backends[0].pool.put(c.backends[0])
+	c.backends[0] = bc
+}
+
+func (c *Conn) releaseBackends() {
+	for i, bc := range c.backends {
+		if bc != nil {
+			bc.pool.put(bc)
+			c.backends[i] = nil
+		}
+	}
+}

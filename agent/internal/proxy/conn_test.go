@@ -1,0 +1,278 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/edgeplane/edgeplane/agent/internal/metrics"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+)
+
+// countingBackend counts the connections it accepts.
+func countingBackend(t *testing.T, idle time.Duration) (*httptest.Server, *atomic.Int32) {
+	var conns atomic.Int32
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		io.WriteString(w, "ok")
+	}))
+	s.Config.IdleTimeout = idle
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s, &conns
+}
+
+func TestProxy_KeepAlive(t *testing.T) {
+	be, conns := countingBackend(t, 0)
+	p := newProxy(t, Config{}, route("ka", "ka.test", be.URL))
+	for mode, f := range paths(t, p) {
+		t.Run(mode, func(t *testing.T) {
+			conns.Store(0)
+			var reused int
+			for range 20 {
+				ctx := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{
+					GotConn: func(i httptrace.GotConnInfo) {
+						if i.Reused {
+							reused++
+						}
+					}})
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.url+"/", nil)
+				req.Host = "ka.test"
+				resp, err := f.client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			if reused != 19 || conns.Load() != 1 {
+				t.Errorf("20 requests: client connection reused %d times, %d backend connections; want 19 and 1", reused, conns.Load())
+			}
+		})
+	}
+}
+
+func TestProxy_BackendClosedIdleConnection(t *testing.T) {
+	be, conns := countingBackend(t, 30*time.Millisecond)
+	p := newProxy(t, Config{}, route("idle", "idle.test", be.URL))
+	f := paths(t, p)["fast"]
+	for i := range 3 {
+		if resp, body := do(t, f, http.MethodPut, "idle.test", "/", strings.NewReader("small body")); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: got %d %q, want 200 on a fresh connection", i, resp.StatusCode, body)
+		}
+		time.Sleep(80 * time.Millisecond) // the backend closes the idle connection
+	}
+	if conns.Load() != 3 {
+		t.Errorf("backend connections = %d, want 3", conns.Load())
+	}
+}
+
+func TestProxy_WebSocket(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, msg, err := c.Read(r.Context())
+			if err != nil {
+				return
+			}
+			c.Write(r.Context(), typ, append([]byte("echo: "), msg...))
+		}
+	}))
+	t.Cleanup(be.Close)
+	p := newProxy(t, Config{}, route("ws", "ws.test", be.URL))
+	for mode, f := range paths(t, p) {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(f.url, "http")+"/socket", &websocket.DialOptions{Host: "ws.test"})
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			defer c.CloseNow()
+			if resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Errorf("status %d, want 101", resp.StatusCode)
+			}
+			if p.Upgraded() < 1 {
+				t.Errorf("Upgraded() = %d, want the connection tracked", p.Upgraded())
+			}
+			for _, m := range []string{"one", "two"} {
+				if err := c.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
+					t.Fatal(err)
+				}
+				if _, got, err := c.Read(ctx); err != nil || string(got) != "echo: "+m {
+					t.Fatalf("read %q, %v; want %q", got, err, "echo: "+m)
+				}
+			}
+			c.Close(websocket.StatusNormalClosure, "")
+		})
+	}
+	for deadline := time.Now().Add(2 * time.Second); p.Upgraded() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Upgraded() = %d after the sockets closed, want 0", p.Upgraded())
+		}
+	}
+}
+
+func TestProxy_Metrics(t *testing.T) {
+	be := echo(t, "be")
+	m := metrics.New()
+	p := newProxy(t, Config{Metrics: m}, route("web", "web.test", be.URL), route("down", "down.test", "http://"+closedAddr(t)))
+	for _, f := range paths(t, p) {
+		get(t, f, "web.test", "/")
+		get(t, f, "down.test", "/")
+		get(t, f, "nope.test", "/")
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	out := rec.Body.String()
+	for _, want := range []string{
+		`edgeplane_agent_requests_total{code_class="2xx",route="web"} 2`,
+		`edgeplane_agent_requests_total{code_class="5xx",route="down"} 2`,
+		`edgeplane_agent_requests_total{code_class="4xx",route="(none)"} 2`,
+		`edgeplane_agent_request_duration_seconds_count{route="web"} 2`,
+		`edgeplane_agent_upstream_errors_total{kind="connect",route="down"} 2`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// TestProxy_ReloadUnderLoad swaps the config 100 times a second while clients keep
+// requesting; not one request may fail.
+func TestProxy_ReloadUnderLoad(t *testing.T) {
+	a, b := echo(t, "a"), echo(t, "b")
+	p := newProxy(t, Config{}, route("live", "live.test", a.URL))
+	fronts := paths(t, p)
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	var swaps atomic.Int32
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			be := a.URL
+			if i%2 == 1 {
+				be = b.URL
+			}
+			apply(t, p, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{route("live", "live.test", be),
+				route("other", "other.test", be), {Name: "churn", Hosts: []string{"churn.test"}, Targets: targets(be), Priority: int32(i % 1000)}}})
+			swaps.Add(1)
+		}
+	}()
+	var wg sync.WaitGroup
+	var ok, failed atomic.Int32
+	for mode, f := range fronts {
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					req, _ := http.NewRequest(http.MethodGet, f.url+"/", nil)
+					req.Host = "live.test"
+					resp, err := f.client.Do(req)
+					if err != nil {
+						failed.Add(1)
+						t.Errorf("%s: %v", mode, err)
+						return
+					}
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "hello from ") {
+						failed.Add(1)
+						t.Errorf("%s: got %d %q", mode, resp.StatusCode, body)
+						return
+					}
+					ok.Add(1)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if swaps.Load() < 100 || ok.Load() < 500 || failed.Load() > 0 {
+		t.Errorf("%d swaps, %d requests served, %d failed; want >= 100 swaps, >= 500 served, none failed", swaps.Load(), ok.Load(), failed.Load())
+	}
+}
+
+func TestProxy_Timeouts(t *testing.T) {
+	be, conns := countingBackend(t, 0)
+	p := newProxy(t, Config{},
+		&edgeplanev1.Route{Name: "idle", Hosts: []string{"idle.test"}, Targets: targets(be.URL),
+			Timeouts: &edgeplanev1.Timeouts{Idle: durationpb.New(50 * time.Millisecond)}},
+		&edgeplanev1.Route{Name: "blackhole", Hosts: []string{"bh.test"}, Targets: targets("http://" + blackhole(t)),
+			Timeouts: &edgeplanev1.Timeouts{Connect: durationpb.New(100 * time.Millisecond)}},
+	)
+	for mode, f := range paths(t, p) {
+		t.Run(mode+"/idle", func(t *testing.T) {
+			conns.Store(0)
+			get(t, f, "idle.test", "/")
+			get(t, f, "idle.test", "/") // reuses the backend connection
+			time.Sleep(120 * time.Millisecond)
+			get(t, f, "idle.test", "/") // the pooled connection idled out
+			if conns.Load() != 2 {
+				t.Errorf("backend connections = %d, want 2", conns.Load())
+			}
+		})
+		t.Run(mode+"/connect", func(t *testing.T) {
+			resp, body := get(t, f, "bh.test", "/")
+			if resp.StatusCode != http.StatusGatewayTimeout || body != "edgeplane: route \"blackhole\": upstream timed out\n" {
+				t.Errorf("got %d %q, want 504 with the timeout body", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+// blackhole returns a loopback address whose connection attempts hang: a listener with a
+// backlog of 0 whose queue is already full, so new SYNs are dropped.
+func blackhole(t *testing.T) string {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	for range 4 { // fill the accept queue
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+		c.Close()
+		t.Skip("connections to a full listener succeed here; no connect timeout to test")
+	}
+	return addr
+}

@@ -1,0 +1,256 @@
+package proxy
+
+import (
+	"errors"
+	"net/http"
+	"time"
+)
+
+var errBadResponse = errors.New("malformed response from upstream")
+
+// forward proxies c.req to one of up's targets and relays the response. A connection
+// failure to a target counts against its health and, for an idempotent request without a
+// body, is retried once on another target. A kept connection the backend had closed in
+// the meantime is replaced by a fresh one when the request can be sent again.
+//
+// Hot path: no allocation and no shared lock when the client connection already holds a
+// connection to the target.
+func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
+	req := &c.req
+	now := start.UnixNano()
+	inBuf := min(req.length, int64(len(c.rb.buffered())))
+	replayable := inBuf == req.length
+	t := up.pick(now, nil)
+	retried, fresh := false, false
+	for attempt := 0; ; attempt++ {
+		bc, reused, err := c.backend(t, start, fresh)
+		if err != nil {
+			up.failed(t, err, now)
+			if !retried && retryable(req.method, req.length > 0) {
+				if t2 := up.pick(now, t); t2 != nil {
+					t, retried = t2, true
+					continue
+				}
+			}
+			return c.upstreamError(up, err, c.consumeBody(inBuf, replayable))
+		}
+		var headLen int
+		err = c.send(up, t, bc, inBuf)
+		if err == nil {
+			headLen, err = c.awaitHead(bc, start.Add(up.timeouts.response))
+		}
+		if err != nil {
+			bc.conn.Close()
+			if errors.Is(err, errClientGone) || errors.Is(err, errClientBody) {
+				c.stopWatch()
+				return statusClientGone, false
+			}
+			if reused && replayable && attempt < 2 && bc.rb.w == 0 && !isTimeout(err) {
+				fresh = true // the backend closed the kept connection: send again on a new one
+				continue
+			}
+			up.failed(t, err, now)
+			c.stopWatch()
+			return c.upstreamError(up, err, c.consumeBody(inBuf, replayable) || !replayable)
+		}
+		c.consumeBody(inBuf, replayable)
+		t.succeeded()
+		status, keep = c.relay(up, bc, headLen)
+		c.stopWatch()
+		return status, keep
+	}
+}
+
+// consumeBody drops the request body bytes still held in the read buffer (a body that was
+// not whole in the buffer was consumed by send) and reports whether the body was read.
+func (c *Conn) consumeBody(inBuf int64, replayable bool) bool {
+	if replayable {
+		c.rb.consume(int(inBuf))
+	}
+	return replayable
+}
+
+var errClientBody = errors.New("reading the request body from the client")
+
+// send writes the request head and body to bc: the body bytes already buffered, then the
+// rest streamed from the client as it arrives (never buffered whole).
+func (c *Conn) send(up *upstream, t *target, bc *bconn, inBuf int64) error {
+	b := c.composeRequest(up, t)
+	b = append(b, c.rb.buffered()[:inBuf]...)
+	c.reqOut = b
+	if _, err := bc.conn.Write(b); err != nil {
+		return err
+	}
+	rest := c.req.length - inBuf
+	if rest == 0 {
+		return nil
+	}
+	c.rb.consume(int(inBuf))
+	c.c.SetReadDeadline(time.Time{})
+	buf := buffers.Get()
+	defer buffers.Put(buf)
+	for rest > 0 {
+		n, err := c.c.Read(buf[:min(int64(len(buf)), rest)])
+		if n > 0 {
+			if _, werr := bc.conn.Write(buf[:n]); werr != nil {
+				return werr
+			}
+			rest -= int64(n)
+		}
+		if err != nil && rest > 0 {
+			return errClientBody
+		}
+	}
+	return nil
+}
+
+// composeRequest builds the outgoing request head for target t in c.reqOut: the route's
+// path and query joined to the target's, Host, the client's headers minus hop-by-hop,
+// stripped and route-removed ones, the agent's forwarding headers, the route's headers.
+func (c *Conn) composeRequest(up *upstream, t *target) []byte {
+	req := &c.req
+	b := append(c.reqOut[:0], req.method...)
+	b = append(b, ' ')
+	b = append(b, t.base...)
+	if t.query == "" {
+		b = append(b, req.target...)
+	} else {
+		b = appendJoinedQuery(b, req.target, t.query)
+	}
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	if up.preserveHost {
+		b = append(b, req.host...)
+	} else {
+		b = append(b, t.host...)
+	}
+	b = append(b, "\r\n"...)
+	drop := up.request.drop
+	for i := range req.headers {
+		f := &req.headers[i]
+		if (f.act == actKeep || f.act == actLength) && (drop == nil || !dropped(drop, f.name)) {
+			b = append(b, f.line...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	b = append(c.appendForwarding(b, up.forwarding), up.request.lines...)
+	return append(b, "\r\n"...)
+}
+
+func (c *Conn) appendForwarding(b []byte, fwd uint8) []byte {
+	host := c.req.host
+	if fwd&fwdFor != 0 && c.ip != "" {
+		b = append(b, "X-Forwarded-For: "...)
+		b = append(b, c.ip...)
+		b = append(b, "\r\n"...)
+	}
+	if fwd&fwdHost != 0 {
+		b = append(b, "X-Forwarded-Host: "...)
+		b = append(b, host...)
+		b = append(b, "\r\n"...)
+	}
+	if fwd&fwdProto != 0 {
+		b = append(b, "X-Forwarded-Proto: "...)
+		b = append(b, scheme(c.secure)...)
+		b = append(b, "\r\n"...)
+	}
+	if fwd&fwdForwarded != 0 {
+		b = append(b, "Forwarded: "...)
+		b = appendForwarded(b, c.fwdFor, unsafeString(host), c.secure)
+		b = append(b, "\r\n"...)
+	}
+	if fwd&fwdRealIP != 0 && c.ip != "" {
+		b = append(b, "X-Real-IP: "...)
+		b = append(b, c.ip...)
+		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
+// appendJoinedQuery appends target with the target URL's query placed before the
+// request's own: /p?tq&rq.
+func appendJoinedQuery(b, target []byte, tq string) []byte {
+	path, rq := target, []byte(nil)
+	for i, ch := range target {
+		if ch == '?' {
+			path, rq = target[:i], target[i+1:]
+			break
+		}
+	}
+	b = append(b, path...)
+	b = append(b, '?')
+	b = append(b, tq...)
+	if len(rq) > 0 {
+		b = append(b, '&')
+		b = append(b, rq...)
+	}
+	return b
+}
+
+// awaitHead reads until bc holds a complete final (non-1xx) response head, parses it into
+// c.resp and returns its length. The head must arrive before deadline.
+func (c *Conn) awaitHead(bc *bconn, deadline time.Time) (int, error) {
+	for {
+		if end := bc.rb.headEnd(); end > 0 {
+			if !parseResponse(bc.rb.buffered()[:end], &c.resp) {
+				return 0, errBadResponse
+			}
+			if c.resp.status >= 200 {
+				return end, nil
+			}
+			if c.resp.status == http.StatusSwitchingProtocols {
+				return 0, errBadResponse // never asked for
+			}
+			bc.rb.consume(end) // 100 Continue, 103 Early Hints: not relayed
+			continue
+		}
+		if err := c.fillBackend(bc, deadline); err != nil {
+			if errors.Is(err, errHeadTooLarge) {
+				return 0, errBadResponse
+			}
+			return 0, err
+		}
+	}
+}
+
+// timeoutError is the response timeout; as a net.Error timeout it is answered with 504.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "upstream response timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+// fillBackend reads more from bc. While a backend answers within watchDelay nothing else
+// happens; past that, a watcher starts reading the client connection so a client that
+// goes away cancels the upstream request (errClientGone). deadline, if not zero, bounds the
+// wait (a timeoutError).
+func (c *Conn) fillBackend(bc *bconn, deadline time.Time) error {
+	for {
+		d := deadline
+		if c.watch == nil {
+			if soon := time.Now().Add(watchDelay); d.IsZero() || soon.Before(d) {
+				d = soon
+			}
+		}
+		bc.setReadDeadline(d)
+		n, err := bc.rb.fill(bc.conn)
+		if n > 0 {
+			return nil
+		}
+		if c.watch != nil && c.watch.gone.Load() {
+			return errClientGone
+		}
+		if err == nil {
+			continue
+		}
+		if !isTimeout(err) {
+			return err
+		}
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			return timeoutError{}
+		}
+		if c.watch == nil {
+			c.startWatch(bc)
+		}
+		bc.deadline = time.Time{}.Add(1) // the watcher may have moved it: set it again
+	}
+}
