@@ -144,19 +144,31 @@ func TestProxy_Metrics(t *testing.T) {
 		get(t, f, "down.test", "/")
 		get(t, f, "nope.test", "/")
 	}
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	out := rec.Body.String()
-	for _, want := range []string{
+	// A request is counted after its response is written, so the client may see the answer
+	// a moment before the counter moves.
+	wants := []string{
 		`edgeplane_agent_requests_total{code_class="2xx",route="web"} 2`,
 		`edgeplane_agent_requests_total{code_class="5xx",route="down"} 2`,
 		`edgeplane_agent_requests_total{code_class="4xx",route="(none)"} 2`,
 		`edgeplane_agent_request_duration_seconds_count{route="web"} 2`,
 		`edgeplane_agent_upstream_errors_total{kind="connect",route="down"} 2`,
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("metrics lack %q", want)
+	}
+	var missing []string
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		missing = missing[:0]
+		for _, want := range wants {
+			if !strings.Contains(rec.Body.String(), want) {
+				missing = append(missing, want)
+			}
 		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range missing {
+		t.Errorf("metrics lack %q", want)
 	}
 }
 
