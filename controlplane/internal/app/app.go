@@ -56,6 +56,10 @@ type Config struct {
 	ReplicaID string
 	// Namespace prefixes every Redis key. Default "edgeplane".
 	Namespace string
+	// AgentRedisURL is sent to agents for publishing their request records; give it
+	// credentials that may only XADD to the request stream. Empty: agents publish only if
+	// their own --redis-url says where; Dev sends the embedded store.
+	AgentRedisURL string
 	// StreamNamespace prefixes the telemetry streams' names (logs:all:stream, ...). Default "".
 	StreamNamespace string
 	// SecretsKeyFile holds the key that seals private keys in Redis (32 bytes, raw, hex or
@@ -160,6 +164,9 @@ func (a *App) open() error {
 			return fmt.Errorf("starting the embedded store: %w", err)
 		}
 		url = "redis://" + a.mini.Addr()
+		if a.cfg.AgentRedisURL == "" {
+			a.cfg.AgentRedisURL = url
+		}
 		a.log.Warn("DEV MODE: state lives in an embedded in-memory store and is LOST when the control plane exits; use --redis-url in production")
 	case url == "":
 		return errors.New("no state store: set --redis-url (or EDGEPLANE_REDIS_URL), or --dev for an in-memory one")
@@ -201,7 +208,12 @@ func (a *App) open() error {
 
 func (a *App) build() {
 	st := store.New(store.Config{Client: a.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets})
-	a.state = state.New(state.Config{Store: st, Tail: a.tail, Logger: a.log.With("component", "state")})
+	var settings *edgeplanev1.TelemetrySettings
+	if a.cfg.AgentRedisURL != "" {
+		settings = &edgeplanev1.TelemetrySettings{RedisUrl: a.cfg.AgentRedisURL,
+			RequestStream: telemetry.StreamNames(a.cfg.StreamNamespace).Requests, MaxLen: 100000}
+	}
+	a.state = state.New(state.Config{Store: st, Tail: a.tail, Telemetry: settings, Logger: a.log.With("component", "state")})
 	a.selfSign = &certs.SelfSigned{Store: st, State: a.state, Logger: a.log.With("component", "certs")}
 	a.events = telemetry.NewEvents(a.pub, telemetry.StreamNames(a.cfg.StreamNamespace))
 	a.fanout = fanout.New(fanout.Config{

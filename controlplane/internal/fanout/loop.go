@@ -24,6 +24,17 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 		attempted = max(attempted, rejected)
 	}
 	var lastSend time.Time
+	if u := f.cfg.State.Settings(); u != nil && applied == rev && u.GetRevision() == rev {
+		// The agent is current, but still needs the telemetry settings.
+		msg, err := f.encode(u)
+		if err == nil {
+			err = stream.SendMsg(msg)
+		}
+		if err != nil {
+			return fmt.Errorf("sending settings: %w", err)
+		}
+		inflight = rev
+	}
 	var hold <-chan time.Time // set while waiting out MinUpdateInterval
 	for {
 		changed, rev, epoch := f.cfg.State.Watch()

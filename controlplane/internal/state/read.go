@@ -88,7 +88,7 @@ func (s *State) Update(base, epoch int64) *edgeplanev1.ConfigUpdate {
 
 func (s *State) deltaLocked(base int64) *edgeplanev1.ConfigUpdate {
 	i := sort.Search(len(s.history), func(i int) bool { return s.history[i].rev > base })
-	u := &edgeplanev1.ConfigUpdate{Revision: s.rev, BaseRevision: base}
+	u := &edgeplanev1.ConfigUpdate{Revision: s.rev, BaseRevision: base, Telemetry: s.cfg.Telemetry}
 	type key struct{ kind, name string }
 	seen := make(map[key]bool, len(s.history)-i)
 	for _, e := range s.history[i:] {
@@ -109,7 +109,7 @@ func (s *State) deltaLocked(base int64) *edgeplanev1.ConfigUpdate {
 
 // snapshotLocked returns a snapshot; its BaseRevision is -1 so the cache tells it apart.
 func (s *State) snapshotLocked() *edgeplanev1.ConfigUpdate {
-	u := &edgeplanev1.ConfigUpdate{Revision: s.rev, Snapshot: true, BaseRevision: -1}
+	u := &edgeplanev1.ConfigUpdate{Revision: s.rev, Snapshot: true, BaseRevision: -1, Telemetry: s.cfg.Telemetry}
 	u.Routes = make([]*edgeplanev1.Route, 0, len(s.items[store.KindRoute]))
 	for _, byName := range s.items {
 		for _, it := range byName {
@@ -118,6 +118,17 @@ func (s *State) snapshotLocked() *edgeplanev1.ConfigUpdate {
 	}
 	sortUpdate(u)
 	return u
+}
+
+// Settings returns an update that changes nothing but carries the telemetry settings, for an
+// agent that is current when it connects; nil when there are no settings.
+func (s *State) Settings() *edgeplanev1.ConfigUpdate {
+	if s.cfg.Telemetry == nil {
+		return nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return &edgeplanev1.ConfigUpdate{Revision: s.rev, BaseRevision: s.rev, Telemetry: s.cfg.Telemetry}
 }
 
 // Item returns one resource and whether it exists.

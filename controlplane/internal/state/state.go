@@ -32,6 +32,8 @@ type Config struct {
 	Tail redis.UniversalClient
 	// HistoryLen bounds the per-revision history kept for deltas. Default 10000.
 	HistoryLen int
+	// Telemetry, when set, rides along in every update (TelemetrySettings for agents).
+	Telemetry *edgeplanev1.TelemetrySettings
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }

@@ -107,3 +107,30 @@ func TestWatch_ClosesOnEveryChange(t *testing.T) {
 		t.Errorf("Live: got false while following the store")
 	}
 }
+
+func TestUpdate_CarriesTelemetrySettings(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	tail := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	st := store.New(store.Config{Client: rdb})
+	settings := &edgeplanev1.TelemetrySettings{RedisUrl: "redis://agent@r:6379", RequestStream: "logs:request:stream", MaxLen: 10}
+	s := state.New(state.Config{Store: st, Tail: tail, Telemetry: settings})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); tail.Close(); <-done; rdb.Close() })
+	<-s.Ready()
+	write(t, st, s, "a", false)
+	_, _, epoch := s.Watch()
+	for _, u := range []*edgeplanev1.ConfigUpdate{s.Update(0, epoch), s.Update(0, epoch+1), s.Settings()} {
+		if u.GetTelemetry().GetRedisUrl() != settings.GetRedisUrl() {
+			t.Errorf("update %v: no telemetry settings", u)
+		}
+	}
+	if u := s.Settings(); u.GetRevision() != 1 || u.GetBaseRevision() != 1 || len(u.GetRoutes()) != 0 {
+		t.Errorf("Settings: got %v, want an empty delta at revision 1", u)
+	}
+	if state.New(state.Config{Store: st, Tail: tail}).Settings() != nil {
+		t.Errorf("Settings without telemetry: got an update, want nil")
+	}
+}

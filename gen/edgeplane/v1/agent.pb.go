@@ -400,8 +400,11 @@ type ConfigUpdate struct {
 	Services []*ServiceEndpoints `protobuf:"bytes,10,rep,name=services,proto3" json:"services,omitempty"`
 	// Names of services removed (delta only).
 	DeletedServices []string `protobuf:"bytes,11,rep,name=deleted_services,json=deletedServices,proto3" json:"deleted_services,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Where the agent publishes its request records; sent with every update. Unset: the
+	// control plane has no settings for agents (the agent's own flags, if any, apply).
+	Telemetry     *TelemetrySettings `protobuf:"bytes,12,opt,name=telemetry,proto3" json:"telemetry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConfigUpdate) Reset() {
@@ -511,6 +514,77 @@ func (x *ConfigUpdate) GetDeletedServices() []string {
 	return nil
 }
 
+func (x *ConfigUpdate) GetTelemetry() *TelemetrySettings {
+	if x != nil {
+		return x.Telemetry
+	}
+	return nil
+}
+
+// TelemetrySettings tell agents where to publish one record per proxied request.
+type TelemetrySettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Redis URL, with the agents' (least-privilege, XADD-only) credentials.
+	RedisUrl string `protobuf:"bytes,1,opt,name=redis_url,json=redisUrl,proto3" json:"redis_url,omitempty"`
+	// Stream key, e.g. "logs:request:stream".
+	RequestStream string `protobuf:"bytes,2,opt,name=request_stream,json=requestStream,proto3" json:"request_stream,omitempty"`
+	// Approximate cap of the stream (XADD MAXLEN ~).
+	MaxLen        int64 `protobuf:"varint,3,opt,name=max_len,json=maxLen,proto3" json:"max_len,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TelemetrySettings) Reset() {
+	*x = TelemetrySettings{}
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TelemetrySettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TelemetrySettings) ProtoMessage() {}
+
+func (x *TelemetrySettings) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TelemetrySettings.ProtoReflect.Descriptor instead.
+func (*TelemetrySettings) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TelemetrySettings) GetRedisUrl() string {
+	if x != nil {
+		return x.RedisUrl
+	}
+	return ""
+}
+
+func (x *TelemetrySettings) GetRequestStream() string {
+	if x != nil {
+		return x.RequestStream
+	}
+	return ""
+}
+
+func (x *TelemetrySettings) GetMaxLen() int64 {
+	if x != nil {
+		return x.MaxLen
+	}
+	return 0
+}
+
 // ServiceEndpoints says where a service's replicas listen. A route naming the service sends
 // traffic to these targets; an empty list means the service is not running (503).
 type ServiceEndpoints struct {
@@ -523,7 +597,7 @@ type ServiceEndpoints struct {
 
 func (x *ServiceEndpoints) Reset() {
 	*x = ServiceEndpoints{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +609,7 @@ func (x *ServiceEndpoints) String() string {
 func (*ServiceEndpoints) ProtoMessage() {}
 
 func (x *ServiceEndpoints) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +622,7 @@ func (x *ServiceEndpoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceEndpoints.ProtoReflect.Descriptor instead.
 func (*ServiceEndpoints) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ServiceEndpoints) GetName() string {
@@ -582,7 +656,7 @@ type TlsCertificate struct {
 
 func (x *TlsCertificate) Reset() {
 	*x = TlsCertificate{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +668,7 @@ func (x *TlsCertificate) String() string {
 func (*TlsCertificate) ProtoMessage() {}
 
 func (x *TlsCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +681,7 @@ func (x *TlsCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TlsCertificate.ProtoReflect.Descriptor instead.
 func (*TlsCertificate) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TlsCertificate) GetName() string {
@@ -650,7 +724,7 @@ type AcmeChallenge struct {
 
 func (x *AcmeChallenge) Reset() {
 	*x = AcmeChallenge{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[8]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +736,7 @@ func (x *AcmeChallenge) String() string {
 func (*AcmeChallenge) ProtoMessage() {}
 
 func (x *AcmeChallenge) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[8]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +749,7 @@ func (x *AcmeChallenge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcmeChallenge.ProtoReflect.Descriptor instead.
 func (*AcmeChallenge) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AcmeChallenge) GetToken() string {
@@ -721,7 +795,7 @@ const file_edgeplane_v1_agent_proto_rawDesc = "" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"N\n" +
 	"\x0eControlMessage\x124\n" +
 	"\x06update\x18\x01 \x01(\v2\x1a.edgeplane.v1.ConfigUpdateH\x00R\x06updateB\x06\n" +
-	"\x04kind\"\x87\x04\n" +
+	"\x04kind\"\xc6\x04\n" +
 	"\fConfigUpdate\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1a\n" +
 	"\bsnapshot\x18\x02 \x01(\bR\bsnapshot\x12#\n" +
@@ -736,7 +810,12 @@ const file_edgeplane_v1_agent_proto_rawDesc = "" +
 	"\x12deleted_challenges\x18\t \x03(\tR\x11deletedChallenges\x12:\n" +
 	"\bservices\x18\n" +
 	" \x03(\v2\x1e.edgeplane.v1.ServiceEndpointsR\bservices\x12)\n" +
-	"\x10deleted_services\x18\v \x03(\tR\x0fdeletedServices\"V\n" +
+	"\x10deleted_services\x18\v \x03(\tR\x0fdeletedServices\x12=\n" +
+	"\ttelemetry\x18\f \x01(\v2\x1f.edgeplane.v1.TelemetrySettingsR\ttelemetry\"p\n" +
+	"\x11TelemetrySettings\x12\x1b\n" +
+	"\tredis_url\x18\x01 \x01(\tR\bredisUrl\x12%\n" +
+	"\x0erequest_stream\x18\x02 \x01(\tR\rrequestStream\x12\x17\n" +
+	"\amax_len\x18\x03 \x01(\x03R\x06maxLen\"V\n" +
 	"\x10ServiceEndpoints\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
 	"\atargets\x18\x02 \x03(\v2\x14.edgeplane.v1.TargetR\atargets\"\x8f\x01\n" +
@@ -765,39 +844,41 @@ func file_edgeplane_v1_agent_proto_rawDescGZIP() []byte {
 	return file_edgeplane_v1_agent_proto_rawDescData
 }
 
-var file_edgeplane_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_edgeplane_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_edgeplane_v1_agent_proto_goTypes = []any{
-	(*AgentMessage)(nil),     // 0: edgeplane.v1.AgentMessage
-	(*Hello)(nil),            // 1: edgeplane.v1.Hello
-	(*Ack)(nil),              // 2: edgeplane.v1.Ack
-	(*Nack)(nil),             // 3: edgeplane.v1.Nack
-	(*ControlMessage)(nil),   // 4: edgeplane.v1.ControlMessage
-	(*ConfigUpdate)(nil),     // 5: edgeplane.v1.ConfigUpdate
-	(*ServiceEndpoints)(nil), // 6: edgeplane.v1.ServiceEndpoints
-	(*TlsCertificate)(nil),   // 7: edgeplane.v1.TlsCertificate
-	(*AcmeChallenge)(nil),    // 8: edgeplane.v1.AcmeChallenge
-	nil,                      // 9: edgeplane.v1.Hello.LabelsEntry
-	(*Route)(nil),            // 10: edgeplane.v1.Route
-	(*Target)(nil),           // 11: edgeplane.v1.Target
+	(*AgentMessage)(nil),      // 0: edgeplane.v1.AgentMessage
+	(*Hello)(nil),             // 1: edgeplane.v1.Hello
+	(*Ack)(nil),               // 2: edgeplane.v1.Ack
+	(*Nack)(nil),              // 3: edgeplane.v1.Nack
+	(*ControlMessage)(nil),    // 4: edgeplane.v1.ControlMessage
+	(*ConfigUpdate)(nil),      // 5: edgeplane.v1.ConfigUpdate
+	(*TelemetrySettings)(nil), // 6: edgeplane.v1.TelemetrySettings
+	(*ServiceEndpoints)(nil),  // 7: edgeplane.v1.ServiceEndpoints
+	(*TlsCertificate)(nil),    // 8: edgeplane.v1.TlsCertificate
+	(*AcmeChallenge)(nil),     // 9: edgeplane.v1.AcmeChallenge
+	nil,                       // 10: edgeplane.v1.Hello.LabelsEntry
+	(*Route)(nil),             // 11: edgeplane.v1.Route
+	(*Target)(nil),            // 12: edgeplane.v1.Target
 }
 var file_edgeplane_v1_agent_proto_depIdxs = []int32{
 	1,  // 0: edgeplane.v1.AgentMessage.hello:type_name -> edgeplane.v1.Hello
 	2,  // 1: edgeplane.v1.AgentMessage.ack:type_name -> edgeplane.v1.Ack
 	3,  // 2: edgeplane.v1.AgentMessage.nack:type_name -> edgeplane.v1.Nack
-	9,  // 3: edgeplane.v1.Hello.labels:type_name -> edgeplane.v1.Hello.LabelsEntry
+	10, // 3: edgeplane.v1.Hello.labels:type_name -> edgeplane.v1.Hello.LabelsEntry
 	5,  // 4: edgeplane.v1.ControlMessage.update:type_name -> edgeplane.v1.ConfigUpdate
-	10, // 5: edgeplane.v1.ConfigUpdate.routes:type_name -> edgeplane.v1.Route
-	7,  // 6: edgeplane.v1.ConfigUpdate.certificates:type_name -> edgeplane.v1.TlsCertificate
-	8,  // 7: edgeplane.v1.ConfigUpdate.challenges:type_name -> edgeplane.v1.AcmeChallenge
-	6,  // 8: edgeplane.v1.ConfigUpdate.services:type_name -> edgeplane.v1.ServiceEndpoints
-	11, // 9: edgeplane.v1.ServiceEndpoints.targets:type_name -> edgeplane.v1.Target
-	0,  // 10: edgeplane.v1.AgentService.Connect:input_type -> edgeplane.v1.AgentMessage
-	4,  // 11: edgeplane.v1.AgentService.Connect:output_type -> edgeplane.v1.ControlMessage
-	11, // [11:12] is the sub-list for method output_type
-	10, // [10:11] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	11, // 5: edgeplane.v1.ConfigUpdate.routes:type_name -> edgeplane.v1.Route
+	8,  // 6: edgeplane.v1.ConfigUpdate.certificates:type_name -> edgeplane.v1.TlsCertificate
+	9,  // 7: edgeplane.v1.ConfigUpdate.challenges:type_name -> edgeplane.v1.AcmeChallenge
+	7,  // 8: edgeplane.v1.ConfigUpdate.services:type_name -> edgeplane.v1.ServiceEndpoints
+	6,  // 9: edgeplane.v1.ConfigUpdate.telemetry:type_name -> edgeplane.v1.TelemetrySettings
+	12, // 10: edgeplane.v1.ServiceEndpoints.targets:type_name -> edgeplane.v1.Target
+	0,  // 11: edgeplane.v1.AgentService.Connect:input_type -> edgeplane.v1.AgentMessage
+	4,  // 12: edgeplane.v1.AgentService.Connect:output_type -> edgeplane.v1.ControlMessage
+	12, // [12:13] is the sub-list for method output_type
+	11, // [11:12] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_agent_proto_init() }
@@ -820,7 +901,7 @@ func file_edgeplane_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_agent_proto_rawDesc), len(file_edgeplane_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
