@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"time"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/certs"
 	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
@@ -28,7 +27,7 @@ func (h *Certificates) CreateCertificate(ctx context.Context, req *edgeplanev1.C
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &edgeplanev1.CreateCertificateResponse{Certificate: c, Propagation: h.propagate(ctx, rev, wait)}, nil
+	return &edgeplanev1.CreateCertificateResponse{Certificate: c, Propagation: propagate(ctx, h.Fleet, rev, wait)}, nil
 }
 
 // GetCertificate implements CertificateService.GetCertificate.
@@ -68,20 +67,5 @@ func (h *Certificates) DeleteCertificate(ctx context.Context, req *edgeplanev1.D
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &edgeplanev1.DeleteCertificateResponse{Propagation: h.propagate(ctx, rev, wait)}, nil
-}
-
-// propagate waits up to wait for the fleet to serve rev (0: nothing to wait for). The
-// change is made either way, so a failure to read the fleet is not an error of the call.
-func (h *Certificates) propagate(ctx context.Context, rev int64, wait time.Duration) *edgeplanev1.Propagation {
-	if wait == 0 || rev == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	p, err := h.Fleet.Wait(ctx, rev)
-	if err != nil {
-		return &edgeplanev1.Propagation{Revision: rev}
-	}
-	return p
+	return &edgeplanev1.DeleteCertificateResponse{Propagation: propagate(ctx, h.Fleet, rev, wait)}, nil
 }

@@ -31,7 +31,7 @@ func (h *Docker) CreateService(ctx context.Context, req *edgeplanev1.CreateServi
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &edgeplanev1.CreateServiceResponse{Service: svc, Propagation: h.propagate(ctx, rev, wait)}, nil
+	return &edgeplanev1.CreateServiceResponse{Service: svc, Propagation: propagate(ctx, h.Fleet, rev, wait)}, nil
 }
 
 // GetService implements DockerService.GetService.
@@ -62,7 +62,7 @@ func (h *Docker) UpdateService(ctx context.Context, req *edgeplanev1.UpdateServi
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &edgeplanev1.UpdateServiceResponse{Service: svc, Propagation: h.propagate(ctx, rev, wait)}, nil
+	return &edgeplanev1.UpdateServiceResponse{Service: svc, Propagation: propagate(ctx, h.Fleet, rev, wait)}, nil
 }
 
 // DeleteService implements DockerService.DeleteService.
@@ -75,7 +75,7 @@ func (h *Docker) DeleteService(ctx context.Context, req *edgeplanev1.DeleteServi
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &edgeplanev1.DeleteServiceResponse{Propagation: h.propagate(ctx, rev, wait)}, nil
+	return &edgeplanev1.DeleteServiceResponse{Propagation: propagate(ctx, h.Fleet, rev, wait)}, nil
 }
 
 // StartService implements DockerService.StartService.
@@ -88,7 +88,7 @@ func (h *Docker) StartService(ctx context.Context, req *edgeplanev1.StartService
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &edgeplanev1.StartServiceResponse{Service: svc, Propagation: h.propagate(ctx, rev, wait)}, nil
+	return &edgeplanev1.StartServiceResponse{Service: svc, Propagation: propagate(ctx, h.Fleet, rev, wait)}, nil
 }
 
 // StopService implements DockerService.StopService.
@@ -105,7 +105,7 @@ func (h *Docker) StopService(ctx context.Context, req *edgeplanev1.StopServiceRe
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &edgeplanev1.StopServiceResponse{Service: svc, Propagation: h.propagate(ctx, rev, wait)}, nil
+	return &edgeplanev1.StopServiceResponse{Service: svc, Propagation: propagate(ctx, h.Fleet, rev, wait)}, nil
 }
 
 // RestartService implements DockerService.RestartService.
@@ -122,7 +122,7 @@ func (h *Docker) RestartService(ctx context.Context, req *edgeplanev1.RestartSer
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &edgeplanev1.RestartServiceResponse{Service: svc, Propagation: h.propagate(ctx, rev, wait)}, nil
+	return &edgeplanev1.RestartServiceResponse{Service: svc, Propagation: propagate(ctx, h.Fleet, rev, wait)}, nil
 }
 
 // StreamServiceLogs implements DockerService.StreamServiceLogs.
@@ -155,19 +155,4 @@ func stopTimeout(d *durationpb.Duration) (time.Duration, error) {
 		return 0, invalid("timeout", err.Error())
 	}
 	return d.AsDuration(), nil
-}
-
-// propagate waits up to wait for the fleet to serve rev (0: nothing to wait for). The
-// change is made either way, so a failure to read the fleet is not an error of the call.
-func (h *Docker) propagate(ctx context.Context, rev int64, wait time.Duration) *edgeplanev1.Propagation {
-	if wait == 0 || rev == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	p, err := h.Fleet.Wait(ctx, rev)
-	if err != nil {
-		return &edgeplanev1.Propagation{Revision: rev}
-	}
-	return p
 }

@@ -33,8 +33,7 @@ func (h *Routing) CreateRoute(ctx context.Context, req *edgeplanev1.CreateRouteR
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	p, err := h.propagate(ctx, r.GetRevision(), wait)
-	return &edgeplanev1.CreateRouteResponse{Route: r, Propagation: p}, err
+	return &edgeplanev1.CreateRouteResponse{Route: r, Propagation: propagate(ctx, h.Fleet, r.GetRevision(), wait)}, nil
 }
 
 // GetRoute implements RoutingService.GetRoute.
@@ -65,8 +64,7 @@ func (h *Routing) UpdateRoute(ctx context.Context, req *edgeplanev1.UpdateRouteR
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	p, err := h.propagate(ctx, r.GetRevision(), wait)
-	return &edgeplanev1.UpdateRouteResponse{Route: r, Propagation: p}, err
+	return &edgeplanev1.UpdateRouteResponse{Route: r, Propagation: propagate(ctx, h.Fleet, r.GetRevision(), wait)}, nil
 }
 
 // DeleteRoute implements RoutingService.DeleteRoute.
@@ -79,8 +77,7 @@ func (h *Routing) DeleteRoute(ctx context.Context, req *edgeplanev1.DeleteRouteR
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	p, err := h.propagate(ctx, rev, wait)
-	return &edgeplanev1.DeleteRouteResponse{Propagation: p}, err
+	return &edgeplanev1.DeleteRouteResponse{Propagation: propagate(ctx, h.Fleet, rev, wait)}, nil
 }
 
 // waitFor checks wait_for_agents; 0 means do not wait.
@@ -98,17 +95,18 @@ func waitFor(d *durationpb.Duration) (time.Duration, error) {
 	return w, nil
 }
 
-// propagate waits up to wait for the fleet to answer rev. The write is committed either way,
-// so a failure to read the fleet is reported without failing the call.
-func (h *Routing) propagate(ctx context.Context, rev int64, wait time.Duration) (*edgeplanev1.Propagation, error) {
-	if wait == 0 {
-		return nil, nil
+// propagate waits up to wait for the fleet to answer rev (a write's revision; 0 when nothing
+// was committed). The write is committed either way, so a failure to read the fleet is
+// reported as an empty propagation rather than failing the call; nil when not asked to wait.
+func propagate(ctx context.Context, fleet *fanout.Fanout, rev int64, wait time.Duration) *edgeplanev1.Propagation {
+	if wait == 0 || rev == 0 {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	p, err := h.Fleet.Wait(ctx, rev)
+	p, err := fleet.Wait(ctx, rev)
 	if err != nil {
-		return &edgeplanev1.Propagation{Revision: rev}, nil
+		return &edgeplanev1.Propagation{Revision: rev}
 	}
-	return p, nil
+	return p
 }
