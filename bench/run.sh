@@ -19,7 +19,7 @@ OUT=${OUT:-$DIR/results.txt}
 
 echo "# building into $DIR" >&2
 go build -o "$DIR/edgeplane-control" ./controlplane
-for cmd in propagation memory writes; do
+for cmd in propagation memory writes pipeline service; do
 	go build -o "$DIR/$cmd" "./bench/cmd/$cmd"
 done
 
@@ -40,6 +40,12 @@ run propagation ${PROPAGATION_ARGS:--agents=1,100,1000,10000 -writes=50}
 run memory ${MEMORY_ARGS:--agents=10000}
 # shellcheck disable=SC2086
 run writes ${WRITES_ARGS:--clients=16 -duration=5s -agents=0,100}
+# shellcheck disable=SC2086
+run pipeline ${PIPELINE_ARGS:--rate=20000 -duration=5s}
+if docker info >/dev/null 2>&1; then
+	# shellcheck disable=SC2086
+	run service ${SERVICE_ARGS:--runs=10 -via=agent}
+fi
 
 echo
 echo "## edgeplane control-plane benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
@@ -74,6 +80,12 @@ BEGIN {
 	} else if (b == "writes_baseline") {
 		printf "| redis INCR baseline | %s clients, go-redis | %s ops/s, p50 %s ms, p99 %s ms | - | - |\n", \
 			v["clients"], v["ops_per_s"], v["p50_ms"], v["p99_ms"]
+	} else if (b == "pipeline") {
+		printf "| request to metrics | %s records/s for %s s | lag p50 %s ms, p99 %s ms, max %s ms; %s published, %s counted (exact: %s) | p99 < %s ms | %s |\n", \
+			v["rate"], v["duration_s"], v["lag_p50_ms"], v["lag_p99_ms"], v["lag_max_ms"], v["published"], v["counted"], v["exact"], v["goal_p99_ms"], pass(v["pass"])
+	} else if (b == "service") {
+		printf "| CreateService to first 200 | %s runs via %s | p50 %s ms, p99 %s ms (CreateService call p50 %s ms) | - | - |\n", \
+			v["runs"], v["via"], v["first_200_p50_ms"], v["first_200_p99_ms"], v["create_p50_ms"]
 	} else if (b == "writes") {
 		printf "| writes | %s clients, %s agents | %s CreateRoute/s (%s of Redis INCR/s), p50 %s ms, p99 %s ms; CPU%%: cp %s, redis %s, bench %s, other %s | >= %s/s | %s |\n", \
 			v["clients"], v["agents"], v["writes_per_s"], v["share_of_redis_incr"], v["p50_ms"], v["p99_ms"], \

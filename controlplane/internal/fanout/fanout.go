@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
@@ -28,9 +29,10 @@ type Config struct {
 	// Heartbeat is how often each session's last_seen is refreshed; an agent whose status is
 	// older than three heartbeats counts as disconnected. Default 5s.
 	Heartbeat time.Duration
-	// MinUpdateInterval spaces an agent's updates: changes arriving sooner after the last
-	// update are coalesced into the next one. It bounds the work per agent under a storm of
-	// writes. Default 20ms; negative disables it.
+	// MinUpdateInterval caps the spacing of an agent's updates: changes arriving sooner after
+	// the last update are coalesced into the next one, which bounds the work of a storm of
+	// writes. The spacing grows with the fleet (200µs per connected agent up to this cap), so
+	// a small fleet sees every change at once. Default 20ms; negative disables it.
 	MinUpdateInterval time.Duration
 	// HelloTimeout bounds the wait for an agent's Hello. Default 10s.
 	HelloTimeout time.Duration
@@ -47,8 +49,9 @@ type Fanout struct {
 	rec *recorder
 	enc encoder
 
-	mu       sync.Mutex // guards sessions
-	sessions map[string]*session
+	mu        sync.Mutex // guards sessions
+	sessions  map[string]*session
+	connected atomic.Int64 // len(sessions), read on the send path without the lock
 }
 
 // New returns a Fanout. Run must be running for statuses to reach the store.
@@ -99,6 +102,11 @@ func (f *Fanout) heartbeat(ctx context.Context) {
 	}
 }
 
+// spacing is the least time between two updates to one agent, given the fleet's size.
+func (f *Fanout) spacing() time.Duration {
+	return min(f.cfg.MinUpdateInterval, time.Duration(f.connected.Load())*200*time.Microsecond)
+}
+
 // register makes s the node's session on this replica, cancelling an older one.
 func (f *Fanout) register(s *session) {
 	f.mu.Lock()
@@ -107,6 +115,7 @@ func (f *Fanout) register(s *session) {
 		old.cancel()
 	}
 	f.sessions[s.node] = s
+	f.connected.Store(int64(len(f.sessions)))
 }
 
 func (f *Fanout) unregister(s *session) {
@@ -115,4 +124,5 @@ func (f *Fanout) unregister(s *session) {
 	if f.sessions[s.node] == s {
 		delete(f.sessions, s.node)
 	}
+	f.connected.Store(int64(len(f.sessions)))
 }

@@ -35,12 +35,12 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 		}
 		inflight = rev
 	}
-	var hold <-chan time.Time // set while waiting out MinUpdateInterval
+	var hold <-chan time.Time // set while waiting out the spacing between updates
 	for {
 		changed, rev, epoch := f.cfg.State.Watch()
 		due := inflight == 0 && (rev > attempted || epoch != attemptedEpoch)
 		if due && hold == nil {
-			if wait := f.cfg.MinUpdateInterval - time.Since(lastSend); wait > 0 {
+			if wait := f.spacing() - time.Since(lastSend); wait > 0 {
 				hold = time.After(wait) // changes arriving meanwhile join this update
 				due = false
 			}

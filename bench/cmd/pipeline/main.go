@@ -1,0 +1,150 @@
+// Command pipeline measures request-to-metrics latency: request records are published into
+// logs:request:stream at a steady rate (as agents publish them, through the same
+// non-blocking publisher), and the real control plane's metrics consumer turns them into
+// counts. Every 50 ms the benchmark samples the consumer's lag, the age of the oldest record
+// not yet counted; its p50/p99 bound how long a request takes to show in GetMetrics. At the
+// end every record must have been counted exactly once.
+//
+//	bench=pipeline rate=20000 duration_s=5 published=... counted=... lag_p50_ms=... lag_p99_ms=...
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/edgeplane/edgeplane/bench/internal/harness"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/publish"
+	"github.com/edgeplane/edgeplane/internal/requestlog"
+)
+
+const (
+	stream  = "logs:request:stream"
+	goalP99 = time.Second
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "pipeline:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	bin := flag.String("bin", "", "edgeplane-control binary (default: build ./controlplane)")
+	rate := flag.Int("rate", 20000, "request records per second")
+	dur := flag.Duration("duration", 5*time.Second, "how long to publish")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	b, err := harness.ControlBinary(*bin)
+	if err != nil {
+		return err
+	}
+	rds, err := harness.StartRedis(ctx)
+	if err != nil {
+		return err
+	}
+	defer rds.Stop()
+	cp, err := harness.StartControl(ctx, harness.ControlOptions{Bin: b, RedisURL: rds.URL()})
+	if err != nil {
+		return err
+	}
+	defer cp.Stop()
+	tel := edgeplanev1.NewTelemetryServiceClient(cp.Conn)
+
+	pub := publish.New(publish.Config{Client: rds.Client, Buffer: 1 << 18})
+	pctx, stopPub := context.WithCancel(ctx)
+	defer stopPub()
+	pubDone := make(chan struct{})
+	go func() { _ = pub.Run(pctx); close(pubDone) }()
+
+	lags := sample(ctx, tel, *dur+2*time.Second)
+	published := produce(ctx, pub, *rate, *dur)
+	want := int64(published)
+	var got int64
+	deadline := time.Now().Add(30 * time.Second)
+	for got != want && time.Now().Before(deadline) {
+		res, err := tel.GetMetrics(ctx, &edgeplanev1.GetMetricsRequest{Window: durationpb.New(10 * time.Minute)})
+		if err != nil {
+			return err
+		}
+		got = res.GetTotal().GetRequests()
+		time.Sleep(100 * time.Millisecond)
+	}
+	samples := <-lags
+	stopPub()
+	<-pubDone
+	if st := pub.Stats(); st.Dropped > 0 {
+		return fmt.Errorf("the publisher dropped %d records", st.Dropped)
+	}
+	slices.Sort(samples)
+	p50, p99 := pct(samples, 0.50), pct(samples, 0.99)
+	fmt.Printf("bench=pipeline rate=%d duration_s=%.0f published=%d counted=%d exact=%v lag_p50_ms=%.1f lag_p99_ms=%.1f lag_max_ms=%.1f goal_p99_ms=%d pass=%v\n",
+		*rate, dur.Seconds(), want, got, got == want, ms(p50), ms(p99), ms(pct(samples, 1)), goalP99.Milliseconds(), got == want && p99 <= goalP99)
+	return nil
+}
+
+// produce publishes records at rate per second for dur, in 10 ms ticks, and returns how many.
+func produce(ctx context.Context, pub *publish.Publisher, rate int, dur time.Duration) int {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	end := time.Now().Add(dur)
+	start, n := time.Now(), 0
+	rec := requestlog.Record{Host: "bench.test", Method: "GET", Path: "/", Status: 200, Duration: time.Millisecond, Route: "bench", Node: "bench", Revision: 1}
+	for now := range tick.C {
+		if now.After(end) || ctx.Err() != nil {
+			return n
+		}
+		due := int(float64(rate) * now.Sub(start).Seconds())
+		for ; n < due; n++ {
+			if n%10 == 0 {
+				rec.Status = 503
+			} else {
+				rec.Status = 200
+			}
+			pub.Publish(publish.Record{Stream: stream, Values: rec.Values()})
+		}
+	}
+	return n
+}
+
+// sample reads the metrics group's lag every 50 ms for d and sends the samples.
+func sample(ctx context.Context, tel edgeplanev1.TelemetryServiceClient, d time.Duration) <-chan []time.Duration {
+	out := make(chan []time.Duration, 1)
+	go func() {
+		var s []time.Duration
+		end := time.Now().Add(d)
+		for time.Now().Before(end) && ctx.Err() == nil {
+			res, err := tel.GetConsumerLag(ctx, &edgeplanev1.GetConsumerLagRequest{})
+			if err == nil {
+				for _, c := range res.GetConsumers() {
+					if c.GetStream() == stream {
+						s = append(s, c.GetLag().AsDuration())
+					}
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		out <- s
+	}()
+	return out
+}
+
+func pct(s []time.Duration, q float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	i := int(q * float64(len(s)-1))
+	return s[i]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
