@@ -39,6 +39,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.StringVar(&o.config.MetricsAddr, "metrics-addr", node.DefaultMetricsAddr, "listen address for /metrics, /healthz and /readyz")
 	fs.BoolVar(&o.config.Pprof, "pprof", false, "also serve /debug/pprof/ on the metrics address")
 	fs.IntVar(&maxRoutes, "max-routes", 0, "reject (NACK) a config with more routes than this, keeping the current one; 0 means no limit")
+	fs.StringVar(&o.config.RedisURL, "redis-url", "", "Redis for request records, redis://[user:pass@]host:port/db; overrides the control plane's telemetry settings (default: the control plane's)")
+	fs.StringVar(&o.config.RequestStream, "request-stream", "", "stream request records go to; overrides the control plane's (default: the control plane's, else "+proxy.DefaultRequestStream+")")
+	fs.IntVar(&o.config.TraceBuffer, "trace-buffer", node.DefaultTraceBuffer, "request records that may wait for Redis; more are dropped and counted")
 	fs.StringVar(&o.config.CacheDir, "cache-dir", defaultCacheDir(lookupEnv), "directory for the config cache (created if missing)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -60,6 +63,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 		return nil, fmt.Errorf("--max-routes %d: must not be negative", maxRoutes)
 	}
 	o.config.Validate = limitRoutes(maxRoutes)
+	if o.config.TraceBuffer <= 0 {
+		return nil, fmt.Errorf("--trace-buffer %d: must be positive", o.config.TraceBuffer)
+	}
 	var err error
 	o.config.Labels, err = parseLabels(labels)
 	return &o, err

@@ -100,3 +100,21 @@ func TestParseFlags_MaxRoutes(t *testing.T) {
 		t.Errorf("--max-routes -1: got nil error")
 	}
 }
+
+func TestParseFlags_Telemetry(t *testing.T) {
+	env := map[string]string{"EDGEPLANE_REDIS_URL": "redis://r.env:6379/0", "EDGEPLANE_REQUEST_STREAM": "ns:logs:request:stream"}
+	o, err := parseFlags([]string{"--trace-buffer", "64"}, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatalf("parseFlags() error = %v", err)
+	}
+	if c := o.config; c.RedisURL != "redis://r.env:6379/0" || c.RequestStream != "ns:logs:request:stream" || c.TraceBuffer != 64 {
+		t.Errorf("got redis %q, stream %q, buffer %d", c.RedisURL, c.RequestStream, c.TraceBuffer)
+	}
+	o, err = parseFlags(nil, func(string) (string, bool) { return "", false })
+	if err != nil || o.config.RedisURL != "" || o.config.RequestStream != "" {
+		t.Errorf("defaults: %v, redis %q, stream %q; want the control plane's settings", err, o.config.RedisURL, o.config.RequestStream)
+	}
+	if _, err := parseFlags([]string{"--trace-buffer", "0"}, func(string) (string, bool) { return "", false }); err == nil {
+		t.Error("--trace-buffer 0: error = nil, want an error")
+	}
+}

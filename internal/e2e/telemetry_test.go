@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -123,5 +124,64 @@ func TestTelemetry_MetricsFromRequestRecords(t *testing.T) {
 	trace, err := tel.GetTrace(t.Context(), &edgeplanev1.GetTraceRequest{TraceId: tc.TraceIDString()})
 	if err != nil || len(trace.GetEntries()) != 1 || trace.GetEntries()[0].GetStream() != "logs:request:stream" {
 		t.Errorf("GetTrace of a request: got %d entries (%v), want its one request record", len(trace.GetEntries()), err)
+	}
+}
+
+// N requests through a real agent, told by the control plane where to publish, give exactly
+// N in GetMetrics with their status classes; GetTrace on the X-Trace-Id the client got shows
+// the request record.
+func TestTelemetry_RequestsThroughAnAgentAreCountedAndTraced(t *testing.T) {
+	rds := redistest.New(t)
+	cp := startControl(t, rds.URL(), "cp-1", "--agent-redis-url", rds.URL())
+	tel := edgeplanev1.NewTelemetryServiceClient(cp.conn)
+	ag := startAgent(t, cp.Addr, "edge-1", t.TempDir())
+	eventually(t, 10*time.Second, func() error { return connected(t, cp, 1) })
+	create(t, cp, route("web", "web.test", backend(t, "A")))
+	ag.expectServes("web.test", "/", 200, "A /")
+
+	const ok, missing = 120, 30
+	var traceID string
+	for i := range ok + missing {
+		host := "web.test"
+		if i >= ok {
+			host = "nothing.test" // 404 from the agent itself, also recorded
+		}
+		req, _ := http.NewRequest(http.MethodGet, "http://"+ag.Addr+"/p", nil)
+		req.Host = host
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if i == 0 {
+			traceID = res.Header.Get("X-Trace-Id")
+		}
+	}
+	if len(traceID) != 32 {
+		t.Fatalf("X-Trace-Id: got %q, want a trace id", traceID)
+	}
+	eventually(t, 15*time.Second, func() error {
+		res, err := tel.GetMetrics(t.Context(), &edgeplanev1.GetMetricsRequest{Window: durationpb.New(time.Minute)})
+		if err != nil {
+			return err
+		}
+		byHost := map[string]*edgeplanev1.TrafficMetrics{}
+		for _, m := range res.GetMetrics() {
+			byHost[m.GetHost()] = m
+		}
+		web, none := byHost["web.test"], byHost["nothing.test"]
+		// +1: the readiness probe above (expectServes) went through the agent too.
+		if web.GetRequests() != ok+1 || web.GetStatusClasses()["2xx"] != ok+1 || none.GetRequests() != missing || none.GetStatusClasses()["4xx"] != missing {
+			return fmt.Errorf("metrics: web %v, nothing %v; want %d 2xx and %d 4xx", web, none, ok+1, missing)
+		}
+		return nil
+	})
+	res, err := tel.GetTrace(t.Context(), &edgeplanev1.GetTraceRequest{TraceId: traceID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.GetEntries()) != 1 || res.GetEntries()[0].GetStream() != "logs:request:stream" ||
+		res.GetEntries()[0].GetFields()["route"] != "web" || res.GetEntries()[0].GetFields()["node"] != "edge-1" {
+		t.Errorf("GetTrace of the agent's trace id: got %v, want its request record", res.GetEntries())
 	}
 }

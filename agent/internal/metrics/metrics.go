@@ -7,6 +7,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,7 @@ type Metrics struct {
 	revision  prometheus.Gauge
 	connected prometheus.Gauge
 	conns     *prometheus.GaugeVec
+	traces    atomic.Pointer[func() (published, dropped uint64)]
 }
 
 // New returns the agent's metrics, registered with a fresh registry together with the Go
@@ -71,9 +73,28 @@ func New() *Metrics {
 			Help: "Client connections open, by listener (http, https).",
 		}, []string{"listener"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.revision, m.connected, m.conns,
+	published := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "edgeplane_agent_traces_published_total",
+		Help: "Request records written to the request stream in Redis.",
+	}, func() float64 { p, _ := m.traceStats(); return float64(p) })
+	dropped := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "edgeplane_agent_traces_dropped_total",
+		Help: "Request records dropped because the publishing buffer was full (Redis slow or down).",
+	}, func() float64 { _, d := m.traceStats(); return float64(d) })
+	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.revision, m.connected, m.conns, published, dropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// SetTraceStats sets where the request-record counters are read from at scrape time; f must
+// return running totals (never decreasing) and be safe for concurrent use.
+func (m *Metrics) SetTraceStats(f func() (published, dropped uint64)) { m.traces.Store(&f) }
+
+func (m *Metrics) traceStats() (published, dropped uint64) {
+	if f := m.traces.Load(); f != nil {
+		return (*f)()
+	}
+	return 0, 0
 }
 
 // Handler serves the metrics in the Prometheus exposition format.

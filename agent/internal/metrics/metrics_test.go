@@ -53,3 +53,18 @@ func BenchmarkRoute_Observe(b *testing.B) {
 		}
 	})
 }
+
+func TestMetrics_TraceCounters(t *testing.T) {
+	m := New()
+	if out := scrape(t, m); !strings.Contains(out, "edgeplane_agent_traces_published_total 0") ||
+		!strings.Contains(out, "edgeplane_agent_traces_dropped_total 0") {
+		t.Errorf("without a publisher the counters should read 0:\n%s", out)
+	}
+	m.SetTraceStats(func() (uint64, uint64) { return 12, 3 })
+	out := scrape(t, m)
+	for _, want := range []string{"edgeplane_agent_traces_published_total 12", "edgeplane_agent_traces_dropped_total 3"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+}

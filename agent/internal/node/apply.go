@@ -40,6 +40,9 @@ func (ap *applier) Apply(_ context.Context, u *edgeplanev1.ConfigUpdate) (string
 		return "", err
 	}
 	a.setConfig(next)
+	if ts := u.GetTelemetry(); ts != nil {
+		a.offerTelemetry(ts)
+	}
 	return next.Hash(), nil
 }
 

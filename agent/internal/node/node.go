@@ -71,6 +71,15 @@ type Config struct {
 	DialOptions []grpc.DialOption
 	// Logger receives the agent's logs, each with a "component" attribute. Nil discards.
 	Logger *slog.Logger
+	// RedisURL, when set, is where request records go (redis://[user:pass@]host:port/db),
+	// overriding the control plane's TelemetrySettings; empty takes the control plane's.
+	RedisURL string
+	// RequestStream, when set, overrides the request stream's name; empty takes the
+	// control plane's, else proxy.DefaultRequestStream.
+	RequestStream string
+	// TraceBuffer is how many request records may wait for Redis; more are dropped and
+	// counted (default DefaultTraceBuffer).
+	TraceBuffer int
 }
 
 // Agent is one running edge agent. Create it with New, then call Run once.
@@ -82,6 +91,9 @@ type Agent struct {
 	frontend *frontend.Server
 	conn     *grpc.ClientConn
 	stream   *stream.Client
+
+	telemetry chan *edgeplanev1.TelemetrySettings // latest from the control plane, for runTelemetry
+	traces    traceStats
 
 	config atomic.Pointer[routeset.Set] // what the proxy serves; nil before any config
 	mu     sync.Mutex                   // guards changed
@@ -98,6 +110,7 @@ func New(cfg Config) (*Agent, error) {
 	cfg.HTTPAddr = cmp.Or(cfg.HTTPAddr, DefaultHTTPAddr)
 	cfg.MetricsAddr = cmp.Or(cfg.MetricsAddr, DefaultMetricsAddr)
 	cfg.DrainTimeout = cmp.Or(cfg.DrainTimeout, DefaultDrainTimeout)
+	cfg.TraceBuffer = cmp.Or(cfg.TraceBuffer, DefaultTraceBuffer)
 	if cfg.NodeID == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -110,8 +123,10 @@ func New(cfg Config) (*Agent, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	a := &Agent{cfg: cfg, log: log.With("component", "agent"), metrics: metrics.New(),
-		changed: make(chan struct{}), ready: make(chan struct{})}
-	p, err := proxy.New(proxy.Config{Logger: log.With("component", "proxy"), Metrics: a.metrics, StripHeaders: cfg.StripHeaders})
+		changed: make(chan struct{}), ready: make(chan struct{}), telemetry: make(chan *edgeplanev1.TelemetrySettings, 1)}
+	a.metrics.SetTraceStats(a.traces.read)
+	p, err := proxy.New(proxy.Config{Logger: log.With("component", "proxy"), Metrics: a.metrics,
+		StripHeaders: cfg.StripHeaders, NodeID: cfg.NodeID})
 	if err != nil {
 		return nil, err
 	}

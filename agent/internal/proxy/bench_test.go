@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/publish"
 )
 
 // BenchmarkProxy measures a whole proxied request on loopback, client -> Proxy -> backend,
@@ -48,36 +50,77 @@ func BenchmarkProxy(b *testing.B) {
 }
 
 // BenchmarkFastPath measures the fast path alone: a raw client and a raw backend that
-// allocate nothing, so allocs/op are the proxy's own per request.
+// allocate nothing, so allocs/op are the proxy's own per request. tracing=on publishes a
+// request record per request into a buffered channel a goroutine drains (what
+// publish.Publisher does before Redis); tracing=off publishes none. Both carry trace
+// context (traceparent in, new span out, X-Trace-Id back).
 func BenchmarkFastPath(b *testing.B) {
 	be := rawKeepAlive(b, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nhello world\n")
-	p := newProxy(b, Config{}, &edgeplanev1.Route{Name: "bench", Hosts: []string{"bench.test"}, Targets: targets(be),
+	p := newProxy(b, Config{NodeID: "bench-node"}, &edgeplanev1.Route{Name: "bench", Hosts: []string{"bench.test"}, Targets: targets(be),
 		RequestHeaders: &edgeplanev1.HeaderRules{Set: map[string]string{"X-Env": "bench"}}})
 	addr := serveFast(b, p)
 	req := []byte("GET /api/items?id=7 HTTP/1.1\r\nHost: bench.test\r\nUser-Agent: bench/1.0\r\nAccept: */*\r\n" +
 		"Accept-Encoding: gzip\r\nX-Forwarded-User: spoof\r\nTraceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n")
-	b.ReportAllocs()
-	b.SetParallelism(4)
-	b.RunParallel(func(pb *testing.PB) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 4096)
-		for pb.Next() {
-			if _, err := c.Write(req); err != nil {
-				b.Error(err)
-				return
+	for _, tracing := range []bool{false, true} {
+		b.Run(fmt.Sprintf("tracing=%s", map[bool]string{false: "off", true: "on"}[tracing]), func(b *testing.B) {
+			if tracing {
+				pub := newDrainPublisher(65536)
+				defer pub.close()
+				p.SetPublisher(pub, "")
+				defer p.SetPublisher(nil, "")
 			}
-			if n, err := readResponse(c, buf); err != nil || n == 0 {
-				b.Errorf("read: %v", err)
-				return
-			}
-		}
-	})
+			b.ReportAllocs()
+			b.SetParallelism(4)
+			b.RunParallel(func(pb *testing.PB) {
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for pb.Next() {
+					if _, err := c.Write(req); err != nil {
+						b.Error(err)
+						return
+					}
+					if n, err := readResponse(c, buf); err != nil || n == 0 {
+						b.Errorf("read: %v", err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
+
+// drainPublisher is publish.Publisher without Redis: a bounded channel, a non-blocking send
+// (drops counted), and a goroutine that takes records off and discards them.
+type drainPublisher struct {
+	ch      chan publish.Record
+	done    chan struct{}
+	dropped atomic.Uint64
+}
+
+func newDrainPublisher(size int) *drainPublisher {
+	d := &drainPublisher{ch: make(chan publish.Record, size), done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		for range d.ch {
+		}
+	}()
+	return d
+}
+
+func (d *drainPublisher) Publish(r publish.Record) {
+	select {
+	case d.ch <- r:
+	default:
+		d.dropped.Add(1)
+	}
+}
+
+func (d *drainPublisher) close() { close(d.ch); <-d.done }
 
 // readResponse reads one response with a 12-byte body (the head ends the first read on
 // loopback in practice; keep reading until the body's last byte).

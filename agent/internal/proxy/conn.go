@@ -2,9 +2,12 @@ package proxy
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net"
 	"sync/atomic"
 	"time"
+
+	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
 
 // Client connection timeouts on the fast path (net/http's server uses the same values).
@@ -42,12 +45,17 @@ type Conn struct {
 	out      []byte // outgoing response bytes
 	backends [backendSlots]*bconn
 	watch    *watcher // running while a backend is slow to answer
+
+	rng     *rand.ChaCha8    // span and trace ids
+	sc      tracectx.Context // the agent's span of the current request
+	x       exchange         // what the current request's record needs
+	written int64            // bytes written to the client for the current request
 }
 
 // NewConn prepares the fast path for client connection c; secure says it arrived over TLS.
 func (p *Proxy) NewConn(c net.Conn, secure bool) *Conn {
 	ip := clientIP(c.RemoteAddr().String())
-	return &Conn{p: p, c: c, secure: secure, ip: ip, fwdFor: forwardedFor(ip), rb: rbuf{b: make([]byte, 4<<10)}}
+	return &Conn{p: p, c: c, secure: secure, ip: ip, fwdFor: forwardedFor(ip), rb: rbuf{b: make([]byte, 4<<10)}, rng: newRand()}
 }
 
 // Serve serves requests on the connection until the client closes it, an error, or Drain.
@@ -64,6 +72,7 @@ func (c *Conn) Serve() (handoff net.Conn) {
 		if err != nil {
 			if errors.Is(err, errHeadTooLarge) {
 				c.req.method = ""
+				c.sc = span(nil, c.rng)
 				c.reply(431, "edgeplane: request header too large\n", nil, true)
 			}
 			break
@@ -75,7 +84,7 @@ func (c *Conn) Serve() (handoff net.Conn) {
 			return c.handoff()
 		}
 		c.rb.consume(end)
-		if !c.serveRequest() {
+		if !c.serveRequest(end) {
 			break
 		}
 	}
@@ -128,6 +137,13 @@ func (c *Conn) handoff() net.Conn {
 	c.c.SetReadDeadline(time.Time{})
 	prefix := append([]byte(nil), c.rb.buffered()...)
 	return &prefixConn{Conn: c.c, prefix: prefix, secure: c.secure}
+}
+
+// write writes b to the client, counting the bytes for the request record.
+func (c *Conn) write(b []byte) (int, error) {
+	n, err := c.c.Write(b)
+	c.written += int64(n)
+	return n, err
 }
 
 // Drain makes the connection close after its current request, or at once if it is idle.

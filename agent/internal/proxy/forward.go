@@ -23,6 +23,7 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 	t := up.pick(now, nil)
 	retried, fresh := false, false
 	for attempt := 0; ; attempt++ {
+		c.x.target = t
 		bc, reused, err := c.backend(t, start, fresh)
 		if err != nil {
 			up.failed(t, err, now)
@@ -132,7 +133,12 @@ func (c *Conn) composeRequest(up *upstream, t *target) []byte {
 			b = append(b, "\r\n"...)
 		}
 	}
-	b = append(c.appendForwarding(b, up.forwarding), up.request.lines...)
+	b = c.appendForwarding(b, up.forwarding)
+	if drop == nil || !drop["traceparent"] {
+		b = append(b, "Traceparent: "...)
+		b = append(appendTraceparent(b, &c.sc), "\r\n"...)
+	}
+	b = append(b, up.request.lines...)
 	return append(b, "\r\n"...)
 }
 

@@ -80,8 +80,6 @@ func (h *headerRules) addDrop(k string) {
 	h.drop[strings.ToLower(k)] = true
 }
 
-func (h headerRules) empty() bool { return len(h.set) == 0 && len(h.remove) == 0 }
-
 // apply removes, then sets, so a header both removed and set ends up set.
 func (h headerRules) apply(hdr http.Header) {
 	for _, k := range h.remove {

@@ -17,6 +17,7 @@ const (
 	actConn                 // Connection
 	actHandoff              // request: needs net/http (Transfer-Encoding, Upgrade, Expect)
 	actTE                   // response: Transfer-Encoding
+	actTrace                // request: traceparent, replaced by the agent's span
 )
 
 // requestActions returns the request header actions: the protocol headers plus strip
@@ -26,6 +27,7 @@ func requestActions(strip map[string]bool) map[string]uint8 {
 		"host": actHost, "content-length": actLength, "connection": actConn,
 		"transfer-encoding": actHandoff, "upgrade": actHandoff, "expect": actHandoff, "http2-settings": actHandoff,
 		"te": actDrop, "keep-alive": actDrop, "proxy-connection": actDrop, "proxy-authorization": actDrop, "trailer": actDrop,
+		"traceparent": actTrace,
 	}
 	for k := range strip {
 		if _, ok := m[k]; !ok {
@@ -38,6 +40,7 @@ func requestActions(strip map[string]bool) map[string]uint8 {
 var responseActions = map[string]uint8{
 	"content-length": actLength, "connection": actConn, "transfer-encoding": actTE,
 	"keep-alive": actDrop, "proxy-connection": actDrop, "upgrade": actDrop, "te": actDrop, "proxy-authenticate": actDrop,
+	"traceparent": actDrop, "x-trace-id": actDrop, // the agent returns its own
 }
 
 // field is one header line of a head held in a read buffer.
@@ -55,8 +58,9 @@ type request struct {
 	target  []byte // request-target, origin-form
 	path    string // decoded path, for routing
 	host    []byte
-	length  int64 // Content-Length; 0 if absent
-	close   bool  // Connection: close
+	length  int64  // Content-Length; 0 if absent
+	close   bool   // Connection: close
+	trace   []byte // traceparent value; nil if absent
 	headers []field
 }
 
@@ -112,6 +116,8 @@ func parseRequest(head []byte, actions map[string]uint8, req *request) (ok bool)
 			if req.close, ok = connectionClose(f.value); !ok {
 				return false // other tokens name headers to drop: net/http does that
 			}
+		case actTrace:
+			req.trace = f.value
 		}
 		req.headers = append(req.headers, f)
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/internal/metrics"
 	"github.com/edgeplane/edgeplane/agent/internal/routeset"
+	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
 
 // Defaults for zero Config fields.
@@ -50,6 +51,8 @@ type Config struct {
 	// HTTPSPort is the port HTTP→HTTPS redirects point to; "" or "443" leaves it out of
 	// the Location. SetHTTPSPort changes it.
 	HTTPSPort string
+	// NodeID names the agent in request records.
+	NodeID string
 }
 
 // Proxy serves requests with the current Table. ServeHTTP and ServeConn are safe for
@@ -68,6 +71,8 @@ type Proxy struct {
 	httpsPort      string
 	defaultCert    *tls.Certificate
 	upgrades       tracker // connections taken over by upgrades (WebSocket)
+	node           string
+	tracing        atomic.Pointer[tracing] // nil: no request records
 }
 
 // New returns a Proxy with no Table: it answers every request with 503 until Swap. It
@@ -93,7 +98,7 @@ func New(cfg Config) (*Proxy, error) {
 		log: log, metrics: m, noRoute: m.Route(metrics.NoRoute), transports: newTransports(), pools: newPools(),
 		health: healthConfig{after: int32(cmp.Or(cfg.EjectAfter, DefaultEjectAfter)),
 			cooldown: int64(cmp.Or(cfg.EjectFor, DefaultEjectFor))},
-		strip: stripSet(strip), defaultCert: cert,
+		strip: stripSet(strip), defaultCert: cert, node: cfg.NodeID,
 	}
 	p.reqActions = requestActions(p.strip)
 	for k := range p.strip {
@@ -154,23 +159,43 @@ func isSecure(r *http.Request) bool {
 // backend.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
-	m := p.serveHTTP(sw, r)
-	m.Observe(sw.status(), time.Since(start))
+	rq := &httpRequest{sc: span([]byte(r.Header.Get(tracectx.Header)), runtimeRand{})}
+	rq.x.bytesIn = r.ContentLength // updated as the body is read when unknown
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &countingBody{ReadCloser: r.Body, rq: rq, known: r.ContentLength >= 0}
+	}
+	h := w.Header()
+	h[traceIDHeader] = []string{rq.sc.TraceIDString()}
+	h["Traceparent"] = []string{rq.sc.String()}
+	sw := &statusWriter{ResponseWriter: w, rq: rq}
+	r = r.WithContext(context.WithValue(r.Context(), httpRequestKey{}, rq))
+	m := p.serveHTTP(sw, r, rq)
+	d := time.Since(start)
+	status := sw.status()
+	m.Observe(status, d)
+	if tr := p.tracing.Load(); tr != nil {
+		rq.x.status, rq.x.duration, rq.x.bytesOut = status, d, sw.written
+		rq.x.bytesIn = max(rq.x.bytesIn, 0)
+		tr.record(p, &rq.sc, r.Host, r.Method, r.URL.Path, clientIP(r.RemoteAddr), &rq.x)
+	}
 }
 
-func (p *Proxy) serveHTTP(w *statusWriter, r *http.Request) *metrics.Route {
+func (p *Proxy) serveHTTP(w *statusWriter, r *http.Request, rq *httpRequest) *metrics.Route {
 	t := p.table.Load()
 	if t == nil {
 		writeError(w, http.StatusServiceUnavailable, noConfigBody)
 		return p.noRoute
 	}
+	rq.x.revision = t.revision
 	if key, ok := t.challenge(r.URL.Path); ok {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprint(w, key)
 		return p.noRoute
 	}
 	rt := t.Match(r.Host, r.URL.Path, r.Method)
+	if rt != nil {
+		rq.x.route = rt
+	}
 	switch {
 	case rt == nil:
 		writeError(w, http.StatusNotFound, notFoundBody(hostname(r.Host), r.URL.Path))

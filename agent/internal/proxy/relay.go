@@ -35,7 +35,7 @@ func (c *Conn) relay(up *upstream, bc *bconn, headLen int) (status int, keep boo
 	done := true // the backend's response ended where HTTP framing says
 	switch {
 	case noBody:
-		_, err = c.c.Write(b)
+		_, err = c.write(b)
 	case resp.chunked:
 		b, err = c.relayChunked(bc, b)
 	case resp.length < 0:
@@ -77,6 +77,7 @@ func (c *Conn) composeResponse(up *upstream, chunk, clientClose bool) []byte {
 		b = append(b, "\r\n"...)
 	}
 	b = append(b, up.response.lines...)
+	b = appendTraceHeaders(b, &c.sc)
 	if chunk {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
@@ -95,7 +96,7 @@ func (e backendError) Error() string { return e.err.Error() }
 // more writes out pending output b, then reads more from the backend.
 func (c *Conn) more(bc *bconn, b []byte) ([]byte, error) {
 	if len(b) > 0 {
-		if _, err := c.c.Write(b); err != nil {
+		if _, err := c.write(b); err != nil {
 			return b[:0], err
 		}
 		b = b[:0]
@@ -113,7 +114,7 @@ func (c *Conn) relayLength(bc *bconn, b []byte, n int64) ([]byte, error) {
 		b = append(b, avail[:take]...)
 		bc.rb.consume(take)
 		if n -= int64(take); n == 0 {
-			_, err := c.c.Write(b)
+			_, err := c.write(b)
 			return b, err
 		}
 		var err error
@@ -151,7 +152,7 @@ func (c *Conn) relayChunked(bc *bconn, b []byte) ([]byte, error) {
 			bc.rb.consume(take)
 			size -= int64(take)
 			if len(b) >= flushAt {
-				if _, err = c.c.Write(b); err != nil {
+				if _, err = c.write(b); err != nil {
 					return b, err
 				}
 				b = b[:0]
@@ -173,7 +174,7 @@ func (c *Conn) relayTrailers(bc *bconn, b []byte) ([]byte, error) {
 		}
 		b = append(append(b, line...), "\r\n"...)
 		if len(line) == 0 {
-			_, err := c.c.Write(b)
+			_, err := c.write(b)
 			return b, err
 		}
 	}
@@ -189,7 +190,7 @@ func (c *Conn) relayUntilEOF(bc *bconn, b []byte) ([]byte, error) {
 		var err error
 		if b, err = c.more(bc, b); err != nil {
 			if be, ok := err.(backendError); ok && isEOF(be.err) {
-				_, err = c.c.Write(append(b, "0\r\n\r\n"...))
+				_, err = c.write(append(b, "0\r\n\r\n"...))
 				return b, err
 			}
 			return b, err

@@ -20,12 +20,22 @@ const statusClientGone = 499
 // connection open after answering without a backend; larger ones close it.
 const maxDiscard = 256 << 10
 
-// serveRequest serves the parsed c.req and reports whether the connection stays open.
-func (c *Conn) serveRequest() (keep bool) {
+// serveRequest serves the parsed c.req, whose head was headLen bytes, and reports whether
+// the connection stays open. This is where every fast-path request ends: metrics and the
+// request record.
+func (c *Conn) serveRequest(headLen int) (keep bool) {
 	start := time.Now()
+	c.sc = span(c.req.trace, c.rng)
+	c.x = exchange{bytesIn: int64(headLen) + c.req.length}
+	c.written = 0
 	m := c.p.noRoute
 	status, keep := c.route(start, &m)
-	m.Observe(status, time.Since(start))
+	d := time.Since(start)
+	m.Observe(status, d)
+	if tr := c.p.tracing.Load(); tr != nil {
+		c.x.status, c.x.duration, c.x.bytesOut = status, d, c.written
+		tr.record(c.p, &c.sc, unsafeString(c.req.host), c.req.method, c.req.path, c.ip, &c.x)
+	}
 	return keep && !c.req.close && !c.draining.Load()
 }
 
@@ -37,6 +47,7 @@ func (c *Conn) route(start time.Time, m **metrics.Route) (status int, keep bool)
 	if t == nil {
 		return c.replyLocal(http.StatusServiceUnavailable, noConfigBody, nil)
 	}
+	c.x.revision = t.revision
 	if key, ok := t.challenge(req.path); ok {
 		return c.replyLocal(http.StatusOK, key, plainText)
 	}
@@ -45,6 +56,7 @@ func (c *Conn) route(start time.Time, m **metrics.Route) (status int, keep bool)
 		return c.replyLocal(http.StatusNotFound, notFoundBody(hostname(string(req.host)), req.path), nil)
 	}
 	*m = rt.metrics
+	c.x.route, c.x.revision = rt, t.revision
 	switch {
 	case rt.redirect && !c.secure && !strings.HasPrefix(req.path, acmePrefix):
 		code := redirectStatus(req.method)
@@ -102,6 +114,7 @@ func (c *Conn) reply(status int, body string, headers []byte, close bool) bool {
 		b = append(b, "Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n"...)
 	}
 	b = appendDate(b)
+	b = appendTraceHeaders(b, &c.sc)
 	b = append(b, "Content-Length: "...)
 	b = strconv.AppendInt(b, int64(len(body)), 10)
 	b = append(b, "\r\n"...)
@@ -113,7 +126,7 @@ func (c *Conn) reply(status int, body string, headers []byte, close bool) bool {
 		b = append(b, body...)
 	}
 	c.out = b
-	_, err := c.c.Write(b)
+	_, err := c.write(b)
 	return err == nil
 }
 

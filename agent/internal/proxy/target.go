@@ -18,6 +18,7 @@ import (
 // mode) rather than answering 503 to everyone.
 type target struct {
 	url    *url.URL
+	raw    string // the target URL as configured, for request records
 	host   string // Host header and authority: url.Host
 	addr   string // dial address: host:port with the scheme's default port filled in
 	secure bool   // https
@@ -43,7 +44,7 @@ func newTarget(raw string) (*target, error) {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("want an absolute http or https URL")
 	}
-	t := &target{url: u, host: u.Host, secure: u.Scheme == "https",
+	t := &target{url: u, raw: raw, host: u.Host, secure: u.Scheme == "https",
 		base: strings.TrimSuffix(u.EscapedPath(), "/"), query: u.RawQuery}
 	port := u.Port()
 	if port == "" {

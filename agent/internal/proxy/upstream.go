@@ -96,11 +96,11 @@ func (u *upstream) reverseProxy(t *http.Transport) *httputil.ReverseProxy {
 		ErrorHandler:  u.fail,
 		ErrorLog:      slog.NewLogLogger(u.log.Handler(), slog.LevelWarn),
 	}
-	if !u.response.empty() {
-		rp.ModifyResponse = func(resp *http.Response) error {
-			u.response.apply(resp.Header)
-			return nil
-		}
+	rp.ModifyResponse = func(resp *http.Response) error {
+		delete(resp.Header, "Traceparent") // the agent returns its own span and trace id
+		delete(resp.Header, traceIDHeader)
+		u.response.apply(resp.Header)
+		return nil
 	}
 	return rp
 }
@@ -114,6 +114,10 @@ type targetKey struct{}
 func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
 	t := u.pick(nanotime(), nil)
 	pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), targetKey{}, t))
+	rq, _ := pr.In.Context().Value(httpRequestKey{}).(*httpRequest)
+	if rq != nil {
+		rq.x.target = t
+	}
 	pr.SetURL(t.url)
 	if u.preserveHost {
 		pr.Out.Host = pr.In.Host
@@ -138,6 +142,11 @@ func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
 	}
 	if u.forwarding&fwdRealIP != 0 && ip != "" {
 		h["X-Real-Ip"] = []string{ip}
+	}
+	if rq != nil {
+		h["Traceparent"] = []string{rq.sc.String()}
+	} else {
+		delete(h, "Traceparent")
 	}
 	u.request.apply(h)
 }
@@ -208,6 +217,9 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	t2 := rt.up.pick(now, t)
 	if t2 == nil {
 		return nil, err
+	}
+	if rq, _ := req.Context().Value(httpRequestKey{}).(*httpRequest); rq != nil {
+		rq.x.target = t2
 	}
 	retry := req.Clone(req.Context())
 	retry.URL.Scheme, retry.URL.Host = t2.url.Scheme, t2.url.Host

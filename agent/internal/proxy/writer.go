@@ -10,7 +10,9 @@ import (
 // statusWriter records the status of a response written through it (the net/http path).
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code    int
+	written int64        // body bytes written
+	rq      *httpRequest // the request's trace state
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -24,7 +26,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.written += int64(n)
+	return n, err
 }
 
 func (w *statusWriter) status() int {
