@@ -164,7 +164,7 @@ func TestTelemetry_RedisDown(t *testing.T) {
 	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true,
 		Routes: []*edgeplanev1.Route{route("app", "app.test", traceBackend(t))}}), 1)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	var ok, failed atomic.Int64
 	var wg sync.WaitGroup
@@ -188,7 +188,7 @@ func TestTelemetry_RedisDown(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	srv.Stop()
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(3 * time.Second)
 	_, droppedWhileDown := a.traces.read()
 	srv.Start() // empty: only records published after the restart are there
 	wg.Wait()
