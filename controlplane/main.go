@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/alerts"
 	"github.com/edgeplane/edgeplane/controlplane/internal/app"
 	"github.com/edgeplane/edgeplane/controlplane/internal/ports"
 	"github.com/edgeplane/edgeplane/internal/logging"
@@ -81,6 +82,11 @@ func run(args []string) error {
 			cfg.AlertWebhooks = append(cfg.AlertWebhooks, u)
 		}
 		return nil
+	})
+	fs.Func("alert-rules", "JSON file of alert rules replacing the defaults (thresholds per rule; see README)", func(v string) error {
+		rules, err := alerts.LoadRules(v)
+		cfg.AlertRules = rules
+		return err
 	})
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error, then optional per-component levels: info,fanout=debug")

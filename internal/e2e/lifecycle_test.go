@@ -2,6 +2,10 @@ package e2e
 
 import (
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,4 +54,23 @@ func TestControlPlane_GracefulStop(t *testing.T) {
 		t.Errorf("after the stop: agent still recorded as connected to %s", got.GetAgent().GetReplica())
 	}
 	ag.expectServes("web.test", "/", http.StatusOK, "A /")
+}
+
+// --alert-rules replaces the default thresholds; a bad file stops the start with the reason.
+func TestControlPlane_AlertRulesFlag(t *testing.T) {
+	rds := redistest.New(t)
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.json"), filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(good, []byte(`[{"kind":"error_rate","threshold":0.01,"minRequests":5}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(`[{"kind":"cpu"}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startControl(t, rds.URL(), "cp-good", "--alert-rules", good) // waits until SERVING
+	out, err := exec.Command(bins.control, "--redis-url", rds.URL(), "--grpc-addr", freeAddr(t), "--http-addr", "-",
+		"--alert-rules", bad).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `kind "cpu"`) {
+		t.Errorf("bad rules: got %v %s, want a failed start naming the kind", err, out)
+	}
 }

@@ -78,6 +78,8 @@ type Config struct {
 	PublishAddress string
 	// AlertWebhooks receive alerts in Prometheus Alertmanager's webhook format.
 	AlertWebhooks []string
+	// AlertRules replace the default alert rules (alerts.DefaultRules) when not nil.
+	AlertRules []alerts.Rule
 	// Heartbeat is how often agent statuses are refreshed. Default 5s.
 	Heartbeat time.Duration
 	// ShutdownTimeout bounds the graceful stop. Default 10s.

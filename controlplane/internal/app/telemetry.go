@@ -35,7 +35,7 @@ func (a *App) buildTelemetry() {
 	a.alerts = alerts.New(alerts.Config{
 		Client: a.rdb, Metrics: a.metrics, RequestStream: names.Requests, Agents: a.fanout,
 		Events: a.events.For("alerts"), Publisher: a.pub, AlertsStream: names.Alerts,
-		Webhooks: a.cfg.AlertWebhooks, ReplicaID: a.cfg.ReplicaID, KeyPrefix: a.cfg.StreamNamespace + "{alerts}:",
+		Webhooks: a.cfg.AlertWebhooks, Rules: a.cfg.AlertRules, ReplicaID: a.cfg.ReplicaID, KeyPrefix: a.cfg.StreamNamespace + "{alerts}:",
 		Logger: a.log.With("component", "alerts"),
 	})
 	a.consumers = append(a.consumers, streams.New(streams.Config{
