@@ -133,7 +133,12 @@ func isReady(c *edgeplanev1.Certificate) bool {
 // verifyServed checks the certificate agents get: it chains to the CA's root for every name.
 func verifyServed(t *testing.T, s *state.State, ca *pebbletest.CA, name string, hosts ...string) *x509.Certificate {
 	t.Helper()
+	// The state follows the changelog a moment after the store says READY.
 	it, ok := s.Item(store.KindCertificate, name)
+	for deadline := time.Now().Add(5 * time.Second); !ok && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		it, ok = s.Item(store.KindCertificate, name)
+	}
 	if !ok {
 		t.Fatalf("certificate %q is not in the config", name)
 	}
