@@ -49,11 +49,11 @@ func newEnv(t *testing.T) *env {
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	st := store.New(store.Config{Client: rdb, Namespace: ns})
-	// A service range of its own: the end-to-end tests run containers at the same time (go
-	// test runs packages in parallel) from the default range with another Redis, so sharing
-	// it could hand both the same host port.
-	alloc := ports.New(ports.Config{Store: st, Ranges: map[string]ports.Range{"service": {Lo: 40000, Hi: 44999}},
-		Reserved: []ports.Range{{Lo: 40080, Hi: 40080}}})
+	// A service range of its own, below Linux's ephemeral ports (32768+): the end-to-end tests
+	// run containers at the same time (go test runs packages in parallel) from the default
+	// range with another Redis, so sharing it could hand both the same host port.
+	alloc := ports.New(ports.Config{Store: st, Ranges: map[string]ports.Range{"service": {Lo: 12000, Hi: 14999}},
+		Reserved: []ports.Range{{Lo: 12080, Hi: 12080}}})
 	rec := &recorder{}
 	m := docker.New(docker.Config{Engine: engine, Store: st, Ports: alloc, Namespace: ns,
 		Fresh: func() bool { return true }, Events: rec.record, SettleTime: time.Nanosecond})
@@ -154,7 +154,7 @@ func TestService_Lifecycle(t *testing.T) {
 	in.RestartPolicy = edgeplanev1.RestartPolicy_RESTART_POLICY_ON_FAILURE
 	in.MaxRestarts = 3
 	svc := e.create(t, in)
-	if svc.GetState() != edgeplanev1.ServiceState_SERVICE_STATE_RUNNING || svc.GetHostPort() < 40000 || svc.GetHostPort() > 44999 ||
+	if svc.GetState() != edgeplanev1.ServiceState_SERVICE_STATE_RUNNING || svc.GetHostPort() < 12000 || svc.GetHostPort() > 14999 ||
 		svc.GetEtag() == "" || svc.GetContainerId() == "" {
 		t.Fatalf("created: got %v, want RUNNING on a service-range port with an etag and a container", svc)
 	}
@@ -254,7 +254,7 @@ func TestCreate_BadInputsLeaveNothing(t *testing.T) {
 		{"cpu beyond the engine", func(s *edgeplanev1.Service) { s.CpuLimit = 4096 }, "service.cpu_limit"},
 		{"cpu too small", func(s *edgeplanev1.Service) { s.CpuLimit = 0.001 }, "service.cpu_limit"},
 		{"host port outside the range", func(s *edgeplanev1.Service) { s.HostPort = 8080 }, "service.host_port"},
-		{"host port reserved", func(s *edgeplanev1.Service) { s.HostPort = 40080 }, "service.host_port"},
+		{"host port reserved", func(s *edgeplanev1.Service) { s.HostPort = 12080 }, "service.host_port"},
 		{"container port", func(s *edgeplanev1.Service) { s.ContainerPort = 0 }, "service.container_port"},
 		{"reserved label", func(s *edgeplanev1.Service) { s.Labels = map[string]string{"io.edgeplane.service": "x"} }, `service.labels["io.edgeplane.service"]`},
 		{"healthcheck without a command", func(s *edgeplanev1.Service) { s.Health = &edgeplanev1.ServiceHealth{} }, "service.health.command"},
@@ -427,26 +427,26 @@ func TestUpdate_ReplacesContainer(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
 	svc := e.create(t, e.service("app"))
-	in := &edgeplanev1.Service{Name: "app", Env: map[string]string{"NAME": "v2"}, HostPort: 41234, Etag: svc.GetEtag()}
+	in := &edgeplanev1.Service{Name: "app", Env: map[string]string{"NAME": "v2"}, HostPort: 13234, Etag: svc.GetEtag()}
 	up, _, err := e.m.Update(ctx, in, []string{"env", "host_port"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if up.GetHostPort() != 41234 || up.GetContainerId() == svc.GetContainerId() || up.GetState() != edgeplanev1.ServiceState_SERVICE_STATE_RUNNING {
-		t.Fatalf("updated: got %v, want RUNNING in a new container on 41234", up)
+	if up.GetHostPort() != 13234 || up.GetContainerId() == svc.GetContainerId() || up.GetState() != edgeplanev1.ServiceState_SERVICE_STATE_RUNNING {
+		t.Fatalf("updated: got %v, want RUNNING in a new container on 13234", up)
 	}
 	eventually(t, 10*time.Second, func() error {
-		code, body, err := get("http://127.0.0.1:41234/x")
+		code, body, err := get("http://127.0.0.1:13234/x")
 		if err != nil || code != 200 || body != "v2 /x" {
 			return fmt.Errorf("got %d %q %v, want 200 \"v2 /x\"", code, body, err)
 		}
 		return nil
 	})
 	leases, _, _ := e.ports.List(ctx, ports.Filter{}, 0, "")
-	if len(leases) != 1 || leases[0].Port != 41234 {
-		t.Errorf("leases after moving the port: got %v, want only 41234", leases)
+	if len(leases) != 1 || leases[0].Port != 13234 {
+		t.Errorf("leases after moving the port: got %v, want only 13234", leases)
 	}
-	if !slices.Equal(e.endpoints(t, "app"), []string{"http://127.0.0.1:41234"}) {
+	if !slices.Equal(e.endpoints(t, "app"), []string{"http://127.0.0.1:13234"}) {
 		t.Errorf("endpoints: got %v", e.endpoints(t, "app"))
 	}
 	_, _, err = e.m.Update(ctx, &edgeplanev1.Service{Name: "app", User: "x", Etag: svc.GetEtag()}, []string{"user"})
