@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,7 +29,7 @@ func (m *Manager) Handle(ctx context.Context, stream, group string, msgs []redis
 	done := make([]string, 0, len(msgs))
 	var err error
 	for _, msg := range msgs {
-		if time.Since(idTime(msg.ID)) <= maxEventAge {
+		if time.Since(streams.IDTime(msg.ID)) <= maxEventAge {
 			if err = m.handleEvent(ctx, fields(msg.Values)); err != nil {
 				break
 			}
@@ -133,13 +132,6 @@ func (m *Manager) resolveKinds(ctx context.Context, labels map[string]string, ki
 		}
 	}
 	return nil
-}
-
-// idTime is the time in a stream entry id ("<ms>-<seq>").
-func idTime(id string) time.Time {
-	ms, _, _ := strings.Cut(id, "-")
-	n, _ := strconv.ParseInt(ms, 10, 64)
-	return time.UnixMilli(n)
 }
 
 // first returns the first non-empty of e's keys.

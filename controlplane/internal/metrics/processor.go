@@ -97,7 +97,7 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 			}
 			return dead, err
 		}
-		win := idTime(m.ID).Truncate(p.cfg.Window).Unix()
+		win := streams.IDTime(m.ID).Truncate(p.cfg.Window).Unix()
 		args = append(args, m.ID, win, r.Host, r.Route, strconv.Itoa(r.Status/100)+"xx",
 			r.BytesIn, r.BytesOut, bucket(r.Duration), r.Duration.Microseconds())
 	}
@@ -132,16 +132,4 @@ func (p *Processor) index(ctx context.Context, stream string, ids []string, byID
 	}
 	_, err := pipe.Exec(ctx)
 	return err
-}
-
-func idTime(id string) time.Time {
-	ms := id
-	for i := 0; i < len(id); i++ {
-		if id[i] == '-' {
-			ms = id[:i]
-			break
-		}
-	}
-	n, _ := strconv.ParseInt(ms, 10, 64)
-	return time.UnixMilli(n)
 }

@@ -50,15 +50,15 @@ func GroupLag(ctx context.Context, rdb redis.UniversalClient, stream, group stri
 			}
 		}
 		if oldest != "" {
-			l.Age = max(now.Sub(idTime(oldest)), 0)
+			l.Age = max(now.Sub(IDTime(oldest)), 0)
 		}
 		return l, nil
 	}
 	return Lag{}, errors.New("no group " + group + " on " + stream)
 }
 
-// idTime is the time in a stream entry id ("<ms>-<seq>").
-func idTime(id string) time.Time {
+// IDTime is the time in a stream entry id ("<ms>-<seq>").
+func IDTime(id string) time.Time {
 	ms, _, _ := strings.Cut(id, "-")
 	n, _ := strconv.ParseInt(ms, 10, 64)
 	return time.UnixMilli(n)

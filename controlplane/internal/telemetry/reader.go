@@ -46,7 +46,7 @@ func (r *Reader) Trace(ctx context.Context, traceID string) ([]Entry, error) {
 		e.Stream = e.Fields["source_stream"]
 		delete(e.Fields, "source_stream")
 		if id := e.Fields["source_id"]; id != "" {
-			e.ID, e.Time = id, idTime(id)
+			e.ID, e.Time = id, streams.IDTime(id)
 			delete(e.Fields, "source_id")
 		}
 		out = append(out, e)
@@ -179,13 +179,7 @@ func toEntry(stream string, m redis.XMessage) Entry {
 	for k, v := range m.Values {
 		fields[k] = fmt.Sprint(v)
 	}
-	return Entry{Stream: stream, ID: m.ID, Time: idTime(m.ID), Fields: fields}
-}
-
-func idTime(id string) time.Time {
-	ms, _, _ := strings.Cut(id, "-")
-	n, _ := strconv.ParseInt(ms, 10, 64)
-	return time.UnixMilli(n)
+	return Entry{Stream: stream, ID: m.ID, Time: streams.IDTime(m.ID), Fields: fields}
 }
 
 func contains(list []string, s string) bool {
