@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -151,7 +152,7 @@ func (r *Reader) TailEvents(ctx context.Context, f EventFilter, send func(Entry)
 }
 
 func (f EventFilter) matches(e Entry) bool {
-	if len(f.Types) > 0 && !contains(f.Types, e.Fields["event_type"]) {
+	if len(f.Types) > 0 && !slices.Contains(f.Types, e.Fields["event_type"]) {
 		return false
 	}
 	return (f.Component == "" || e.Fields["component"] == f.Component) && (f.TraceID == "" || e.Fields["trace_id"] == f.TraceID)
@@ -180,13 +181,4 @@ func toEntry(stream string, m redis.XMessage) Entry {
 		fields[k] = fmt.Sprint(v)
 	}
 	return Entry{Stream: stream, ID: m.ID, Time: streams.IDTime(m.ID), Fields: fields}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
