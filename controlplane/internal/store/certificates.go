@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -128,29 +127,12 @@ func (s *Store) DeleteCertMeta(ctx context.Context, name string, ifVersion int64
 
 // GetCertMeta reads one certificate's metadata. model.ErrNotFound if it does not exist.
 func (s *Store) GetCertMeta(ctx context.Context, name string) (*edgeplanev1.Certificate, error) {
-	v, err := s.rdb.HGet(ctx, s.keys.certMeta, name).Result()
-	if err != nil {
-		return nil, mapErr(err, fmt.Sprintf("reading certificate %q", name))
-	}
-	return decodeCertMeta(name, v)
+	return getVersioned(ctx, s, s.keys.certMeta, "certificate", name, decodeCertMeta)
 }
 
 // ListCertMeta returns every certificate's metadata, ordered by name.
 func (s *Store) ListCertMeta(ctx context.Context) ([]*edgeplanev1.Certificate, error) {
-	all, err := s.rdb.HGetAll(ctx, s.keys.certMeta).Result()
-	if err != nil {
-		return nil, mapErr(err, "listing certificates")
-	}
-	out := make([]*edgeplanev1.Certificate, 0, len(all))
-	for name, v := range all {
-		c, err := decodeCertMeta(name, v)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
-	return out, nil
+	return listVersioned(ctx, s, s.keys.certMeta, "certificate", decodeCertMeta)
 }
 
 // CommitIssued stores an issued certificate and its metadata in one step, only while token

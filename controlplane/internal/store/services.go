@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"time"
 
@@ -64,29 +63,12 @@ func (s *Store) DeleteService(ctx context.Context, name string, ifVersion int64)
 
 // GetService reads one definition. model.ErrNotFound if it does not exist.
 func (s *Store) GetService(ctx context.Context, name string) (*edgeplanev1.Service, error) {
-	v, err := s.rdb.HGet(ctx, s.keys.dockerServices, name).Result()
-	if err != nil {
-		return nil, mapErr(err, fmt.Sprintf("reading service %q", name))
-	}
-	return decodeService(name, v)
+	return getVersioned(ctx, s, s.keys.dockerServices, "service", name, decodeService)
 }
 
 // ListServices returns every definition, ordered by name.
 func (s *Store) ListServices(ctx context.Context) ([]*edgeplanev1.Service, error) {
-	all, err := s.rdb.HGetAll(ctx, s.keys.dockerServices).Result()
-	if err != nil {
-		return nil, mapErr(err, "listing services")
-	}
-	out := make([]*edgeplanev1.Service, 0, len(all))
-	for name, v := range all {
-		svc, err := decodeService(name, v)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, svc)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
-	return out, nil
+	return listVersioned(ctx, s, s.keys.dockerServices, "service", decodeService)
 }
 
 // ClaimEvent returns true for the first caller to claim id within ttl, false for every
