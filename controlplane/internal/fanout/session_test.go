@@ -1,0 +1,166 @@
+package fanout_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/model"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+)
+
+// Each case is one ordering of hello, ACK, NACK, reconnect and new revisions; the update
+// sequence the agent sees is the contract of the package doc.
+func TestServe_Orderings(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, r *rig)
+	}{
+		{"new agent gets everything (a delta from 0 while the history covers it), then a delta per change", func(t *testing.T, r *rig) {
+			r1 := r.put(t, "a")
+			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
+			want(t, a.next(t), r1, false, 0, "a")
+			a.ack(r1)
+			r2 := r.put(t, "b")
+			want(t, a.next(t), r2, false, r1, "b")
+			a.ack(r2)
+			r.status(t, "n1", func(s *edgeplanev1.Agent) bool { return s.GetAppliedRevision() == r2 && s.GetConnected() })
+		}},
+		{"agent already current gets nothing until the next change", func(t *testing.T, r *rig) {
+			r.put(t, "a")
+			r2 := r.put(t, "b")
+			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1", Revision: r2})
+			r3 := r.put(t, "c")
+			// The first update is the delta to r3: nothing was sent for r2.
+			want(t, a.next(t), r3, false, r2, "c")
+		}},
+		{"agent behind gets a delta from its revision", func(t *testing.T, r *rig) {
+			r1 := r.put(t, "a")
+			r.put(t, "b")
+			r3 := r.put(t, "c")
+			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1", Revision: r1})
+			want(t, a.next(t), r3, false, r1, "b", "c")
+		}},
+		{"agent ahead of the store (wiped Redis) gets a snapshot", func(t *testing.T, r *rig) {
+			r1 := r.put(t, "a")
+			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1", Revision: r1 + 40})
+			want(t, a.next(t), r1, true, 0, "a")
+		}},
+		{"changes during an unanswered update coalesce into one delta", func(t *testing.T, r *rig) {
+			r1 := r.put(t, "a")
+			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
+			want(t, a.next(t), r1, false, 0, "a")
+			r.put(t, "b")
+			r.put(t, "c")
+			r4 := r.put(t, "b")
+			a.ack(r1) // only now may the next update go
+			want(t, a.next(t), r4, false, r1, "b", "c")
+		}},
+		{"a NACKed revision is never resent; the next change is a new attempt from the old base", func(t *testing.T, r *rig) {
+			r1 := r.put(t, "a")
+			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
+			want(t, a.next(t), r1, false, 0, "a")
+			a.ack(r1)
+			r2 := r.put(t, "bad")
+			want(t, a.next(t), r2, false, r1, "bad")
+			a.nack(r2, "cannot apply bad")
+			r.status(t, "n1", func(s *edgeplanev1.Agent) bool {
+				return s.GetRejectedRevision() == r2 && s.GetLastError() == "cannot apply bad" && s.GetAppliedRevision() == r1
+			})
+			r3 := r.put(t, "c")
+			want(t, a.next(t), r3, false, r1, "bad", "c")
+			a.ack(r3)
+			r.status(t, "n1", func(s *edgeplanev1.Agent) bool { return s.GetAppliedRevision() == r3 && s.GetLastError() == "" })
+		}},
+		{"a reconnect after a NACK does not resend the rejected revision", func(t *testing.T, r *rig) {
+			r1 := r.put(t, "a")
+			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
+			want(t, a.next(t), r1, false, 0, "a")
+			a.ack(r1)
+			r2 := r.put(t, "bad")
+			want(t, a.next(t), r2, false, r1, "bad")
+			a.nack(r2, "no")
+			r.status(t, "n1", func(s *edgeplanev1.Agent) bool { return s.GetRejectedRevision() == r2 })
+			close(a.recv) // the agent goes away
+			if err := a.ended(t); err != nil {
+				t.Fatalf("got %v from a stream the agent closed, want nil", err)
+			}
+			r.status(t, "n1", func(s *edgeplanev1.Agent) bool { return !s.GetConnected() })
+			b := r.connect(t, &edgeplanev1.Hello{NodeId: "n1", Revision: r1})
+			r3 := r.put(t, "c")
+			want(t, b.next(t), r3, false, r1, "bad", "c")
+		}},
+		{"a reconnect from an empty cache gets everything, the rejected change included", func(t *testing.T, r *rig) {
+			r1 := r.put(t, "a")
+			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
+			want(t, a.next(t), r1, false, 0, "a")
+			a.ack(r1)
+			r2 := r.put(t, "bad")
+			want(t, a.next(t), r2, false, r1, "bad")
+			a.nack(r2, "no")
+			r.status(t, "n1", func(s *edgeplanev1.Agent) bool { return s.GetRejectedRevision() == r2 })
+			close(a.recv)
+			a.ended(t)
+			// The agent restarted from scratch (empty cache): it gets everything.
+			b := r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
+			want(t, b.next(t), r2, false, 0, "a", "bad")
+		}},
+		{"an ACK for a revision not in flight still records what the agent serves", func(t *testing.T, r *rig) {
+			r1 := r.put(t, "a")
+			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
+			want(t, a.next(t), r1, false, 0, "a")
+			a.ack(r1 + 7)
+			r.status(t, "n1", func(s *edgeplanev1.Agent) bool { return s.GetAppliedRevision() == r1+7 })
+		}},
+		{"a second stream for a node replaces the first", func(t *testing.T, r *rig) {
+			r1 := r.put(t, "a")
+			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
+			want(t, a.next(t), r1, false, 0, "a")
+			b := r.connect(t, &edgeplanev1.Hello{NodeId: "n1", Revision: r1})
+			if err := a.ended(t); err != nil {
+				t.Fatalf("got %v from the replaced stream, want nil", err)
+			}
+			r2 := r.put(t, "b")
+			want(t, b.next(t), r2, false, r1, "b")
+			if got := r.fan.Connected(); got != 1 {
+				t.Fatalf("got %d connected, want 1", got)
+			}
+		}},
+		{"a message other than ACK or NACK after Hello ends the stream", func(t *testing.T, r *rig) {
+			r1 := r.put(t, "a")
+			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
+			want(t, a.next(t), r1, false, 0, "a")
+			a.recv <- &edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_Hello{Hello: &edgeplanev1.Hello{NodeId: "n1"}}}
+			if err := a.ended(t); err == nil {
+				t.Fatal("got nil, want an error for a second Hello")
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.run(t, newRig(t))
+		})
+	}
+}
+
+func TestServe_RefusesBadHello(t *testing.T) {
+	tests := []struct {
+		name  string
+		first *edgeplanev1.AgentMessage
+		field string
+	}{
+		{"ack first", &edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_Ack{Ack: &edgeplanev1.Ack{Revision: 1}}}, "hello"},
+		{"empty node id", &edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_Hello{Hello: &edgeplanev1.Hello{}}}, "hello.node_id"},
+		{"node id with a slash", &edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_Hello{Hello: &edgeplanev1.Hello{NodeId: "a/b"}}}, "hello.node_id"},
+	}
+	r := newRig(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := r.open(t, tt.first)
+			err := a.ended(t)
+			var ve *model.ValidationError
+			if !errors.As(err, &ve) || len(ve.Violations) == 0 || ve.Violations[0].Field != tt.field {
+				t.Fatalf("got %v, want a validation error on %s", err, tt.field)
+			}
+		})
+	}
+}
