@@ -273,7 +273,7 @@ func (a *App) buildServices(st *store.Store) {
 		return
 	}
 	a.docker = docker.New(docker.Config{Engine: engine, Store: st, Ports: alloc, Namespace: a.cfg.Namespace,
-		PublishAddress: a.cfg.PublishAddress, Fresh: func() bool { return a.state.Revision() == 0 },
+		PublishAddress: a.cfg.PublishAddress, Fresh: a.state.Fresh,
 		Events: a.events.For("docker").Emit, Logger: a.log.With("component", "docker")})
 	edgeplanev1.RegisterDockerServiceServer(a.grpc, &api.Docker{Services: a.docker, Fleet: a.fanout})
 }

@@ -105,7 +105,7 @@ func (m *Manager) publishChallenges(ctx context.Context, c *acmeClient, order *a
 		}
 		*tokens = append(*tokens, chal.Token)
 		if rev, err = m.cfg.Store.Commit(ctx, store.Op{Kind: store.KindChallenge, Name: chal.Token, Payload: payload,
-			Fresh: m.cfg.State.Revision() == 0}); err != nil {
+			Fresh: m.cfg.State.Fresh()}); err != nil {
 			return nil, 0, fmt.Errorf("publishing the challenge for %q: %w", z.Identifier.Value, err)
 		}
 		out = append(out, challenge{authz: z, chal: chal})

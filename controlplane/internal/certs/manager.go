@@ -152,7 +152,7 @@ func (m *Manager) createUpload(ctx context.Context, c *edgeplanev1.Certificate) 
 		return nil, 0, err
 	}
 	rev, err := m.cfg.Store.Commit(ctx, store.Op{Kind: store.KindCertificate, Name: c.GetName(), Payload: payload,
-		Fresh: m.cfg.State.Revision() == 0})
+		Fresh: m.cfg.State.Fresh()})
 	if err != nil {
 		_ = m.cfg.Store.DeleteCertMeta(context.WithoutCancel(ctx), c.GetName(), 0)
 		return nil, 0, err
@@ -253,7 +253,7 @@ func (m *Manager) Delete(ctx context.Context, name, etag string) (int64, error) 
 // dropConfig removes a certificate's config item, if there is one.
 func (m *Manager) dropConfig(ctx context.Context, name string) (int64, error) {
 	rev, err := m.cfg.Store.Commit(ctx, store.Op{Kind: store.KindCertificate, Name: name, Delete: true, Pre: store.MustExist,
-		Fresh: m.cfg.State.Revision() == 0})
+		Fresh: m.cfg.State.Fresh()})
 	if errors.Is(err, model.ErrNotFound) {
 		return 0, nil
 	}

@@ -89,7 +89,7 @@ func (m *Manager) recordSuccess(ctx context.Context, name, token string, iss *is
 		if !slices.Equal(meta.GetDomains(), iss.cert.GetDomains()) {
 			meta.RenewTime = timestamppb.Now() // its domains changed during the order
 		}
-		rev, out, err := m.cfg.Store.CommitIssued(ctx, token, iss.cert, meta, ver, m.cfg.State.Revision() == 0)
+		rev, out, err := m.cfg.Store.CommitIssued(ctx, token, iss.cert, meta, ver, m.cfg.State.Fresh())
 		if errors.Is(err, model.ErrConflict) {
 			continue
 		}

@@ -73,7 +73,7 @@ func (s *SelfSigned) Ensure(ctx context.Context, r *edgeplanev1.Route) error {
 		return fmt.Errorf("storing certificate %q: %w", name, err)
 	}
 	_, err = s.Store.Commit(ctx, store.Op{Kind: store.KindCertificate, Name: name, Payload: payload,
-		IfRevision: cur.Revision, Pre: pre(cur.Revision), Fresh: s.State.Revision() == 0})
+		IfRevision: cur.Revision, Pre: pre(cur.Revision), Fresh: s.State.Fresh()})
 	if errors.Is(err, model.ErrConflict) || errors.Is(err, model.ErrAlreadyExists) {
 		return nil // another replica made it at the same moment
 	}

@@ -107,7 +107,7 @@ func (s *Service) Delete(ctx context.Context, name, etag string) (int64, error) 
 		return 0, err
 	}
 	rev, err := s.store.Commit(ctx, store.Op{Kind: store.KindRoute, Name: name, Delete: true, Pre: store.MustExist,
-		IfRevision: ifRev, Fresh: s.state.Revision() == 0})
+		IfRevision: ifRev, Fresh: s.state.Fresh()})
 	if err == nil {
 		s.Events.Emit(ctx, telemetry.RouteChanged, slog.String("route", name), slog.String("change", "deleted"), slog.Int64("revision", rev))
 	}
@@ -143,7 +143,7 @@ func (s *Service) commit(ctx context.Context, r *edgeplanev1.Route, pre store.Pr
 		return nil, err
 	}
 	rev, err := s.store.Commit(ctx, store.Op{Kind: store.KindRoute, Name: r.GetName(), Payload: payload, Pre: pre,
-		IfRevision: ifRev, Fresh: s.state.Revision() == 0})
+		IfRevision: ifRev, Fresh: s.state.Fresh()})
 	if err != nil {
 		return nil, err
 	}

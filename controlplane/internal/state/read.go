@@ -2,9 +2,9 @@ package state
 
 import (
 	"context"
-	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	"sort"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -14,6 +14,10 @@ func (s *State) Revision() int64 {
 	defer s.mu.RUnlock()
 	return s.rev
 }
+
+// Fresh reports whether the state has never seen a revision: a write from this replica may
+// then be the store's first (store.Op.Fresh).
+func (s *State) Fresh() bool { return s.Revision() == 0 }
 
 // Watch returns the current revision and epoch, and a channel closed at the next change.
 func (s *State) Watch() (changed <-chan struct{}, rev, epoch int64) {
