@@ -288,7 +288,15 @@ func TestRedisWiped_ConfigIsRestoredAndAgentsKeepServing(t *testing.T) {
 	ag.expectServes("web.test", "/", http.StatusOK, "A /")
 	ag.expectServes("api.test", "/", http.StatusOK, "B /")
 	eventually(t, 20*time.Second, func() error { return connected(t, cp, 1) })
-	res := create(t, cp, route("new", "new.test", backend(t, "C")))
+	// Writes answer Unavailable ("a replica is restoring it") until the restore is
+	// committed, which may be after reads already show the restored config.
+	var res *edgeplanev1.CreateRouteResponse
+	newRoute := route("new", "new.test", backend(t, "C"))
+	eventually(t, 20*time.Second, func() error {
+		var err error
+		res, err = cp.Routes().CreateRoute(t.Context(), &edgeplanev1.CreateRouteRequest{Route: newRoute, WaitForAgents: wait5s})
+		return err
+	})
 	if res.GetRoute().GetRevision() != last+1 || res.GetPropagation().GetAcked() != 1 {
 		t.Errorf("write after restore: got revision %d, %v; want %d acked by the agent", res.GetRoute().GetRevision(), res.GetPropagation(), last+1)
 	}
