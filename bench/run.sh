@@ -9,7 +9,7 @@
 # Each program is also runnable alone, e.g. go run ./bench/cmd/propagation -agents=1000.
 set -euo pipefail
 export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
-export PATH="$PATH:/root/go/bin"
+export PATH="$PATH:$(go env GOPATH)/bin"
 cd "$(dirname "$0")/.."
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
