@@ -82,11 +82,12 @@ func (a *App) stop(srv *http.Server) {
 }
 
 func (a *App) closeAll() {
-	for _, c := range []interface{ Close() error }{a.rdb, a.tail, a.pubRDB} {
+	for _, c := range []interface{ Close() error }{a.rdb, a.tail} {
 		if c != nil {
 			_ = c.Close()
 		}
 	}
+	a.tel.close()
 	if a.mini != nil {
 		a.mini.Close()
 	}

@@ -26,9 +26,18 @@ type Config struct {
 	Window time.Duration
 	// Retention is how long windows are kept. Default 24h.
 	Retention time.Duration
-	// TracePrefix, when set, indexes each counted record under TracePrefix + its trace id
-	// (see telemetry.Streams.TracePrefix), so GetTrace finds it without a scan.
-	TracePrefix string
+	// Index, when set, indexes each counted record under its trace id (telemetry.Index),
+	// so GetTrace finds it without a scan.
+	Index Indexer
+	// MaxSeries bounds the (host, route) series of one window: records of further series
+	// are counted under host "(other)" with their route, since a client chooses the Host
+	// header of an unmatched request. Default 1000.
+	MaxSeries int
+}
+
+// Indexer adds the commands that index the entry id of stream under traceID to pipe.
+type Indexer interface {
+	Add(ctx context.Context, pipe redis.Pipeliner, stream, traceID, id string)
 }
 
 // Processor aggregates request records; it is a streams.Handler.
@@ -46,19 +55,27 @@ func New(cfg Config) *Processor {
 	if cfg.Retention <= 0 {
 		cfg.Retention = 24 * time.Hour
 	}
+	if cfg.MaxSeries <= 0 {
+		cfg.MaxSeries = 1000
+	}
 	return &Processor{cfg: cfg}
 }
 
-// aggregateScript: KEYS[1] stream. ARGV: group, key prefix, retention seconds, then per entry
+// aggregateScript: KEYS[1] stream. ARGV: group, key prefix, retention seconds, max series,
+// then per entry
 // 8 values: id, window start, host, route, status class, bytes in, bytes out, bucket,
 // duration µs (9 values). The counters of a (window, host, route) live in one hash under the
 // stream's hash tag; each window has an index set of its "host\troute" members.
 var aggregateScript = redis.NewScript(`
-local group, prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local group, prefix, ttl, maxSeries = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local counted = {}
-for i = 4, #ARGV, 9 do
+for i = 5, #ARGV, 9 do
   if redis.call('XACK', KEYS[1], group, ARGV[i]) == 1 then
     local win, host, route = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    local idx = prefix .. win .. ':idx'
+    if redis.call('SISMEMBER', idx, host .. '\t' .. route) == 0 and redis.call('SCARD', idx) >= maxSeries then
+      host = '(other)'
+    end
     local key = prefix .. win .. ':' .. host .. '\t' .. route
     redis.call('HINCRBY', key, 'requests', 1)
     redis.call('HINCRBY', key, 's' .. ARGV[i + 4], 1)
@@ -67,7 +84,6 @@ for i = 4, #ARGV, 9 do
     redis.call('HINCRBY', key, 'b' .. ARGV[i + 7], 1)
     redis.call('HINCRBY', key, 'duration_us', ARGV[i + 8])
     redis.call('EXPIRE', key, ttl)
-    local idx = prefix .. win .. ':idx'
     redis.call('SADD', idx, host .. '\t' .. route)
     redis.call('EXPIRE', idx, ttl)
     counted[#counted + 1] = ARGV[i]
@@ -83,8 +99,8 @@ func Prefix(stream string) string { return "{" + stream + "}:metrics:" }
 // Handle implements streams.Handler: malformed records are returned for dead-lettering, the
 // others counted and acknowledged in one script call.
 func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
-	args := make([]any, 0, 3+9*len(msgs))
-	args = append(args, group, Prefix(stream), int64(p.cfg.Retention.Seconds()))
+	args := make([]any, 0, 4+9*len(msgs))
+	args = append(args, group, Prefix(stream), int64(p.cfg.Retention.Seconds()), p.cfg.MaxSeries)
 	var dead []string
 	byID := make(map[string]redis.XMessage, len(msgs))
 	for _, m := range msgs {
@@ -101,34 +117,27 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 		args = append(args, m.ID, win, r.Host, r.Route, strconv.Itoa(r.Status/100)+"xx",
 			r.BytesIn, r.BytesOut, bucket(r.Duration), r.Duration.Microseconds())
 	}
-	if len(args) == 3 {
+	if len(args) == 4 {
 		return dead, nil
 	}
 	counted, err := aggregateScript.Run(ctx, p.cfg.Client, []string{stream}, args...).StringSlice()
-	if err != nil || p.cfg.TracePrefix == "" {
+	if err != nil || p.cfg.Index == nil {
 		return dead, err
 	}
 	return dead, p.index(ctx, stream, counted, byID)
 }
 
-// index copies counted records into their trace's index stream. A failure here loses only
-// index entries (the counts are in), so it is reported but not retried.
+// index posts counted records in the trace index. A failure here loses only index entries
+// (the counts are in), so it is reported but not retried.
 func (p *Processor) index(ctx context.Context, stream string, ids []string, byID map[string]redis.XMessage) error {
 	pipe := p.cfg.Client.Pipeline()
 	for _, id := range ids {
-		m := byID[id]
-		trace, _ := m.Values["trace_id"].(string)
-		if trace == "" {
-			continue
+		if trace, _ := byID[id].Values["trace_id"].(string); trace != "" {
+			p.cfg.Index.Add(ctx, pipe, stream, trace, id)
 		}
-		values := make([]any, 0, 2+2*len(m.Values))
-		values = append(values, "source_stream", stream, "source_id", id)
-		for k, v := range m.Values {
-			values = append(values, k, v)
-		}
-		key := p.cfg.TracePrefix + trace
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, MaxLen: 1000, Approx: true, Values: values})
-		pipe.Expire(ctx, key, 24*time.Hour)
+	}
+	if pipe.Len() == 0 {
+		return nil
 	}
 	_, err := pipe.Exec(ctx)
 	return err

@@ -1,0 +1,192 @@
+package telemetry
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The trace index: time-bucketed postings. For each indexed stream, each bucket of time
+// (Index.Width, from the stream id's time) and each shard (the trace id's first byte) one
+// Redis string holds the bucket's postings, appended with APPEND, one fixed-size entry each:
+//
+//	trace id (16 bytes) | ms offset from the bucket's start (uint32 BE) | sequence (uint32 BE)
+//
+// so an entry costs 24 bytes plus the string's growth slack (measured ~35-47 bytes per
+// record in Redis, against ~130 for a hash field per trace). A bucket expires Retention
+// after its end, and the trimmer deletes the buckets older than the stream's first entry, so
+// the index never outlives what it indexes. GetTrace reads one shard of every bucket in the
+// retention window in one Lua call that scans the strings and reads the matching entries
+// with XRANGE: one round trip, no key per request.
+//
+// Keys: "{<stream>}:trace:<bucket start, unix ms>:<shard, 2 hex>". The hash tag is the
+// stream's name, so a stream and its index share one Redis Cluster slot (as the metrics
+// counters do) and the lookup script may touch them together.
+//
+// The same scheme serves log search (see README, "Finding records"): a posting key per
+// (bucket, field, value) for low-cardinality fields, sharded like this one for the others.
+
+// entrySize is the size of one posting.
+const entrySize = 24
+
+// shards is how many postings strings a bucket is split into (by the trace id's first byte).
+const shards = 256
+
+// maxTraceEntries bounds what one GetTrace returns.
+const maxTraceEntries = 1000
+
+// Index writes and reads the trace index. The zero Width and Retention take their defaults.
+type Index struct {
+	// Retention is how long records are kept (the streams' MINID trimming). Default 1h.
+	Retention time.Duration
+	// Width is a bucket's span. Default: Retention/60, at least a minute (so a lookup reads
+	// at most ~62 buckets).
+	Width time.Duration
+}
+
+// width returns the bucket span.
+func (x Index) width() time.Duration {
+	if x.Width > 0 {
+		return x.Width
+	}
+	return max(time.Minute, x.retention()/60).Truncate(time.Second)
+}
+
+func (x Index) retention() time.Duration {
+	if x.Retention > 0 {
+		return x.Retention
+	}
+	return DefaultRetention
+}
+
+// DefaultRetention is how long telemetry records are kept unless configured.
+const DefaultRetention = time.Hour
+
+// bucketKey names the postings string of stream's bucket starting at startMs for shard.
+func bucketKey(stream string, startMs int64, shard byte) string {
+	return "{" + stream + "}:trace:" + strconv.FormatInt(startMs, 10) + ":" + hex.EncodeToString([]byte{shard})
+}
+
+// IndexPrefix is the start of every index key of stream (for operators and tests).
+func IndexPrefix(stream string) string { return "{" + stream + "}:trace:" }
+
+// Add queues, on pipe, the posting of the entry id of stream under traceID (32 hex digits)
+// and the bucket's expiry. An id or trace id that does not parse is skipped: it cannot be
+// looked up either.
+func (x Index) Add(ctx context.Context, pipe redis.Pipeliner, stream, traceID, id string) {
+	var trace [16]byte
+	if len(traceID) != 32 {
+		return
+	}
+	if _, err := hex.Decode(trace[:], []byte(traceID)); err != nil {
+		return
+	}
+	ms, seq, ok := parseID(id)
+	if !ok {
+		return
+	}
+	w := x.width().Milliseconds()
+	start := ms - ms%w
+	entry := make([]byte, entrySize)
+	copy(entry, trace[:])
+	binary.BigEndian.PutUint32(entry[16:], uint32(ms-start))
+	binary.BigEndian.PutUint32(entry[20:], uint32(min(seq, 1<<32-1)))
+	key := bucketKey(stream, start, trace[0])
+	pipe.Append(ctx, key, string(entry))
+	pipe.PExpireAt(ctx, key, time.UnixMilli(start+w).Add(x.retention()))
+}
+
+// parseID splits a stream id "ms-seq".
+func parseID(id string) (ms, seq int64, ok bool) {
+	a, b, found := strings.Cut(id, "-")
+	if !found {
+		return 0, 0, false
+	}
+	ms, err1 := strconv.ParseInt(a, 10, 64)
+	seq, err2 := strconv.ParseInt(b, 10, 64)
+	return ms, seq, err1 == nil && err2 == nil && ms >= 0 && seq >= 0
+}
+
+// lookupScript finds a trace's entries. KEYS[1]: the stream; KEYS[2..]: one shard of each
+// bucket. ARGV[1]: the 16-byte trace id; ARGV[2]: the most entries to return; ARGV[3..]: each
+// bucket's start (unix ms), in KEYS order. It returns the matching stream entries (as
+// XRANGE does), oldest bucket first; postings whose entry was trimmed are skipped.
+var lookupScript = redis.NewScript(`
+local id, limit, size = ARGV[1], tonumber(ARGV[2]), 24
+local out = {}
+for i = 2, #KEYS do
+  local s = redis.call('GET', KEYS[i])
+  local from = 1
+  while s and #out < limit do
+    local p = string.find(s, id, from, true)
+    if not p then break end
+    if (p - 1) % size == 0 then
+      local a, b, c, d = string.byte(s, p + 16, p + 19)
+      local e, f, g, h = string.byte(s, p + 20, p + 23)
+      local ms = tonumber(ARGV[i + 1]) + ((a * 256 + b) * 256 + c) * 256 + d
+      local seq = ((e * 256 + f) * 256 + g) * 256 + h
+      local sid = string.format('%.0f-%.0f', ms, seq)
+      local m = redis.call('XRANGE', KEYS[1], sid, sid)
+      if m[1] then out[#out + 1] = m[1] end
+      from = p + size
+    else
+      from = p + 1
+    end
+  end
+end
+return out
+`)
+
+// lookup returns stream's entries of traceID whose bucket overlaps (now - retention - one
+// bucket, now + one bucket]; now is the Redis server's time, as stream ids are.
+func (x Index) lookup(ctx context.Context, c redis.Scripter, stream, traceID string, now time.Time) ([]redis.XMessage, error) {
+	var trace [16]byte
+	if _, err := hex.Decode(trace[:], []byte(traceID)); err != nil || len(traceID) != 32 {
+		return nil, fmt.Errorf("trace id %q is not 32 hex digits", traceID)
+	}
+	w := x.width().Milliseconds()
+	last := now.UnixMilli() + w
+	last -= last % w
+	first := now.Add(-x.retention()).UnixMilli() - w
+	first -= first % w
+	keys := []string{stream}
+	args := []any{string(trace[:]), maxTraceEntries}
+	for start := first; start <= last; start += w {
+		keys = append(keys, bucketKey(stream, start, trace[0]))
+		args = append(args, start)
+	}
+	v, err := lookupScript.Run(ctx, c, keys, args...).Slice()
+	if err != nil {
+		return nil, err
+	}
+	return toXMessages(v)
+}
+
+// toXMessages converts the script's reply (XRANGE's shape) to messages.
+func toXMessages(v []any) ([]redis.XMessage, error) {
+	out := make([]redis.XMessage, 0, len(v))
+	for _, e := range v {
+		pair, ok := e.([]any)
+		if !ok || len(pair) != 2 {
+			return nil, fmt.Errorf("trace lookup: unexpected reply %T", e)
+		}
+		id, _ := pair[0].(string)
+		kv, _ := pair[1].([]any)
+		values := make(map[string]any, len(kv)/2)
+		for i := 0; i+1 < len(kv); i += 2 {
+			k, _ := kv[i].(string)
+			values[k] = kv[i+1]
+		}
+		out = append(out, redis.XMessage{ID: id, Values: values})
+	}
+	return out, nil
+}
+
+// Kept returns how long indexed records stay findable.
+func (x Index) Kept() time.Duration { return x.retention() }
