@@ -189,7 +189,9 @@ func (m *Manager) evaluateRule(ctx context.Context, rd *round, r Rule, active ma
 			if r.Kind != TelemetryStore {
 				return err
 			}
-			m.fireUnstored(ctx, a)
+			if _, stored := active[a.ID]; !stored {
+				m.fireUnstored(ctx, a)
+			}
 		}
 	}
 	for id, a := range active {

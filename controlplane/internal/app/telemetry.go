@@ -110,7 +110,7 @@ func (a *App) buildTelemetry() {
 	a.alerts = alerts.New(alerts.Config{
 		Client: a.tel.rdb, Metrics: a.metrics, RequestStream: names.Requests, Agents: a.fanout,
 		Telemetry: &telemetry.Health{Client: a.tel.rdb, Publisher: a.pub},
-		Events: a.events.For("alerts"), Publisher: a.pub, AlertsStream: names.Alerts,
+		Events:    a.events.For("alerts"), Publisher: a.pub, AlertsStream: names.Alerts,
 		Webhooks: a.cfg.AlertWebhooks, Rules: a.cfg.AlertRules, ReplicaID: a.cfg.ReplicaID, KeyPrefix: a.cfg.StreamNamespace + "{alerts}:",
 		Logger: a.log.With("component", "alerts"),
 	})
