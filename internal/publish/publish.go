@@ -25,14 +25,14 @@ type Config struct {
 	Batch int
 	// RetryEvery is the pause after a failed pipeline. Default 500ms.
 	RetryEvery time.Duration
-	// Index, when set, is given every written record that has a TraceID with the id Redis
-	// assigned it, and its commands go out in one more pipeline after the batch's.
+	// Index, when set, is given the written records that have a TraceID, with the ids Redis
+	// assigned them, and its commands go out in one more pipeline after the batch's.
 	Index Indexer
 }
 
-// Indexer adds the commands that index the entry id of stream under traceID to pipe.
+// Indexer adds to pipe the commands that index stream's entries ids[i] under traceIDs[i].
 type Indexer interface {
-	Add(ctx context.Context, pipe redis.Pipeliner, stream, traceID, id string)
+	Add(ctx context.Context, pipe redis.Pipeliner, stream string, traceIDs, ids []string)
 }
 
 // Record is one stream entry: its stream key and field/value pairs.
@@ -168,13 +168,25 @@ func (p *Publisher) index(ctx context.Context, batch []Record, adds []*redis.Str
 	if p.cfg.Index == nil {
 		return
 	}
-	pipe := p.cfg.Client.Pipeline()
+	type refs struct{ traces, ids []string }
+	byStream := map[string]*refs{}
 	for i, r := range batch {
-		if r.TraceID != "" {
-			p.cfg.Index.Add(ctx, pipe, r.Stream, r.TraceID, adds[i].Val())
+		if r.TraceID == "" {
+			continue
 		}
+		s := byStream[r.Stream]
+		if s == nil {
+			s = &refs{}
+			byStream[r.Stream] = s
+		}
+		s.traces, s.ids = append(s.traces, r.TraceID), append(s.ids, adds[i].Val())
 	}
-	if pipe.Len() > 0 {
-		_, _ = pipe.Exec(ctx)
+	if len(byStream) == 0 {
+		return
 	}
+	pipe := p.cfg.Client.Pipeline()
+	for stream, s := range byStream {
+		p.cfg.Index.Add(ctx, pipe, stream, s.traces, s.ids)
+	}
+	_, _ = pipe.Exec(ctx)
 }

@@ -35,9 +35,9 @@ type Config struct {
 	MaxSeries int
 }
 
-// Indexer adds the commands that index the entry id of stream under traceID to pipe.
+// Indexer adds to pipe the commands that index stream's entries ids[i] under traceIDs[i].
 type Indexer interface {
-	Add(ctx context.Context, pipe redis.Pipeliner, stream, traceID, id string)
+	Add(ctx context.Context, pipe redis.Pipeliner, stream string, traceIDs, ids []string)
 }
 
 // Processor aggregates request records; it is a streams.Handler.
@@ -62,32 +62,48 @@ func New(cfg Config) *Processor {
 }
 
 // aggregateScript: KEYS[1] stream. ARGV: group, key prefix, retention seconds, max series,
-// then per entry
-// 8 values: id, window start, host, route, status class, bytes in, bytes out, bucket,
-// duration µs (9 values). The counters of a (window, host, route) live in one hash under the
-// stream's hash tag; each window has an index set of its "host\troute" members.
+// then per entry 9 values: id, window start, host, route, status class, bytes in, bytes
+// out, bucket, duration µs. Entries whose XACK acknowledged them are summed per (window,
+// host, route) in Lua, then each sum is added with one HINCRBY per field: the counters of a
+// (window, host, route) live in one hash under the stream's hash tag; each window has an
+// index set of its "host\troute" members, at most maxSeries of them (further hosts count
+// as "(other)").
 var aggregateScript = redis.NewScript(`
 local group, prefix, ttl, maxSeries = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local counted = {}
+local counted, acc, order = {}, {}, {}
+local function add(f, k, n) f[k] = (f[k] or 0) + n end
 for i = 5, #ARGV, 9 do
   if redis.call('XACK', KEYS[1], group, ARGV[i]) == 1 then
-    local win, host, route = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-    local idx = prefix .. win .. ':idx'
-    if redis.call('SISMEMBER', idx, host .. '\t' .. route) == 0 and redis.call('SCARD', idx) >= maxSeries then
-      host = '(other)'
+    local id = ARGV[i + 1] .. '\n' .. ARGV[i + 2] .. '\t' .. ARGV[i + 3]
+    local a = acc[id]
+    if not a then
+      a = {win = ARGV[i + 1], host = ARGV[i + 2], route = ARGV[i + 3], f = {}}
+      acc[id] = a
+      order[#order + 1] = id
     end
-    local key = prefix .. win .. ':' .. host .. '\t' .. route
-    redis.call('HINCRBY', key, 'requests', 1)
-    redis.call('HINCRBY', key, 's' .. ARGV[i + 4], 1)
-    redis.call('HINCRBY', key, 'bytes_in', ARGV[i + 5])
-    redis.call('HINCRBY', key, 'bytes_out', ARGV[i + 6])
-    redis.call('HINCRBY', key, 'b' .. ARGV[i + 7], 1)
-    redis.call('HINCRBY', key, 'duration_us', ARGV[i + 8])
-    redis.call('EXPIRE', key, ttl)
-    redis.call('SADD', idx, host .. '\t' .. route)
-    redis.call('EXPIRE', idx, ttl)
+    add(a.f, 'requests', 1)
+    add(a.f, 's' .. ARGV[i + 4], 1)
+    add(a.f, 'bytes_in', tonumber(ARGV[i + 5]))
+    add(a.f, 'bytes_out', tonumber(ARGV[i + 6]))
+    add(a.f, 'b' .. ARGV[i + 7], 1)
+    add(a.f, 'duration_us', tonumber(ARGV[i + 8]))
     counted[#counted + 1] = ARGV[i]
   end
+end
+for _, id in ipairs(order) do
+  local a = acc[id]
+  local idx = prefix .. a.win .. ':idx'
+  local series = a.host .. '\t' .. a.route
+  if redis.call('SISMEMBER', idx, series) == 0 and redis.call('SCARD', idx) >= maxSeries then
+    series = '(other)\t' .. a.route
+  end
+  local key = prefix .. a.win .. ':' .. series
+  for k, n in pairs(a.f) do
+    redis.call('HINCRBY', key, k, string.format('%.0f', n))
+  end
+  redis.call('EXPIRE', key, ttl)
+  redis.call('SADD', idx, series)
+  redis.call('EXPIRE', idx, ttl)
 end
 return counted
 `)
@@ -130,15 +146,18 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 // index posts counted records in the trace index. A failure here loses only index entries
 // (the counts are in), so it is reported but not retried.
 func (p *Processor) index(ctx context.Context, stream string, ids []string, byID map[string]redis.XMessage) error {
-	pipe := p.cfg.Client.Pipeline()
+	traces := make([]string, 0, len(ids))
+	indexed := make([]string, 0, len(ids))
 	for _, id := range ids {
 		if trace, _ := byID[id].Values["trace_id"].(string); trace != "" {
-			p.cfg.Index.Add(ctx, pipe, stream, trace, id)
+			traces, indexed = append(traces, trace), append(indexed, id)
 		}
 	}
-	if pipe.Len() == 0 {
+	if len(indexed) == 0 {
 		return nil
 	}
+	pipe := p.cfg.Client.Pipeline()
+	p.cfg.Index.Add(ctx, pipe, stream, traces, indexed)
 	_, err := pipe.Exec(ctx)
 	return err
 }

@@ -45,8 +45,9 @@ const maxTraceEntries = 1000
 type Index struct {
 	// Retention is how long records are kept (the streams' MINID trimming). Default 1h.
 	Retention time.Duration
-	// Width is a bucket's span. Default: Retention/60, at least a minute (so a lookup reads
-	// at most ~62 buckets).
+	// Width is a bucket's span. Default: Retention/60 (a minute for the default hour), at
+	// least a second, so a lookup reads ~62 buckets and a posting outlives its record by at
+	// most 1/60 of the retention.
 	Width time.Duration
 }
 
@@ -55,7 +56,7 @@ func (x Index) width() time.Duration {
 	if x.Width > 0 {
 		return x.Width
 	}
-	return max(time.Minute, x.retention()/60).Truncate(time.Second)
+	return max(time.Second, x.retention()/60).Truncate(time.Second)
 }
 
 func (x Index) retention() time.Duration {
@@ -76,30 +77,51 @@ func bucketKey(stream string, startMs int64, shard byte) string {
 // IndexPrefix is the start of every index key of stream (for operators and tests).
 func IndexPrefix(stream string) string { return "{" + stream + "}:trace:" }
 
-// Add queues, on pipe, the posting of the entry id of stream under traceID (32 hex digits)
-// and the bucket's expiry. An id or trace id that does not parse is skipped: it cannot be
-// looked up either.
-func (x Index) Add(ctx context.Context, pipe redis.Pipeliner, stream, traceID, id string) {
+// Add queues, on pipe, the postings of stream's entries ids[i] under traceIDs[i] (32 hex
+// digits): one APPEND per postings string and one PEXPIREAT for its expiry. A pair that does
+// not parse is skipped: it could not be looked up either.
+func (x Index) Add(ctx context.Context, pipe redis.Pipeliner, stream string, traceIDs, ids []string) {
+	w := x.width().Milliseconds()
+	byKey := map[string][]byte{}
+	var order []string
+	ends := map[string]int64{}
+	for i := range min(len(traceIDs), len(ids)) {
+		entry, start, ok := posting(traceIDs[i], ids[i], w)
+		if !ok {
+			continue
+		}
+		key := bucketKey(stream, start, entry[0])
+		if _, seen := byKey[key]; !seen {
+			order = append(order, key)
+			ends[key] = start + w
+		}
+		byKey[key] = append(byKey[key], entry...)
+	}
+	for _, key := range order {
+		pipe.Append(ctx, key, string(byKey[key]))
+		pipe.PExpireAt(ctx, key, time.UnixMilli(ends[key]).Add(x.retention()))
+	}
+}
+
+// posting encodes one entry and returns it with its bucket's start.
+func posting(traceID, id string, width int64) (entry []byte, start int64, ok bool) {
 	var trace [16]byte
 	if len(traceID) != 32 {
-		return
+		return nil, 0, false
 	}
 	if _, err := hex.Decode(trace[:], []byte(traceID)); err != nil {
-		return
+		return nil, 0, false
 	}
 	ms, seq, ok := parseID(id)
 	if !ok {
-		return
+		return nil, 0, false
 	}
-	w := x.width().Milliseconds()
-	start := ms - ms%w
-	entry := make([]byte, entrySize)
+	start = ms - ms%width
+	entry = make([]byte, entrySize)
 	copy(entry, trace[:])
 	binary.BigEndian.PutUint32(entry[16:], uint32(ms-start))
 	binary.BigEndian.PutUint32(entry[20:], uint32(min(seq, 1<<32-1)))
-	key := bucketKey(stream, start, trace[0])
-	pipe.Append(ctx, key, string(entry))
-	pipe.PExpireAt(ctx, key, time.UnixMilli(start+w).Add(x.retention()))
+	return entry, start, true
 }
 
 // parseID splits a stream id "ms-seq".

@@ -57,10 +57,12 @@ func writeIndexed(t testing.TB, rdb *redis.Client, x telemetry.Index, stream str
 			t.Fatal(err)
 		}
 		idx := rdb.Pipeline()
+		traceIDs, ids := make([]string, batch), make([]string, batch)
 		for i := range batch {
-			x.Add(t.Context(), idx, stream, recs[i].TraceID, adds[i].Val())
+			traceIDs[i], ids[i] = recs[i].TraceID, adds[i].Val()
 			traces = append(traces, recs[i].TraceID)
 		}
+		x.Add(t.Context(), idx, stream, traceIDs, ids)
 		if _, err := idx.Exec(t.Context()); err != nil {
 			t.Fatal(err)
 		}
