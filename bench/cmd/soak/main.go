@@ -10,10 +10,10 @@
 // edgeplane-control (--telemetry-redis-url, --telemetry-retention) and edgeplane-agent
 // binaries (built from this module unless -control/-agent name them), a tiny backend and an
 // in-process HTTP load generator (keep-alive connections, no pause between requests). It
-// exits non-zero when memory does not level off once the retention window is full (the last
-// third of the samples may not exceed the first full-window sample by more than -growth), a
-// retained record costs more than -budget bytes, a sampled trace is not found, or a metrics
-// probe is not counted exactly.
+// exits non-zero when memory does not level off once the retention window is full (a
+// retained record costs more than -budget bytes, all telemetry memory counted, or the
+// records held cover more than 1.5 retention windows of traffic), a sampled trace is not
+// found, or a metrics probe is not counted exactly.
 package main
 
 import (
@@ -32,7 +32,6 @@ type options struct {
 	duration, retention, sample time.Duration
 	conns                       int
 	budget                      int64
-	growth                      float64
 	maxRecords                  int64
 	controlBin, agentBin        string
 }
@@ -44,7 +43,6 @@ func main() {
 	flag.DurationVar(&o.sample, "sample", 30*time.Second, "sampling interval")
 	flag.IntVar(&o.conns, "conns", 64, "keep-alive connections of the load generator")
 	flag.Int64Var(&o.budget, "budget", 300, "most Redis bytes a retained request record may cost, all telemetry included")
-	flag.Float64Var(&o.growth, "growth", 0.15, "most growth of used_memory over the plateau, as a share")
 	flag.Int64Var(&o.maxRecords, "max-records", 10_000_000, "--telemetry-max-records (high, so retention is what binds)")
 	flag.StringVar(&o.controlBin, "control", "", "edgeplane-control binary (default: build ./controlplane)")
 	flag.StringVar(&o.agentBin, "agent", "", "edgeplane-agent binary (default: build ./agent)")

@@ -74,12 +74,12 @@ func start(ctx context.Context, o options) (*rig, error) {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		code, _, err := get(http.DefaultClient, r.agentAddr, probeHost)
+		code, _, err := get(http.DefaultClient, r.agentAddr, loadHost)
 		if err == nil && code == http.StatusOK {
 			break
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("the agent does not serve %s: %d %v", probeHost, code, err)
+			return nil, fmt.Errorf("the agent does not serve %s: %d %v", loadHost, code, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -49,8 +49,11 @@ func run(ctx context.Context, o options) error {
 	return verdict(o, samples)
 }
 
-// verdict fails the run unless, once the retention window is full (plus a minute's bucket
-// and a sample), memory stays flat and within the budget, and every lookup and probe worked.
+// verdict fails the run unless every lookup and probe worked and, once the retention window
+// is full (plus a bucket and a sample), memory stays bounded: each retained record costs at
+// most the budget (all telemetry memory counted), and the records held cover at most 1.5
+// retention windows of the current rate. Together these bound memory at budget x rate x
+// window, whatever the rate does; a leak (of records or of index) breaks one of them.
 func verdict(o options, samples []sample) error {
 	var errs []error
 	var full []sample
@@ -68,19 +71,18 @@ func verdict(o options, samples []sample) error {
 	if len(full) < 3 {
 		return errors.Join(append(errs, fmt.Errorf("only %d samples after the retention window filled: run longer", len(full)))...)
 	}
-	first, peak := full[0].used, int64(0)
-	for _, sm := range full[len(full)*2/3:] {
-		peak = max(peak, sm.used)
-	}
-	fmt.Printf("plateau: %.1f MB at the first full-window sample, at most %.1f MB over the last third (%+.0f%%)\n",
-		float64(first)/1e6, float64(peak)/1e6, 100*(float64(peak)/float64(first)-1))
-	if float64(peak) > float64(first)*(1+o.growth) {
-		errs = append(errs, fmt.Errorf("memory did not level off: %d bytes, then %d", first, peak))
-	}
+	limit := 1.5*o.retention.Seconds() + o.sample.Seconds()/2
 	for _, sm := range full {
 		if sm.perRecord > o.budget {
 			errs = append(errs, fmt.Errorf("at %s a retained record cost %d bytes, over the budget of %d", sm.at, sm.perRecord, o.budget))
 		}
+		if held := float64(sm.records) / sm.rps; held > limit {
+			errs = append(errs, fmt.Errorf("at %s the records held cover %.0fs of traffic, over %.0fs: they outlive the retention", sm.at, held, limit))
+		}
 	}
+	first, last := full[0], full[len(full)-1]
+	fmt.Printf("plateau: %.1f MB at %s, %.1f MB at %s (%+.0f%%; request rate %+.0f%%); bytes/record %d -> %d\n",
+		float64(first.used)/1e6, first.at, float64(last.used)/1e6, last.at, 100*(float64(last.used)/float64(first.used)-1),
+		100*(last.rps/first.rps-1), first.perRecord, last.perRecord)
 	return errors.Join(errs...)
 }

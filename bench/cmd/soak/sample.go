@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ type sample struct {
 	metricsExact      bool
 	metricsConverged  time.Duration
 	probes, published int64
+	lag               time.Duration // the metrics consumer's
 }
 
 // lookup is one GetTrace of a sampled request.
@@ -81,6 +83,13 @@ func (s *sampler) take(ctx context.Context) (sample, error) {
 	if now.Sub(s.start) > s.o.retention {
 		sm.old = s.lookup(ctx, now.Add(-s.o.retention*3/4), s.o.retention/10)
 	}
+	if res, err := s.tel.GetConsumerLag(ctx, &edgeplanev1.GetConsumerLagRequest{}); err == nil {
+		for _, c := range res.GetConsumers() {
+			if c.GetGroup() == "metrics" {
+				sm.lag = c.GetLag().AsDuration()
+			}
+		}
+	}
 	sm.metricsExact, sm.metricsConverged = s.probe(ctx)
 	sm.probes = s.probes
 	return sm, nil
@@ -122,6 +131,9 @@ func (s *sampler) probe(ctx context.Context) (bool, time.Duration) {
 		if err == nil && res.GetTotal().GetRequests() > s.probes {
 			return false, time.Since(begin)
 		}
+		if time.Since(begin) > 19*time.Second {
+			fmt.Fprintf(os.Stderr, "# GetMetrics(%s): %v %v, want %d requests\n", probeHost, res, err, s.probes)
+		}
 		time.Sleep(100 * time.Millisecond) // polling the consumer's progress
 	}
 	return false, time.Since(begin)
@@ -140,15 +152,15 @@ func usedMemory(ctx context.Context, r *rig) (int64, error) {
 	return 0, fmt.Errorf("no used_memory in INFO")
 }
 
-const header = "| t | req/s | used_memory | request records | bytes/record | CP RSS | agent RSS | GetTrace recent | GetTrace older | GetMetrics exact |\n" +
-	"|---|---|---|---|---|---|---|---|---|---|"
+const header = "| t | req/s | used_memory | request records | bytes/record | CP RSS | agent RSS | GetTrace recent | GetTrace older | consumer lag | GetMetrics exact |\n" +
+	"|---|---|---|---|---|---|---|---|---|---|---|"
 
 func (sm sample) row() string {
 	exact := fmt.Sprintf("yes (%d probes, %.1f s)", sm.probes, sm.metricsConverged.Seconds())
 	if !sm.metricsExact {
 		exact = fmt.Sprintf("NO (%d probes)", sm.probes)
 	}
-	return fmt.Sprintf("| %s | %.0f | %.1f MB | %d | %d | %.0f MB | %.0f MB | %s | %s | %s |",
+	return fmt.Sprintf("| %s | %.0f | %.1f MB | %d | %d | %.0f MB | %.0f MB | %s | %s | %s | %s |",
 		sm.at, sm.rps, float64(sm.used)/1e6, sm.records, sm.perRecord, float64(sm.cpRSS)/1024, float64(sm.agentRSS)/1024,
-		sm.recent, sm.old, exact)
+		sm.recent, sm.old, sm.lag.Round(time.Millisecond), exact)
 }
