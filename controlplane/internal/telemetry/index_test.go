@@ -138,3 +138,42 @@ func BenchmarkIndex_Lookup(b *testing.B) {
 		}
 	}
 }
+
+// The design choice, measured: the same records indexed by a hash per minute (trace id ->
+// stream id, the obvious alternative) cost more than the postings strings.
+func TestIndex_PostingsCostLessThanAHashPerMinute(t *testing.T) {
+	const n = 50000
+	cost := func(index func(rdb *redis.Client, stream string, n int)) int64 {
+		rdb := newRedis(t)
+		before := usedMemory(t, rdb)
+		index(rdb, "logs:request:stream", n)
+		return (usedMemory(t, rdb) - before) / n
+	}
+	postings := cost(func(rdb *redis.Client, stream string, n int) {
+		writeIndexed(t, rdb, telemetry.Index{Retention: time.Hour}, stream, n)
+	})
+	hash := cost(func(rdb *redis.Client, stream string, n int) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		for done := 0; done < n; done += 1000 {
+			pipe := rdb.Pipeline()
+			traces, adds := make([]string, 1000), make([]*redis.StringCmd, 1000)
+			for i := range 1000 {
+				r := sampleRecord(rng, done+i)
+				traces[i], adds[i] = r.TraceID, pipe.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: r.Values()})
+			}
+			if _, err := pipe.Exec(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 1000 {
+				pipe.HSet(t.Context(), "{"+stream+"}:byminute:0", traces[i], adds[i].Val())
+			}
+			if _, err := pipe.Exec(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	t.Logf("bytes per record with its index: postings %d, hash per minute %d", postings, hash)
+	if postings >= hash {
+		t.Errorf("postings cost %d bytes per record, a hash per minute %d: the choice is wrong", postings, hash)
+	}
+}
