@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -18,8 +17,8 @@ import (
 //
 //	trace id (16 bytes) | ms offset from the bucket's start (uint32 BE) | sequence (uint32 BE)
 //
-// so an entry costs 24 bytes plus the string's growth slack (measured ~35-47 bytes per
-// record in Redis, against ~130 for a hash field per trace). A bucket expires Retention
+// so an entry costs 24 bytes plus the string's growth slack: ~26 bytes per record measured
+// in Redis, against ~110 for a field per trace in a hash per minute (index_test.go). A bucket expires Retention
 // after its end, and the trimmer deletes the buckets older than the stream's first entry, so
 // the index never outlives what it indexes. GetTrace reads one shard of every bucket in the
 // retention window in one Lua call that scans the strings and reads the matching entries
@@ -29,7 +28,7 @@ import (
 // stream's name, so a stream and its index share one Redis Cluster slot (as the metrics
 // counters do) and the lookup script may touch them together.
 //
-// The same scheme serves log search (see README, "Finding records"): a posting key per
+// The same scheme serves log search (README, "Telemetry storage"): a posting string per
 // (bucket, field, value) for low-cardinality fields, sharded like this one for the others.
 
 // entrySize is the size of one posting.
@@ -134,81 +133,3 @@ func parseID(id string) (ms, seq int64, ok bool) {
 	seq, err2 := strconv.ParseInt(b, 10, 64)
 	return ms, seq, err1 == nil && err2 == nil && ms >= 0 && seq >= 0
 }
-
-// lookupScript finds a trace's entries. KEYS[1]: the stream; KEYS[2..]: one shard of each
-// bucket. ARGV[1]: the 16-byte trace id; ARGV[2]: the most entries to return; ARGV[3..]: each
-// bucket's start (unix ms), in KEYS order. It returns the matching stream entries (as
-// XRANGE does), oldest bucket first; postings whose entry was trimmed are skipped.
-var lookupScript = redis.NewScript(`
-local id, limit, size = ARGV[1], tonumber(ARGV[2]), 24
-local out = {}
-for i = 2, #KEYS do
-  local s = redis.call('GET', KEYS[i])
-  local from = 1
-  while s and #out < limit do
-    local p = string.find(s, id, from, true)
-    if not p then break end
-    if (p - 1) % size == 0 then
-      local a, b, c, d = string.byte(s, p + 16, p + 19)
-      local e, f, g, h = string.byte(s, p + 20, p + 23)
-      local ms = tonumber(ARGV[i + 1]) + ((a * 256 + b) * 256 + c) * 256 + d
-      local seq = ((e * 256 + f) * 256 + g) * 256 + h
-      local sid = string.format('%.0f-%.0f', ms, seq)
-      local m = redis.call('XRANGE', KEYS[1], sid, sid)
-      if m[1] then out[#out + 1] = m[1] end
-      from = p + size
-    else
-      from = p + 1
-    end
-  end
-end
-return out
-`)
-
-// lookup returns stream's entries of traceID whose bucket overlaps (now - retention - one
-// bucket, now + one bucket]; now is the Redis server's time, as stream ids are.
-func (x Index) lookup(ctx context.Context, c redis.Scripter, stream, traceID string, now time.Time) ([]redis.XMessage, error) {
-	var trace [16]byte
-	if _, err := hex.Decode(trace[:], []byte(traceID)); err != nil || len(traceID) != 32 {
-		return nil, fmt.Errorf("trace id %q is not 32 hex digits", traceID)
-	}
-	w := x.width().Milliseconds()
-	last := now.UnixMilli() + w
-	last -= last % w
-	first := now.Add(-x.retention()).UnixMilli() - w
-	first -= first % w
-	keys := []string{stream}
-	args := []any{string(trace[:]), maxTraceEntries}
-	for start := first; start <= last; start += w {
-		keys = append(keys, bucketKey(stream, start, trace[0]))
-		args = append(args, start)
-	}
-	v, err := lookupScript.Run(ctx, c, keys, args...).Slice()
-	if err != nil {
-		return nil, err
-	}
-	return toXMessages(v)
-}
-
-// toXMessages converts the script's reply (XRANGE's shape) to messages.
-func toXMessages(v []any) ([]redis.XMessage, error) {
-	out := make([]redis.XMessage, 0, len(v))
-	for _, e := range v {
-		pair, ok := e.([]any)
-		if !ok || len(pair) != 2 {
-			return nil, fmt.Errorf("trace lookup: unexpected reply %T", e)
-		}
-		id, _ := pair[0].(string)
-		kv, _ := pair[1].([]any)
-		values := make(map[string]any, len(kv)/2)
-		for i := 0; i+1 < len(kv); i += 2 {
-			k, _ := kv[i].(string)
-			values[k] = kv[i+1]
-		}
-		out = append(out, redis.XMessage{ID: id, Values: values})
-	}
-	return out, nil
-}
-
-// Kept returns how long indexed records stay findable.
-func (x Index) Kept() time.Duration { return x.retention() }

@@ -1,6 +1,10 @@
-// Package telemetry connects the control plane's logs and events to Redis Streams. Log
-// records go to the console as before and, through a non-blocking publisher, to the logs
-// streams that operators query (logs:all:stream, and logs:error:stream for errors).
+// Package telemetry connects the control plane's logs and events to Redis Streams and keeps
+// the streams bounded. Log records go to the console as before and, through a non-blocking
+// publisher, to the logs streams that operators query (logs:all:stream, and
+// logs:error:stream for errors). It declares every telemetry key: the streams (Streams), the
+// trace index (Index: time-bucketed postings, no key per record) and their trimming
+// (Trimmer: MINID by age, MAXLEN by size), and it reads them (Reader) and watches the
+// telemetry Redis (Health).
 package telemetry
 
 import (
