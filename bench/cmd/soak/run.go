@@ -76,7 +76,7 @@ func verdict(o options, samples []sample) error {
 		if sm.perRecord > o.budget {
 			errs = append(errs, fmt.Errorf("at %s a retained record cost %d bytes, over the budget of %d", sm.at, sm.perRecord, o.budget))
 		}
-		if held := float64(sm.records) / sm.rps; held > limit {
+		if held := float64(sm.records) / windowRate(samples, sm.at, o.retention); held > limit {
 			errs = append(errs, fmt.Errorf("at %s the records held cover %.0fs of traffic, over %.0fs: they outlive the retention", sm.at, held, limit))
 		}
 	}
@@ -85,4 +85,18 @@ func verdict(o options, samples []sample) error {
 		float64(first.used)/1e6, first.at, float64(last.used)/1e6, last.at, 100*(float64(last.used)/float64(first.used)-1),
 		100*(last.rps/first.rps-1), first.perRecord, last.perRecord)
 	return errors.Join(errs...)
+}
+
+// windowRate is the mean request rate of the samples in the retention window ending at end:
+// the rate that filled what is retained then.
+func windowRate(samples []sample, end, retention time.Duration) float64 {
+	var sum float64
+	var n int
+	for _, sm := range samples {
+		if sm.at > end-retention && sm.at <= end {
+			sum += sm.rps
+			n++
+		}
+	}
+	return sum / float64(n)
 }

@@ -26,9 +26,10 @@ type Streams struct {
 // Indexed returns the streams whose records are indexed by trace id (see Index).
 func (s Streams) Indexed() []string { return []string{s.LogsAll, s.Events, s.Requests} }
 
-// All returns every telemetry stream.
+// All returns every telemetry stream, the consumers' dead-letter streams included (named as
+// streams.Config.DeadLetter's default: the stream's name and ":dead").
 func (s Streams) All() []string {
-	return []string{s.LogsAll, s.LogsError, s.Requests, s.Events, s.Alerts}
+	return []string{s.LogsAll, s.LogsError, s.Requests, s.Events, s.Alerts, s.Requests + ":dead", s.Events + ":dead"}
 }
 
 // StreamNames returns the stream names under namespace ("" or e.g. "edge:").
