@@ -80,10 +80,20 @@ func verdict(o options, samples []sample) error {
 			errs = append(errs, fmt.Errorf("at %s the records held cover %.0fs of traffic, over %.0fs: they outlive the retention", sm.at, held, limit))
 		}
 	}
-	first, last := full[0], full[len(full)-1]
-	fmt.Printf("plateau: %.1f MB at %s, %.1f MB at %s (%+.0f%%; request rate %+.0f%%); bytes/record %d -> %d\n",
-		float64(first.used)/1e6, first.at, float64(last.used)/1e6, last.at, 100*(float64(last.used)/float64(first.used)-1),
-		100*(last.rps/first.rps-1), first.perRecord, last.perRecord)
+	lo, hi := full[0], full[0]
+	for _, sm := range full {
+		if sm.used < lo.used {
+			lo = sm
+		}
+		if sm.used > hi.used {
+			hi = sm
+		}
+	}
+	fmt.Printf("plateau over %d full-window samples: used_memory %.1f-%.1f MB (at %.0f and %.0f req/s), %d-%d bytes per retained record\n",
+		len(full), float64(lo.used)/1e6, float64(hi.used)/1e6, lo.rps, hi.rps, minPerRecord(full), maxPerRecord(full))
+	if len(errs) == 0 {
+		fmt.Println("soak: PASS")
+	}
 	return errors.Join(errs...)
 }
 
@@ -99,4 +109,20 @@ func windowRate(samples []sample, end, retention time.Duration) float64 {
 		}
 	}
 	return sum / float64(n)
+}
+
+func minPerRecord(samples []sample) int64 {
+	m := samples[0].perRecord
+	for _, sm := range samples {
+		m = min(m, sm.perRecord)
+	}
+	return m
+}
+
+func maxPerRecord(samples []sample) int64 {
+	m := samples[0].perRecord
+	for _, sm := range samples {
+		m = max(m, sm.perRecord)
+	}
+	return m
 }
