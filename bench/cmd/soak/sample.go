@@ -17,17 +17,17 @@ import (
 
 // sample is one row of the table.
 type sample struct {
-	at                time.Duration // since the load started
-	rps               float64
-	used              int64 // telemetry Redis used_memory, bytes
-	records           int64 // request records retained
-	perRecord         int64 // (used - used before the load) / records
-	cpRSS, agentRSS   int64 // KiB
-	recent, old       lookup
-	metricsExact      bool
-	metricsConverged  time.Duration
-	probes, published int64
-	lag               time.Duration // the metrics consumer's
+	at               time.Duration // since the load started
+	rps              float64
+	used             int64 // telemetry Redis used_memory, bytes
+	records          int64 // request records retained
+	perRecord        int64 // (used - used before the load) / records
+	cpRSS, agentRSS  int64 // KiB
+	recent, old      lookup
+	metricsExact     bool
+	metricsConverged time.Duration
+	probes           int64
+	lag              time.Duration // the metrics consumer's
 }
 
 // lookup is one GetTrace of a sampled request.
