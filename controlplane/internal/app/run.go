@@ -44,7 +44,8 @@ func (a *App) Run(ctx context.Context) error {
 		<-gctx.Done()
 		a.stop(srv)
 		stopBg()
-		_ = a.tail.Close() // unblocks the state's pending XREAD
+		_ = a.tail.Close()     // unblocks the state's pending XREAD
+		_ = a.tel.tail.Close() // and the consumers' XREADGROUP
 		close(done)
 		return nil
 	})
