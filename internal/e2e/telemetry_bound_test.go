@@ -66,6 +66,9 @@ func TestTelemetry_ShortSoakStaysBounded(t *testing.T) {
 	if records < 1000 || perRecord > 300 {
 		t.Errorf("got %d records at %d bytes each, want at least 1000 at most 300 bytes", records, perRecord)
 	}
+	if w := cp.Logs("unsafe telemetry Redis settings"); len(w) != 1 || !strings.Contains(fmt.Sprint(w[0]["advice"]), "no maxmemory") {
+		t.Errorf("start-up warnings: got %v, want one saying the telemetry Redis has no maxmemory", w)
+	}
 	eventually(t, 10*time.Second, func() error { // the metrics consumer indexes it
 		res, err := edgeplanev1.NewTelemetryServiceClient(cp.conn).GetTrace(t.Context(), &edgeplanev1.GetTraceRequest{TraceId: last})
 		if err != nil || len(res.GetEntries()) != 1 || res.GetEntries()[0].GetFields()["host"] != "web.test" {

@@ -40,6 +40,8 @@ type telemetryClients struct {
 	tail   redis.UniversalClient // the consumer groups' blocking reads
 	events redis.UniversalClient // TailEvents' blocking reads (callers hold one each)
 	pub    redis.UniversalClient // publishing logs and events
+
+	health *telemetry.Health // watches the telemetry Redis (alerts, start-up advice)
 }
 
 // openTelemetry opens the telemetry pools on the telemetry Redis (stateURL by default) and
@@ -107,9 +109,10 @@ func (a *App) buildTelemetry() {
 			Groups: []telemetry.Group{{Stream: names.Requests, Group: metricsGroup}, {Stream: names.Events, Group: alertsGroup}}},
 		Metrics: a.metrics,
 	}
+	a.tel.health = &telemetry.Health{Client: a.tel.rdb, Publisher: a.pub}
 	a.alerts = alerts.New(alerts.Config{
 		Client: a.tel.rdb, Metrics: a.metrics, RequestStream: names.Requests, Agents: a.fanout,
-		Telemetry: &telemetry.Health{Client: a.tel.rdb, Publisher: a.pub},
+		Telemetry: a.tel.health,
 		Events:    a.events.For("alerts"), Publisher: a.pub, AlertsStream: names.Alerts,
 		Webhooks: a.cfg.AlertWebhooks, Rules: a.cfg.AlertRules, ReplicaID: a.cfg.ReplicaID, KeyPrefix: a.cfg.StreamNamespace + "{alerts}:",
 		Logger: a.log.With("component", "alerts"),
@@ -130,7 +133,21 @@ func (a *App) buildTelemetry() {
 func (a *App) runConsumers(ctx context.Context, g *errgroup.Group) {
 	g.Go(func() error { return a.alerts.Run(ctx) })
 	g.Go(func() error { return a.trimmer.Run(ctx) })
+	g.Go(func() error { a.adviseTelemetry(ctx); return nil })
 	for _, c := range a.consumers {
 		g.Go(func() error { return c.Run(ctx) })
+	}
+}
+
+// adviseTelemetry warns once, at start, about unsafe memory settings of the telemetry Redis.
+func (a *App) adviseTelemetry(ctx context.Context) {
+	if a.cfg.Dev {
+		return // the embedded store is in memory and short-lived by design
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	shared := a.cfg.Telemetry.RedisURL == "" || a.cfg.Telemetry.RedisURL == a.cfg.RedisURL
+	if advice, err := a.tel.health.Advice(ctx, shared); err == nil && advice != "" {
+		a.log.WarnContext(ctx, "unsafe telemetry Redis settings", "component", "telemetry", "advice", advice)
 	}
 }

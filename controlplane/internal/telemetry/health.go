@@ -77,3 +77,24 @@ func infoInt(info, field string) int64 {
 	n, _ := strconv.ParseInt(infoString(info, field), 10, 64)
 	return n
 }
+
+// Advice returns what is unsafe in the telemetry Redis's memory settings, "" when nothing:
+// no maxmemory (a traffic spike grows it until the OS kills it), or an eviction policy
+// (which would drop stream entries, counters and alert state at random, and config keys too
+// when telemetry shares the state Redis). Read from INFO, so it works where CONFIG is denied.
+func (h *Health) Advice(ctx context.Context, shared bool) (string, error) {
+	info, err := h.Client.Info(ctx, "memory").Result()
+	if err != nil {
+		return "", err
+	}
+	policy := infoString(info, "maxmemory_policy")
+	switch {
+	case policy != "noeviction" && shared:
+		return fmt.Sprintf("the Redis holding config state and telemetry evicts keys (maxmemory-policy %s): config could be lost; use noeviction and a telemetry Redis of its own (--telemetry-redis-url)", policy), nil
+	case policy != "noeviction":
+		return fmt.Sprintf("the telemetry Redis evicts keys at random when full (maxmemory-policy %s); noeviction keeps streams, metrics and alert state whole (see deploy/redis-telemetry.conf)", policy), nil
+	case infoInt(info, "maxmemory") == 0:
+		return "the telemetry Redis has no maxmemory: set one with maxmemory-policy noeviction (see deploy/redis-telemetry.conf) so a traffic spike is refused rather than grows it without bound", nil
+	}
+	return "", nil
+}
