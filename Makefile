@@ -22,7 +22,11 @@ BENCH ?= .
 BENCH_PKGS ?= ./...
 BENCH_FLAGS ?= -benchmem
 
-.PHONY: help deps deps-apt tools build generate lint test bench run images clean
+SOAK_DURATION ?= 10m
+SOAK_RETENTION ?= 2m
+SOAK_ARGS ?=
+
+.PHONY: help deps deps-apt tools build generate lint test bench soak run images clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -59,6 +63,9 @@ bench: ## Go benchmarks (-benchmem), then bench/run.sh (control plane) and bench
 	go test -run '^$$' -bench '$(BENCH)' $(BENCH_FLAGS) $(BENCH_PKGS)
 	bench/run.sh
 	@if [ -x bench/peers/run.sh ]; then bench/peers/run.sh; fi
+
+soak: ## minutes of max load through a traced agent; Redis memory must level off (SOAK_DURATION=10m SOAK_RETENTION=2m)
+	go run ./bench/cmd/soak -duration $(SOAK_DURATION) -retention $(SOAK_RETENTION) $(SOAK_ARGS)
 
 run: build ## control plane (--dev, in-memory store) and one agent; Ctrl-C stops both
 	@deploy/dev.sh

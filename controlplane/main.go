@@ -88,6 +88,7 @@ func run(args []string) error {
 		cfg.AlertRules = rules
 		return err
 	})
+	telemetryFlags(fs, &cfg.Telemetry)
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error, then optional per-component levels: info,fanout=debug")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")

@@ -25,6 +25,14 @@ type Config struct {
 	Batch int
 	// RetryEvery is the pause after a failed pipeline. Default 500ms.
 	RetryEvery time.Duration
+	// Index, when set, is given the written records that have a TraceID, with the ids Redis
+	// assigned them, and its commands go out in one more pipeline after the batch's.
+	Index Indexer
+}
+
+// Indexer adds to pipe the commands that index stream's entries ids[i] under traceIDs[i].
+type Indexer interface {
+	Add(ctx context.Context, pipe redis.Pipeliner, stream string, traceIDs, ids []string)
 }
 
 // Record is one stream entry: its stream key and field/value pairs.
@@ -33,9 +41,8 @@ type Record struct {
 	Values []any // field, value, field, value, ...
 	// MaxLen, when set, caps this stream instead of Config.MaxLen.
 	MaxLen int64
-	// TTL, when set, makes the whole stream expire this long after its last record (small
-	// per-trace index streams).
-	TTL time.Duration
+	// TraceID, when set, is the record's trace (32 hex digits), for Config.Index.
+	TraceID string
 }
 
 // Publisher buffers and sends records. Publish is safe for concurrent use.
@@ -45,6 +52,7 @@ type Publisher struct {
 	sent    atomic.Uint64
 	dropped atomic.Uint64
 	failed  atomic.Uint64
+	lastErr atomic.Pointer[string] // the last failed pipeline's error
 }
 
 // New returns a Publisher; Run sends what it buffers.
@@ -78,11 +86,18 @@ func (p *Publisher) Publish(r Record) {
 type Stats struct {
 	Sent, Dropped, FailedBatches uint64
 	Buffered                     int
+	// LastError is the last failed pipeline's error ("" if none failed), e.g. Redis's "OOM
+	// command not allowed when used memory > 'maxmemory'".
+	LastError string
 }
 
 // Stats returns the counters.
 func (p *Publisher) Stats() Stats {
-	return Stats{Sent: p.sent.Load(), Dropped: p.dropped.Load(), FailedBatches: p.failed.Load(), Buffered: len(p.buf)}
+	s := Stats{Sent: p.sent.Load(), Dropped: p.dropped.Load(), FailedBatches: p.failed.Load(), Buffered: len(p.buf)}
+	if e := p.lastErr.Load(); e != nil {
+		s.LastError = *e
+	}
+	return s
 }
 
 // Run sends buffered records until ctx ends, then makes one last attempt (bounded to a
@@ -123,26 +138,55 @@ func (p *Publisher) drain(batch []Record) []Record {
 	return batch
 }
 
-// send writes batch in one pipeline and reports whether it went through.
+// send writes batch in one pipeline and reports whether it went through; then it indexes
+// what was written (an index failure loses only index entries and is not retried).
 func (p *Publisher) send(ctx context.Context, batch []Record) bool {
 	if len(batch) == 0 {
 		return true
 	}
 	pipe := p.cfg.Client.Pipeline()
-	for _, r := range batch {
+	adds := make([]*redis.StringCmd, len(batch))
+	for i, r := range batch {
 		maxLen := p.cfg.MaxLen
 		if r.MaxLen > 0 {
 			maxLen = r.MaxLen
 		}
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: r.Stream, MaxLen: maxLen, Approx: true, Values: r.Values})
-		if r.TTL > 0 {
-			pipe.Expire(ctx, r.Stream, r.TTL)
-		}
+		adds[i] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: r.Stream, MaxLen: maxLen, Approx: true, Values: r.Values})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		p.failed.Add(1)
+		msg := err.Error()
+		p.lastErr.Store(&msg)
 		return false
 	}
 	p.sent.Add(uint64(len(batch)))
+	p.index(ctx, batch, adds)
 	return true
+}
+
+func (p *Publisher) index(ctx context.Context, batch []Record, adds []*redis.StringCmd) {
+	if p.cfg.Index == nil {
+		return
+	}
+	type refs struct{ traces, ids []string }
+	byStream := map[string]*refs{}
+	for i, r := range batch {
+		if r.TraceID == "" {
+			continue
+		}
+		s := byStream[r.Stream]
+		if s == nil {
+			s = &refs{}
+			byStream[r.Stream] = s
+		}
+		s.traces, s.ids = append(s.traces, r.TraceID), append(s.ids, adds[i].Val())
+	}
+	if len(byStream) == 0 {
+		return
+	}
+	pipe := p.cfg.Client.Pipeline()
+	for stream, s := range byStream {
+		p.cfg.Index.Add(ctx, pipe, stream, s.traces, s.ids)
+	}
+	_, _ = pipe.Exec(ctx)
 }

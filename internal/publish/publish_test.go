@@ -3,6 +3,7 @@ package publish_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +116,32 @@ func BenchmarkPublish(b *testing.B) {
 	b.ReportMetric(float64(p.Stats().Sent)/b.Elapsed().Seconds(), "records/s")
 	cancel()
 	<-done
+}
+
+// A Redis at its maxmemory with noeviction refuses XADD: Publish still never blocks,
+// records beyond the buffer are dropped and counted, and Stats says why.
+func TestPublish_RedisOutOfMemoryDropsAndCounts(t *testing.T) {
+	srv := redistest.NewWithOptions(t, redistest.Options{Args: []string{"--maxmemory", "2mb", "--maxmemory-policy", "noeviction"}})
+	p, rdb := start(t, srv, publish.Config{Buffer: 100, RetryEvery: 10 * time.Millisecond})
+	big := make([]byte, 64<<10)
+	for i := 0; ; i++ {
+		err := rdb.Set(context.Background(), fmt.Sprintf("fill:%d", i), big, 0).Err()
+		if err != nil {
+			break
+		}
+	}
+	for i := range 1000 {
+		p.Publish(publish.Record{Stream: "s", Values: []any{"i", i}})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s := p.Stats(); s.FailedBatches == 0; s = p.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed batch reported: %+v", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s := p.Stats()
+	if s.Dropped == 0 || s.Sent != 0 || !strings.Contains(s.LastError, "OOM") {
+		t.Errorf("got %+v, want drops, nothing sent and the OOM error", s)
+	}
 }

@@ -101,8 +101,9 @@ type Redis struct {
 }
 
 // StartRedis starts /usr/bin/redis-server (or redis-server from PATH) on a free loopback port,
-// in memory only, and waits for PING.
-func StartRedis(ctx context.Context) (*Redis, error) {
+// in memory only, with extra arguments appended (e.g. "--maxmemory", "1gb"), and waits for
+// PING.
+func StartRedis(ctx context.Context, extra ...string) (*Redis, error) {
 	bin := "/usr/bin/redis-server"
 	if _, err := os.Stat(bin); err != nil {
 		if bin, err = exec.LookPath("redis-server"); err != nil {
@@ -116,6 +117,7 @@ func StartRedis(ctx context.Context) (*Redis, error) {
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
 		"--maxclients", "10000", "--protected-mode", "yes")
+	cmd.Args = append(cmd.Args, extra...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Dir = os.TempDir()
 	if err := cmd.Start(); err != nil {
@@ -175,6 +177,8 @@ type ControlOptions struct {
 	Replica  string
 	// Env is added to the environment (e.g. GODEBUG=gctrace=1).
 	Env []string
+	// Args are extra flags (e.g. "--telemetry-retention", "1m").
+	Args []string
 }
 
 // Control is an edgeplane-control subprocess.
@@ -204,6 +208,7 @@ func StartControl(ctx context.Context, o ControlOptions) (*Control, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(o.Bin, "--redis-url", o.RedisURL, "--grpc-addr", addr, "--http-addr", "-",
 		"--replica-id", o.Replica, "--log-level", "warn")
+	cmd.Args = append(cmd.Args, o.Args...)
 	cmd.Env = append(os.Environ(), o.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -52,6 +52,8 @@ type Config struct {
 	RequestStream string
 	// Agents answers AgentDown rules; nil skips them.
 	Agents Agents
+	// Telemetry answers TelemetryStore rules; nil skips them.
+	Telemetry TelemetryHealth
 	// Events receives alert_fired and alert_resolved; nil sends none.
 	Events *telemetry.Events
 	// Publisher appends notifications to AlertsStream; nil skips the stream.
@@ -99,6 +101,9 @@ type Manager struct {
 	keys  keys
 	hooks []*webhook
 	kick  chan struct{} // asks Run to evaluate now
+
+	unstoredMu sync.Mutex           // guards unstored
+	unstored   map[string]time.Time // alert id -> last notified without the shared state
 }
 
 // New returns a Manager; Run evaluates and delivers webhooks, Handle consumes events.

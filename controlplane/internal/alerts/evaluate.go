@@ -32,6 +32,8 @@ func (m *Manager) hasSource(r Rule) bool {
 		return m.cfg.Metrics != nil
 	case AgentDown:
 		return m.cfg.Agents != nil
+	case TelemetryStore:
+		return m.cfg.Telemetry != nil
 	}
 	return true
 }
@@ -45,6 +47,8 @@ func (rd *round) check(ctx context.Context, r Rule) ([]Alert, error) {
 		return rd.checkAgents(ctx, r)
 	case ConsumerLag:
 		return rd.checkLag(ctx, r)
+	case TelemetryStore:
+		return rd.checkTelemetry(ctx, r), nil
 	}
 	return nil, nil
 }
@@ -151,6 +155,7 @@ func (rd *round) checkLag(ctx context.Context, r Rule) ([]Alert, error) {
 func (m *Manager) Evaluate(ctx context.Context) error {
 	active, err := m.active(ctx)
 	if err != nil {
+		m.evaluateUnstored(ctx)
 		return err
 	}
 	rd := &round{m: m, now: time.Now()}
@@ -181,7 +186,12 @@ func (m *Manager) evaluateRule(ctx context.Context, rd *round, r Rule, active ma
 	for _, a := range firing {
 		seen[a.ID] = true
 		if err := m.fire(ctx, a); err != nil {
-			return err
+			if r.Kind != TelemetryStore {
+				return err
+			}
+			if _, stored := active[a.ID]; !stored {
+				m.fireUnstored(ctx, a)
+			}
 		}
 	}
 	for id, a := range active {

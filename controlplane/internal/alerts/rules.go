@@ -49,6 +49,10 @@ const (
 	// ConsumerLag fires when Group on the request stream lags more than Duration (the age of
 	// its oldest unprocessed entry). Labels: stream, group.
 	ConsumerLag Kind = "consumer_lag"
+	// TelemetryStore fires while telemetry is being lost: the telemetry Redis unreachable
+	// or at 90% of its maxmemory (with noeviction it then refuses writes), or the control
+	// plane's publisher dropping records or failing writes. Labels: store.
+	TelemetryStore Kind = "telemetry_store"
 )
 
 // Rule is one alerting rule. Which threshold fields a rule reads depends on its Kind; a zero
@@ -87,6 +91,7 @@ func DefaultRules() []Rule {
 		{Name: "AgentDown", Kind: AgentDown, Severity: Critical, Duration: 30 * time.Second},
 		{Name: "ServiceDied", Kind: ServiceDied, Severity: Critical},
 		{Name: "ConsumerLag", Kind: ConsumerLag, Severity: Warning, Duration: 5 * time.Second, Group: "metrics"},
+		{Name: "TelemetryDropping", Kind: TelemetryStore, Severity: Critical},
 	}
 }
 

@@ -99,7 +99,7 @@ func (h *Telemetry) GetTrace(ctx context.Context, req *edgeplanev1.GetTraceReque
 		return nil, unavailable(err)
 	}
 	if len(entries) == 0 {
-		return nil, status.Errorf(codes.NotFound, "no records of trace %s (kept %s)", req.GetTraceId(), telemetry.TraceIndexTTL)
+		return nil, status.Errorf(codes.NotFound, "no records of trace %s (kept %s)", req.GetTraceId(), h.Reader.Index.Kept())
 	}
 	return &edgeplanev1.GetTraceResponse{Entries: toProtoEntries(entries)}, nil
 }

@@ -89,6 +89,8 @@ type Config struct {
 	// CA; ACMERetryMin the first retry delay after a failed order (default 1m).
 	ACMEDirectory, ACMEEmail, ACMECAFile string
 	ACMERetryMin                         time.Duration
+	// Telemetry places and bounds telemetry (see TelemetryConfig).
+	Telemetry TelemetryConfig
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -103,8 +105,9 @@ type App struct {
 	secrets   *secrets.Box
 	rdb       redis.UniversalClient // state reads and writes
 	tail      redis.UniversalClient // blocking changelog reads
-	pubRDB    redis.UniversalClient // telemetry publishing
+	tel       telemetryClients
 	pub       *publish.Publisher
+	trimmer   *telemetry.Trimmer
 	events    *telemetry.Events
 	metrics   *metrics.Processor
 	consumers []*streams.Consumer
@@ -189,13 +192,12 @@ func (a *App) open() error {
 	if a.tail, err = newRedis(url, 32); err != nil {
 		return err
 	}
-	if a.pubRDB, err = newRedis(url, 4); err != nil {
+	if err = a.openTelemetry(url); err != nil {
 		return err
 	}
 	if a.acmeHTTP, err = certs.HTTPClient(a.cfg.ACMECAFile); err != nil {
 		return err
 	}
-	a.pub = publish.New(publish.Config{Client: a.pubRDB})
 	a.log = slog.New(telemetry.Tee(a.log.Handler(), a.pub, telemetry.StreamNames(a.cfg.StreamNamespace), slog.LevelInfo))
 	if a.grpcLn, err = net.Listen("tcp", a.cfg.GRPCAddr); err != nil {
 		return fmt.Errorf("grpc listener: %w", err)
@@ -210,12 +212,7 @@ func (a *App) open() error {
 
 func (a *App) build() {
 	st := store.New(store.Config{Client: a.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets})
-	var settings *edgeplanev1.TelemetrySettings
-	if a.cfg.AgentRedisURL != "" {
-		settings = &edgeplanev1.TelemetrySettings{RedisUrl: a.cfg.AgentRedisURL,
-			RequestStream: telemetry.StreamNames(a.cfg.StreamNamespace).Requests, MaxLen: 100000}
-	}
-	a.state = state.New(state.Config{Store: st, Tail: a.tail, Telemetry: settings, Logger: a.log.With("component", "state")})
+	a.state = state.New(state.Config{Store: st, Tail: a.tail, Telemetry: a.agentTelemetry(), Logger: a.log.With("component", "state")})
 	a.selfSign = &certs.SelfSigned{Store: st, State: a.state, Logger: a.log.With("component", "certs")}
 	a.events = telemetry.NewEvents(a.pub, telemetry.StreamNames(a.cfg.StreamNamespace))
 	a.fanout = fanout.New(fanout.Config{

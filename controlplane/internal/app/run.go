@@ -44,7 +44,8 @@ func (a *App) Run(ctx context.Context) error {
 		<-gctx.Done()
 		a.stop(srv)
 		stopBg()
-		_ = a.tail.Close() // unblocks the state's pending XREAD
+		_ = a.tail.Close()     // unblocks the state's pending XREAD
+		_ = a.tel.tail.Close() // and the consumers' XREADGROUP
 		close(done)
 		return nil
 	})
@@ -82,11 +83,12 @@ func (a *App) stop(srv *http.Server) {
 }
 
 func (a *App) closeAll() {
-	for _, c := range []interface{ Close() error }{a.rdb, a.tail, a.pubRDB} {
+	for _, c := range []interface{ Close() error }{a.rdb, a.tail} {
 		if c != nil {
 			_ = c.Close()
 		}
 	}
+	a.tel.close()
 	if a.mini != nil {
 		a.mini.Close()
 	}

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/alerts"
@@ -11,6 +13,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/publish"
 )
 
 // Consumer groups of the control plane.
@@ -19,40 +22,132 @@ const (
 	alertsGroup  = "alerts"  // on the events stream
 )
 
-// buildTelemetry makes the request-metrics consumer and registers TelemetryService.
+// TelemetryConfig says where telemetry (streams, metrics, alert state) lives and how long.
+type TelemetryConfig struct {
+	// RedisURL is the telemetry Redis. Default: the state Redis (RedisURL), with pools of
+	// its own either way.
+	RedisURL string
+	// Retention is how long stream records (and the trace index) are kept. Default 1h.
+	Retention time.Duration
+	// MaxRecords caps each telemetry stream. Default telemetry.DefaultMaxRecords.
+	MaxRecords int64
+}
+
+// telemetryClients are the telemetry Redis's pools, apart from the state's so that no
+// telemetry read or write can wait behind, or slow, config delivery.
+type telemetryClients struct {
+	rdb    redis.UniversalClient // metrics counters, index, alert state, queries, trimming
+	tail   redis.UniversalClient // the consumer groups' blocking reads
+	events redis.UniversalClient // TailEvents' blocking reads (callers hold one each)
+	pub    redis.UniversalClient // publishing logs and events
+
+	health *telemetry.Health // watches the telemetry Redis (alerts, start-up advice)
+}
+
+// openTelemetry opens the telemetry pools on the telemetry Redis (stateURL by default) and
+// the publisher of the control plane's own logs and events.
+func (a *App) openTelemetry(stateURL string) error {
+	url := a.cfg.Telemetry.RedisURL
+	if url == "" {
+		url = stateURL
+	}
+	var err error
+	for _, c := range []struct {
+		dst  *redis.UniversalClient
+		size int
+	}{{&a.tel.rdb, 16}, {&a.tel.tail, 8}, {&a.tel.events, 32}, {&a.tel.pub, 4}} {
+		if *c.dst, err = newRedis(url, c.size); err != nil {
+			return err
+		}
+	}
+	a.pub = publish.New(publish.Config{Client: a.tel.pub, MaxLen: a.maxRecords(), Index: a.traceIndex()})
+	return nil
+}
+
+func (c *telemetryClients) close() {
+	for _, r := range []redis.UniversalClient{c.rdb, c.tail, c.events, c.pub} {
+		if r != nil {
+			_ = r.Close()
+		}
+	}
+}
+
+func (a *App) maxRecords() int64 {
+	if a.cfg.Telemetry.MaxRecords > 0 {
+		return a.cfg.Telemetry.MaxRecords
+	}
+	return telemetry.DefaultMaxRecords
+}
+
+func (a *App) traceIndex() telemetry.Index {
+	return telemetry.Index{Retention: a.cfg.Telemetry.Retention}
+}
+
+// agentTelemetry is what agents are told about publishing request records (nil: nothing).
+func (a *App) agentTelemetry() *edgeplanev1.TelemetrySettings {
+	if a.cfg.AgentRedisURL == "" {
+		return nil
+	}
+	return &edgeplanev1.TelemetrySettings{RedisUrl: a.cfg.AgentRedisURL,
+		RequestStream: telemetry.StreamNames(a.cfg.StreamNamespace).Requests, MaxLen: a.maxRecords()}
+}
+
+// buildTelemetry makes the request-metrics consumer, the trimmer and the alert manager, and
+// registers TelemetryService.
 func (a *App) buildTelemetry() {
 	names := telemetry.StreamNames(a.cfg.StreamNamespace)
-	a.metrics = metrics.New(metrics.Config{Client: a.rdb, TracePrefix: names.TracePrefix})
+	index := a.traceIndex()
+	a.metrics = metrics.New(metrics.Config{Client: a.tel.rdb, Index: index})
 	a.consumers = append(a.consumers, streams.New(streams.Config{
-		Client: a.tail, Stream: names.Requests, Group: metricsGroup, Name: a.cfg.ReplicaID,
+		Client: a.tel.tail, Stream: names.Requests, Group: metricsGroup, Name: a.cfg.ReplicaID,
 		Handler: a.metrics, Logger: a.log.With("component", "metrics"),
 	}))
+	a.trimmer = &telemetry.Trimmer{Client: a.tel.rdb, Streams: names.All(), Indexed: names.Indexed(), Index: index,
+		MaxRecords: a.maxRecords(), Logger: a.log.With("component", "telemetry")}
 	a.telemetry = &api.Telemetry{
-		Reader: &telemetry.Reader{Client: a.rdb, Blocking: a.tail, Streams: names,
+		Reader: &telemetry.Reader{Client: a.tel.rdb, Blocking: a.tel.events, Streams: names, Index: index,
 			Groups: []telemetry.Group{{Stream: names.Requests, Group: metricsGroup}, {Stream: names.Events, Group: alertsGroup}}},
 		Metrics: a.metrics,
 	}
+	a.tel.health = &telemetry.Health{Client: a.tel.rdb, Publisher: a.pub}
 	a.alerts = alerts.New(alerts.Config{
-		Client: a.rdb, Metrics: a.metrics, RequestStream: names.Requests, Agents: a.fanout,
-		Events: a.events.For("alerts"), Publisher: a.pub, AlertsStream: names.Alerts,
+		Client: a.tel.rdb, Metrics: a.metrics, RequestStream: names.Requests, Agents: a.fanout,
+		Telemetry: a.tel.health,
+		Events:    a.events.For("alerts"), Publisher: a.pub, AlertsStream: names.Alerts,
 		Webhooks: a.cfg.AlertWebhooks, Rules: a.cfg.AlertRules, ReplicaID: a.cfg.ReplicaID, KeyPrefix: a.cfg.StreamNamespace + "{alerts}:",
 		Logger: a.log.With("component", "alerts"),
 	})
 	a.consumers = append(a.consumers, streams.New(streams.Config{
-		Client: a.tail, Stream: names.Events, Group: alertsGroup, Name: a.cfg.ReplicaID,
+		Client: a.tel.tail, Stream: names.Events, Group: alertsGroup, Name: a.cfg.ReplicaID,
 		Handler: a.alerts, Logger: a.log.With("component", "alerts"),
 	}))
 	a.telemetry.Alerts = a.alerts
 	edgeplanev1.RegisterTelemetryServiceServer(a.grpc, a.telemetry)
 	a.prom.MustRegister(telemetry.NewCollector(telemetry.Collector{
-		Client: a.rdb, Reader: a.telemetry.Reader, Publisher: a.pub, Connected: a.fanout.Connected,
+		Client: a.tel.rdb, Reader: a.telemetry.Reader, Publisher: a.pub, Connected: a.fanout.Connected,
 	}))
 }
 
-// runConsumers runs the stream consumers and the alert manager in g until ctx ends.
+// runConsumers runs the stream consumers, the trimmer and the alert manager in g until ctx
+// ends.
 func (a *App) runConsumers(ctx context.Context, g *errgroup.Group) {
 	g.Go(func() error { return a.alerts.Run(ctx) })
+	g.Go(func() error { return a.trimmer.Run(ctx) })
+	g.Go(func() error { a.adviseTelemetry(ctx); return nil })
 	for _, c := range a.consumers {
 		g.Go(func() error { return c.Run(ctx) })
+	}
+}
+
+// adviseTelemetry warns once, at start, about unsafe memory settings of the telemetry Redis.
+func (a *App) adviseTelemetry(ctx context.Context) {
+	if a.cfg.Dev {
+		return // the embedded store is in memory and short-lived by design
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	shared := a.cfg.Telemetry.RedisURL == "" || a.cfg.Telemetry.RedisURL == a.cfg.RedisURL
+	if advice, err := a.tel.health.Advice(ctx, shared); err == nil && advice != "" {
+		a.log.WarnContext(ctx, "unsafe telemetry Redis settings", "component", "telemetry", "advice", advice)
 	}
 }

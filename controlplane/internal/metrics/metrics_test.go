@@ -143,3 +143,39 @@ func BenchmarkProcessor(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 }
+
+// A client picks the Host of an unmatched request: past MaxSeries series in a window,
+// further hosts are counted as "(other)", so the counters stay bounded and the total exact.
+func TestProcessor_SeriesPerWindowAreCapped(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	p := metrics.New(metrics.Config{Client: rdb, MaxSeries: 2, Window: time.Hour})
+	start := time.Now()
+	for _, host := range []string{"a.test", "b.test", "c.test", "d.test"} {
+		publish(t, rdb, 3, 200, host, time.Millisecond)
+	}
+	if err := rdb.XGroupCreate(t.Context(), stream, "g", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := rdb.XReadGroup(t.Context(), &redis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{stream, ">"}, Count: 100}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Handle(t.Context(), stream, "g", res[0].Messages); err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Query(t.Context(), stream, "", start.Add(-time.Hour), time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"a.test": 3, "b.test": 3, "(other)": 6}
+	if len(got) != len(want) {
+		t.Fatalf("got %d series %+v, want %v", len(got), got, want)
+	}
+	for _, s := range got {
+		if want[s.Host] != s.Requests {
+			t.Errorf("%s: got %d requests, want %d", s.Host, s.Requests, want[s.Host])
+		}
+	}
+}

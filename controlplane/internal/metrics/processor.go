@@ -26,9 +26,18 @@ type Config struct {
 	Window time.Duration
 	// Retention is how long windows are kept. Default 24h.
 	Retention time.Duration
-	// TracePrefix, when set, indexes each counted record under TracePrefix + its trace id
-	// (see telemetry.Streams.TracePrefix), so GetTrace finds it without a scan.
-	TracePrefix string
+	// Index, when set, indexes each counted record under its trace id (telemetry.Index),
+	// so GetTrace finds it without a scan.
+	Index Indexer
+	// MaxSeries bounds the (host, route) series of one window: records of further series
+	// are counted under host "(other)" with their route, since a client chooses the Host
+	// header of an unmatched request. Default 1000.
+	MaxSeries int
+}
+
+// Indexer adds to pipe the commands that index stream's entries ids[i] under traceIDs[i].
+type Indexer interface {
+	Add(ctx context.Context, pipe redis.Pipeliner, stream string, traceIDs, ids []string)
 }
 
 // Processor aggregates request records; it is a streams.Handler.
@@ -46,32 +55,55 @@ func New(cfg Config) *Processor {
 	if cfg.Retention <= 0 {
 		cfg.Retention = 24 * time.Hour
 	}
+	if cfg.MaxSeries <= 0 {
+		cfg.MaxSeries = 1000
+	}
 	return &Processor{cfg: cfg}
 }
 
-// aggregateScript: KEYS[1] stream. ARGV: group, key prefix, retention seconds, then per entry
-// 8 values: id, window start, host, route, status class, bytes in, bytes out, bucket,
-// duration µs (9 values). The counters of a (window, host, route) live in one hash under the
-// stream's hash tag; each window has an index set of its "host\troute" members.
+// aggregateScript: KEYS[1] stream. ARGV: group, key prefix, retention seconds, max series,
+// then per entry 9 values: id, window start, host, route, status class, bytes in, bytes
+// out, bucket, duration µs. Entries whose XACK acknowledged them are summed per (window,
+// host, route) in Lua, then each sum is added with one HINCRBY per field: the counters of a
+// (window, host, route) live in one hash under the stream's hash tag; each window has an
+// index set of its "host\troute" members, at most maxSeries of them (further hosts count
+// as "(other)").
 var aggregateScript = redis.NewScript(`
-local group, prefix, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local counted = {}
-for i = 4, #ARGV, 9 do
+local group, prefix, ttl, maxSeries = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local counted, acc, order = {}, {}, {}
+local function add(f, k, n) f[k] = (f[k] or 0) + n end
+for i = 5, #ARGV, 9 do
   if redis.call('XACK', KEYS[1], group, ARGV[i]) == 1 then
-    local win, host, route = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-    local key = prefix .. win .. ':' .. host .. '\t' .. route
-    redis.call('HINCRBY', key, 'requests', 1)
-    redis.call('HINCRBY', key, 's' .. ARGV[i + 4], 1)
-    redis.call('HINCRBY', key, 'bytes_in', ARGV[i + 5])
-    redis.call('HINCRBY', key, 'bytes_out', ARGV[i + 6])
-    redis.call('HINCRBY', key, 'b' .. ARGV[i + 7], 1)
-    redis.call('HINCRBY', key, 'duration_us', ARGV[i + 8])
-    redis.call('EXPIRE', key, ttl)
-    local idx = prefix .. win .. ':idx'
-    redis.call('SADD', idx, host .. '\t' .. route)
-    redis.call('EXPIRE', idx, ttl)
+    local id = ARGV[i + 1] .. '\n' .. ARGV[i + 2] .. '\t' .. ARGV[i + 3]
+    local a = acc[id]
+    if not a then
+      a = {win = ARGV[i + 1], host = ARGV[i + 2], route = ARGV[i + 3], f = {}}
+      acc[id] = a
+      order[#order + 1] = id
+    end
+    add(a.f, 'requests', 1)
+    add(a.f, 's' .. ARGV[i + 4], 1)
+    add(a.f, 'bytes_in', tonumber(ARGV[i + 5]))
+    add(a.f, 'bytes_out', tonumber(ARGV[i + 6]))
+    add(a.f, 'b' .. ARGV[i + 7], 1)
+    add(a.f, 'duration_us', tonumber(ARGV[i + 8]))
     counted[#counted + 1] = ARGV[i]
   end
+end
+for _, id in ipairs(order) do
+  local a = acc[id]
+  local idx = prefix .. a.win .. ':idx'
+  local series = a.host .. '\t' .. a.route
+  if redis.call('SISMEMBER', idx, series) == 0 and redis.call('SCARD', idx) >= maxSeries then
+    series = '(other)\t' .. a.route
+  end
+  local key = prefix .. a.win .. ':' .. series
+  for k, n in pairs(a.f) do
+    redis.call('HINCRBY', key, k, string.format('%.0f', n))
+  end
+  redis.call('EXPIRE', key, ttl)
+  redis.call('SADD', idx, series)
+  redis.call('EXPIRE', idx, ttl)
 end
 return counted
 `)
@@ -83,8 +115,8 @@ func Prefix(stream string) string { return "{" + stream + "}:metrics:" }
 // Handle implements streams.Handler: malformed records are returned for dead-lettering, the
 // others counted and acknowledged in one script call.
 func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
-	args := make([]any, 0, 3+9*len(msgs))
-	args = append(args, group, Prefix(stream), int64(p.cfg.Retention.Seconds()))
+	args := make([]any, 0, 4+9*len(msgs))
+	args = append(args, group, Prefix(stream), int64(p.cfg.Retention.Seconds()), p.cfg.MaxSeries)
 	var dead []string
 	byID := make(map[string]redis.XMessage, len(msgs))
 	for _, m := range msgs {
@@ -101,35 +133,31 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 		args = append(args, m.ID, win, r.Host, r.Route, strconv.Itoa(r.Status/100)+"xx",
 			r.BytesIn, r.BytesOut, bucket(r.Duration), r.Duration.Microseconds())
 	}
-	if len(args) == 3 {
+	if len(args) == 4 {
 		return dead, nil
 	}
 	counted, err := aggregateScript.Run(ctx, p.cfg.Client, []string{stream}, args...).StringSlice()
-	if err != nil || p.cfg.TracePrefix == "" {
+	if err != nil || p.cfg.Index == nil {
 		return dead, err
 	}
 	return dead, p.index(ctx, stream, counted, byID)
 }
 
-// index copies counted records into their trace's index stream. A failure here loses only
-// index entries (the counts are in), so it is reported but not retried.
+// index posts counted records in the trace index. A failure here loses only index entries
+// (the counts are in), so it is reported but not retried.
 func (p *Processor) index(ctx context.Context, stream string, ids []string, byID map[string]redis.XMessage) error {
-	pipe := p.cfg.Client.Pipeline()
+	traces := make([]string, 0, len(ids))
+	indexed := make([]string, 0, len(ids))
 	for _, id := range ids {
-		m := byID[id]
-		trace, _ := m.Values["trace_id"].(string)
-		if trace == "" {
-			continue
+		if trace, _ := byID[id].Values["trace_id"].(string); trace != "" {
+			traces, indexed = append(traces, trace), append(indexed, id)
 		}
-		values := make([]any, 0, 2+2*len(m.Values))
-		values = append(values, "source_stream", stream, "source_id", id)
-		for k, v := range m.Values {
-			values = append(values, k, v)
-		}
-		key := p.cfg.TracePrefix + trace
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, MaxLen: 1000, Approx: true, Values: values})
-		pipe.Expire(ctx, key, 24*time.Hour)
 	}
+	if len(indexed) == 0 {
+		return nil
+	}
+	pipe := p.cfg.Client.Pipeline()
+	p.cfg.Index.Add(ctx, pipe, stream, traces, indexed)
 	_, err := pipe.Exec(ctx)
 	return err
 }

@@ -70,6 +70,5 @@ func (e *Events) Emit(ctx context.Context, eventType string, attrs ...slog.Attr)
 	for _, a := range attrs {
 		values = append(values, a.Key, fmt.Sprint(a.Value.Resolve().Any()))
 	}
-	e.pub.Publish(publish.Record{Stream: e.streams.Events, Values: values})
-	e.pub.Publish(e.streams.TraceRecord(tc.TraceIDString(), e.streams.Events, values))
+	e.pub.Publish(publish.Record{Stream: e.streams.Events, Values: values, TraceID: tc.TraceIDString()})
 }

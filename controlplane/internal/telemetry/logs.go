@@ -1,6 +1,10 @@
-// Package telemetry connects the control plane's logs and events to Redis Streams. Log
-// records go to the console as before and, through a non-blocking publisher, to the logs
-// streams that operators query (logs:all:stream, and logs:error:stream for errors).
+// Package telemetry connects the control plane's logs and events to Redis Streams and keeps
+// the streams bounded. Log records go to the console as before and, through a non-blocking
+// publisher, to the logs streams that operators query (logs:all:stream, and
+// logs:error:stream for errors). It declares every telemetry key: the streams (Streams), the
+// trace index (Index: time-bucketed postings, no key per record) and their trimming
+// (Trimmer: MINID by age, MAXLEN by size), and it reads them (Reader) and watches the
+// telemetry Redis (Health).
 package telemetry
 
 import (
@@ -17,23 +21,15 @@ import (
 // operators of the previous system query: logs:all:stream, ...).
 type Streams struct {
 	LogsAll, LogsError, Requests, Events, Alerts string
-	// TracePrefix starts the per-trace index streams: TracePrefix + trace id holds a copy of
-	// every log record, event and request record of that trace, for GetTrace without a scan.
-	TracePrefix string
 }
 
-// Trace index streams are small and short-lived.
-const (
-	TraceIndexMaxLen = 1000
-	TraceIndexTTL    = 24 * time.Hour
-)
+// Indexed returns the streams whose records are indexed by trace id (see Index).
+func (s Streams) Indexed() []string { return []string{s.LogsAll, s.Events, s.Requests} }
 
-// TraceRecord returns the record that indexes values (from stream) under its trace.
-func (s Streams) TraceRecord(traceID, stream string, values []any) publish.Record {
-	v := make([]any, 0, len(values)+2)
-	v = append(v, "source_stream", stream)
-	v = append(v, values...)
-	return publish.Record{Stream: s.TracePrefix + traceID, Values: v, MaxLen: TraceIndexMaxLen, TTL: TraceIndexTTL}
+// All returns every telemetry stream, the consumers' dead-letter streams included (named as
+// streams.Config.DeadLetter's default: the stream's name and ":dead").
+func (s Streams) All() []string {
+	return []string{s.LogsAll, s.LogsError, s.Requests, s.Events, s.Alerts, s.Requests + ":dead", s.Events + ":dead"}
 }
 
 // StreamNames returns the stream names under namespace ("" or e.g. "edge:").
@@ -44,8 +40,6 @@ func StreamNames(namespace string) Streams {
 		Requests:  namespace + "logs:request:stream",
 		Events:    namespace + "events:all:stream",
 		Alerts:    namespace + "alerts:stream",
-
-		TracePrefix: namespace + "trace:",
 	}
 }
 
@@ -106,10 +100,11 @@ func (h *streamHandler) handle(ctx context.Context, r slog.Record) {
 		values = appendAttr(values, h.prefix, a)
 		return true
 	})
-	h.pub.Publish(publish.Record{Stream: h.streams.LogsAll, Values: values})
+	rec := publish.Record{Stream: h.streams.LogsAll, Values: values}
 	if traced {
-		h.pub.Publish(h.streams.TraceRecord(tc.TraceIDString(), h.streams.LogsAll, values))
+		rec.TraceID = tc.TraceIDString()
 	}
+	h.pub.Publish(rec)
 	if r.Level >= slog.LevelError {
 		h.pub.Publish(publish.Record{Stream: h.streams.LogsError, Values: values})
 	}

@@ -20,7 +20,7 @@ type Collector struct {
 	// Connected returns the number of agents connected to this replica.
 	Connected func() int
 
-	streamLen, lag, pending, agents, published, dropped *prometheus.Desc
+	streamLen, lag, pending, agents, published, dropped, used, limit *prometheus.Desc
 }
 
 // NewCollector returns a Collector; register it on a prometheus.Registry.
@@ -31,12 +31,14 @@ func NewCollector(c Collector) *Collector {
 	c.agents = prometheus.NewDesc("edgeplane_agents_connected", "Agents connected to this replica.", nil, nil)
 	c.published = prometheus.NewDesc("edgeplane_telemetry_published_total", "Log, event and index records written to Redis.", nil, nil)
 	c.dropped = prometheus.NewDesc("edgeplane_telemetry_dropped_total", "Records dropped because Redis was slow or unreachable.", nil, nil)
+	c.used = prometheus.NewDesc("edgeplane_telemetry_redis_used_bytes", "Memory the telemetry Redis uses (INFO memory used_memory).", nil, nil)
+	c.limit = prometheus.NewDesc("edgeplane_telemetry_redis_maxmemory_bytes", "The telemetry Redis's maxmemory (0: none).", nil, nil)
 	return &c
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.streamLen, c.lag, c.pending, c.agents, c.published, c.dropped} {
+	for _, d := range []*prometheus.Desc{c.streamLen, c.lag, c.pending, c.agents, c.published, c.dropped, c.used, c.limit} {
 		ch <- d
 	}
 }
@@ -45,6 +47,10 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	if info, err := c.Client.Info(ctx, "memory").Result(); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.used, prometheus.GaugeValue, float64(infoInt(info, "used_memory")))
+		ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, float64(infoInt(info, "maxmemory")))
+	}
 	s := c.Reader.Streams
 	for _, name := range []string{s.LogsAll, s.LogsError, s.Requests, s.Events, s.Alerts} {
 		if n, err := c.Client.XLen(ctx, name).Result(); err == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -31,27 +32,30 @@ type Reader struct {
 	// Client runs reads; Blocking runs TailEvents' blocking reads (a pool of its own).
 	Client, Blocking redis.UniversalClient
 	Streams          Streams
+	// Index finds traces (its Retention must be the trimmer's).
+	Index Index
 	// Groups are the consumer groups GetConsumerLag reports.
 	Groups []Group
 }
 
-// Trace returns every record indexed under traceID, oldest first.
+// Trace returns the records of traceID inside the retention window from the logs, events
+// and request streams, oldest first: one index lookup per stream (see Index).
 func (r *Reader) Trace(ctx context.Context, traceID string) ([]Entry, error) {
-	msgs, err := r.Client.XRange(ctx, r.Streams.TracePrefix+traceID, "-", "+").Result()
+	now, err := r.Client.Time(ctx).Result()
 	if err != nil {
 		return nil, fmt.Errorf("reading trace %s: %w", traceID, err)
 	}
-	out := make([]Entry, 0, len(msgs))
-	for _, m := range msgs {
-		e := toEntry("", m)
-		e.Stream = e.Fields["source_stream"]
-		delete(e.Fields, "source_stream")
-		if id := e.Fields["source_id"]; id != "" {
-			e.ID, e.Time = id, streams.IDTime(id)
-			delete(e.Fields, "source_id")
+	var out []Entry
+	for _, stream := range r.Streams.Indexed() {
+		msgs, err := r.Index.lookup(ctx, r.Client, stream, traceID, now)
+		if err != nil {
+			return nil, fmt.Errorf("reading trace %s from %s: %w", traceID, stream, err)
 		}
-		out = append(out, e)
+		for _, m := range msgs {
+			out = append(out, toEntry(stream, m))
+		}
 	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
 	return out, nil
 }
 

@@ -1,0 +1,88 @@
+package telemetry
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// lookupScript finds a trace's entries. KEYS[1]: the stream; KEYS[2..]: one shard of each
+// bucket. ARGV[1]: the 16-byte trace id; ARGV[2]: the most entries to return; ARGV[3..]: each
+// bucket's start (unix ms), in KEYS order. It returns the matching stream entries (as
+// XRANGE does), oldest bucket first; postings whose entry was trimmed are skipped.
+var lookupScript = redis.NewScript(`
+local id, limit, size = ARGV[1], tonumber(ARGV[2]), 24
+local out = {}
+for i = 2, #KEYS do
+  local s = redis.call('GET', KEYS[i])
+  local from = 1
+  while s and #out < limit do
+    local p = string.find(s, id, from, true)
+    if not p then break end
+    if (p - 1) % size == 0 then
+      local a, b, c, d = string.byte(s, p + 16, p + 19)
+      local e, f, g, h = string.byte(s, p + 20, p + 23)
+      local ms = tonumber(ARGV[i + 1]) + ((a * 256 + b) * 256 + c) * 256 + d
+      local seq = ((e * 256 + f) * 256 + g) * 256 + h
+      local sid = string.format('%.0f-%.0f', ms, seq)
+      local m = redis.call('XRANGE', KEYS[1], sid, sid)
+      if m[1] then out[#out + 1] = m[1] end
+      from = p + size
+    else
+      from = p + 1
+    end
+  end
+end
+return out
+`)
+
+// lookup returns stream's entries of traceID whose bucket overlaps (now - retention - one
+// bucket, now + one bucket]; now is the Redis server's time, as stream ids are.
+func (x Index) lookup(ctx context.Context, c redis.Scripter, stream, traceID string, now time.Time) ([]redis.XMessage, error) {
+	var trace [16]byte
+	if _, err := hex.Decode(trace[:], []byte(traceID)); err != nil || len(traceID) != 32 {
+		return nil, fmt.Errorf("trace id %q is not 32 hex digits", traceID)
+	}
+	w := x.width().Milliseconds()
+	last := now.UnixMilli() + w
+	last -= last % w
+	first := now.Add(-x.retention()).UnixMilli() - w
+	first -= first % w
+	keys := []string{stream}
+	args := []any{string(trace[:]), maxTraceEntries}
+	for start := first; start <= last; start += w {
+		keys = append(keys, bucketKey(stream, start, trace[0]))
+		args = append(args, start)
+	}
+	v, err := lookupScript.Run(ctx, c, keys, args...).Slice()
+	if err != nil {
+		return nil, err
+	}
+	return toXMessages(v)
+}
+
+// toXMessages converts the script's reply (XRANGE's shape) to messages.
+func toXMessages(v []any) ([]redis.XMessage, error) {
+	out := make([]redis.XMessage, 0, len(v))
+	for _, e := range v {
+		pair, ok := e.([]any)
+		if !ok || len(pair) != 2 {
+			return nil, fmt.Errorf("trace lookup: unexpected reply %T", e)
+		}
+		id, _ := pair[0].(string)
+		kv, _ := pair[1].([]any)
+		values := make(map[string]any, len(kv)/2)
+		for i := 0; i+1 < len(kv); i += 2 {
+			k, _ := kv[i].(string)
+			values[k] = kv[i+1]
+		}
+		out = append(out, redis.XMessage{ID: id, Values: values})
+	}
+	return out, nil
+}
+
+// Kept returns how long indexed records stay findable.
+func (x Index) Kept() time.Duration { return x.retention() }

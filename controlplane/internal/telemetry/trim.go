@@ -1,0 +1,125 @@
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
+)
+
+// DefaultMaxRecords caps each telemetry stream unless configured (at ~240 bytes a request
+// record with its index, ~250 MB for the request stream).
+const DefaultMaxRecords = 1_000_000
+
+// Trimmer bounds the telemetry streams in age and size: every Every it trims each stream
+// with XTRIM MINID ~ (records older than Retention, by the Redis server's clock) and XTRIM
+// MAXLEN ~ MaxRecords, and deletes the trace-index buckets that end before the stream's
+// first entry (which MAXLEN trimmed away before they aged out). Publishers also cap with
+// XADD MAXLEN ~, so between two rounds a stream overshoots by at most what arrives in
+// Every. Replicas may all run one: every step is idempotent. XTRIM and DEL are allowed on a
+// Redis out of memory (noeviction), so trimming is also how a full telemetry Redis recovers.
+type Trimmer struct {
+	// Client runs the trims (the telemetry pool). Required.
+	Client redis.UniversalClient
+	// Streams are trimmed; Indexed of them have a trace index.
+	Streams, Indexed []string
+	// Index is the trace index (its Retention is the streams' too).
+	Index Index
+	// MaxRecords caps each stream. Default DefaultMaxRecords.
+	MaxRecords int64
+	// Every is the pause between rounds. Default Retention/120, between 1s and 30s.
+	Every time.Duration
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+
+	cleared map[string]int64 // stream -> end of the last index bucket deleted; Run's only
+}
+
+// Run trims until ctx ends. Failures are logged and the next round tries again.
+func (t *Trimmer) Run(ctx context.Context) error {
+	if t.Logger == nil {
+		t.Logger = slog.New(slog.DiscardHandler)
+	}
+	every := t.Every
+	if every <= 0 {
+		every = min(30*time.Second, max(time.Second, t.Index.retention()/120))
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if err := t.Trim(ctx); err != nil && ctx.Err() == nil {
+			t.Logger.WarnContext(ctx, "trimming telemetry streams", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// Trim runs one round.
+func (t *Trimmer) Trim(ctx context.Context) error {
+	now, err := t.Client.Time(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("reading the Redis clock: %w", err)
+	}
+	maxLen := t.MaxRecords
+	if maxLen <= 0 {
+		maxLen = DefaultMaxRecords
+	}
+	minID := strconv.FormatInt(now.Add(-t.Index.retention()).UnixMilli(), 10)
+	var errs []error
+	for _, s := range t.Streams {
+		pipe := t.Client.Pipeline()
+		pipe.XTrimMinIDApprox(ctx, s, minID, 0)
+		pipe.XTrimMaxLenApprox(ctx, s, maxLen, 0)
+		if _, err := pipe.Exec(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("trimming %s: %w", s, err))
+		}
+	}
+	for _, s := range t.Indexed {
+		if err := t.clearIndex(ctx, s, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// clearIndex deletes stream's index buckets that end at or before its first entry and
+// after the retention window's start (older ones expire on their own).
+func (t *Trimmer) clearIndex(ctx context.Context, stream string, now time.Time) error {
+	first, err := t.Client.XRangeN(ctx, stream, "-", "+", 1).Result()
+	if err != nil || len(first) == 0 {
+		return err
+	}
+	w := t.Index.width().Milliseconds()
+	firstMs := streams.IDTime(first[0].ID).UnixMilli()
+	start := now.Add(-t.Index.retention()).UnixMilli() - w
+	start -= start % w
+	if t.cleared == nil {
+		t.cleared = map[string]int64{}
+	}
+	start = max(start, t.cleared[stream])
+	var keys []string
+	for b := start; b+w <= firstMs; b += w {
+		for shard := range shards {
+			keys = append(keys, bucketKey(stream, b, byte(shard)))
+		}
+		t.cleared[stream] = b + w
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), 512)
+		if err := t.Client.Unlink(ctx, keys[:n]...).Err(); err != nil {
+			return fmt.Errorf("deleting index buckets of %s: %w", stream, err)
+		}
+		keys = keys[n:]
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/redistest"
+)
+
+// The short form of `make soak`: 25 s of load through a traced agent with a 10 s retention.
+// Afterwards nothing older than the retention (plus one trimming round) is left in the
+// request stream, no index bucket outlives its expiry, a retained record costs at most 300
+// bytes of Redis memory all telemetry included, and a recent trace is found.
+func TestTelemetry_ShortSoakStaysBounded(t *testing.T) {
+	const retention = 10 * time.Second
+	state := redistest.New(t)
+	tel := redistest.New(t)
+	cp := startControl(t, state.URL(), "cp-1", "--telemetry-redis-url", tel.URL(), "--agent-redis-url", tel.URL(),
+		"--telemetry-retention", retention.String(), "--log-level", "info")
+	ag := startAgent(t, cp.Addr, "edge-1", t.TempDir())
+	eventually(t, 10*time.Second, func() error { return connected(t, cp, 1) })
+	create(t, cp, route("web", "web.test", backend(t, "A")))
+	ag.expectServes("web.test", "/", http.StatusOK, "A /")
+	tdb := redis.NewClient(&redis.Options{Addr: tel.Addr})
+	defer tdb.Close()
+	base := infoInt(t, tdb, "used_memory")
+
+	ctx, stop := context.WithTimeout(t.Context(), 25*time.Second)
+	defer stop()
+	last := loadUntil(ctx, ag.Addr, 8)
+	if last == "" {
+		t.Fatal("no request answered with a trace id")
+	}
+
+	records := tdb.XLen(t.Context(), "logs:request:stream").Val()
+	first, err := tdb.XRangeN(t.Context(), "logs:request:stream", "-", "+", 1).Result()
+	if err != nil || len(first) == 0 {
+		t.Fatalf("request stream: %v %v", first, err)
+	}
+	now, _ := tdb.Time(t.Context()).Result()
+	ms, _ := strconv.ParseInt(strings.Split(first[0].ID, "-")[0], 10, 64)
+	// MINID ~ trims whole stream nodes, and the trimmer runs every second.
+	if age := now.Sub(time.UnixMilli(ms)); age > retention+3*time.Second {
+		t.Errorf("oldest request record is %s old, want at most the retention %s (+3s)", age, retention)
+	}
+	keys, _ := tdb.Keys(t.Context(), "{logs:request:stream}:trace:*").Result()
+	for _, k := range keys {
+		parts := strings.Split(k, ":")
+		start, _ := strconv.ParseInt(parts[len(parts)-2], 10, 64)
+		if age := now.Sub(time.UnixMilli(start)); age > 2*retention+2*time.Second {
+			t.Errorf("index bucket %s is %s old, past its expiry", k, age)
+		}
+	}
+	perRecord := (infoInt(t, tdb, "used_memory") - base) / max(records, 1)
+	t.Logf("%d records retained, %d bytes each all telemetry included", records, perRecord)
+	if records < 1000 || perRecord > 300 {
+		t.Errorf("got %d records at %d bytes each, want at least 1000 at most 300 bytes", records, perRecord)
+	}
+	if w := cp.Logs("unsafe telemetry Redis settings"); len(w) != 1 || !strings.Contains(fmt.Sprint(w[0]["advice"]), "no maxmemory") {
+		t.Errorf("start-up warnings: got %v, want one saying the telemetry Redis has no maxmemory", w)
+	}
+	eventually(t, 10*time.Second, func() error { // the metrics consumer indexes it
+		res, err := edgeplanev1.NewTelemetryServiceClient(cp.conn).GetTrace(t.Context(), &edgeplanev1.GetTraceRequest{TraceId: last})
+		if err != nil || len(res.GetEntries()) != 1 || res.GetEntries()[0].GetFields()["host"] != "web.test" {
+			return fmt.Errorf("GetTrace of the last request: got %v %v, want its request record", res.GetEntries(), err)
+		}
+		return nil
+	})
+}
+
+// loadUntil sends GET web.test through the agent on conns connections until ctx ends, and
+// returns the trace id of the last answer.
+func loadUntil(ctx context.Context, addr string, conns int) string {
+	var mu sync.Mutex
+	var last string
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Go(func() {
+			c := &http.Client{Timeout: 5 * time.Second}
+			for ctx.Err() == nil {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+				req.Host = "web.test"
+				res, err := c.Do(req)
+				if err != nil {
+					continue
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				mu.Lock()
+				last = res.Header.Get("X-Trace-Id")
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return last
+}
+
+func infoInt(t *testing.T, rdb *redis.Client, field string) int64 {
+	t.Helper()
+	info, err := rdb.Info(t.Context(), "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	t.Fatalf("no %s in INFO", field)
+	return 0
+}
