@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -66,11 +68,12 @@ type guardBody struct {
 	limit   int64
 	n       int64
 	eof     bool
+	err     error // the first error reading the client's body, but io.EOF
 }
 
 func (b *guardBody) Read(p []byte) (int, error) {
-	if b.n > b.limit {
-		return 0, &http.MaxBytesError{Limit: b.limit}
+	if b.err != nil {
+		return 0, b.err
 	}
 	if int64(len(p)) > b.limit-b.n+1 {
 		p = p[:b.limit-b.n+1]
@@ -78,19 +81,58 @@ func (b *guardBody) Read(p []byte) (int, error) {
 	b.rc.SetReadDeadline(time.Now().Add(b.timeout))
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
-	if b.n > b.limit {
-		return n, &http.MaxBytesError{Limit: b.limit}
-	}
-	if err == io.EOF {
+	switch {
+	case b.n > b.limit:
+		b.err = &http.MaxBytesError{Limit: b.limit}
+		return n, b.err
+	case err == io.EOF:
 		b.eof = true
+	case err != nil:
+		b.err = err
 	}
 	return n, err
 }
 
+type guardKey struct{}
+
+// guard wraps r's body, if it has one, in a guardBody that the error handler finds in the
+// context (ReverseProxy hands it the outgoing request, whose body is wrapped again).
+func guard(r *http.Request, rc *http.ResponseController, timeout time.Duration, limit int64) *http.Request {
+	if r.Body == nil || r.Body == http.NoBody {
+		return r
+	}
+	g := &guardBody{ReadCloser: r.Body, rc: rc, timeout: timeout, limit: limit}
+	r = r.WithContext(context.WithValue(r.Context(), guardKey{}, g))
+	r.Body = g
+	return r
+}
+
+func guardOf(r *http.Request) (*guardBody, bool) {
+	g, ok := r.Context().Value(guardKey{}).(*guardBody)
+	return g, ok
+}
+
 // bodyUnread reports whether r's body was not read to its end.
 func bodyUnread(r *http.Request) bool {
-	g, ok := r.Body.(*guardBody)
+	g, ok := guardOf(r)
 	return ok && !g.eof
+}
+
+// bodyErrorStatus is the status answering a request whose body could not be read from
+// the client, or 0 if it could: 413 over the size limit, 408 past the body timeout, else
+// 400 (malformed chunked framing, an oversized chunk extension).
+func bodyErrorStatus(r *http.Request) int {
+	g, ok := guardOf(r)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case !ok || g.err == nil:
+		return 0
+	case errors.As(g.err, &tooLarge):
+		return http.StatusRequestEntityTooLarge
+	case isTimeout(g.err):
+		return http.StatusRequestTimeout
+	}
+	return http.StatusBadRequest
 }
 
 // deadlineWriter sets the client write deadline before every write of a response on the

@@ -226,9 +226,7 @@ func (p *Proxy) serveRoute(w *statusWriter, r *http.Request, rt *Route) {
 		refuseHTTP(w, r, http.StatusRequestEntityTooLarge)
 		return
 	}
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &guardBody{ReadCloser: r.Body, rc: w.dw.rc, timeout: p.limits.BodyTimeout, limit: rt.maxBody}
-	}
+	r = guard(r, w.dw.rc, p.limits.BodyTimeout, rt.maxBody)
 	upgrade := r.Header.Get("Upgrade") != "" && r.ProtoMajor == 1
 	if upgrade && !rt.allowsUpgrade(r.Header.Get("Upgrade")) {
 		r.Header.Del("Upgrade") // proxied as a plain request; the backend cannot switch

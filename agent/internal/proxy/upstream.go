@@ -175,13 +175,12 @@ func (u *upstream) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.WriteHeader(http.StatusBadGateway) // the client is gone; nobody reads this
 		return
 	}
-	var tooLarge *http.MaxBytesError
-	status := http.StatusBadGateway
-	switch {
-	case errors.As(err, &tooLarge):
-		refuseHTTP(w, r, http.StatusRequestEntityTooLarge)
+	if status := bodyErrorStatus(r); status != 0 {
+		refuseHTTP(w, r, status) // the client's fault, not the backend's
 		return
-	case isTimeout(err):
+	}
+	status := http.StatusBadGateway
+	if isTimeout(err) {
 		status = http.StatusGatewayTimeout
 	}
 	if r.ProtoMajor == 1 && bodyUnread(r) {
