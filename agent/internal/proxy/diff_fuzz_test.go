@@ -1,0 +1,246 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// Differential fuzzing (issue 10): the fast path's hand-written request parser against
+// net/http's, and the path normalizer against RFC 3986 5.2.4 and net/url. The seed
+// corpora are in testdata/fuzz; `go test` runs them, `make fuzz` explores further.
+
+// FuzzParseRequest feeds the same head to parseRequest and to net/http (ReadRequest plus
+// the checks net/http's server adds). What net/http refuses the fast path must not
+// serve (it may refuse it or hand it over); what both accept must agree on method,
+// target, Host, headers and body framing. The fast path may refuse more (raw bytes in the
+// target, Host syntax, limits): those requests are refused on both paths.
+func FuzzParseRequest(f *testing.F) {
+	for _, s := range requestSeeds {
+		f.Add([]byte(s))
+	}
+	actions := requestActions(stripSet(DefaultStripHeaders))
+	lim := Limits{}.withDefaults()
+	f.Fuzz(func(t *testing.T, in []byte) {
+		end := bytes.Index(in, crlfcrlf)
+		if end < 0 {
+			return
+		}
+		head := in[:end+4]
+		var req request
+		if parseRequest(bytes.Clone(head), actions, &lim, &req) != reqParsed {
+			return // net/http parses it, or both paths refuse it
+		}
+		std, err := readRequestLikeServer(head)
+		if err != nil {
+			t.Fatalf("fast path accepted %q; net/http refuses it: %v", head, err)
+		}
+		if diff := compareRequests(&req, std); diff != "" {
+			t.Fatalf("%q: %s", head, diff)
+		}
+	})
+}
+
+// readRequestLikeServer parses head as net/http's server does: ReadRequest, then the
+// server's Host and header field checks.
+func readRequestLikeServer(head []byte) (*http.Request, error) {
+	r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+	if err != nil {
+		return nil, err
+	}
+	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(head)))
+	tp.ReadLine()
+	raw, err := tp.ReadMIMEHeader() // ReadRequest took Host out of r.Header
+	if err != nil {
+		return nil, err
+	}
+	hosts, ok := raw["Host"]
+	switch {
+	case !ok:
+		return nil, errors.New("missing Host")
+	case len(hosts) > 1:
+		return nil, errors.New("too many Host headers")
+	case !httpguts.ValidHostHeader(hosts[0]):
+		return nil, errors.New("malformed Host header")
+	}
+	for k, vs := range r.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return nil, errors.New("invalid header name")
+		}
+		for _, v := range vs {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return nil, errors.New("invalid header value")
+			}
+		}
+	}
+	return r, nil
+}
+
+func compareRequests(req *request, std *http.Request) string {
+	switch {
+	case req.method != std.Method:
+		return "method " + req.method + ", net/http " + std.Method
+	case string(req.target) != std.RequestURI:
+		return "target " + string(req.target) + ", net/http " + std.RequestURI
+	case string(req.host) != strings.ToLower(std.Host):
+		return "host " + string(req.host) + ", net/http " + std.Host
+	case len(std.TransferEncoding) > 0 || req.length != std.ContentLength:
+		return "body framing differs"
+	case req.close != std.Close:
+		return "Connection: close differs"
+	}
+	got := http.Header{}
+	for _, f := range req.headers {
+		if f.act != actHost {
+			got.Add(string(f.name), string(f.value))
+		}
+	}
+	want := std.Header.Clone()
+	delete(want, "Host")
+	if _, ok := got["Cache-Control"]; !ok && slices.Contains(want["Pragma"], "no-cache") {
+		delete(want, "Cache-Control") // net/http adds it for Pragma: no-cache
+	}
+	for k, v := range want {
+		if !slices.Equal(got[k], v) {
+			return "header " + k + ": " + strings.Join(got[k], "|") + ", net/http " + strings.Join(v, "|")
+		}
+	}
+	if len(got) != len(want) {
+		return "header sets differ"
+	}
+	return ""
+}
+
+// FuzzNormalizePath checks normalizePath against a literal reading of RFC 3986 5.2.4
+// (and net/url's ResolveReference when slashes are merged) on the decoded path, refusing
+// exactly the escapes url.PathUnescape refuses; normalizing twice changes nothing.
+func FuzzNormalizePath(f *testing.F) {
+	for _, s := range pathSeeds {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, p string, merge bool) {
+		if !strings.HasPrefix(p, "/") || !validTarget([]byte(p)) || strings.Contains(p, "?") {
+			return // the parser refuses these, or cuts the query off, before normalizing
+		}
+		got, _, ok := normalizePath(nil, []byte(p), merge, false)
+		decoded, err := url.PathUnescape(p)
+		if ok != (err == nil) {
+			t.Fatalf("normalizePath(%q) ok = %v, url.PathUnescape error = %v", p, ok, err)
+		}
+		if !ok {
+			return
+		}
+		if again, _, _ := normalizePath(nil, got, merge, false); !bytes.Equal(again, got) {
+			t.Fatalf("normalizePath(%q) = %q, normalized again %q", p, got, again)
+		}
+		full, _, _ := normalizePath(nil, []byte(p), merge, true)
+		gotDecoded, _ := url.PathUnescape(string(full))
+		if merge {
+			decoded = mergeSlashes(decoded)
+		}
+		if want := removeDotSegments(decoded); gotDecoded != want {
+			t.Fatalf("normalizePath(%q, merge %v) decodes to %q, RFC 3986 5.2.4 gives %q", p, merge, gotDecoded, want)
+		}
+		if merge {
+			base := &url.URL{Scheme: "http", Host: "h", Path: "/"}
+			if want := base.ResolveReference(&url.URL{Path: decoded}).Path; gotDecoded != want {
+				t.Fatalf("normalizePath(%q) decodes to %q, net/url resolves %q", p, gotDecoded, want)
+			}
+		}
+	})
+}
+
+func mergeSlashes(p string) string {
+	for strings.Contains(p, "//") {
+		p = strings.ReplaceAll(p, "//", "/")
+	}
+	return p
+}
+
+// removeDotSegments is RFC 3986 5.2.4 step by step, as written there.
+func removeDotSegments(in string) string {
+	var out string
+	for in != "" {
+		switch {
+		case strings.HasPrefix(in, "../"):
+			in = in[3:]
+		case strings.HasPrefix(in, "./"):
+			in = in[2:]
+		case strings.HasPrefix(in, "/./"):
+			in = in[2:]
+		case in == "/.":
+			in = "/"
+		case strings.HasPrefix(in, "/../"):
+			in = in[3:]
+			out = out[:max(strings.LastIndexByte(out, '/'), 0)]
+		case in == "/..":
+			in = "/"
+			out = out[:max(strings.LastIndexByte(out, '/'), 0)]
+		case in == "." || in == "..":
+			in = ""
+		default:
+			i := strings.IndexByte(in[1:], '/') + 1
+			if i == 0 {
+				i = len(in)
+			}
+			out, in = out+in[:i], in[i:]
+		}
+	}
+	return out
+}
+
+// requestSeeds are the issue's smuggling and hostile-request vectors.
+var requestSeeds = []string{
+	"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n",
+	"GET /a?b=c HTTP/1.1\r\nHost: A.Test:8080\r\nX-A: 1\r\nx-a: 2\r\n\r\n",
+	"POST /p HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nConnection: keep-alive, close\r\n\r\nhello",
+	"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: +5\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0x5\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length : 5\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding:\tchunked\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: xchunked\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a.test\r\nX: a\r\n b\r\n\r\n",
+	"GET / HTTP/1.1\nHost: a.test\n\n\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a.test\r\n\r\nGET /second HTTP/1.1\r\nHost: a.test\r\n\r\n",
+	"GET /a\rb HTTP/1.1\r\nHost: a.test\r\n\r\n",
+	"GET /a\x00b HTTP/1.1\r\nHost: a.test\r\n\r\n",
+	"GET /a\tb HTTP/1.1\r\nHost: a.test\r\n\r\n",
+	"GET /a b HTTP/1.1\r\nHost: a.test\r\n\r\n",
+	"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a.test\r\n\r\n",
+	"GET /public/../secret.txt HTTP/1.1\r\nHost: a.test\r\n\r\n",
+	"GET /public/%2e%2e/secret.txt HTTP/1.1\r\nHost: a.test\r\n\r\n",
+	"GET //admin HTTP/1.1\r\nHost: a.test\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: internal.test:@app.test\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: \r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a.test\r\nX_Forwarded_User: admin\r\nPragma: no-cache\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a.test\r\nX: \x80\xff\r\n\r\n",
+	"GET / HTTP/1.1\r\nHost: a.test\r\nX: a\x7fb\r\n\r\n",
+	"GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n",
+	"GET / HTTP/1.0\r\nHost: a.test\r\n\r\n",
+	"GET / HTTP/1.1 \r\nHost: a.test\r\n\r\n",
+	"GET  / HTTP/1.1\r\nHost: a.test\r\n\r\n",
+	"G\x00T / HTTP/1.1\r\nHost: a.test\r\n\r\n",
+}
+
+var pathSeeds = []string{
+	"/", "/a/b/c/./../../g", "/public/../secret.txt", "/public/%2e%2e/secret.txt", "/public/%2E%2E%2Fsecret",
+	"//admin", "/x/../admin", "/a//b", "/a/..//b/", "/..", "/../../a", "/.", "/a/.", "/a/..", "/%2e", "/%2e%2E",
+	"/a%2fb", "/a%5Cb", "/%41%7e%5f", "/%zz", "/%2", "/a%252e%252e", "/.well-known/acme-challenge/../../admin",
+	"/a/./b/../../c/", "///", "/a/%2e%2e%2f",
+}
