@@ -24,7 +24,9 @@ func TestValidateRoute_HardeningOptions(t *testing.T) {
 		}, ""},
 		{"body too large", func(r *edgeplanev1.Route) { r.MaxBodyBytes = MaxBodyBytes + 1 }, "route.max_body_bytes"},
 		{"upgrade not a token", func(r *edgeplanev1.Route) { r.UpgradeProtocols = []string{"web socket"} }, "route.upgrade_protocols[0]"},
-		{"too many upgrades", func(r *edgeplanev1.Route) { r.UpgradeProtocols = strings.Split(strings.Repeat("a,", MaxUpgradeProtocols), ",") }, "route.upgrade_protocols"},
+		{"too many upgrades", func(r *edgeplanev1.Route) {
+			r.UpgradeProtocols = strings.Split(strings.Repeat("a,", MaxUpgradeProtocols), ",")
+		}, "route.upgrade_protocols"},
 		{"unknown slash policy", func(r *edgeplanev1.Route) { r.EncodedSlashes = 9 }, "route.encoded_slashes"},
 	}
 	for _, tt := range tests {
