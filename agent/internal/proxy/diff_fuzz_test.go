@@ -24,9 +24,7 @@ import (
 // target, Host, headers and body framing. The fast path may refuse more (raw bytes in the
 // target, Host syntax, limits): those requests are refused on both paths.
 func FuzzParseRequest(f *testing.F) {
-	for _, s := range requestSeeds {
-		f.Add([]byte(s))
-	}
+	f.Add([]byte("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")) // and testdata/fuzz/FuzzParseRequest
 	actions := requestActions(stripSet(DefaultStripHeaders))
 	lim := Limits{}.withDefaults()
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -123,10 +121,7 @@ func compareRequests(req *request, std *http.Request) string {
 // (and net/url's ResolveReference when slashes are merged) on the decoded path, refusing
 // exactly the escapes url.PathUnescape refuses; normalizing twice changes nothing.
 func FuzzNormalizePath(f *testing.F) {
-	for _, s := range pathSeeds {
-		f.Add(s, true)
-		f.Add(s, false)
-	}
+	f.Add("/a/b/../c", true) // and testdata/fuzz/FuzzNormalizePath
 	f.Fuzz(func(t *testing.T, p string, merge bool) {
 		if !strings.HasPrefix(p, "/") || !validTarget([]byte(p)) || strings.Contains(p, "?") {
 			return // the parser refuses these, or cuts the query off, before normalizing
@@ -196,51 +191,4 @@ func removeDotSegments(in string) string {
 		}
 	}
 	return out
-}
-
-// requestSeeds are the smuggling and hostile-request vectors.
-var requestSeeds = []string{
-	"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n",
-	"GET /a?b=c HTTP/1.1\r\nHost: A.Test:8080\r\nX-A: 1\r\nx-a: 2\r\n\r\n",
-	"POST /p HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nConnection: keep-alive, close\r\n\r\nhello",
-	"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-	"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
-	"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
-	"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: +5\r\n\r\n",
-	"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0x5\r\n\r\n",
-	"POST / HTTP/1.1\r\nHost: a.test\r\nContent-Length : 5\r\n\r\n",
-	"POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
-	"POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding:\tchunked\r\n\r\n",
-	"POST / HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: xchunked\r\n\r\n",
-	"GET / HTTP/1.1\r\nHost: a.test\r\nX: a\r\n b\r\n\r\n",
-	"GET / HTTP/1.1\nHost: a.test\n\n\r\n\r\n",
-	"GET / HTTP/1.1\r\nHost: a.test\r\n\r\nGET /second HTTP/1.1\r\nHost: a.test\r\n\r\n",
-	"GET /a\rb HTTP/1.1\r\nHost: a.test\r\n\r\n",
-	"GET /a\x00b HTTP/1.1\r\nHost: a.test\r\n\r\n",
-	"GET /a\tb HTTP/1.1\r\nHost: a.test\r\n\r\n",
-	"GET /a b HTTP/1.1\r\nHost: a.test\r\n\r\n",
-	"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a.test\r\n\r\n",
-	"GET /public/../secret.txt HTTP/1.1\r\nHost: a.test\r\n\r\n",
-	"GET /public/%2e%2e/secret.txt HTTP/1.1\r\nHost: a.test\r\n\r\n",
-	"GET //admin HTTP/1.1\r\nHost: a.test\r\n\r\n",
-	"GET / HTTP/1.1\r\nHost: internal.test:@app.test\r\n\r\n",
-	"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
-	"GET / HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n",
-	"GET / HTTP/1.1\r\nHost: \r\n\r\n",
-	"GET / HTTP/1.1\r\nHost: a.test\r\nX_Forwarded_User: admin\r\nPragma: no-cache\r\n\r\n",
-	"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
-	"GET / HTTP/1.1\r\nHost: a.test\r\nX: \x80\xff\r\n\r\n",
-	"GET / HTTP/1.1\r\nHost: a.test\r\nX: a\x7fb\r\n\r\n",
-	"GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n",
-	"GET / HTTP/1.0\r\nHost: a.test\r\n\r\n",
-	"GET / HTTP/1.1 \r\nHost: a.test\r\n\r\n",
-	"GET  / HTTP/1.1\r\nHost: a.test\r\n\r\n",
-	"G\x00T / HTTP/1.1\r\nHost: a.test\r\n\r\n",
-}
-
-var pathSeeds = []string{
-	"/", "/a/b/c/./../../g", "/public/../secret.txt", "/public/%2e%2e/secret.txt", "/public/%2E%2E%2Fsecret",
-	"//admin", "/x/../admin", "/a//b", "/a/..//b/", "/..", "/../../a", "/.", "/a/.", "/a/..", "/%2e", "/%2e%2E",
-	"/a%2fb", "/a%5Cb", "/%41%7e%5f", "/%zz", "/%2", "/a%252e%252e", "/.well-known/acme-challenge/../../admin",
-	"/a/./b/../../c/", "///", "/a/%2e%2e%2f",
 }
