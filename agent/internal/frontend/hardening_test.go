@@ -105,3 +105,28 @@ func TestServer_SlowLorisHeadClosedAfterHeaderTimeout(t *testing.T) {
 		t.Errorf("slow head: read ended after %v with %v; want the connection closed at the 300ms header timeout", d, err)
 	}
 }
+
+// A connection handed over to net/http (here by a chunked request) keeps the fast path's
+// header limit for its next requests.
+func TestServer_HandedOverConnectionKeepsHeaderLimit(t *testing.T) {
+	be := echo(t)
+	s := startLimits(t, proxy.Limits{MaxHeaderBytes: 16 << 10}, Config{},
+		&edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{route("hl", "hl.test", be)}})
+	c := dial(t, s.HTTPAddr())
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: hl.test\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n"+
+		"GET / HTTP/1.1\r\nHost: hl.test\r\nX-Big: "+strings.Repeat("a", 20<<10)+"\r\n\r\n")
+	br := bufio.NewReader(c)
+	var got []int
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			break
+		}
+		io.Copy(io.Discard, resp.Body)
+		got = append(got, resp.StatusCode)
+	}
+	if len(got) != 2 || got[0] != 200 || got[1] != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("chunked request then a 20 KiB header: got %v, want [200 431]", got)
+	}
+}
