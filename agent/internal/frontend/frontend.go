@@ -99,6 +99,7 @@ func New(cfg Config) *Server {
 			return ctx
 		},
 		ConnState: func(c net.Conn, st http.ConnState) {
+			proxy.IdleConnState(c, st)
 			if st == http.StateClosed || st == http.StateHijacked {
 				s.closed(isSecure(c))
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -145,5 +146,15 @@ type deadlineWriter struct {
 func (d deadlineWriter) extend() {
 	if d.rc != nil {
 		d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
+	}
+}
+
+// IdleConnState is for an http.Server's ConnState hook: once a connection goes idle
+// between requests, it clears the write deadline the last response left, so what net/http
+// writes itself for the next request (100 Continue, its own 4xx answers) is not cut short
+// by a deadline that expired while the connection waited.
+func IdleConnState(c net.Conn, st http.ConnState) {
+	if st == http.StateIdle {
+		c.SetWriteDeadline(time.Time{})
 	}
 }

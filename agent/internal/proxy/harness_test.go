@@ -111,6 +111,7 @@ func configure(hs *http.Server, p *Proxy) {
 	lim := p.Limits()
 	hs.MaxHeaderBytes = lim.MaxHeaderBytes - 4096
 	hs.ReadHeaderTimeout, hs.IdleTimeout = lim.HeaderTimeout, lim.IdleTimeout
+	hs.ConnState = IdleConnState
 }
 
 type chanLn struct {

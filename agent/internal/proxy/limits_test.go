@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -105,6 +106,39 @@ func TestLimits_NonReadingClientCutAtWriteTimeout(t *testing.T) {
 			}
 		case <-time.After(20 * time.Second):
 			t.Fatalf("%s: the backend is still writing 20s later, want the exchange cut at the 300ms write timeout", mode)
+		}
+	}
+}
+
+// The write timeout bounds each write; it does not linger on an idle keep-alive
+// connection and cut what net/http writes for the next request (100 Continue here).
+func TestLimits_WriteTimeoutDoesNotOutliveTheResponse(t *testing.T) {
+	rec := newRecorder(t)
+	p := newProxy(t, Config{Limits: Limits{WriteTimeout: 200 * time.Millisecond}}, route("r", "r.test", rec.URL))
+	for mode, addr := range rawFronts(t, p) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		chunked := "POST /a HTTP/1.1\r\nHost: r.test\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n"
+		io.WriteString(c, chunked)
+		br := bufio.NewReader(c)
+		if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: first request: %v", mode, err)
+		} else {
+			io.Copy(io.Discard, resp.Body)
+		}
+		time.Sleep(400 * time.Millisecond) // idle for longer than the write timeout: the subject of the test
+		io.WriteString(c, "POST /b HTTP/1.1\r\nHost: r.test\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusContinue {
+			t.Fatalf("%s: after an idle spell: got %v, %v; want 100 Continue", mode, resp, err)
+		}
+		io.WriteString(c, "b")
+		if resp, err = http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+			t.Errorf("%s: second request: got %v, %v; want 200", mode, resp, err)
 		}
 	}
 }

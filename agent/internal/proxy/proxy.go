@@ -172,6 +172,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h["Traceparent"] = []string{rq.sc.String()}
 	sw := &statusWriter{ResponseWriter: w, rq: rq,
 		dw: deadlineWriter{rc: http.NewResponseController(w), timeout: p.limits.WriteTimeout}}
+	sw.dw.extend() // net/http may write (100 Continue) before the response
 	r = r.WithContext(context.WithValue(r.Context(), httpRequestKey{}, rq))
 	m := p.serveHTTP(sw, r, rq)
 	d := time.Since(start)
