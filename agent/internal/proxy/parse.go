@@ -142,6 +142,9 @@ func parseRequestLine(line []byte, lim *Limits, req *request) int {
 	if i := bytes.IndexByte(target, '?'); i >= 0 {
 		req.rawPath, req.query = target[:i], target[i:]
 	}
+	if !validEscapes(req.rawPath) {
+		return http.StatusBadRequest
+	}
 	return reqParsed
 }
 
@@ -181,6 +184,17 @@ func validTarget(b []byte) bool {
 		if c <= ' ' || c >= 0x7f || c == '#' {
 			return false
 		}
+	}
+	return true
+}
+
+// validEscapes reports whether every '%' in a path starts a two-digit hex escape.
+func validEscapes(p []byte) bool {
+	for i := bytes.IndexByte(p, '%'); i >= 0; i = bytes.IndexByte(p, '%') {
+		if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+			return false
+		}
+		p = p[i+3:]
 	}
 	return true
 }
