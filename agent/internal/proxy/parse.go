@@ -168,9 +168,11 @@ func (req *request) apply(f field) int {
 			return reqHandoff
 		}
 	case actConn:
-		if req.close, ok = connectionClose(f.value); !ok {
+		var close bool
+		if close, ok = connectionClose(f.value); !ok {
 			return reqHandoff // other tokens name headers to drop: net/http does that
 		}
+		req.close = req.close || close
 	case actTrace:
 		req.trace = f.value
 	}
