@@ -151,7 +151,7 @@ func (s *Server) listen(addr string) (net.Listener, error) {
 	var policy proxyproto.ConnPolicyFunc
 	if s.cfg.ProxyProtocol {
 		if len(s.cfg.ProxyProtocolFrom) == 0 {
-			return nil, errors.New("the PROXY protocol needs the balancers' addresses: pass --proxy-protocol-from CIDR,...")
+			return nil, errors.New("the PROXY protocol needs the balancers' addresses: pass --proxy-protocol-from with their CIDR ranges")
 		}
 		var err error
 		if policy, err = proxyproto.PolicyFromRanges(s.cfg.ProxyProtocolFrom, proxyproto.REQUIRE, proxyproto.REJECT); err != nil {
