@@ -142,3 +142,28 @@ func TestLimits_WriteTimeoutDoesNotOutliveTheResponse(t *testing.T) {
 		}
 	}
 }
+
+// A keep-alive connection left idle is closed at the idle timeout.
+func TestLimits_IdleConnectionClosedAtIdleTimeout(t *testing.T) {
+	rec := newRecorder(t)
+	p := newProxy(t, Config{Limits: Limits{IdleTimeout: 200 * time.Millisecond}}, route("r", "r.test", rec.URL))
+	for mode, addr := range rawFronts(t, p) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: r.test\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: got %v, %v; want 200", mode, resp, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		if _, err := br.ReadByte(); err == nil || time.Since(start) > 5*time.Second {
+			t.Errorf("%s: idle connection: read %v after %v, want it closed after the 200ms idle timeout", mode, err, time.Since(start))
+		}
+	}
+}
