@@ -68,7 +68,7 @@ func removeDots(p []byte, merge bool) []byte {
 			r = end
 			continue
 		}
-		if last && (w == 0 || p[w-1] != '/') {
+		if last { // a final "." or ".." leaves a trailing '/'
 			p[w] = '/'
 			w++
 		}
