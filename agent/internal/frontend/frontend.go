@@ -62,7 +62,7 @@ type Server struct {
 	stop  context.CancelFunc
 
 	limits proxy.Limits
-	open   atomic.Int64 // client connections being served, bounded by limits.MaxConns
+	open   atomic.Int64 // client connections being served; with upgraded ones, at most limits.MaxConns
 
 	mu       sync.Mutex // guards conns and closing
 	conns    map[*proxy.Conn]struct{}
@@ -244,7 +244,7 @@ func (s *Server) accept(ln net.Listener, secure bool) error {
 			continue
 		}
 		delay = 0
-		if s.open.Load() >= int64(s.limits.MaxConns) {
+		if s.open.Load()+int64(s.cfg.Proxy.Upgraded()) >= int64(s.limits.MaxConns) {
 			c.Close() // over --max-conns: as nginx past worker_connections
 			continue
 		}

@@ -103,6 +103,7 @@ func (c *Conn) refuse(status int) {
 	c.req.method = ""
 	c.sc = span(nil, c.rng)
 	c.reply(status, refusalBody(status), nil, true)
+	c.p.noRoute.Observe(status, 0)
 }
 
 // idle marks the connection idle between requests; false means it is draining.
