@@ -22,7 +22,7 @@ import (
 // the checks net/http's server adds). What net/http refuses the fast path must not
 // serve (it may refuse it or hand it over); what both accept must agree on method,
 // target, Host, headers and body framing. The fast path may refuse more (raw bytes in the
-// target, Host syntax, limits): those requests are refused on both paths.
+// target, Host syntax, limits), but only what the net/http path refuses too.
 func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")) // and testdata/fuzz/FuzzParseRequest
 	actions := requestActions(stripSet(DefaultStripHeaders))
@@ -34,10 +34,17 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		head := in[:end+4]
 		var req request
-		if parseRequest(bytes.Clone(head), actions, &lim, &req) != reqParsed {
-			return // net/http parses it, or both paths refuse it
-		}
+		v := parseRequest(bytes.Clone(head), actions, &lim, &req)
 		std, err := readRequestLikeServer(head)
+		switch {
+		case v == reqHandoff:
+			return // net/http serves it
+		case v != reqParsed:
+			if err == nil && (&Proxy{limits: lim}).checkRequest(std) == 0 {
+				t.Fatalf("fast path refuses %q with %d; the net/http path would serve it", head, v)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("fast path accepted %q; net/http refuses it: %v", head, err)
 		}
