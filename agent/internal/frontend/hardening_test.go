@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +129,41 @@ func TestServer_HandedOverConnectionKeepsHeaderLimit(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != 200 || got[1] != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("chunked request then a 20 KiB header: got %v, want [200 431]", got)
+	}
+}
+
+// HTTP/2 requests (net/http's server) get the same Host checks and path normalization.
+func TestServer_HTTP2HostileRequests(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.RequestURI)
+	}))
+	t.Cleanup(be.Close)
+	admin := route("admin", "app.test", be.URL)
+	admin.PathPrefix = "/admin"
+	s := start(t, Config{}, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{admin, route("app", "app.test", be.URL+"/root")}})
+	c := client(t, "app.test", true)
+	tests := []struct {
+		host, path string
+		status     int
+		body       string
+	}{
+		{"app.test", "/public/../admin/x", 200, "/admin/x"},
+		{"app.test", "/public/%2e%2e/admin", 200, "/admin"},
+		{"app.test", "/public/..%2Fadmin", 400, ""},
+		{"app.test:99999", "/", 400, ""}, // (Go's client refuses to send "a:@b" itself)
+		{"APP.test", "/x", 200, "/root/x"},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "https://"+s.HTTPSAddr()+tt.path, nil)
+		req.Host = tt.host
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tt.host, tt.path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 || resp.StatusCode != tt.status || tt.body != "" && string(b) != tt.body {
+			t.Errorf("HTTP/%d %s %s: got %d %q, want %d %q", resp.ProtoMajor, tt.host, tt.path, resp.StatusCode, b, tt.status, tt.body)
+		}
 	}
 }
