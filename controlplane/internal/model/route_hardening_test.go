@@ -28,6 +28,7 @@ func TestValidateRoute_HardeningOptions(t *testing.T) {
 			r.UpgradeProtocols = strings.Split(strings.Repeat("a,", MaxUpgradeProtocols), ",")
 		}, "route.upgrade_protocols"},
 		{"unknown slash policy", func(r *edgeplanev1.Route) { r.EncodedSlashes = 9 }, "route.encoded_slashes"},
+		{"dot segment in the prefix", func(r *edgeplanev1.Route) { r.PathPrefix = "/a/./b" }, "route.path_prefix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
