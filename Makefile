@@ -21,12 +21,13 @@ TEST_PKGS ?= ./...
 BENCH ?= .
 BENCH_PKGS ?= ./...
 BENCH_FLAGS ?= -benchmem
+FUZZTIME ?= 1m
 
 SOAK_DURATION ?= 10m
 SOAK_RETENTION ?= 2m
 SOAK_ARGS ?=
 
-.PHONY: help deps deps-apt tools build generate lint test bench soak run images clean
+.PHONY: help deps deps-apt tools build generate lint test fuzz bench soak run images clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -58,6 +59,14 @@ lint: tools ## gofmt, go vet, staticcheck, buf lint, generated code up to date
 
 test: deps lint ## lint, then every test (real redis-server, Docker, grpcurl)
 	go test $(TEST_FLAGS) $(TEST_PKGS)
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 1m); `make test` runs their seed corpora
+	@for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for target in $$(grep -h '^func Fuzz' $$dir/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "fuzzing $$target in $$dir for $(FUZZTIME)"; \
+	    go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$dir || exit 1; \
+	  done; \
+	done
 
 bench: ## Go benchmarks (-benchmem), then bench/run.sh (control plane) and bench/peers/run.sh (proxy vs nginx/HAProxy/Caddy)
 	go test -run '^$$' -bench '$(BENCH)' $(BENCH_FLAGS) $(BENCH_PKGS)

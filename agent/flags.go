@@ -46,6 +46,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	limits := limitFlags(fs, &o.config)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -59,6 +60,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 		o.config.HTTPSAddr = ""
 	}
 	o.config.StripHeaders = parseList(strip)
+	if err := limits(); err != nil {
+		return nil, err
+	}
 	if maxRoutes < 0 {
 		return nil, fmt.Errorf("--max-routes %d: must not be negative", maxRoutes)
 	}

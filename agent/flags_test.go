@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
@@ -12,13 +13,14 @@ import (
 
 func TestParseFlags_EnvTwins(t *testing.T) {
 	env := map[string]string{
-		"EDGEPLANE_CONTROL_PLANE":  "cp.env:7000",
-		"EDGEPLANE_NODE_ID":        "from-env",
-		"EDGEPLANE_LABELS":         "zone=a, tier=edge",
-		"EDGEPLANE_LOG_FORMAT":     "json",
-		"EDGEPLANE_PROXY_PROTOCOL": "true",
-		"EDGEPLANE_STRIP_HEADERS":  "X-User, X-Email,",
-		"XDG_CACHE_HOME":           "/xdg",
+		"EDGEPLANE_CONTROL_PLANE":       "cp.env:7000",
+		"EDGEPLANE_NODE_ID":             "from-env",
+		"EDGEPLANE_LABELS":              "zone=a, tier=edge",
+		"EDGEPLANE_LOG_FORMAT":          "json",
+		"EDGEPLANE_PROXY_PROTOCOL":      "true",
+		"EDGEPLANE_PROXY_PROTOCOL_FROM": "10.0.0.0/8",
+		"EDGEPLANE_STRIP_HEADERS":       "X-User, X-Email,",
+		"XDG_CACHE_HOME":                "/xdg",
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	tests := []struct {
@@ -116,5 +118,26 @@ func TestParseFlags_Telemetry(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"--trace-buffer", "0"}, func(string) (string, bool) { return "", false }); err == nil {
 		t.Error("--trace-buffer 0: error = nil, want an error")
+	}
+}
+
+func TestParseFlags_Limits(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	o, err := parseFlags([]string{"--max-body-bytes", "1024", "--body-timeout", "5s", "--proxy-protocol", "--proxy-protocol-from", "10.0.0.0/8,192.0.2.1"}, none)
+	if err != nil {
+		t.Fatalf("parseFlags() error = %v", err)
+	}
+	if l := o.config.Limits; l.MaxBodyBytes != 1024 || l.BodyTimeout != 5*time.Second || l.MaxHeaderCount != proxy.DefaultMaxHeaderCount {
+		t.Errorf("limits = %+v, want body 1024, body timeout 5s, default header count", l)
+	}
+	for _, args := range [][]string{
+		{"--proxy-protocol"},
+		{"--proxy-protocol", "--proxy-protocol-from", "10.0.0.0/33"},
+		{"--max-body-bytes", "0"},
+		{"--write-timeout", "-1s"},
+	} {
+		if _, err := parseFlags(args, none); err == nil {
+			t.Errorf("parseFlags(%q) succeeded, want an error", args)
+		}
 	}
 }

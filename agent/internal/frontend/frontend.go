@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
@@ -33,8 +34,13 @@ type Config struct {
 	// HTTPAddr and HTTPSAddr are the listen addresses; "" disables a listener.
 	HTTPAddr, HTTPSAddr string
 	// ProxyProtocol requires a PROXY protocol (v1 or v2) header on every connection of
-	// both listeners; the client address it carries is the one the proxy forwards.
+	// both listeners from ProxyProtocolFrom; the client address it carries is the one the
+	// proxy forwards. Connections from elsewhere are served without one (a PROXY header
+	// from them closes the connection). Listen fails if ProxyProtocolFrom is empty.
 	ProxyProtocol bool
+	// ProxyProtocolFrom are the CIDR ranges (or single IPs) of the balancers trusted to
+	// send PROXY headers.
+	ProxyProtocolFrom []string
 	// Metrics receives the open-connections gauges. Nil uses a private set.
 	Metrics *metrics.Metrics
 	// Logger receives listener errors. Nil discards.
@@ -54,6 +60,9 @@ type Server struct {
 
 	abort context.Context // cancelled when Shutdown gives up draining
 	stop  context.CancelFunc
+
+	limits proxy.Limits
+	open   atomic.Int64 // client connections being served; with upgraded ones, at most limits.MaxConns
 
 	mu       sync.Mutex // guards conns and closing
 	conns    map[*proxy.Conn]struct{}
@@ -76,10 +85,12 @@ func New(cfg Config) *Server {
 		gauges: [2]prometheus.Gauge{m.Connections("http"), m.Connections("https")}}
 	s.abort, s.stop = context.WithCancel(context.Background())
 	s.handoff = newChanListener()
+	s.limits = cfg.Proxy.Limits()
 	s.h = &http.Server{
 		Handler:           cfg.Proxy,
-		ReadHeaderTimeout: proxy.ReadHeaderTimeout,
-		IdleTimeout:       proxy.IdleTimeout,
+		ReadHeaderTimeout: s.limits.HeaderTimeout,
+		IdleTimeout:       s.limits.IdleTimeout,
+		MaxHeaderBytes:    max(s.limits.MaxHeaderBytes-4096, 1), // net/http allows 4 KiB more
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if isSecure(c) {
@@ -88,8 +99,9 @@ func New(cfg Config) *Server {
 			return ctx
 		},
 		ConnState: func(c net.Conn, st http.ConnState) {
+			proxy.IdleConnState(c, st)
 			if st == http.StateClosed || st == http.StateHijacked {
-				s.gauge(isSecure(c)).Dec()
+				s.closed(isSecure(c))
 			}
 		},
 	}
@@ -102,6 +114,12 @@ func isSecure(c net.Conn) bool {
 	}
 	sc, ok := c.(interface{ Secure() bool })
 	return ok && sc.Secure()
+}
+
+// closed counts a client connection as no longer served.
+func (s *Server) closed(secure bool) {
+	s.gauge(secure).Dec()
+	s.open.Add(-1)
 }
 
 func (s *Server) gauge(secure bool) prometheus.Gauge {
@@ -130,11 +148,21 @@ func (s *Server) listen(addr string) (net.Listener, error) {
 	if addr == "" {
 		return nil, nil
 	}
+	var policy proxyproto.ConnPolicyFunc
+	if s.cfg.ProxyProtocol {
+		if len(s.cfg.ProxyProtocolFrom) == 0 {
+			return nil, errors.New("the PROXY protocol needs the balancers' addresses: pass --proxy-protocol-from with their CIDR ranges")
+		}
+		var err error
+		if policy, err = proxyproto.PolicyFromRanges(s.cfg.ProxyProtocolFrom, proxyproto.REQUIRE, proxyproto.REJECT); err != nil {
+			return nil, fmt.Errorf("--proxy-protocol-from: %w", err)
+		}
+	}
 	ln, err := net.Listen("tcp", addr)
-	if err != nil || !s.cfg.ProxyProtocol {
+	if err != nil || policy == nil {
 		return ln, err
 	}
-	return &proxyproto.Listener{Listener: ln, ReadHeaderTimeout: HandshakeTimeout}, nil
+	return &proxyproto.Listener{Listener: ln, ReadHeaderTimeout: HandshakeTimeout, ConnPolicy: policy}, nil
 }
 
 // HTTPAddr returns the bound HTTP address ("" if disabled). Valid after Listen.
@@ -216,10 +244,15 @@ func (s *Server) accept(ln net.Listener, secure bool) error {
 			continue
 		}
 		delay = 0
+		if s.open.Load()+int64(s.cfg.Proxy.Upgraded()) >= int64(s.limits.MaxConns) {
+			c.Close() // over --max-conns: as nginx past worker_connections
+			continue
+		}
 		if !s.add() {
 			c.Close()
 			return nil
 		}
+		s.open.Add(1)
 		go s.serveConn(c, secure)
 	}
 }
@@ -246,8 +279,7 @@ func (s *Server) isClosing() bool {
 // for HTTP/2 and for what the fast path hands over.
 func (s *Server) serveConn(c net.Conn, secure bool) {
 	defer s.wg.Done()
-	g := s.gauge(secure)
-	g.Inc()
+	s.gauge(secure).Inc()
 	if secure {
 		tc := tls.Server(c, s.tls)
 		ctx, cancel := context.WithTimeout(s.abort, HandshakeTimeout)
@@ -255,7 +287,7 @@ func (s *Server) serveConn(c net.Conn, secure bool) {
 		cancel()
 		if err != nil {
 			c.Close()
-			g.Dec()
+			s.closed(secure)
 			return
 		}
 		if tc.ConnectionState().NegotiatedProtocol == "h2" {
@@ -267,13 +299,13 @@ func (s *Server) serveConn(c net.Conn, secure bool) {
 	pc := s.cfg.Proxy.NewConn(c, secure)
 	if !s.track(pc) {
 		c.Close()
-		g.Dec()
+		s.closed(secure)
 		return
 	}
 	hc := pc.Serve()
 	s.untrack(pc)
 	if hc == nil {
-		g.Dec()
+		s.closed(secure)
 		return
 	}
 	s.handoff.push(hc)

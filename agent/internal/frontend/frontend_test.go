@@ -32,7 +32,13 @@ import (
 // (or until the test calls its Shutdown).
 func start(t *testing.T, cfg Config, u *edgeplanev1.ConfigUpdate) *Server {
 	t.Helper()
-	p, err := proxy.New(proxy.Config{})
+	return startLimits(t, proxy.Limits{}, cfg, u)
+}
+
+// startLimits is start with a proxy bounded by lim.
+func startLimits(t *testing.T, lim proxy.Limits, cfg Config, u *edgeplanev1.ConfigUpdate) *Server {
+	t.Helper()
+	p, err := proxy.New(proxy.Config{Limits: lim})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +200,7 @@ func TestServer_HTTPSAndHTTP2(t *testing.T) {
 
 func TestServer_ProxyProtocol(t *testing.T) {
 	be := echo(t)
-	s := start(t, Config{ProxyProtocol: true}, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{route("pp", "pp.test", be)}})
+	s := start(t, Config{ProxyProtocol: true, ProxyProtocolFrom: []string{"127.0.0.0/8"}}, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{route("pp", "pp.test", be)}})
 	for _, version := range []byte{1, 2} {
 		for _, secure := range []bool{false, true} {
 			addr := s.HTTPAddr()

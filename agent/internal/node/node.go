@@ -49,8 +49,12 @@ type Config struct {
 	// HTTPSAddr is where the proxy terminates TLS; empty disables HTTPS (the command's
 	// flag defaults to :8443).
 	HTTPSAddr string
-	// ProxyProtocol requires a PROXY protocol v1/v2 header on every client connection.
-	ProxyProtocol bool
+	// ProxyProtocol requires a PROXY protocol v1/v2 header on every client connection
+	// from ProxyProtocolFrom (CIDR ranges, required with it).
+	ProxyProtocol     bool
+	ProxyProtocolFrom []string
+	// Limits bound what clients control (see proxy.Limits); zero fields take defaults.
+	Limits proxy.Limits
 	// StripHeaders are client request headers never forwarded; nil means
 	// proxy.DefaultStripHeaders.
 	StripHeaders []string
@@ -126,13 +130,13 @@ func New(cfg Config) (*Agent, error) {
 		changed: make(chan struct{}), ready: make(chan struct{}), telemetry: make(chan *edgeplanev1.TelemetrySettings, 1)}
 	a.metrics.SetTraceStats(a.traces.read)
 	p, err := proxy.New(proxy.Config{Logger: log.With("component", "proxy"), Metrics: a.metrics,
-		StripHeaders: cfg.StripHeaders, NodeID: cfg.NodeID})
+		StripHeaders: cfg.StripHeaders, NodeID: cfg.NodeID, Limits: cfg.Limits})
 	if err != nil {
 		return nil, err
 	}
 	a.proxy = p
 	a.frontend = frontend.New(frontend.Config{Proxy: p, HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr,
-		ProxyProtocol: cfg.ProxyProtocol, Metrics: a.metrics, Logger: log.With("component", "frontend")})
+		ProxyProtocol: cfg.ProxyProtocol, ProxyProtocolFrom: cfg.ProxyProtocolFrom, Metrics: a.metrics, Logger: log.With("component", "frontend")})
 	if err := a.dial(log.With("component", "stream")); err != nil {
 		return nil, err
 	}

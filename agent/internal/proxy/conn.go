@@ -4,16 +4,11 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"sync/atomic"
 	"time"
 
 	"github.com/edgeplane/edgeplane/internal/tracectx"
-)
-
-// Client connection timeouts on the fast path (net/http's server uses the same values).
-const (
-	IdleTimeout       = 120 * time.Second // between requests on a keep-alive connection
-	ReadHeaderTimeout = 10 * time.Second  // for the rest of a head once it has started
 )
 
 const (
@@ -45,6 +40,8 @@ type Conn struct {
 	out      []byte // outgoing response bytes
 	backends [backendSlots]*bconn
 	watch    *watcher // running while a backend is slow to answer
+	paths    pathBufs // path normalization scratch
+	fwdPath  []byte   // normalized path of the current request, forwarded
 
 	rng     *rand.ChaCha8    // span and trace ids
 	sc      tracectx.Context // the agent's span of the current request
@@ -55,7 +52,8 @@ type Conn struct {
 // NewConn prepares the fast path for client connection c; secure says it arrived over TLS.
 func (p *Proxy) NewConn(c net.Conn, secure bool) *Conn {
 	ip := clientIP(c.RemoteAddr().String())
-	return &Conn{p: p, c: c, secure: secure, ip: ip, fwdFor: forwardedFor(ip), rb: rbuf{b: make([]byte, 4<<10)}, rng: newRand()}
+	return &Conn{p: p, c: c, secure: secure, ip: ip, fwdFor: forwardedFor(ip),
+		rb: rbuf{b: make([]byte, 4<<10), max: p.limits.MaxHeaderBytes}, rng: newRand()}
 }
 
 // Serve serves requests on the connection until the client closes it, an error, or Drain.
@@ -71,17 +69,24 @@ func (c *Conn) Serve() (handoff net.Conn) {
 		end, err := c.readHead()
 		if err != nil {
 			if errors.Is(err, errHeadTooLarge) {
-				c.req.method = ""
-				c.sc = span(nil, c.rng)
-				c.reply(431, "edgeplane: request header too large\n", nil, true)
+				c.refuse(http.StatusRequestHeaderFieldsTooLarge)
 			}
 			break
 		}
 		if !c.state.CompareAndSwap(stateIdle, stateActive) {
 			break // closed by Drain
 		}
-		if end < 0 || !parseRequest(c.rb.b[c.rb.r:c.rb.r+end], c.p.reqActions, &c.req) {
+		if end < 0 {
 			return c.handoff()
+		}
+		switch v := parseRequest(c.rb.b[c.rb.r:c.rb.r+end], c.p.reqActions, &c.p.limits, &c.req); v {
+		case reqHandoff:
+			return c.handoff()
+		case reqParsed:
+		default:
+			c.refuse(v)
+			c.c.Close()
+			return nil
 		}
 		c.rb.consume(end)
 		if !c.serveRequest(end) {
@@ -90,6 +95,15 @@ func (c *Conn) Serve() (handoff net.Conn) {
 	}
 	c.c.Close()
 	return nil
+}
+
+// refuse answers a request the fast path will not serve with status and a closing
+// connection: the rest of what the client sent cannot be trusted to be framed right.
+func (c *Conn) refuse(status int) {
+	c.req.method = ""
+	c.sc = span(nil, c.rng)
+	c.reply(status, refusalBody(status), nil, true)
+	c.p.noRoute.Observe(status, 0)
 }
 
 // idle marks the connection idle between requests; false means it is draining.
@@ -101,7 +115,7 @@ func (c *Conn) idle() bool {
 // readHead reads until the buffer holds a complete request head and returns its length, or
 // -1 for a head net/http must parse (bare LF line endings).
 func (c *Conn) readHead() (int, error) {
-	c.c.SetReadDeadline(time.Now().Add(IdleTimeout))
+	c.c.SetReadDeadline(time.Now().Add(c.p.limits.IdleTimeout))
 	started := false
 	for {
 		if end := c.rb.headEnd(); end > 0 {
@@ -113,7 +127,7 @@ func (c *Conn) readHead() (int, error) {
 			}
 			if !started {
 				started = true
-				c.c.SetReadDeadline(time.Now().Add(ReadHeaderTimeout))
+				c.c.SetReadDeadline(time.Now().Add(c.p.limits.HeaderTimeout))
 			}
 		}
 		if _, err := c.rb.fill(c.c); err != nil {
@@ -139,8 +153,10 @@ func (c *Conn) handoff() net.Conn {
 	return &prefixConn{Conn: c.c, prefix: prefix, secure: c.secure}
 }
 
-// write writes b to the client, counting the bytes for the request record.
+// write writes b to the client within the write timeout, counting the bytes for the
+// request record.
 func (c *Conn) write(b []byte) (int, error) {
+	c.c.SetWriteDeadline(time.Now().Add(c.p.limits.WriteTimeout))
 	n, err := c.c.Write(b)
 	c.written += int64(n)
 	return n, err
@@ -158,21 +174,22 @@ func (c *Conn) Drain() {
 func (c *Conn) Close() { c.state.Store(stateClosed); c.c.Close() }
 
 // backend returns a connection to t: one this client connection kept, else an idle one
-// from t's pool (checked for a close by the backend if it sat idle over a second), else a
-// new one. reused says it carried requests before.
-func (c *Conn) backend(t *target, now time.Time, fresh bool) (bc *bconn, reused bool, err error) {
+// from t's pool, else a new one. A kept or pooled connection is first checked for a close
+// by the backend when it sat idle over a second, or always when check is set (a request
+// that cannot be sent twice). reused says it carried requests before.
+func (c *Conn) backend(t *target, now time.Time, fresh, check bool) (bc *bconn, reused bool, err error) {
 	if !fresh {
 		for i, bc := range c.backends {
 			if bc != nil && bc.pool == t.pool {
 				c.backends[i] = nil
-				if now.Sub(bc.lastUsed) < t.pool.key.timeouts.idle {
+				if now.Sub(bc.lastUsed) < t.pool.key.timeouts.idle && (!check || !bc.closedByPeer()) {
 					return bc, true, nil
 				}
 				bc.conn.Close()
 			}
 		}
 		for bc := t.pool.get(now); bc != nil; bc = t.pool.get(now) {
-			if now.Sub(bc.lastUsed) < time.Second || !bc.closedByPeer() {
+			if (!check && now.Sub(bc.lastUsed) < time.Second) || !bc.closedByPeer() {
 				return bc, true, nil
 			}
 			bc.conn.Close()

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"errors"
 	"net/http"
 	"time"
@@ -11,7 +12,10 @@ var errBadResponse = errors.New("malformed response from upstream")
 // forward proxies c.req to one of up's targets and relays the response. A connection
 // failure to a target counts against its health and, for an idempotent request without a
 // body, is retried once on another target. A kept connection the backend had closed in
-// the meantime is replaced by a fresh one when the request can be sent again.
+// the meantime is replaced by a fresh one when the request may be sent again (Go's
+// Transport rules): it is idempotent and its body is still at hand, or nothing of it was
+// written. After any error while the request body was only partly read, the client
+// connection closes: what follows on it is the rest of that body, not a request.
 //
 // Hot path: no allocation and no shared lock when the client connection already holds a
 // connection to the target.
@@ -21,10 +25,10 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 	inBuf := min(req.length, int64(len(c.rb.buffered())))
 	replayable := inBuf == req.length
 	t := up.pick(now, nil)
-	retried, fresh := false, false
+	retried, fresh, check := false, false, !c.idempotent()
 	for attempt := 0; ; attempt++ {
 		c.x.target = t
-		bc, reused, err := c.backend(t, start, fresh)
+		bc, reused, err := c.backend(t, start, fresh, check)
 		if err != nil {
 			up.failed(t, err, now)
 			if !retried && retryable(req.method, req.length > 0) {
@@ -36,8 +40,8 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 			return c.upstreamError(up, err, c.consumeBody(inBuf, replayable))
 		}
 		var headLen int
-		err = c.send(up, t, bc, inBuf)
-		if err == nil {
+		written, sendErr := c.send(up, t, bc, inBuf)
+		if err = sendErr; err == nil {
 			headLen, err = c.awaitHead(bc, start.Add(up.timeouts.response))
 		}
 		if err != nil {
@@ -46,13 +50,15 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 				c.stopWatch()
 				return statusClientGone, false
 			}
-			if reused && replayable && attempt < 2 && bc.rb.w == 0 && !isTimeout(err) {
+			if reused && attempt < 2 && bc.rb.w == 0 && !isTimeout(err) &&
+				(written == 0 || replayable && c.idempotent()) {
 				fresh = true // the backend closed the kept connection: send again on a new one
 				continue
 			}
 			up.failed(t, err, now)
 			c.stopWatch()
-			return c.upstreamError(up, err, c.consumeBody(inBuf, replayable) || !replayable)
+			// A body not whole in the buffer was read whole only if send finished.
+			return c.upstreamError(up, err, c.consumeBody(inBuf, replayable) || sendErr == nil)
 		}
 		c.consumeBody(inBuf, replayable)
 		t.succeeded()
@@ -60,6 +66,22 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 		c.stopWatch()
 		return status, keep
 	}
+}
+
+// idempotent reports whether the request may be sent twice: GET, HEAD, OPTIONS and TRACE,
+// or any method with an Idempotency-Key (as Go's Transport decides).
+func (c *Conn) idempotent() bool {
+	switch c.req.method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	for i := range c.req.headers {
+		n := c.req.headers[i].name
+		if bytes.EqualFold(n, []byte("Idempotency-Key")) || bytes.EqualFold(n, []byte("X-Idempotency-Key")) {
+			return true
+		}
+	}
+	return false
 }
 
 // consumeBody drops the request body bytes still held in the read buffer (a body that was
@@ -74,35 +96,36 @@ func (c *Conn) consumeBody(inBuf int64, replayable bool) bool {
 var errClientBody = errors.New("reading the request body from the client")
 
 // send writes the request head and body to bc: the body bytes already buffered, then the
-// rest streamed from the client as it arrives (never buffered whole).
-func (c *Conn) send(up *upstream, t *target, bc *bconn, inBuf int64) error {
+// rest streamed from the client as it arrives (never buffered whole), each read within the
+// body timeout. written is how much the backend accepted.
+func (c *Conn) send(up *upstream, t *target, bc *bconn, inBuf int64) (written int, err error) {
 	b := c.composeRequest(up, t)
 	b = append(b, c.rb.buffered()[:inBuf]...)
 	c.reqOut = b
-	if _, err := bc.conn.Write(b); err != nil {
-		return err
+	if written, err = bc.conn.Write(b); err != nil {
+		return written, err
 	}
 	rest := c.req.length - inBuf
 	if rest == 0 {
-		return nil
+		return written, nil
 	}
 	c.rb.consume(int(inBuf))
-	c.c.SetReadDeadline(time.Time{})
 	buf := buffers.Get()
 	defer buffers.Put(buf)
 	for rest > 0 {
+		c.c.SetReadDeadline(time.Now().Add(c.p.limits.BodyTimeout))
 		n, err := c.c.Read(buf[:min(int64(len(buf)), rest)])
 		if n > 0 {
 			if _, werr := bc.conn.Write(buf[:n]); werr != nil {
-				return werr
+				return written, werr
 			}
 			rest -= int64(n)
 		}
 		if err != nil && rest > 0 {
-			return errClientBody
+			return written, errClientBody
 		}
 	}
-	return nil
+	return written, nil
 }
 
 // composeRequest builds the outgoing request head for target t in c.reqOut: the route's
@@ -113,11 +136,8 @@ func (c *Conn) composeRequest(up *upstream, t *target) []byte {
 	b := append(c.reqOut[:0], req.method...)
 	b = append(b, ' ')
 	b = append(b, t.base...)
-	if t.query == "" {
-		b = append(b, req.target...)
-	} else {
-		b = appendJoinedQuery(b, req.target, t.query)
-	}
+	b = append(b, c.fwdPath...)
+	b = appendJoinedQuery(b, req.query, t.query)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	if up.preserveHost {
 		b = append(b, req.host...)
@@ -128,7 +148,8 @@ func (c *Conn) composeRequest(up *upstream, t *target) []byte {
 	drop := up.request.drop
 	for i := range req.headers {
 		f := &req.headers[i]
-		if (f.act == actKeep || f.act == actLength) && (drop == nil || !dropped(drop, f.name)) {
+		if (f.act == actKeep || f.act == actLength) && (!f.underscore || up.underscores) &&
+			(drop == nil || !dropped(drop, f.name)) {
 			b = append(b, f.line...)
 			b = append(b, "\r\n"...)
 		}
@@ -172,22 +193,17 @@ func (c *Conn) appendForwarding(b []byte, fwd uint8) []byte {
 	return b
 }
 
-// appendJoinedQuery appends target with the target URL's query placed before the
-// request's own: /p?tq&rq.
-func appendJoinedQuery(b, target []byte, tq string) []byte {
-	path, rq := target, []byte(nil)
-	for i, ch := range target {
-		if ch == '?' {
-			path, rq = target[:i], target[i+1:]
-			break
-		}
+// appendJoinedQuery appends the query: the request's own (rq, "?..." or empty), with the
+// target URL's (tq) placed before it: ?tq&rq.
+func appendJoinedQuery(b, rq []byte, tq string) []byte {
+	if tq == "" {
+		return append(b, rq...)
 	}
-	b = append(b, path...)
 	b = append(b, '?')
 	b = append(b, tq...)
-	if len(rq) > 0 {
+	if len(rq) > 1 {
 		b = append(b, '&')
-		b = append(b, rq...)
+		b = append(b, rq[1:]...)
 	}
 	return b
 }

@@ -61,7 +61,9 @@ type front struct {
 // what it does not take, as the agent's listener does), "net/http" is ServeHTTP alone.
 func paths(t *testing.T, p *Proxy) map[string]front {
 	t.Helper()
-	slow := httptest.NewServer(p)
+	slow := httptest.NewUnstartedServer(p)
+	configure(slow.Config, p)
+	slow.Start()
 	t.Cleanup(slow.Close)
 	addr := serveFast(t, p)
 	tr := &http.Transport{MaxIdleConnsPerHost: 16}
@@ -81,6 +83,7 @@ func serveFast(t testing.TB, p *Proxy) string {
 	}
 	handoff := &chanLn{ch: make(chan net.Conn), done: make(chan struct{}), addr: ln.Addr()}
 	hs := &http.Server{Handler: p}
+	configure(hs, p)
 	go hs.Serve(handoff)
 	go func() {
 		for {
@@ -101,6 +104,14 @@ func serveFast(t testing.TB, p *Proxy) string {
 	}()
 	t.Cleanup(func() { ln.Close(); hs.Close() })
 	return ln.Addr().String()
+}
+
+// configure sets up hs as the agent's frontend sets up its net/http server.
+func configure(hs *http.Server, p *Proxy) {
+	lim := p.Limits()
+	hs.MaxHeaderBytes = lim.MaxHeaderBytes - 4096
+	hs.ReadHeaderTimeout, hs.IdleTimeout = lim.HeaderTimeout, lim.IdleTimeout
+	hs.ConnState = IdleConnState
 }
 
 type chanLn struct {

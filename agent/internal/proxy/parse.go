@@ -3,7 +3,7 @@ package proxy
 import (
 	"bytes"
 	"net/http"
-	"net/url"
+	"net/netip"
 	"strconv"
 	"unsafe"
 )
@@ -45,10 +45,11 @@ var responseActions = map[string]uint8{
 
 // field is one header line of a head held in a read buffer.
 type field struct {
-	line  []byte // "Name: value" without CRLF
-	name  []byte
-	value []byte // without surrounding blanks
-	act   uint8
+	line       []byte // "Name: value" without CRLF
+	name       []byte
+	value      []byte // without surrounding blanks
+	act        uint8
+	underscore bool // the name holds '_': dropped unless the route allows it
 }
 
 // request is a parsed request head. Its slices and strings point into the connection's read
@@ -56,90 +57,156 @@ type field struct {
 type request struct {
 	method  string
 	target  []byte // request-target, origin-form
-	path    string // decoded path, for routing
-	host    []byte
+	rawPath []byte // target up to any query, percent-encoded
+	query   []byte // target from '?' on; empty if none
+	path    string // normalized, decoded path the request was routed on (set by route)
+	host    []byte // validated and lower-cased
 	length  int64  // Content-Length; 0 if absent
 	close   bool   // Connection: close
 	trace   []byte // traceparent value; nil if absent
 	headers []field
+
+	hasHost, hasLength bool
 }
 
-// parseRequest parses head (through the empty line) into req. ok is false when the request
-// must go to net/http: anything but a plain HTTP/1.1 request with an origin-form target, one
-// Host, at most one Content-Length and no Transfer-Encoding, Upgrade or Expect; anything
-// net/http would answer with 400 also goes there, so it answers the same way.
-func parseRequest(head []byte, actions map[string]uint8, req *request) (ok bool) {
+// Results of parseRequest other than an HTTP status to refuse the request with.
+const (
+	reqParsed  = 0  // served by the fast path
+	reqHandoff = -1 // net/http must parse it
+)
+
+// parseRequest parses head (through the empty line) into req. It returns reqParsed, reqHandoff
+// when the request must go to net/http (anything but a plain HTTP/1.1 request with an
+// origin-form target, at most one Content-Length and no Transfer-Encoding, Upgrade or
+// Expect, and whatever net/http parses differently), or the status of a refusal: 400 for
+// a request-target holding anything but visible ASCII (or a '#'), a Host that is not a
+// host name or IP literal with an optional numeric port, or a repeated Host; 414 for a
+// request-target over lim.MaxTargetBytes; 431 for more than lim.MaxHeaderCount headers.
+func parseRequest(head []byte, actions map[string]uint8, lim *Limits, req *request) int {
 	*req = request{headers: req.headers[:0]}
 	line, rest, ok := cutLine(head)
 	if !ok {
-		return false
+		return reqHandoff
 	}
-	sp1 := bytes.IndexByte(line, ' ')
-	sp2 := bytes.LastIndexByte(line, ' ')
-	if sp1 <= 0 || sp2 <= sp1+1 || string(line[sp2+1:]) != "HTTP/1.1" || line[sp1+1] != '/' || !isToken(line[:sp1]) {
-		return false
+	if v := parseRequestLine(line, lim, req); v != reqParsed {
+		return v
 	}
-	req.method = methodString(line[:sp1])
-	req.target = line[sp1+1 : sp2]
-	if !parsePath(req) {
-		return false
-	}
-	var hasHost, hasLength bool
 	for {
 		if line, rest, ok = cutLine(rest); !ok {
-			return false
+			return reqHandoff
 		}
 		if len(line) == 0 {
-			return hasHost
+			break
 		}
 		f, ok := parseField(line, actions)
 		if !ok {
-			return false
+			return reqHandoff
 		}
-		switch f.act {
-		case actHandoff:
-			return false
-		case actHost:
-			if hasHost || !validHost(f.value) {
-				return false
-			}
-			hasHost, req.host = true, f.value
-		case actLength:
-			if hasLength {
-				return false
-			}
-			hasLength = true
-			if req.length, ok = parseLength(f.value); !ok {
-				return false
-			}
-		case actConn:
-			if req.close, ok = connectionClose(f.value); !ok {
-				return false // other tokens name headers to drop: net/http does that
-			}
-		case actTrace:
-			req.trace = f.value
+		if len(req.headers) >= lim.MaxHeaderCount {
+			return http.StatusRequestHeaderFieldsTooLarge
+		}
+		if v := req.apply(f); v != reqParsed {
+			return v
 		}
 		req.headers = append(req.headers, f)
 	}
+	if !req.hasHost {
+		return reqHandoff // HTTP/1.1 without Host: net/http answers 400
+	}
+	lower(req.host)
+	return reqParsed
 }
 
-// parsePath sets req.path from req.target: the path before any query, percent-decoded
-// like net/http's URL.Path.
-func parsePath(req *request) bool {
-	p := req.target
-	if i := bytes.IndexByte(p, '?'); i >= 0 {
-		p = p[:i]
+// parseRequestLine parses "METHOD target HTTP/1.1" into req.
+func parseRequestLine(line []byte, lim *Limits, req *request) int {
+	sp1 := bytes.IndexByte(line, ' ')
+	if sp1 <= 0 || !isToken(line[:sp1]) {
+		return reqHandoff
 	}
-	if bytes.IndexByte(p, '#') >= 0 {
-		return false
+	sp2 := bytes.IndexByte(line[sp1+1:], ' ') + sp1 + 1
+	if sp2 <= sp1 {
+		return reqHandoff
 	}
-	if bytes.IndexByte(p, '%') < 0 {
-		req.path = unsafeString(p)
-		return true
+	target := line[sp1+1 : sp2]
+	if len(target) > lim.MaxTargetBytes {
+		return http.StatusRequestURITooLong
 	}
-	decoded, err := url.PathUnescape(string(p))
-	req.path = decoded
-	return err == nil
+	if string(line[sp2+1:]) != "HTTP/1.1" || len(target) == 0 || target[0] != '/' {
+		return reqHandoff
+	}
+	if !validTarget(target) {
+		return http.StatusBadRequest
+	}
+	req.method = methodString(line[:sp1])
+	req.target, req.rawPath = target, target
+	if i := bytes.IndexByte(target, '?'); i >= 0 {
+		req.rawPath, req.query = target[:i], target[i:]
+	}
+	if !validEscapes(req.rawPath) {
+		return http.StatusBadRequest
+	}
+	return reqParsed
+}
+
+// apply takes in the protocol meaning of header f.
+func (req *request) apply(f field) int {
+	var ok bool
+	switch f.act {
+	case actHandoff:
+		return reqHandoff
+	case actHost:
+		if req.hasHost || !validHost(f.value) {
+			return http.StatusBadRequest
+		}
+		req.hasHost, req.host = true, f.value
+	case actLength:
+		if req.hasLength {
+			return reqHandoff // net/http accepts repeats of one value, refuses others
+		}
+		req.hasLength = true
+		if req.length, ok = parseLength(f.value); !ok {
+			return reqHandoff
+		}
+	case actConn:
+		var close bool
+		if close, ok = connectionClose(f.value); !ok {
+			return reqHandoff // other tokens name headers to drop: net/http does that
+		}
+		req.close = req.close || close
+	case actTrace:
+		req.trace = f.value
+	}
+	return reqParsed
+}
+
+// validTarget reports whether a request-target holds only visible ASCII and no fragment:
+// net/http forwards raw bytes >= 0x80, but no proxy should pass on what RFC 3986 forbids.
+func validTarget(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f || c == '#' {
+			return false
+		}
+	}
+	return true
+}
+
+// validEscapes reports whether every '%' in a path starts a two-digit hex escape.
+func validEscapes(p []byte) bool {
+	for i := bytes.IndexByte(p, '%'); i >= 0; i = bytes.IndexByte(p, '%') {
+		if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+			return false
+		}
+		p = p[i+3:]
+	}
+	return true
+}
+
+func lower(b []byte) {
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
 }
 
 // cutLine splits off the first CRLF-terminated line. A bare LF is not accepted.
@@ -163,6 +230,7 @@ func parseField(line []byte, actions map[string]uint8) (field, bool) {
 		}
 	}
 	f.act = lookupAction(actions, f.name)
+	f.underscore = bytes.IndexByte(f.name, '_') >= 0
 	return f, true
 }
 
@@ -265,24 +333,55 @@ func isToken(b []byte) bool {
 	return len(b) > 0
 }
 
-// hostChars marks the bytes net/http accepts in a Host header.
-var hostChars = func() (t [256]bool) {
-	for c := range 256 {
-		t[c] = tokenChars[c]
-	}
-	for _, c := range "[]:;=,()!$'@" {
-		t[c] = true
-	}
-	return t
-}()
-
+// validHost reports whether a Host value is a host name (letters, digits, '-', '.', '_',
+// '~': an RFC 3986 reg-name without percent-encodings or sub-delims), an IPv4 address
+// or a bracketed IPv6 literal, with an optional numeric port. Anything else (userinfo,
+// a second ':', an empty value) is refused: routing and the forwarded Host must read it
+// the same way the backend would.
 func validHost(b []byte) bool {
+	name, port := b, []byte(nil)
+	if len(b) > 0 && b[0] == '[' {
+		end := bytes.IndexByte(b, ']')
+		if end < 0 || !validIPv6(b[1:end]) {
+			return false
+		}
+		name, port = nil, b[end+1:]
+	} else if i := bytes.IndexByte(b, ':'); i >= 0 {
+		name, port = b[:i], b[i:]
+	}
+	if name != nil && (len(name) == 0 || len(name) > 253 || !isRegName(name)) {
+		return false
+	}
+	return validPort(port)
+}
+
+func isRegName(b []byte) bool {
 	for _, c := range b {
-		if !hostChars[c] {
+		if !unreserved[c] {
 			return false
 		}
 	}
 	return true
+}
+
+func validIPv6(b []byte) bool {
+	if len(b) < 2 || len(b) > 45 || bytes.IndexByte(b, '%') >= 0 {
+		return false // no zone: nothing routes on one
+	}
+	a, err := netip.ParseAddr(string(b))
+	return err == nil && a.Is6()
+}
+
+// validPort accepts "" or ':' and 1-5 digits up to 65535.
+func validPort(p []byte) bool {
+	if len(p) == 0 {
+		return true
+	}
+	if p[0] != ':' || len(p) < 2 || len(p) > 6 {
+		return false
+	}
+	n, ok := parseLength(p[1:])
+	return ok && n <= 65535
 }
 
 // methodString returns m as a string, without allocating for the standard methods.

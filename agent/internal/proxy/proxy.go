@@ -53,6 +53,8 @@ type Config struct {
 	HTTPSPort string
 	// NodeID names the agent in request records.
 	NodeID string
+	// Limits bound what clients control; zero fields take the defaults.
+	Limits Limits
 }
 
 // Proxy serves requests with the current Table. ServeHTTP and ServeConn are safe for
@@ -73,6 +75,7 @@ type Proxy struct {
 	upgrades       tracker // connections taken over by upgrades (WebSocket)
 	node           string
 	tracing        atomic.Pointer[tracing] // nil: no request records
+	limits         Limits
 }
 
 // New returns a Proxy with no Table: it answers every request with 503 until Swap. It
@@ -98,7 +101,7 @@ func New(cfg Config) (*Proxy, error) {
 		log: log, metrics: m, noRoute: m.Route(metrics.NoRoute), transports: newTransports(), pools: newPools(),
 		health: healthConfig{after: int32(cmp.Or(cfg.EjectAfter, DefaultEjectAfter)),
 			cooldown: int64(cmp.Or(cfg.EjectFor, DefaultEjectFor))},
-		strip: stripSet(strip), defaultCert: cert, node: cfg.NodeID,
+		strip: stripSet(strip), defaultCert: cert, node: cfg.NodeID, limits: cfg.Limits.withDefaults(),
 	}
 	p.reqActions = requestActions(p.strip)
 	for k := range p.strip {
@@ -167,7 +170,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h[traceIDHeader] = []string{rq.sc.TraceIDString()}
 	h["Traceparent"] = []string{rq.sc.String()}
-	sw := &statusWriter{ResponseWriter: w, rq: rq}
+	sw := &statusWriter{ResponseWriter: w, rq: rq,
+		dw: deadlineWriter{rc: http.NewResponseController(w), timeout: p.limits.WriteTimeout}}
+	sw.dw.extend() // net/http may write (100 Continue) before the response
 	r = r.WithContext(context.WithValue(r.Context(), httpRequestKey{}, rq))
 	m := p.serveHTTP(sw, r, rq)
 	d := time.Since(start)
@@ -187,32 +192,83 @@ func (p *Proxy) serveHTTP(w *statusWriter, r *http.Request, rq *httpRequest) *me
 		return p.noRoute
 	}
 	rq.x.revision = t.revision
+	if status := p.checkRequest(r); status != 0 {
+		refuseHTTP(w, r, status)
+		return p.noRoute
+	}
+	raw := rawPath(r)
+	if !strings.HasPrefix(raw, "/") {
+		raw = "/" + raw // "*" of OPTIONS, an absolute-form target without a path
+	}
+	res := t.resolve(r.Host, []byte(raw), r.Method, &pathBufs{})
+	if res.status != 0 {
+		refuseHTTP(w, r, res.status)
+		return p.noRoute
+	}
+	setPath(r, res.path)
 	if key, ok := t.challenge(r.URL.Path); ok {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprint(w, key)
 		return p.noRoute
 	}
-	rt := t.Match(r.Host, r.URL.Path, r.Method)
-	if rt != nil {
-		rq.x.route = rt
-	}
-	switch {
-	case rt == nil:
+	rt := res.rt
+	if rt == nil {
 		writeError(w, http.StatusNotFound, notFoundBody(hostname(r.Host), r.URL.Path))
 		return p.noRoute
-	case rt.redirect && !isSecure(r) && !strings.HasPrefix(r.URL.Path, acmePrefix):
+	}
+	rq.x.route = rt
+	p.serveRoute(w, r, rt)
+	return rt.metrics
+}
+
+// serveRoute serves r on the route it matched.
+func (p *Proxy) serveRoute(w *statusWriter, r *http.Request, rt *Route) {
+	if r.ContentLength > rt.maxBody {
+		refuseHTTP(w, r, http.StatusRequestEntityTooLarge)
+		return
+	}
+	r = guard(r, w.dw.rc, p.limits.BodyTimeout, rt.maxBody)
+	upgrade := r.Header.Get("Upgrade") != "" && r.ProtoMajor == 1
+	if upgrade && !rt.allowsUpgrade(r.Header.Get("Upgrade")) {
+		r.Header.Del("Upgrade") // proxied as a plain request; the backend cannot switch
+		r.Header.Del("Http2-Settings")
+		upgrade = false
+	}
+	switch {
+	case rt.redirect && !isSecure(r) && !isChallenge(r.URL.Path):
 		http.Redirect(w, r, p.httpsURL(r.Host, r.URL.RequestURI()), redirectStatus(r.Method))
 	case rt.up == nil:
 		writeError(w, http.StatusServiceUnavailable, noTargetsBody(rt.name))
-	case r.Header.Get("Upgrade") != "" && r.ProtoMajor == 1:
+	case upgrade:
 		rt.up.handler.ServeHTTP(&hijackWriter{statusWriter: w, t: &p.upgrades}, r)
 	default:
 		rt.up.handler.ServeHTTP(w, r)
 	}
-	return rt.metrics
+}
+
+// refuseHTTP answers a request refused for its syntax or size, closing an HTTP/1
+// connection.
+func refuseHTTP(w http.ResponseWriter, r *http.Request, status int) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
+	writeError(w, status, refusalBody(status))
 }
 
 const noConfigBody = "edgeplane: no configuration loaded yet\n"
+
+// refusalBody is the body of a request refused for its syntax or size.
+func refusalBody(status int) string {
+	switch status {
+	case http.StatusRequestEntityTooLarge:
+		return "edgeplane: request body too large\n"
+	case http.StatusRequestURITooLong:
+		return "edgeplane: request target too long\n"
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return "edgeplane: request header too large\n"
+	}
+	return "edgeplane: bad request\n"
+}
 
 func notFoundBody(host, path string) string {
 	if path == "" {
@@ -230,12 +286,22 @@ const acmePrefix = "/.well-known/acme-challenge/"
 
 // challenge returns the key authorization for an ACME HTTP-01 validation path.
 func (t *Table) challenge(path string) (string, bool) {
-	token, ok := strings.CutPrefix(path, acmePrefix)
-	if !ok || len(t.challenges) == 0 {
+	if len(t.challenges) == 0 {
+		return "", false
+	}
+	token, ok := challengeToken(path)
+	if !ok {
 		return "", false
 	}
 	key, ok := t.challenges[token]
 	return key, ok
+}
+
+// isChallenge reports whether a normalized path has the exact shape of an ACME HTTP-01
+// validation path, the one kind of plain-HTTP request a redirecting route still serves.
+func isChallenge(path string) bool {
+	_, ok := challengeToken(path)
+	return ok
 }
 
 // httpsURL is the redirect target for a plain-HTTP request: the same host (without its

@@ -80,7 +80,7 @@ func TestProxy_Errors(t *testing.T) {
 		{"reset", "reset.test", "/", http.StatusBadGateway, "edgeplane: route \"reset\": upstream is unavailable\n"},
 		{"response timeout", "slow.test", "/", http.StatusGatewayTimeout, "edgeplane: route \"slow\": upstream timed out\n"},
 		{"no targets", "svc.test", "/", http.StatusServiceUnavailable, "edgeplane: route \"svc\" has no targets\n"},
-		{"no route", "Nope.test:80", "/y", http.StatusNotFound, "edgeplane: no route for host \"Nope.test\" path \"/y\"\n"},
+		{"no route", "Nope.test:80", "/y", http.StatusNotFound, "edgeplane: no route for host \"nope.test\" path \"/y\"\n"},
 	}
 	for mode, f := range paths(t, p) {
 		for _, tt := range tests {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"net"
 )
@@ -16,6 +17,7 @@ var errHeadTooLarge = errors.New("message head too large")
 type rbuf struct {
 	b    []byte
 	r, w int
+	max  int // largest head; 0 means maxHeadBytes
 }
 
 func (b *rbuf) buffered() []byte { return b.b[b.r:b.w] }
@@ -28,15 +30,16 @@ func (b *rbuf) consume(n int) {
 }
 
 // fill reads once from c into the free space, making room first (moving unread bytes to
-// the front, or doubling the buffer up to maxHeadBytes when it holds one incomplete head).
+// the front, or doubling the buffer up to its max when it holds one incomplete head).
 func (b *rbuf) fill(c net.Conn) (int, error) {
 	if b.w == len(b.b) {
+		limit := cmp.Or(b.max, maxHeadBytes)
 		switch {
 		case b.r > 0:
 			b.w = copy(b.b, b.b[b.r:b.w])
 			b.r = 0
-		case len(b.b) < maxHeadBytes:
-			nb := make([]byte, min(2*len(b.b), maxHeadBytes))
+		case len(b.b) < limit:
+			nb := make([]byte, min(2*len(b.b), limit))
 			b.w = copy(nb, b.b[b.r:b.w])
 			b.r, b.b = 0, nb
 		default:

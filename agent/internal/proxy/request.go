@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -39,33 +38,49 @@ func (c *Conn) serveRequest(headLen int) (keep bool) {
 	return keep && !c.req.close && !c.draining.Load()
 }
 
-// route answers ACME challenges, routes the request and proxies it. m is set to the
-// route's metrics once one matches.
+// route answers ACME challenges, routes the request on its normalized path and proxies
+// it. m is set to the route's metrics once one matches.
 func (c *Conn) route(start time.Time, m **metrics.Route) (status int, keep bool) {
 	req := &c.req
+	req.path = unsafeString(req.rawPath)
 	t := c.p.table.Load()
 	if t == nil {
 		return c.replyLocal(http.StatusServiceUnavailable, noConfigBody, nil)
 	}
 	c.x.revision = t.revision
+	res := t.resolve(unsafeString(req.host), req.rawPath, req.method, &c.paths)
+	if res.status != 0 {
+		return c.refuseRequest(res.status)
+	}
+	req.path = res.route
 	if key, ok := t.challenge(req.path); ok {
 		return c.replyLocal(http.StatusOK, key, plainText)
 	}
-	rt := t.Match(unsafeString(req.host), req.path, req.method)
+	rt := res.rt
 	if rt == nil {
 		return c.replyLocal(http.StatusNotFound, notFoundBody(hostname(string(req.host)), req.path), nil)
 	}
 	*m = rt.metrics
 	c.x.route, c.x.revision = rt, t.revision
 	switch {
-	case rt.redirect && !c.secure && !strings.HasPrefix(req.path, acmePrefix):
+	case req.length > rt.maxBody:
+		return c.refuseRequest(http.StatusRequestEntityTooLarge)
+	case rt.redirect && !c.secure && !isChallenge(req.path):
 		code := redirectStatus(req.method)
-		loc := "Location: " + c.p.httpsURL(string(req.host), string(req.target)) + "\r\n"
+		loc := "Location: " + c.p.httpsURL(string(req.host), string(res.path)+string(req.query)) + "\r\n"
 		return c.replyLocal(code, "", []byte(loc))
 	case rt.up == nil:
 		return c.replyLocal(http.StatusServiceUnavailable, noTargetsBody(rt.name), nil)
 	}
+	c.fwdPath = res.path
 	return c.forward(rt.up, start)
+}
+
+// refuseRequest answers status without reading the request body and closes the
+// connection.
+func (c *Conn) refuseRequest(status int) (int, bool) {
+	c.reply(status, refusalBody(status), nil, true)
+	return status, false
 }
 
 var plainText = []byte("Content-Type: text/plain\r\n")

@@ -36,6 +36,12 @@ type Route struct {
 	up       *upstream                     // nil when the route has no targets (503)
 	metrics  *metrics.Route
 	tkey     transportKey
+
+	maxBody     int64                      // request body bound (413 beyond it)
+	upgrades    []string                   // lower-case Upgrade tokens allowed
+	underscores bool                       // forward header names holding '_'
+	slashes     edgeplanev1.EncodedSlashes // %2F and %5C policy
+	keepEmpty   bool                       // forward "//" unmerged
 }
 
 // Name returns the route's name.

@@ -25,6 +25,7 @@ type upstream struct {
 	request      headerRules
 	response     headerRules
 	forwarding   uint8 // fwd* bits: the forwarding headers the agent sets
+	underscores  bool  // forward header names holding '_'
 	timeouts     transportKey
 	health       healthConfig
 	metrics      *metrics.Route
@@ -44,6 +45,7 @@ func (p *Proxy) newRoute(src *edgeplanev1.Route, svc *edgeplanev1.ServiceEndpoin
 		src: src, name: src.GetName(), prefix: prefix, priority: src.GetPriority(),
 		methods: src.GetMethods(), tkey: keyFor(src.GetTimeouts()), metrics: p.metrics.Route(src.GetName()), svc: svc,
 	}
+	p.applyRouteLimits(rt, src)
 	tgs := src.GetTargets()
 	if src.GetService() != "" {
 		tgs = svc.GetTargets()
@@ -66,6 +68,7 @@ func (p *Proxy) newUpstream(src *edgeplanev1.Route, tgs []*edgeplanev1.Target, r
 		request:      newHeaderRules(src.GetRequestHeaders()),
 		response:     newHeaderRules(src.GetResponseHeaders()),
 		timeouts:     rt.tkey,
+		underscores:  rt.underscores,
 		health:       p.health,
 		metrics:      rt.metrics,
 		log:          p.log.With("route", src.GetName()),
@@ -126,6 +129,13 @@ func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
 	for _, k := range u.p.stripCanonical {
 		delete(h, k)
 	}
+	if !u.underscores {
+		for k := range h {
+			if strings.IndexByte(k, '_') >= 0 {
+				delete(h, k)
+			}
+		}
+	}
 	ip := clientIP(pr.In.RemoteAddr)
 	secure := isSecure(pr.In)
 	if u.forwarding&fwdFor != 0 && ip != "" {
@@ -165,9 +175,16 @@ func (u *upstream) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.WriteHeader(http.StatusBadGateway) // the client is gone; nobody reads this
 		return
 	}
+	if status := bodyErrorStatus(r); status != 0 {
+		refuseHTTP(w, r, status) // the client's fault, not the backend's
+		return
+	}
 	status := http.StatusBadGateway
 	if isTimeout(err) {
 		status = http.StatusGatewayTimeout
+	}
+	if r.ProtoMajor == 1 && bodyUnread(r) {
+		w.Header().Set("Connection", "close") // the rest of the body is no request
 	}
 	u.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream request failed",
 		slog.String("host", r.Host), slog.String("path", r.URL.Path), slog.Any("error", err))
@@ -224,7 +241,7 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	retry := req.Clone(req.Context())
 	retry.URL.Scheme, retry.URL.Host = t2.url.Scheme, t2.url.Host
 	retry.URL.Path = t2.url.Path + strings.TrimPrefix(req.URL.Path, t.url.Path)
-	retry.URL.RawPath = ""
+	retry.URL.RawPath = t2.url.EscapedPath() + strings.TrimPrefix(req.URL.EscapedPath(), t.url.EscapedPath())
 	if !rt.up.preserveHost {
 		retry.Host = ""
 	}

@@ -62,7 +62,7 @@ func (c *Conn) stopWatch() {
 		nb := make([]byte, max(len(c.rb.b), len(rest)+len(w.data)))
 		n := copy(nb, rest)
 		n += copy(nb[n:], w.data)
-		c.rb = rbuf{b: nb, w: n}
+		c.rb = rbuf{b: nb, w: n, max: c.rb.max}
 	}
 }
 

@@ -13,12 +13,14 @@ type statusWriter struct {
 	code    int
 	written int64        // body bytes written
 	rq      *httpRequest // the request's trace state
+	dw      deadlineWriter
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.code == 0 || w.code < 200 && code >= 200 {
 		w.code = code
 	}
+	w.dw.extend()
 	w.ResponseWriter.WriteHeader(code)
 }
 
@@ -26,6 +28,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
+	w.dw.extend()
 	n, err := w.ResponseWriter.Write(b)
 	w.written += int64(n)
 	return n, err

@@ -84,6 +84,7 @@ func ValidateRoute(prefix string, r *edgeplanev1.Route) error {
 	validateHeaders(&vs, f("request_headers"), r.GetRequestHeaders())
 	validateHeaders(&vs, f("response_headers"), r.GetResponseHeaders())
 	validateTimeouts(&vs, f("timeouts"), r.GetTimeouts())
+	validateHardening(&vs, f, r)
 	return vs.err()
 }
 
@@ -113,8 +114,10 @@ func validatePath(vs *violations, field, p string) {
 		vs.add(field, fmt.Sprintf("%q must start with '/'", p))
 	case len(p) > maxPathBytes:
 		vs.add(field, fmt.Sprintf("longer than %d bytes", maxPathBytes))
-	case strings.ContainsAny(p, "?# \t\r\n") || strings.Contains(p, "//") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/.."):
-		vs.add(field, fmt.Sprintf("%q is not a clean URL path (no query, fragment, spaces, '//' or '..')", p))
+	case strings.ContainsAny(p, "?# \t\r\n") || strings.Contains(p, "//") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") ||
+		strings.Contains(p, "/./") || strings.HasSuffix(p, "/."):
+		// Agents route on normalized paths, which never hold these: such a prefix would never match.
+		vs.add(field, fmt.Sprintf("%q is not a clean URL path (no query, fragment, spaces, '//', '.' or '..' segments)", p))
 	default:
 		if _, err := url.PathUnescape(p); err != nil {
 			vs.add(field, fmt.Sprintf("%q has a bad escape: %v", p, err))

@@ -24,6 +24,65 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// EncodedSlashes is a route's policy for %2F and %5C in a request path (Envoy's
+// path_with_escaped_slashes_action). Routing never treats them as separators.
+type EncodedSlashes int32
+
+const (
+	// Same as ENCODED_SLASHES_REJECT.
+	EncodedSlashes_ENCODED_SLASHES_UNSPECIFIED EncodedSlashes = 0
+	// Answer 400.
+	EncodedSlashes_ENCODED_SLASHES_REJECT EncodedSlashes = 1
+	// Forward them encoded, unchanged.
+	EncodedSlashes_ENCODED_SLASHES_KEEP EncodedSlashes = 2
+	// Decode them to '/' and '\', normalize again and forward; 400 if the decoded path
+	// selects another route.
+	EncodedSlashes_ENCODED_SLASHES_DECODE EncodedSlashes = 3
+)
+
+// Enum value maps for EncodedSlashes.
+var (
+	EncodedSlashes_name = map[int32]string{
+		0: "ENCODED_SLASHES_UNSPECIFIED",
+		1: "ENCODED_SLASHES_REJECT",
+		2: "ENCODED_SLASHES_KEEP",
+		3: "ENCODED_SLASHES_DECODE",
+	}
+	EncodedSlashes_value = map[string]int32{
+		"ENCODED_SLASHES_UNSPECIFIED": 0,
+		"ENCODED_SLASHES_REJECT":      1,
+		"ENCODED_SLASHES_KEEP":        2,
+		"ENCODED_SLASHES_DECODE":      3,
+	}
+)
+
+func (x EncodedSlashes) Enum() *EncodedSlashes {
+	p := new(EncodedSlashes)
+	*p = x
+	return p
+}
+
+func (x EncodedSlashes) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EncodedSlashes) Descriptor() protoreflect.EnumDescriptor {
+	return file_edgeplane_v1_routing_proto_enumTypes[0].Descriptor()
+}
+
+func (EncodedSlashes) Type() protoreflect.EnumType {
+	return &file_edgeplane_v1_routing_proto_enumTypes[0]
+}
+
+func (x EncodedSlashes) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EncodedSlashes.Descriptor instead.
+func (EncodedSlashes) EnumDescriptor() ([]byte, []int) {
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{0}
+}
+
 // TlsMode says where a route's certificate comes from.
 type TlsMode int32
 
@@ -69,11 +128,11 @@ func (x TlsMode) String() string {
 }
 
 func (TlsMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_edgeplane_v1_routing_proto_enumTypes[0].Descriptor()
+	return file_edgeplane_v1_routing_proto_enumTypes[1].Descriptor()
 }
 
 func (TlsMode) Type() protoreflect.EnumType {
-	return &file_edgeplane_v1_routing_proto_enumTypes[0]
+	return &file_edgeplane_v1_routing_proto_enumTypes[1]
 }
 
 func (x TlsMode) Number() protoreflect.EnumNumber {
@@ -82,7 +141,7 @@ func (x TlsMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TlsMode.Descriptor instead.
 func (TlsMode) EnumDescriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{0}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{1}
 }
 
 // Route sends requests matching hosts, path_prefix and methods to targets or a service.
@@ -119,9 +178,25 @@ type Route struct {
 	// Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Output only.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Largest request body accepted, in bytes (413 beyond it); 0 means the agent's
+	// --max-body-bytes.
+	MaxBodyBytes uint64 `protobuf:"varint,40,opt,name=max_body_bytes,json=maxBodyBytes,proto3" json:"max_body_bytes,omitempty"`
+	// Upgrade protocols (RFC 9110 tokens, compared case-insensitively) that may turn a
+	// request into a tunnel after a 101; empty means ["websocket"]. An Upgrade the route does
+	// not allow is removed and the request proxied as a plain one.
+	UpgradeProtocols []string `protobuf:"bytes,41,rep,name=upgrade_protocols,json=upgradeProtocols,proto3" json:"upgrade_protocols,omitempty"`
+	// Forward request headers whose name contains '_' (dropped by default, as nginx's
+	// underscores_in_headers off: CGI/WSGI/Rack backends read X_Forwarded_For as
+	// X-Forwarded-For).
+	AllowUnderscoresInHeaders bool `protobuf:"varint,42,opt,name=allow_underscores_in_headers,json=allowUnderscoresInHeaders,proto3" json:"allow_underscores_in_headers,omitempty"`
+	// What happens to a path holding an encoded slash (%2F or %5C).
+	EncodedSlashes EncodedSlashes `protobuf:"varint,43,opt,name=encoded_slashes,json=encodedSlashes,proto3,enum=edgeplane.v1.EncodedSlashes" json:"encoded_slashes,omitempty"`
+	// Forward empty path segments ("//") as sent instead of merging them into one '/'.
+	// Routing uses the merged path unless the unmerged one selects the same route.
+	KeepEmptySegments bool `protobuf:"varint,44,opt,name=keep_empty_segments,json=keepEmptySegments,proto3" json:"keep_empty_segments,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -264,6 +339,41 @@ func (x *Route) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *Route) GetMaxBodyBytes() uint64 {
+	if x != nil {
+		return x.MaxBodyBytes
+	}
+	return 0
+}
+
+func (x *Route) GetUpgradeProtocols() []string {
+	if x != nil {
+		return x.UpgradeProtocols
+	}
+	return nil
+}
+
+func (x *Route) GetAllowUnderscoresInHeaders() bool {
+	if x != nil {
+		return x.AllowUnderscoresInHeaders
+	}
+	return false
+}
+
+func (x *Route) GetEncodedSlashes() EncodedSlashes {
+	if x != nil {
+		return x.EncodedSlashes
+	}
+	return EncodedSlashes_ENCODED_SLASHES_UNSPECIFIED
+}
+
+func (x *Route) GetKeepEmptySegments() bool {
+	if x != nil {
+		return x.KeepEmptySegments
+	}
+	return false
 }
 
 // Target is one backend of a route.
@@ -1163,7 +1273,7 @@ var File_edgeplane_v1_routing_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8a\x05\n" +
+	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\a\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\x12\x1f\n" +
@@ -1184,7 +1294,12 @@ const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"2\n" +
+	"updateTime\x12$\n" +
+	"\x0emax_body_bytes\x18( \x01(\x04R\fmaxBodyBytes\x12+\n" +
+	"\x11upgrade_protocols\x18) \x03(\tR\x10upgradeProtocols\x12?\n" +
+	"\x1callow_underscores_in_headers\x18* \x01(\bR\x19allowUnderscoresInHeaders\x12E\n" +
+	"\x0fencoded_slashes\x18+ \x01(\x0e2\x1c.edgeplane.v1.EncodedSlashesR\x0eencodedSlashes\x12.\n" +
+	"\x13keep_empty_segments\x18, \x01(\bR\x11keepEmptySegments\"2\n" +
 	"\x06Target\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x16\n" +
 	"\x06weight\x18\x02 \x01(\rR\x06weight\"}\n" +
@@ -1241,7 +1356,12 @@ const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\x12A\n" +
 	"\x0fwait_for_agents\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\rwaitForAgents\"R\n" +
 	"\x13DeleteRouteResponse\x12;\n" +
-	"\vpropagation\x18\x01 \x01(\v2\x19.edgeplane.v1.PropagationR\vpropagation*}\n" +
+	"\vpropagation\x18\x01 \x01(\v2\x19.edgeplane.v1.PropagationR\vpropagation*\x83\x01\n" +
+	"\x0eEncodedSlashes\x12\x1f\n" +
+	"\x1bENCODED_SLASHES_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16ENCODED_SLASHES_REJECT\x10\x01\x12\x18\n" +
+	"\x14ENCODED_SLASHES_KEEP\x10\x02\x12\x1a\n" +
+	"\x16ENCODED_SLASHES_DECODE\x10\x03*}\n" +
 	"\aTlsMode\x12\x18\n" +
 	"\x14TLS_MODE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rTLS_MODE_NONE\x10\x01\x12\x11\n" +
@@ -1269,74 +1389,76 @@ func file_edgeplane_v1_routing_proto_rawDescGZIP() []byte {
 	return file_edgeplane_v1_routing_proto_rawDescData
 }
 
-var file_edgeplane_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_edgeplane_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_edgeplane_v1_routing_proto_goTypes = []any{
-	(TlsMode)(0),                  // 0: edgeplane.v1.TlsMode
-	(*Route)(nil),                 // 1: edgeplane.v1.Route
-	(*Target)(nil),                // 2: edgeplane.v1.Target
-	(*TlsPolicy)(nil),             // 3: edgeplane.v1.TlsPolicy
-	(*HeaderRules)(nil),           // 4: edgeplane.v1.HeaderRules
-	(*Timeouts)(nil),              // 5: edgeplane.v1.Timeouts
-	(*Propagation)(nil),           // 6: edgeplane.v1.Propagation
-	(*Rejection)(nil),             // 7: edgeplane.v1.Rejection
-	(*CreateRouteRequest)(nil),    // 8: edgeplane.v1.CreateRouteRequest
-	(*CreateRouteResponse)(nil),   // 9: edgeplane.v1.CreateRouteResponse
-	(*GetRouteRequest)(nil),       // 10: edgeplane.v1.GetRouteRequest
-	(*GetRouteResponse)(nil),      // 11: edgeplane.v1.GetRouteResponse
-	(*ListRoutesRequest)(nil),     // 12: edgeplane.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),    // 13: edgeplane.v1.ListRoutesResponse
-	(*UpdateRouteRequest)(nil),    // 14: edgeplane.v1.UpdateRouteRequest
-	(*UpdateRouteResponse)(nil),   // 15: edgeplane.v1.UpdateRouteResponse
-	(*DeleteRouteRequest)(nil),    // 16: edgeplane.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),   // 17: edgeplane.v1.DeleteRouteResponse
-	nil,                           // 18: edgeplane.v1.HeaderRules.SetEntry
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 21: google.protobuf.FieldMask
+	(EncodedSlashes)(0),           // 0: edgeplane.v1.EncodedSlashes
+	(TlsMode)(0),                  // 1: edgeplane.v1.TlsMode
+	(*Route)(nil),                 // 2: edgeplane.v1.Route
+	(*Target)(nil),                // 3: edgeplane.v1.Target
+	(*TlsPolicy)(nil),             // 4: edgeplane.v1.TlsPolicy
+	(*HeaderRules)(nil),           // 5: edgeplane.v1.HeaderRules
+	(*Timeouts)(nil),              // 6: edgeplane.v1.Timeouts
+	(*Propagation)(nil),           // 7: edgeplane.v1.Propagation
+	(*Rejection)(nil),             // 8: edgeplane.v1.Rejection
+	(*CreateRouteRequest)(nil),    // 9: edgeplane.v1.CreateRouteRequest
+	(*CreateRouteResponse)(nil),   // 10: edgeplane.v1.CreateRouteResponse
+	(*GetRouteRequest)(nil),       // 11: edgeplane.v1.GetRouteRequest
+	(*GetRouteResponse)(nil),      // 12: edgeplane.v1.GetRouteResponse
+	(*ListRoutesRequest)(nil),     // 13: edgeplane.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),    // 14: edgeplane.v1.ListRoutesResponse
+	(*UpdateRouteRequest)(nil),    // 15: edgeplane.v1.UpdateRouteRequest
+	(*UpdateRouteResponse)(nil),   // 16: edgeplane.v1.UpdateRouteResponse
+	(*DeleteRouteRequest)(nil),    // 17: edgeplane.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),   // 18: edgeplane.v1.DeleteRouteResponse
+	nil,                           // 19: edgeplane.v1.HeaderRules.SetEntry
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 22: google.protobuf.FieldMask
 }
 var file_edgeplane_v1_routing_proto_depIdxs = []int32{
-	2,  // 0: edgeplane.v1.Route.targets:type_name -> edgeplane.v1.Target
-	3,  // 1: edgeplane.v1.Route.tls:type_name -> edgeplane.v1.TlsPolicy
-	4,  // 2: edgeplane.v1.Route.request_headers:type_name -> edgeplane.v1.HeaderRules
-	4,  // 3: edgeplane.v1.Route.response_headers:type_name -> edgeplane.v1.HeaderRules
-	5,  // 4: edgeplane.v1.Route.timeouts:type_name -> edgeplane.v1.Timeouts
-	19, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
-	19, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
-	0,  // 7: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
-	18, // 8: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
-	20, // 9: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	20, // 10: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
-	20, // 11: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
-	7,  // 12: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
-	1,  // 13: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
-	20, // 14: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	1,  // 15: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
-	6,  // 16: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	1,  // 17: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
-	1,  // 18: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
-	1,  // 19: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
-	21, // 20: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	20, // 21: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	1,  // 22: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
-	6,  // 23: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	20, // 24: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	6,  // 25: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	8,  // 26: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
-	10, // 27: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
-	12, // 28: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
-	14, // 29: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
-	16, // 30: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
-	9,  // 31: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
-	11, // 32: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
-	13, // 33: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
-	15, // 34: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
-	17, // 35: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
-	31, // [31:36] is the sub-list for method output_type
-	26, // [26:31] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	3,  // 0: edgeplane.v1.Route.targets:type_name -> edgeplane.v1.Target
+	4,  // 1: edgeplane.v1.Route.tls:type_name -> edgeplane.v1.TlsPolicy
+	5,  // 2: edgeplane.v1.Route.request_headers:type_name -> edgeplane.v1.HeaderRules
+	5,  // 3: edgeplane.v1.Route.response_headers:type_name -> edgeplane.v1.HeaderRules
+	6,  // 4: edgeplane.v1.Route.timeouts:type_name -> edgeplane.v1.Timeouts
+	20, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
+	20, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
+	0,  // 7: edgeplane.v1.Route.encoded_slashes:type_name -> edgeplane.v1.EncodedSlashes
+	1,  // 8: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
+	19, // 9: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
+	21, // 10: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	21, // 11: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
+	21, // 12: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
+	8,  // 13: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
+	2,  // 14: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
+	21, // 15: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	2,  // 16: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
+	7,  // 17: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	2,  // 18: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
+	2,  // 19: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
+	2,  // 20: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
+	22, // 21: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	21, // 22: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	2,  // 23: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
+	7,  // 24: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	21, // 25: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	7,  // 26: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	9,  // 27: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
+	11, // 28: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
+	13, // 29: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
+	15, // 30: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
+	17, // 31: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
+	10, // 32: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
+	12, // 33: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
+	14, // 34: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
+	16, // 35: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
+	18, // 36: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
+	32, // [32:37] is the sub-list for method output_type
+	27, // [27:32] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_routing_proto_init() }
@@ -1349,7 +1471,7 @@ func file_edgeplane_v1_routing_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_routing_proto_rawDesc), len(file_edgeplane_v1_routing_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
