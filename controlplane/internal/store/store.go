@@ -50,6 +50,8 @@ type keys struct {
 	ports, portOwners, portsUsed, dockerServices, dockerEvents string
 	// Certificate metadata, issuance locks and ACME accounts (certificates.go).
 	certMeta, certLocks, acmeAccounts string
+	// The cluster CA, join tokens, revocations and agents' Redis users (identity.go).
+	identity identityKeys
 }
 
 // New returns a Store on cfg.Client.
@@ -86,6 +88,8 @@ func New(cfg Config) *Store {
 			certMeta:     p + "certificates:meta",
 			certLocks:    p + "certificates:lock:",
 			acmeAccounts: p + "acme:accounts",
+
+			identity: newIdentityKeys(p),
 		},
 	}
 }
