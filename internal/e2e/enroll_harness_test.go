@@ -12,10 +12,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
-	"strings"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 

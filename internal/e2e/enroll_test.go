@@ -255,12 +255,14 @@ func TestEnroll_AgentRedisUserIsXADDOnly(t *testing.T) {
 		t.Fatalf("XADD to its stream: %v", err)
 	}
 	refused := map[string]func() error{
-		"GET":                 func() error { return c.Get(ctx, "{edgeplane}:revision").Err() },
-		"KEYS":                func() error { return c.Keys(ctx, "*").Err() },
-		"XRANGE":              func() error { return c.XRange(ctx, ts.GetRequestStream(), "-", "+").Err() },
-		"XADD another stream": func() error { return c.XAdd(ctx, &redis.XAddArgs{Stream: "events:all:stream", Values: []any{"k", "v"}}).Err() },
-		"FLUSHALL":            func() error { return c.FlushAll(ctx).Err() },
-		"ACL":                 func() error { return c.Do(ctx, "ACL", "LIST").Err() },
+		"GET":    func() error { return c.Get(ctx, "{edgeplane}:revision").Err() },
+		"KEYS":   func() error { return c.Keys(ctx, "*").Err() },
+		"XRANGE": func() error { return c.XRange(ctx, ts.GetRequestStream(), "-", "+").Err() },
+		"XADD another stream": func() error {
+			return c.XAdd(ctx, &redis.XAddArgs{Stream: "events:all:stream", Values: []any{"k", "v"}}).Err()
+		},
+		"FLUSHALL": func() error { return c.FlushAll(ctx).Err() },
+		"ACL":      func() error { return c.Do(ctx, "ACL", "LIST").Err() },
 	}
 	for name, fn := range refused {
 		if err := fn(); err == nil || !strings.Contains(err.Error(), "NOPERM") {

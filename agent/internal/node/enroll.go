@@ -104,5 +104,3 @@ func (a *Agent) onSettings(s *edgeplanev1.AgentSettings) {
 		a.offerTelemetry(ts)
 	}
 }
-
-
