@@ -270,3 +270,41 @@ func TestEnroll_AgentRedisUserIsXADDOnly(t *testing.T) {
 		}
 	}
 }
+
+// An agent renews its certificate over the stream before it expires, and reconnects with the
+// renewed one after the first has expired.
+func TestEnroll_AgentRenewsItsCertificate(t *testing.T) {
+	rds := redistest.New(t)
+	cp, pin := startControlTLS(t, rds.URL(), "cp-1", "--agent-cert-lifetime", "6s")
+	token, _ := joinToken(t, cp, 1)
+	create(t, cp, route("web", "web.test", backend(t, "web")))
+	cache := t.TempDir()
+	a := startAgent(t, cp.Addr, "edge-1", cache, "--join-token", token, "--ca-pin", pin)
+	a.expectServes("web.test", "/", 200, "web /")
+	first, err := os.ReadFile(filepath.Join(cache, "agent.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		if len(a.Logs("certificate renewed")) == 0 {
+			return errNotYet
+		}
+		return nil
+	})
+	renewed, _ := os.ReadFile(filepath.Join(cache, "agent.crt"))
+	if string(renewed) == string(first) {
+		t.Fatal("agent.crt unchanged after the renewal")
+	}
+	// Once the first certificate has expired, a restarted agent still gets in.
+	eventually(t, 20*time.Second, func() error {
+		if len(a.Logs("certificate renewed")) < 2 {
+			return errNotYet
+		}
+		return nil
+	})
+	a.Kill()
+	a.Start()
+	a.WaitListening()
+	create(t, cp, route("api", "api.test", backend(t, "api")))
+	a.expectServes("api.test", "/", 200, "api /")
+}
