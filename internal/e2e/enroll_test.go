@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net/url"
@@ -307,4 +308,80 @@ func TestEnroll_AgentRenewsItsCertificate(t *testing.T) {
 	a.WaitListening()
 	create(t, cp, route("api", "api.test", backend(t, "api")))
 	a.expectServes("api.test", "/", 200, "api /")
+}
+
+// openStream connects as node with the connection's certificate and returns the stream once
+// its first message arrived, with a channel that receives the error ending it.
+func openStream(t *testing.T, conn *grpc.ClientConn, node string) (<-chan error, error) {
+	t.Helper()
+	st, err := edgeplanev1.NewAgentServiceClient(conn).Connect(t.Context())
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Send(&edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_Hello{Hello: &edgeplanev1.Hello{NodeId: node}}}); err != nil {
+		return nil, err
+	}
+	if _, err := st.Recv(); err != nil {
+		return nil, err
+	}
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := st.Recv(); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	return ended, nil
+}
+
+// Two streams of one identity: the newer wins with the same or a later certificate; with an
+// older certificate the newer stream is refused.
+func TestEnroll_DuplicateIdentity(t *testing.T) {
+	rds := redistest.New(t)
+	cp, pin := startControlTLS(t, rds.URL(), "cp-1")
+	token, _ := joinToken(t, cp, 2)
+	older, err := enrol(t.Context(), cp.conn, token, "edge-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued := older.Leaf
+	if issued == nil {
+		issued, _ = x509.ParseCertificate(older.Certificate[0])
+	}
+	eventually(t, 5*time.Second, func() error { // certificates are dated to the second
+		if time.Now().Unix() <= issued.NotBefore.Unix() {
+			return errNotYet
+		}
+		return nil
+	})
+	newer, err := enrol(t.Context(), cp.conn, token, "edge-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := openStream(t, dialTLS(t, cp.Addr, pin, older), "edge-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := openStream(t, dialTLS(t, cp.Addr, pin, older), "edge-5")
+	if err != nil {
+		t.Fatalf("same certificate again: %v, want it to win", err)
+	}
+	if err := <-first; err == nil {
+		t.Error("the first stream ended without an error")
+	}
+	third, err := openStream(t, dialTLS(t, cp.Addr, pin, newer), "edge-5")
+	if err != nil {
+		t.Fatalf("renewed certificate: %v, want it to win", err)
+	}
+	<-second
+	if _, err := openStream(t, dialTLS(t, cp.Addr, pin, older), "edge-5"); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("older certificate while the newer is connected: got %v, want PermissionDenied", err)
+	}
+	select {
+	case err := <-third:
+		t.Errorf("the newer stream ended: %v", err)
+	default:
+	}
 }
