@@ -36,6 +36,8 @@ type TLSConfig struct {
 	// AgentCertLifetime is how long agents' certificates are valid (default 30 days); agents
 	// renew at two thirds of it.
 	AgentCertLifetime time.Duration
+	// AgentRetention is how long the status of an agent not seen is kept (default 7 days).
+	AgentRetention time.Duration
 }
 
 // serverCertLifetime is the life of a server certificate the CA issues; it is reissued when
