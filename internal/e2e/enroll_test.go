@@ -3,10 +3,13 @@ package e2e
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -383,5 +386,61 @@ func TestEnroll_DuplicateIdentity(t *testing.T) {
 	case err := <-third:
 		t.Errorf("the newer stream ended: %v", err)
 	default:
+	}
+}
+
+// The README's TLS examples: fetch the CA, check its pin with openssl, then make, list and
+// delete join tokens and revoke an agent with grpcurl -cacert.
+func TestEnroll_GrpcurlWithCACert(t *testing.T) {
+	bin := grpcurlPath(t)
+	rds := redistest.New(t)
+	httpAddr := freeAddr(t)
+	cp, pin := startControlTLS(t, rds.URL(), "cp-1", "--http-addr", httpAddr)
+	res, err := http.Get("http://" + httpAddr + "/ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.Header.Get("X-Edgeplane-CA-Pin") != pin {
+		t.Errorf("/ca.pem pin header %q, want %q", res.Header.Get("X-Edgeplane-CA-Pin"), pin)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("sh", "-c", "openssl x509 -in "+ca+" -pubkey -noout | openssl pkey -pubin -outform der | sha256sum").CombinedOutput()
+	if err != nil || "sha256:"+strings.Fields(string(out))[0] != pin {
+		t.Errorf("openssl pin: %s %v, want %s", out, err, pin)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, append([]string{"-cacert", ca}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("grpcurl %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	created := run("-d", `{"ttl":"600s","maxUses":1,"labels":{"region":"eu"}}`, cp.Addr, "edgeplane.v1.EnrollmentService/CreateJoinToken")
+	if !strings.Contains(created, `"joinToken"`) || !strings.Contains(created, pin) {
+		t.Fatalf("CreateJoinToken: %s, want a token and the pin", created)
+	}
+	var body struct {
+		JoinToken string `json:"joinToken"`
+	}
+	if err := json.Unmarshal([]byte(created), &body); err != nil {
+		t.Fatal(err)
+	}
+	id, _, _ := strings.Cut(body.JoinToken, ".")
+	list := run(cp.Addr, "edgeplane.v1.EnrollmentService/ListJoinTokens")
+	if !strings.Contains(list, `"id": "`+id+`"`) || strings.Contains(list, body.JoinToken) {
+		t.Errorf("ListJoinTokens: %s, want token %s listed without its secret", list, id)
+	}
+	run("-d", `{"id":"`+id+`"}`, cp.Addr, "edgeplane.v1.EnrollmentService/DeleteJoinToken")
+	if revoked := run("-d", `{"nodeId":"edge-1"}`, cp.Addr, "edgeplane.v1.FleetService/RevokeAgent"); !strings.Contains(revoked, "revokeTime") {
+		t.Errorf("RevokeAgent: %s", revoked)
+	}
+	if out, err := exec.Command(bin, "-plaintext", cp.Addr, "list").CombinedOutput(); err == nil {
+		t.Errorf("grpcurl -plaintext against TLS: got %s, want a failure", out)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"sync"
@@ -253,4 +254,16 @@ func (a *App) renewAgent(csrPEM []byte, node string) ([]byte, []byte, error) {
 	e := &pki.Enroller{CA: a.ca, Lifetime: a.cfg.AgentCertLifetime}
 	cert, err := e.Renew(csrPEM, node)
 	return cert, a.ca.PEM(), err
+}
+
+// serveCA answers GET /ca.pem with the cluster CA certificate (public: what grpcurl -cacert
+// and admin clients trust); 404 with TLS off.
+func (a *App) serveCA(w http.ResponseWriter, _ *http.Request) {
+	if a.ca == nil {
+		http.Error(w, "no cluster CA: gRPC is plaintext (--insecure or --dev)", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("X-Edgeplane-CA-Pin", a.ca.Pin())
+	_, _ = w.Write(a.ca.PEM())
 }
