@@ -86,6 +86,10 @@ func TestEnroll_RefusedTokens(t *testing.T) {
 	if _, err := enrol(t.Context(), cp.conn, token, "edge-1"); err != nil {
 		t.Fatalf("first use: %v", err)
 	}
+	other, _ := joinToken(t, cp, 1)
+	if _, err := enrol(t.Context(), cp.conn, other, "edge-1"); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("an open token for a node that enrolled before: got %v, want PermissionDenied", err)
+	}
 	for name, tok := range map[string]string{"reused": token, "unknown": "abcdef.0123456789abcdef01234567"} {
 		t.Run(name, func(t *testing.T) {
 			_, err := enrol(t.Context(), cp.conn, tok, "edge-2")
@@ -344,7 +348,11 @@ func openStream(t *testing.T, conn *grpc.ClientConn, node string) (<-chan error,
 func TestEnroll_DuplicateIdentity(t *testing.T) {
 	rds := redistest.New(t)
 	cp, pin := startControlTLS(t, rds.URL(), "cp-1")
-	token, _ := joinToken(t, cp, 2)
+	res, err := enrollment(cp).CreateJoinToken(t.Context(), &edgeplanev1.CreateJoinTokenRequest{MaxUses: 2, NodeId: "edge-5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := res.GetJoinToken()
 	older, err := enrol(t.Context(), cp.conn, token, "edge-5")
 	if err != nil {
 		t.Fatal(err)
