@@ -452,3 +452,37 @@ func TestEnroll_GrpcurlWithCACert(t *testing.T) {
 		t.Errorf("grpcurl -plaintext against TLS: got %s, want a failure", out)
 	}
 }
+
+// The control plane refuses at start what would expose plaintext gRPC or could not keep the
+// CA's key, saying what to pass.
+func TestControl_RefusesInsecureStarts(t *testing.T) {
+	rds := redistest.New(t)
+	dir := t.TempDir()
+	loose := filepath.Join(dir, "loose.key")
+	if err := os.WriteFile(loose, []byte(strings.Repeat("ab", 32)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(loose, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freeAddr(t)[len("127.0.0.1:"):]
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"plaintext off loopback", []string{"--insecure", "--grpc-addr", "0.0.0.0:" + port}, "not a loopback address"},
+		{"dev off loopback", []string{"--dev", "--grpc-addr", "0.0.0.0:" + port}, "not a loopback address"},
+		{"TLS without a secrets key", []string{"--grpc-addr", "127.0.0.1:" + port}, "--secrets-key-file"},
+		{"a secrets key others can read", []string{"--grpc-addr", "127.0.0.1:" + port, "--secrets-key-file", loose}, "chmod 600"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"--redis-url", rds.URL(), "--http-addr", "-"}, tt.args...)
+			out, err := exec.Command(bins.control, args...).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tt.want) {
+				t.Errorf("got %v %s, want a failed start saying %q", err, out, tt.want)
+			}
+		})
+	}
+}
