@@ -42,7 +42,11 @@ func BenchmarkEnroll_ToFirstServedRequest(b *testing.B) {
 	}
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	pin := readPin(b, stderr)
-	conn := dialTLS(b, addr, pin, nil)
+	token := ""
+	if adminToken != nil {
+		token = adminToken(b, rds.URL())
+	}
+	conn := dialTLS(b, addr, pin, nil, token)
 	routes := edgeplanev1.NewRoutingServiceClient(conn)
 	_, err := routes.CreateRoute(b.Context(), &edgeplanev1.CreateRouteRequest{Route: &edgeplanev1.Route{
 		Name: "web", Hosts: []string{"web.test"}, Targets: []*edgeplanev1.Target{{Url: benchBackend(b)}}}})

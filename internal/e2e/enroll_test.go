@@ -423,7 +423,11 @@ func TestEnroll_GrpcurlWithCACert(t *testing.T) {
 	}
 	run := func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command(bin, append([]string{"-cacert", ca}, args...)...).CombinedOutput()
+		pre := []string{"-cacert", ca}
+		if cp.token != "" {
+			pre = append(pre, "-H", "authorization: Bearer "+cp.token)
+		}
+		out, err := exec.Command(bin, append(pre, args...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("grpcurl %v: %v\n%s", args, err, out)
 		}
