@@ -170,8 +170,9 @@ func freeAddr(t *testing.T) string {
 // control is one control-plane replica.
 type control struct {
 	*proc
-	Addr string
-	conn *grpc.ClientConn
+	Addr  string
+	conn  *grpc.ClientConn
+	token string // admin bearer token of a TLS replica, if admin authentication needs one
 }
 
 func startControl(t *testing.T, redisURL, replica string, extra ...string) *control {
@@ -181,7 +182,7 @@ func startControl(t *testing.T, redisURL, replica string, extra ...string) *cont
 	if redisURL == "dev" {
 		store = []string{"--dev"}
 	}
-	args := append(store, "--grpc-addr", addr, "--http-addr", "-",
+	args := append(store, "--grpc-addr", addr, "--http-addr", "-", "--insecure",
 		"--replica-id", replica, "--log-format", "json", "--log-level", "debug")
 	args = append(args, extra...)
 	c := &control{proc: startProc(t, replica, bins.control, args...), Addr: addr}

@@ -179,6 +179,8 @@ type ControlOptions struct {
 	Env []string
 	// Args are extra flags (e.g. "--telemetry-retention", "1m").
 	Args []string
+	// PKI, when set, makes the control plane serve TLS with that CA (else --insecure).
+	PKI *PKI
 }
 
 // Control is an edgeplane-control subprocess.
@@ -206,9 +208,15 @@ func StartControl(ctx context.Context, o ControlOptions) (*Control, error) {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(o.Bin, "--redis-url", o.RedisURL, "--grpc-addr", addr, "--http-addr", "-",
-		"--replica-id", o.Replica, "--log-level", "warn")
-	cmd.Args = append(cmd.Args, o.Args...)
+	args := []string{"--redis-url", o.RedisURL, "--grpc-addr", addr, "--http-addr", "-", "--replica-id", o.Replica, "--log-level", "warn"}
+	creds := insecure.NewCredentials()
+	if o.PKI != nil {
+		args, creds = append(args, o.PKI.ControlFlags()...), o.PKI.Creds(nil)
+	} else {
+		args = append(args, "--insecure")
+	}
+	args = append(args, o.Args...)
+	cmd := exec.Command(o.Bin, args...)
 	cmd.Env = append(os.Environ(), o.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -218,7 +226,7 @@ func StartControl(ctx context.Context, o ControlOptions) (*Control, error) {
 	}
 	c := &Control{Addr: addr, LogPath: logf.Name(), cmd: cmd, done: make(chan struct{}), logf: logf}
 	go func() { _ = cmd.Wait(); close(c.done) }()
-	c.Conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c.Conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		c.Stop()
 		return nil, err

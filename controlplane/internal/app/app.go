@@ -31,6 +31,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/docker"
 	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
 	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
+	"github.com/edgeplane/edgeplane/controlplane/internal/pki"
 	"github.com/edgeplane/edgeplane/controlplane/internal/ports"
 	"github.com/edgeplane/edgeplane/controlplane/internal/routing"
 	"github.com/edgeplane/edgeplane/controlplane/internal/secrets"
@@ -91,6 +92,10 @@ type Config struct {
 	ACMERetryMin                         time.Duration
 	// Telemetry places and bounds telemetry (see TelemetryConfig).
 	Telemetry TelemetryConfig
+	// Insecure serves plaintext gRPC without authentication; allowed only on a loopback
+	// GRPCAddr. Dev implies it. Without it (and Dev) gRPC is TLS (see TLSConfig).
+	Insecure bool
+	TLSConfig
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -124,6 +129,8 @@ type App struct {
 	health    *health.Server
 	sessions  context.Context
 	endAll    context.CancelFunc
+	ca        *pki.CA // the cluster CA; nil with TLS off
+	store     *store.Store
 }
 
 // New opens the listeners and Redis clients. Call Run to serve; Run releases them.
@@ -133,11 +140,22 @@ func New(cfg Config) (*App, error) {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	a.log = a.log.With("replica", a.cfg.ReplicaID)
+	if err := a.checkTransport(); err != nil {
+		return nil, err
+	}
 	if err := a.open(); err != nil {
 		a.closeAll()
 		return nil, err
 	}
-	a.build()
+	a.store = store.New(store.Config{Client: a.rdb, ACLClient: a.tel.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	creds, err := a.setupTLS(ctx, a.store)
+	if err != nil {
+		a.closeAll()
+		return nil, err
+	}
+	a.build(creds)
 	return a, nil
 }
 
@@ -210,23 +228,27 @@ func (a *App) open() error {
 	return nil
 }
 
-func (a *App) build() {
-	st := store.New(store.Config{Client: a.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets})
-	a.state = state.New(state.Config{Store: st, Tail: a.tail, Telemetry: a.agentTelemetry(), Logger: a.log.With("component", "state")})
+func (a *App) build(creds []grpc.ServerOption) {
+	st := a.store
+	var settings *edgeplanev1.TelemetrySettings
+	if !a.tlsOn() { // with TLS each agent gets its own Redis user (enrollment.go)
+		settings = a.agentTelemetry()
+	}
+	a.state = state.New(state.Config{Store: st, Tail: a.tail, Telemetry: settings, Logger: a.log.With("component", "state")})
 	a.selfSign = &certs.SelfSigned{Store: st, State: a.state, Logger: a.log.With("component", "certs")}
 	a.events = telemetry.NewEvents(a.pub, telemetry.StreamNames(a.cfg.StreamNamespace))
 	a.fanout = fanout.New(fanout.Config{
 		State: a.state, Store: st, ReplicaID: a.cfg.ReplicaID, Heartbeat: a.cfg.Heartbeat, Events: a.events.For("fanout"),
-		Logger: a.log.With("component", "fanout"),
+		Logger: a.log.With("component", "fanout"), Settings: a.agentSettings(st), Renew: a.renewAgent,
 	})
 	a.sessions, a.endAll = context.WithCancel(context.Background())
 	a.prom = prometheus.NewRegistry()
 	a.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.grpc = grpc.NewServer(append(api.Interceptors(a.log, a.prom),
+	a.grpc = grpc.NewServer(append(append(api.Interceptors(a.log, a.prom),
 		grpc.ForceServerCodecV2(api.Codec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-	)...)
+	), creds...)...)
 	routes := routing.New(st, a.state)
 	routes.Events = a.events.For("routing")
 	edgeplanev1.RegisterRoutingServiceServer(a.grpc, &api.Routing{Routes: routes, Fleet: a.fanout})
@@ -234,6 +256,7 @@ func (a *App) build() {
 	edgeplanev1.RegisterFleetServiceServer(a.grpc, fleet)
 	a.buildTelemetry()
 	edgeplanev1.RegisterAgentServiceServer(a.grpc, fleet)
+	a.buildEnrollment(st, fleet)
 	a.buildServices(st)
 	a.buildCerts(st)
 	a.health = health.NewServer()

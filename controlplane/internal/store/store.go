@@ -33,12 +33,16 @@ type Config struct {
 	// Secrets seals private keys at rest. Nil: storing a private key fails with
 	// ErrNoSecretsKey.
 	Secrets *secrets.Box
+	// ACLClient is the Redis agents publish their request records to, where their ACL users
+	// are made (agentacl.go). Default: Client.
+	ACLClient redis.UniversalClient
 }
 
 // Store reads and writes the control plane's state. It is safe for concurrent use.
 type Store struct {
 	secrets      *secrets.Box
 	rdb          redis.UniversalClient
+	acl          redis.UniversalClient // agents' ACL users live here
 	keys         keys
 	changelogLen int64
 }
@@ -50,6 +54,8 @@ type keys struct {
 	ports, portOwners, portsUsed, dockerServices, dockerEvents string
 	// Certificate metadata, issuance locks and ACME accounts (certificates.go).
 	certMeta, certLocks, acmeAccounts string
+	// The cluster CA, join tokens, revocations and agents' Redis users (identity.go).
+	identity identityKeys
 }
 
 // New returns a Store on cfg.Client.
@@ -63,8 +69,12 @@ func New(cfg Config) *Store {
 		n = 10000
 	}
 	p := "{" + ns + "}:"
+	if cfg.ACLClient == nil {
+		cfg.ACLClient = cfg.Client
+	}
 	return &Store{
 		rdb:          cfg.Client,
+		acl:          cfg.ACLClient,
 		secrets:      cfg.Secrets,
 		changelogLen: n,
 		keys: keys{
@@ -86,6 +96,8 @@ func New(cfg Config) *Store {
 			certMeta:     p + "certificates:meta",
 			certLocks:    p + "certificates:lock:",
 			acmeAccounts: p + "acme:accounts",
+
+			identity: newIdentityKeys(p),
 		},
 	}
 }
