@@ -10,6 +10,8 @@
 #   SECS=10 ROUNDS=3 bench/peers/run.sh
 #   PPROF=1 bench/peers/run.sh         # also save a CPU profile of the agent under load
 #   CONTROL_BIN=bin/edgeplane-control bench/peers/run.sh   # use a control plane already built
+#   BASE_AGENT_BIN=/tmp/old-agent bench/peers/run.sh        # also measure another agent build
+#                                                           # (e.g. before a change), same run
 #
 # Prints one line per target and round, then a markdown table of the medians: requests/s,
 # share of direct, ratio to nginx, p50 and p99 latency.
@@ -26,6 +28,7 @@ CADDY=127.0.0.1:9103
 AGENT=127.0.0.1:9104
 AGENT_HTTPS=127.0.0.1:9105
 AGENT_METRICS=127.0.0.1:9106
+BASE_AGENT=127.0.0.1:9107
 CP_GRPC=127.0.0.1:9110
 CP_HTTP=127.0.0.1:9111
 HOST=bench.test
@@ -117,11 +120,20 @@ EDGEPLANE_PPROF=${PPROF:-0} "$DIR/edgeplane-agent" --control-plane "$CP_GRPC" --
 	--http-addr "$AGENT" --https-addr "$AGENT_HTTPS" --metrics-addr "$AGENT_METRICS" \
 	--cache-dir "$DIR/cache" --log-level warn >"$DIR/agent.log" 2>&1 & pids+=($!)
 wait_port "$AGENT"
+if [[ -n ${BASE_AGENT_BIN:-} ]]; then
+	"$BASE_AGENT_BIN" --control-plane "$CP_GRPC" --node-id bench-base --http-addr "$BASE_AGENT" --https-addr - \
+		--metrics-addr 127.0.0.1:0 --cache-dir "$DIR/cache-base" --log-level warn >"$DIR/agent-base.log" 2>&1 & pids+=($!)
+	wait_port "$BASE_AGENT"
+fi
 "$DIR/pushroute" -addr "$CP_GRPC" -name bench -host "$HOST" -target "http://$BACKEND" >&2
 for t in "$BACKEND" "$NGINX" "$HAPROXY" "$CADDY"; do wait_port "$t"; done
 until curl -fsS -o /dev/null -H "Host: $HOST" "http://$AGENT/"; do sleep 0.1; done
 
 targets=("direct http://$BACKEND/" "nginx http://$NGINX/" "haproxy http://$HAPROXY/" "caddy http://$CADDY/" "edgeplane http://$AGENT/")
+if [[ -n ${BASE_AGENT_BIN:-} ]]; then
+	until curl -fsS -o /dev/null -H "Host: $HOST" "http://$BASE_AGENT/"; do sleep 0.1; done
+	targets+=("edgeplane-base http://$BASE_AGENT/")
+fi
 results=$DIR/results.txt
 for round in $(seq "$ROUNDS"); do
 	direct=""
