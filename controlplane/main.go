@@ -35,6 +35,9 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "token" {
+		return runToken(args[1:])
+	}
 	fs := flag.NewFlagSet("edgeplane-control", flag.ContinueOnError)
 	var cfg app.Config
 	var logFormat, logLevel string
@@ -88,6 +91,7 @@ func run(args []string) error {
 		cfg.AlertRules = rules
 		return err
 	})
+	securityFlags(fs, &cfg)
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error, then optional per-component levels: info,fanout=debug")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")

@@ -82,7 +82,7 @@ func (a *App) stop(srv *http.Server) {
 }
 
 func (a *App) closeAll() {
-	for _, c := range []interface{ Close() error }{a.rdb, a.tail, a.pubRDB} {
+	for _, c := range []interface{ Close() error }{a.rdb, a.tail, a.pubRDB, a.readers} {
 		if c != nil {
 			_ = c.Close()
 		}

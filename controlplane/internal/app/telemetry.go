@@ -28,7 +28,7 @@ func (a *App) buildTelemetry() {
 		Handler: a.metrics, Logger: a.log.With("component", "metrics"),
 	}))
 	a.telemetry = &api.Telemetry{
-		Reader: &telemetry.Reader{Client: a.rdb, Blocking: a.tail, Streams: names,
+		Reader: &telemetry.Reader{Client: a.rdb, Blocking: a.readers, Streams: names,
 			Groups: []telemetry.Group{{Stream: names.Requests, Group: metricsGroup}, {Stream: names.Events, Group: alertsGroup}}},
 		Metrics: a.metrics,
 	}

@@ -50,6 +50,8 @@ type keys struct {
 	ports, portOwners, portsUsed, dockerServices, dockerEvents string
 	// Certificate metadata, issuance locks and ACME accounts (certificates.go).
 	certMeta, certLocks, acmeAccounts string
+	// Admin tokens by hash, and the hash of each token name (tokens.go).
+	tokens, tokenNames string
 }
 
 // New returns a Store on cfg.Client.
@@ -86,6 +88,9 @@ func New(cfg Config) *Store {
 			certMeta:     p + "certificates:meta",
 			certLocks:    p + "certificates:lock:",
 			acmeAccounts: p + "acme:accounts",
+
+			tokens:     p + "tokens",
+			tokenNames: p + "tokens:names",
 		},
 	}
 }
