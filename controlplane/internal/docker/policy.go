@@ -2,6 +2,7 @@ package docker
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
@@ -61,7 +62,10 @@ func (p Policy) imageAllowed(image string) bool {
 // image's default) is not decided here.
 func isRoot(user string) bool {
 	u, _, _ := strings.Cut(user, ":")
-	return u == "0" || u == "root"
+	if n, err := strconv.ParseUint(u, 10, 64); err == nil {
+		return n == 0 // "00" is uid 0 too
+	}
+	return u == "root"
 }
 
 // checkPolicy adds the policy's violations of svc to vs.
