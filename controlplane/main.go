@@ -91,6 +91,20 @@ func run(args []string) error {
 		cfg.AlertRules = rules
 		return err
 	})
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "serve gRPC in plaintext without authentication; only on a loopback --grpc-addr (default: TLS, which needs --secrets-key-file)")
+	fs.Func("advertise-names", "DNS names and IPs agents and admins reach the control plane by, comma-separated; they go into its server certificate with the --grpc-addr host", func(v string) error {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				cfg.AdvertiseNames = append(cfg.AdvertiseNames, n)
+			}
+		}
+		return nil
+	})
+	fs.StringVar(&cfg.TLSCertFile, "tls-cert", "", "PEM server certificate chain for gRPC (default: one the cluster CA issues); agents verify it against the cluster CA")
+	fs.StringVar(&cfg.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&cfg.CACertFile, "ca-cert", "", "PEM cluster CA certificate to use instead of one made on first start (stored in Redis, shared by every replica)")
+	fs.StringVar(&cfg.CAKeyFile, "ca-key", "", "PEM private key of --ca-cert")
+	fs.DurationVar(&cfg.AgentCertLifetime, "agent-cert-lifetime", 30*24*time.Hour, "lifetime of agents' client certificates; agents renew at two thirds of it")
 	securityFlags(fs, &cfg)
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error, then optional per-component levels: info,fanout=debug")

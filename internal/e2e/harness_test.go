@@ -181,7 +181,7 @@ func startControl(t *testing.T, redisURL, replica string, extra ...string) *cont
 	if redisURL == "dev" {
 		store = []string{"--dev"}
 	}
-	args := append(store, "--grpc-addr", addr, "--http-addr", "-",
+	args := append(store, "--grpc-addr", addr, "--http-addr", "-", "--insecure",
 		"--replica-id", replica, "--log-format", "json", "--log-level", "debug")
 	args = append(args, extra...)
 	c := &control{proc: startProc(t, replica, bins.control, args...), Addr: addr}

@@ -68,7 +68,7 @@ func TestControlPlane_AlertRulesFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	startControl(t, rds.URL(), "cp-good", "--alert-rules", good) // waits until SERVING
-	out, err := exec.Command(bins.control, "--redis-url", rds.URL(), "--grpc-addr", freeAddr(t), "--http-addr", "-",
+	out, err := exec.Command(bins.control, "--redis-url", rds.URL(), "--grpc-addr", freeAddr(t), "--http-addr", "-", "--insecure",
 		"--alert-rules", bad).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), `kind "cpu"`) {
 		t.Errorf("bad rules: got %v %s, want a failed start naming the kind", err, out)

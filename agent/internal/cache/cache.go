@@ -2,8 +2,9 @@
 // at once, before (or without) reaching the control plane.
 //
 // The file is a ConfigUpdate snapshot (revision, routes, certificates with their private
-// keys, ACME challenges) in protobuf binary form, readable by its owner only (0600, in a
-// 0700 directory). Save replaces it atomically: a reader sees the old file or the new one,
+// keys, ACME challenges) in protobuf binary form, sealed with AES-256-GCM under a key kept
+// beside it (seal.go), readable by its owner only (0600, in a 0700 directory). A cache
+// written unsealed by an older agent is still read, and sealed when next saved. Save replaces it atomically: a reader sees the old file or the new one,
 // never a mix.
 package cache
 
@@ -24,7 +25,7 @@ const FileName = "config.binpb"
 
 // Load reads the cached config from dir. If there is none, the error wraps fs.ErrNotExist.
 func Load(dir string) (*edgeplanev1.ConfigUpdate, error) {
-	b, err := os.ReadFile(filepath.Join(dir, FileName))
+	b, err := ReadSealed(dir, FileName)
 	if err != nil {
 		return nil, fmt.Errorf("reading config cache: %w", err)
 	}
@@ -52,14 +53,14 @@ func Save(dir string, u *edgeplanev1.ConfigUpdate) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating cache directory: %w", err)
 	}
-	if err := writeFile(dir, b); err != nil {
+	if err := WriteSealed(dir, FileName, b); err != nil {
 		return fmt.Errorf("writing config cache: %w", err)
 	}
 	return nil
 }
 
-func writeFile(dir string, b []byte) (err error) {
-	f, err := os.CreateTemp(dir, FileName+".tmp-*")
+func writeFile(dir, name string, b []byte) (err error) {
+	f, err := os.CreateTemp(dir, name+".tmp-*")
 	if err != nil {
 		return err
 	}
@@ -78,7 +79,7 @@ func writeFile(dir string, b []byte) (err error) {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, FileName)); err != nil {
+	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
 		return err
 	}
 	return syncDir(dir)

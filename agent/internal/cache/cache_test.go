@@ -41,8 +41,8 @@ func TestSaveLoad_RoundTrip(t *testing.T) {
 		t.Errorf("Load() mismatch (-want +got):\n%s", diff)
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("cache directory holds %d files, want 1 (no temporary files left)", len(entries))
+	if len(entries) != 2 {
+		t.Errorf("cache directory holds %d files, want 2, the cache and its seal key (no temporary files left)", len(entries))
 	}
 }
 

@@ -40,7 +40,7 @@ func (ap *applier) Apply(_ context.Context, u *edgeplanev1.ConfigUpdate) (string
 		return "", err
 	}
 	a.setConfig(next)
-	if ts := u.GetTelemetry(); ts != nil {
+	if ts := u.GetTelemetry(); ts != nil && !a.ownTelemetry.Load() {
 		a.offerTelemetry(ts)
 	}
 	return next.Hash(), nil

@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
@@ -80,6 +81,11 @@ type Config struct {
 	// TraceBuffer is how many request records may wait for Redis; more are dropped and
 	// counted (default DefaultTraceBuffer).
 	TraceBuffer int
+	// JoinToken and CAPin enrol the agent (once: the certificate is kept in CacheDir); from
+	// then on it speaks mTLS. CAPin is "sha256:<hex>" of the cluster CA's public key.
+	JoinToken, CAPin string
+	// Insecure allows a plaintext stream to a control plane that is not on loopback.
+	Insecure bool
 }
 
 // Agent is one running edge agent. Create it with New, then call Run once.
@@ -102,6 +108,9 @@ type Agent struct {
 
 	ready       chan struct{} // closed once the listeners are bound
 	metricsAddr string        // set before ready is closed
+
+	mtls         bool        // the stream is mTLS; conn is made in Run once the agent has its certificate
+	ownTelemetry atomic.Bool // the control plane sent this agent its own telemetry settings
 }
 
 // New checks cfg and prepares an Agent. It opens no sockets and reads no files.
@@ -133,15 +142,22 @@ func New(cfg Config) (*Agent, error) {
 	a.proxy = p
 	a.frontend = frontend.New(frontend.Config{Proxy: p, HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr,
 		ProxyProtocol: cfg.ProxyProtocol, Metrics: a.metrics, Logger: log.With("component", "frontend")})
-	if err := a.dial(log.With("component", "stream")); err != nil {
+	if err := a.checkTransport(); err != nil {
 		return nil, err
+	}
+	if !a.mtls {
+		if err := a.dial(log.With("component", "stream"), insecure.NewCredentials(), nil); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
 
-func (a *Agent) dial(log *slog.Logger) error {
+// dial makes the stream's connection with creds; renew, if set, is the certificate the
+// stream renews.
+func (a *Agent) dial(log *slog.Logger, creds credentials.TransportCredentials, renew stream.Renewal) error {
 	opts := append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		// gRPC redials on its own schedule (up to 2 minutes apart by default); keep it
 		// within the agent's backoff so a returning control plane is found as promptly.
@@ -158,6 +174,7 @@ func (a *Agent) dial(log *slog.Logger) error {
 	a.stream = stream.New(stream.Config{
 		Conn: conn, Applier: (*applier)(a), NodeID: a.cfg.NodeID, Labels: a.cfg.Labels,
 		Version: a.cfg.Version, Backoff: a.cfg.Backoff, Logger: log, OnConnected: a.metrics.SetConnected,
+		Renewal: renew, OnSettings: a.onSettings,
 	})
 	return nil
 }

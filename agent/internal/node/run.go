@@ -19,7 +19,11 @@ import (
 // WebSocket connections included), closes the stream and returns nil. It returns an error
 // if a listener cannot be bound or stops serving. Run must be called at most once.
 func (a *Agent) Run(ctx context.Context) error {
-	defer a.conn.Close()
+	defer func() {
+		if a.conn != nil {
+			a.conn.Close()
+		}
+	}()
 	if a.cfg.CacheDir != "" {
 		if err := os.MkdirAll(a.cfg.CacheDir, 0o700); err != nil {
 			return fmt.Errorf("cache directory: %w", err)
@@ -49,7 +53,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	g.Go(func() error { return a.stream.Run(gctx) })
+	g.Go(func() error {
+		if err := a.connect(gctx); err != nil {
+			return err
+		}
+		return a.stream.Run(gctx)
+	})
 	g.Go(func() error { return a.runTelemetry(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()

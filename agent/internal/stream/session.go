@@ -24,6 +24,9 @@ func (c *Client) session(ctx context.Context) (applied bool, err error) {
 	if err := st.Send(c.hello()); err != nil {
 		return false, fmt.Errorf("sending hello: %w", err)
 	}
+	if err := c.renew(st, cancel); err != nil {
+		return false, err
+	}
 	for first := true; ; first = false {
 		msg, err := st.Recv()
 		if err != nil {
@@ -35,7 +38,8 @@ func (c *Client) session(ctx context.Context) (applied bool, err error) {
 		}
 		u := msg.GetUpdate()
 		if u == nil {
-			continue // a message kind this agent does not know yet
+			c.other(ctx, msg)
+			continue
 		}
 		reply, ok := c.handle(ctx, u)
 		applied = applied || ok
@@ -99,5 +103,43 @@ func closeGently(st connectStream, cancel context.CancelFunc) {
 		if _, err := st.Recv(); err != nil {
 			return
 		}
+	}
+}
+
+// renew asks for a new certificate if it is time, and otherwise arms a timer reopening the
+// stream when it is.
+func (c *Client) renew(st connectStream, cancel context.CancelFunc) error {
+	r := c.cfg.Renewal
+	if r == nil {
+		return nil
+	}
+	if wait := time.Until(r.RenewAt()); wait > 0 {
+		time.AfterFunc(wait, cancel)
+		return nil
+	}
+	csr, err := r.RenewalRequest()
+	if err != nil {
+		return fmt.Errorf("making a renewal request: %w", err)
+	}
+	msg := &edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_Renew{Renew: &edgeplanev1.RenewCertificate{CsrPem: csr}}}
+	if err := st.Send(msg); err != nil {
+		return fmt.Errorf("sending a renewal request: %w", err)
+	}
+	return nil
+}
+
+// other handles the messages that are not config updates; kinds this agent does not know
+// are ignored.
+func (c *Client) other(ctx context.Context, msg *edgeplanev1.ControlMessage) {
+	switch {
+	case msg.GetSettings() != nil && c.cfg.OnSettings != nil:
+		c.cfg.OnSettings(msg.GetSettings())
+	case msg.GetCertificate() != nil && c.cfg.Renewal != nil:
+		cert := msg.GetCertificate()
+		if err := c.cfg.Renewal.Renewed(cert.GetCertificatePem(), cert.GetCaPem()); err != nil {
+			c.log.LogAttrs(ctx, slog.LevelWarn, "renewed certificate not installed", slog.Any("error", err))
+			return
+		}
+		c.log.LogAttrs(ctx, slog.LevelInfo, "certificate renewed")
 	}
 }

@@ -41,6 +41,21 @@ type Config struct {
 	// OnConnected, if set, is called with true when a stream delivers its first message and
 	// with false when it ends.
 	OnConnected func(bool)
+	// Renewal, if set, is the agent's certificate: renewed over the stream once RenewAt has
+	// passed (a stream open at that time is reopened to renew).
+	Renewal Renewal
+	// OnSettings, if set, receives the agent's own settings from the control plane.
+	OnSettings func(*edgeplanev1.AgentSettings)
+}
+
+// Renewal is an agent certificate that can be renewed over the config stream.
+type Renewal interface {
+	// RenewAt is when to renew.
+	RenewAt() time.Time
+	// RenewalRequest returns a PEM certificate request for a new key.
+	RenewalRequest() ([]byte, error)
+	// Renewed installs the certificate answering the last request.
+	Renewed(certPEM, caPEM []byte) error
 }
 
 // Client runs the config stream. Create it with New and call Run once.

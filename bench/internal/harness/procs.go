@@ -202,7 +202,7 @@ func StartControl(ctx context.Context, o ControlOptions) (*Control, error) {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(o.Bin, "--redis-url", o.RedisURL, "--grpc-addr", addr, "--http-addr", "-",
+	cmd := exec.Command(o.Bin, "--redis-url", o.RedisURL, "--grpc-addr", addr, "--http-addr", "-", "--insecure",
 		"--replica-id", o.Replica, "--log-level", "warn")
 	cmd.Env = append(os.Environ(), o.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -2,9 +2,14 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
 	"github.com/edgeplane/edgeplane/controlplane/internal/page"
+	"github.com/edgeplane/edgeplane/controlplane/internal/pki"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -16,6 +21,11 @@ type Fleet struct {
 	// Sessions is the context agent streams run under; cancelling it ends them all, which
 	// lets a graceful stop finish. Nil means each stream's own context only.
 	Sessions context.Context
+	// Enrollment serves Enroll and RevokeAgent; its Enroller is nil when TLS is off.
+	Enrollment *Enrollment
+	// RequireCert makes Connect demand a verified agent certificate and bind the stream to
+	// the node id it names (TLS on). False: the Hello's node id is taken as it is.
+	RequireCert bool
 }
 
 var (
@@ -56,7 +66,51 @@ func (h *Fleet) Connect(stream edgeplanev1.AgentService_ConnectServer) error {
 		ctx, cancel = mergeCancel(ctx, h.Sessions)
 		defer cancel()
 	}
-	return toStatus(h.Fanout.Serve(ctx, stream))
+	var id *fanout.Identity
+	if h.RequireCert {
+		var err error
+		if id, err = h.identify(ctx); err != nil {
+			return err
+		}
+	}
+	return enrollStatus(h.Fanout.ServeAs(ctx, stream, id))
+}
+
+// identify checks the stream's client certificate: present, an agent's, not revoked.
+func (h *Fleet) identify(ctx context.Context) (*fanout.Identity, error) {
+	leaf := peerCertificate(ctx)
+	if leaf == nil {
+		return nil, status.Error(codes.Unauthenticated,
+			"agents must connect with the client certificate they enrolled for (edgeplane-agent --join-token ... --ca-pin ...)")
+	}
+	ident, err := pki.IdentityOf(leaf)
+	if err != nil || ident.Role != pki.RoleAgent {
+		return nil, status.Error(codes.PermissionDenied, "the client certificate is not an agent's (OU=agent)")
+	}
+	e := h.Enrollment.Enroller
+	if err := e.CheckRevoked(ctx, ident); err != nil {
+		return nil, enrollStatus(err)
+	}
+	enr, err := e.Store.Enrollment(ctx, ident.Name)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &fanout.Identity{Node: ident.Name, Fingerprint: sha256.Sum256(leaf.Raw), NotBefore: leaf.NotBefore,
+		Labels: enr.Labels}, nil
+}
+
+// Enroll implements AgentService.Enroll.
+func (h *Fleet) Enroll(ctx context.Context, req *edgeplanev1.EnrollRequest) (*edgeplanev1.EnrollResponse, error) {
+	return h.Enrollment.enroll(ctx, req)
+}
+
+// RevokeAgent implements FleetService.RevokeAgent.
+func (h *Fleet) RevokeAgent(ctx context.Context, req *edgeplanev1.RevokeAgentRequest) (*edgeplanev1.RevokeAgentResponse, error) {
+	res, err := h.Enrollment.revoke(ctx, req)
+	if err == nil {
+		h.Fanout.Revoke(req.GetNodeId()) // this replica at once; the others hear it on Redis
+	}
+	return res, err
 }
 
 // mergeCancel returns a context of a that is also cancelled when b is.

@@ -32,6 +32,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/docker"
 	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
 	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
+	"github.com/edgeplane/edgeplane/controlplane/internal/pki"
 	"github.com/edgeplane/edgeplane/controlplane/internal/ports"
 	"github.com/edgeplane/edgeplane/controlplane/internal/routing"
 	"github.com/edgeplane/edgeplane/controlplane/internal/secrets"
@@ -49,9 +50,6 @@ type Config struct {
 	RedisURL string
 	// Dev runs on an embedded in-memory Redis-compatible store; nothing persists.
 	Dev bool
-	// Insecure serves the API in plaintext on loopback without --dev; like Dev, it turns
-	// authentication off (auth.go).
-	Insecure bool
 	// Auth configures authentication and authorization (auth.go).
 	Auth AuthConfig
 	// DockerPolicy limits what Docker services may run (images, root, default limits).
@@ -97,6 +95,10 @@ type Config struct {
 	// CA; ACMERetryMin the first retry delay after a failed order (default 1m).
 	ACMEDirectory, ACMEEmail, ACMECAFile string
 	ACMERetryMin                         time.Duration
+	// Insecure serves plaintext gRPC without authentication; allowed only on a loopback
+	// GRPCAddr. Dev implies it. Without it (and Dev) gRPC is TLS (see TLSConfig).
+	Insecure bool
+	TLSConfig
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -132,6 +134,8 @@ type App struct {
 	health    *health.Server
 	sessions  context.Context
 	endAll    context.CancelFunc
+	ca        *pki.CA // the cluster CA; nil with TLS off
+	store     *store.Store
 }
 
 // New opens the listeners and Redis clients. Call Run to serve; Run releases them.
@@ -141,6 +145,9 @@ func New(cfg Config) (*App, error) {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	a.log = a.log.With("replica", a.cfg.ReplicaID)
+	if err := a.checkTransport(); err != nil {
+		return nil, err
+	}
 	if err := a.open(); err != nil {
 		a.closeAll()
 		return nil, err
@@ -149,7 +156,15 @@ func New(cfg Config) (*App, error) {
 		a.closeAll()
 		return nil, err
 	}
-	a.build()
+	a.store = store.New(store.Config{Client: a.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	creds, err := a.setupTLS(ctx, a.store)
+	if err != nil {
+		a.closeAll()
+		return nil, err
+	}
+	a.build(creds)
 	return a, nil
 }
 
@@ -223,10 +238,10 @@ func (a *App) open() error {
 	return nil
 }
 
-func (a *App) build() {
-	st := store.New(store.Config{Client: a.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets})
+func (a *App) build(creds []grpc.ServerOption) {
+	st := a.store
 	var settings *edgeplanev1.TelemetrySettings
-	if a.cfg.AgentRedisURL != "" {
+	if a.cfg.AgentRedisURL != "" && !a.tlsOn() { // with TLS each agent gets its own user (tls.go)
 		settings = &edgeplanev1.TelemetrySettings{RedisUrl: a.cfg.AgentRedisURL,
 			RequestStream: telemetry.StreamNames(a.cfg.StreamNamespace).Requests, MaxLen: 100000}
 	}
@@ -235,16 +250,16 @@ func (a *App) build() {
 	a.events = telemetry.NewEvents(a.pub, telemetry.StreamNames(a.cfg.StreamNamespace))
 	a.fanout = fanout.New(fanout.Config{
 		State: a.state, Store: st, ReplicaID: a.cfg.ReplicaID, Heartbeat: a.cfg.Heartbeat, Events: a.events.For("fanout"),
-		Logger: a.log.With("component", "fanout"),
+		Logger: a.log.With("component", "fanout"), Settings: a.agentSettings(st), Renew: a.renewAgent,
 	})
 	a.sessions, a.endAll = context.WithCancel(context.Background())
 	a.prom = prometheus.NewRegistry()
 	a.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.grpc = grpc.NewServer(append(append(api.Interceptors(a.log, a.prom), a.guardOptions(st)...),
+	a.grpc = grpc.NewServer(append(append(append(api.Interceptors(a.log, a.prom), a.guardOptions(st)...),
 		grpc.ForceServerCodecV2(api.Codec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-	)...)
+	), creds...)...)
 	routes := routing.New(st, a.state)
 	routes.Events = a.events.For("routing")
 	edgeplanev1.RegisterRoutingServiceServer(a.grpc, &api.Routing{Routes: routes, Fleet: a.fanout})
@@ -252,6 +267,7 @@ func (a *App) build() {
 	edgeplanev1.RegisterFleetServiceServer(a.grpc, fleet)
 	a.buildTelemetry()
 	edgeplanev1.RegisterAgentServiceServer(a.grpc, fleet)
+	a.buildEnrollment(st, fleet)
 	a.buildServices(st)
 	a.buildCerts(st)
 	a.health = health.NewServer()

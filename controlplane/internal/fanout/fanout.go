@@ -8,14 +8,18 @@ package fanout
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
 // Config configures a Fanout.
@@ -38,6 +42,12 @@ type Config struct {
 	HelloTimeout time.Duration
 	// Events receives agent_connected, agent_disconnected and config_rejected. Nil drops them.
 	Events *telemetry.Events
+	// Settings, if set, returns an agent's own settings (its Redis credentials), sent when
+	// its stream opens; nil means none.
+	Settings func(ctx context.Context, node string) *edgeplanev1.AgentSettings
+	// Renew, if set, signs a certificate request of an agent authenticated as node and
+	// returns the PEM certificate and CA. Nil: renewals are refused.
+	Renew func(csrPEM []byte, node string) (certPEM, caPEM []byte, err error)
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -99,6 +109,7 @@ func (f *Fanout) heartbeat(ctx context.Context) {
 			f.rec.mark(s)
 		}
 		f.mu.Unlock()
+		f.checkRevoked(ctx)
 	}
 }
 
@@ -107,16 +118,24 @@ func (f *Fanout) spacing() time.Duration {
 	return min(f.cfg.MinUpdateInterval, time.Duration(f.connected.Load())*200*time.Microsecond)
 }
 
-// register makes s the node's session on this replica, cancelling an older one.
-func (f *Fanout) register(s *session) {
+// register makes s the node's session on this replica, cancelling an older one, unless the
+// older one holds a certificate s may not supersede: then s is refused (model.ErrDenied).
+func (f *Fanout) register(s *session) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if old := f.sessions[s.node]; old != nil {
-		old.cancel()
+		if !supersedes(s.id, old.id) {
+			return fmt.Errorf("%w: node %q is connected with another certificate", model.ErrDenied, s.node)
+		}
+		old.cancel(errSuperseded)
 	}
 	f.sessions[s.node] = s
 	f.connected.Store(int64(len(f.sessions)))
+	return nil
 }
+
+// errSuperseded ends a session replaced by a newer stream of the same agent.
+var errSuperseded = errors.New("replaced by a newer stream of the same agent")
 
 func (f *Fanout) unregister(s *session) {
 	f.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
@@ -15,6 +16,9 @@ import (
 // is a revision the agent NACKed before this stream, not to be sent again.
 func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, stream Stream,
 	msgs <-chan *edgeplanev1.AgentMessage, errc <-chan error) error {
+	if err := f.sendSettings(ctx, s, stream); err != nil {
+		return err
+	}
 	_, rev, agentEpoch := f.cfg.State.Watch()
 	var inflight int64                               // revision sent and not yet answered; 0 when none
 	attempted, attemptedEpoch := applied, agentEpoch // last revision sent, never sent again
@@ -70,6 +74,12 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 		case <-hold:
 			hold = nil
 		case m := <-msgs:
+			if r := m.GetRenew(); r != nil {
+				if err := f.renew(ctx, s, r, stream); err != nil {
+					return err
+				}
+				continue
+			}
 			if m.GetAck() == nil && m.GetNack() == nil {
 				return fmt.Errorf("agent sent %T after Hello", m.GetKind())
 			}
@@ -97,6 +107,7 @@ func (f *Fanout) answer(ctx context.Context, s *session, m *edgeplanev1.AgentMes
 		return a.GetRevision()
 	}
 	n := m.GetNack()
+	n.Error = clip(n.GetError(), maxNackError)
 	f.log.WarnContext(ctx, "agent rejected config", "node_id", s.node, "revision", n.GetRevision(), "error", n.GetError())
 	f.cfg.Events.Emit(ctx, telemetry.ConfigRejected, slog.String("node_id", s.node), slog.Int64("revision", n.GetRevision()),
 		slog.String("error", n.GetError()))
@@ -105,4 +116,34 @@ func (f *Fanout) answer(ctx context.Context, s *session, m *edgeplanev1.AgentMes
 	})
 	f.rec.mark(s)
 	return 0
+}
+
+// sendSettings sends the agent's own settings, if it has any, before any update.
+func (f *Fanout) sendSettings(ctx context.Context, s *session, stream Stream) error {
+	if f.cfg.Settings == nil || s.id == nil {
+		return nil
+	}
+	set := f.cfg.Settings(ctx, s.node)
+	if set == nil {
+		return nil
+	}
+	if err := stream.Send(&edgeplanev1.ControlMessage{Kind: &edgeplanev1.ControlMessage_Settings{Settings: set}}); err != nil {
+		return fmt.Errorf("sending agent settings: %w", err)
+	}
+	return nil
+}
+
+// renew answers a certificate renewal of an agent authenticated by its certificate. A
+// refused request ends the stream; the agent keeps its current certificate meanwhile.
+func (f *Fanout) renew(ctx context.Context, s *session, r *edgeplanev1.RenewCertificate, stream Stream) error {
+	if s.id == nil || f.cfg.Renew == nil {
+		return fmt.Errorf("%w: certificate renewal needs a stream authenticated by a certificate", model.ErrDenied)
+	}
+	certPEM, caPEM, err := f.cfg.Renew(r.GetCsrPem(), s.node)
+	if err != nil {
+		return fmt.Errorf("renewing the certificate of %q: %w", s.node, err)
+	}
+	f.log.InfoContext(ctx, "agent certificate renewed", "node_id", s.node)
+	return stream.Send(&edgeplanev1.ControlMessage{Kind: &edgeplanev1.ControlMessage_Certificate{
+		Certificate: &edgeplanev1.IssuedCertificate{CertificatePem: certPEM, CaPem: caPEM}}})
 }

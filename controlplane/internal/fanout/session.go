@@ -26,7 +26,8 @@ var nodePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
 type session struct {
 	node   string
 	token  string
-	cancel context.CancelFunc
+	id     *Identity // nil without TLS
+	cancel context.CancelCauseFunc
 
 	mu     sync.Mutex // guards status
 	status *edgeplanev1.Agent
@@ -56,13 +57,23 @@ type Stream interface {
 	Recv() (*edgeplanev1.AgentMessage, error)
 }
 
-// Serve runs one agent's stream until the agent leaves or ctx ends. It returns a
-// *model.ValidationError for a bad Hello and nil when the agent closed the stream.
-func (f *Fanout) Serve(ctx context.Context, stream Stream) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+// Serve runs one agent's stream until the agent leaves or ctx ends, trusting the Hello's
+// node id (TLS off). See ServeAs.
+func (f *Fanout) Serve(ctx context.Context, stream Stream) error { return f.ServeAs(ctx, stream, nil) }
+
+// ServeAs runs one agent's stream until the agent leaves or ctx ends. With id (the agent's
+// certificate), the stream speaks only for id.Node. It returns a *model.ValidationError for
+// a bad Hello, model.ErrDenied for a Hello naming another node, a node connected with a
+// certificate this one may not supersede, or a revocation, and nil when the agent closed
+// the stream.
+func (f *Fanout) ServeAs(ctx context.Context, stream Stream, id *Identity) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	msgs, errc := receive(ctx, stream)
 	hello, err := f.awaitHello(ctx, msgs, errc)
+	if err == nil {
+		err = checkHello(hello, id)
+	}
 	if err != nil {
 		return err
 	}
@@ -71,7 +82,10 @@ func (f *Fanout) Serve(ctx context.Context, stream Stream) error {
 		return ctx.Err()
 	case <-f.cfg.State.Ready():
 	}
-	s := f.open(hello, f.previous(ctx, hello), cancel)
+	s, err := f.open(hello, f.previous(ctx, hello), id, cancel)
+	if err != nil {
+		return err
+	}
 	defer f.close(s)
 	f.log.InfoContext(ctx, "agent connected", "node_id", s.node, "revision", hello.GetRevision(), "version", hello.GetVersion())
 	f.cfg.Events.Emit(ctx, telemetry.AgentConnected, slog.String("node_id", s.node), slog.String("replica", f.cfg.ReplicaID),
@@ -80,6 +94,9 @@ func (f *Fanout) Serve(ctx context.Context, stream Stream) error {
 	f.log.InfoContext(ctx, "agent disconnected", "node_id", s.node, "reason", err)
 	f.cfg.Events.Emit(ctx, telemetry.AgentDisconnected, slog.String("node_id", s.node), slog.String("replica", f.cfg.ReplicaID),
 		slog.Any("reason", err))
+	if cause := context.Cause(ctx); errors.Is(cause, model.ErrDenied) {
+		return cause
+	}
 	if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -102,9 +119,6 @@ func (f *Fanout) awaitHello(ctx context.Context, msgs <-chan *edgeplanev1.AgentM
 		switch {
 		case h == nil:
 			return nil, bad("the first message must be a Hello")
-		case !nodePattern.MatchString(h.GetNodeId()):
-			return nil, &model.ValidationError{Violations: []model.FieldViolation{{Field: "hello.node_id",
-				Description: fmt.Sprintf("%q is not a node id: 1-253 letters, digits, '.', '_' or '-'", h.GetNodeId())}}}
 		}
 		return h, nil
 	}
@@ -122,13 +136,14 @@ func (f *Fanout) previous(ctx context.Context, h *edgeplanev1.Hello) *edgeplanev
 	return prev
 }
 
-func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, cancel context.CancelFunc) *session {
+func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, id *Identity, cancel context.CancelCauseFunc) (*session, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	now := timestamppb.Now()
 	s := &session{
 		node:   h.GetNodeId(),
 		token:  f.cfg.ReplicaID + "/" + hex.EncodeToString(b[:]),
+		id:     id,
 		cancel: cancel,
 		status: &edgeplanev1.Agent{
 			NodeId: h.GetNodeId(), Labels: h.GetLabels(), Version: h.GetVersion(), Connected: true,
@@ -137,9 +152,11 @@ func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, cancel cont
 			LastError: prev.GetLastError(), RejectedRevision: prev.GetRejectedRevision(),
 		},
 	}
-	f.register(s)
+	if err := f.register(s); err != nil {
+		return nil, err
+	}
 	f.rec.claim(s)
-	return s
+	return s, nil
 }
 
 func (f *Fanout) close(s *session) {

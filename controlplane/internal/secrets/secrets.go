@@ -18,8 +18,14 @@ import (
 // KeySize is the size of a key: AES-256.
 const KeySize = 32
 
-// prefix marks sealed values and their format version.
-const prefix = "ep1:"
+// prefix marks sealed values and their format version: "ep1:" values are sealed with the
+// prefix alone as associated data (read, never written any more); "ep2:" values with the
+// prefix and the name of what they belong to (SealFor), so a sealed key copied onto another
+// record does not open.
+const (
+	prefix  = "ep1:"
+	prefix2 = "ep2:"
+)
 
 // Box seals and opens values. Its methods are safe for concurrent use.
 type Box struct {
@@ -53,7 +59,14 @@ func Ephemeral() *Box {
 
 // LoadFile reads a key file: 32 raw bytes, or 64 hex or 44 base64 characters (whitespace
 // around them ignored). `openssl rand -hex 32 > key` makes one.
+//
+// A file readable or writable by group or others is refused: the key opens every private
+// key in Redis.
 func LoadFile(path string) (*Box, error) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("secrets key file %s has mode %04o: it must be readable by its owner only (chmod 600 %s)",
+			path, fi.Mode().Perm(), path)
+	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading secrets key: %w", err)
@@ -95,6 +108,33 @@ func (b *Box) Open(sealed []byte) ([]byte, error) {
 	out, err := b.aead.Open(nil, []byte(rest[:n]), []byte(rest[n:]), []byte(prefix))
 	if err != nil {
 		return nil, errors.New("sealed value does not open with this key (was --secrets-key-file changed?)")
+	}
+	return out, nil
+}
+
+// SealFor encrypts plaintext bound to name (a certificate's name, say): OpenFor opens it
+// only with the same name.
+func (b *Box) SealFor(name string, plaintext []byte) []byte {
+	nonce := make([]byte, b.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	out := append([]byte(prefix2), nonce...)
+	return b.aead.Seal(out, nonce, plaintext, []byte(prefix2+name))
+}
+
+// OpenFor decrypts what SealFor made for name, and also what Seal made (values written
+// before names were bound; they are sealed for their name when next written).
+func (b *Box) OpenFor(name string, sealed []byte) ([]byte, error) {
+	rest, ok := strings.CutPrefix(string(sealed), prefix2)
+	if !ok {
+		return b.Open(sealed)
+	}
+	n := b.aead.NonceSize()
+	if len(rest) < n {
+		return nil, errors.New("sealed value is truncated")
+	}
+	out, err := b.aead.Open(nil, []byte(rest[:n]), []byte(rest[n:]), []byte(prefix2+name))
+	if err != nil {
+		return nil, fmt.Errorf("sealed value for %q does not open with this key (was --secrets-key-file changed, or the value copied from another record?)", name)
 	}
 	return out, nil
 }

@@ -58,3 +58,33 @@ func TestLoadFile_Formats(t *testing.T) {
 		t.Errorf("missing file: got nil error")
 	}
 }
+
+func TestBox_SealForBindsTheName(t *testing.T) {
+	b := Ephemeral()
+	sealed := b.SealFor("certificate/a", []byte("key a"))
+	if got, err := b.OpenFor("certificate/a", sealed); err != nil || string(got) != "key a" {
+		t.Fatalf("OpenFor its own name: got %q %v", got, err)
+	}
+	if _, err := b.OpenFor("certificate/b", sealed); err == nil {
+		t.Error("OpenFor another name: got nil error, want one (a sealed key moved to another record must not open)")
+	}
+	// Values sealed before names were bound still open.
+	if got, err := b.OpenFor("certificate/a", b.Seal([]byte("old"))); err != nil || string(got) != "old" {
+		t.Errorf("OpenFor of an old ep1 value: got %q %v", got, err)
+	}
+}
+
+func TestLoadFile_RefusesLooseModes(t *testing.T) {
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o660} {
+		p := filepath.Join(t.TempDir(), "key")
+		if err := os.WriteFile(p, bytes.Repeat([]byte("k"), KeySize), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadFile(p); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+			t.Errorf("mode %04o: got %v, want a refusal saying chmod 600", mode, err)
+		}
+	}
+}

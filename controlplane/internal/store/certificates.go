@@ -197,14 +197,14 @@ func (s *Store) ACMEAccountKey(ctx context.Context, id string, newKey []byte) ([
 	if s.secrets == nil {
 		return nil, ErrNoSecretsKey
 	}
-	if _, err := s.rdb.HSetNX(ctx, s.keys.acmeAccounts, id, s.secrets.Seal(newKey)).Result(); err != nil {
+	if _, err := s.rdb.HSetNX(ctx, s.keys.acmeAccounts, id, s.secrets.SealFor("acme-account/"+id, newKey)).Result(); err != nil {
 		return nil, mapErr(err, "storing the ACME account key")
 	}
 	sealed, err := s.rdb.HGet(ctx, s.keys.acmeAccounts, id).Bytes()
 	if err != nil {
 		return nil, mapErr(err, "reading the ACME account key")
 	}
-	key, err := s.secrets.Open(sealed)
+	key, err := s.secrets.OpenFor("acme-account/"+id, sealed)
 	if err != nil {
 		return nil, fmt.Errorf("ACME account key: %w", err)
 	}

@@ -46,7 +46,7 @@ func (s *Store) Encode(kind string, m proto.Message) ([]byte, error) {
 				return nil, ErrNoSecretsKey
 			}
 			c := proto.CloneOf(v)
-			c.PrivateKeyPem = s.secrets.Seal(v.GetPrivateKeyPem())
+			c.PrivateKeyPem = s.secrets.SealFor("certificate/"+v.GetName(), v.GetPrivateKeyPem())
 			m = c
 		}
 	}
@@ -82,7 +82,7 @@ func (s *Store) Decode(kind string, payload []byte, rev int64) (proto.Message, e
 			if s.secrets == nil {
 				return nil, fmt.Errorf("certificate %q: %w", v.GetName(), ErrNoSecretsKey)
 			}
-			key, err := s.secrets.Open(v.GetPrivateKeyPem())
+			key, err := s.secrets.OpenFor("certificate/"+v.GetName(), v.GetPrivateKeyPem())
 			if err != nil {
 				return nil, fmt.Errorf("certificate %q: %w", v.GetName(), err)
 			}

@@ -50,6 +50,8 @@ type keys struct {
 	ports, portOwners, portsUsed, dockerServices, dockerEvents string
 	// Certificate metadata, issuance locks and ACME accounts (certificates.go).
 	certMeta, certLocks, acmeAccounts string
+	// The cluster CA, join tokens, revocations and agents' Redis users (identity.go).
+	identity identityKeys
 	// Admin tokens by hash, and the hash of each token name (tokens.go).
 	tokens, tokenNames string
 }
@@ -89,6 +91,7 @@ func New(cfg Config) *Store {
 			certLocks:    p + "certificates:lock:",
 			acmeAccounts: p + "acme:accounts",
 
+			identity: newIdentityKeys(p),
 			tokens:     p + "tokens",
 			tokenNames: p + "tokens:names",
 		},

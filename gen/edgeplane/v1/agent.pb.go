@@ -21,6 +21,134 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// EnrollRequest asks for the agent's first certificate.
+type EnrollRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token from EnrollmentService.CreateJoinToken ("id.secret").
+	JoinToken string `protobuf:"bytes,1,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
+	// The node id to enrol as; the token's node id when it has one (then empty is fine).
+	NodeId string `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// PEM certificate signing request for a key made on the node (ECDSA P-256 or Ed25519).
+	CsrPem        []byte `protobuf:"bytes,3,opt,name=csr_pem,json=csrPem,proto3" json:"csr_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrollRequest) Reset() {
+	*x = EnrollRequest{}
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrollRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrollRequest) ProtoMessage() {}
+
+func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
+func (*EnrollRequest) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *EnrollRequest) GetJoinToken() string {
+	if x != nil {
+		return x.JoinToken
+	}
+	return ""
+}
+
+func (x *EnrollRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *EnrollRequest) GetCsrPem() []byte {
+	if x != nil {
+		return x.CsrPem
+	}
+	return nil
+}
+
+// EnrollResponse carries the agent's identity.
+type EnrollResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// PEM client certificate, CN=<node id>, OU=agent.
+	CertificatePem []byte `protobuf:"bytes,1,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	// PEM cluster CA certificate: the agent trusts only it for the control plane.
+	CaPem []byte `protobuf:"bytes,2,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	// The node id the certificate names.
+	NodeId        string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrollResponse) Reset() {
+	*x = EnrollResponse{}
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrollResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrollResponse) ProtoMessage() {}
+
+func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
+func (*EnrollResponse) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EnrollResponse) GetCertificatePem() []byte {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return nil
+}
+
+func (x *EnrollResponse) GetCaPem() []byte {
+	if x != nil {
+		return x.CaPem
+	}
+	return nil
+}
+
+func (x *EnrollResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
 // AgentMessage is what an agent sends.
 type AgentMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -29,6 +157,7 @@ type AgentMessage struct {
 	//	*AgentMessage_Hello
 	//	*AgentMessage_Ack
 	//	*AgentMessage_Nack
+	//	*AgentMessage_Renew
 	Kind          isAgentMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -36,7 +165,7 @@ type AgentMessage struct {
 
 func (x *AgentMessage) Reset() {
 	*x = AgentMessage{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[0]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -48,7 +177,7 @@ func (x *AgentMessage) String() string {
 func (*AgentMessage) ProtoMessage() {}
 
 func (x *AgentMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[0]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -61,7 +190,7 @@ func (x *AgentMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentMessage.ProtoReflect.Descriptor instead.
 func (*AgentMessage) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{0}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AgentMessage) GetKind() isAgentMessage_Kind {
@@ -98,6 +227,15 @@ func (x *AgentMessage) GetNack() *Nack {
 	return nil
 }
 
+func (x *AgentMessage) GetRenew() *RenewCertificate {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentMessage_Renew); ok {
+			return x.Renew
+		}
+	}
+	return nil
+}
+
 type isAgentMessage_Kind interface {
 	isAgentMessage_Kind()
 }
@@ -114,11 +252,63 @@ type AgentMessage_Nack struct {
 	Nack *Nack `protobuf:"bytes,3,opt,name=nack,proto3,oneof"`
 }
 
+type AgentMessage_Renew struct {
+	Renew *RenewCertificate `protobuf:"bytes,4,opt,name=renew,proto3,oneof"`
+}
+
 func (*AgentMessage_Hello) isAgentMessage_Kind() {}
 
 func (*AgentMessage_Ack) isAgentMessage_Kind() {}
 
 func (*AgentMessage_Nack) isAgentMessage_Kind() {}
+
+func (*AgentMessage_Renew) isAgentMessage_Kind() {}
+
+// RenewCertificate asks, over the authenticated stream, for a new client certificate for a
+// new key. The answer is a ControlMessage.certificate.
+type RenewCertificate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CsrPem        []byte                 `protobuf:"bytes,1,opt,name=csr_pem,json=csrPem,proto3" json:"csr_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewCertificate) Reset() {
+	*x = RenewCertificate{}
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewCertificate) ProtoMessage() {}
+
+func (x *RenewCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewCertificate.ProtoReflect.Descriptor instead.
+func (*RenewCertificate) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RenewCertificate) GetCsrPem() []byte {
+	if x != nil {
+		return x.CsrPem
+	}
+	return nil
+}
 
 // Hello opens a stream.
 type Hello struct {
@@ -137,7 +327,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[1]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -149,7 +339,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[1]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -162,7 +352,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{1}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Hello) GetNodeId() string {
@@ -211,7 +401,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[2]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -223,7 +413,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[2]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -236,7 +426,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{2}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Ack) GetRevision() int64 {
@@ -264,7 +454,7 @@ type Nack struct {
 
 func (x *Nack) Reset() {
 	*x = Nack{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[3]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -276,7 +466,7 @@ func (x *Nack) String() string {
 func (*Nack) ProtoMessage() {}
 
 func (x *Nack) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[3]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -289,7 +479,7 @@ func (x *Nack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nack.ProtoReflect.Descriptor instead.
 func (*Nack) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Nack) GetRevision() int64 {
@@ -312,6 +502,8 @@ type ControlMessage struct {
 	// Types that are valid to be assigned to Kind:
 	//
 	//	*ControlMessage_Update
+	//	*ControlMessage_Certificate
+	//	*ControlMessage_Settings
 	Kind          isControlMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -319,7 +511,7 @@ type ControlMessage struct {
 
 func (x *ControlMessage) Reset() {
 	*x = ControlMessage{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[4]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -331,7 +523,7 @@ func (x *ControlMessage) String() string {
 func (*ControlMessage) ProtoMessage() {}
 
 func (x *ControlMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[4]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -344,7 +536,7 @@ func (x *ControlMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlMessage.ProtoReflect.Descriptor instead.
 func (*ControlMessage) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ControlMessage) GetKind() isControlMessage_Kind {
@@ -363,6 +555,24 @@ func (x *ControlMessage) GetUpdate() *ConfigUpdate {
 	return nil
 }
 
+func (x *ControlMessage) GetCertificate() *IssuedCertificate {
+	if x != nil {
+		if x, ok := x.Kind.(*ControlMessage_Certificate); ok {
+			return x.Certificate
+		}
+	}
+	return nil
+}
+
+func (x *ControlMessage) GetSettings() *AgentSettings {
+	if x != nil {
+		if x, ok := x.Kind.(*ControlMessage_Settings); ok {
+			return x.Settings
+		}
+	}
+	return nil
+}
+
 type isControlMessage_Kind interface {
 	isControlMessage_Kind()
 }
@@ -371,7 +581,120 @@ type ControlMessage_Update struct {
 	Update *ConfigUpdate `protobuf:"bytes,1,opt,name=update,proto3,oneof"`
 }
 
+type ControlMessage_Certificate struct {
+	Certificate *IssuedCertificate `protobuf:"bytes,2,opt,name=certificate,proto3,oneof"`
+}
+
+type ControlMessage_Settings struct {
+	Settings *AgentSettings `protobuf:"bytes,3,opt,name=settings,proto3,oneof"`
+}
+
 func (*ControlMessage_Update) isControlMessage_Kind() {}
+
+func (*ControlMessage_Certificate) isControlMessage_Kind() {}
+
+func (*ControlMessage_Settings) isControlMessage_Kind() {}
+
+// IssuedCertificate answers RenewCertificate.
+type IssuedCertificate struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	CertificatePem []byte                 `protobuf:"bytes,1,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	CaPem          []byte                 `protobuf:"bytes,2,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *IssuedCertificate) Reset() {
+	*x = IssuedCertificate{}
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssuedCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssuedCertificate) ProtoMessage() {}
+
+func (x *IssuedCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssuedCertificate.ProtoReflect.Descriptor instead.
+func (*IssuedCertificate) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *IssuedCertificate) GetCertificatePem() []byte {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return nil
+}
+
+func (x *IssuedCertificate) GetCaPem() []byte {
+	if x != nil {
+		return x.CaPem
+	}
+	return nil
+}
+
+// AgentSettings are this agent's own settings, sent once when its stream opens (before any
+// ConfigUpdate). They win over the shared ConfigUpdate.telemetry.
+type AgentSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where to publish request records, with this agent's own Redis credentials (an ACL user
+	// that may only XADD to the request stream).
+	Telemetry     *TelemetrySettings `protobuf:"bytes,1,opt,name=telemetry,proto3" json:"telemetry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentSettings) Reset() {
+	*x = AgentSettings{}
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentSettings) ProtoMessage() {}
+
+func (x *AgentSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentSettings.ProtoReflect.Descriptor instead.
+func (*AgentSettings) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AgentSettings) GetTelemetry() *TelemetrySettings {
+	if x != nil {
+		return x.Telemetry
+	}
+	return nil
+}
 
 // ConfigUpdate moves an agent to a new revision: a full snapshot, or a delta from
 // base_revision (the revision the agent serves).
@@ -409,7 +732,7 @@ type ConfigUpdate struct {
 
 func (x *ConfigUpdate) Reset() {
 	*x = ConfigUpdate{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[5]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -421,7 +744,7 @@ func (x *ConfigUpdate) String() string {
 func (*ConfigUpdate) ProtoMessage() {}
 
 func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[5]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -434,7 +757,7 @@ func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigUpdate.ProtoReflect.Descriptor instead.
 func (*ConfigUpdate) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ConfigUpdate) GetRevision() int64 {
@@ -536,7 +859,7 @@ type TelemetrySettings struct {
 
 func (x *TelemetrySettings) Reset() {
 	*x = TelemetrySettings{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +871,7 @@ func (x *TelemetrySettings) String() string {
 func (*TelemetrySettings) ProtoMessage() {}
 
 func (x *TelemetrySettings) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +884,7 @@ func (x *TelemetrySettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TelemetrySettings.ProtoReflect.Descriptor instead.
 func (*TelemetrySettings) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TelemetrySettings) GetRedisUrl() string {
@@ -597,7 +920,7 @@ type ServiceEndpoints struct {
 
 func (x *ServiceEndpoints) Reset() {
 	*x = ServiceEndpoints{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -609,7 +932,7 @@ func (x *ServiceEndpoints) String() string {
 func (*ServiceEndpoints) ProtoMessage() {}
 
 func (x *ServiceEndpoints) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -622,7 +945,7 @@ func (x *ServiceEndpoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceEndpoints.ProtoReflect.Descriptor instead.
 func (*ServiceEndpoints) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ServiceEndpoints) GetName() string {
@@ -656,7 +979,7 @@ type TlsCertificate struct {
 
 func (x *TlsCertificate) Reset() {
 	*x = TlsCertificate{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[8]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +991,7 @@ func (x *TlsCertificate) String() string {
 func (*TlsCertificate) ProtoMessage() {}
 
 func (x *TlsCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[8]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +1004,7 @@ func (x *TlsCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TlsCertificate.ProtoReflect.Descriptor instead.
 func (*TlsCertificate) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TlsCertificate) GetName() string {
@@ -724,7 +1047,7 @@ type AcmeChallenge struct {
 
 func (x *AcmeChallenge) Reset() {
 	*x = AcmeChallenge{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[9]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +1059,7 @@ func (x *AcmeChallenge) String() string {
 func (*AcmeChallenge) ProtoMessage() {}
 
 func (x *AcmeChallenge) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[9]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +1072,7 @@ func (x *AcmeChallenge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcmeChallenge.ProtoReflect.Descriptor instead.
 func (*AcmeChallenge) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AcmeChallenge) GetToken() string {
@@ -770,12 +1093,24 @@ var File_edgeplane_v1_agent_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x18edgeplane/v1/agent.proto\x12\fedgeplane.v1\x1a\x1aedgeplane/v1/routing.proto\"\x94\x01\n" +
+	"\x18edgeplane/v1/agent.proto\x12\fedgeplane.v1\x1a\x1aedgeplane/v1/routing.proto\"`\n" +
+	"\rEnrollRequest\x12\x1d\n" +
+	"\n" +
+	"join_token\x18\x01 \x01(\tR\tjoinToken\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x17\n" +
+	"\acsr_pem\x18\x03 \x01(\fR\x06csrPem\"i\n" +
+	"\x0eEnrollResponse\x12'\n" +
+	"\x0fcertificate_pem\x18\x01 \x01(\fR\x0ecertificatePem\x12\x15\n" +
+	"\x06ca_pem\x18\x02 \x01(\fR\x05caPem\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\"\xcc\x01\n" +
 	"\fAgentMessage\x12+\n" +
 	"\x05hello\x18\x01 \x01(\v2\x13.edgeplane.v1.HelloH\x00R\x05hello\x12%\n" +
 	"\x03ack\x18\x02 \x01(\v2\x11.edgeplane.v1.AckH\x00R\x03ack\x12(\n" +
-	"\x04nack\x18\x03 \x01(\v2\x12.edgeplane.v1.NackH\x00R\x04nackB\x06\n" +
-	"\x04kind\"\xeb\x01\n" +
+	"\x04nack\x18\x03 \x01(\v2\x12.edgeplane.v1.NackH\x00R\x04nack\x126\n" +
+	"\x05renew\x18\x04 \x01(\v2\x1e.edgeplane.v1.RenewCertificateH\x00R\x05renewB\x06\n" +
+	"\x04kind\"+\n" +
+	"\x10RenewCertificate\x12\x17\n" +
+	"\acsr_pem\x18\x01 \x01(\fR\x06csrPem\"\xeb\x01\n" +
 	"\x05Hello\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x127\n" +
 	"\x06labels\x18\x02 \x03(\v2\x1f.edgeplane.v1.Hello.LabelsEntryR\x06labels\x12\x18\n" +
@@ -792,10 +1127,17 @@ const file_edgeplane_v1_agent_proto_rawDesc = "" +
 	"configHash\"8\n" +
 	"\x04Nack\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"N\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\xce\x01\n" +
 	"\x0eControlMessage\x124\n" +
-	"\x06update\x18\x01 \x01(\v2\x1a.edgeplane.v1.ConfigUpdateH\x00R\x06updateB\x06\n" +
-	"\x04kind\"\xc6\x04\n" +
+	"\x06update\x18\x01 \x01(\v2\x1a.edgeplane.v1.ConfigUpdateH\x00R\x06update\x12C\n" +
+	"\vcertificate\x18\x02 \x01(\v2\x1f.edgeplane.v1.IssuedCertificateH\x00R\vcertificate\x129\n" +
+	"\bsettings\x18\x03 \x01(\v2\x1b.edgeplane.v1.AgentSettingsH\x00R\bsettingsB\x06\n" +
+	"\x04kind\"S\n" +
+	"\x11IssuedCertificate\x12'\n" +
+	"\x0fcertificate_pem\x18\x01 \x01(\fR\x0ecertificatePem\x12\x15\n" +
+	"\x06ca_pem\x18\x02 \x01(\fR\x05caPem\"N\n" +
+	"\rAgentSettings\x12=\n" +
+	"\ttelemetry\x18\x01 \x01(\v2\x1f.edgeplane.v1.TelemetrySettingsR\ttelemetry\"\xc6\x04\n" +
 	"\fConfigUpdate\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1a\n" +
 	"\bsnapshot\x18\x02 \x01(\bR\bsnapshot\x12#\n" +
@@ -826,9 +1168,10 @@ const file_edgeplane_v1_agent_proto_rawDesc = "" +
 	"\x0fprivate_key_pem\x18\x04 \x01(\fR\rprivateKeyPem\"R\n" +
 	"\rAcmeChallenge\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12+\n" +
-	"\x11key_authorization\x18\x02 \x01(\tR\x10keyAuthorization2W\n" +
+	"\x11key_authorization\x18\x02 \x01(\tR\x10keyAuthorization2\x9c\x01\n" +
 	"\fAgentService\x12G\n" +
-	"\aConnect\x12\x1a.edgeplane.v1.AgentMessage\x1a\x1c.edgeplane.v1.ControlMessage(\x010\x01B\xac\x01\n" +
+	"\aConnect\x12\x1a.edgeplane.v1.AgentMessage\x1a\x1c.edgeplane.v1.ControlMessage(\x010\x01\x12C\n" +
+	"\x06Enroll\x12\x1b.edgeplane.v1.EnrollRequest\x1a\x1c.edgeplane.v1.EnrollResponseB\xac\x01\n" +
 	"\x10com.edgeplane.v1B\n" +
 	"AgentProtoP\x01Z;github.com/edgeplane/edgeplane/gen/edgeplane/v1;edgeplanev1\xa2\x02\x03EXX\xaa\x02\fEdgeplane.V1\xca\x02\fEdgeplane\\V1\xe2\x02\x18Edgeplane\\V1\\GPBMetadata\xea\x02\rEdgeplane::V1b\x06proto3"
 
@@ -844,41 +1187,52 @@ func file_edgeplane_v1_agent_proto_rawDescGZIP() []byte {
 	return file_edgeplane_v1_agent_proto_rawDescData
 }
 
-var file_edgeplane_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_edgeplane_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_edgeplane_v1_agent_proto_goTypes = []any{
-	(*AgentMessage)(nil),      // 0: edgeplane.v1.AgentMessage
-	(*Hello)(nil),             // 1: edgeplane.v1.Hello
-	(*Ack)(nil),               // 2: edgeplane.v1.Ack
-	(*Nack)(nil),              // 3: edgeplane.v1.Nack
-	(*ControlMessage)(nil),    // 4: edgeplane.v1.ControlMessage
-	(*ConfigUpdate)(nil),      // 5: edgeplane.v1.ConfigUpdate
-	(*TelemetrySettings)(nil), // 6: edgeplane.v1.TelemetrySettings
-	(*ServiceEndpoints)(nil),  // 7: edgeplane.v1.ServiceEndpoints
-	(*TlsCertificate)(nil),    // 8: edgeplane.v1.TlsCertificate
-	(*AcmeChallenge)(nil),     // 9: edgeplane.v1.AcmeChallenge
-	nil,                       // 10: edgeplane.v1.Hello.LabelsEntry
-	(*Route)(nil),             // 11: edgeplane.v1.Route
-	(*Target)(nil),            // 12: edgeplane.v1.Target
+	(*EnrollRequest)(nil),     // 0: edgeplane.v1.EnrollRequest
+	(*EnrollResponse)(nil),    // 1: edgeplane.v1.EnrollResponse
+	(*AgentMessage)(nil),      // 2: edgeplane.v1.AgentMessage
+	(*RenewCertificate)(nil),  // 3: edgeplane.v1.RenewCertificate
+	(*Hello)(nil),             // 4: edgeplane.v1.Hello
+	(*Ack)(nil),               // 5: edgeplane.v1.Ack
+	(*Nack)(nil),              // 6: edgeplane.v1.Nack
+	(*ControlMessage)(nil),    // 7: edgeplane.v1.ControlMessage
+	(*IssuedCertificate)(nil), // 8: edgeplane.v1.IssuedCertificate
+	(*AgentSettings)(nil),     // 9: edgeplane.v1.AgentSettings
+	(*ConfigUpdate)(nil),      // 10: edgeplane.v1.ConfigUpdate
+	(*TelemetrySettings)(nil), // 11: edgeplane.v1.TelemetrySettings
+	(*ServiceEndpoints)(nil),  // 12: edgeplane.v1.ServiceEndpoints
+	(*TlsCertificate)(nil),    // 13: edgeplane.v1.TlsCertificate
+	(*AcmeChallenge)(nil),     // 14: edgeplane.v1.AcmeChallenge
+	nil,                       // 15: edgeplane.v1.Hello.LabelsEntry
+	(*Route)(nil),             // 16: edgeplane.v1.Route
+	(*Target)(nil),            // 17: edgeplane.v1.Target
 }
 var file_edgeplane_v1_agent_proto_depIdxs = []int32{
-	1,  // 0: edgeplane.v1.AgentMessage.hello:type_name -> edgeplane.v1.Hello
-	2,  // 1: edgeplane.v1.AgentMessage.ack:type_name -> edgeplane.v1.Ack
-	3,  // 2: edgeplane.v1.AgentMessage.nack:type_name -> edgeplane.v1.Nack
-	10, // 3: edgeplane.v1.Hello.labels:type_name -> edgeplane.v1.Hello.LabelsEntry
-	5,  // 4: edgeplane.v1.ControlMessage.update:type_name -> edgeplane.v1.ConfigUpdate
-	11, // 5: edgeplane.v1.ConfigUpdate.routes:type_name -> edgeplane.v1.Route
-	8,  // 6: edgeplane.v1.ConfigUpdate.certificates:type_name -> edgeplane.v1.TlsCertificate
-	9,  // 7: edgeplane.v1.ConfigUpdate.challenges:type_name -> edgeplane.v1.AcmeChallenge
-	7,  // 8: edgeplane.v1.ConfigUpdate.services:type_name -> edgeplane.v1.ServiceEndpoints
-	6,  // 9: edgeplane.v1.ConfigUpdate.telemetry:type_name -> edgeplane.v1.TelemetrySettings
-	12, // 10: edgeplane.v1.ServiceEndpoints.targets:type_name -> edgeplane.v1.Target
-	0,  // 11: edgeplane.v1.AgentService.Connect:input_type -> edgeplane.v1.AgentMessage
-	4,  // 12: edgeplane.v1.AgentService.Connect:output_type -> edgeplane.v1.ControlMessage
-	12, // [12:13] is the sub-list for method output_type
-	11, // [11:12] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	4,  // 0: edgeplane.v1.AgentMessage.hello:type_name -> edgeplane.v1.Hello
+	5,  // 1: edgeplane.v1.AgentMessage.ack:type_name -> edgeplane.v1.Ack
+	6,  // 2: edgeplane.v1.AgentMessage.nack:type_name -> edgeplane.v1.Nack
+	3,  // 3: edgeplane.v1.AgentMessage.renew:type_name -> edgeplane.v1.RenewCertificate
+	15, // 4: edgeplane.v1.Hello.labels:type_name -> edgeplane.v1.Hello.LabelsEntry
+	10, // 5: edgeplane.v1.ControlMessage.update:type_name -> edgeplane.v1.ConfigUpdate
+	8,  // 6: edgeplane.v1.ControlMessage.certificate:type_name -> edgeplane.v1.IssuedCertificate
+	9,  // 7: edgeplane.v1.ControlMessage.settings:type_name -> edgeplane.v1.AgentSettings
+	11, // 8: edgeplane.v1.AgentSettings.telemetry:type_name -> edgeplane.v1.TelemetrySettings
+	16, // 9: edgeplane.v1.ConfigUpdate.routes:type_name -> edgeplane.v1.Route
+	13, // 10: edgeplane.v1.ConfigUpdate.certificates:type_name -> edgeplane.v1.TlsCertificate
+	14, // 11: edgeplane.v1.ConfigUpdate.challenges:type_name -> edgeplane.v1.AcmeChallenge
+	12, // 12: edgeplane.v1.ConfigUpdate.services:type_name -> edgeplane.v1.ServiceEndpoints
+	11, // 13: edgeplane.v1.ConfigUpdate.telemetry:type_name -> edgeplane.v1.TelemetrySettings
+	17, // 14: edgeplane.v1.ServiceEndpoints.targets:type_name -> edgeplane.v1.Target
+	2,  // 15: edgeplane.v1.AgentService.Connect:input_type -> edgeplane.v1.AgentMessage
+	0,  // 16: edgeplane.v1.AgentService.Enroll:input_type -> edgeplane.v1.EnrollRequest
+	7,  // 17: edgeplane.v1.AgentService.Connect:output_type -> edgeplane.v1.ControlMessage
+	1,  // 18: edgeplane.v1.AgentService.Enroll:output_type -> edgeplane.v1.EnrollResponse
+	17, // [17:19] is the sub-list for method output_type
+	15, // [15:17] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_agent_proto_init() }
@@ -887,13 +1241,16 @@ func file_edgeplane_v1_agent_proto_init() {
 		return
 	}
 	file_edgeplane_v1_routing_proto_init()
-	file_edgeplane_v1_agent_proto_msgTypes[0].OneofWrappers = []any{
+	file_edgeplane_v1_agent_proto_msgTypes[2].OneofWrappers = []any{
 		(*AgentMessage_Hello)(nil),
 		(*AgentMessage_Ack)(nil),
 		(*AgentMessage_Nack)(nil),
+		(*AgentMessage_Renew)(nil),
 	}
-	file_edgeplane_v1_agent_proto_msgTypes[4].OneofWrappers = []any{
+	file_edgeplane_v1_agent_proto_msgTypes[7].OneofWrappers = []any{
 		(*ControlMessage_Update)(nil),
+		(*ControlMessage_Certificate)(nil),
+		(*ControlMessage_Settings)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -901,7 +1258,7 @@ func file_edgeplane_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_agent_proto_rawDesc), len(file_edgeplane_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,95 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type RevokeAgentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAgentRequest) Reset() {
+	*x = RevokeAgentRequest{}
+	mi := &file_edgeplane_v1_fleet_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAgentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAgentRequest) ProtoMessage() {}
+
+func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_fleet_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAgentRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAgentRequest) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_fleet_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *RevokeAgentRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+type RevokeAgentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Certificates issued before this time are refused.
+	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAgentResponse) Reset() {
+	*x = RevokeAgentResponse{}
+	mi := &file_edgeplane_v1_fleet_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAgentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAgentResponse) ProtoMessage() {}
+
+func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_fleet_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAgentResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAgentResponse) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_fleet_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RevokeAgentResponse) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
 // Agent is one edge node's status.
 type Agent struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -49,7 +138,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_edgeplane_v1_fleet_proto_msgTypes[0]
+	mi := &file_edgeplane_v1_fleet_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -61,7 +150,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_fleet_proto_msgTypes[0]
+	mi := &file_edgeplane_v1_fleet_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -74,7 +163,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_fleet_proto_rawDescGZIP(), []int{0}
+	return file_edgeplane_v1_fleet_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Agent) GetNodeId() string {
@@ -165,7 +254,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_edgeplane_v1_fleet_proto_msgTypes[1]
+	mi := &file_edgeplane_v1_fleet_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -177,7 +266,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_fleet_proto_msgTypes[1]
+	mi := &file_edgeplane_v1_fleet_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -190,7 +279,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_fleet_proto_rawDescGZIP(), []int{1}
+	return file_edgeplane_v1_fleet_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListAgentsRequest) GetPageSize() int32 {
@@ -217,7 +306,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_edgeplane_v1_fleet_proto_msgTypes[2]
+	mi := &file_edgeplane_v1_fleet_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -229,7 +318,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_fleet_proto_msgTypes[2]
+	mi := &file_edgeplane_v1_fleet_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -242,7 +331,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_fleet_proto_rawDescGZIP(), []int{2}
+	return file_edgeplane_v1_fleet_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -268,7 +357,7 @@ type GetAgentRequest struct {
 
 func (x *GetAgentRequest) Reset() {
 	*x = GetAgentRequest{}
-	mi := &file_edgeplane_v1_fleet_proto_msgTypes[3]
+	mi := &file_edgeplane_v1_fleet_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -280,7 +369,7 @@ func (x *GetAgentRequest) String() string {
 func (*GetAgentRequest) ProtoMessage() {}
 
 func (x *GetAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_fleet_proto_msgTypes[3]
+	mi := &file_edgeplane_v1_fleet_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -293,7 +382,7 @@ func (x *GetAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentRequest.ProtoReflect.Descriptor instead.
 func (*GetAgentRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_fleet_proto_rawDescGZIP(), []int{3}
+	return file_edgeplane_v1_fleet_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetAgentRequest) GetNodeId() string {
@@ -312,7 +401,7 @@ type GetAgentResponse struct {
 
 func (x *GetAgentResponse) Reset() {
 	*x = GetAgentResponse{}
-	mi := &file_edgeplane_v1_fleet_proto_msgTypes[4]
+	mi := &file_edgeplane_v1_fleet_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -324,7 +413,7 @@ func (x *GetAgentResponse) String() string {
 func (*GetAgentResponse) ProtoMessage() {}
 
 func (x *GetAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_fleet_proto_msgTypes[4]
+	mi := &file_edgeplane_v1_fleet_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -337,7 +426,7 @@ func (x *GetAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentResponse.ProtoReflect.Descriptor instead.
 func (*GetAgentResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_fleet_proto_rawDescGZIP(), []int{4}
+	return file_edgeplane_v1_fleet_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetAgentResponse) GetAgent() *Agent {
@@ -351,7 +440,12 @@ var File_edgeplane_v1_fleet_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_fleet_proto_rawDesc = "" +
 	"\n" +
-	"\x18edgeplane/v1/fleet.proto\x12\fedgeplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x03\n" +
+	"\x18edgeplane/v1/fleet.proto\x12\fedgeplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"-\n" +
+	"\x12RevokeAgentRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"R\n" +
+	"\x13RevokeAgentResponse\x12;\n" +
+	"\vrevoke_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revokeTime\"\xf6\x03\n" +
 	"\x05Agent\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x127\n" +
 	"\x06labels\x18\x02 \x03(\v2\x1f.edgeplane.v1.Agent.LabelsEntryR\x06labels\x12\x18\n" +
@@ -380,11 +474,12 @@ const file_edgeplane_v1_fleet_proto_rawDesc = "" +
 	"\x0fGetAgentRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"=\n" +
 	"\x10GetAgentResponse\x12)\n" +
-	"\x05agent\x18\x01 \x01(\v2\x13.edgeplane.v1.AgentR\x05agent2\xaa\x01\n" +
+	"\x05agent\x18\x01 \x01(\v2\x13.edgeplane.v1.AgentR\x05agent2\xfe\x01\n" +
 	"\fFleetService\x12O\n" +
 	"\n" +
 	"ListAgents\x12\x1f.edgeplane.v1.ListAgentsRequest\x1a .edgeplane.v1.ListAgentsResponse\x12I\n" +
-	"\bGetAgent\x12\x1d.edgeplane.v1.GetAgentRequest\x1a\x1e.edgeplane.v1.GetAgentResponseB\xac\x01\n" +
+	"\bGetAgent\x12\x1d.edgeplane.v1.GetAgentRequest\x1a\x1e.edgeplane.v1.GetAgentResponse\x12R\n" +
+	"\vRevokeAgent\x12 .edgeplane.v1.RevokeAgentRequest\x1a!.edgeplane.v1.RevokeAgentResponseB\xac\x01\n" +
 	"\x10com.edgeplane.v1B\n" +
 	"FleetProtoP\x01Z;github.com/edgeplane/edgeplane/gen/edgeplane/v1;edgeplanev1\xa2\x02\x03EXX\xaa\x02\fEdgeplane.V1\xca\x02\fEdgeplane\\V1\xe2\x02\x18Edgeplane\\V1\\GPBMetadata\xea\x02\rEdgeplane::V1b\x06proto3"
 
@@ -400,31 +495,36 @@ func file_edgeplane_v1_fleet_proto_rawDescGZIP() []byte {
 	return file_edgeplane_v1_fleet_proto_rawDescData
 }
 
-var file_edgeplane_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_edgeplane_v1_fleet_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_edgeplane_v1_fleet_proto_goTypes = []any{
-	(*Agent)(nil),                 // 0: edgeplane.v1.Agent
-	(*ListAgentsRequest)(nil),     // 1: edgeplane.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),    // 2: edgeplane.v1.ListAgentsResponse
-	(*GetAgentRequest)(nil),       // 3: edgeplane.v1.GetAgentRequest
-	(*GetAgentResponse)(nil),      // 4: edgeplane.v1.GetAgentResponse
-	nil,                           // 5: edgeplane.v1.Agent.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*RevokeAgentRequest)(nil),    // 0: edgeplane.v1.RevokeAgentRequest
+	(*RevokeAgentResponse)(nil),   // 1: edgeplane.v1.RevokeAgentResponse
+	(*Agent)(nil),                 // 2: edgeplane.v1.Agent
+	(*ListAgentsRequest)(nil),     // 3: edgeplane.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),    // 4: edgeplane.v1.ListAgentsResponse
+	(*GetAgentRequest)(nil),       // 5: edgeplane.v1.GetAgentRequest
+	(*GetAgentResponse)(nil),      // 6: edgeplane.v1.GetAgentResponse
+	nil,                           // 7: edgeplane.v1.Agent.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
 }
 var file_edgeplane_v1_fleet_proto_depIdxs = []int32{
-	5, // 0: edgeplane.v1.Agent.labels:type_name -> edgeplane.v1.Agent.LabelsEntry
-	6, // 1: edgeplane.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	6, // 2: edgeplane.v1.Agent.connect_time:type_name -> google.protobuf.Timestamp
-	0, // 3: edgeplane.v1.ListAgentsResponse.agents:type_name -> edgeplane.v1.Agent
-	0, // 4: edgeplane.v1.GetAgentResponse.agent:type_name -> edgeplane.v1.Agent
-	1, // 5: edgeplane.v1.FleetService.ListAgents:input_type -> edgeplane.v1.ListAgentsRequest
-	3, // 6: edgeplane.v1.FleetService.GetAgent:input_type -> edgeplane.v1.GetAgentRequest
-	2, // 7: edgeplane.v1.FleetService.ListAgents:output_type -> edgeplane.v1.ListAgentsResponse
-	4, // 8: edgeplane.v1.FleetService.GetAgent:output_type -> edgeplane.v1.GetAgentResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	8, // 0: edgeplane.v1.RevokeAgentResponse.revoke_time:type_name -> google.protobuf.Timestamp
+	7, // 1: edgeplane.v1.Agent.labels:type_name -> edgeplane.v1.Agent.LabelsEntry
+	8, // 2: edgeplane.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	8, // 3: edgeplane.v1.Agent.connect_time:type_name -> google.protobuf.Timestamp
+	2, // 4: edgeplane.v1.ListAgentsResponse.agents:type_name -> edgeplane.v1.Agent
+	2, // 5: edgeplane.v1.GetAgentResponse.agent:type_name -> edgeplane.v1.Agent
+	3, // 6: edgeplane.v1.FleetService.ListAgents:input_type -> edgeplane.v1.ListAgentsRequest
+	5, // 7: edgeplane.v1.FleetService.GetAgent:input_type -> edgeplane.v1.GetAgentRequest
+	0, // 8: edgeplane.v1.FleetService.RevokeAgent:input_type -> edgeplane.v1.RevokeAgentRequest
+	4, // 9: edgeplane.v1.FleetService.ListAgents:output_type -> edgeplane.v1.ListAgentsResponse
+	6, // 10: edgeplane.v1.FleetService.GetAgent:output_type -> edgeplane.v1.GetAgentResponse
+	1, // 11: edgeplane.v1.FleetService.RevokeAgent:output_type -> edgeplane.v1.RevokeAgentResponse
+	9, // [9:12] is the sub-list for method output_type
+	6, // [6:9] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_fleet_proto_init() }
@@ -438,7 +538,7 @@ func file_edgeplane_v1_fleet_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_fleet_proto_rawDesc), len(file_edgeplane_v1_fleet_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

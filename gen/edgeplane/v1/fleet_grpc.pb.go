@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	FleetService_ListAgents_FullMethodName = "/edgeplane.v1.FleetService/ListAgents"
-	FleetService_GetAgent_FullMethodName   = "/edgeplane.v1.FleetService/GetAgent"
+	FleetService_ListAgents_FullMethodName  = "/edgeplane.v1.FleetService/ListAgents"
+	FleetService_GetAgent_FullMethodName    = "/edgeplane.v1.FleetService/GetAgent"
+	FleetService_RevokeAgent_FullMethodName = "/edgeplane.v1.FleetService/RevokeAgent"
 )
 
 // FleetServiceClient is the client API for FleetService service.
@@ -33,6 +34,10 @@ type FleetServiceClient interface {
 	ListAgents(ctx context.Context, in *ListAgentsRequest, opts ...grpc.CallOption) (*ListAgentsResponse, error)
 	// GetAgent returns one agent. NotFound if it never connected.
 	GetAgent(ctx context.Context, in *GetAgentRequest, opts ...grpc.CallOption) (*GetAgentResponse, error)
+	// RevokeAgent revokes every certificate issued to the node so far, disconnects it within
+	// a second on every replica, and deletes its Redis user. Admin only. Revoking a node that
+	// does not exist is not an error (it may have enrolled and never connected).
+	RevokeAgent(ctx context.Context, in *RevokeAgentRequest, opts ...grpc.CallOption) (*RevokeAgentResponse, error)
 }
 
 type fleetServiceClient struct {
@@ -63,6 +68,16 @@ func (c *fleetServiceClient) GetAgent(ctx context.Context, in *GetAgentRequest, 
 	return out, nil
 }
 
+func (c *fleetServiceClient) RevokeAgent(ctx context.Context, in *RevokeAgentRequest, opts ...grpc.CallOption) (*RevokeAgentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeAgentResponse)
+	err := c.cc.Invoke(ctx, FleetService_RevokeAgent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FleetServiceServer is the server API for FleetService service.
 // All implementations must embed UnimplementedFleetServiceServer
 // for forward compatibility.
@@ -73,6 +88,10 @@ type FleetServiceServer interface {
 	ListAgents(context.Context, *ListAgentsRequest) (*ListAgentsResponse, error)
 	// GetAgent returns one agent. NotFound if it never connected.
 	GetAgent(context.Context, *GetAgentRequest) (*GetAgentResponse, error)
+	// RevokeAgent revokes every certificate issued to the node so far, disconnects it within
+	// a second on every replica, and deletes its Redis user. Admin only. Revoking a node that
+	// does not exist is not an error (it may have enrolled and never connected).
+	RevokeAgent(context.Context, *RevokeAgentRequest) (*RevokeAgentResponse, error)
 	mustEmbedUnimplementedFleetServiceServer()
 }
 
@@ -88,6 +107,9 @@ func (UnimplementedFleetServiceServer) ListAgents(context.Context, *ListAgentsRe
 }
 func (UnimplementedFleetServiceServer) GetAgent(context.Context, *GetAgentRequest) (*GetAgentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetAgent not implemented")
+}
+func (UnimplementedFleetServiceServer) RevokeAgent(context.Context, *RevokeAgentRequest) (*RevokeAgentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeAgent not implemented")
 }
 func (UnimplementedFleetServiceServer) mustEmbedUnimplementedFleetServiceServer() {}
 func (UnimplementedFleetServiceServer) testEmbeddedByValue()                      {}
@@ -146,6 +168,24 @@ func _FleetService_GetAgent_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FleetService_RevokeAgent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeAgentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FleetServiceServer).RevokeAgent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FleetService_RevokeAgent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FleetServiceServer).RevokeAgent(ctx, req.(*RevokeAgentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FleetService_ServiceDesc is the grpc.ServiceDesc for FleetService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -160,6 +200,10 @@ var FleetService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetAgent",
 			Handler:    _FleetService_GetAgent_Handler,
+		},
+		{
+			MethodName: "RevokeAgent",
+			Handler:    _FleetService_RevokeAgent_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,272 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/redistest"
+)
+
+func enrollment(c *control) edgeplanev1.EnrollmentServiceClient {
+	return edgeplanev1.NewEnrollmentServiceClient(c.conn)
+}
+
+func joinToken(t *testing.T, c *control, uses int32) (token, pin string) {
+	t.Helper()
+	res, err := enrollment(c).CreateJoinToken(t.Context(), &edgeplanev1.CreateJoinTokenRequest{
+		Ttl: durationpb.New(10 * time.Minute), MaxUses: uses})
+	if err != nil {
+		t.Fatalf("CreateJoinToken: %v", err)
+	}
+	return res.GetJoinToken(), res.GetCaPin()
+}
+
+// An agent enrols with a join token and the CA pin, serves a route over its mTLS stream,
+// keeps its key sealed, and after a restart reconnects with its certificate (the token is
+// used up by then).
+func TestEnroll_AgentServesRouteAndRestarts(t *testing.T) {
+	rds := redistest.New(t)
+	cp, pin := startControlTLS(t, rds.URL(), "cp-1")
+	token, tokenPin := joinToken(t, cp, 1)
+	if tokenPin != pin {
+		t.Fatalf("CreateJoinToken's ca_pin %q differs from the one logged at start %q", tokenPin, pin)
+	}
+	create(t, cp, route("web", "web.test", backend(t, "web")))
+	cache := t.TempDir()
+	start := time.Now()
+	a := startAgent(t, cp.Addr, "edge-1", cache, "--join-token", token, "--ca-pin", pin)
+	a.expectServes("web.test", "/", 200, "web /")
+	t.Logf("enrolment to first served request: %s", time.Since(start))
+
+	key, err := os.ReadFile(filepath.Join(cache, "agent.key"))
+	if err != nil || strings.Contains(string(key), "PRIVATE KEY") {
+		t.Errorf("agent.key: %v; want it sealed, not PEM in clear", err)
+	}
+	for _, f := range []string{"agent.key", "agent.crt", "seal.key", "config.binpb"} {
+		if fi, err := os.Stat(filepath.Join(cache, f)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, want mode 0600", f, err)
+		}
+	}
+	list, err := enrollment(cp).ListJoinTokens(t.Context(), &edgeplanev1.ListJoinTokensRequest{})
+	if err != nil || len(list.GetTokens()) != 0 {
+		t.Errorf("ListJoinTokens after its only use: %v %v, want no live token", list, err)
+	}
+
+	a.Kill()
+	a.Start()
+	a.WaitListening()
+	create(t, cp, route("api", "api.test", backend(t, "api")))
+	a.expectServes("api.test", "/", 200, "api /")
+}
+
+// A used-up join token, an unknown one and a token without the right pin are refused, and
+// the agent says why and exits.
+func TestEnroll_RefusedTokens(t *testing.T) {
+	rds := redistest.New(t)
+	cp, pin := startControlTLS(t, rds.URL(), "cp-1")
+	token, _ := joinToken(t, cp, 1)
+	if _, err := enrol(t.Context(), cp.conn, token, "edge-1"); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	for name, tok := range map[string]string{"reused": token, "unknown": "abcdef.0123456789abcdef01234567"} {
+		t.Run(name, func(t *testing.T) {
+			_, err := enrol(t.Context(), cp.conn, tok, "edge-2")
+			if status.Code(err) != codes.PermissionDenied {
+				t.Errorf("Enroll: got %v, want PermissionDenied", err)
+			}
+			p := startProc(t, "agent-"+name, bins.agent, "--control-plane", cp.Addr, "--node-id", "edge-2", "--join-token", tok,
+				"--ca-pin", pin, "--cache-dir", t.TempDir(), "--http-addr", freeAddr(t), "--https-addr", "-",
+				"--metrics-addr", freeAddr(t), "--log-format", "json")
+			if code := p.ExitCode(20 * time.Second); code <= 0 {
+				t.Errorf("agent with a %s token: exit code %d, want a failure", name, code)
+			}
+		})
+	}
+	t.Run("wrong pin", func(t *testing.T) {
+		tok, _ := joinToken(t, cp, 1)
+		p := startProc(t, "agent-pin", bins.agent, "--control-plane", cp.Addr, "--node-id", "edge-3", "--join-token", tok,
+			"--ca-pin", "sha256:"+strings.Repeat("ab", 32), "--cache-dir", t.TempDir(), "--http-addr", freeAddr(t),
+			"--https-addr", "-", "--metrics-addr", freeAddr(t), "--log-format", "json")
+		eventually(t, 20*time.Second, func() error {
+			if len(p.LogsContaining("enrolment failed; retrying", "CA pin")) == 0 {
+				return errNotYet
+			}
+			return nil
+		})
+		// The token was never spent: the agent did not talk to a CA it could not pin.
+		if _, err := enrol(t.Context(), cp.conn, tok, "edge-3"); err != nil {
+			t.Errorf("token after a pin mismatch: %v, want it unused", err)
+		}
+	})
+}
+
+// firstMessage opens Connect as hello's node and returns the first message or the error.
+func firstMessage(ctx context.Context, conn *grpc.ClientConn, node string) (*edgeplanev1.ControlMessage, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := edgeplanev1.NewAgentServiceClient(conn).Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Send(&edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_Hello{Hello: &edgeplanev1.Hello{NodeId: node}}}); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return st.Recv()
+}
+
+// Forged agents get nothing: no certificate, a certificate from another CA, and a valid
+// certificate whose Hello names another node.
+func TestEnroll_ForgedAgentsGetNothing(t *testing.T) {
+	rds := redistest.New(t)
+	cp, pin := startControlTLS(t, rds.URL(), "cp-1")
+	create(t, cp, route("web", "web.test", backend(t, "web")))
+	token, _ := joinToken(t, cp, 1)
+	cert, err := enrol(t.Context(), cp.conn, token, "edge-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		conn *grpc.ClientConn
+		node string
+		want codes.Code
+	}{
+		{"no certificate", dialTLS(t, cp.Addr, pin, nil), "edge-1", codes.Unauthenticated},
+		{"another CA", dialTLS(t, cp.Addr, pin, foreignCert(t, "edge-1")), "edge-1", codes.Unavailable},
+		{"another node id", dialTLS(t, cp.Addr, pin, cert), "edge-1", codes.PermissionDenied},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg, err := firstMessage(t.Context(), tt.conn, tt.node)
+			if err == nil {
+				t.Fatalf("got %v, want no message at all", msg)
+			}
+			if status.Code(err) != tt.want {
+				t.Errorf("got %v, want %s", err, tt.want)
+			}
+		})
+	}
+	// The genuine certificate, speaking for its own node, gets its settings and config.
+	msg, err := firstMessage(t.Context(), dialTLS(t, cp.Addr, pin, cert), "edge-2")
+	if err != nil || msg.GetSettings() == nil {
+		t.Fatalf("edge-2 as itself: %v %v, want its AgentSettings first", msg, err)
+	}
+}
+
+// Revocation ends a connected agent's stream within a second on another replica, and its
+// certificate and Redis user are refused afterwards.
+func TestEnroll_RevokeAgent(t *testing.T) {
+	rds := redistest.New(t)
+	cp1, pin := startControlTLS(t, rds.URL(), "cp-1")
+	cp2, _ := startControlTLS(t, rds.URL(), "cp-2")
+	token, _ := joinToken(t, cp1, 1)
+	cert, err := enrol(t.Context(), cp1.conn, token, "edge-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := dialTLS(t, cp2.Addr, pin, cert)
+	st, err := edgeplanev1.NewAgentServiceClient(conn).Connect(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_Hello{Hello: &edgeplanev1.Hello{NodeId: "edge-2"}}}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := st.Recv()
+	if err != nil || first.GetSettings() == nil {
+		t.Fatalf("first message: %v %v", first, err)
+	}
+	redisURL := first.GetSettings().GetTelemetry().GetRedisUrl()
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := st.Recv(); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	if _, err := cp1.Fleet().RevokeAgent(t.Context(), &edgeplanev1.RevokeAgentRequest{NodeId: "edge-2"}); err != nil {
+		t.Fatalf("RevokeAgent: %v", err)
+	}
+	revoked := time.Now()
+	select {
+	case err := <-ended:
+		t.Logf("revocation to stream end on another replica: %s (%v)", time.Since(revoked), err)
+		if status.Code(err) != codes.PermissionDenied {
+			t.Errorf("stream ended with %v, want PermissionDenied", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("the revoked agent's stream is still open a second after RevokeAgent")
+	}
+	for _, cp := range []*control{cp1, cp2} {
+		if msg, err := firstMessage(t.Context(), dialTLS(t, cp.Addr, pin, cert), "edge-2"); status.Code(err) != codes.PermissionDenied {
+			t.Errorf("reconnect after revocation to %s: %v %v, want PermissionDenied", cp.name, msg, err)
+		}
+	}
+	u, _ := url.Parse(redisURL)
+	c := redis.NewClient(&redis.Options{Addr: u.Host, Username: u.User.Username(), Password: func() string { p, _ := u.User.Password(); return p }()})
+	defer c.Close()
+	if err := c.XAdd(t.Context(), &redis.XAddArgs{Stream: "logs:request:stream", Values: []any{"k", "v"}}).Err(); err == nil {
+		t.Error("the revoked agent's Redis user still works")
+	}
+}
+
+// An agent's Redis user may XADD to the request stream and do nothing else.
+func TestEnroll_AgentRedisUserIsXADDOnly(t *testing.T) {
+	rds := redistest.New(t)
+	cp, pin := startControlTLS(t, rds.URL(), "cp-1")
+	token, _ := joinToken(t, cp, 1)
+	cert, err := enrol(t.Context(), cp.conn, token, "edge-9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := firstMessage(t.Context(), dialTLS(t, cp.Addr, pin, cert), "edge-9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := msg.GetSettings().GetTelemetry()
+	u, err := url.Parse(ts.GetRedisUrl())
+	if err != nil || u.User == nil {
+		t.Fatalf("agent Redis URL %q: %v, want one with credentials", ts.GetRedisUrl(), err)
+	}
+	opt, err := redis.ParseURL(ts.GetRedisUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt) // what the agent itself uses: HELLO, AUTH, CLIENT SETINFO on connect
+	defer c.Close()
+	ctx := t.Context()
+	if err := c.XAdd(ctx, &redis.XAddArgs{Stream: ts.GetRequestStream(), MaxLen: 100, Approx: true, Values: []any{"k", "v"}}).Err(); err != nil {
+		t.Fatalf("XADD to its stream: %v", err)
+	}
+	refused := map[string]func() error{
+		"GET":    func() error { return c.Get(ctx, "{edgeplane}:revision").Err() },
+		"KEYS":   func() error { return c.Keys(ctx, "*").Err() },
+		"XRANGE": func() error { return c.XRange(ctx, ts.GetRequestStream(), "-", "+").Err() },
+		"XADD another stream": func() error {
+			return c.XAdd(ctx, &redis.XAddArgs{Stream: "events:all:stream", Values: []any{"k", "v"}}).Err()
+		},
+		"FLUSHALL": func() error { return c.FlushAll(ctx).Err() },
+		"ACL":      func() error { return c.Do(ctx, "ACL", "LIST").Err() },
+	}
+	for name, fn := range refused {
+		if err := fn(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+			t.Errorf("%s: got %v, want NOPERM", name, err)
+		}
+	}
+}
