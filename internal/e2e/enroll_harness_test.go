@@ -48,14 +48,14 @@ func startControlTLS(t *testing.T, redisURL, replica string, extra ...string) (*
 		}
 		return errNotYet
 	})
-	c.conn = dialTLS(t, addr, pin, nil)
+	c.conn = dialTLS(t, addr, pin, nil, grpc.WithPerRPCCredentials(bearer(tokenCreate(t, redisURL, "admin"))))
 	c.WaitServing()
 	return c, pin
 }
 
 // dialTLS connects to addr over TLS, trusting the server only if its chain holds the pinned
 // CA, presenting cert if not nil.
-func dialTLS(t *testing.T, addr, pin string, cert *tls.Certificate) *grpc.ClientConn {
+func dialTLS(t *testing.T, addr, pin string, cert *tls.Certificate, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	host, _, _ := net.SplitHostPort(addr)
 	cfg := &tls.Config{InsecureSkipVerify: true, VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
@@ -65,7 +65,7 @@ func dialTLS(t *testing.T, addr, pin string, cert *tls.Certificate) *grpc.Client
 	if cert != nil { // always offered, even when the server names other acceptable CAs
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	conn, err := grpc.NewClient(addr, append(opts, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
