@@ -92,6 +92,7 @@ func New(cfg Config) *Store {
 			acmeAccounts: p + "acme:accounts",
 
 			identity: newIdentityKeys(p),
+
 			tokens:     p + "tokens",
 			tokenNames: p + "tokens:names",
 		},
