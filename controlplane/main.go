@@ -105,6 +105,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.CACertFile, "ca-cert", "", "PEM cluster CA certificate to use instead of one made on first start (stored in Redis, shared by every replica)")
 	fs.StringVar(&cfg.CAKeyFile, "ca-key", "", "PEM private key of --ca-cert")
 	fs.DurationVar(&cfg.AgentCertLifetime, "agent-cert-lifetime", 30*24*time.Hour, "lifetime of agents' client certificates; agents renew at two thirds of it")
+	fs.DurationVar(&cfg.AgentRetention, "agent-retention", app.DefaultAgentRetention, "how long the status of an agent not seen is kept in FleetService")
 	securityFlags(fs, &cfg)
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error, then optional per-component levels: info,fanout=debug")

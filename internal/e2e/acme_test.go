@@ -184,7 +184,7 @@ func assertNoPlaintextKeys(t *testing.T, addr string) {
 			t.Errorf("a Redis value holds %q: a private key in plaintext", bad)
 		}
 	}
-	if !bytes.Contains(dump.Bytes(), []byte("ep1:")) {
+	if !bytes.Contains(dump.Bytes(), []byte("ep2:")) {
 		t.Errorf("no sealed value in %d keys: was the certificate stored?", len(keys))
 	}
 }

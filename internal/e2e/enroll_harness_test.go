@@ -55,7 +55,7 @@ func startControlTLS(t *testing.T, redisURL, replica string, extra ...string) (*
 
 // dialTLS connects to addr over TLS, trusting the server only if its chain holds the pinned
 // CA, presenting cert if not nil.
-func dialTLS(t *testing.T, addr, pin string, cert *tls.Certificate, opts ...grpc.DialOption) *grpc.ClientConn {
+func dialTLS(t testing.TB, addr, pin string, cert *tls.Certificate, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	host, _, _ := net.SplitHostPort(addr)
 	cfg := &tls.Config{InsecureSkipVerify: true, VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {

@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -268,5 +272,176 @@ func TestEnroll_AgentRedisUserIsXADDOnly(t *testing.T) {
 		if err := fn(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
 			t.Errorf("%s: got %v, want NOPERM", name, err)
 		}
+	}
+}
+
+// An agent renews its certificate over the stream before it expires, and reconnects with the
+// renewed one after the first has expired.
+func TestEnroll_AgentRenewsItsCertificate(t *testing.T) {
+	rds := redistest.New(t)
+	cp, pin := startControlTLS(t, rds.URL(), "cp-1", "--agent-cert-lifetime", "6s")
+	token, _ := joinToken(t, cp, 1)
+	create(t, cp, route("web", "web.test", backend(t, "web")))
+	cache := t.TempDir()
+	a := startAgent(t, cp.Addr, "edge-1", cache, "--join-token", token, "--ca-pin", pin)
+	a.expectServes("web.test", "/", 200, "web /")
+	first, err := os.ReadFile(filepath.Join(cache, "agent.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		if len(a.Logs("certificate renewed")) == 0 {
+			return errNotYet
+		}
+		return nil
+	})
+	renewed, _ := os.ReadFile(filepath.Join(cache, "agent.crt"))
+	if string(renewed) == string(first) {
+		t.Fatal("agent.crt unchanged after the renewal")
+	}
+	// Once the first certificate has expired, a restarted agent still gets in.
+	eventually(t, 20*time.Second, func() error {
+		if len(a.Logs("certificate renewed")) < 2 {
+			return errNotYet
+		}
+		return nil
+	})
+	a.Kill()
+	a.Start()
+	a.WaitListening()
+	create(t, cp, route("api", "api.test", backend(t, "api")))
+	a.expectServes("api.test", "/", 200, "api /")
+}
+
+// openStream connects as node with the connection's certificate and returns the stream once
+// its first message arrived, with a channel that receives the error ending it.
+func openStream(t *testing.T, conn *grpc.ClientConn, node string) (<-chan error, error) {
+	t.Helper()
+	st, err := edgeplanev1.NewAgentServiceClient(conn).Connect(t.Context())
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Send(&edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_Hello{Hello: &edgeplanev1.Hello{NodeId: node}}}); err != nil {
+		return nil, err
+	}
+	if _, err := st.Recv(); err != nil {
+		return nil, err
+	}
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := st.Recv(); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	return ended, nil
+}
+
+// Two streams of one identity: the newer wins with the same or a later certificate; with an
+// older certificate the newer stream is refused.
+func TestEnroll_DuplicateIdentity(t *testing.T) {
+	rds := redistest.New(t)
+	cp, pin := startControlTLS(t, rds.URL(), "cp-1")
+	token, _ := joinToken(t, cp, 2)
+	older, err := enrol(t.Context(), cp.conn, token, "edge-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued := older.Leaf
+	if issued == nil {
+		issued, _ = x509.ParseCertificate(older.Certificate[0])
+	}
+	eventually(t, 5*time.Second, func() error { // certificates are dated to the second
+		if time.Now().Unix() <= issued.NotBefore.Unix() {
+			return errNotYet
+		}
+		return nil
+	})
+	newer, err := enrol(t.Context(), cp.conn, token, "edge-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := openStream(t, dialTLS(t, cp.Addr, pin, older), "edge-5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := openStream(t, dialTLS(t, cp.Addr, pin, older), "edge-5")
+	if err != nil {
+		t.Fatalf("same certificate again: %v, want it to win", err)
+	}
+	if err := <-first; err == nil {
+		t.Error("the first stream ended without an error")
+	}
+	third, err := openStream(t, dialTLS(t, cp.Addr, pin, newer), "edge-5")
+	if err != nil {
+		t.Fatalf("renewed certificate: %v, want it to win", err)
+	}
+	<-second
+	if _, err := openStream(t, dialTLS(t, cp.Addr, pin, older), "edge-5"); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("older certificate while the newer is connected: got %v, want PermissionDenied", err)
+	}
+	select {
+	case err := <-third:
+		t.Errorf("the newer stream ended: %v", err)
+	default:
+	}
+}
+
+// The README's TLS examples: fetch the CA, check its pin with openssl, then make, list and
+// delete join tokens and revoke an agent with grpcurl -cacert.
+func TestEnroll_GrpcurlWithCACert(t *testing.T) {
+	bin := grpcurlPath(t)
+	rds := redistest.New(t)
+	httpAddr := freeAddr(t)
+	cp, pin := startControlTLS(t, rds.URL(), "cp-1", "--http-addr", httpAddr)
+	res, err := http.Get("http://" + httpAddr + "/ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.Header.Get("X-Edgeplane-CA-Pin") != pin {
+		t.Errorf("/ca.pem pin header %q, want %q", res.Header.Get("X-Edgeplane-CA-Pin"), pin)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("sh", "-c", "openssl x509 -in "+ca+" -pubkey -noout | openssl pkey -pubin -outform der | sha256sum").CombinedOutput()
+	if err != nil || "sha256:"+strings.Fields(string(out))[0] != pin {
+		t.Errorf("openssl pin: %s %v, want %s", out, err, pin)
+	}
+	admin := tokenCreate(t, rds.URL(), "admin")
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, append([]string{"-cacert", ca, "-H", "authorization: Bearer " + admin}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("grpcurl %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	created := run("-d", `{"ttl":"600s","maxUses":1,"labels":{"region":"eu"}}`, cp.Addr, "edgeplane.v1.EnrollmentService/CreateJoinToken")
+	if !strings.Contains(created, `"joinToken"`) || !strings.Contains(created, pin) {
+		t.Fatalf("CreateJoinToken: %s, want a token and the pin", created)
+	}
+	var body struct {
+		JoinToken string `json:"joinToken"`
+	}
+	if err := json.Unmarshal([]byte(created), &body); err != nil {
+		t.Fatal(err)
+	}
+	id, _, _ := strings.Cut(body.JoinToken, ".")
+	list := run(cp.Addr, "edgeplane.v1.EnrollmentService/ListJoinTokens")
+	if !strings.Contains(list, `"id": "`+id+`"`) || strings.Contains(list, body.JoinToken) {
+		t.Errorf("ListJoinTokens: %s, want token %s listed without its secret", list, id)
+	}
+	run("-d", `{"id":"`+id+`"}`, cp.Addr, "edgeplane.v1.EnrollmentService/DeleteJoinToken")
+	if revoked := run("-d", `{"nodeId":"edge-1"}`, cp.Addr, "edgeplane.v1.FleetService/RevokeAgent"); !strings.Contains(revoked, "revokeTime") {
+		t.Errorf("RevokeAgent: %s", revoked)
+	}
+	if out, err := exec.Command(bin, "-plaintext", cp.Addr, "list").CombinedOutput(); err == nil {
+		t.Errorf("grpcurl -plaintext against TLS: got %s, want a failure", out)
 	}
 }

@@ -17,6 +17,7 @@ type connectStream = grpc.BidiStreamingClient[edgeplanev1.AgentMessage, edgeplan
 func (c *Client) session(ctx context.Context) (applied bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer c.stopRenewal()
 	st, err := c.api.Connect(ctx)
 	if err != nil {
 		return false, fmt.Errorf("opening config stream: %w", err)
@@ -38,7 +39,7 @@ func (c *Client) session(ctx context.Context) (applied bool, err error) {
 		}
 		u := msg.GetUpdate()
 		if u == nil {
-			c.other(ctx, msg)
+			c.other(ctx, msg, cancel)
 			continue
 		}
 		reply, ok := c.handle(ctx, u)
@@ -113,8 +114,8 @@ func (c *Client) renew(st connectStream, cancel context.CancelFunc) error {
 	if r == nil {
 		return nil
 	}
-	if wait := time.Until(r.RenewAt()); wait > 0 {
-		time.AfterFunc(wait, cancel)
+	if time.Until(r.RenewAt()) > 0 {
+		c.armRenewal(cancel)
 		return nil
 	}
 	csr, err := r.RenewalRequest()
@@ -130,7 +131,7 @@ func (c *Client) renew(st connectStream, cancel context.CancelFunc) error {
 
 // other handles the messages that are not config updates; kinds this agent does not know
 // are ignored.
-func (c *Client) other(ctx context.Context, msg *edgeplanev1.ControlMessage) {
+func (c *Client) other(ctx context.Context, msg *edgeplanev1.ControlMessage, cancel context.CancelFunc) {
 	switch {
 	case msg.GetSettings() != nil && c.cfg.OnSettings != nil:
 		c.cfg.OnSettings(msg.GetSettings())
@@ -140,6 +141,24 @@ func (c *Client) other(ctx context.Context, msg *edgeplanev1.ControlMessage) {
 			c.log.LogAttrs(ctx, slog.LevelWarn, "renewed certificate not installed", slog.Any("error", err))
 			return
 		}
-		c.log.LogAttrs(ctx, slog.LevelInfo, "certificate renewed")
+		c.log.LogAttrs(ctx, slog.LevelInfo, "certificate renewed", slog.Time("renew_at", c.cfg.Renewal.RenewAt()))
+		c.armRenewal(cancel)
+	}
+}
+
+// armRenewal reopens the stream (ending it with cancel) when the certificate is due for
+// renewal: the next stream asks for it right after its Hello.
+func (c *Client) armRenewal(cancel context.CancelFunc) {
+	c.stopRenewal()
+	c.renewTimer = time.AfterFunc(time.Until(c.cfg.Renewal.RenewAt()), func() {
+		c.renewDue.Store(true)
+		cancel()
+	})
+}
+
+func (c *Client) stopRenewal() {
+	if c.renewTimer != nil {
+		c.renewTimer.Stop()
+		c.renewTimer = nil
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -64,6 +65,10 @@ type Client struct {
 	api    edgeplanev1.AgentServiceClient
 	log    *slog.Logger
 	resync bool // next Hello asks for a snapshot (revision 0); owned by Run's goroutine
+	// renewDue is set when a stream was ended to renew the certificate.
+	renewDue atomic.Bool
+	// renewTimer ends the current stream when the certificate is due; owned by Run's goroutine.
+	renewTimer *time.Timer
 }
 
 // New returns a Client; it does not connect until Run.
@@ -88,6 +93,11 @@ func (c *Client) Run(ctx context.Context) error {
 			b.Reset()
 		}
 		delay := b.Next()
+		if c.renewDue.Swap(false) {
+			b.Reset()
+			delay = 0
+			err = errRenew
+		}
 		c.log.LogAttrs(ctx, levelFor(err), "config stream ended; reconnecting",
 			slog.Any("error", err), slog.Duration("retry_in", delay))
 		if !sleep(ctx, delay) {
@@ -99,8 +109,11 @@ func (c *Client) Run(ctx context.Context) error {
 // errResync ends a session whose delta did not fit the served revision.
 var errResync = errors.New("delta base revision mismatch; reconnecting for a snapshot")
 
+// errRenew ends a session to renew the agent's certificate on the next one.
+var errRenew = errors.New("certificate due for renewal; reconnecting to renew it")
+
 func levelFor(err error) slog.Level {
-	if errors.Is(err, errResync) {
+	if errors.Is(err, errResync) || errors.Is(err, errRenew) {
 		return slog.LevelInfo
 	}
 	return slog.LevelWarn

@@ -5,9 +5,13 @@
 // waits for every initial update, then makes W sequential CreateRoute calls (distinct routes,
 // no wait_for_agents). For each write it takes the moment the call returned (the commit) and
 // the moment the last agent received the new revision; write k+1 starts only after every agent
-// received write k. It prints one line per N:
+// received write k. It prints one line per N (and per -tls mode):
 //
-//	bench=propagation agents=1000 writes=50 commit_to_all_acked_p50_ms=... commit_to_all_acked_p99_ms=...
+//	bench=propagation tls=off agents=1000 writes=50 commit_to_all_acked_p50_ms=... commit_to_all_acked_p99_ms=...
+//
+// -tls off,on runs each size in plaintext and then with mTLS (the control plane serving TLS
+// with a CA the benchmark made, every fake agent with its own certificate); both modes then
+// give every agent its own connection, as real agents have, so only TLS differs.
 package main
 
 import (
@@ -38,7 +42,10 @@ func run() error {
 	writes := flag.Int("writes", 50, "sequential writes per fleet size")
 	gap := flag.Duration("gap", 0, "pause between one write reaching every agent and the next write")
 	budget := flag.Duration("budget", 45*time.Second, "stop issuing writes for a fleet size after this long")
+	tlsModes := flag.String("tls", "off", "off, on, or off,on to compare plaintext with mTLS in one run")
 	flag.Parse()
+	modes := strings.Split(*tlsModes, ",")
+	perAgent := len(modes) > 1 || modes[0] != "off"
 	var sizes []int
 	for _, s := range strings.Split(*agentsFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -60,11 +67,39 @@ func run() error {
 	}
 	defer rds.Stop()
 	for _, n := range sizes {
-		if err := scenario(ctx, b, rds, n, *writes, *gap, *budget); err != nil {
-			return fmt.Errorf("agents=%d: %w", n, err)
+		for _, mode := range modes {
+			m := mode2opts(mode, perAgent)
+			if m.err != nil {
+				return m.err
+			}
+			if err := scenario(ctx, b, rds, n, *writes, *gap, *budget, m); err != nil {
+				return fmt.Errorf("agents=%d tls=%s: %w", n, mode, err)
+			}
+			if m.pki != nil {
+				m.pki.Close()
+			}
 		}
 	}
 	return nil
+}
+
+// tlsMode is one -tls mode.
+type tlsMode struct {
+	name     string
+	pki      *harness.PKI
+	perAgent bool
+	err      error
+}
+
+func mode2opts(mode string, perAgent bool) tlsMode {
+	switch mode {
+	case "off":
+		return tlsMode{name: mode, perAgent: perAgent}
+	case "on":
+		pki, err := harness.NewPKI()
+		return tlsMode{name: mode, pki: pki, perAgent: true, err: err}
+	}
+	return tlsMode{err: fmt.Errorf("bad -tls mode %q: want off or on", mode)}
 }
 
 func goal(n int) time.Duration {
@@ -77,11 +112,11 @@ func goal(n int) time.Duration {
 	return 0
 }
 
-func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int, gap, budget time.Duration) error {
+func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int, gap, budget time.Duration, m tlsMode) error {
 	if err := rds.Flush(ctx); err != nil {
 		return err
 	}
-	cp, err := harness.StartControl(ctx, harness.ControlOptions{Bin: bin, RedisURL: rds.URL(), Replica: "bench-prop"})
+	cp, err := harness.StartControl(ctx, harness.ControlOptions{Bin: bin, RedisURL: rds.URL(), Replica: "bench-prop", PKI: m.pki})
 	if err != nil {
 		return err
 	}
@@ -93,7 +128,7 @@ func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int
 	}
 
 	t0 := time.Now()
-	fleet, err := harness.ConnectFleet(ctx, cp.Addr, "prop", n)
+	fleet, err := harness.ConnectFleetWith(ctx, cp.Addr, "prop", n, harness.FleetOptions{ConnPerAgent: m.perAgent, PKI: m.pki})
 	if err != nil {
 		return err
 	}
@@ -177,12 +212,16 @@ func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int
 		goalStr = harness.Ms(g)
 		pass = strconv.FormatBool(commitToAll.Quantile(0.99) <= g)
 	}
-	fmt.Printf("bench=propagation agents=%d writes=%d conns=%d connect_s=%.2f initial_all_s=%.2f "+
+	conns := n/harness.StreamsPerConn + 1
+	if m.perAgent {
+		conns = n
+	}
+	fmt.Printf("bench=propagation tls=%s agents=%d writes=%d conns=%d connect_s=%.2f initial_all_s=%.2f "+
 		"commit_to_all_acked_p50_ms=%s commit_to_all_acked_p99_ms=%s commit_to_all_acked_max_ms=%s "+
 		"call_start_to_all_p50_ms=%s call_start_to_all_p99_ms=%s "+
 		"per_agent_p50_ms=%s per_agent_p99_ms=%s create_call_p50_ms=%s create_call_p99_ms=%s "+
 		"cp_cpu_ms_per_write=%.1f bench_cpu_ms_per_write=%.1f other_cpu_ms_per_write=%.1f writes_elapsed_s=%.2f fleet_status_lag_ms=%s stream_errors=%d goal_p99_ms=%s pass=%s\n",
-		n, done, n/harness.StreamsPerConn+1, connected.Seconds(), initial.Seconds(),
+		m.name, n, done, conns, connected.Seconds(), initial.Seconds(),
 		harness.Ms(commitToAll.Quantile(0.5)), harness.Ms(commitToAll.Quantile(0.99)), harness.Ms(commitToAll.Max()),
 		harness.Ms(callToAll.Quantile(0.5)), harness.Ms(callToAll.Quantile(0.99)),
 		harness.Ms(perAgent.Quantile(0.5)), harness.Ms(perAgent.Quantile(0.99)),

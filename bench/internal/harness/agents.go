@@ -34,9 +34,23 @@ type Fleet struct {
 	firstErr atomic.Pointer[error]
 }
 
+// FleetOptions change how a fleet connects.
+type FleetOptions struct {
+	// ConnPerAgent gives every agent its own connection, as real agents have.
+	ConnPerAgent bool
+	// PKI, when set, makes every agent connect with mTLS and its own certificate (and so its
+	// own connection).
+	PKI *PKI
+}
+
 // ConnectFleet opens n agent streams named prefix-i over n/StreamsPerConn+1 connections to
 // addr. It returns once every stream sent its Hello; use WaitInitial for the first updates.
 func ConnectFleet(ctx context.Context, addr, prefix string, n int) (*Fleet, error) {
+	return ConnectFleetWith(ctx, addr, prefix, n, FleetOptions{})
+}
+
+// ConnectFleetWith is ConnectFleet with options.
+func ConnectFleetWith(ctx context.Context, addr, prefix string, n int, o FleetOptions) (*Fleet, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &Fleet{N: n, cancel: cancel, Tracker: NewTracker(n), initDone: make(chan struct{})}
 	if n == 0 {
@@ -44,9 +58,21 @@ func ConnectFleet(ctx context.Context, addr, prefix string, n int) (*Fleet, erro
 		return f, nil
 	}
 	nconn := n/StreamsPerConn + 1
-	for range nconn {
+	if o.ConnPerAgent || o.PKI != nil {
+		nconn = n
+	}
+	for i := range nconn {
+		creds := insecure.NewCredentials()
+		if o.PKI != nil {
+			cert, err := o.PKI.AgentCert(fmt.Sprintf("%s-%05d", prefix, i))
+			if err != nil {
+				f.Close()
+				return nil, err
+			}
+			creds = o.PKI.Creds(cert)
+		}
 		cc, err := grpc.NewClient(addr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(creds),
 			grpc.WithInitialWindowSize(1<<20), grpc.WithInitialConnWindowSize(16<<20))
 		if err != nil {
 			f.Close()

@@ -175,6 +175,8 @@ type ControlOptions struct {
 	Replica  string
 	// Env is added to the environment (e.g. GODEBUG=gctrace=1).
 	Env []string
+	// PKI, when set, makes the control plane serve TLS with that CA (else --insecure).
+	PKI *PKI
 }
 
 // Control is an edgeplane-control subprocess.
@@ -202,8 +204,14 @@ func StartControl(ctx context.Context, o ControlOptions) (*Control, error) {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(o.Bin, "--redis-url", o.RedisURL, "--grpc-addr", addr, "--http-addr", "-", "--insecure",
-		"--replica-id", o.Replica, "--log-level", "warn")
+	args := []string{"--redis-url", o.RedisURL, "--grpc-addr", addr, "--http-addr", "-", "--replica-id", o.Replica, "--log-level", "warn"}
+	creds := insecure.NewCredentials()
+	if o.PKI != nil {
+		args, creds = append(args, o.PKI.ControlFlags()...), o.PKI.Creds(nil)
+	} else {
+		args = append(args, "--insecure")
+	}
+	cmd := exec.Command(o.Bin, args...)
 	cmd.Env = append(os.Environ(), o.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -213,7 +221,7 @@ func StartControl(ctx context.Context, o ControlOptions) (*Control, error) {
 	}
 	c := &Control{Addr: addr, LogPath: logf.Name(), cmd: cmd, done: make(chan struct{}), logf: logf}
 	go func() { _ = cmd.Wait(); close(c.done) }()
-	c.Conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c.Conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		c.Stop()
 		return nil, err

@@ -25,6 +25,7 @@ func (a *App) Run(ctx context.Context) error {
 	a.runConsumers(bg, g)
 	g.Go(func() error { return a.fanout.Run(bg) })
 	g.Go(func() error { return a.watchRevocations(bg, a.store) })
+	g.Go(func() error { return a.pruneAgents(bg) })
 	g.Go(func() error { return a.selfSign.Run(bg) })
 	g.Go(func() error { return a.certs.Run(bg) })
 	if a.docker != nil {
@@ -96,6 +97,7 @@ func (a *App) closeAll() {
 func (a *App) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.prom, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /ca.pem", a.serveCA)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

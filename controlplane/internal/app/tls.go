@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"sync"
@@ -36,6 +37,8 @@ type TLSConfig struct {
 	// AgentCertLifetime is how long agents' certificates are valid (default 30 days); agents
 	// renew at two thirds of it.
 	AgentCertLifetime time.Duration
+	// AgentRetention is how long the status of an agent not seen is kept (default 7 days).
+	AgentRetention time.Duration
 }
 
 // serverCertLifetime is the life of a server certificate the CA issues; it is reissued when
@@ -251,4 +254,16 @@ func (a *App) renewAgent(csrPEM []byte, node string) ([]byte, []byte, error) {
 	e := &pki.Enroller{CA: a.ca, Lifetime: a.cfg.AgentCertLifetime}
 	cert, err := e.Renew(csrPEM, node)
 	return cert, a.ca.PEM(), err
+}
+
+// serveCA answers GET /ca.pem with the cluster CA certificate (public: what grpcurl -cacert
+// and admin clients trust); 404 with TLS off.
+func (a *App) serveCA(w http.ResponseWriter, _ *http.Request) {
+	if a.ca == nil {
+		http.Error(w, "no cluster CA: gRPC is plaintext (--insecure or --dev)", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("X-Edgeplane-CA-Pin", a.ca.Pin())
+	_, _ = w.Write(a.ca.PEM())
 }

@@ -11,9 +11,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/secrets"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/redistest"
 )
 
@@ -169,5 +172,26 @@ func TestRevokeAgent_RecordedAndAnnounced(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("WatchRevocations: %v", err)
+	}
+}
+
+func TestPruneAgents_RemovesOnlyOldStatuses(t *testing.T) {
+	s, _ := newSealingStore(t)
+	now := time.Now()
+	old := &edgeplanev1.Agent{NodeId: "old", LastSeen: timestamppb.New(now.Add(-8 * 24 * time.Hour))}
+	fresh := &edgeplanev1.Agent{NodeId: "fresh", LastSeen: timestamppb.New(now)}
+	err := s.PutAgents(t.Context(), []store.AgentWrite{{Mode: store.AgentClaim, Token: "a", Status: old}, {Mode: store.AgentClaim, Token: "b", Status: fresh}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.PruneAgents(t.Context(), now.Add(-7*24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("PruneAgents: %d %v, want 1", n, err)
+	}
+	if _, err := s.GetAgent(t.Context(), "old"); !errors.Is(err, model.ErrNotFound) {
+		t.Errorf("old agent: %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetAgent(t.Context(), "fresh"); err != nil {
+		t.Errorf("fresh agent: %v", err)
 	}
 }
