@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/pem"
 	"fmt"
@@ -12,6 +13,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -102,7 +107,8 @@ func grpcurlTLS(t *testing.T, ca, addr, token, method, data string) (string, boo
 
 // Over real TLS, on real binaries: every method of every service refuses a caller without a
 // credential (Unauthenticated) and one whose role falls short (PermissionDenied), with
-// grpcurl; each refusal is an audit event.
+// grpcurl, and a real enrolled agent certificate gets PermissionDenied everywhere but Connect;
+// each refusal is an audit event.
 func TestAuth_EveryServiceRefusesOverTLS(t *testing.T) {
 	rds := redistest.New(t)
 	cp, pin := startControlTLS(t, rds.URL(), "cp-1")
@@ -137,6 +143,7 @@ func TestAuth_EveryServiceRefusesOverTLS(t *testing.T) {
 			refusals++
 		}
 	}
+	refusals += agentRefused(t, cp, pin)
 	out, ok := grpcurlTLS(t, ca, cp.Addr, tokens["viewer"], "edgeplane.v1.RoutingService/ListRoutes", "")
 	if !ok {
 		t.Errorf("viewer ListRoutes: %s", out)
@@ -196,4 +203,40 @@ func TestAuth_TokenBootstrapWithGrpcurl(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// agentRefused enrols a real agent certificate and shows that with it every method but
+// AgentService/Connect answers PermissionDenied. It returns how many calls it made.
+func agentRefused(t *testing.T, cp *control, pin string) int {
+	t.Helper()
+	token, _ := joinToken(t, cp, 1)
+	cert, err := enrol(t.Context(), cp.conn, token, "probe-1")
+	if err != nil {
+		t.Fatalf("enrolling: %v", err)
+	}
+	conn := dialTLS(t, cp.Addr, pin, cert)
+	n := 0
+	for _, m := range edgeplaneMethods(t) {
+		if need := minRole(m[0], m[1]); need == "open" || need == "agent" {
+			continue
+		}
+		method := "/edgeplane.v1." + m[0] + "/" + m[1]
+		if err := invokeEmpty(t.Context(), conn, method); status.Code(err) != codes.PermissionDenied {
+			t.Errorf("%s with an agent certificate: got %v, want PermissionDenied", method, err)
+		}
+		n++
+	}
+	return n
+}
+
+// invokeEmpty calls method with an empty message, as a stream (the refusal comes before
+// any handler, so one shape serves every method).
+func invokeEmpty(ctx context.Context, conn *grpc.ClientConn, method string) error {
+	s, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, method)
+	if err != nil {
+		return err
+	}
+	_ = s.SendMsg(&emptypb.Empty{})
+	_ = s.CloseSend()
+	return s.RecvMsg(&emptypb.Empty{})
 }
