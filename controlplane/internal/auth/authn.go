@@ -33,8 +33,6 @@ type Config struct {
 	CacheTTL time.Duration
 	// CacheSize bounds the remembered lookups. Default 4096.
 	CacheSize int
-	// CheckCertificate, when set, may refuse a verified client certificate (a revoked agent).
-	CheckCertificate func(ctx context.Context, who Principal, cert *x509.Certificate) error
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -77,7 +75,7 @@ func (a *Authenticator) Authenticate(ctx context.Context) (Principal, error) {
 		return a.bearer(ctx, values)
 	}
 	if cert := verifiedCert(ctx); cert != nil {
-		return a.certificate(ctx, cert)
+		return a.certificate(cert)
 	}
 	return Principal{}, fmt.Errorf("no credential: send \"authorization: Bearer <token>\" or a client certificate: %w", ErrUnauthenticated)
 }
@@ -125,18 +123,13 @@ func (a *Authenticator) lookup(ctx context.Context, hash string) (*store.Token, 
 // Forget drops a token's cached lookup (after deleting it through this replica).
 func (a *Authenticator) Forget(hash string) { a.cache.forget(hash) }
 
-func (a *Authenticator) certificate(ctx context.Context, cert *x509.Certificate) (Principal, error) {
+func (a *Authenticator) certificate(cert *x509.Certificate) (Principal, error) {
 	who := Principal{Name: cert.Subject.CommonName, Via: "certificate"}
 	if len(cert.Subject.OrganizationalUnit) > 0 {
 		who.Role, _ = ParseRole(cert.Subject.OrganizationalUnit[0])
 	}
 	if who.Name == "" || who.Role == "" {
 		return Principal{}, fmt.Errorf("client certificate %q names no identity and role (CN, OU): %w", cert.Subject, ErrUnauthenticated)
-	}
-	if a.cfg.CheckCertificate != nil {
-		if err := a.cfg.CheckCertificate(ctx, who, cert); err != nil {
-			return Principal{}, fmt.Errorf("client certificate %q: %w: %w", who.Name, ErrUnauthenticated, err)
-		}
 	}
 	return who, nil
 }

@@ -11,6 +11,9 @@
 //   - Authorization (Policy) is a table of every method's minimum role. A method not in the
 //     table is refused (deny by default); health checks, reflection and AgentService/Enroll are
 //     open.
+//   - Certificates are trusted only as TLS verified them (the cluster CA); whether an agent's
+//     certificate was revoked is checked by AgentService/Connect, the only method agents may
+//     call.
 //   - With authentication off (plaintext on loopback: --dev or --insecure) every caller is
 //     Principal{Name: "insecure-loopback", Role: admin, Via: "insecure"}.
 //
