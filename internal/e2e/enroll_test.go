@@ -86,6 +86,10 @@ func TestEnroll_RefusedTokens(t *testing.T) {
 	if _, err := enrol(t.Context(), cp.conn, token, "edge-1"); err != nil {
 		t.Fatalf("first use: %v", err)
 	}
+	other, _ := joinToken(t, cp, 1)
+	if _, err := enrol(t.Context(), cp.conn, other, "edge-1"); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("an open token for a node that enrolled before: got %v, want PermissionDenied", err)
+	}
 	for name, tok := range map[string]string{"reused": token, "unknown": "abcdef.0123456789abcdef01234567"} {
 		t.Run(name, func(t *testing.T) {
 			_, err := enrol(t.Context(), cp.conn, tok, "edge-2")
@@ -344,7 +348,11 @@ func openStream(t *testing.T, conn *grpc.ClientConn, node string) (<-chan error,
 func TestEnroll_DuplicateIdentity(t *testing.T) {
 	rds := redistest.New(t)
 	cp, pin := startControlTLS(t, rds.URL(), "cp-1")
-	token, _ := joinToken(t, cp, 2)
+	res, err := enrollment(cp).CreateJoinToken(t.Context(), &edgeplanev1.CreateJoinTokenRequest{MaxUses: 2, NodeId: "edge-5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := res.GetJoinToken()
 	older, err := enrol(t.Context(), cp.conn, token, "edge-5")
 	if err != nil {
 		t.Fatal(err)
@@ -443,5 +451,39 @@ func TestEnroll_GrpcurlWithCACert(t *testing.T) {
 	}
 	if out, err := exec.Command(bin, "-plaintext", cp.Addr, "list").CombinedOutput(); err == nil {
 		t.Errorf("grpcurl -plaintext against TLS: got %s, want a failure", out)
+	}
+}
+
+// The control plane refuses at start what would expose plaintext gRPC or could not keep the
+// CA's key, saying what to pass.
+func TestControl_RefusesInsecureStarts(t *testing.T) {
+	rds := redistest.New(t)
+	dir := t.TempDir()
+	loose := filepath.Join(dir, "loose.key")
+	if err := os.WriteFile(loose, []byte(strings.Repeat("ab", 32)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(loose, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freeAddr(t)[len("127.0.0.1:"):]
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"plaintext off loopback", []string{"--insecure", "--grpc-addr", "0.0.0.0:" + port}, "not a loopback address"},
+		{"dev off loopback", []string{"--dev", "--grpc-addr", "0.0.0.0:" + port}, "not a loopback address"},
+		{"TLS without a secrets key", []string{"--grpc-addr", "127.0.0.1:" + port}, "--secrets-key-file"},
+		{"a secrets key others can read", []string{"--grpc-addr", "127.0.0.1:" + port, "--secrets-key-file", loose}, "chmod 600"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"--redis-url", rds.URL(), "--http-addr", "-"}, tt.args...)
+			out, err := exec.Command(bins.control, args...).CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tt.want) {
+				t.Errorf("got %v %s, want a failed start saying %q", err, out, tt.want)
+			}
+		})
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/internal/identity"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/backoff"
+	"github.com/edgeplane/edgeplane/internal/capin"
 )
 
 // checkTransport decides whether the agent speaks mTLS (it has enrolled, or is told to) and
@@ -24,6 +25,11 @@ import (
 func (a *Agent) checkTransport() error {
 	if a.cfg.JoinToken != "" && a.cfg.CAPin == "" {
 		return errors.New("--join-token needs --ca-pin (printed with the token and by edgeplane-control at start): the agent trusts no CA without it")
+	}
+	if a.cfg.CAPin != "" {
+		if _, err := capin.Parse(a.cfg.CAPin); err != nil {
+			return fmt.Errorf("--ca-pin: %w", err)
+		}
 	}
 	a.mtls = a.cfg.JoinToken != "" || a.hasIdentity()
 	if a.mtls || a.cfg.Insecure || loopback(a.cfg.ControlPlane) {

@@ -1,27 +1,19 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"net/url"
-	"os"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
-	"github.com/edgeplane/edgeplane/controlplane/internal/api"
-	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/pki"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
-	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
-	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
 // TLSConfig is the part of Config about transport security and agent identity.
@@ -107,54 +99,6 @@ func (a *App) setupTLS(ctx context.Context, st *store.Store) ([]grpc.ServerOptio
 	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(cfg))}, nil
 }
 
-// loadCA returns the CA stored in Redis, storing the supplied or a new one if there is none.
-// Replicas starting at once all end with the one CA that won the SET NX.
-func (a *App) loadCA(ctx context.Context, st *store.Store) (*pki.CA, error) {
-	var certPEM, keyPEM []byte
-	if a.cfg.CACertFile != "" {
-		var err error
-		if certPEM, err = os.ReadFile(a.cfg.CACertFile); err != nil {
-			return nil, fmt.Errorf("--ca-cert: %w", err)
-		}
-		if keyPEM, err = os.ReadFile(a.cfg.CAKeyFile); err != nil {
-			return nil, fmt.Errorf("--ca-key: %w", err)
-		}
-		if _, err := pki.Parse(certPEM, keyPEM); err != nil {
-			return nil, err
-		}
-	}
-	for range 3 {
-		c, k, err := st.LoadCA(ctx)
-		if err == nil {
-			if certPEM != nil && !bytes.Equal(bytes.TrimSpace(c), bytes.TrimSpace(certPEM)) {
-				return nil, errors.New("--ca-cert differs from the cluster CA already stored in Redis; agents enrolled with it would be cut off. " +
-					"Drop --ca-cert/--ca-key, or delete the stored CA (key {namespace}:ca) to replace it")
-			}
-			return pki.Parse(c, k)
-		}
-		if !errors.Is(err, model.ErrNotFound) {
-			return nil, fmt.Errorf("loading the cluster CA: %w", err)
-		}
-		if certPEM == nil {
-			ca, kp, err := pki.New()
-			if err != nil {
-				return nil, err
-			}
-			certPEM, keyPEM = ca.PEM(), kp
-			defer func() { certPEM = nil }()
-		}
-		created, err := st.CreateCA(ctx, certPEM, keyPEM)
-		if err != nil {
-			return nil, err
-		}
-		if created {
-			a.log.Info("made the cluster CA and stored it, sealed, in Redis")
-			return pki.Parse(certPEM, keyPEM)
-		}
-	}
-	return nil, errors.New("the cluster CA in Redis keeps changing")
-}
-
 // serverCert returns the GetCertificate function of the server: the supplied certificate,
 // or one the CA issues for the advertised names and the listen host, renewed when a third
 // of its life is left.
@@ -190,80 +134,4 @@ func (a *App) serverCert(ca *pki.CA) (func(*tls.ClientHelloInfo) (*tls.Certifica
 	}
 	_, err := get(nil)
 	return get, err
-}
-
-// buildEnrollment wires EnrollmentService and the agents' identities (TLS on).
-func (a *App) buildEnrollment(st *store.Store, fleet *api.Fleet) {
-	enr := &api.Enrollment{}
-	fleet.Enrollment = enr
-	edgeplanev1.RegisterEnrollmentServiceServer(a.grpc, enr)
-	if a.ca == nil {
-		return
-	}
-	fleet.RequireCert = true
-	streams := telemetry.StreamNames(a.cfg.StreamNamespace)
-	enr.Enroller = &pki.Enroller{Store: st, CA: a.ca, Lifetime: a.cfg.AgentCertLifetime,
-		RequestStream: streams.Requests, Logger: a.log.With("component", "pki")}
-}
-
-// agentSettings returns node's own telemetry settings: the agents' Redis URL with node's
-// credentials (nil if it has none).
-func (a *App) agentSettings(st *store.Store) func(ctx context.Context, node string) *edgeplanev1.AgentSettings {
-	base := a.cfg.AgentRedisURL
-	if base == "" {
-		base = a.cfg.RedisURL
-	}
-	u, err := url.Parse(base)
-	if err != nil || u.Host == "" {
-		return nil
-	}
-	u.RawQuery, u.Fragment = "", ""
-	stream := telemetry.StreamNames(a.cfg.StreamNamespace).Requests
-	return func(ctx context.Context, node string) *edgeplanev1.AgentSettings {
-		pw, err := st.AgentRedisPassword(ctx, node)
-		if err != nil || pw == "" {
-			return nil
-		}
-		c := *u
-		c.User = url.UserPassword(st.AgentRedisUser(node), pw)
-		return &edgeplanev1.AgentSettings{Telemetry: &edgeplanev1.TelemetrySettings{
-			RedisUrl: c.String(), RequestStream: stream, MaxLen: 100000}}
-	}
-}
-
-// watchRevocations ends the sessions of agents revoked on any replica until ctx ends.
-func (a *App) watchRevocations(ctx context.Context, st *store.Store) error {
-	if a.ca == nil {
-		return nil
-	}
-	for ctx.Err() == nil {
-		_ = st.WatchRevocations(ctx, a.tail, a.fanout.Revoke)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
-	return nil
-}
-
-// renewAgent signs a renewal for an agent authenticated as node (fanout.Config.Renew).
-func (a *App) renewAgent(csrPEM []byte, node string) ([]byte, []byte, error) {
-	if a.ca == nil {
-		return nil, nil, errors.New("TLS is off")
-	}
-	e := &pki.Enroller{CA: a.ca, Lifetime: a.cfg.AgentCertLifetime}
-	cert, err := e.Renew(csrPEM, node)
-	return cert, a.ca.PEM(), err
-}
-
-// serveCA answers GET /ca.pem with the cluster CA certificate (public: what grpcurl -cacert
-// and admin clients trust); 404 with TLS off.
-func (a *App) serveCA(w http.ResponseWriter, _ *http.Request) {
-	if a.ca == nil {
-		http.Error(w, "no cluster CA: gRPC is plaintext (--insecure or --dev)", http.StatusNotFound)
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-pem-file")
-	w.Header().Set("X-Edgeplane-CA-Pin", a.ca.Pin())
-	_, _ = w.Write(a.ca.PEM())
 }

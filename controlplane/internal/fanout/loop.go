@@ -40,6 +40,7 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 		inflight = rev
 	}
 	var hold <-chan time.Time // set while waiting out the spacing between updates
+	renewed := false          // the agent renewed its certificate on this stream
 	for {
 		changed, rev, epoch := f.cfg.State.Watch()
 		due := inflight == 0 && (rev > attempted || epoch != attemptedEpoch)
@@ -75,9 +76,13 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 			hold = nil
 		case m := <-msgs:
 			if r := m.GetRenew(); r != nil {
+				if renewed {
+					return fmt.Errorf("%w: one certificate renewal per stream", model.ErrDenied)
+				}
 				if err := f.renew(ctx, s, r, stream); err != nil {
 					return err
 				}
+				renewed = true
 				continue
 			}
 			if m.GetAck() == nil && m.GetNack() == nil {

@@ -93,6 +93,9 @@ func TestUseJoinToken_CountsUsesAtomically(t *testing.T) {
 func TestUseJoinToken_Refusals(t *testing.T) {
 	s, _ := newSealingStore(t)
 	now := time.Now()
+	if err := s.PutEnrollment(t.Context(), "known", store.AgentEnrollment{}); err != nil {
+		t.Fatal(err)
+	}
 	for _, tok := range []store.JoinToken{
 		{ID: "open01", SecretHash: "h", MaxUses: 5, Created: now, Expires: now.Add(time.Hour)},
 		{ID: "fixed1", SecretHash: "h", MaxUses: 5, NodeID: "edge-1", Created: now, Expires: now.Add(time.Hour)},
@@ -113,6 +116,8 @@ func TestUseJoinToken_Refusals(t *testing.T) {
 		{"fixed to another node", "fixed1", "h", "edge-2", now, true},
 		{"fixed node", "fixed1", "h", "edge-1", now, false},
 		{"fixed node taken from the token", "fixed1", "h", "", now, false},
+		{"open token, no node id", "open01", "h", "", now, true},
+		{"open token, a node that enrolled before", "open01", "h", "known", now, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,10 +44,12 @@ func (s *Store) CreateJoinToken(ctx context.Context, t JoinToken) error {
 }
 
 // useTokenScript spends one use of a join token, atomically: refused (EDGEPLANE_DENIED) if
-// the secret's hash differs, the token expired, every use is spent or it is fixed to another
-// node id. Returns {node id, labels JSON} of the token.
+// the secret's hash differs, the token expired, every use is spent, it is fixed to another
+// node id, or it is not fixed to a node id and the node id asked for enrolled before (taking
+// over a known node needs a token naming it). Returns {node id, labels JSON} of the token.
 //
-// KEYS: the token's hash. ARGV: secret hash, now (unix ms), node id asked for.
+// KEYS: the token's hash, the enrollments hash. ARGV: secret hash, now (unix ms), node id
+// asked for.
 var useTokenScript = redis.NewScript(`
 local t = redis.call('HMGET', KEYS[1], 'hash', 'uses', 'max', 'exp', 'node', 'labels')
 if not t[1] then return redis.error_reply('EDGEPLANE_DENIED unknown join token') end
@@ -56,6 +58,12 @@ if tonumber(t[4]) <= tonumber(ARGV[2]) then return redis.error_reply('EDGEPLANE_
 if tonumber(t[2]) >= tonumber(t[3]) then return redis.error_reply('EDGEPLANE_DENIED the join token is used up') end
 if t[5] ~= '' and ARGV[3] ~= '' and t[5] ~= ARGV[3] then
   return redis.error_reply('EDGEPLANE_DENIED the join token is for another node id')
+end
+if t[5] == '' and ARGV[3] == '' then
+  return redis.error_reply('EDGEPLANE_DENIED the join token names no node id: give node_id')
+end
+if t[5] == '' and redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then
+  return redis.error_reply('EDGEPLANE_DENIED node ' .. ARGV[3] .. ' enrolled before: re-enrolling it needs a join token with its nodeId')
 end
 redis.call('HINCRBY', KEYS[1], 'uses', 1)
 return {t[5], t[6]}
@@ -68,7 +76,7 @@ const errReplyDenied = "EDGEPLANE_DENIED "
 // (empty: whatever the token fixes). It returns the token's node id and labels, or an error
 // wrapping model.ErrDenied saying why it was refused.
 func (s *Store) UseJoinToken(ctx context.Context, id, secretHash, nodeID string, now time.Time) (string, map[string]string, error) {
-	res, err := useTokenScript.Run(ctx, s.rdb, []string{s.keys.identity.tokenPrefix + id},
+	res, err := useTokenScript.Run(ctx, s.rdb, []string{s.keys.identity.tokenPrefix + id, s.keys.identity.enrolled},
 		secretHash, now.UnixMilli(), nodeID).StringSlice()
 	if err != nil {
 		if msg, ok := strings.CutPrefix(err.Error(), errReplyDenied); ok {
