@@ -11,7 +11,7 @@ import (
 
 // tokenCreate makes a token with role by running `edgeplane-control token create` against
 // the Redis at redisURL, and returns its secret (what the command prints on stdout).
-func tokenCreate(t *testing.T, redisURL, role string) string {
+func tokenCreate(t testing.TB, redisURL, role string) string {
 	t.Helper()
 	var b [3]byte
 	_, _ = rand.Read(b[:])

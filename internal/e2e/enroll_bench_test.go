@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"google.golang.org/grpc"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -42,7 +43,7 @@ func BenchmarkEnroll_ToFirstServedRequest(b *testing.B) {
 	}
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	pin := readPin(b, stderr)
-	conn := dialTLS(b, addr, pin, nil)
+	conn := dialTLS(b, addr, pin, nil, grpc.WithPerRPCCredentials(bearer(tokenCreate(b, rds.URL(), "admin"))))
 	routes := edgeplanev1.NewRoutingServiceClient(conn)
 	_, err := routes.CreateRoute(b.Context(), &edgeplanev1.CreateRouteRequest{Route: &edgeplanev1.Route{
 		Name: "web", Hosts: []string{"web.test"}, Targets: []*edgeplanev1.Target{{Url: benchBackend(b)}}}})
