@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
@@ -29,13 +31,32 @@ type Guard struct {
 	Streams *auth.StreamLimiter
 	// Audit receives telemetry.Audit events (telemetry.Events.Emit). Nil: none.
 	Audit func(ctx context.Context, eventType string, attrs ...slog.Attr)
+	// AnonymousAudits bounds the audit events of calls refused before the caller was known
+	// (per second, with a burst of twice that), so a flood of unauthenticated calls cannot
+	// push real audit events out of the stream. Zero: 100.
+	AnonymousAudits float64
+	// Registerer, when set, gets edgeplane_audit_suppressed_total: the refusals not audited
+	// because of AnonymousAudits.
+	Registerer prometheus.Registerer
+
+	anonymous  *rate.Limiter
+	suppressed prometheus.Counter
 }
 
 // maxAuditResource bounds the resource name an audit event repeats from a request.
 const maxAuditResource = 128
 
-// ServerOptions returns the unary and stream interceptors.
+// ServerOptions returns the unary and stream interceptors. Call it once.
 func (g *Guard) ServerOptions() []grpc.ServerOption {
+	if g.AnonymousAudits <= 0 {
+		g.AnonymousAudits = 100
+	}
+	g.anonymous = rate.NewLimiter(rate.Limit(g.AnonymousAudits), int(2*g.AnonymousAudits))
+	g.suppressed = prometheus.NewCounter(prometheus.CounterOpts{Name: "edgeplane_audit_suppressed_total",
+		Help: "Calls refused before authentication that were not audited, beyond the anonymous audit rate."})
+	if g.Registerer != nil {
+		g.Registerer.MustRegister(g.suppressed)
+	}
 	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(g.unary), grpc.ChainStreamInterceptor(g.stream)}
 }
 
@@ -118,6 +139,10 @@ func authStatus(err error) error {
 // audit emits one audit event for a call that ended with err (nil: ok).
 func (g *Guard) audit(ctx context.Context, who auth.Principal, method string, req any, err error) {
 	if g.Audit == nil {
+		return
+	}
+	if who.Via == "" && g.anonymous != nil && !g.anonymous.Allow() {
+		g.suppressed.Inc()
 		return
 	}
 	outcome := "ok"

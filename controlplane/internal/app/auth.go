@@ -57,7 +57,7 @@ func (a *App) openAuth() error {
 func (a *App) guardOptions(st *store.Store) []grpc.ServerOption {
 	a.authn = auth.NewAuthenticator(auth.Config{Enforce: a.authEnforced(), Tokens: st, CacheTTL: a.cfg.Auth.TokenCacheTTL})
 	g := &api.Guard{Auth: a.authn, Policy: a.policy, Streams: auth.NewStreamLimiter(a.cfg.Auth.MaxStreamsPerPrincipal),
-		Audit: a.events.For("api").Emit}
+		Audit: a.events.For("api").Emit, Registerer: a.prom}
 	return g.ServerOptions()
 }
 
