@@ -94,7 +94,7 @@ func caFile(t *testing.T, addr, pin string) string {
 // if not empty. It returns grpcurl's combined output and whether it succeeded.
 func grpcurlTLS(t *testing.T, ca, addr, token, method, data string) (string, bool) {
 	t.Helper()
-	full := []string{"-cacert", ca, "-max-time", "10"}
+	full := []string{"-cacert", ca, "-max-time", "5"}
 	if token != "" {
 		full = append(full, "-H", "authorization: Bearer "+token)
 	}
@@ -189,6 +189,11 @@ func TestAuth_TokenBootstrapWithGrpcurl(t *testing.T) {
 	}
 	if out, ok := grpcurlTLS(t, ca, cp.Addr, admin, "edgeplane.v1.TokenService/ListTokens", ""); !ok || strings.Contains(out, "ept_") || !strings.Contains(out, `"name": "ci"`) {
 		t.Errorf("ListTokens: got %s, want ci and no secret", out)
+	}
+	// The README's audit example: history from the start, then new events, until -max-time.
+	tail, _ := grpcurlTLS(t, ca, cp.Addr, admin, "edgeplane.v1.TelemetryService/TailEvents", `{"eventTypes":["audit"],"afterId":"0"}`)
+	if !strings.Contains(tail, "/edgeplane.v1.TokenService/CreateToken") || !strings.Contains(tail, `"ci"`) {
+		t.Errorf("TailEvents of audit events: got %s, want CreateToken of ci", tail)
 	}
 	list, err := exec.Command(bins.control, "token", "list", "--redis-url", rds.URL()).Output()
 	if err != nil || !strings.Contains(string(list), "ci ") || strings.Contains(string(list), "ept_") {
