@@ -27,7 +27,7 @@ type AuthConfig struct {
 }
 
 // authEnforced: callers must authenticate unless the API is plaintext on loopback (--dev or
-// --insecure).
+// --insecure; setupTLS warns about that at start).
 func (a *App) authEnforced() bool { return !(a.cfg.Dev || a.cfg.Insecure) }
 
 // openAuth checks the access policy and opens the Redis pool of long read streams
@@ -43,9 +43,6 @@ func (a *App) openAuth() error {
 	}
 	if a.readers, err = newRedis(url, 32); err != nil {
 		return err
-	}
-	if !a.authEnforced() {
-		a.log.Warn("AUTHENTICATION OFF: the API is plaintext (--dev or --insecure), every caller is admin; never expose it beyond loopback")
 	}
 	if len(a.cfg.DockerPolicy.AllowedImages) == 0 && !a.cfg.Dev {
 		a.log.Warn("Docker services may run any image: set --docker-allowed-images to the registries and repositories you trust")
