@@ -26,9 +26,9 @@ type AuthConfig struct {
 	TokenCacheTTL time.Duration
 }
 
-// authEnforced: callers must authenticate unless the API is plaintext on loopback (--dev or
-// --insecure; setupTLS warns about that at start).
-func (a *App) authEnforced() bool { return !(a.cfg.Dev || a.cfg.Insecure) }
+// authEnforced: callers must authenticate whenever gRPC is TLS, i.e. unless it is plaintext
+// on loopback (--dev or --insecure; setupTLS warns about that at start).
+func (a *App) authEnforced() bool { return a.tlsOn() }
 
 // openAuth checks the access policy and opens the Redis pool of long read streams
 // (TailEvents), so no number of them can take a connection config delivery needs.
