@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os/exec"
@@ -30,11 +29,7 @@ func tokenCreate(t testing.TB, redisURL, role string) string {
 	return secret
 }
 
-// bearer sends a token with every call (TLS only, as grpc-go requires).
-type bearer string
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+// The TLS tests' admin calls carry an admin token (enroll_harness_test.go).
+func init() {
+	adminToken = func(t testing.TB, redisURL string) string { return tokenCreate(t, redisURL, "admin") }
 }
-
-func (bearer) RequireTransportSecurity() bool { return true }

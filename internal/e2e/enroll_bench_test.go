@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
@@ -43,7 +42,11 @@ func BenchmarkEnroll_ToFirstServedRequest(b *testing.B) {
 	}
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	pin := readPin(b, stderr)
-	conn := dialTLS(b, addr, pin, nil, grpc.WithPerRPCCredentials(bearer(tokenCreate(b, rds.URL(), "admin"))))
+	token := ""
+	if adminToken != nil {
+		token = adminToken(b, rds.URL())
+	}
+	conn := dialTLS(b, addr, pin, nil, token)
 	routes := edgeplanev1.NewRoutingServiceClient(conn)
 	_, err := routes.CreateRoute(b.Context(), &edgeplanev1.CreateRouteRequest{Route: &edgeplanev1.Route{
 		Name: "web", Hosts: []string{"web.test"}, Targets: []*edgeplanev1.Target{{Url: benchBackend(b)}}}})

@@ -48,14 +48,31 @@ func startControlTLS(t *testing.T, redisURL, replica string, extra ...string) (*
 		}
 		return errNotYet
 	})
-	c.conn = dialTLS(t, addr, pin, nil, grpc.WithPerRPCCredentials(bearer(tokenCreate(t, redisURL, "admin"))))
+	if adminToken != nil {
+		c.token = adminToken(t, redisURL)
+	}
+	c.conn = dialTLS(t, addr, pin, nil, c.token)
 	c.WaitServing()
 	return c, pin
 }
 
+// adminToken, when set, returns an admin bearer token for the control plane on redisURL
+// (edgeplane-control token create): the admin calls of these tests then carry it. Nil while
+// the control plane has no admin authentication.
+var adminToken func(t testing.TB, redisURL string) string
+
+// bearer is a token sent as "authorization: Bearer ..." on every call, over TLS only.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return true }
+
 // dialTLS connects to addr over TLS, trusting the server only if its chain holds the pinned
 // CA, presenting cert if not nil.
-func dialTLS(t testing.TB, addr, pin string, cert *tls.Certificate, opts ...grpc.DialOption) *grpc.ClientConn {
+func dialTLS(t testing.TB, addr, pin string, cert *tls.Certificate, token ...string) *grpc.ClientConn {
 	t.Helper()
 	host, _, _ := net.SplitHostPort(addr)
 	cfg := &tls.Config{InsecureSkipVerify: true, VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
@@ -65,7 +82,11 @@ func dialTLS(t testing.TB, addr, pin string, cert *tls.Certificate, opts ...grpc
 	if cert != nil { // always offered, even when the server names other acceptable CAs
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 	}
-	conn, err := grpc.NewClient(addr, append(opts, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))...)
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg))}
+	if len(token) > 0 && token[0] != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(token[0])))
+	}
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -421,10 +421,13 @@ func TestEnroll_GrpcurlWithCACert(t *testing.T) {
 	if err != nil || "sha256:"+strings.Fields(string(out))[0] != pin {
 		t.Errorf("openssl pin: %s %v, want %s", out, err, pin)
 	}
-	admin := tokenCreate(t, rds.URL(), "admin")
 	run := func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command(bin, append([]string{"-cacert", ca, "-H", "authorization: Bearer " + admin}, args...)...).CombinedOutput()
+		pre := []string{"-cacert", ca}
+		if cp.token != "" {
+			pre = append(pre, "-H", "authorization: Bearer "+cp.token)
+		}
+		out, err := exec.Command(bin, append(pre, args...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("grpcurl %v: %v\n%s", args, err, out)
 		}
@@ -485,5 +488,50 @@ func TestControl_RefusesInsecureStarts(t *testing.T) {
 				t.Errorf("got %v %s, want a failed start saying %q", err, out, tt.want)
 			}
 		})
+	}
+}
+
+// Across replicas: an agent's newer stream ends its older one on another replica, and once
+// the node connected with a renewed certificate the older certificate is refused everywhere.
+func TestEnroll_DuplicateIdentityAcrossReplicas(t *testing.T) {
+	rds := redistest.New(t)
+	cp1, pin := startControlTLS(t, rds.URL(), "cp-1")
+	cp2, _ := startControlTLS(t, rds.URL(), "cp-2")
+	res, err := enrollment(cp1).CreateJoinToken(t.Context(), &edgeplanev1.CreateJoinTokenRequest{MaxUses: 2, NodeId: "edge-6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	older, err := enrol(t.Context(), cp1.conn, res.GetJoinToken(), "edge-6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := openStream(t, dialTLS(t, cp1.Addr, pin, older), "edge-6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openStream(t, dialTLS(t, cp2.Addr, pin, older), "edge-6"); err != nil {
+		t.Fatalf("the same certificate on another replica: %v, want it to win", err)
+	}
+	select {
+	case <-first:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the older stream on cp-1 is still open after the agent connected to cp-2")
+	}
+	leaf, _ := x509.ParseCertificate(older.Certificate[0])
+	eventually(t, 5*time.Second, func() error { // certificates are dated to the second
+		if time.Now().Unix() <= leaf.NotBefore.Unix() {
+			return errNotYet
+		}
+		return nil
+	})
+	newer, err := enrol(t.Context(), cp1.conn, res.GetJoinToken(), "edge-6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openStream(t, dialTLS(t, cp2.Addr, pin, newer), "edge-6"); err != nil {
+		t.Fatalf("renewed certificate: %v", err)
+	}
+	if _, err := openStream(t, dialTLS(t, cp1.Addr, pin, older), "edge-6"); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("the older certificate on the other replica after the renewal: got %v, want PermissionDenied", err)
 	}
 }

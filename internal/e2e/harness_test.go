@@ -170,8 +170,9 @@ func freeAddr(t *testing.T) string {
 // control is one control-plane replica.
 type control struct {
 	*proc
-	Addr string
-	conn *grpc.ClientConn
+	Addr  string
+	conn  *grpc.ClientConn
+	token string // admin bearer token of a TLS replica, if admin authentication needs one
 }
 
 func startControl(t *testing.T, redisURL, replica string, extra ...string) *control {

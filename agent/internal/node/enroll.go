@@ -23,6 +23,9 @@ import (
 // checkTransport decides whether the agent speaks mTLS (it has enrolled, or is told to) and
 // refuses plaintext to a control plane off loopback unless Insecure.
 func (a *Agent) checkTransport() error {
+	if a.cfg.JoinToken != "" && a.cfg.CacheDir == "" {
+		return errors.New("--join-token needs a --cache-dir to keep the agent's certificate in")
+	}
 	if a.cfg.JoinToken != "" && a.cfg.CAPin == "" {
 		return errors.New("--join-token needs --ca-pin (printed with the token and by edgeplane-control at start): the agent trusts no CA without it")
 	}

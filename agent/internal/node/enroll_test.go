@@ -16,11 +16,18 @@ func TestNew_TransportChoice(t *testing.T) {
 		{"remote plaintext with --insecure", Config{ControlPlane: "cp.example.test:7000", Insecure: true}, ""},
 		{"token without pin", Config{ControlPlane: "cp.example.test:7000", JoinToken: "abcdef.x"}, "--ca-pin"},
 		{"token with pin", Config{ControlPlane: "cp.example.test:7000", JoinToken: "abcdef.x", CAPin: "sha256:" + strings.Repeat("0a", 32)}, ""},
+		{"token without a cache dir", Config{ControlPlane: "cp.example.test:7000", JoinToken: "abcdef.x", CAPin: "sha256:" + strings.Repeat("0a", 32), CacheDir: "-"}, "--cache-dir"},
 		{"malformed pin", Config{ControlPlane: "cp.example.test:7000", JoinToken: "abcdef.x", CAPin: "sha256:00"}, "--ca-pin"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.cfg.NodeID, tt.cfg.CacheDir = "n", t.TempDir()
+			tt.cfg.NodeID = "n"
+			if tt.cfg.CacheDir == "" {
+				tt.cfg.CacheDir = t.TempDir()
+			}
+			if tt.cfg.CacheDir == "-" {
+				tt.cfg.CacheDir = ""
+			}
 			_, err := New(tt.cfg)
 			switch {
 			case tt.wantErr == "" && err != nil:

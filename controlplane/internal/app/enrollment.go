@@ -53,13 +53,15 @@ func (a *App) agentSettings(st *store.Store) func(ctx context.Context, node stri
 	}
 }
 
-// watchRevocations ends the sessions of agents revoked on any replica until ctx ends.
-func (a *App) watchRevocations(ctx context.Context, st *store.Store) error {
+// watchAgents ends, until ctx ends, the sessions of agents revoked on any replica and those
+// replaced by a newer stream on another replica.
+func (a *App) watchAgents(ctx context.Context, st *store.Store) error {
 	if a.ca == nil {
 		return nil
 	}
+	ev := store.AgentEvents{Revoked: a.fanout.Revoke, TakenOver: a.fanout.TakenOver}
 	for ctx.Err() == nil {
-		_ = st.WatchRevocations(ctx, a.tail, a.fanout.Revoke)
+		_ = st.WatchAgents(ctx, a.tail, ev)
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):

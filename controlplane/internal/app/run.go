@@ -24,7 +24,7 @@ func (a *App) Run(ctx context.Context) error {
 	g.Go(func() error { return a.pub.Run(bg) })
 	a.runConsumers(bg, g)
 	g.Go(func() error { return a.fanout.Run(bg) })
-	g.Go(func() error { return a.watchRevocations(bg, a.store) })
+	g.Go(func() error { return a.watchAgents(bg, a.store) })
 	g.Go(func() error { return a.pruneAgents(bg) })
 	g.Go(func() error { return a.selfSign.Run(bg) })
 	g.Go(func() error { return a.certs.Run(bg) })

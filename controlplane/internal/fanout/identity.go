@@ -123,3 +123,39 @@ func (f *Fanout) checkRevoked(ctx context.Context) {
 		}
 	}
 }
+
+// TakenOver ends node's session on this replica if it holds a certificate and is not
+// session: the agent's newer stream on another replica won (see claim).
+func (f *Fanout) TakenOver(node, session string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.sessions[node]; s != nil && s.id != nil && s.token != session {
+		s.cancel(errSuperseded)
+	}
+}
+
+// claim records the certificate id connects with across replicas, refusing one older than
+// the newest the node connected with (model.ErrDenied).
+func (f *Fanout) claim(ctx context.Context, id *Identity) error {
+	if id == nil {
+		return nil
+	}
+	ok, err := f.cfg.Store.ClaimAgentCert(ctx, id.Node, id.NotBefore, id.Fingerprint)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: node %q has connected with a newer certificate", model.ErrDenied, id.Node)
+	}
+	return nil
+}
+
+// announce tells the other replicas that s now serves its node.
+func (f *Fanout) announce(ctx context.Context, s *session) {
+	if s.id == nil {
+		return
+	}
+	if err := f.cfg.Store.AnnounceTakeover(ctx, s.node, s.token); err != nil {
+		f.log.WarnContext(ctx, "announcing an agent's stream", "node_id", s.node, "err", err)
+	}
+}

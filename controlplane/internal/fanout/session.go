@@ -74,6 +74,9 @@ func (f *Fanout) ServeAs(ctx context.Context, stream Stream, id *Identity) error
 	if err == nil {
 		err = checkHello(hello, id)
 	}
+	if err == nil {
+		err = f.claim(ctx, id)
+	}
 	if err != nil {
 		return err
 	}
@@ -87,6 +90,7 @@ func (f *Fanout) ServeAs(ctx context.Context, stream Stream, id *Identity) error
 		return err
 	}
 	defer f.close(s)
+	f.announce(ctx, s)
 	f.log.InfoContext(ctx, "agent connected", "node_id", s.node, "revision", hello.GetRevision(), "version", hello.GetVersion())
 	f.cfg.Events.Emit(ctx, telemetry.AgentConnected, slog.String("node_id", s.node), slog.String("replica", f.cfg.ReplicaID),
 		slog.Int64("revision", hello.GetRevision()), slog.String("version", hello.GetVersion()))

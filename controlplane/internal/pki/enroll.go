@@ -91,12 +91,21 @@ func (e *Enroller) Enroll(ctx context.Context, token, node string, csrPEM []byte
 		return nil, "", err
 	}
 	if e.RequestStream != "" {
+		// Without its Redis user the agent still serves; it just publishes no request records.
 		if _, _, err := e.Store.CreateAgentRedisUser(ctx, node, e.RequestStream); err != nil {
-			return nil, "", fmt.Errorf("%w (the control plane's Redis user needs +acl to create agents' users)", err)
+			e.log().WarnContext(ctx, "agent enrolled without a Redis user: it will publish no request records "+
+				"(the control plane's Redis user needs +acl)", "node_id", node, "err", err)
 		}
 	}
 	certPEM, err = e.sign(csrPEM, node)
 	return certPEM, node, err
+}
+
+func (e *Enroller) log() *slog.Logger {
+	if e.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Logger
 }
 
 // Renew signs a new certificate for an agent already authenticated as node.

@@ -15,6 +15,9 @@ type identityKeys struct {
 	enrolled, agentRedis string
 	// aclPrefix starts agents' Redis user names.
 	aclPrefix string
+	// agentCerts maps node id -> "notBefore:fingerprint" of the newest certificate it
+	// connected with; takeovers is the channel announcing each new stream (agentcerts.go).
+	agentCerts, takeovers string
 }
 
 func newIdentityKeys(p string) identityKeys {
@@ -27,5 +30,7 @@ func newIdentityKeys(p string) identityKeys {
 		enrolled:    p + "agents:enrolled",
 		agentRedis:  p + "agents:redis",
 		aclPrefix:   p[1:len(p)-2] + "-agent-",
+		agentCerts:  p + "agents:certs",
+		takeovers:   p + "agents:takeovers",
 	}
 }

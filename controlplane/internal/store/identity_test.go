@@ -145,7 +145,9 @@ func TestRevokeAgent_RecordedAndAnnounced(t *testing.T) {
 	defer cancel()
 	heard := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- s.WatchRevocations(ctx, rdb, func(n string) { heard <- n }) }()
+	go func() {
+		done <- s.WatchAgents(ctx, rdb, store.AgentEvents{Revoked: func(n string) { heard <- n }, TakenOver: func(string, string) {}})
+	}()
 	// Wait until the subscription is in place.
 	for {
 		n, err := rdb.PubSubNumSub(t.Context(), "{edgeplane}:agents:revocations").Result()
@@ -176,7 +178,7 @@ func TestRevokeAgent_RecordedAndAnnounced(t *testing.T) {
 	}
 	cancel()
 	if err := <-done; err != nil {
-		t.Errorf("WatchRevocations: %v", err)
+		t.Errorf("WatchAgents: %v", err)
 	}
 }
 
@@ -198,5 +200,28 @@ func TestPruneAgents_RemovesOnlyOldStatuses(t *testing.T) {
 	}
 	if _, err := s.GetAgent(t.Context(), "fresh"); err != nil {
 		t.Errorf("fresh agent: %v", err)
+	}
+}
+
+func TestClaimAgentCert_RefusesOlderCertificates(t *testing.T) {
+	s, _ := newSealingStore(t)
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		name string
+		at   time.Time
+		fp   byte
+		want bool
+	}{
+		{"first", t0, 1, true},
+		{"same again", t0, 1, true},
+		{"renewed", t0.Add(time.Hour), 2, true},
+		{"the old one after the renewal", t0, 1, false},
+		{"another of the same second", t0.Add(time.Hour), 3, true},
+	}
+	for _, st := range steps {
+		got, err := s.ClaimAgentCert(t.Context(), "edge-1", st.at, [32]byte{st.fp})
+		if err != nil || got != st.want {
+			t.Errorf("%s: got %v %v, want %v", st.name, got, err, st.want)
+		}
 	}
 }

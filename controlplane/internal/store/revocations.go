@@ -55,23 +55,3 @@ func (s *Store) RevokedAmong(ctx context.Context, nodes []string) (map[string]ti
 	}
 	return out, nil
 }
-
-// WatchRevocations calls fn with the node id of every revocation announced until ctx ends,
-// resubscribing after a lost connection (revocations missed meanwhile are caught by the
-// sessions' periodic RevokedAmong check). client must be one that may block.
-func (s *Store) WatchRevocations(ctx context.Context, client redis.UniversalClient, fn func(node string)) error {
-	sub := client.Subscribe(ctx, s.keys.identity.revocations)
-	defer sub.Close()
-	ch := sub.Channel()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case m, ok := <-ch:
-			if !ok {
-				return nil
-			}
-			fn(m.Payload)
-		}
-	}
-}
