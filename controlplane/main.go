@@ -35,6 +35,9 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "token" {
+		return runToken(args[1:])
+	}
 	fs := flag.NewFlagSet("edgeplane-control", flag.ContinueOnError)
 	var cfg app.Config
 	var logFormat, logLevel string
@@ -104,6 +107,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.CAKeyFile, "ca-key", "", "PEM private key of --ca-cert")
 	fs.DurationVar(&cfg.AgentCertLifetime, "agent-cert-lifetime", 30*24*time.Hour, "lifetime of agents' client certificates; agents renew at two thirds of it")
 	fs.DurationVar(&cfg.AgentRetention, "agent-retention", app.DefaultAgentRetention, "how long the status of an agent not seen is kept in FleetService")
+	securityFlags(fs, &cfg)
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error, then optional per-component levels: info,fanout=debug")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")

@@ -45,7 +45,7 @@ func newDockerEnv(t *testing.T) *dockerEnv {
 }
 
 func (e *dockerEnv) service(name string) *edgeplanev1.Service {
-	return &edgeplanev1.Service{Name: name, Image: e.image, ContainerPort: 8080, Env: map[string]string{"NAME": name}}
+	return &edgeplanev1.Service{Name: name, Image: e.image, ContainerPort: 8080, Env: map[string]string{"NAME": name}, User: "65534:65534"}
 }
 
 // expectServes checks that the route hello.test reaches the service through the agent.

@@ -103,7 +103,7 @@ func run() error {
 		}
 		start := time.Now()
 		res, err := svcs.CreateService(ctx, &edgeplanev1.CreateServiceRequest{Service: &edgeplanev1.Service{
-			Name: name, Image: image, ContainerPort: 8080, Env: map[string]string{"NAME": name}}})
+			Name: name, Image: image, ContainerPort: 8080, Env: map[string]string{"NAME": name}, User: "65534:65534"}})
 		if err != nil {
 			return fmt.Errorf("CreateService %s: %w", name, err)
 		}

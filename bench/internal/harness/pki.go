@@ -67,13 +67,16 @@ func (p *PKI) ControlFlags() []string {
 }
 
 // AgentCert issues an agent certificate (CN=node, OU=agent).
-func (p *PKI) AgentCert(node string) (*tls.Certificate, error) {
+func (p *PKI) AgentCert(node string) (*tls.Certificate, error) { return p.ClientCert(node, "agent") }
+
+// ClientCert issues a client certificate naming cn with role (an admin's: CN=name, OU=admin).
+func (p *PKI) ClientCert(cn, role string) (*tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 100))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: node, OrganizationalUnit: []string{"agent"}},
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn, OrganizationalUnit: []string{role}},
 		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, key.Public(), p.key)

@@ -211,7 +211,11 @@ func StartControl(ctx context.Context, o ControlOptions) (*Control, error) {
 	args := []string{"--redis-url", o.RedisURL, "--grpc-addr", addr, "--http-addr", "-", "--replica-id", o.Replica, "--log-level", "warn"}
 	creds := insecure.NewCredentials()
 	if o.PKI != nil {
-		args, creds = append(args, o.PKI.ControlFlags()...), o.PKI.Creds(nil)
+		admin, err := o.PKI.ClientCert("bench", "admin") // calls as an admin with a certificate
+		if err != nil {
+			return nil, err
+		}
+		args, creds = append(args, o.PKI.ControlFlags()...), o.PKI.Creds(admin)
 	} else {
 		args = append(args, "--insecure")
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/alerts"
 	"github.com/edgeplane/edgeplane/controlplane/internal/api"
+	"github.com/edgeplane/edgeplane/controlplane/internal/auth"
 	"github.com/edgeplane/edgeplane/controlplane/internal/certs"
 	"github.com/edgeplane/edgeplane/controlplane/internal/docker"
 	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
@@ -49,6 +50,10 @@ type Config struct {
 	RedisURL string
 	// Dev runs on an embedded in-memory Redis-compatible store; nothing persists.
 	Dev bool
+	// Auth configures authentication and authorization (auth.go).
+	Auth AuthConfig
+	// DockerPolicy limits what Docker services may run (images, root, default limits).
+	DockerPolicy docker.Policy
 	// GRPCAddr is the API's listen address. Default 127.0.0.1:7000; port 0 picks one.
 	GRPCAddr string
 	// HTTPAddr serves /healthz and /readyz. Default 127.0.0.1:7001; "-" disables it.
@@ -126,6 +131,8 @@ type App struct {
 	fanout    *fanout.Fanout
 	docker    *docker.Manager
 	grpc      *grpc.Server
+	policy    *auth.Policy        // the method table (auth.go)
+	authn     *auth.Authenticator // says who is calling
 	health    *health.Server
 	sessions  context.Context
 	endAll    context.CancelFunc
@@ -144,6 +151,10 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	if err := a.open(); err != nil {
+		a.closeAll()
+		return nil, err
+	}
+	if err := a.openAuth(); err != nil {
 		a.closeAll()
 		return nil, err
 	}
@@ -244,7 +255,7 @@ func (a *App) build(creds []grpc.ServerOption) {
 	a.sessions, a.endAll = context.WithCancel(context.Background())
 	a.prom = prometheus.NewRegistry()
 	a.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a.grpc = grpc.NewServer(append(append(api.Interceptors(a.log, a.prom),
+	a.grpc = grpc.NewServer(append(append(append(api.Interceptors(a.log, a.prom), a.guardOptions(st)...),
 		grpc.ForceServerCodecV2(api.Codec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
@@ -262,6 +273,7 @@ func (a *App) build(creds []grpc.ServerOption) {
 	a.health = health.NewServer()
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(a.grpc, a.health)
+	a.registerTokens(st)
 	reflection.Register(a.grpc)
 }
 
@@ -293,7 +305,7 @@ func (a *App) buildServices(st *store.Store) {
 		return
 	}
 	a.docker = docker.New(docker.Config{Engine: engine, Store: st, Ports: alloc, Namespace: a.cfg.Namespace,
-		PublishAddress: a.cfg.PublishAddress, Fresh: a.state.Fresh,
+		PublishAddress: a.cfg.PublishAddress, Policy: a.cfg.DockerPolicy, Fresh: a.state.Fresh,
 		Events: a.events.For("docker").Emit, Logger: a.log.With("component", "docker")})
 	edgeplanev1.RegisterDockerServiceServer(a.grpc, &api.Docker{Services: a.docker, Fleet: a.fanout})
 }

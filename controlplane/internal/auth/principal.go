@@ -1,13 +1,11 @@
-// Package auth knows who is calling the control plane: the principal of a call (an admin
-// token, a client certificate or the insecure loopback) and its role.
 package auth
 
 import "context"
 
-// Role is what a principal may do.
+// Role is what a caller may do. Admin > operator > viewer; agent is separate.
 type Role string
 
-// Roles, from most to least powerful; RoleAgent is separate and may only connect agents.
+// The roles.
 const (
 	RoleAdmin    Role = "admin"
 	RoleOperator Role = "operator"
@@ -19,6 +17,7 @@ const (
 type Principal struct {
 	// Name is the token's name or the certificate's common name.
 	Name string
+	// Role is the caller's role.
 	Role Role
 	// Via says how the caller was authenticated: "token", "certificate" or "insecure".
 	Via string
@@ -31,7 +30,7 @@ func NewContext(ctx context.Context, p Principal) context.Context {
 	return context.WithValue(ctx, principalKey{}, p)
 }
 
-// FromContext returns the principal ctx carries, if any.
+// FromContext returns the principal in ctx, if any.
 func FromContext(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	return p, ok

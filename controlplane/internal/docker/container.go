@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -47,8 +48,9 @@ func (m *Manager) createOptions(svc *edgeplanev1.Service) client.ContainerCreate
 			RestartPolicy:  restartPolicy(svc),
 			ReadonlyRootfs: svc.GetReadOnlyRoot(),
 			Resources: container.Resources{
-				Memory:   svc.GetMemoryLimit(),
-				NanoCPUs: int64(svc.GetCpuLimit() * 1e9),
+				Memory:    cmp.Or(svc.GetMemoryLimit(), m.policy.DefaultMemory),
+				NanoCPUs:  int64(svc.GetCpuLimit() * 1e9),
+				PidsLimit: new(m.policy.PidsLimit),
 			},
 		},
 	}

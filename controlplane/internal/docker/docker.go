@@ -45,6 +45,8 @@ type Config struct {
 	// PublishAddress is the host IP published ports bind to, and the host of the endpoints
 	// agents are sent to. Default "127.0.0.1".
 	PublishAddress string
+	// Policy limits the images and users services may run and sets default limits.
+	Policy Policy
 	// Fresh says the caller has never seen a config revision (store.Op.Fresh). Nil: false.
 	Fresh func() bool
 	// Events receives service_created, service_started, service_stopped, service_died,
@@ -67,6 +69,7 @@ type Manager struct {
 	ports  *ports.Allocator
 	log    *slog.Logger
 	cpus   atomic.Int64 // the engine's CPU count, once known (0 before)
+	policy Policy
 }
 
 // New returns a Manager.
@@ -83,7 +86,7 @@ func New(cfg Config) *Manager {
 	if cfg.Fresh == nil {
 		cfg.Fresh = func() bool { return false }
 	}
-	m := &Manager{cfg: cfg, engine: cfg.Engine, store: cfg.Store, ports: cfg.Ports, log: cfg.Logger}
+	m := &Manager{cfg: cfg, engine: cfg.Engine, store: cfg.Store, ports: cfg.Ports, log: cfg.Logger, policy: cfg.Policy.withDefaults()}
 	if m.log == nil {
 		m.log = slog.New(slog.DiscardHandler)
 	}

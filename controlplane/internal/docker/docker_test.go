@@ -41,8 +41,20 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, docker.Policy{})
+}
+
+func newEnvWith(t *testing.T, policy docker.Policy) *env {
+	t.Helper()
+	return newEnvFor(t, func(string) docker.Policy { return policy })
+}
+
+// newEnvFor makes an env whose policy may name its test image.
+func newEnvFor(t *testing.T, policyFor func(image string) docker.Policy) *env {
+	t.Helper()
 	engine := dockertest.Client(t)
 	image := dockertest.Image(t, engine)
+	policy := policyFor(image)
 	ns := dockertest.Namespace()
 	t.Cleanup(func() { dockertest.RemoveContainers(t, engine, ns) })
 	srv := redistest.New(t)
@@ -56,12 +68,12 @@ func newEnv(t *testing.T) *env {
 		Reserved: []ports.Range{{Lo: 12080, Hi: 12080}}})
 	rec := &recorder{}
 	m := docker.New(docker.Config{Engine: engine, Store: st, Ports: alloc, Namespace: ns,
-		Fresh: func() bool { return true }, Events: rec.record, SettleTime: time.Nanosecond})
+		Fresh: func() bool { return true }, Events: rec.record, SettleTime: time.Nanosecond, Policy: policy})
 	return &env{m: m, store: st, ports: alloc, engine: engine, image: image, ns: ns, events: rec}
 }
 
 func (e *env) service(name string) *edgeplanev1.Service {
-	return &edgeplanev1.Service{Name: name, Image: e.image, ContainerPort: 8080, Env: map[string]string{"NAME": name}}
+	return &edgeplanev1.Service{Name: name, Image: e.image, ContainerPort: 8080, Env: map[string]string{"NAME": name}, User: "65534:65534"}
 }
 
 func (e *env) create(t *testing.T, svc *edgeplanev1.Service) *edgeplanev1.Service {

@@ -150,8 +150,8 @@ func (m *Manager) Update(ctx context.Context, in *edgeplanev1.Service, mask []st
 	if err := m.validate(ctx, "service", next); err != nil {
 		return nil, 0, err
 	}
-	if next.GetImage() != cur.GetImage() {
-		if err := m.checkImage(ctx, next.GetImage()); err != nil {
+	if next.GetImage() != cur.GetImage() || next.GetUser() != cur.GetUser() {
+		if err := m.checkImage(ctx, next); err != nil {
 			return nil, 0, err
 		}
 	}

@@ -38,7 +38,7 @@ func (m *Manager) Create(ctx context.Context, in *edgeplanev1.Service) (*edgepla
 	if err := m.validate(ctx, "service", in); err != nil {
 		return nil, 0, err
 	}
-	if err := m.checkImage(ctx, in.GetImage()); err != nil {
+	if err := m.checkImage(ctx, in); err != nil {
 		return nil, 0, err
 	}
 	def := definition(in)

@@ -85,6 +85,7 @@ func (m *Manager) validate(ctx context.Context, prefix string, svc *edgeplanev1.
 	if u := svc.GetUser(); u != "" && !userPattern.MatchString(u) {
 		vs.add(f("user"), fmt.Sprintf("%q is not a user or user:group name or id", u))
 	}
+	m.checkPolicy(&vs, prefix, svc.GetImage(), svc.GetUser())
 	return vs.err()
 }
 
@@ -185,11 +186,16 @@ func (m *Manager) engineCPUs(ctx context.Context) int64 {
 }
 
 // checkImage fails with model.ErrFailedPrecondition, naming the image, if the engine does
-// not have it.
-func (m *Manager) checkImage(ctx context.Context, image string) error {
-	_, err := m.engine.ImageInspect(ctx, image)
+// not have svc's image, and with a validation error if svc would run as root by default.
+func (m *Manager) checkImage(ctx context.Context, svc *edgeplanev1.Service) error {
+	image := svc.GetImage()
+	res, err := m.engine.ImageInspect(ctx, image)
 	if err == nil {
-		return nil
+		imageUser := ""
+		if res.Config != nil {
+			imageUser = res.Config.User
+		}
+		return checkImageUser("service", image, svc.GetUser(), imageUser)
 	}
 	err = engineErr(err, fmt.Sprintf("inspecting image %q", image))
 	if isNotFound(err) {

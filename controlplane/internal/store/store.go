@@ -56,6 +56,8 @@ type keys struct {
 	certMeta, certLocks, acmeAccounts string
 	// The cluster CA, join tokens, revocations and agents' Redis users (identity.go).
 	identity identityKeys
+	// Admin tokens by hash, and the hash of each token name (tokens.go).
+	tokens, tokenNames string
 }
 
 // New returns a Store on cfg.Client.
@@ -98,6 +100,9 @@ func New(cfg Config) *Store {
 			acmeAccounts: p + "acme:accounts",
 
 			identity: newIdentityKeys(p),
+
+			tokens:     p + "tokens",
+			tokenNames: p + "tokens:names",
 		},
 	}
 }

@@ -29,6 +29,9 @@ const (
 	PortReleased         = "port_released"
 	AlertFired           = "alert_fired"
 	AlertResolved        = "alert_resolved"
+	// Audit records an admin write, accepted or refused, or any refused call: principal,
+	// via, role, method, resource, outcome ("ok" or the gRPC code) and peer (api/guard.go).
+	Audit = "audit"
 )
 
 // Events publishes typed domain events to the events stream. A nil *Events drops them, so
