@@ -221,6 +221,7 @@ func TestACME_ShortLivedCertificateIsRenewedUnaskedWithoutDroppingConnections(t 
 			}
 			if err != nil || res.StatusCode != http.StatusOK {
 				failed.Add(1)
+				t.Logf("request during renewal failed: %v (response %v)", err, res)
 			}
 		}
 	}()
