@@ -1,8 +1,10 @@
 // Package frontend runs the agent's client-facing listeners: plain HTTP and HTTPS (TLS 1.2+
 // with certificates chosen by SNI, ALPN h2 and http/1.1), optionally behind the PROXY
-// protocol. HTTP/1.1 connections are served by the proxy's fast path; HTTP/2 connections
-// and requests the fast path hands over are served by a net/http server with the proxy as
-// its handler. Shutdown drains all of them.
+// protocol. HTTP/1.1 connections are served by the proxy's fast path; requests the fast path
+// hands over by a net/http server with the proxy as its handler; HTTP/2 connections by
+// x/net/http2's server (configured on that net/http server), reading through h2guard so
+// that malformed requests get the stream error RFC 9113 asks for. Shutdown drains all of
+// them.
 package frontend
 
 import (
@@ -19,6 +21,7 @@ import (
 
 	proxyproto "github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/http2"
 
 	"github.com/edgeplane/edgeplane/agent/internal/metrics"
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
@@ -54,7 +57,8 @@ type Server struct {
 	tls     *tls.Config
 	httpLn  net.Listener
 	httpsLn net.Listener
-	h       *http.Server // serves HTTP/2 and handed-over HTTP/1.x connections
+	h       *http.Server  // serves handed-over HTTP/1.x connections
+	h2      *http2.Server // serves HTTP/2 connections, with h as its base configuration
 	handoff *chanListener
 	gauges  [2]prometheus.Gauge // http, https
 
@@ -66,6 +70,7 @@ type Server struct {
 
 	mu       sync.Mutex // guards conns and closing
 	conns    map[*proxy.Conn]struct{}
+	h2conns  map[net.Conn]struct{}
 	closing  bool
 	wg       sync.WaitGroup // connection goroutines
 	accepted sync.WaitGroup // accept loops
@@ -82,7 +87,8 @@ func New(cfg Config) *Server {
 		m = metrics.New()
 	}
 	s := &Server{cfg: cfg, log: log, tls: cfg.Proxy.TLSConfig(), conns: make(map[*proxy.Conn]struct{}),
-		gauges: [2]prometheus.Gauge{m.Connections("http"), m.Connections("https")}}
+		h2conns: make(map[net.Conn]struct{}),
+		gauges:  [2]prometheus.Gauge{m.Connections("http"), m.Connections("https")}}
 	s.abort, s.stop = context.WithCancel(context.Background())
 	s.handoff = newChanListener()
 	s.limits = cfg.Proxy.Limits()
@@ -105,6 +111,7 @@ func New(cfg Config) *Server {
 			}
 		},
 	}
+	s.h2 = newHTTP2(s.h)
 	return s
 }
 
@@ -291,7 +298,7 @@ func (s *Server) serveConn(c net.Conn, secure bool) {
 			return
 		}
 		if tc.ConnectionState().NegotiatedProtocol == "h2" {
-			s.handoff.push(tc)
+			s.serveHTTP2(tc)
 			return
 		}
 		c = tc

@@ -73,6 +73,9 @@ func (s *Server) closeAll() {
 	for pc := range s.conns {
 		pc.Close()
 	}
+	for c := range s.h2conns {
+		c.Close()
+	}
 	s.mu.Unlock()
 	s.h.Close()
 }
