@@ -1,54 +1,37 @@
 package frontend
 
 import (
-	"net"
+	"crypto/tls"
 	"net/http"
 
-	"golang.org/x/net/http2"
-
 	"github.com/edgeplane/edgeplane/agent/internal/h2guard"
-	"github.com/edgeplane/edgeplane/agent/internal/proxy"
 )
 
-// newHTTP2 returns the HTTP/2 server, configured on h (its limits, timeouts and ConnState
-// hook; h.Shutdown starts the graceful shutdown of its connections). It advertises and
+// newHTTP2Server makes h serve only HTTP/2 with prior knowledge: it receives TLS
+// connections that negotiated "h2", wrapped in h2guard.Conn, which net/http does not see as
+// TLS (ConnContext marks their requests secure; Request.TLS stays nil). It advertises and
 // enforces the frame size h2guard inspects, so a larger HEADERS frame is the connection
-// error FRAME_SIZE_ERROR (RFC 9113 4.2), not a frame Go's default 1 MiB limit accepts.
-func newHTTP2(h *http.Server) *http2.Server {
-	h2 := &http2.Server{MaxReadFrameSize: h2guard.MaxFrameSize}
-	if err := http2.ConfigureServer(h, h2); err != nil {
-		panic(err) // only for a TLSConfig with cipher suites; h has none
-	}
-	return h2
+// error FRAME_SIZE_ERROR (RFC 9113 4.2) rather than a frame Go's default 1 MiB limit
+// accepts.
+func newHTTP2Server(h *http.Server) *http.Server {
+	h.Protocols = new(http.Protocols)
+	h.Protocols.SetUnencryptedHTTP2(true)
+	h.HTTP2 = &http.HTTP2Config{MaxReadFrameSize: h2guard.MaxFrameSize}
+	return h
 }
 
-// serveHTTP2 serves an HTTP/2 connection (TLS, ALPN "h2") until it ends.
-func (s *Server) serveHTTP2(c net.Conn) {
-	defer s.closed(true)
-	if !s.trackHTTP2(c, true) {
-		c.Close()
-		return
-	}
-	defer s.trackHTTP2(c, false)
-	s.h2.ServeConn(h2guard.New(c, s.limits.MaxHeaderBytes), &http2.ServeConnOpts{
-		Context:    proxy.WithSecure(s.abort),
-		BaseConfig: s.h,
-		Handler:    s.cfg.Proxy,
-	})
-}
-
-// trackHTTP2 adds c to the HTTP/2 connections Shutdown closes at its deadline (unless
-// Shutdown began), or removes it.
-func (s *Server) trackHTTP2(c net.Conn, add bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !add {
-		delete(s.h2conns, c)
+// h2Cipher reports whether st is fit for HTTP/2 (RFC 9113 9.2): TLS 1.3, or TLS 1.2 with
+// an AEAD cipher suite. Go's HTTP/2 server checks this only on a *tls.Conn, which it no
+// longer sees.
+func h2Cipher(st tls.ConnectionState) bool {
+	if st.Version >= tls.VersionTLS13 {
 		return true
 	}
-	if s.closing {
-		return false
+	switch st.CipherSuite {
+	case tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256:
+		return true
 	}
-	s.h2conns[c] = struct{}{}
-	return true
+	return false
 }

@@ -24,7 +24,6 @@
 package h2guard
 
 import (
-	"crypto/tls"
 	"encoding/binary"
 	"io"
 	"net"
@@ -58,7 +57,9 @@ const (
 )
 
 // Conn wraps a server's HTTP/2 connection (TLS, after ALPN "h2"). Read is not safe for
-// concurrent use, as with any connection a single server reads.
+// concurrent use, as with any connection a single server reads. Conn has no
+// ConnectionState method on purpose: net/http serves a connection with one as HTTP/1.x
+// over TLS, and one without as HTTP/2 with prior knowledge when so configured.
 type Conn struct {
 	net.Conn
 
@@ -79,15 +80,6 @@ func New(c net.Conn, maxString int) *Conn {
 	g.dec = hpack.NewDecoder(HeaderTableSize, g.field)
 	g.dec.SetMaxStringLength(maxString)
 	return g
-}
-
-// ConnectionState returns the TLS state of the wrapped connection (x/net/http2's server
-// reads it through this method to fill Request.TLS).
-func (g *Conn) ConnectionState() tls.ConnectionState {
-	if tc, ok := g.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
-		return tc.ConnectionState()
-	}
-	return tls.ConnectionState{}
 }
 
 // Read reads the client's bytes, each header block inspected as a whole first.
