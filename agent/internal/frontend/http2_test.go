@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -253,5 +254,37 @@ func TestServer_HTTP2RefusesCBCCipher(t *testing.T) {
 	io.WriteString(c, http2.ClientPreface)
 	if n, err := c.Read(make([]byte, 1)); err == nil {
 		t.Errorf("read %d bytes, want the connection closed", n)
+	}
+}
+
+// Shutdown sends GOAWAY on HTTP/2 connections, lets their requests in flight finish and
+// returns once they have.
+func TestServer_HTTP2ShutdownDrains(t *testing.T) {
+	release, arrived := make(chan struct{}), make(chan struct{})
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-release
+		io.WriteString(w, "late")
+	}))
+	t.Cleanup(be.Close)
+	s := start(t, Config{}, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{route("app", "app.test", be.URL)}})
+	h := dialH2(t, s.HTTPSAddr())
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: h.get(), EndStream: true, EndHeaders: true})
+	<-arrived
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(ctx) }()
+	h.until("GOAWAY", func(f http2.Frame) bool { _, ok := f.(*http2.GoAwayFrame); return ok })
+	close(release)
+	if status, code := h.answer(1); status != 200 {
+		t.Errorf("in-flight request: got %d, %v; want 200", status, code)
+	}
+	d := h.until("DATA", func(f http2.Frame) bool { _, ok := f.(*http2.DataFrame); return ok }).(*http2.DataFrame)
+	if string(d.Data()) != "late" {
+		t.Errorf("body %q, want %q", d.Data(), "late")
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown() = %v, want nil (drained before the deadline)", err)
 	}
 }
