@@ -18,6 +18,9 @@ tools=(
   # The ACME test CA and its challenge/DNS test server (certificate tests; DESIGN.md "Testing").
   "pebble              github.com/letsencrypt/pebble/v2/cmd/pebble           github.com/letsencrypt/pebble/v2             v2.10.1"
   "pebble-challtestsrv github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv github.com/letsencrypt/pebble/v2            v2.10.1"
+  # HTTP/2 conformance (agent/internal/frontend TestServer_H2spec). v2 has no go.mod, hence
+  # +incompatible (its dependencies resolve to their latest versions).
+  "h2spec              github.com/summerwind/h2spec/cmd/h2spec               github.com/summerwind/h2spec                 v2.2.1+incompatible"
 )
 
 for line in "${tools[@]}"; do

@@ -1,8 +1,9 @@
 // Package frontend runs the agent's client-facing listeners: plain HTTP and HTTPS (TLS 1.2+
 // with certificates chosen by SNI, ALPN h2 and http/1.1), optionally behind the PROXY
-// protocol. HTTP/1.1 connections are served by the proxy's fast path; HTTP/2 connections
-// and requests the fast path hands over are served by a net/http server with the proxy as
-// its handler. Shutdown drains all of them.
+// protocol. HTTP/1.1 connections are served by the proxy's fast path; requests the fast path
+// hands over by a net/http server with the proxy as its handler; HTTP/2 connections by a
+// second one, reading through h2guard so that malformed requests get the stream error RFC
+// 9113 asks for. Shutdown drains all of them.
 package frontend
 
 import (
@@ -20,6 +21,7 @@ import (
 	proxyproto "github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgeplane/edgeplane/agent/internal/h2guard"
 	"github.com/edgeplane/edgeplane/agent/internal/metrics"
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
 )
@@ -54,8 +56,10 @@ type Server struct {
 	tls     *tls.Config
 	httpLn  net.Listener
 	httpsLn net.Listener
-	h       *http.Server // serves HTTP/2 and handed-over HTTP/1.x connections
+	h       *http.Server // serves handed-over HTTP/1.x connections
 	handoff *chanListener
+	h2      *http.Server // serves HTTP/2 connections (TLS, ALPN h2), each an h2guard.Conn
+	h2ln    *chanListener
 	gauges  [2]prometheus.Gauge // http, https
 
 	abort context.Context // cancelled when Shutdown gives up draining
@@ -84,14 +88,20 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: log, tls: cfg.Proxy.TLSConfig(), conns: make(map[*proxy.Conn]struct{}),
 		gauges: [2]prometheus.Gauge{m.Connections("http"), m.Connections("https")}}
 	s.abort, s.stop = context.WithCancel(context.Background())
-	s.handoff = newChanListener()
+	s.handoff, s.h2ln = newChanListener(), newChanListener()
 	s.limits = cfg.Proxy.Limits()
-	s.h = &http.Server{
-		Handler:           cfg.Proxy,
+	s.h, s.h2 = s.newHTTPServer(), newHTTP2Server(s.newHTTPServer())
+	return s
+}
+
+// newHTTPServer returns a net/http server with the proxy as its handler and its limits.
+func (s *Server) newHTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s.cfg.Proxy,
 		ReadHeaderTimeout: s.limits.HeaderTimeout,
 		IdleTimeout:       s.limits.IdleTimeout,
 		MaxHeaderBytes:    max(s.limits.MaxHeaderBytes-4096, 1), // net/http allows 4 KiB more
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			if isSecure(c) {
 				return proxy.WithSecure(ctx)
@@ -105,11 +115,11 @@ func New(cfg Config) *Server {
 			}
 		},
 	}
-	return s
 }
 
 func isSecure(c net.Conn) bool {
-	if _, ok := c.(*tls.Conn); ok {
+	switch c.(type) {
+	case *tls.Conn, *h2guard.Conn:
 		return true
 	}
 	sc, ok := c.(interface{ Secure() bool })
@@ -181,12 +191,17 @@ func addrOf(ln net.Listener) string {
 // Serve accepts connections until Shutdown and returns nil then, or an error if a
 // listener fails.
 func (s *Server) Serve() error {
-	errc := make(chan error, 3)
-	go func() {
-		if err := s.h.Serve(s.handoff); !errors.Is(err, http.ErrServerClosed) {
-			errc <- fmt.Errorf("net/http server: %w", err)
-		}
-	}()
+	errc := make(chan error, 4)
+	for _, hs := range []struct {
+		h  *http.Server
+		ln net.Listener
+	}{{s.h, s.handoff}, {s.h2, s.h2ln}} {
+		go func() {
+			if err := hs.h.Serve(hs.ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("net/http server: %w", err)
+			}
+		}()
+	}
 	if !s.startAccepting(errc) {
 		return nil
 	}
@@ -290,8 +305,13 @@ func (s *Server) serveConn(c net.Conn, secure bool) {
 			s.closed(secure)
 			return
 		}
-		if tc.ConnectionState().NegotiatedProtocol == "h2" {
-			s.handoff.push(tc)
+		if st := tc.ConnectionState(); st.NegotiatedProtocol == "h2" {
+			if !h2Cipher(st) {
+				c.Close() // as Go's HTTP/2 server, which would send GOAWAY INADEQUATE_SECURITY
+				s.closed(secure)
+				return
+			}
+			s.h2ln.push(h2guard.New(tc, s.limits.MaxHeaderBytes))
 			return
 		}
 		c = tc

@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -30,16 +31,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		pc.Drain()
 	}
 	var drained sync.WaitGroup
-	drained.Add(2)
+	drained.Add(3)
 	go func() { defer drained.Done(); s.wg.Wait() }()
-	var hErr error
+	var hErr, h2Err error
 	go func() { defer drained.Done(); hErr = s.h.Shutdown(ctx) }()
+	go func() { defer drained.Done(); h2Err = s.h2.Shutdown(ctx) }()
 	done := make(chan struct{})
 	go func() { drained.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:
-		err = hErr
+		err = errors.Join(hErr, h2Err)
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
@@ -49,6 +51,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stop()
 	s.closeAll()
 	s.handoff.Close()
+	s.h2ln.Close()
 	s.cfg.Proxy.CloseUpgraded()
 	s.accepted.Wait()
 	return err
@@ -75,6 +78,7 @@ func (s *Server) closeAll() {
 	}
 	s.mu.Unlock()
 	s.h.Close()
+	s.h2.Close()
 }
 
 // chanListener is a net.Listener whose connections are pushed to it: the way connections
