@@ -1,9 +1,9 @@
 // Package proxy is the agent's HTTP reverse proxy: an immutable routing Table built from a
 // config revision, and a Proxy that serves requests with whichever Table is current.
 //
-// Requests arrive by two paths. The fast path (ServeConn) speaks HTTP/1.1 itself on a
-// client connection and to pooled backend connections, allocating almost nothing per
-// request. Everything it does not handle (HTTP/2, upgrades such as WebSocket, chunked
+// Requests arrive by two paths. The fast path (a Conn from NewConn, run by the frontend)
+// speaks HTTP/1.1 itself on a client connection and to pooled backend connections,
+// allocating almost nothing per request. Everything it does not handle (HTTP/2, upgrades such as WebSocket, chunked
 // request bodies, Expect, HTTP/1.0, unusual syntax) goes to ServeHTTP, a net/http handler
 // built on httputil.ReverseProxy. Both paths route, rewrite headers, balance, eject and
 // retry the same way and answer errors with the same bodies.
@@ -57,7 +57,7 @@ type Config struct {
 	Limits Limits
 }
 
-// Proxy serves requests with the current Table. ServeHTTP and ServeConn are safe for
+// Proxy serves requests with the current Table. ServeHTTP and NewConn are safe for
 // concurrent use; Build and Swap must be called from one goroutine at a time.
 type Proxy struct {
 	log            *slog.Logger
