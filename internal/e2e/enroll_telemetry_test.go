@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"net/url"
 	"strconv"
 	"testing"
 
@@ -15,29 +14,10 @@ import (
 func TestEnroll_AgentRedisUserLivesOnTheTelemetryRedis(t *testing.T) {
 	state, tel := redistest.New(t), redistest.New(t)
 	cp, pin := startControlTLS(t, state.URL(), "cp-1", "--telemetry-redis-url", tel.URL())
-	token, _ := joinToken(t, cp, 1)
-	cert, err := enrol(t.Context(), cp.conn, token, "edge-7")
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := firstMessage(t.Context(), dialTLS(t, cp.Addr, pin, cert), "edge-7")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := msg.GetSettings().GetTelemetry()
-	u, err := url.Parse(ts.GetRedisUrl())
-	if err != nil || u.User == nil {
-		t.Fatalf("agent Redis URL %q: %v, want one with credentials", ts.GetRedisUrl(), err)
-	}
+	ts, u, c := agentRedis(t, cp, pin, "edge-7")
 	if u.Port() != strconv.Itoa(tel.Port()) {
 		t.Fatalf("agent Redis URL %q: got port %s, want the telemetry Redis's %d", ts.GetRedisUrl(), u.Port(), tel.Port())
 	}
-	opt, err := redis.ParseURL(ts.GetRedisUrl())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt)
-	defer c.Close()
 	if err := c.XAdd(t.Context(), &redis.XAddArgs{Stream: ts.GetRequestStream(), Values: []any{"k", "v"}}).Err(); err != nil {
 		t.Fatalf("XADD on the telemetry Redis with the agent's user: %v", err)
 	}

@@ -238,26 +238,7 @@ func TestEnroll_RevokeAgent(t *testing.T) {
 func TestEnroll_AgentRedisUserIsXADDOnly(t *testing.T) {
 	rds := redistest.New(t)
 	cp, pin := startControlTLS(t, rds.URL(), "cp-1")
-	token, _ := joinToken(t, cp, 1)
-	cert, err := enrol(t.Context(), cp.conn, token, "edge-9")
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := firstMessage(t.Context(), dialTLS(t, cp.Addr, pin, cert), "edge-9")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := msg.GetSettings().GetTelemetry()
-	u, err := url.Parse(ts.GetRedisUrl())
-	if err != nil || u.User == nil {
-		t.Fatalf("agent Redis URL %q: %v, want one with credentials", ts.GetRedisUrl(), err)
-	}
-	opt, err := redis.ParseURL(ts.GetRedisUrl())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opt) // what the agent itself uses: HELLO, AUTH, CLIENT SETINFO on connect
-	defer c.Close()
+	ts, _, c := agentRedis(t, cp, pin, "edge-9")
 	ctx := t.Context()
 	if err := c.XAdd(ctx, &redis.XAddArgs{Stream: ts.GetRequestStream(), MaxLen: 100, Approx: true, Values: []any{"k", "v"}}).Err(); err != nil {
 		t.Fatalf("XADD to its stream: %v", err)
@@ -534,4 +515,32 @@ func TestEnroll_DuplicateIdentityAcrossReplicas(t *testing.T) {
 	if _, err := openStream(t, dialTLS(t, cp1.Addr, pin, older), "edge-6"); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("the older certificate on the other replica after the renewal: got %v, want PermissionDenied", err)
 	}
+}
+
+// agentRedis enrols node and returns the telemetry settings its stream starts with, the
+// parsed Redis URL in them and a client that logs in as the agent's own Redis user (what the
+// agent itself does: HELLO, AUTH, CLIENT SETINFO on connect).
+func agentRedis(t *testing.T, cp *control, pin, node string) (*edgeplanev1.TelemetrySettings, *url.URL, *redis.Client) {
+	t.Helper()
+	token, _ := joinToken(t, cp, 1)
+	cert, err := enrol(t.Context(), cp.conn, token, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := firstMessage(t.Context(), dialTLS(t, cp.Addr, pin, cert), node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := msg.GetSettings().GetTelemetry()
+	u, err := url.Parse(ts.GetRedisUrl())
+	if err != nil || u.User == nil {
+		t.Fatalf("agent Redis URL %q: %v, want one with credentials", ts.GetRedisUrl(), err)
+	}
+	opt, err := redis.ParseURL(ts.GetRedisUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { c.Close() })
+	return ts, u, c
 }

@@ -2,12 +2,9 @@ package api
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -117,17 +114,4 @@ func enrollStatus(err error) error {
 func tokenProto(t store.JoinToken) *edgeplanev1.JoinToken {
 	return &edgeplanev1.JoinToken{Id: t.ID, NodeId: t.NodeID, Labels: t.Labels, MaxUses: int32(t.MaxUses),
 		Uses: int32(t.Uses), CreateTime: timestamppb.New(t.Created), ExpireTime: timestamppb.New(t.Expires)}
-}
-
-// peerCertificate returns the verified client certificate of the call in ctx, if any.
-func peerCertificate(ctx context.Context) *x509.Certificate {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return nil
-	}
-	info, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
-		return nil
-	}
-	return info.State.VerifiedChains[0][0]
 }

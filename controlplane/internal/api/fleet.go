@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/auth"
 	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
 	"github.com/edgeplane/edgeplane/controlplane/internal/page"
 	"github.com/edgeplane/edgeplane/controlplane/internal/pki"
@@ -78,7 +79,7 @@ func (h *Fleet) Connect(stream edgeplanev1.AgentService_ConnectServer) error {
 
 // identify checks the stream's client certificate: present, an agent's, not revoked.
 func (h *Fleet) identify(ctx context.Context) (*fanout.Identity, error) {
-	leaf := peerCertificate(ctx)
+	leaf := auth.VerifiedCert(ctx)
 	if leaf == nil {
 		return nil, status.Error(codes.Unauthenticated,
 			"agents must connect with the client certificate they enrolled for (edgeplane-agent --join-token ... --ca-pin ...)")

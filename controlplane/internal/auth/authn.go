@@ -74,7 +74,7 @@ func (a *Authenticator) Authenticate(ctx context.Context) (Principal, error) {
 	if values := md.Get("authorization"); len(values) > 0 {
 		return a.bearer(ctx, values)
 	}
-	if cert := verifiedCert(ctx); cert != nil {
+	if cert := VerifiedCert(ctx); cert != nil {
 		return a.certificate(cert)
 	}
 	return Principal{}, fmt.Errorf("no credential: send \"authorization: Bearer <token>\" or a client certificate: %w", ErrUnauthenticated)
@@ -134,9 +134,9 @@ func (a *Authenticator) certificate(cert *x509.Certificate) (Principal, error) {
 	return who, nil
 }
 
-// verifiedCert returns the caller's client certificate if TLS verified it against the
+// VerifiedCert returns the caller's client certificate if TLS verified it against the
 // server's client CAs; nil otherwise.
-func verifiedCert(ctx context.Context) *x509.Certificate {
+func VerifiedCert(ctx context.Context) *x509.Certificate {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
 		return nil
