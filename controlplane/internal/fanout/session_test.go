@@ -56,30 +56,14 @@ func TestServe_Orderings(t *testing.T) {
 			want(t, a.next(t), r4, false, r1, "b", "c")
 		}},
 		{"a NACKed revision is never resent; the next change is a new attempt from the old base", func(t *testing.T, r *rig) {
-			r1 := r.put(t, "a")
-			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
-			want(t, a.next(t), r1, false, 0, "a")
-			a.ack(r1)
-			r2 := r.put(t, "bad")
-			want(t, a.next(t), r2, false, r1, "bad")
-			a.nack(r2, "cannot apply bad")
-			r.status(t, "n1", func(s *edgeplanev1.Agent) bool {
-				return s.GetRejectedRevision() == r2 && s.GetLastError() == "cannot apply bad" && s.GetAppliedRevision() == r1
-			})
+			a, r1, _ := r.rejectOne(t, "cannot apply bad")
 			r3 := r.put(t, "c")
 			want(t, a.next(t), r3, false, r1, "bad", "c")
 			a.ack(r3)
 			r.status(t, "n1", func(s *edgeplanev1.Agent) bool { return s.GetAppliedRevision() == r3 && s.GetLastError() == "" })
 		}},
 		{"a reconnect after a NACK does not resend the rejected revision", func(t *testing.T, r *rig) {
-			r1 := r.put(t, "a")
-			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
-			want(t, a.next(t), r1, false, 0, "a")
-			a.ack(r1)
-			r2 := r.put(t, "bad")
-			want(t, a.next(t), r2, false, r1, "bad")
-			a.nack(r2, "no")
-			r.status(t, "n1", func(s *edgeplanev1.Agent) bool { return s.GetRejectedRevision() == r2 })
+			a, r1, _ := r.rejectOne(t, "no")
 			close(a.recv) // the agent goes away
 			if err := a.ended(t); err != nil {
 				t.Fatalf("got %v from a stream the agent closed, want nil", err)
@@ -90,14 +74,7 @@ func TestServe_Orderings(t *testing.T) {
 			want(t, b.next(t), r3, false, r1, "bad", "c")
 		}},
 		{"a reconnect from an empty cache gets everything, the rejected change included", func(t *testing.T, r *rig) {
-			r1 := r.put(t, "a")
-			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
-			want(t, a.next(t), r1, false, 0, "a")
-			a.ack(r1)
-			r2 := r.put(t, "bad")
-			want(t, a.next(t), r2, false, r1, "bad")
-			a.nack(r2, "no")
-			r.status(t, "n1", func(s *edgeplanev1.Agent) bool { return s.GetRejectedRevision() == r2 })
+			a, _, r2 := r.rejectOne(t, "no")
 			close(a.recv)
 			a.ended(t)
 			// The agent restarted from scratch (empty cache): it gets everything.
@@ -163,4 +140,21 @@ func TestServe_RefusesBadHello(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rejectOne connects agent n1, which applies revision r1 (route "a") and NACKs r2 (route
+// "bad") with why, and waits until the store records the rejection.
+func (r *rig) rejectOne(t *testing.T, why string) (a *agent, r1, r2 int64) {
+	t.Helper()
+	r1 = r.put(t, "a")
+	a = r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
+	want(t, a.next(t), r1, false, 0, "a")
+	a.ack(r1)
+	r2 = r.put(t, "bad")
+	want(t, a.next(t), r2, false, r1, "bad")
+	a.nack(r2, why)
+	r.status(t, "n1", func(s *edgeplanev1.Agent) bool {
+		return s.GetRejectedRevision() == r2 && s.GetLastError() == why && s.GetAppliedRevision() == r1
+	})
+	return a, r1, r2
 }
