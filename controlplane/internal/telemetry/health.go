@@ -3,6 +3,7 @@ package telemetry
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -34,7 +35,8 @@ type Health struct {
 func (h *Health) Problem(ctx context.Context) string {
 	var problems []string
 	info, err := h.Client.Info(ctx, "memory").Result()
-	if err != nil {
+	var answered redis.Error // an error reply: the server is up but will not say (an ACL, or a store without INFO memory)
+	if err != nil && !errors.As(err, &answered) {
 		problems = append(problems, fmt.Sprintf("the telemetry Redis does not answer: %v", err))
 	} else if used, limit := infoInt(info, "used_memory"), infoInt(info, "maxmemory"); limit > 0 && float64(used) >= h.fullAt()*float64(limit) {
 		problems = append(problems, fmt.Sprintf("the telemetry Redis uses %d of its maxmemory %d bytes (%s)",
