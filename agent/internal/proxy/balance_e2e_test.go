@@ -106,9 +106,10 @@ func TestProxy_AllTargetsEjectedStillServed(t *testing.T) {
 func TestUpstream_Pick(t *testing.T) {
 	tg := func() *target { return &target{} }
 	a, b, c := tg(), tg(), tg()
-	u := &upstream{targets: []*target{a, b, c}, balancer: newBalancer([]uint32{1, 1, 1})}
+	u := newPicker([]*target{a, b, c}, []uint32{1, 1, 1}, DefaultPanicThreshold)
 	now := time.Now().UnixNano()
 	b.ejectedUntil.Store(now + int64(time.Second))
+	u.rebuild(now)
 	for range 9 {
 		if u.pick(now, nil) == b {
 			t.Fatal("picked an ejected target while others are healthy")
@@ -119,10 +120,11 @@ func TestUpstream_Pick(t *testing.T) {
 	}
 	a.ejectedUntil.Store(now + int64(time.Second))
 	c.ejectedUntil.Store(now + int64(time.Second))
+	u.rebuild(now)
 	if u.pick(now, nil) == nil {
 		t.Error("every target ejected: want one anyway")
 	}
-	single := &upstream{targets: []*target{a}, balancer: newBalancer([]uint32{1})}
+	single := newPicker([]*target{a}, []uint32{1}, DefaultPanicThreshold)
 	if single.pick(now, a) != nil {
 		t.Error("one target, avoiding it: want nil")
 	}

@@ -20,7 +20,7 @@ import (
 type upstream struct {
 	name         string
 	targets      []*target
-	balancer     *balancer
+	picker       *picker
 	preserveHost bool
 	request      headerRules
 	response     headerRules
@@ -85,7 +85,7 @@ func (p *Proxy) newUpstream(src *edgeplanev1.Route, tgs []*edgeplanev1.Target, r
 		u.targets = append(u.targets, t)
 		weights = append(weights, tg.GetWeight())
 	}
-	u.balancer = newBalancer(weights)
+	u.picker = u.newPicker(weights)
 	u.handler = u.reverseProxy(p.transports.get(rt.tkey))
 	return u, nil
 }
@@ -257,9 +257,10 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 // failed records a failed exchange with t: passive health and the route's error counter.
 func (u *upstream) failed(t *target, err error, now int64) {
 	u.metrics.UpstreamError(kindOf(err))
-	if t.failed(u.health, now) {
+	if cooldown := t.failed(u.health, now); cooldown != 0 {
+		u.picker.rebuild(now)
 		u.log.Warn("target ejected after consecutive failures", "target", t.host,
-			"cooldown", time.Duration(u.health.cooldown), "error", err)
+			"cooldown", time.Duration(cooldown), "error", err)
 	}
 }
 
