@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/agent/internal/metrics"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // newTestPicker returns a picker over len(weights) bare targets, with those at dead ejected
@@ -195,18 +196,22 @@ func TestProxy_OutlierEjection(t *testing.T) {
 		{"1:1:1 two die, threshold 30", []uint32{1, 1, 1}, []int{0, 2}, 30},
 		{"1..10 heaviest three die", weightsUpTo(10), []int{7, 8, 9}, 0},
 	}
-	const after = 5
+	const after = 4 // the route's consecutive_failures; the agent's default is 5
 	for _, tt := range tests {
 		for _, mode := range []string{"fast", "net/http"} {
 			t.Run(tt.name+"/"+mode, func(t *testing.T) {
-				rt := &edgeplanev1.Route{Name: "o", Hosts: []string{"o.test"}}
+				rt := &edgeplanev1.Route{Name: "o", Hosts: []string{"o.test"},
+					OutlierDetection: &edgeplanev1.OutlierDetection{ConsecutiveFailures: after}}
+				if tt.panicBelow != 0 {
+					rt.OutlierDetection.HealthyPanicThreshold = proto.Uint32(uint32(tt.panicBelow))
+				}
 				var backends []*httptest.Server
 				for i, w := range tt.weights {
 					s := flaky(t, fmt.Sprint(i))
 					backends = append(backends, s)
 					rt.Targets = append(rt.Targets, &edgeplanev1.Target{Url: s.URL, Weight: w})
 				}
-				p := newProxy(t, Config{EjectAfter: after, PanicThreshold: tt.panicBelow}, rt)
+				p := newProxy(t, Config{}, rt)
 				f := paths(t, p)[mode]
 				post := func() (int, string) {
 					resp, _ := do(t, f, http.MethodPost, "o.test", "/", strings.NewReader("x")) // never retried
@@ -256,6 +261,36 @@ func TestProxy_OutlierEjection(t *testing.T) {
 	}
 }
 
+func TestProxy_Eject5xxWhenRouteOptsIn(t *testing.T) {
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	t.Cleanup(failing.Close)
+	good := flaky(t, "good")
+	for _, count := range []bool{false, true} {
+		for _, mode := range []string{"fast", "net/http"} {
+			t.Run(fmt.Sprintf("count_5xx=%v/%s", count, mode), func(t *testing.T) {
+				p := newProxy(t, Config{}, &edgeplanev1.Route{Name: "x", Hosts: []string{"x.test"}, Targets: targets(failing.URL, good.URL),
+					OutlierDetection: &edgeplanev1.OutlierDetection{ConsecutiveFailures: 3, Count_5Xx: count}})
+				f := paths(t, p)[mode]
+				var errors int
+				for range 100 {
+					if resp, _ := do(t, f, http.MethodPost, "x.test", "/", strings.NewReader("x")); resp.StatusCode == 500 {
+						errors++
+					}
+				}
+				want := 50 // 5xx answers are answers: the target stays in rotation
+				if count {
+					want = 3
+				}
+				if errors != want {
+					t.Errorf("got %d of 100 answered 500, want %d", errors, want)
+				}
+			})
+		}
+	}
+}
+
 func TestProxy_PanicModeCounted(t *testing.T) {
 	m := metrics.New()
 	a, b, c := flaky(t, "a"), flaky(t, "b"), flaky(t, "c")
@@ -298,4 +333,29 @@ func counterValue(t *testing.T, m *metrics.Metrics, name, route string) float64 
 		}
 	}
 	return 0
+}
+
+// BenchmarkPick measures choosing a target, the per-request cost of balancing, with every
+// target healthy and with some ejected (a quarter, the heaviest first).
+func BenchmarkPick(b *testing.B) {
+	now := time.Now().UnixNano()
+	for _, n := range []int{2, 16} {
+		for _, ejected := range []int{0, max(n/4, 1)} {
+			var dead []int
+			for i := range ejected {
+				dead = append(dead, n-1-i)
+			}
+			b.Run(fmt.Sprintf("targets=%d/ejected=%d", n, ejected), func(b *testing.B) {
+				p, _ := newTestPicker(weightsUpTo(n), dead, DefaultPanicThreshold, now)
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if p.pick(now, nil) == nil {
+							b.Error("no target")
+						}
+					}
+				})
+			})
+		}
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
 // target is one backend of a route, with its passive health.
@@ -39,6 +41,27 @@ type healthConfig struct {
 	cooldown    int64 // nanoseconds a target sits out on its first ejection
 	maxCooldown int64 // cap of the doubling cooldown, and the time in rotation that resets it
 	panicBelow  int   // percent of a route's targets that must be healthy to avoid panic mode
+	count5xx    bool  // 5xx answers count as failures too
+}
+
+// forRoute returns h with the route's outlier_detection fields that are set.
+func (h healthConfig) forRoute(o *edgeplanev1.OutlierDetection) healthConfig {
+	// The control plane validated the fields; the clamps keep the arithmetic sane anyway.
+	if n := o.GetConsecutiveFailures(); n > 0 {
+		h.after = int32(min(n, 1<<20))
+	}
+	if d := o.GetBaseEjectionTime().AsDuration(); d > 0 {
+		h.cooldown = int64(d)
+	}
+	if d := o.GetMaxEjectionTime().AsDuration(); d > 0 {
+		h.maxCooldown = int64(d)
+	}
+	h.maxCooldown = max(h.maxCooldown, h.cooldown)
+	if o != nil && o.HealthyPanicThreshold != nil {
+		h.panicBelow = int(min(o.GetHealthyPanicThreshold(), 100))
+	}
+	h.count5xx = o.GetCount_5Xx()
+	return h
 }
 
 // backoff returns the cooldown of the ejection after strikes earlier ones: cooldown
