@@ -98,10 +98,6 @@ func newTarget(raw string) (*target, error) {
 	return t, nil
 }
 
-// healthy reports whether t is not ejected at now (unix nanoseconds). Hot path: one atomic
-// load.
-func (t *target) healthy(now int64) bool { return t.ejectedUntil.Load() <= now }
-
 // succeeded records an exchange that got a response. Hot path: it writes only when there
 // were failures, so a healthy target's cache line stays shared.
 func (t *target) succeeded() {
