@@ -36,6 +36,7 @@ type Metrics struct {
 	requests  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	upstream  *prometheus.CounterVec
+	panics    *prometheus.CounterVec
 	revision  prometheus.Gauge
 	connected prometheus.Gauge
 	conns     *prometheus.GaugeVec
@@ -60,6 +61,10 @@ func New() *Metrics {
 			Name: "edgeplane_agent_upstream_errors_total",
 			Help: "Failed exchanges with backends, by route and kind (connect, timeout, broken).",
 		}, []string{"route", "kind"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgeplane_agent_upstream_panic_total",
+			Help: "Times a route entered panic mode (too few healthy targets: sending to all of them), by route.",
+		}, []string{"route"}),
 		revision: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "edgeplane_agent_config_revision",
 			Help: "Config revision being served (0 before any config).",
@@ -81,7 +86,7 @@ func New() *Metrics {
 		Name: "edgeplane_agent_traces_dropped_total",
 		Help: "Request records dropped because the publishing buffer was full (Redis slow or down).",
 	}, func() float64 { _, d := m.traceStats(); return float64(d) })
-	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.revision, m.connected, m.conns, published, dropped,
+	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.panics, m.revision, m.connected, m.conns, published, dropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -127,12 +132,13 @@ type Route struct {
 	classes  [6]prometheus.Counter // index status/100; 0 counts anything out of range
 	latency  prometheus.Observer
 	upstream [numErrKinds]prometheus.Counter
+	panics   prometheus.Counter
 }
 
 // Route resolves the metrics of the route called name. Call it when a table is built, not
 // per request.
 func (m *Metrics) Route(name string) *Route {
-	r := &Route{latency: m.duration.WithLabelValues(name)}
+	r := &Route{latency: m.duration.WithLabelValues(name), panics: m.panics.WithLabelValues(name)}
 	for i := range r.classes {
 		class := "other"
 		if i > 0 {
@@ -151,6 +157,7 @@ func (m *Metrics) Forget(name string) {
 	m.requests.DeletePartialMatch(prometheus.Labels{"route": name})
 	m.duration.DeleteLabelValues(name)
 	m.upstream.DeletePartialMatch(prometheus.Labels{"route": name})
+	m.panics.DeleteLabelValues(name)
 }
 
 // Observe counts a finished request with status and duration d.
@@ -166,3 +173,7 @@ func (r *Route) Observe(status int, d time.Duration) {
 // UpstreamError counts a failed exchange with a backend; kind is ErrConnect, ErrTimeout or
 // ErrBroken.
 func (r *Route) UpstreamError(kind int) { r.upstream[kind].Inc() }
+
+// Panic counts a route entering panic mode. Not the hot path: called when targets' health
+// changes.
+func (r *Route) Panic() { r.panics.Inc() }

@@ -61,7 +61,7 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 			return c.upstreamError(up, err, c.consumeBody(inBuf, replayable) || sendErr == nil)
 		}
 		c.consumeBody(inBuf, replayable)
-		t.succeeded()
+		up.answered(t, c.resp.status, now)
 		status, keep = c.relay(up, bc, headLen)
 		c.stopWatch()
 		return status, keep

@@ -14,7 +14,6 @@
 package proxy
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -31,8 +30,10 @@ import (
 
 // Defaults for zero Config fields.
 const (
-	DefaultEjectAfter = 5
-	DefaultEjectFor   = 10 * time.Second
+	DefaultEjectAfter     = 5
+	DefaultEjectFor       = 10 * time.Second
+	DefaultEjectMax       = 5 * time.Minute
+	DefaultPanicThreshold = 50
 )
 
 // Config configures a Proxy. Zero fields take the defaults.
@@ -44,10 +45,16 @@ type Config struct {
 	// StripHeaders are request headers removed before forwarding (see DefaultStripHeaders,
 	// used when nil). X-Forwarded-*, Forwarded and X-Real-IP are always replaced.
 	StripHeaders []string
-	// EjectAfter consecutive connection failures eject a target for EjectFor
-	// (defaults DefaultEjectAfter, DefaultEjectFor).
+	// EjectAfter consecutive connection failures eject a target for EjectFor, doubled on
+	// each ejection after the first up to EjectMax (defaults DefaultEjectAfter,
+	// DefaultEjectFor, DefaultEjectMax).
 	EjectAfter int
 	EjectFor   time.Duration
+	EjectMax   time.Duration
+	// PanicThreshold is the percentage of a route's targets (by count) that must be healthy
+	// for ejected ones to be left out; below it the route sends to all of them (default
+	// DefaultPanicThreshold; negative: only when none is healthy).
+	PanicThreshold int
 	// HTTPSPort is the port HTTP→HTTPS redirects point to; "" or "443" leaves it out of
 	// the Location. SetHTTPSPort changes it.
 	HTTPSPort string
@@ -99,9 +106,8 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{
 		log: log, metrics: m, noRoute: m.Route(metrics.NoRoute), transports: newTransports(), pools: newPools(),
-		health: healthConfig{after: int32(cmp.Or(cfg.EjectAfter, DefaultEjectAfter)),
-			cooldown: int64(cmp.Or(cfg.EjectFor, DefaultEjectFor))},
-		strip: stripSet(strip), defaultCert: cert, node: cfg.NodeID, limits: cfg.Limits.withDefaults(),
+		health: cfg.healthConfig(),
+		strip:  stripSet(strip), defaultCert: cert, node: cfg.NodeID, limits: cfg.Limits.withDefaults(),
 	}
 	p.reqActions = requestActions(p.strip)
 	for k := range p.strip {

@@ -1,21 +1,25 @@
 package proxy
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
 // target is one backend of a route, with its passive health.
 //
 // Passive health: a connection failure, a reset or a response timeout counts against the
-// target; any exchange that gets a response clears the count. After EjectAfter failures in
-// a row the target is ejected for EjectFor: picks skip it unless every target of the route
-// is ejected, in which case the route keeps sending to all of them (like Envoy's panic
-// mode) rather than answering 503 to everyone.
+// target; any exchange that gets a response clears the count. After healthConfig.after
+// failures in a row the target is ejected: the picker leaves it out until its cooldown
+// ends. The cooldown doubles on each ejection after the first (base, 2·base, 4·base, ...
+// up to healthConfig.maxCooldown) and starts again from base once the target has stayed
+// in rotation for maxCooldown since its last cooldown ended.
 type target struct {
 	url    *url.URL
 	raw    string // the target URL as configured, for request records
@@ -28,12 +32,49 @@ type target struct {
 
 	fails        atomic.Int32
 	ejectedUntil atomic.Int64 // unix nanoseconds; 0 when never ejected
+	strikes      atomic.Int32 // ejections since the back-off last started over
 }
 
 // healthConfig is a route's passive health policy.
 type healthConfig struct {
-	after    int32 // consecutive failures that eject a target
-	cooldown int64 // nanoseconds an ejected target sits out
+	after       int32 // consecutive failures that eject a target
+	cooldown    int64 // nanoseconds a target sits out on its first ejection
+	maxCooldown int64 // cap of the doubling cooldown, and the time in rotation that resets it
+	panicBelow  int   // percent of a route's targets that must be healthy to avoid panic mode
+	count5xx    bool  // 5xx answers count as failures too
+}
+
+// forRoute returns h with the route's outlier_detection fields that are set.
+func (h healthConfig) forRoute(o *edgeplanev1.OutlierDetection) healthConfig {
+	// The control plane validated the fields; the clamps keep the arithmetic sane anyway.
+	if n := o.GetConsecutiveFailures(); n > 0 {
+		h.after = int32(min(n, 1<<20))
+	}
+	if d := o.GetBaseEjectionTime().AsDuration(); d > 0 {
+		h.cooldown = int64(d)
+	}
+	if d := o.GetMaxEjectionTime().AsDuration(); d > 0 {
+		h.maxCooldown = int64(d)
+	}
+	h.maxCooldown = max(h.maxCooldown, h.cooldown)
+	if o != nil && o.HealthyPanicThreshold != nil {
+		h.panicBelow = int(min(o.GetHealthyPanicThreshold(), 100))
+	}
+	h.count5xx = o.GetCount_5Xx()
+	return h
+}
+
+// backoff returns the cooldown of the ejection after strikes earlier ones: cooldown
+// doubled strikes times, at most maxCooldown.
+func (h healthConfig) backoff(strikes int32) int64 {
+	d := h.cooldown
+	for range strikes {
+		if d >= h.maxCooldown/2 {
+			return max(h.maxCooldown, h.cooldown)
+		}
+		d *= 2
+	}
+	return min(d, max(h.maxCooldown, h.cooldown))
 }
 
 func newTarget(raw string) (*target, error) {
@@ -57,10 +98,6 @@ func newTarget(raw string) (*target, error) {
 	return t, nil
 }
 
-// healthy reports whether t is not ejected at now (unix nanoseconds). Hot path: one atomic
-// load.
-func (t *target) healthy(now int64) bool { return t.ejectedUntil.Load() <= now }
-
 // succeeded records an exchange that got a response. Hot path: it writes only when there
 // were failures, so a healthy target's cache line stays shared.
 func (t *target) succeeded() {
@@ -69,32 +106,32 @@ func (t *target) succeeded() {
 	}
 }
 
-// failed records a connection failure and reports whether it ejected t.
-func (t *target) failed(h healthConfig, now int64) bool {
-	if t.fails.Add(1) < h.after {
-		return false
+// failed records a failed exchange at now (unix nanoseconds) and, if it ejected t, returns
+// the cooldown. Failures of requests sent before t was ejected do not count again.
+func (t *target) failed(h healthConfig, now int64) (cooldown int64) {
+	last := t.ejectedUntil.Load()
+	if last > now || t.fails.Add(1) != h.after {
+		return 0
 	}
 	t.fails.Store(0)
-	t.ejectedUntil.Store(now + h.cooldown)
-	return true
-}
-
-// pick returns the next healthy target other than avoid by weighted round robin. If every
-// target is ejected it returns the next one anyway; with avoid set and no other target it
-// returns nil. Hot path: an atomic add and an atomic load per target tried.
-func (u *upstream) pick(now int64, avoid *target) *target {
-	for range len(u.targets) {
-		t := u.targets[u.balancer.pick()]
-		if t != avoid && t.healthy(now) {
-			return t
-		}
+	strikes := t.strikes.Add(1) - 1
+	if now-last >= h.maxCooldown {
+		strikes = 0 // in rotation long enough since the last cooldown: start over
+		t.strikes.Store(1)
 	}
-	for range len(u.targets) {
-		if t := u.targets[u.balancer.pick()]; t != avoid {
-			return t
-		}
-	}
-	return nil
+	cooldown = h.backoff(strikes)
+	t.ejectedUntil.Store(now + cooldown)
+	return cooldown
 }
 
 func nanotime() int64 { return time.Now().UnixNano() }
+
+func (cfg Config) healthConfig() healthConfig {
+	base := cmp.Or(cfg.EjectFor, DefaultEjectFor)
+	return healthConfig{
+		after:       int32(cmp.Or(cfg.EjectAfter, DefaultEjectAfter)),
+		cooldown:    int64(base),
+		maxCooldown: int64(max(cmp.Or(cfg.EjectMax, DefaultEjectMax), base)),
+		panicBelow:  max(cmp.Or(cfg.PanicThreshold, DefaultPanicThreshold), 0),
+	}
+}

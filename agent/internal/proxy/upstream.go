@@ -20,7 +20,7 @@ import (
 type upstream struct {
 	name         string
 	targets      []*target
-	balancer     *balancer
+	picker       *picker
 	preserveHost bool
 	request      headerRules
 	response     headerRules
@@ -69,7 +69,7 @@ func (p *Proxy) newUpstream(src *edgeplanev1.Route, tgs []*edgeplanev1.Target, r
 		response:     newHeaderRules(src.GetResponseHeaders()),
 		timeouts:     rt.tkey,
 		underscores:  rt.underscores,
-		health:       p.health,
+		health:       p.health.forRoute(src.GetOutlierDetection()),
 		metrics:      rt.metrics,
 		log:          p.log.With("route", src.GetName()),
 		p:            p,
@@ -85,7 +85,7 @@ func (p *Proxy) newUpstream(src *edgeplanev1.Route, tgs []*edgeplanev1.Target, r
 		u.targets = append(u.targets, t)
 		weights = append(weights, tg.GetWeight())
 	}
-	u.balancer = newBalancer(weights)
+	u.picker = u.newPicker(weights)
 	u.handler = u.reverseProxy(p.transports.get(rt.tkey))
 	return u, nil
 }
@@ -219,7 +219,7 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := rt.tr.RoundTrip(req)
 	if err == nil || t == nil {
 		if t != nil {
-			t.succeeded()
+			rt.up.answered(t, resp.StatusCode, nanotime())
 		}
 		return resp, err
 	}
@@ -249,7 +249,7 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		rt.up.failed(t2, err, nanotime())
 	} else {
-		t2.succeeded()
+		rt.up.answered(t2, resp.StatusCode, nanotime())
 	}
 	return resp, err
 }
@@ -257,9 +257,25 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 // failed records a failed exchange with t: passive health and the route's error counter.
 func (u *upstream) failed(t *target, err error, now int64) {
 	u.metrics.UpstreamError(kindOf(err))
-	if t.failed(u.health, now) {
+	u.outlier(t, now, err)
+}
+
+// answered records t's answer with status: a success, or a failure for a 5xx when the
+// route counts them. Hot path: one load when t had no failures.
+func (u *upstream) answered(t *target, status int, now int64) {
+	if status >= 500 && status <= 599 && u.health.count5xx {
+		u.outlier(t, now, fmt.Errorf("status %d", status))
+		return
+	}
+	t.succeeded()
+}
+
+// outlier counts a failure against t and ejects it at the threshold.
+func (u *upstream) outlier(t *target, now int64, err error) {
+	if cooldown := t.failed(u.health, now); cooldown != 0 {
+		u.picker.rebuild(now)
 		u.log.Warn("target ejected after consecutive failures", "target", t.host,
-			"cooldown", time.Duration(u.health.cooldown), "error", err)
+			"cooldown", time.Duration(cooldown), "error", err)
 	}
 }
 

@@ -84,6 +84,7 @@ func ValidateRoute(prefix string, r *edgeplanev1.Route) error {
 	validateHeaders(&vs, f("request_headers"), r.GetRequestHeaders())
 	validateHeaders(&vs, f("response_headers"), r.GetResponseHeaders())
 	validateTimeouts(&vs, f("timeouts"), r.GetTimeouts())
+	validateOutlier(&vs, f("outlier_detection"), r.GetOutlierDetection())
 	validateHardening(&vs, f, r)
 	return vs.err()
 }

@@ -11,23 +11,25 @@ import (
 
 // setters copies one writable field from src to dst, by update_mask path.
 var setters = map[string]func(dst, src *edgeplanev1.Route){
-	"hosts":            func(d, s *edgeplanev1.Route) { d.Hosts = s.Hosts },
-	"path_prefix":      func(d, s *edgeplanev1.Route) { d.PathPrefix = s.PathPrefix },
-	"methods":          func(d, s *edgeplanev1.Route) { d.Methods = s.Methods },
-	"priority":         func(d, s *edgeplanev1.Route) { d.Priority = s.Priority },
-	"targets":          func(d, s *edgeplanev1.Route) { d.Targets = s.Targets },
-	"service":          func(d, s *edgeplanev1.Route) { d.Service = s.Service },
-	"tls":              func(d, s *edgeplanev1.Route) { d.Tls = s.Tls },
-	"preserve_host":    func(d, s *edgeplanev1.Route) { d.PreserveHost = s.PreserveHost },
-	"request_headers":  func(d, s *edgeplanev1.Route) { d.RequestHeaders = s.RequestHeaders },
-	"response_headers": func(d, s *edgeplanev1.Route) { d.ResponseHeaders = s.ResponseHeaders },
-	"timeouts":         func(d, s *edgeplanev1.Route) { d.Timeouts = s.Timeouts },
+	"hosts":             func(d, s *edgeplanev1.Route) { d.Hosts = s.Hosts },
+	"path_prefix":       func(d, s *edgeplanev1.Route) { d.PathPrefix = s.PathPrefix },
+	"methods":           func(d, s *edgeplanev1.Route) { d.Methods = s.Methods },
+	"priority":          func(d, s *edgeplanev1.Route) { d.Priority = s.Priority },
+	"targets":           func(d, s *edgeplanev1.Route) { d.Targets = s.Targets },
+	"service":           func(d, s *edgeplanev1.Route) { d.Service = s.Service },
+	"tls":               func(d, s *edgeplanev1.Route) { d.Tls = s.Tls },
+	"preserve_host":     func(d, s *edgeplanev1.Route) { d.PreserveHost = s.PreserveHost },
+	"request_headers":   func(d, s *edgeplanev1.Route) { d.RequestHeaders = s.RequestHeaders },
+	"response_headers":  func(d, s *edgeplanev1.Route) { d.ResponseHeaders = s.ResponseHeaders },
+	"timeouts":          func(d, s *edgeplanev1.Route) { d.Timeouts = s.Timeouts },
+	"outlier_detection": func(d, s *edgeplanev1.Route) { d.OutlierDetection = s.OutlierDetection },
 }
 
 // maskAliases accepts protojson's lowerCamelCase paths too.
 var maskAliases = map[string]string{
 	"pathPrefix": "path_prefix", "preserveHost": "preserve_host",
 	"requestHeaders": "request_headers", "responseHeaders": "response_headers",
+	"outlierDetection": "outlier_detection",
 }
 
 func checkMask(mask []string) error {

@@ -195,8 +195,10 @@ type Route struct {
 	// Forward empty path segments ("//") as sent instead of merging them into one '/'.
 	// Routing uses the merged path unless the unmerged one selects the same route.
 	KeepEmptySegments bool `protobuf:"varint,44,opt,name=keep_empty_segments,json=keepEmptySegments,proto3" json:"keep_empty_segments,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Passive health of the route's targets; unset fields take the agent's defaults.
+	OutlierDetection *OutlierDetection `protobuf:"bytes,61,opt,name=outlier_detection,json=outlierDetection,proto3" json:"outlier_detection,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -376,6 +378,102 @@ func (x *Route) GetKeepEmptySegments() bool {
 	return false
 }
 
+func (x *Route) GetOutlierDetection() *OutlierDetection {
+	if x != nil {
+		return x.OutlierDetection
+	}
+	return nil
+}
+
+// OutlierDetection is how a route's agent ejects failing targets (passive health, as Envoy's
+// outlier_detection). Gateway errors always count as failures: connection refused or timed
+// out, a reset or broken exchange, no response within the response timeout.
+type OutlierDetection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Failures in a row that eject a target, 1-1000; 0 means the agent's default (5).
+	ConsecutiveFailures uint32 `protobuf:"varint,1,opt,name=consecutive_failures,json=consecutiveFailures,proto3" json:"consecutive_failures,omitempty"`
+	// Count 5xx answers from the backend (500-599) as failures too. Off by default.
+	Count_5Xx bool `protobuf:"varint,2,opt,name=count_5xx,json=count5xx,proto3" json:"count_5xx,omitempty"`
+	// Cooldown of a target's first ejection, doubled on each ejection after it; 1s-1h, unset
+	// means the agent's default (10s).
+	BaseEjectionTime *durationpb.Duration `protobuf:"bytes,3,opt,name=base_ejection_time,json=baseEjectionTime,proto3" json:"base_ejection_time,omitempty"`
+	// Cap of the doubling cooldown, also the time in rotation after which it starts over at
+	// base_ejection_time; at least base_ejection_time, at most 24h; unset means the agent's
+	// default (5m).
+	MaxEjectionTime *durationpb.Duration `protobuf:"bytes,4,opt,name=max_ejection_time,json=maxEjectionTime,proto3" json:"max_ejection_time,omitempty"`
+	// Percentage of the route's targets, by count, that must be healthy for ejected ones to
+	// be left out; below it every target gets traffic (panic mode). 0-100; unset means 50;
+	// 0 means panic mode only when no target is healthy.
+	HealthyPanicThreshold *uint32 `protobuf:"varint,5,opt,name=healthy_panic_threshold,json=healthyPanicThreshold,proto3,oneof" json:"healthy_panic_threshold,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *OutlierDetection) Reset() {
+	*x = OutlierDetection{}
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutlierDetection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutlierDetection) ProtoMessage() {}
+
+func (x *OutlierDetection) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutlierDetection.ProtoReflect.Descriptor instead.
+func (*OutlierDetection) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *OutlierDetection) GetConsecutiveFailures() uint32 {
+	if x != nil {
+		return x.ConsecutiveFailures
+	}
+	return 0
+}
+
+func (x *OutlierDetection) GetCount_5Xx() bool {
+	if x != nil {
+		return x.Count_5Xx
+	}
+	return false
+}
+
+func (x *OutlierDetection) GetBaseEjectionTime() *durationpb.Duration {
+	if x != nil {
+		return x.BaseEjectionTime
+	}
+	return nil
+}
+
+func (x *OutlierDetection) GetMaxEjectionTime() *durationpb.Duration {
+	if x != nil {
+		return x.MaxEjectionTime
+	}
+	return nil
+}
+
+func (x *OutlierDetection) GetHealthyPanicThreshold() uint32 {
+	if x != nil && x.HealthyPanicThreshold != nil {
+		return *x.HealthyPanicThreshold
+	}
+	return 0
+}
+
 // Target is one backend of a route.
 type Target struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -389,7 +487,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[1]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +499,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[1]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +512,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{1}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Target) GetUrl() string {
@@ -445,7 +543,7 @@ type TlsPolicy struct {
 
 func (x *TlsPolicy) Reset() {
 	*x = TlsPolicy{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[2]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -457,7 +555,7 @@ func (x *TlsPolicy) String() string {
 func (*TlsPolicy) ProtoMessage() {}
 
 func (x *TlsPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[2]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -470,7 +568,7 @@ func (x *TlsPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TlsPolicy.ProtoReflect.Descriptor instead.
 func (*TlsPolicy) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{2}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TlsPolicy) GetMode() TlsMode {
@@ -507,7 +605,7 @@ type HeaderRules struct {
 
 func (x *HeaderRules) Reset() {
 	*x = HeaderRules{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[3]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -519,7 +617,7 @@ func (x *HeaderRules) String() string {
 func (*HeaderRules) ProtoMessage() {}
 
 func (x *HeaderRules) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[3]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +630,7 @@ func (x *HeaderRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderRules.ProtoReflect.Descriptor instead.
 func (*HeaderRules) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{3}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *HeaderRules) GetSet() map[string]string {
@@ -564,7 +662,7 @@ type Timeouts struct {
 
 func (x *Timeouts) Reset() {
 	*x = Timeouts{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +674,7 @@ func (x *Timeouts) String() string {
 func (*Timeouts) ProtoMessage() {}
 
 func (x *Timeouts) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +687,7 @@ func (x *Timeouts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Timeouts.ProtoReflect.Descriptor instead.
 func (*Timeouts) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{4}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Timeouts) GetConnect() *durationpb.Duration {
@@ -630,7 +728,7 @@ type Propagation struct {
 
 func (x *Propagation) Reset() {
 	*x = Propagation{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -642,7 +740,7 @@ func (x *Propagation) String() string {
 func (*Propagation) ProtoMessage() {}
 
 func (x *Propagation) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -655,7 +753,7 @@ func (x *Propagation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Propagation.ProtoReflect.Descriptor instead.
 func (*Propagation) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{5}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Propagation) GetRevision() int64 {
@@ -697,7 +795,7 @@ type Rejection struct {
 
 func (x *Rejection) Reset() {
 	*x = Rejection{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -709,7 +807,7 @@ func (x *Rejection) String() string {
 func (*Rejection) ProtoMessage() {}
 
 func (x *Rejection) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -722,7 +820,7 @@ func (x *Rejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rejection.ProtoReflect.Descriptor instead.
 func (*Rejection) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{6}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Rejection) GetNodeId() string {
@@ -751,7 +849,7 @@ type CreateRouteRequest struct {
 
 func (x *CreateRouteRequest) Reset() {
 	*x = CreateRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +861,7 @@ func (x *CreateRouteRequest) String() string {
 func (*CreateRouteRequest) ProtoMessage() {}
 
 func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +874,7 @@ func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRouteRequest.ProtoReflect.Descriptor instead.
 func (*CreateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{7}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateRouteRequest) GetRoute() *Route {
@@ -804,7 +902,7 @@ type CreateRouteResponse struct {
 
 func (x *CreateRouteResponse) Reset() {
 	*x = CreateRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +914,7 @@ func (x *CreateRouteResponse) String() string {
 func (*CreateRouteResponse) ProtoMessage() {}
 
 func (x *CreateRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +927,7 @@ func (x *CreateRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRouteResponse.ProtoReflect.Descriptor instead.
 func (*CreateRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{8}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateRouteResponse) GetRoute() *Route {
@@ -855,7 +953,7 @@ type GetRouteRequest struct {
 
 func (x *GetRouteRequest) Reset() {
 	*x = GetRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +965,7 @@ func (x *GetRouteRequest) String() string {
 func (*GetRouteRequest) ProtoMessage() {}
 
 func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +978,7 @@ func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouteRequest.ProtoReflect.Descriptor instead.
 func (*GetRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{9}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetRouteRequest) GetName() string {
@@ -899,7 +997,7 @@ type GetRouteResponse struct {
 
 func (x *GetRouteResponse) Reset() {
 	*x = GetRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1009,7 @@ func (x *GetRouteResponse) String() string {
 func (*GetRouteResponse) ProtoMessage() {}
 
 func (x *GetRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1022,7 @@ func (x *GetRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouteResponse.ProtoReflect.Descriptor instead.
 func (*GetRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{10}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetRouteResponse) GetRoute() *Route {
@@ -946,7 +1044,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1056,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1069,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{11}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListRoutesRequest) GetPageSize() int32 {
@@ -1001,7 +1099,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1111,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1124,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{12}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -1063,7 +1161,7 @@ type UpdateRouteRequest struct {
 
 func (x *UpdateRouteRequest) Reset() {
 	*x = UpdateRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1173,7 @@ func (x *UpdateRouteRequest) String() string {
 func (*UpdateRouteRequest) ProtoMessage() {}
 
 func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1186,7 @@ func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRouteRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{13}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateRouteRequest) GetRoute() *Route {
@@ -1122,7 +1220,7 @@ type UpdateRouteResponse struct {
 
 func (x *UpdateRouteResponse) Reset() {
 	*x = UpdateRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1232,7 @@ func (x *UpdateRouteResponse) String() string {
 func (*UpdateRouteResponse) ProtoMessage() {}
 
 func (x *UpdateRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1245,7 @@ func (x *UpdateRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRouteResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{14}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateRouteResponse) GetRoute() *Route {
@@ -1176,7 +1274,7 @@ type DeleteRouteRequest struct {
 
 func (x *DeleteRouteRequest) Reset() {
 	*x = DeleteRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1286,7 @@ func (x *DeleteRouteRequest) String() string {
 func (*DeleteRouteRequest) ProtoMessage() {}
 
 func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1299,7 @@ func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{15}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteRouteRequest) GetName() string {
@@ -1234,7 +1332,7 @@ type DeleteRouteResponse struct {
 
 func (x *DeleteRouteResponse) Reset() {
 	*x = DeleteRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1344,7 @@ func (x *DeleteRouteResponse) String() string {
 func (*DeleteRouteResponse) ProtoMessage() {}
 
 func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1357,7 @@ func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{16}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteRouteResponse) GetPropagation() *Propagation {
@@ -1273,7 +1371,7 @@ var File_edgeplane_v1_routing_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x95\a\n" +
+	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\a\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\x12\x1f\n" +
@@ -1299,7 +1397,15 @@ const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\x11upgrade_protocols\x18) \x03(\tR\x10upgradeProtocols\x12?\n" +
 	"\x1callow_underscores_in_headers\x18* \x01(\bR\x19allowUnderscoresInHeaders\x12E\n" +
 	"\x0fencoded_slashes\x18+ \x01(\x0e2\x1c.edgeplane.v1.EncodedSlashesR\x0eencodedSlashes\x12.\n" +
-	"\x13keep_empty_segments\x18, \x01(\bR\x11keepEmptySegments\"2\n" +
+	"\x13keep_empty_segments\x18, \x01(\bR\x11keepEmptySegments\x12K\n" +
+	"\x11outlier_detection\x18= \x01(\v2\x1e.edgeplane.v1.OutlierDetectionR\x10outlierDetection\"\xcb\x02\n" +
+	"\x10OutlierDetection\x121\n" +
+	"\x14consecutive_failures\x18\x01 \x01(\rR\x13consecutiveFailures\x12\x1b\n" +
+	"\tcount_5xx\x18\x02 \x01(\bR\bcount5xx\x12G\n" +
+	"\x12base_ejection_time\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x10baseEjectionTime\x12E\n" +
+	"\x11max_ejection_time\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x0fmaxEjectionTime\x12;\n" +
+	"\x17healthy_panic_threshold\x18\x05 \x01(\rH\x00R\x15healthyPanicThreshold\x88\x01\x01B\x1a\n" +
+	"\x18_healthy_panic_threshold\"2\n" +
 	"\x06Target\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x16\n" +
 	"\x06weight\x18\x02 \x01(\rR\x06weight\"}\n" +
@@ -1390,75 +1496,79 @@ func file_edgeplane_v1_routing_proto_rawDescGZIP() []byte {
 }
 
 var file_edgeplane_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_edgeplane_v1_routing_proto_goTypes = []any{
 	(EncodedSlashes)(0),           // 0: edgeplane.v1.EncodedSlashes
 	(TlsMode)(0),                  // 1: edgeplane.v1.TlsMode
 	(*Route)(nil),                 // 2: edgeplane.v1.Route
-	(*Target)(nil),                // 3: edgeplane.v1.Target
-	(*TlsPolicy)(nil),             // 4: edgeplane.v1.TlsPolicy
-	(*HeaderRules)(nil),           // 5: edgeplane.v1.HeaderRules
-	(*Timeouts)(nil),              // 6: edgeplane.v1.Timeouts
-	(*Propagation)(nil),           // 7: edgeplane.v1.Propagation
-	(*Rejection)(nil),             // 8: edgeplane.v1.Rejection
-	(*CreateRouteRequest)(nil),    // 9: edgeplane.v1.CreateRouteRequest
-	(*CreateRouteResponse)(nil),   // 10: edgeplane.v1.CreateRouteResponse
-	(*GetRouteRequest)(nil),       // 11: edgeplane.v1.GetRouteRequest
-	(*GetRouteResponse)(nil),      // 12: edgeplane.v1.GetRouteResponse
-	(*ListRoutesRequest)(nil),     // 13: edgeplane.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),    // 14: edgeplane.v1.ListRoutesResponse
-	(*UpdateRouteRequest)(nil),    // 15: edgeplane.v1.UpdateRouteRequest
-	(*UpdateRouteResponse)(nil),   // 16: edgeplane.v1.UpdateRouteResponse
-	(*DeleteRouteRequest)(nil),    // 17: edgeplane.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),   // 18: edgeplane.v1.DeleteRouteResponse
-	nil,                           // 19: edgeplane.v1.HeaderRules.SetEntry
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 21: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 22: google.protobuf.FieldMask
+	(*OutlierDetection)(nil),      // 3: edgeplane.v1.OutlierDetection
+	(*Target)(nil),                // 4: edgeplane.v1.Target
+	(*TlsPolicy)(nil),             // 5: edgeplane.v1.TlsPolicy
+	(*HeaderRules)(nil),           // 6: edgeplane.v1.HeaderRules
+	(*Timeouts)(nil),              // 7: edgeplane.v1.Timeouts
+	(*Propagation)(nil),           // 8: edgeplane.v1.Propagation
+	(*Rejection)(nil),             // 9: edgeplane.v1.Rejection
+	(*CreateRouteRequest)(nil),    // 10: edgeplane.v1.CreateRouteRequest
+	(*CreateRouteResponse)(nil),   // 11: edgeplane.v1.CreateRouteResponse
+	(*GetRouteRequest)(nil),       // 12: edgeplane.v1.GetRouteRequest
+	(*GetRouteResponse)(nil),      // 13: edgeplane.v1.GetRouteResponse
+	(*ListRoutesRequest)(nil),     // 14: edgeplane.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),    // 15: edgeplane.v1.ListRoutesResponse
+	(*UpdateRouteRequest)(nil),    // 16: edgeplane.v1.UpdateRouteRequest
+	(*UpdateRouteResponse)(nil),   // 17: edgeplane.v1.UpdateRouteResponse
+	(*DeleteRouteRequest)(nil),    // 18: edgeplane.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),   // 19: edgeplane.v1.DeleteRouteResponse
+	nil,                           // 20: edgeplane.v1.HeaderRules.SetEntry
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 23: google.protobuf.FieldMask
 }
 var file_edgeplane_v1_routing_proto_depIdxs = []int32{
-	3,  // 0: edgeplane.v1.Route.targets:type_name -> edgeplane.v1.Target
-	4,  // 1: edgeplane.v1.Route.tls:type_name -> edgeplane.v1.TlsPolicy
-	5,  // 2: edgeplane.v1.Route.request_headers:type_name -> edgeplane.v1.HeaderRules
-	5,  // 3: edgeplane.v1.Route.response_headers:type_name -> edgeplane.v1.HeaderRules
-	6,  // 4: edgeplane.v1.Route.timeouts:type_name -> edgeplane.v1.Timeouts
-	20, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
-	20, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
+	4,  // 0: edgeplane.v1.Route.targets:type_name -> edgeplane.v1.Target
+	5,  // 1: edgeplane.v1.Route.tls:type_name -> edgeplane.v1.TlsPolicy
+	6,  // 2: edgeplane.v1.Route.request_headers:type_name -> edgeplane.v1.HeaderRules
+	6,  // 3: edgeplane.v1.Route.response_headers:type_name -> edgeplane.v1.HeaderRules
+	7,  // 4: edgeplane.v1.Route.timeouts:type_name -> edgeplane.v1.Timeouts
+	21, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
+	21, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 7: edgeplane.v1.Route.encoded_slashes:type_name -> edgeplane.v1.EncodedSlashes
-	1,  // 8: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
-	19, // 9: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
-	21, // 10: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	21, // 11: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
-	21, // 12: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
-	8,  // 13: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
-	2,  // 14: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
-	21, // 15: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	2,  // 16: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
-	7,  // 17: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	2,  // 18: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
-	2,  // 19: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
-	2,  // 20: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
-	22, // 21: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	21, // 22: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	2,  // 23: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
-	7,  // 24: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	21, // 25: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	7,  // 26: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	9,  // 27: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
-	11, // 28: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
-	13, // 29: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
-	15, // 30: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
-	17, // 31: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
-	10, // 32: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
-	12, // 33: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
-	14, // 34: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
-	16, // 35: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
-	18, // 36: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
-	32, // [32:37] is the sub-list for method output_type
-	27, // [27:32] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	3,  // 8: edgeplane.v1.Route.outlier_detection:type_name -> edgeplane.v1.OutlierDetection
+	22, // 9: edgeplane.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
+	22, // 10: edgeplane.v1.OutlierDetection.max_ejection_time:type_name -> google.protobuf.Duration
+	1,  // 11: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
+	20, // 12: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
+	22, // 13: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	22, // 14: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
+	22, // 15: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
+	9,  // 16: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
+	2,  // 17: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
+	22, // 18: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	2,  // 19: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
+	8,  // 20: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	2,  // 21: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
+	2,  // 22: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
+	2,  // 23: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
+	23, // 24: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	22, // 25: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	2,  // 26: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
+	8,  // 27: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	22, // 28: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	8,  // 29: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	10, // 30: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
+	12, // 31: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
+	14, // 32: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
+	16, // 33: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
+	18, // 34: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
+	11, // 35: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
+	13, // 36: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
+	15, // 37: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
+	17, // 38: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
+	19, // 39: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
+	35, // [35:40] is the sub-list for method output_type
+	30, // [30:35] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_routing_proto_init() }
@@ -1466,13 +1576,14 @@ func file_edgeplane_v1_routing_proto_init() {
 	if File_edgeplane_v1_routing_proto != nil {
 		return
 	}
+	file_edgeplane_v1_routing_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_routing_proto_rawDesc), len(file_edgeplane_v1_routing_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
