@@ -23,13 +23,22 @@ var setters = map[string]func(dst, src *edgeplanev1.Route){
 	"response_headers":  func(d, s *edgeplanev1.Route) { d.ResponseHeaders = s.ResponseHeaders },
 	"timeouts":          func(d, s *edgeplanev1.Route) { d.Timeouts = s.Timeouts },
 	"outlier_detection": func(d, s *edgeplanev1.Route) { d.OutlierDetection = s.OutlierDetection },
+	"max_body_bytes":    func(d, s *edgeplanev1.Route) { d.MaxBodyBytes = s.MaxBodyBytes },
+	"upgrade_protocols": func(d, s *edgeplanev1.Route) { d.UpgradeProtocols = s.UpgradeProtocols },
+	"allow_underscores_in_headers": func(d, s *edgeplanev1.Route) {
+		d.AllowUnderscoresInHeaders = s.AllowUnderscoresInHeaders
+	},
+	"encoded_slashes":     func(d, s *edgeplanev1.Route) { d.EncodedSlashes = s.EncodedSlashes },
+	"keep_empty_segments": func(d, s *edgeplanev1.Route) { d.KeepEmptySegments = s.KeepEmptySegments },
 }
 
 // maskAliases accepts protojson's lowerCamelCase paths too.
 var maskAliases = map[string]string{
 	"pathPrefix": "path_prefix", "preserveHost": "preserve_host",
 	"requestHeaders": "request_headers", "responseHeaders": "response_headers",
-	"outlierDetection": "outlier_detection",
+	"outlierDetection": "outlier_detection", "maxBodyBytes": "max_body_bytes",
+	"upgradeProtocols": "upgrade_protocols", "allowUnderscoresInHeaders": "allow_underscores_in_headers",
+	"encodedSlashes": "encoded_slashes", "keepEmptySegments": "keep_empty_segments",
 }
 
 func checkMask(mask []string) error {
