@@ -142,6 +142,8 @@ func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int
 
 	var commitToAll, callToAll, perAgent, call harness.Durations
 	cpu0, _ := harness.CPUTime(cp.PID())
+	rcpu0, _ := harness.CPUTime(rds.PID())
+	rcmd0 := redisCommands(ctx, rds)
 	me0 := harness.SelfCPUTime()
 	mb0, _ := harness.MachineCPU()
 	start := time.Now()
@@ -181,9 +183,11 @@ func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int
 	}
 	elapsed := time.Since(start)
 	cpu1, _ := harness.CPUTime(cp.PID())
+	rcpu1, _ := harness.CPUTime(rds.PID())
+	rcmd1 := redisCommands(ctx, rds)
 	me1 := harness.SelfCPUTime()
 	mb1, _ := harness.MachineCPU()
-	other := (mb1 - mb0) - (cpu1 - cpu0) - (me1 - me0)
+	other := (mb1 - mb0) - (cpu1 - cpu0) - (me1 - me0) - (rcpu1 - rcpu0)
 
 	// The fleet status every replica reads (FleetService.ListAgents) must catch up too.
 	statusLag := "timeout"
@@ -220,7 +224,7 @@ func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int
 		"commit_to_all_acked_p50_ms=%s commit_to_all_acked_p99_ms=%s commit_to_all_acked_max_ms=%s "+
 		"call_start_to_all_p50_ms=%s call_start_to_all_p99_ms=%s "+
 		"per_agent_p50_ms=%s per_agent_p99_ms=%s create_call_p50_ms=%s create_call_p99_ms=%s "+
-		"cp_cpu_ms_per_write=%.1f bench_cpu_ms_per_write=%.1f other_cpu_ms_per_write=%.1f writes_elapsed_s=%.2f fleet_status_lag_ms=%s stream_errors=%d goal_p99_ms=%s pass=%s\n",
+		"cp_cpu_ms_per_write=%.1f bench_cpu_ms_per_write=%.1f redis_cpu_ms_per_write=%.1f redis_cmds_per_write=%.0f other_cpu_ms_per_write=%.1f writes_elapsed_s=%.2f fleet_status_lag_ms=%s stream_errors=%d goal_p99_ms=%s pass=%s\n",
 		m.name, n, done, conns, connected.Seconds(), initial.Seconds(),
 		harness.Ms(commitToAll.Quantile(0.5)), harness.Ms(commitToAll.Quantile(0.99)), harness.Ms(commitToAll.Max()),
 		harness.Ms(callToAll.Quantile(0.5)), harness.Ms(callToAll.Quantile(0.99)),
@@ -228,7 +232,23 @@ func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int
 		harness.Ms(call.Quantile(0.5)), harness.Ms(call.Quantile(0.99)),
 		float64(cpu1-cpu0)/float64(time.Millisecond)/float64(max(done, 1)),
 		float64(me1-me0)/float64(time.Millisecond)/float64(max(done, 1)),
+		float64(rcpu1-rcpu0)/float64(time.Millisecond)/float64(max(done, 1)), float64(rcmd1-rcmd0)/float64(max(done, 1)),
 		float64(max(0, other))/float64(time.Millisecond)/float64(max(done, 1)), elapsed.Seconds(),
 		statusLag, fleet.Failed(), goalStr, pass)
 	return nil
+}
+
+// redisCommands is how many commands the benchmark's redis-server has processed (0 on error).
+func redisCommands(ctx context.Context, rds *harness.Redis) int64 {
+	info, err := rds.Client.Info(ctx, "stats").Result()
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_commands_processed:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
 }
