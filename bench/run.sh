@@ -38,7 +38,7 @@ run() {
 run propagation ${PROPAGATION_ARGS:--agents=1,100,1000,10000 -writes=50}
 # mTLS against plaintext at 1,000 agents, one connection per agent in both (goal: p99 < 5% worse)
 # shellcheck disable=SC2086
-run propagation ${PROPAGATION_TLS_ARGS:--agents=1000 -writes=50 -tls=off,on}
+run propagation ${PROPAGATION_TLS_ARGS:--agents=1000 -writes=50 -tls=off,on -repeat=3}
 # shellcheck disable=SC2086
 run memory ${MEMORY_ARGS:--agents=10000}
 # shellcheck disable=SC2086
@@ -77,6 +77,10 @@ BEGIN {
 			v["agents"], v["writes"], (v["tls"] == "" ? "" : ", tls " v["tls"] ", " v["conns"] " conns"), v["commit_to_all_acked_p50_ms"], v["commit_to_all_acked_p99_ms"], \
 			v["call_start_to_all_p99_ms"], v["per_agent_p50_ms"], v["per_agent_p99_ms"], v["fleet_status_lag_ms"], \
 			(v["goal_p99_ms"] == "-" ? "-" : "p99 <= " v["goal_p99_ms"] " ms"), pass(v["pass"])
+	} else if (b == "propagation-tls-ratio") {
+		printf "| propagation, mTLS vs plaintext | %s agents, medians of %s alternating runs each | commit to all acked p50 %s vs %s ms (x%s), p99 %s vs %s ms (x%s); control-plane CPU per write x%s | p99 < 1.05x | %s |\n", \
+			v["agents"], v["repeats"], v["median_p50_ms_on"], v["median_p50_ms_off"], v["p50_ratio"], v["median_p99_ms_on"], v["median_p99_ms_off"], \
+			v["p99_ratio"], v["cpu_ratio"], (v["p99_ratio"] + 0 < 1.05 ? "yes" : "**NO**")
 	} else if (b == "memory") {
 		printf "| memory | %s idle agents | %s KiB RSS per agent (RSS %s -> %s KiB; Go heap %s KiB + stacks %s KiB per agent) | <= %s KiB | %s |\n", \
 			v["agents"], v["per_agent_kib"], v["rss0_kib"], v["rssN_kib"], v["heap_per_agent_kib"], v["stacks_per_agent_kib"], v["goal_kib"], pass(v["pass"])

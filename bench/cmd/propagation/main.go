@@ -11,7 +11,11 @@
 //
 // -tls off,on runs each size in plaintext and then with mTLS (the control plane serving TLS
 // with a CA the benchmark made, every fake agent with its own certificate); both modes then
-// give every agent its own connection, as real agents have, so only TLS differs.
+// give every agent its own connection, as real agents have, so only TLS differs. -repeat R
+// runs the modes R times, alternating their order, and ends with one line of medians and
+// mTLS/plaintext ratios:
+//
+//	bench=propagation-tls-ratio agents=1000 repeats=3 ... p50_ratio=... p99_ratio=... cpu_ratio=...
 package main
 
 import (
@@ -20,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,6 +48,7 @@ func run() error {
 	gap := flag.Duration("gap", 0, "pause between one write reaching every agent and the next write")
 	budget := flag.Duration("budget", 45*time.Second, "stop issuing writes for a fleet size after this long")
 	tlsModes := flag.String("tls", "off", "off, on, or off,on to compare plaintext with mTLS in one run")
+	repeat := flag.Int("repeat", 1, "run the -tls modes this many times, alternating their order (off,on then on,off...) so drift in the machine's load hits both")
 	flag.Parse()
 	modes := strings.Split(*tlsModes, ",")
 	perAgent := len(modes) > 1 || modes[0] != "off"
@@ -67,20 +73,64 @@ func run() error {
 	}
 	defer rds.Stop()
 	for _, n := range sizes {
-		for _, mode := range modes {
-			m := mode2opts(mode, perAgent)
-			if m.err != nil {
-				return m.err
+		results := map[string][]result{}
+		for r := range max(*repeat, 1) {
+			for _, mode := range order(modes, r) {
+				m := mode2opts(mode, perAgent)
+				if m.err != nil {
+					return m.err
+				}
+				res, err := scenario(ctx, b, rds, n, *writes, *gap, *budget, m)
+				if m.pki != nil {
+					m.pki.Close()
+				}
+				if err != nil {
+					return fmt.Errorf("agents=%d tls=%s: %w", n, mode, err)
+				}
+				results[mode] = append(results[mode], res)
 			}
-			if err := scenario(ctx, b, rds, n, *writes, *gap, *budget, m); err != nil {
-				return fmt.Errorf("agents=%d tls=%s: %w", n, mode, err)
-			}
-			if m.pki != nil {
-				m.pki.Close()
-			}
+		}
+		if on, off := results["on"], results["off"]; len(on) > 0 && len(off) > 0 {
+			printRatio(n, on, off)
 		}
 	}
 	return nil
+}
+
+// order is the modes of repeat r: reversed on odd repeats.
+func order(modes []string, r int) []string {
+	out := append([]string(nil), modes...)
+	if r%2 == 1 {
+		slices.Reverse(out)
+	}
+	return out
+}
+
+// result is what one scenario measured, for the ratio line.
+type result struct {
+	p50, p99 time.Duration
+	cpu      float64 // control-plane CPU ms per write
+}
+
+// printRatio prints mTLS against plaintext: the medians over the repeats of each mode, and
+// their ratios.
+func printRatio(n int, on, off []result) {
+	med := func(rs []result, f func(result) float64) float64 {
+		xs := make([]float64, len(rs))
+		for i, r := range rs {
+			xs[i] = f(r)
+		}
+		slices.Sort(xs)
+		return xs[len(xs)/2]
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	p50 := func(r result) float64 { return ms(r.p50) }
+	p99 := func(r result) float64 { return ms(r.p99) }
+	cpu := func(r result) float64 { return r.cpu }
+	fmt.Printf("bench=propagation-tls-ratio agents=%d repeats=%d median_p50_ms_on=%.1f median_p50_ms_off=%.1f p50_ratio=%.3f "+
+		"median_p99_ms_on=%.1f median_p99_ms_off=%.1f p99_ratio=%.3f median_cp_cpu_ms_per_write_on=%.1f median_cp_cpu_ms_per_write_off=%.1f cpu_ratio=%.3f\n",
+		n, len(on), med(on, p50), med(off, p50), med(on, p50)/med(off, p50),
+		med(on, p99), med(off, p99), med(on, p99)/med(off, p99), med(on, cpu), med(off, cpu), med(on, cpu)/med(off, cpu))
 }
 
 // tlsMode is one -tls mode.
@@ -112,36 +162,38 @@ func goal(n int) time.Duration {
 	return 0
 }
 
-func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int, gap, budget time.Duration, m tlsMode) error {
+func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int, gap, budget time.Duration, m tlsMode) (result, error) {
 	if err := rds.Flush(ctx); err != nil {
-		return err
+		return result{}, err
 	}
 	cp, err := harness.StartControl(ctx, harness.ControlOptions{Bin: bin, RedisURL: rds.URL(), Replica: "bench-prop", PKI: m.pki})
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	defer cp.Stop()
 	routes := edgeplanev1.NewRoutingServiceClient(cp.Conn)
 	// A first route, so agents have a revision to receive on connect.
 	if _, err := routes.CreateRoute(ctx, &edgeplanev1.CreateRouteRequest{Route: harness.BenchRoute("seed")}); err != nil {
-		return fmt.Errorf("seed route: %w", err)
+		return result{}, fmt.Errorf("seed route: %w", err)
 	}
 
 	t0 := time.Now()
 	fleet, err := harness.ConnectFleetWith(ctx, cp.Addr, "prop", n, harness.FleetOptions{ConnPerAgent: m.perAgent, PKI: m.pki})
 	if err != nil {
-		return err
+		return result{}, err
 	}
 	defer fleet.Close()
 	connected := time.Since(t0)
 	if err := fleet.WaitInitial(ctx, 30*time.Second); err != nil {
-		return err
+		return result{}, err
 	}
 	initial := time.Since(t0)
 	time.Sleep(500 * time.Millisecond) // let the connect-time status writes drain
 
 	var commitToAll, callToAll, perAgent, call harness.Durations
 	cpu0, _ := harness.CPUTime(cp.PID())
+	rcpu0, _ := harness.CPUTime(rds.PID())
+	rcmd0 := redisCommands(ctx, rds)
 	me0 := harness.SelfCPUTime()
 	mb0, _ := harness.MachineCPU()
 	start := time.Now()
@@ -156,12 +208,12 @@ func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int
 		res, err := routes.CreateRoute(ctx, &edgeplanev1.CreateRouteRequest{Route: harness.BenchRoute(fmt.Sprintf("w%d", k))})
 		after := time.Now()
 		if err != nil {
-			return fmt.Errorf("write %d: %w", k, err)
+			return result{}, fmt.Errorf("write %d: %w", k, err)
 		}
 		rev := res.GetRoute().GetRevision()
 		times, err := fleet.Tracker.Wait(ctx, rev, 30*time.Second)
 		if err != nil {
-			return fmt.Errorf("write %d: %w (stream errors %d: %v)", k, err, fleet.Failed(), fleet.FirstErr())
+			return result{}, fmt.Errorf("write %d: %w (stream errors %d: %v)", k, err, fleet.Failed(), fleet.FirstErr())
 		}
 		var last time.Time
 		for _, t := range times {
@@ -181,9 +233,11 @@ func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int
 	}
 	elapsed := time.Since(start)
 	cpu1, _ := harness.CPUTime(cp.PID())
+	rcpu1, _ := harness.CPUTime(rds.PID())
+	rcmd1 := redisCommands(ctx, rds)
 	me1 := harness.SelfCPUTime()
 	mb1, _ := harness.MachineCPU()
-	other := (mb1 - mb0) - (cpu1 - cpu0) - (me1 - me0)
+	other := (mb1 - mb0) - (cpu1 - cpu0) - (me1 - me0) - (rcpu1 - rcpu0)
 
 	// The fleet status every replica reads (FleetService.ListAgents) must catch up too.
 	statusLag := "timeout"
@@ -191,7 +245,7 @@ func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		all, err := harness.ListAllAgents(ctx, fleetSvc)
 		if err != nil {
-			return fmt.Errorf("ListAgents: %w", err)
+			return result{}, fmt.Errorf("ListAgents: %w", err)
 		}
 		caught := 0
 		for _, a := range all {
@@ -220,7 +274,7 @@ func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int
 		"commit_to_all_acked_p50_ms=%s commit_to_all_acked_p99_ms=%s commit_to_all_acked_max_ms=%s "+
 		"call_start_to_all_p50_ms=%s call_start_to_all_p99_ms=%s "+
 		"per_agent_p50_ms=%s per_agent_p99_ms=%s create_call_p50_ms=%s create_call_p99_ms=%s "+
-		"cp_cpu_ms_per_write=%.1f bench_cpu_ms_per_write=%.1f other_cpu_ms_per_write=%.1f writes_elapsed_s=%.2f fleet_status_lag_ms=%s stream_errors=%d goal_p99_ms=%s pass=%s\n",
+		"cp_cpu_ms_per_write=%.1f bench_cpu_ms_per_write=%.1f redis_cpu_ms_per_write=%.1f redis_cmds_per_write=%.0f other_cpu_ms_per_write=%.1f writes_elapsed_s=%.2f fleet_status_lag_ms=%s stream_errors=%d goal_p99_ms=%s pass=%s\n",
 		m.name, n, done, conns, connected.Seconds(), initial.Seconds(),
 		harness.Ms(commitToAll.Quantile(0.5)), harness.Ms(commitToAll.Quantile(0.99)), harness.Ms(commitToAll.Max()),
 		harness.Ms(callToAll.Quantile(0.5)), harness.Ms(callToAll.Quantile(0.99)),
@@ -228,7 +282,24 @@ func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int
 		harness.Ms(call.Quantile(0.5)), harness.Ms(call.Quantile(0.99)),
 		float64(cpu1-cpu0)/float64(time.Millisecond)/float64(max(done, 1)),
 		float64(me1-me0)/float64(time.Millisecond)/float64(max(done, 1)),
+		float64(rcpu1-rcpu0)/float64(time.Millisecond)/float64(max(done, 1)), float64(rcmd1-rcmd0)/float64(max(done, 1)),
 		float64(max(0, other))/float64(time.Millisecond)/float64(max(done, 1)), elapsed.Seconds(),
 		statusLag, fleet.Failed(), goalStr, pass)
-	return nil
+	return result{p50: commitToAll.Quantile(0.5), p99: commitToAll.Quantile(0.99),
+		cpu: float64(cpu1-cpu0) / float64(time.Millisecond) / float64(max(done, 1))}, nil
+}
+
+// redisCommands is how many commands the benchmark's redis-server has processed (0 on error).
+func redisCommands(ctx context.Context, rds *harness.Redis) int64 {
+	info, err := rds.Client.Info(ctx, "stats").Result()
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_commands_processed:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
 }

@@ -259,7 +259,7 @@ func (a *App) build(creds []grpc.ServerOption) {
 		grpc.ForceServerCodecV2(api.Codec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-	), creds...)...)
+	), append(flowControlOptions(), creds...)...)...)
 	routes := routing.New(st, a.state)
 	routes.Events = a.events.For("routing")
 	edgeplanev1.RegisterRoutingServiceServer(a.grpc, &api.Routing{Routes: routes, Fleet: a.fanout})
