@@ -48,7 +48,7 @@ func run(args []string) error {
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:7001", "health endpoint listen address (- disables)")
 	fs.StringVar(&cfg.ReplicaID, "replica-id", "", "name of this replica (default: host name and a random suffix)")
 	fs.StringVar(&cfg.Namespace, "namespace", "edgeplane", "prefix of every Redis key")
-	fs.StringVar(&cfg.AgentRedisURL, "agent-redis-url", "", "Redis URL sent to agents for their request records (use an XADD-only ACL user); default: none, --dev: the embedded store")
+	fs.StringVar(&cfg.AgentRedisURL, "agent-redis-url", "", "Redis URL sent to agents for their request records (use an XADD-only ACL user); default: none, --dev: the embedded store; \"-\": none, in --dev too")
 	fs.StringVar(&cfg.StreamNamespace, "stream-namespace", "", "prefix of the telemetry streams (logs:all:stream, ...)")
 	fs.StringVar(&cfg.SecretsKeyFile, "secrets-key-file", "", "file with the 32-byte key sealing private keys in Redis (openssl rand -hex 32)")
 	fs.StringVar(&cfg.ACMEDirectory, "acme-directory", "", "ACME directory URL for certificates, e.g. https://acme-v02.api.letsencrypt.org/directory (empty: ACME needs a per-certificate directory)")

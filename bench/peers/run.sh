@@ -10,6 +10,8 @@
 #   SECS=10 ROUNDS=3 bench/peers/run.sh
 #   PPROF=1 bench/peers/run.sh         # also save a CPU profile of the agent under load
 #   CONTROL_BIN=bin/edgeplane-control bench/peers/run.sh   # use a control plane already built
+#   TRACING=on bench/peers/run.sh      # agents XADD every request to the control plane's
+#                                       # embedded store (default off: --agent-redis-url -)
 #   BASE_AGENT_BIN=/tmp/old-agent bench/peers/run.sh        # also measure another agent build
 #                                                           # (e.g. before a change), same run
 #
@@ -114,7 +116,9 @@ nginx -c "$DIR/nginx.conf" -p "$DIR"
 haproxy -f "$DIR/haproxy.cfg" -D -p "$DIR/haproxy.pid"
 caddy run --config "$DIR/Caddyfile" --adapter caddyfile >"$DIR/caddy.log" 2>&1 & pids+=($!)
 
-"$DIR/edgeplane-control" --dev --grpc-addr "$CP_GRPC" --http-addr "$CP_HTTP" --log-level warn >"$DIR/control.log" 2>&1 & pids+=($!)
+tracing=(--agent-redis-url -)
+[[ ${TRACING:-off} == on ]] && tracing=()
+"$DIR/edgeplane-control" --dev "${tracing[@]}" --grpc-addr "$CP_GRPC" --http-addr "$CP_HTTP" --log-level warn >"$DIR/control.log" 2>&1 & pids+=($!)
 wait_port "$CP_GRPC"
 EDGEPLANE_PPROF=${PPROF:-0} "$DIR/edgeplane-agent" --control-plane "$CP_GRPC" --node-id bench \
 	--http-addr "$AGENT" --https-addr "$AGENT_HTTPS" --metrics-addr "$AGENT_METRICS" \

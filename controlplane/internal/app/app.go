@@ -64,7 +64,8 @@ type Config struct {
 	Namespace string
 	// AgentRedisURL is sent to agents for publishing their request records; give it
 	// credentials that may only XADD to the request stream. Empty: agents publish only if
-	// their own --redis-url says where; Dev sends the embedded store.
+	// their own --redis-url says where; Dev sends the embedded store. NoAgentRedis ("-"):
+	// none, in dev mode too.
 	AgentRedisURL string
 	// StreamNamespace prefixes the telemetry streams' names (logs:all:stream, ...). Default "".
 	StreamNamespace string

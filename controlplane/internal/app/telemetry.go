@@ -83,9 +83,13 @@ func (a *App) traceIndex() telemetry.Index {
 	return telemetry.Index{Retention: a.cfg.Telemetry.Retention}
 }
 
+// NoAgentRedis as AgentRedisURL tells agents nothing about publishing request records, even
+// in dev mode (request tracing off unless an agent is given its own --redis-url).
+const NoAgentRedis = "-"
+
 // agentTelemetry is what agents are told about publishing request records (nil: nothing).
 func (a *App) agentTelemetry() *edgeplanev1.TelemetrySettings {
-	if a.cfg.AgentRedisURL == "" {
+	if a.cfg.AgentRedisURL == "" || a.cfg.AgentRedisURL == NoAgentRedis {
 		return nil
 	}
 	return &edgeplanev1.TelemetrySettings{RedisUrl: a.cfg.AgentRedisURL,
