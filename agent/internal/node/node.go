@@ -166,7 +166,7 @@ func (a *Agent) dial(log *slog.Logger, creds credentials.TransportCredentials, r
 		// Static windows turn off gRPC's BDP estimator, which answers most received messages
 		// with a PING the control plane must read and answer: twice the packets per update.
 		// 8 MiB lets a large snapshot flow without waiting on window updates.
-		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(8<<20),
+		grpc.WithInitialWindowSize(8 << 20), grpc.WithInitialConnWindowSize(8 << 20),
 		// gRPC redials on its own schedule (up to 2 minutes apart by default); keep it
 		// within the agent's backoff so a returning control plane is found as promptly.
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: grpcbackoff.Config{
