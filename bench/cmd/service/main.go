@@ -71,7 +71,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	ab, err := agentBinary(*agentBin, dir)
+	ab, err := harness.AgentBinary(*agentBin)
 	if err != nil {
 		return err
 	}
@@ -148,23 +148,6 @@ func waitOK(ctx context.Context, addr, host string, timeout time.Duration) error
 		time.Sleep(2 * time.Millisecond)
 	}
 	return fmt.Errorf("no 200 from %s within %s (last: %s)", addr, timeout, last)
-}
-
-func agentBinary(bin, dir string) (string, error) {
-	if bin != "" {
-		return bin, nil
-	}
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "edgeplane-agent")
-	cmd := exec.Command("go", "build", "-o", out, "./agent")
-	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building the agent: %w", err)
-	}
-	return out, nil
 }
 
 // startAgent runs the agent on a free port and returns its proxy address.

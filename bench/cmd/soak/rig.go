@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -42,7 +40,7 @@ func start(ctx context.Context, o options) (*rig, error) {
 	if err != nil {
 		return nil, err
 	}
-	agentBin, err := agentBinary(o.agentBin)
+	agentBin, err := harness.AgentBinary(o.agentBin)
 	if err != nil {
 		return nil, err
 	}
@@ -142,26 +140,4 @@ func (r *rig) stop() {
 	r.cp.Stop()
 	r.tel.Stop()
 	r.state.Stop()
-}
-
-// agentBinary returns bin, or builds ./agent into a temporary directory.
-func agentBinary(bin string) (string, error) {
-	if bin != "" {
-		return bin, nil
-	}
-	root, err := harness.ModuleRoot()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "edgeplane-soak-")
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "edgeplane-agent")
-	cmd := exec.Command("go", "build", "-o", out, "./agent")
-	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return "", errors.Join(errors.New("building the agent"), err)
-	}
-	return out, nil
 }

@@ -72,6 +72,15 @@ func ModuleRoot() (string, error) {
 // ControlBinary returns bin when set; otherwise it builds ./controlplane into a temporary
 // directory (go build -o DIR/edgeplane-control ./controlplane) and returns that path.
 func ControlBinary(bin string) (string, error) {
+	return Binary(bin, "controlplane", "edgeplane-control")
+}
+
+// AgentBinary is ControlBinary for ./agent (DIR/edgeplane-agent).
+func AgentBinary(bin string) (string, error) { return Binary(bin, "agent", "edgeplane-agent") }
+
+// Binary returns bin when set; otherwise it builds the module's ./pkg into a temporary
+// directory as name and returns that path.
+func Binary(bin, pkg, name string) (string, error) {
 	if bin != "" {
 		return bin, nil
 	}
@@ -83,11 +92,11 @@ func ControlBinary(bin string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "edgeplane-control")
-	cmd := exec.Command("go", "build", "-o", out, "./controlplane")
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", out, "./"+pkg)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building the control plane: %w", err)
+		return "", fmt.Errorf("building ./%s: %w", pkg, err)
 	}
 	return out, nil
 }
