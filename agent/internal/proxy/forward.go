@@ -25,10 +25,11 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 	inBuf := min(req.length, int64(len(c.rb.buffered())))
 	replayable := inBuf == req.length
 	t := up.pick(now, nil)
-	retried, fresh, check := false, false, !c.idempotent()
+	idempotent := c.idempotent()
+	retried, fresh := false, false
 	for attempt := 0; ; attempt++ {
 		c.x.target = t
-		bc, reused, err := c.backend(t, start, fresh, check)
+		bc, reused, err := c.backend(t, start, fresh, !idempotent)
 		if err != nil {
 			up.failed(t, err, now)
 			if !retried && retryable(req.method, req.length > 0) {
@@ -51,7 +52,7 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 				return statusClientGone, false
 			}
 			if reused && attempt < 2 && bc.rb.w == 0 && !isTimeout(err) &&
-				(written == 0 || replayable && c.idempotent()) {
+				(written == 0 || replayable && idempotent) {
 				fresh = true // the backend closed the kept connection: send again on a new one
 				continue
 			}

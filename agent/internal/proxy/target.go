@@ -39,7 +39,7 @@ type target struct {
 type healthConfig struct {
 	after       int32 // consecutive failures that eject a target
 	cooldown    int64 // nanoseconds a target sits out on its first ejection
-	maxCooldown int64 // cap of the doubling cooldown, and the time in rotation that resets it
+	maxCooldown int64 // cap of the doubling cooldown (>= cooldown), and the time in rotation that resets it
 	panicBelow  int   // percent of a route's targets that must be healthy to avoid panic mode
 	count5xx    bool  // 5xx answers count as failures too
 }
@@ -65,16 +65,16 @@ func (h healthConfig) forRoute(o *edgeplanev1.OutlierDetection) healthConfig {
 }
 
 // backoff returns the cooldown of the ejection after strikes earlier ones: cooldown
-// doubled strikes times, at most maxCooldown.
+// doubled strikes times, at most maxCooldown (never below cooldown: see healthConfig).
 func (h healthConfig) backoff(strikes int32) int64 {
 	d := h.cooldown
 	for range strikes {
-		if d >= h.maxCooldown/2 {
-			return max(h.maxCooldown, h.cooldown)
+		if d >= h.maxCooldown {
+			break
 		}
 		d *= 2
 	}
-	return min(d, max(h.maxCooldown, h.cooldown))
+	return min(d, h.maxCooldown)
 }
 
 func newTarget(raw string) (*target, error) {
