@@ -39,8 +39,6 @@ type Indexer interface {
 type Record struct {
 	Stream string
 	Values []any // field, value, field, value, ...
-	// MaxLen, when set, caps this stream instead of Config.MaxLen.
-	MaxLen int64
 	// TraceID, when set, is the record's trace (32 hex digits), for Config.Index.
 	TraceID string
 }
@@ -147,11 +145,7 @@ func (p *Publisher) send(ctx context.Context, batch []Record) bool {
 	pipe := p.cfg.Client.Pipeline()
 	adds := make([]*redis.StringCmd, len(batch))
 	for i, r := range batch {
-		maxLen := p.cfg.MaxLen
-		if r.MaxLen > 0 {
-			maxLen = r.MaxLen
-		}
-		adds[i] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: r.Stream, MaxLen: maxLen, Approx: true, Values: r.Values})
+		adds[i] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: r.Stream, MaxLen: p.cfg.MaxLen, Approx: true, Values: r.Values})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		p.failed.Add(1)

@@ -41,12 +41,17 @@ type Reader struct {
 // Trace returns the records of traceID inside the retention window from the logs, events
 // and request streams, oldest first: one index lookup per stream (see Index).
 func (r *Reader) Trace(ctx context.Context, traceID string) ([]Entry, error) {
+	return r.traceIn(ctx, traceID, r.Streams.Indexed())
+}
+
+// traceIn is Trace over the given indexed streams only.
+func (r *Reader) traceIn(ctx context.Context, traceID string, streams []string) ([]Entry, error) {
 	now, err := r.Client.Time(ctx).Result()
 	if err != nil {
 		return nil, fmt.Errorf("reading trace %s: %w", traceID, err)
 	}
 	var out []Entry
-	for _, stream := range r.Streams.Indexed() {
+	for _, stream := range streams {
 		msgs, err := r.Index.lookup(ctx, r.Client, stream, traceID, now)
 		if err != nil {
 			return nil, fmt.Errorf("reading trace %s from %s: %w", traceID, stream, err)
@@ -86,12 +91,12 @@ func (r *Reader) Logs(ctx context.Context, f LogFilter) ([]Entry, error) {
 	}
 	var out []Entry
 	if f.TraceID != "" {
-		all, err := r.Trace(ctx, f.TraceID)
+		all, err := r.traceIn(ctx, f.TraceID, []string{r.Streams.LogsAll})
 		if err != nil {
 			return nil, err
 		}
 		for i := len(all) - 1; i >= 0 && len(out) < f.Limit; i-- {
-			if all[i].Stream == r.Streams.LogsAll && match(all[i]) {
+			if match(all[i]) {
 				out = append(out, all[i])
 			}
 		}
