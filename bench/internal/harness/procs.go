@@ -110,9 +110,8 @@ type Redis struct {
 }
 
 // StartRedis starts /usr/bin/redis-server (or redis-server from PATH) on a free loopback port,
-// in memory only, with extra arguments appended (e.g. "--maxmemory", "1gb"), and waits for
-// PING.
-func StartRedis(ctx context.Context, extra ...string) (*Redis, error) {
+// in memory only, and waits for PING.
+func StartRedis(ctx context.Context) (*Redis, error) {
 	bin := "/usr/bin/redis-server"
 	if _, err := os.Stat(bin); err != nil {
 		if bin, err = exec.LookPath("redis-server"); err != nil {
@@ -126,7 +125,6 @@ func StartRedis(ctx context.Context, extra ...string) (*Redis, error) {
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
 		"--maxclients", "10000", "--protected-mode", "yes")
-	cmd.Args = append(cmd.Args, extra...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Dir = os.TempDir()
 	if err := cmd.Start(); err != nil {

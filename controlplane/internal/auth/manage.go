@@ -65,8 +65,12 @@ func (m *TokenAdmin) Create(ctx context.Context, name, role string, ttl time.Dur
 // List returns every token, by name.
 func (m *TokenAdmin) List(ctx context.Context) ([]store.Token, error) { return m.Store.ListTokens(ctx) }
 
-// Delete removes the token named name; model.ErrNotFound if there is none.
+// Delete removes the token named name; model.ErrNotFound if there is none, a
+// *model.ValidationError naming "name" if it cannot be a token's name.
 func (m *TokenAdmin) Delete(ctx context.Context, name string) error {
+	if err := model.ValidateName(name); err != nil {
+		return &model.ValidationError{Violations: []model.FieldViolation{{Field: "name", Description: err.Error()}}}
+	}
 	hash, err := m.Store.DeleteToken(ctx, name)
 	if err == nil && m.Auth != nil {
 		m.Auth.Forget(hash)

@@ -50,7 +50,7 @@ func checkHello(h *edgeplanev1.Hello, id *Identity) error {
 		return &model.ValidationError{Violations: []model.FieldViolation{{Field: field, Description: desc}}}
 	}
 	switch {
-	case !nodePattern.MatchString(h.GetNodeId()):
+	case !model.ValidNodeID(h.GetNodeId()):
 		return bad("hello.node_id", fmt.Sprintf("%q is not a node id: 1-253 letters, digits, '.', '_' or '-'", clip(h.GetNodeId(), 300)))
 	case id != nil && h.GetNodeId() != id.Node:
 		return fmt.Errorf("%w: the Hello names node %q but the certificate is for %q", model.ErrDenied, h.GetNodeId(), id.Node)

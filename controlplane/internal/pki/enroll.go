@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/auth"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 )
@@ -55,7 +56,7 @@ func (e *Enroller) CreateToken(ctx context.Context, ttl time.Duration, maxUses i
 	}
 	id, secret := randomString(6), randomString(24)
 	now := time.Now()
-	t := store.JoinToken{ID: id, SecretHash: hashSecret(secret), NodeID: node, Labels: labels, MaxUses: maxUses,
+	t := store.JoinToken{ID: id, SecretHash: auth.HashSecret(secret), NodeID: node, Labels: labels, MaxUses: maxUses,
 		Created: now, Expires: now.Add(ttl)}
 	if err := e.Store.CreateJoinToken(ctx, t); err != nil {
 		return "", store.JoinToken{}, err
@@ -77,7 +78,7 @@ func (e *Enroller) Enroll(ctx context.Context, token, node string, csrPEM []byte
 	if _, err := parseCSR(csrPEM); err != nil {
 		return nil, "", invalid("csr_pem", err.Error())
 	}
-	fixed, labels, err := e.Store.UseJoinToken(ctx, id, hashSecret(secret), node, time.Now())
+	fixed, labels, err := e.Store.UseJoinToken(ctx, id, auth.HashSecret(secret), node, time.Now())
 	if err != nil {
 		return nil, "", err
 	}

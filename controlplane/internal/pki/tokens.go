@@ -2,8 +2,6 @@ package pki
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"regexp"
 	"time"
@@ -21,15 +19,12 @@ const (
 	DefaultAgentLifetime = 30 * 24 * time.Hour
 )
 
-var (
-	tokenPart   = regexp.MustCompile(`^[a-z0-9]{6,64}$`)
-	nodePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
-)
+var tokenPart = regexp.MustCompile(`^[a-z0-9]{6,64}$`)
 
-const nodeIDRule = "must be 1-253 letters, digits, '.', '_' or '-', starting with a letter or digit"
+const nodeIDRule = model.NodeIDRule
 
-// ValidNodeID reports whether s may name a node.
-func ValidNodeID(s string) bool { return nodePattern.MatchString(s) }
+// ValidNodeID reports whether s may name a node (model.ValidNodeID).
+func ValidNodeID(s string) bool { return model.ValidNodeID(s) }
 
 func checkToken(ttl time.Duration, maxUses int, node string, labels map[string]string) error {
 	var v []model.FieldViolation
@@ -59,11 +54,6 @@ func checkToken(ttl time.Duration, maxUses int, node string, labels map[string]s
 
 func invalid(field, desc string) error {
 	return &model.ValidationError{Violations: []model.FieldViolation{{Field: field, Description: desc}}}
-}
-
-func hashSecret(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
 }
 
 // randomString returns n random characters of [a-z0-9].
