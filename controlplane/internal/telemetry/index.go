@@ -28,8 +28,9 @@ import (
 // stream's name, so a stream and its index share one Redis Cluster slot (as the metrics
 // counters do) and the lookup script may touch them together.
 //
-// The same scheme serves log search (README, "Telemetry storage"): a posting string per
-// (bucket, field, value) for low-cardinality fields, sharded like this one for the others.
+// Log search is designed to use the same scheme (README, "Telemetry storage"; not built yet):
+// a posting string per (bucket, field, value) for low-cardinality fields, sharded like this
+// one for the others.
 
 // entrySize is the size of one posting.
 const entrySize = 24
