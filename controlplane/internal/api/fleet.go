@@ -97,7 +97,7 @@ func (h *Fleet) identify(ctx context.Context) (*fanout.Identity, error) {
 		return nil, toStatus(err)
 	}
 	return &fanout.Identity{Node: ident.Name, Fingerprint: sha256.Sum256(leaf.Raw), NotBefore: leaf.NotBefore,
-		Labels: enr.Labels}, nil
+		NotAfter: leaf.NotAfter, Labels: enr.Labels}, nil
 }
 
 // Enroll implements AgentService.Enroll.

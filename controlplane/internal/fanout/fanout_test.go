@@ -27,7 +27,7 @@ type rig struct {
 	store *store.Store
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T, opts ...func(*fanout.Config)) *rig {
 	t.Helper()
 	srv := redistest.New(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
@@ -35,7 +35,11 @@ func newRig(t *testing.T) *rig {
 	st := store.New(store.Config{Client: rdb})
 	s := state.New(state.Config{Store: st, Tail: tail})
 	// No update spacing: the tests drive the orderings themselves.
-	f := fanout.New(fanout.Config{State: s, Store: st, ReplicaID: "r1", MinUpdateInterval: -1})
+	cfg := fanout.Config{State: s, Store: st, ReplicaID: "r1", MinUpdateInterval: -1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f := fanout.New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	go func() { _ = s.Run(ctx); done <- struct{}{} }()
@@ -121,9 +125,15 @@ func (r *rig) connect(t *testing.T, hello *edgeplanev1.Hello) *agent {
 // open starts Serve for an agent whose first message is first.
 func (r *rig) open(t *testing.T, first *edgeplanev1.AgentMessage) *agent {
 	t.Helper()
+	return r.openAs(t, first, nil)
+}
+
+// openAs is open for an agent authenticated by a certificate (id).
+func (r *rig) openAs(t *testing.T, first *edgeplanev1.AgentMessage, id *fanout.Identity) *agent {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	a := &agent{ctx: ctx, sent: make(chan *edgeplanev1.ControlMessage, 16), recv: make(chan *edgeplanev1.AgentMessage, 16), done: make(chan error, 1)}
-	go func() { a.done <- r.fan.Serve(ctx, a) }()
+	go func() { a.done <- r.fan.ServeAs(ctx, a, id) }()
 	t.Cleanup(func() {
 		cancel()
 		<-a.done

@@ -19,6 +19,9 @@ type Identity struct {
 	Fingerprint [32]byte
 	// NotBefore is when the certificate was issued; revocations compare against it.
 	NotBefore time.Time
+	// NotAfter is when it expires. A renewal is refused before half its lifetime has passed
+	// (agents renew at two thirds), so a stolen key cannot mint certificates at will.
+	NotAfter time.Time
 	// Labels come from the agent's join token and win over its Hello's.
 	Labels map[string]string
 }
@@ -158,4 +161,9 @@ func (f *Fanout) announce(ctx context.Context, s *session) {
 	if err := f.cfg.Store.AnnounceTakeover(ctx, s.node, s.token); err != nil {
 		f.log.WarnContext(ctx, "announcing an agent's stream", "node_id", s.node, "err", err)
 	}
+}
+
+// renewalDue reports whether id's certificate is past half its lifetime at now.
+func (id *Identity) renewalDue(now time.Time) bool {
+	return !now.Before(id.NotBefore.Add(id.NotAfter.Sub(id.NotBefore) / 2))
 }

@@ -144,6 +144,9 @@ func (f *Fanout) renew(ctx context.Context, s *session, r *edgeplanev1.RenewCert
 	if s.id == nil || f.cfg.Renew == nil {
 		return fmt.Errorf("%w: certificate renewal needs a stream authenticated by a certificate", model.ErrDenied)
 	}
+	if !s.id.renewalDue(time.Now()) {
+		return fmt.Errorf("%w: certificate renewal before half its lifetime has passed", model.ErrDenied)
+	}
 	certPEM, caPEM, err := f.cfg.Renew(r.GetCsrPem(), s.node)
 	if err != nil {
 		return fmt.Errorf("renewing the certificate of %q: %w", s.node, err)
