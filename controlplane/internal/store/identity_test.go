@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -223,5 +224,30 @@ func TestClaimAgentCert_RefusesOlderCertificates(t *testing.T) {
 		if err != nil || got != st.want {
 			t.Errorf("%s: got %v %v, want %v", st.name, got, err, st.want)
 		}
+	}
+}
+
+// Join tokens are bounded: MaxJoinTokens live ones, then ErrExhausted; expired ones do not
+// count.
+func TestCreateJoinToken_Bounded(t *testing.T) {
+	s, rdb := newSealingStore(t)
+	ctx, now := t.Context(), time.Now()
+	tok := func(i int, exp time.Time) store.JoinToken {
+		return store.JoinToken{ID: fmt.Sprintf("tok%06d", i), SecretHash: "h", MaxUses: 1, Created: now, Expires: exp}
+	}
+	for i := range store.MaxJoinTokens {
+		if err := s.CreateJoinToken(ctx, tok(i, now.Add(time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateJoinToken(ctx, tok(-1, now.Add(time.Hour))); !errors.Is(err, model.ErrExhausted) {
+		t.Fatalf("token %d: got %v, want ErrExhausted", store.MaxJoinTokens+1, err)
+	}
+	// One expires (its key is gone): there is room again.
+	if err := rdb.Del(ctx, "{edgeplane}:jointoken:tok000007").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateJoinToken(ctx, tok(-2, now.Add(time.Hour))); err != nil {
+		t.Fatalf("after an expiry: got %v, want room", err)
 	}
 }

@@ -26,8 +26,16 @@ type JoinToken struct {
 	Expires    time.Time
 }
 
-// CreateJoinToken stores t (with Uses 0). The key expires with the token.
+// MaxJoinTokens bounds how many live join tokens may exist (a soft bound: admins creating
+// tokens at the same instant may pass it by as many).
+const MaxJoinTokens = 1000
+
+// CreateJoinToken stores t (with Uses 0). The key expires with the token. model.ErrExhausted
+// when MaxJoinTokens live tokens exist.
 func (s *Store) CreateJoinToken(ctx context.Context, t JoinToken) error {
+	if err := s.roomForJoinToken(ctx); err != nil {
+		return err
+	}
 	labels, err := json.Marshal(t.Labels)
 	if err != nil {
 		return err
@@ -41,6 +49,26 @@ func (s *Store) CreateJoinToken(ctx context.Context, t JoinToken) error {
 		return nil
 	})
 	return mapErr(err, "storing a join token")
+}
+
+// roomForJoinToken refuses a new token when MaxJoinTokens are indexed, after dropping the
+// expired ones from the index.
+func (s *Store) roomForJoinToken(ctx context.Context) error {
+	for pruned := false; ; pruned = true {
+		n, err := s.rdb.SCard(ctx, s.keys.identity.tokens).Result()
+		if err != nil {
+			return mapErr(err, "counting join tokens")
+		}
+		if n < MaxJoinTokens {
+			return nil
+		}
+		if pruned {
+			return fmt.Errorf("creating a join token: %d exist, delete one first: %w", n, model.ErrExhausted)
+		}
+		if _, err := s.ListJoinTokens(ctx); err != nil { // drops expired ids from the index
+			return err
+		}
+	}
 }
 
 // useTokenScript spends one use of a join token, atomically: refused (EDGEPLANE_DENIED) if
