@@ -29,8 +29,6 @@ type Identity struct {
 // Bounds of what an agent sends.
 const (
 	maxLabels       = 64
-	maxLabelKey     = 63
-	maxLabelValue   = 253
 	maxVersion      = 128
 	maxConfigHash   = 128
 	maxNackError    = 2048 // longer NACK errors are truncated, not refused
@@ -57,17 +55,12 @@ func checkHello(h *edgeplanev1.Hello, id *Identity) error {
 		return bad("hello.node_id", fmt.Sprintf("%q is not a node id: 1-253 letters, digits, '.', '_' or '-'", clip(h.GetNodeId(), 300)))
 	case id != nil && h.GetNodeId() != id.Node:
 		return fmt.Errorf("%w: the Hello names node %q but the certificate is for %q", model.ErrDenied, h.GetNodeId(), id.Node)
-	case len(h.GetLabels()) > maxLabels:
-		return bad("hello.labels", fmt.Sprintf("at most %d labels", maxLabels))
+	case model.LabelsProblem(h.GetLabels(), maxLabels) != "":
+		return bad("hello.labels", model.LabelsProblem(h.GetLabels(), maxLabels))
 	case len(h.GetVersion()) > maxVersion:
 		return bad("hello.version", fmt.Sprintf("at most %d bytes", maxVersion))
 	case len(h.GetConfigHash()) > maxConfigHash:
 		return bad("hello.config_hash", fmt.Sprintf("at most %d bytes", maxConfigHash))
-	}
-	for k, v := range h.GetLabels() {
-		if k == "" || len(k) > maxLabelKey || len(v) > maxLabelValue {
-			return bad("hello.labels", fmt.Sprintf("keys must be 1-%d bytes and values at most %d", maxLabelKey, maxLabelValue))
-		}
 	}
 	if id != nil && len(id.Labels) > 0 {
 		labels := make(map[string]string, len(h.GetLabels())+len(id.Labels))

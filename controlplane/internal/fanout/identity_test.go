@@ -57,8 +57,8 @@ func TestCheckHello(t *testing.T) {
 		{"bad node id", &edgeplanev1.Hello{NodeId: "a b"}, nil, "hello.node_id", false},
 		{"long version", &edgeplanev1.Hello{NodeId: "n", Version: strings.Repeat("v", maxVersion+1)}, nil, "hello.version", false},
 		{"too many labels", &edgeplanev1.Hello{NodeId: "n", Labels: manyLabels}, nil, "hello.labels", false},
-		{"long label value", &edgeplanev1.Hello{NodeId: "n", Labels: map[string]string{"k": strings.Repeat("v", maxLabelValue+1)}}, nil, "hello.labels", false},
-		{"long label key", &edgeplanev1.Hello{NodeId: "n", Labels: map[string]string{strings.Repeat("k", maxLabelKey+1): "v"}}, nil, "hello.labels", false},
+		{"long label value", &edgeplanev1.Hello{NodeId: "n", Labels: map[string]string{"k": strings.Repeat("v", model.MaxLabelValue+1)}}, nil, "hello.labels", false},
+		{"long label key", &edgeplanev1.Hello{NodeId: "n", Labels: map[string]string{strings.Repeat("k", model.MaxLabelKey+1): "v"}}, nil, "hello.labels", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -37,14 +37,8 @@ func checkToken(ttl time.Duration, maxUses int, node string, labels map[string]s
 	if node != "" && !ValidNodeID(node) {
 		v = append(v, model.FieldViolation{Field: "node_id", Description: nodeIDRule})
 	}
-	if len(labels) > MaxTokenLabels {
-		v = append(v, model.FieldViolation{Field: "labels", Description: fmt.Sprintf("at most %d labels", MaxTokenLabels)})
-	}
-	for k, val := range labels {
-		if k == "" || len(k) > 63 || len(val) > 253 {
-			v = append(v, model.FieldViolation{Field: "labels", Description: "keys must be 1-63 bytes and values at most 253"})
-			break
-		}
+	if p := model.LabelsProblem(labels, MaxTokenLabels); p != "" {
+		v = append(v, model.FieldViolation{Field: "labels", Description: p})
 	}
 	if len(v) > 0 {
 		return &model.ValidationError{Violations: v}
