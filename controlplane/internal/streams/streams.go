@@ -71,7 +71,7 @@ func New(cfg Config) *Consumer {
 		cfg.MaxDeliveries = 5
 	}
 	if cfg.DeadLetter == "" {
-		cfg.DeadLetter = cfg.Stream + ":dead"
+		cfg.DeadLetter = DeadLetterName(cfg.Stream)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -231,3 +231,6 @@ func (c *Consumer) deadLetter(ctx context.Context, msgs []redis.XMessage, reason
 	c.log.WarnContext(ctx, "dead-lettered stream entries", "count", len(msgs), "reason", reason, "dead_letter", c.cfg.DeadLetter)
 	return nil
 }
+
+// DeadLetterName is the default dead-letter stream of stream (Config.DeadLetter).
+func DeadLetterName(stream string) string { return stream + ":dead" }

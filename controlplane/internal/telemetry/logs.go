@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
 	"github.com/edgeplane/edgeplane/internal/publish"
 	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
@@ -27,9 +28,10 @@ type Streams struct {
 func (s Streams) Indexed() []string { return []string{s.LogsAll, s.Events, s.Requests} }
 
 // All returns every telemetry stream, the consumers' dead-letter streams included (named as
-// streams.Config.DeadLetter's default: the stream's name and ":dead").
+// streams.Config.DeadLetter's default).
 func (s Streams) All() []string {
-	return []string{s.LogsAll, s.LogsError, s.Requests, s.Events, s.Alerts, s.Requests + ":dead", s.Events + ":dead"}
+	return []string{s.LogsAll, s.LogsError, s.Requests, s.Events, s.Alerts,
+		streams.DeadLetterName(s.Requests), streams.DeadLetterName(s.Events)}
 }
 
 // StreamNames returns the stream names under namespace ("" or e.g. "edge:").
