@@ -43,16 +43,22 @@ func TestTelemetry_ShortSoakStaysBounded(t *testing.T) {
 	}
 
 	records := tdb.XLen(t.Context(), "logs:request:stream").Val()
-	first, err := tdb.XRangeN(t.Context(), "logs:request:stream", "-", "+", 1).Result()
-	if err != nil || len(first) == 0 {
-		t.Fatalf("request stream: %v %v", first, err)
-	}
+	perRecord := (infoInt(t, tdb, "used_memory") - base) / max(records, 1)
+	// MINID ~ trims whole stream nodes and the trimmer runs every second, but on a loaded
+	// two-core box a round can start late: the bound must hold once a round has run.
+	eventually(t, 10*time.Second, func() error {
+		first, err := tdb.XRangeN(t.Context(), "logs:request:stream", "-", "+", 1).Result()
+		if err != nil || len(first) == 0 {
+			return fmt.Errorf("request stream: %v %v", first, err)
+		}
+		now, _ := tdb.Time(t.Context()).Result()
+		ms, _ := strconv.ParseInt(strings.Split(first[0].ID, "-")[0], 10, 64)
+		if age := now.Sub(time.UnixMilli(ms)); age > retention+2*time.Second {
+			return fmt.Errorf("oldest request record is %s old, want at most the retention %s (+2s)", age, retention)
+		}
+		return nil
+	})
 	now, _ := tdb.Time(t.Context()).Result()
-	ms, _ := strconv.ParseInt(strings.Split(first[0].ID, "-")[0], 10, 64)
-	// MINID ~ trims whole stream nodes, and the trimmer runs every second.
-	if age := now.Sub(time.UnixMilli(ms)); age > retention+3*time.Second {
-		t.Errorf("oldest request record is %s old, want at most the retention %s (+3s)", age, retention)
-	}
 	keys, _ := tdb.Keys(t.Context(), "{logs:request:stream}:trace:*").Result()
 	for _, k := range keys {
 		parts := strings.Split(k, ":")
@@ -61,7 +67,6 @@ func TestTelemetry_ShortSoakStaysBounded(t *testing.T) {
 			t.Errorf("index bucket %s is %s old, past its expiry", k, age)
 		}
 	}
-	perRecord := (infoInt(t, tdb, "used_memory") - base) / max(records, 1)
 	t.Logf("%d records retained, %d bytes each all telemetry included", records, perRecord)
 	if records < 1000 || perRecord > 300 {
 		t.Errorf("got %d records at %d bytes each, want at least 1000 at most 300 bytes", records, perRecord)
