@@ -64,4 +64,3 @@ func violations(err error) []model.FieldViolation {
 	}
 	return nil
 }
-

@@ -221,7 +221,9 @@ func invalid(field, desc string) error {
 // plane's --acme-directory.
 func ValidateDeclared(prefix string, c *edgeplanev1.Certificate, defaultDirectory string) error {
 	var vs []model.FieldViolation
-	add := func(field, desc string) { vs = append(vs, model.FieldViolation{Field: prefix + "." + field, Description: desc}) }
+	add := func(field, desc string) {
+		vs = append(vs, model.FieldViolation{Field: prefix + "." + field, Description: desc})
+	}
 	var verr *model.ValidationError
 	if err := validateSpec(c, true); errors.As(err, &verr) {
 		for _, v := range verr.Violations {
