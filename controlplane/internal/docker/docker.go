@@ -104,9 +104,21 @@ func (m *Manager) event(ctx context.Context, typ, service string, attrs ...slog.
 	switch typ {
 	case "service_died", "service_oom", "service_missing", "service_unknown_container":
 		level = slog.LevelWarn
+	case "service_failed":
+		level = slog.LevelError
 	}
 	m.log.LogAttrs(ctx, level, typ, append(attrs, slog.String("event_type", typ))...)
 	if m.cfg.Events != nil {
 		m.cfg.Events(ctx, typ, attrs...)
 	}
+}
+
+// failed reports an operation that failed after the request was accepted (the engine or the
+// port allocator refused it): a service_failed event with the operation and the error,
+// logged at error. It returns err. A cancelled caller is not reported.
+func (m *Manager) failed(ctx context.Context, op, service string, err error) error {
+	if err != nil && ctx.Err() == nil {
+		m.event(ctx, "service_failed", service, slog.String("operation", op), slog.String("error", err.Error()))
+	}
+	return err
 }

@@ -52,7 +52,7 @@ func (m *Manager) Create(ctx context.Context, in *edgeplanev1.Service) (*edgepla
 	svc, rev, err := m.createAndStart(ctx, stored, in.GetHostPort(), &u)
 	if err != nil {
 		m.undo(ctx, def.GetName(), u, true)
-		return nil, 0, err
+		return nil, 0, m.failed(ctx, "create", def.GetName(), err)
 	}
 	m.event(ctx, "service_created", svc.GetName(), slog.String("image", svc.GetImage()), slog.Int("host_port", int(svc.GetHostPort())))
 	m.event(ctx, "service_started", svc.GetName(), slog.String("container_id", svc.GetContainerId()))
