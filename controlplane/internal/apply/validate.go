@@ -11,7 +11,7 @@ import (
 )
 
 // MaxObjects bounds the routes, certificates and services of one apply.
-const MaxObjects = 2000
+const MaxObjects = 1000
 
 // validate checks the whole request and reports every bad field, named by its object
 // ("routes[3].hosts[0]").
