@@ -4,11 +4,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/alerts"
 	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 )
 
 func TestManager_ThresholdsAreConfigurable(t *testing.T) {
@@ -29,7 +31,7 @@ func TestManager_ThresholdsAreConfigurable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := alerts.New(alerts.Config{Client: rdb, Metrics: &fakeMetrics{sums: []metrics.Summary{tenPercent}},
-				Rules: tt.rules, KeyPrefix: "{" + tt.name + "}:"})
+				Rules: tt.rules, Keys: keyspace.New(strings.ReplaceAll(tt.name, " ", "-"))})
 			if err := m.Evaluate(t.Context()); err != nil {
 				t.Fatal(err)
 			}

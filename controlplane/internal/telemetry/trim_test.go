@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/publish"
 	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
@@ -62,7 +63,7 @@ func TestTrimmer_DeletesIndexBucketsOlderThanTheStream(t *testing.T) {
 	if err := tr.Trim(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := rdb.Keys(t.Context(), telemetry.IndexPrefix(streams.Requests)+"*").Result()
+	keys, err := rdb.Keys(t.Context(), keyspace.TraceIndexPrefix(streams.Requests)+"*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
