@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/publish"
@@ -86,7 +87,7 @@ func TestReader_TraceGathersLogsEventsAndRequestsOldestFirst(t *testing.T) {
 	tctx := tracectx.With(context.Background(), tc)
 	log := slog.New(telemetry.Tee(slog.DiscardHandler, pub, streams, slog.LevelInfo))
 	log.InfoContext(tctx, "first")
-	telemetry.NewEvents(pub, streams).For("routing").Emit(tctx, telemetry.RouteChanged)
+	telemetry.NewEvents(pub, streams).For("routing").Emit(tctx, &event.RouteChanged{})
 	log.InfoContext(context.Background(), "another trace")
 
 	r := &telemetry.Reader{Client: rdb, Streams: streams, Index: x}
