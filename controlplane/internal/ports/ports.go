@@ -14,10 +14,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/page"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
-	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 )
 
 // Config configures an Allocator.
