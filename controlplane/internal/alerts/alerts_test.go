@@ -54,11 +54,12 @@ func TestManager_ErrorBurstFiresOnceAcrossReplicasThenResolves(t *testing.T) {
 	pub := startPublisher(t, rdb)
 	proc := metrics.New(metrics.Config{Client: rdb, Window: time.Second})
 	startConsumer(t, rdb, names.Requests, "metrics", proc)
+	counted := &countingMetrics{Metrics: proc}
 	recv := newReceiver(t, 0)
 	var replicas []*alerts.Manager
 	for _, id := range []string{"r1", "r2"} {
 		replicas = append(replicas, startManager(t, alerts.Config{
-			Client: rdb, Metrics: proc, RequestStream: names.Requests,
+			Client: rdb, Metrics: counted, RequestStream: names.Requests,
 			Events: telemetry.NewEvents(pub, names).For("alerts"), Publisher: pub, AlertsStream: names.Alerts,
 			Webhooks: []string{recv.URL}, EvalEvery: 20 * time.Millisecond, Window: 2 * time.Second,
 			Cooldown: time.Minute, ReplicaID: id, GeneratorURL: "http://edgeplane.test/alerts",
@@ -84,7 +85,7 @@ func TestManager_ErrorBurstFiresOnceAcrossReplicasThenResolves(t *testing.T) {
 	}
 
 	waitFor(t, "the resolved notification", func() bool { _, r := recv.count("HighErrorRate"); return r > 0 })
-	time.Sleep(200 * time.Millisecond) // ten more evaluations by each replica
+	counted.waitMore(t, 20) // ten more evaluations by each replica
 	got := recv.alerts()
 	if len(got) != 2 || got[0].resolved() || !got[1].resolved() {
 		t.Fatalf("webhook got %+v, want one firing then one resolved notification", got)
@@ -163,7 +164,7 @@ func TestManager_AgentDownFromStaleStatus(t *testing.T) {
 	)
 	m := startManager(t, alerts.Config{Client: rdb, Agents: agents, Webhooks: []string{recv.URL}, EvalEvery: 20 * time.Millisecond})
 	waitFor(t, "AgentDown", func() bool { f, _ := recv.count("AgentDown"); return f == 1 })
-	time.Sleep(100 * time.Millisecond)
+	agents.waitMore(t, 5) // "blip" stays under the rule's duration
 	if got, want := activeIDs(t, m), []string{`AgentDown{node_id="gone"}`}; !slices.Equal(got, want) {
 		t.Errorf("active: got %v, want %v", got, want)
 	}
