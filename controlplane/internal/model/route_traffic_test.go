@@ -40,7 +40,7 @@ func TestValidateRoute_TrafficFields(t *testing.T) {
 		{"interval too short", hc(func(h *edgeplanev1.HealthCheck) { h.Interval = dur(time.Millisecond) }), "route.health_check.interval"},
 		{"interval too long", hc(func(h *edgeplanev1.HealthCheck) { h.Interval = dur(2 * time.Hour) }), "route.health_check.interval"},
 		{"timeout too long", hc(func(h *edgeplanev1.HealthCheck) { h.Timeout = dur(2 * time.Minute) }), "route.health_check.timeout"},
-		{"timeout over interval", hc(func(h *edgeplanev1.HealthCheck) { h.Interval, h.Timeout = dur(time.Second), dur(2 * time.Second) }), "route.health_check.timeout"},
+		{"timeout over interval", hc(func(h *edgeplanev1.HealthCheck) { h.Interval, h.Timeout = dur(time.Second), dur(2*time.Second) }), "route.health_check.timeout"},
 		{"threshold too high", hc(func(h *edgeplanev1.HealthCheck) { h.UnhealthyThreshold = 101 }), "route.health_check.unhealthy_threshold"},
 		{"jitter over 100", hc(func(h *edgeplanev1.HealthCheck) { h.JitterPercent = 101 }), "route.health_check.jitter_percent"},
 		{"slow start negative", hc(func(h *edgeplanev1.HealthCheck) { h.SlowStart = dur(-time.Second) }), "route.health_check.slow_start"},
