@@ -24,7 +24,13 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 	now := start.UnixNano()
 	inBuf := min(req.length, int64(len(c.rb.buffered())))
 	replayable := inBuf == req.length
-	t := up.pick(now, nil)
+	key := up.hash.keyOfConn(c)
+	t := up.pick(now, nil, key)
+	if !up.admit(t) {
+		return c.replyLocal(http.StatusServiceUnavailable, up.overflowBody(), nil)
+	}
+	held := t // the target whose circuit-breaker slot this request holds
+	defer func() { up.done(held) }()
 	idempotent := c.idempotent()
 	retried, fresh := false, false
 	for attempt := 0; ; attempt++ {
@@ -33,8 +39,9 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 		if err != nil {
 			up.failed(t, err, now)
 			if !retried && retryable(req.method, req.length > 0) {
-				if t2 := up.pick(now, t); t2 != nil {
-					t, retried = t2, true
+				if t2 := up.pick(now, t, key); t2 != nil && up.admit(t2) {
+					up.done(held)
+					t, held, retried = t2, t2, true
 					continue
 				}
 			}
