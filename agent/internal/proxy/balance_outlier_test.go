@@ -305,9 +305,9 @@ func TestProxy_PanicModeCounted(t *testing.T) {
 		statuses[resp.StatusCode]++
 	}
 	// Both dead targets ejected leaves one of three healthy, below 50%: the route sends to
-	// all three, and two thirds of the requests fail.
-	if statuses[200] < 90 || statuses[200] > 110 {
-		t.Errorf("in panic mode: got %v, want about a third (100) served", statuses)
+	// all three, and many requests fail even after their one retry on connect failure.
+	if statuses[200] < 50 || statuses[502] < 50 {
+		t.Errorf("in panic mode: got %v, want at least 50 served and 50 failed (dead targets still tried)", statuses)
 	}
 	if got := counterValue(t, m, "edgeplane_agent_upstream_panic_total", "pm"); got != 1 {
 		t.Errorf("edgeplane_agent_upstream_panic_total{route=pm}: got %v, want 1", got)

@@ -10,8 +10,8 @@ import (
 var errBadResponse = errors.New("malformed response from upstream")
 
 // forward proxies c.req to one of up's targets and relays the response. A connection
-// failure to a target counts against its health and, for an idempotent request without a
-// body, is retried once on another target. A kept connection the backend had closed in
+// failure to a target counts against its health and is retried once on another target,
+// whatever the method: nothing was sent, and the body is still unread. A kept connection the backend had closed in
 // the meantime is replaced by a fresh one when the request may be sent again (Go's
 // Transport rules): it is idempotent and its body is still at hand, or nothing of it was
 // written. After any error while the request body was only partly read, the client
@@ -38,7 +38,7 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 		bc, reused, err := c.backend(t, start, fresh, !idempotent)
 		if err != nil {
 			up.failed(t, err, now)
-			if !retried && retryable(req.method, req.length > 0) {
+			if !retried { // nothing was sent: any request may go to another target
 				if t2 := up.pick(now, t, key); t2 != nil && up.admit(t2) {
 					up.done(held)
 					t, held, retried = t2, t2, true
