@@ -97,12 +97,16 @@ func (p *picker) pick(now int64, avoid *target, key hashKey) *target {
 	return s.target(p.targets, (i+1)%n) // a retry: the next one, weights aside
 }
 
-// leastRequest draws two candidates by weight and returns the one with fewer requests in
-// flight per unit of weight (the first on a tie). Hot path: two random numbers, two loads.
+// leastRequest draws two distinct candidates by weight (the second is the next target when
+// the draw repeats the first) and returns the one with fewer requests in flight per unit of
+// weight, the first on a tie. Hot path: two random numbers, two loads.
 func (p *picker) leastRequest(s *pickSet) int {
 	a, b := s.bal.random(), s.bal.random()
 	if a == b {
-		return a
+		if s.bal.n == 1 {
+			return a
+		}
+		b = (a + 1) % s.bal.n
 	}
 	la := s.target(p.targets, a).breaker.active.Load() + 1
 	lb := s.target(p.targets, b).breaker.active.Load() + 1
@@ -246,6 +250,7 @@ func (u *upstream) newPicker(weights []uint32, src *edgeplanev1.Route) *picker {
 			"unlogged_changes", quiet)
 		lastLog, quiet = now, 0
 	}
+	p.rebuild(nanotime()) // targets whose checks a rebuilt route kept may be out or ramping up
 	return p
 }
 
