@@ -46,7 +46,7 @@ func newChecks(log *slog.Logger) *checks {
 	d := &net.Dialer{Timeout: 10 * time.Second}
 	tr := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute,
 		DisableCompression: true}
-	return &checks{log: log.With("component", "health-check"),
+	return &checks{log: log,
 		client: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse // a redirect is an answer: its status is checked
 		}},
