@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -34,15 +35,21 @@ type checkConfig struct {
 	slowStart  time.Duration
 }
 
-// newCheckConfig returns h with defaults filled in; ok is false when the route has no health_check.
-func newCheckConfig(h *edgeplanev1.HealthCheck) (cfg checkConfig, ok bool) {
+// newCheckConfig returns h with defaults filled in; ok is false when the route has no
+// health_check. The control plane validated h; what the agent could not probe safely is an
+// error anyway (a config from an older control plane or a damaged cache), and durations
+// are clamped to the API's bounds.
+func newCheckConfig(h *edgeplanev1.HealthCheck) (cfg checkConfig, ok bool, err error) {
 	if h == nil {
-		return cfg, false
+		return cfg, false, nil
+	}
+	if p := h.GetPath(); !strings.HasPrefix(p, "/") || strings.ContainsAny(p, " \t\r\n\x00#") {
+		return cfg, false, fmt.Errorf("health_check.path %q is not an absolute path", p)
 	}
 	cfg = checkConfig{path: h.GetPath(), lo: int(h.GetExpectedStatusMin()), hi: int(h.GetExpectedStatusMax()),
 		interval: h.GetInterval().AsDuration(), timeout: h.GetTimeout().AsDuration(),
-		rise: int(h.GetHealthyThreshold()), fall: int(h.GetUnhealthyThreshold()),
-		jitter: int(min(h.GetJitterPercent(), 100)), slowStart: max(h.GetSlowStart().AsDuration(), 0)}
+		rise: int(min(h.GetHealthyThreshold(), 100)), fall: int(min(h.GetUnhealthyThreshold(), 100)),
+		jitter: int(min(h.GetJitterPercent(), 100)), slowStart: min(max(h.GetSlowStart().AsDuration(), 0), time.Hour)}
 	if cfg.lo == 0 {
 		cfg.lo = 200
 	}
@@ -52,12 +59,14 @@ func newCheckConfig(h *edgeplanev1.HealthCheck) (cfg checkConfig, ok bool) {
 	if cfg.interval <= 0 {
 		cfg.interval = DefaultCheckInterval
 	}
+	cfg.interval = min(max(cfg.interval, 100*time.Millisecond), time.Hour)
 	if cfg.timeout <= 0 {
-		cfg.timeout = min(DefaultCheckTimeout, cfg.interval)
+		cfg.timeout = DefaultCheckTimeout
 	}
+	cfg.timeout = min(max(cfg.timeout, 10*time.Millisecond), cfg.interval)
 	cfg.rise = max(cmpOr(cfg.rise, DefaultHealthyThreshold), 1)
 	cfg.fall = max(cmpOr(cfg.fall, DefaultUnhealthyThreshold), 1)
-	return cfg, true
+	return cfg, true, nil
 }
 
 func cmpOr(v, def int) int {

@@ -272,3 +272,26 @@ func TestProxy_ActiveChecksKillUnderPostLoadLosesNothing(t *testing.T) {
 		})
 	}
 }
+
+func TestProxy_BuildRefusesWhatItCannotCheckOrHash(t *testing.T) {
+	a := newCheckedBackend(t, "a")
+	tests := []struct {
+		name string
+		r    *edgeplanev1.Route
+		want string
+	}{
+		{"relative check path", &edgeplanev1.Route{HealthCheck: &edgeplanev1.HealthCheck{Path: "healthz"}}, "health_check.path"},
+		{"check path with CRLF", &edgeplanev1.Route{HealthCheck: &edgeplanev1.HealthCheck{Path: "/h\r\nX: y"}}, "health_check.path"},
+		{"hash without key", &edgeplanev1.Route{LoadBalancer: &edgeplanev1.LoadBalancer{Policy: edgeplanev1.LbPolicy_LB_POLICY_HASH}}, "LB_POLICY_HASH"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newProxy(t, Config{})
+			tt.r.Name, tt.r.Hosts, tt.r.Targets = "bad", []string{"bad.test"}, targets(a.URL)
+			_, err := p.Build(mustSet(t, &edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true, Routes: []*edgeplanev1.Route{tt.r}}))
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), `"bad"`) {
+				t.Errorf("Build() error = %v, want one naming route \"bad\" and %s", err, tt.want)
+			}
+		})
+	}
+}

@@ -88,11 +88,19 @@ func (p *Proxy) newUpstream(src *edgeplanev1.Route, tgs []*edgeplanev1.Target, r
 			return nil, fmt.Errorf("route %q: target %q: %w", src.GetName(), tg.GetUrl(), err)
 		}
 		t.pool = p.pools.get(poolKey{secure: t.secure, addr: t.addr, host: t.url.Hostname(), timeouts: rt.tkey})
-		if cfg, ok := newCheckConfig(src.GetHealthCheck()); ok {
+		cfg, checked, err := newCheckConfig(src.GetHealthCheck())
+		if err != nil {
+			return nil, fmt.Errorf("route %q: %w", src.GetName(), err)
+		}
+		if checked {
 			t.active = p.checks.stateFor(checkKey{route: u.name, url: t.raw, cfg: cfg})
 		}
 		u.targets = append(u.targets, t)
 		weights = append(weights, tg.GetWeight())
+	}
+	if lb := src.GetLoadBalancer(); lb.GetPolicy() == edgeplanev1.LbPolicy_LB_POLICY_HASH &&
+		lb.GetHashHeader() == "" && lb.GetHashCookie() == "" && !lb.GetHashClientIp() {
+		return nil, fmt.Errorf("route %q: load_balancer: LB_POLICY_HASH without a key (hash_header, hash_cookie or hash_client_ip)", src.GetName())
 	}
 	u.picker = u.newPicker(weights, src)
 	u.handler = u.reverseProxy(p.transports.get(rt.tkey))

@@ -484,7 +484,7 @@ type HealthCheck struct {
 	// Lowest status that counts as healthy, 100-599; 0 means 200.
 	ExpectedStatusMin uint32 `protobuf:"varint,2,opt,name=expected_status_min,json=expectedStatusMin,proto3" json:"expected_status_min,omitempty"`
 	// Highest status that counts as healthy, at least expected_status_min, at most 599;
-	// 0 means 399.
+	// 0 means 399 (or expected_status_min, if that is higher).
 	ExpectedStatusMax uint32 `protobuf:"varint,3,opt,name=expected_status_max,json=expectedStatusMax,proto3" json:"expected_status_max,omitempty"`
 	// Time between two checks of one target, 100ms-1h; unset means 10s.
 	Interval *durationpb.Duration `protobuf:"bytes,4,opt,name=interval,proto3" json:"interval,omitempty"`
