@@ -9,13 +9,15 @@ import (
 
 var errBadResponse = errors.New("malformed response from upstream")
 
-// forward proxies c.req to one of up's targets and relays the response. A connection
-// failure to a target counts against its health and is retried once on another target,
-// whatever the method: nothing was sent, and the body is still unread. A kept connection the backend had closed in
-// the meantime is replaced by a fresh one when the request may be sent again (Go's
-// Transport rules): it is idempotent and its body is still at hand, or nothing of it was
-// written. After any error while the request body was only partly read, the client
-// connection closes: what follows on it is the rest of that body, not a request.
+// forward proxies c.req to one of up's targets and relays the response. The request holds
+// a circuit-breaker slot at its target throughout (503 at once when it gets none). A
+// connection failure to a target counts against its health and is retried once on another
+// target, whatever the method: nothing was sent, and the body is still unread. A kept
+// connection the backend had closed in the meantime is replaced by a fresh one when the
+// request may be sent again (Go's Transport rules): it is idempotent and its body is still
+// at hand, or nothing of it was written. After any error while the request body was only
+// partly read, the client connection closes: what follows on it is the rest of that body,
+// not a request.
 //
 // Hot path: no allocation and no shared lock when the client connection already holds a
 // connection to the target.
