@@ -63,3 +63,32 @@ func TestPicker_ActiveStatusChangeSeenAtOnce(t *testing.T) {
 		t.Errorf("a passing again: picked %d of 10, want 5", picked[a])
 	}
 }
+
+func TestPicker_LeastRequestPrefersLessLoadPerWeight(t *testing.T) {
+	now := time.Now().UnixNano()
+	tests := []struct {
+		name     string
+		weights  []uint32
+		inFlight []int64
+		want     int // the target every pick must choose
+	}{
+		{"idle beats busy", []uint32{1, 1}, []int64{10, 0}, 1},
+		{"weight counts: 2 in flight at weight 3 beat 1 at weight 1", []uint32{3, 1}, []int64{2, 1}, 0},
+		{"busy heavy loses to idle light", []uint32{10, 1}, []int64{50, 0}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := []*target{{}, {}}
+			for i, n := range tt.inFlight {
+				ts[i].breaker.active.Store(n)
+			}
+			p := newPicker(ts, tt.weights, DefaultPanicThreshold)
+			p.policy = lbLeastRequest
+			for i := range 50 {
+				if got := p.pick(now, nil, hashKey{}); got != ts[tt.want] {
+					t.Fatalf("pick %d: got the other target, want target %d", i, tt.want)
+				}
+			}
+		})
+	}
+}
