@@ -13,8 +13,9 @@ import (
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
-// BenchmarkPickPolicies measures one pick of each policy over 8 weighted targets, the
-// per-request cost of balancing: it must not allocate (run with -benchmem).
+// BenchmarkPickPolicies measures one pick of each policy over 8 targets weighted 1..8 (and
+// hashing over equal weights, which needs no logarithm), the per-request cost of
+// balancing: it must not allocate (run with -benchmem).
 func BenchmarkPickPolicies(b *testing.B) {
 	now := time.Now().UnixNano()
 	var ts []*target
@@ -23,12 +24,15 @@ func BenchmarkPickPolicies(b *testing.B) {
 		ts = append(ts, tg)
 	}
 	key := hashString("session-4711")
+	equal := []uint32{1, 1, 1, 1, 1, 1, 1, 1}
 	for _, pol := range []struct {
-		name string
-		p    lbPolicy
-	}{{"round_robin", lbRoundRobin}, {"least_request", lbLeastRequest}, {"hash", lbHash}} {
+		name    string
+		p       lbPolicy
+		weights []uint32
+	}{{"round_robin", lbRoundRobin, weightsUpTo(8)}, {"least_request", lbLeastRequest, weightsUpTo(8)},
+		{"hash", lbHash, weightsUpTo(8)}, {"hash_equal_weights", lbHash, equal}} {
 		b.Run(pol.name, func(b *testing.B) {
-			p := newPicker(ts, weightsUpTo(8), DefaultPanicThreshold)
+			p := newPicker(ts, pol.weights, DefaultPanicThreshold)
 			p.policy = pol.p
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {

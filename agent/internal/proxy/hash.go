@@ -128,10 +128,12 @@ func rendezvousScore(key, id uint64, weight uint32) float64 {
 	return float64(max(weight, 1)) / -math.Log(u)
 }
 
-// rendezvous returns the position in cands of the highest-scoring candidate for key other
-// than avoid (nil: none). Hot path: no allocation, one logarithm per candidate.
-func rendezvous(key uint64, targets []*target, idx []int, weights []uint32, avoid *target) int {
-	best, bestScore := -1, -1.0
+// rendezvous returns the position in idx (or targets, when idx is nil) of the
+// highest-scoring candidate for key other than avoid (-1: none). With equal weights the
+// score is the mixed hash itself (the same order as weight / -ln(u), without logarithms).
+// Hot path: no allocation, one mix (and with unequal weights one logarithm) per candidate.
+func rendezvous(key uint64, targets []*target, idx []int, weights []uint32, equal bool, avoid *target) int {
+	best, bestScore, bestHash := -1, -1.0, uint64(0)
 	n := len(targets)
 	if idx != nil {
 		n = len(idx)
@@ -141,10 +143,17 @@ func rendezvous(key uint64, targets []*target, idx []int, weights []uint32, avoi
 		if idx != nil {
 			j = idx[i]
 		}
-		if targets[j] == avoid {
+		t := targets[j]
+		if t == avoid {
 			continue
 		}
-		if s := rendezvousScore(key, targets[j].id, weights[j]); s > bestScore {
+		if equal {
+			if h := mix(key ^ t.id); best < 0 || h > bestHash {
+				best, bestHash = i, h
+			}
+			continue
+		}
+		if s := rendezvousScore(key, t.id, weights[j]); s > bestScore {
 			best, bestScore = i, s
 		}
 	}

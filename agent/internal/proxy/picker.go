@@ -75,7 +75,7 @@ func (p *picker) pick(now int64, avoid *target, key hashKey) *target {
 	case p.policy == lbHash && key.ok:
 		// The highest-scoring healthy target other than avoid: when the key's own target
 		// is out, its keys spread over the others by the same scores.
-		if i = rendezvous(key.h, p.targets, s.idx, p.weights, avoid); i < 0 {
+		if i = rendezvous(key.h, p.targets, s.idx, p.weights, p.all.cum == nil, avoid); i < 0 {
 			return nil
 		}
 		return s.target(p.targets, i)
