@@ -98,6 +98,9 @@ func BenchmarkLeastRequestP99(b *testing.B) {
 				}
 			})
 			b.StopTimer()
+			if len(lat) == 0 {
+				return // every request failed: reported by b.Error
+			}
 			slices.Sort(lat)
 			ms := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))]) / 1e6 }
 			b.ReportMetric(ms(0.50), "p50-ms")
