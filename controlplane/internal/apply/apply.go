@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/certs"
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
@@ -168,8 +169,7 @@ func (s *Service) announce(ctx context.Context, p *plan, rev int64) {
 			if c.GetAction() == edgeplanev1.ConfigAction_CONFIG_ACTION_DELETED {
 				change = "deleted"
 			}
-			s.cfg.Events.Emit(ctx, telemetry.RouteChanged, slog.String("route", c.GetName()), slog.String("change", change),
-				slog.Int64("revision", rev), slog.String("via", "apply"))
+			s.cfg.Events.Emit(ctx, &event.RouteChanged{Route: c.GetName(), Change: change, Revision: rev, Via: "apply"})
 		case c.GetKind() == store.KindCertificate:
 			declared = true
 		}

@@ -2,12 +2,12 @@ package certs_test
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/certs"
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
@@ -18,11 +18,11 @@ type traced struct {
 	events [][2]string
 }
 
-func (r *traced) record(ctx context.Context, typ string, _ ...slog.Attr) {
+func (r *traced) record(ctx context.Context, e event.Event) {
 	tc, _ := tracectx.From(ctx)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, [2]string{typ, tc.TraceIDString()})
+	r.events = append(r.events, [2]string{e.Type(), tc.TraceIDString()})
 }
 
 func (r *traced) list() [][2]string {
