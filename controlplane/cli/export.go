@@ -33,16 +33,13 @@ control plane); upload them on the other cluster first.`,
   edgeplane --context new-cluster apply -f config.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.dial()
-			if err != nil {
-				return err
-			}
-			defer c.conn.Close()
-			objs, err := exportable(cmd.Context(), c)
-			if err != nil {
-				return err
-			}
-			return writeDocs(cmd.OutOrStdout(), objs)
+			return a.with(func(c *clients) error {
+				objs, err := exportable(cmd.Context(), c)
+				if err != nil {
+					return err
+				}
+				return writeDocs(cmd.OutOrStdout(), objs)
+			})
 		},
 	}
 }

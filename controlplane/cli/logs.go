@@ -23,25 +23,17 @@ minimum level, over the last --since (default 1h), at most --limit of them.`,
   edgeplane logs --trace 4bf92f3577b34da6a3ce929d0e0e4736 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.dial()
-			if err != nil {
-				return err
-			}
-			defer c.conn.Close()
 			req.Level = strings.ToUpper(req.Level)
 			if since > 0 {
 				req.StartTime = timestamppb.New(time.Now().Add(-since))
 			}
-			res, err := c.telemet.QueryLogs(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			for _, e := range res.GetEntries() {
-				if err := a.printEntry(cmd.OutOrStdout(), e); err != nil {
+			return a.with(func(c *clients) error {
+				res, err := c.telemet.QueryLogs(cmd.Context(), req)
+				if err != nil {
 					return err
 				}
-			}
-			return nil
+				return a.printEntries(cmd.OutOrStdout(), res.GetEntries())
+			})
 		},
 	}
 	fs := cmd.Flags()
