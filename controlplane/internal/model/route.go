@@ -89,6 +89,9 @@ func ValidateRoute(prefix string, r *edgeplanev1.Route) error {
 	validateLoadBalancer(&vs, f("load_balancer"), r.GetLoadBalancer())
 	validateBreakers(&vs, f("circuit_breakers"), r.GetCircuitBreakers())
 	validateHardening(&vs, f, r)
+	if p := LabelsProblem(r.GetLabels(), MaxObjectLabels); p != "" {
+		vs.add(f("labels"), p)
+	}
 	return vs.err()
 }
 

@@ -264,8 +264,11 @@ type Route struct {
 	LoadBalancer *LoadBalancer `protobuf:"bytes,63,opt,name=load_balancer,json=loadBalancer,proto3" json:"load_balancer,omitempty"`
 	// Per-target limits on concurrent work; unset fields take the agent's defaults (1024).
 	CircuitBreakers *CircuitBreakers `protobuf:"bytes,64,opt,name=circuit_breakers,json=circuitBreakers,proto3" json:"circuit_breakers,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Free-form labels (at most 32; keys 1-63 bytes, values at most 253). Agents ignore them;
+	// ConfigService.ApplyConfig prunes by them ("team": "a").
+	Labels        map[string]string `protobuf:"bytes,70,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -469,6 +472,13 @@ func (x *Route) GetLoadBalancer() *LoadBalancer {
 func (x *Route) GetCircuitBreakers() *CircuitBreakers {
 	if x != nil {
 		return x.CircuitBreakers
+	}
+	return nil
+}
+
+func (x *Route) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
 	}
 	return nil
 }
@@ -1727,7 +1737,8 @@ var File_edgeplane_v1_routing_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\t\n" +
+	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\n" +
+	"\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\x12\x1f\n" +
@@ -1757,7 +1768,11 @@ const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\x11outlier_detection\x18= \x01(\v2\x1e.edgeplane.v1.OutlierDetectionR\x10outlierDetection\x12<\n" +
 	"\fhealth_check\x18> \x01(\v2\x19.edgeplane.v1.HealthCheckR\vhealthCheck\x12?\n" +
 	"\rload_balancer\x18? \x01(\v2\x1a.edgeplane.v1.LoadBalancerR\floadBalancer\x12H\n" +
-	"\x10circuit_breakers\x18@ \x01(\v2\x1d.edgeplane.v1.CircuitBreakersR\x0fcircuitBreakers\"\xac\x03\n" +
+	"\x10circuit_breakers\x18@ \x01(\v2\x1d.edgeplane.v1.CircuitBreakersR\x0fcircuitBreakers\x127\n" +
+	"\x06labels\x18F \x03(\v2\x1f.edgeplane.v1.Route.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xac\x03\n" +
 	"\vHealthCheck\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12.\n" +
 	"\x13expected_status_min\x18\x02 \x01(\rR\x11expectedStatusMin\x12.\n" +
@@ -1883,7 +1898,7 @@ func file_edgeplane_v1_routing_proto_rawDescGZIP() []byte {
 }
 
 var file_edgeplane_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_edgeplane_v1_routing_proto_goTypes = []any{
 	(LbPolicy)(0),                 // 0: edgeplane.v1.LbPolicy
 	(EncodedSlashes)(0),           // 1: edgeplane.v1.EncodedSlashes
@@ -1909,10 +1924,11 @@ var file_edgeplane_v1_routing_proto_goTypes = []any{
 	(*UpdateRouteResponse)(nil),   // 21: edgeplane.v1.UpdateRouteResponse
 	(*DeleteRouteRequest)(nil),    // 22: edgeplane.v1.DeleteRouteRequest
 	(*DeleteRouteResponse)(nil),   // 23: edgeplane.v1.DeleteRouteResponse
-	nil,                           // 24: edgeplane.v1.HeaderRules.SetEntry
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 26: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 27: google.protobuf.FieldMask
+	nil,                           // 24: edgeplane.v1.Route.LabelsEntry
+	nil,                           // 25: edgeplane.v1.HeaderRules.SetEntry
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 28: google.protobuf.FieldMask
 }
 var file_edgeplane_v1_routing_proto_depIdxs = []int32{
 	8,  // 0: edgeplane.v1.Route.targets:type_name -> edgeplane.v1.Target
@@ -1920,53 +1936,54 @@ var file_edgeplane_v1_routing_proto_depIdxs = []int32{
 	10, // 2: edgeplane.v1.Route.request_headers:type_name -> edgeplane.v1.HeaderRules
 	10, // 3: edgeplane.v1.Route.response_headers:type_name -> edgeplane.v1.HeaderRules
 	11, // 4: edgeplane.v1.Route.timeouts:type_name -> edgeplane.v1.Timeouts
-	25, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
-	25, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
+	26, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
+	26, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 7: edgeplane.v1.Route.encoded_slashes:type_name -> edgeplane.v1.EncodedSlashes
 	7,  // 8: edgeplane.v1.Route.outlier_detection:type_name -> edgeplane.v1.OutlierDetection
 	4,  // 9: edgeplane.v1.Route.health_check:type_name -> edgeplane.v1.HealthCheck
 	5,  // 10: edgeplane.v1.Route.load_balancer:type_name -> edgeplane.v1.LoadBalancer
 	6,  // 11: edgeplane.v1.Route.circuit_breakers:type_name -> edgeplane.v1.CircuitBreakers
-	26, // 12: edgeplane.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
-	26, // 13: edgeplane.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
-	26, // 14: edgeplane.v1.HealthCheck.slow_start:type_name -> google.protobuf.Duration
-	0,  // 15: edgeplane.v1.LoadBalancer.policy:type_name -> edgeplane.v1.LbPolicy
-	26, // 16: edgeplane.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
-	26, // 17: edgeplane.v1.OutlierDetection.max_ejection_time:type_name -> google.protobuf.Duration
-	2,  // 18: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
-	24, // 19: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
-	26, // 20: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	26, // 21: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
-	26, // 22: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
-	13, // 23: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
-	3,  // 24: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
-	26, // 25: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	3,  // 26: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
-	12, // 27: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	3,  // 28: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
-	3,  // 29: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
-	3,  // 30: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
-	27, // 31: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	26, // 32: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	3,  // 33: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
-	12, // 34: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	26, // 35: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	12, // 36: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	14, // 37: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
-	16, // 38: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
-	18, // 39: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
-	20, // 40: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
-	22, // 41: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
-	15, // 42: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
-	17, // 43: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
-	19, // 44: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
-	21, // 45: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
-	23, // 46: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
-	42, // [42:47] is the sub-list for method output_type
-	37, // [37:42] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	24, // 12: edgeplane.v1.Route.labels:type_name -> edgeplane.v1.Route.LabelsEntry
+	27, // 13: edgeplane.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
+	27, // 14: edgeplane.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
+	27, // 15: edgeplane.v1.HealthCheck.slow_start:type_name -> google.protobuf.Duration
+	0,  // 16: edgeplane.v1.LoadBalancer.policy:type_name -> edgeplane.v1.LbPolicy
+	27, // 17: edgeplane.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
+	27, // 18: edgeplane.v1.OutlierDetection.max_ejection_time:type_name -> google.protobuf.Duration
+	2,  // 19: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
+	25, // 20: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
+	27, // 21: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	27, // 22: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
+	27, // 23: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
+	13, // 24: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
+	3,  // 25: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
+	27, // 26: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	3,  // 27: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
+	12, // 28: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	3,  // 29: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
+	3,  // 30: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
+	3,  // 31: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
+	28, // 32: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	27, // 33: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	3,  // 34: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
+	12, // 35: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	27, // 36: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	12, // 37: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	14, // 38: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
+	16, // 39: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
+	18, // 40: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
+	20, // 41: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
+	22, // 42: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
+	15, // 43: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
+	17, // 44: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
+	19, // 45: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
+	21, // 46: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
+	23, // 47: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
+	43, // [43:48] is the sub-list for method output_type
+	38, // [38:43] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_routing_proto_init() }
@@ -1982,7 +1999,7 @@ func file_edgeplane_v1_routing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_routing_proto_rawDesc), len(file_edgeplane_v1_routing_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
