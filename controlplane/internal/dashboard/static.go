@@ -1,0 +1,18 @@
+package dashboard
+
+import (
+	"embed"
+	"net/http"
+)
+
+//go:embed static
+var staticFiles embed.FS
+
+// staticHandler serves the embedded script, stylesheet and icon under Prefix+"static/".
+func staticHandler() http.Handler {
+	files := http.FileServerFS(staticFiles)
+	return http.StripPrefix("/ui", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		files.ServeHTTP(w, r)
+	}))
+}
