@@ -44,6 +44,7 @@ wait_port "$AGENT_HTTP_ADDR" 30 "${pids[1]}"
 cat <<MSG
 
 edgeplane is running (Ctrl-C stops both):
+  dashboard      http://$HTTP_ADDR/ui/   <- open this in a browser
   control plane  gRPC $GRPC_ADDR  health/metrics http://$HTTP_ADDR   (pid ${pids[0]})
   agent          http://$AGENT_HTTP_ADDR  metrics http://$AGENT_METRICS_ADDR  (pid ${pids[1]})
 

@@ -23,6 +23,12 @@ var funcs = template.FuncMap{
 	"join":   strings.Join,
 	"lower":  strings.ToLower,
 	"enum":   enumName,
+	"tls": func(m fmt.Stringer) string {
+		if s := enumName("TLS_MODE_", m); s != "UNSPECIFIED" {
+			return s
+		}
+		return "NONE"
+	},
 	"navItem": func(current, name, href, label string) navLink {
 		return navLink{Href: href, Label: label, Current: current == name}
 	},
