@@ -88,9 +88,6 @@ func (a *App) stop(srv *http.Server) {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	_ = srv.Shutdown(ctx)
-	if a.dashPipe != nil {
-		_ = a.dashPipe.conn.Close()
-	}
 }
 
 func (a *App) closeAll() {
@@ -100,6 +97,9 @@ func (a *App) closeAll() {
 		}
 	}
 	a.tel.close()
+	if a.dashPipe != nil {
+		_ = a.dashPipe.conn.Close()
+	}
 	if a.mini != nil {
 		a.mini.Close()
 	}

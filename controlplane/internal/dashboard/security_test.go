@@ -1,13 +1,16 @@
 package dashboard_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/app"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/redistest"
 )
@@ -223,4 +226,28 @@ func TestDashboard_InsecureModeSaysSo(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/ui/" {
 		t.Errorf("/: got %d to %q, want 303 to /ui/", res.StatusCode, res.Header.Get("Location"))
 	}
+}
+
+// Deleting a token ends the sessions logged in with it (within the token cache's TTL).
+func TestDashboard_DeletedTokenEndsSession(t *testing.T) {
+	c := startControl(t, redistest.New(t), true)
+	hc := browserless(t)
+	login(t, hc, c, c.newToken(t, "leaver", "viewer"))
+	if code, _, _ := get(t, hc, c.URL("fleet")); code != http.StatusOK {
+		t.Fatalf("fleet after login: got %d, want 200", code)
+	}
+	admin, closeAdmin, err := app.OpenTokenAdmin(c.RedisURL, c.Namespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAdmin()
+	if err := admin.Delete(t.Context(), "leaver"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, func() error {
+		if code, _, _ := get(t, hc, c.URL("fleet")); code != http.StatusSeeOther {
+			return fmt.Errorf("fleet after the token was deleted: got %d, want 303 to the login page", code)
+		}
+		return nil
+	})
 }
