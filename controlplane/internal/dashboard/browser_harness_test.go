@@ -115,13 +115,20 @@ func eval[T any](t *testing.T, b *browser, expr string) T {
 	return v
 }
 
-// waitJS waits until expr is truthy.
+// waitJS waits until expr is truthy, failing the test after timeout.
 func (b *browser) waitJS(t *testing.T, timeout time.Duration, what, expr string) {
 	t.Helper()
-	b.do(t, timeout+time.Second, what, func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond))(ctx, tg)
-		return chromedp.Void{}, err
-	})
+	if err := b.poll(timeout, expr); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// poll waits until expr is truthy, for at most timeout.
+func (b *browser) poll(timeout time.Duration, expr string) error {
+	ctx, cancel := context.WithTimeout(b.ctx, timeout+time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond)))
+	return err
 }
 
 // screenshotDir is where screenshots go for review (gitignored).

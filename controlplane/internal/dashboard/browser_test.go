@@ -14,6 +14,9 @@ import (
 	"github.com/edgeplane/edgeplane/internal/redistest"
 )
 
+// traceID is the trace the browser test's requests carry.
+const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
 // The dashboard of a control plane without authentication, in a real browser, with real
 // agents: live updates of the fleet and routes, a NACK in red, every page clean.
 func TestBrowser_Dashboard(t *testing.T) {
@@ -74,6 +77,7 @@ func TestBrowser_Dashboard(t *testing.T) {
 		for i := range 20 {
 			req, _ := http.NewRequest(http.MethodGet, "http://"+edge1+"/", nil)
 			req.Host = "web.test"
+			req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
 			res, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatalf("request %d through edge-1: %v", i, err)
@@ -85,17 +89,31 @@ func TestBrowser_Dashboard(t *testing.T) {
 		b.waitJS(t, 10*time.Second, "the rate chart drawn", `!!document.querySelector("polyline.s-rate")`)
 	})
 
+	t.Run("a trace is found by its id", func(t *testing.T) {
+		eventually(t, 20*time.Second, func() error {
+			_, err := edgeplanev1.NewTelemetryServiceClient(c.conn).GetTrace(c.ctx(t), &edgeplanev1.GetTraceRequest{TraceId: traceID})
+			return err
+		})
+		b.do(t, 10*time.Second, "trace page", chromedp.Navigate(c.URL("trace?id="+traceID)), chromedp.WaitVisible(`#trace`))
+		if got := eval[string](t, b, `document.querySelector("#trace").textContent`); !strings.Contains(got, "web.test") {
+			t.Errorf("trace table: got %q, want the request to web.test", got)
+		}
+	})
+
 	t.Run("every page loads without console errors", func(t *testing.T) {
 		b.takeErrors()
 		for _, p := range []struct{ name, path string }{
 			{"fleet", "fleet"}, {"routes", "routes"}, {"routes-search", "routes?q=web"}, {"route", "routes/web"},
 			{"certificates", "certificates"}, {"services", "services"}, {"alerts", "alerts"},
-			{"traffic", "traffic"}, {"trace", "trace"},
+			{"traffic", "traffic"}, {"trace", "trace?id=" + traceID}, {"logs", "logs"}, {"logs-errors", "logs?level=WARN"},
 		} {
 			b.do(t, 15*time.Second, p.name, chromedp.Navigate(c.URL(p.path)), chromedp.WaitVisible(`#live`))
 			if eval[bool](t, b, `!!document.querySelector("#live[data-refresh]")`) {
 				// The script ran and one live refresh came back and was swapped in.
-				b.waitJS(t, 10*time.Second, p.name+" refreshed", `document.querySelector("#live-status").textContent.includes("updated")`)
+				if err := b.poll(10*time.Second, `document.querySelector("#live-status").textContent.includes("updated")`); err != nil {
+					t.Errorf("%s: no live refresh: %v; status line %q, console %v", p.name, err,
+						eval[string](t, b, `document.querySelector("#live-status").textContent`), b.takeErrors())
+				}
 			}
 			if !eval[bool](t, b, `!!document.querySelector("#insecure-banner")`) {
 				t.Errorf("%s: no INSECURE banner without authentication", p.name)

@@ -114,6 +114,7 @@ func (d *Dashboard) routesMux() *http.ServeMux {
 	m.HandleFunc("GET /ui/alerts", d.authed(d.alertsPage))
 	m.HandleFunc("GET /ui/traffic", d.authed(d.trafficPage))
 	m.HandleFunc("GET /ui/trace", d.authed(d.tracePage))
+	m.HandleFunc("GET /ui/logs", d.authed(d.logsPage))
 	m.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) { d.fail(w, r, nil, http.StatusNotFound, "no such page") })
 	return m
 }

@@ -70,7 +70,7 @@ func failingCert(t *testing.T, c *control, name string) {
 func TestDashboard_LoginRequired(t *testing.T) {
 	c := startControl(t, redistest.New(t), true)
 	hc := browserless(t)
-	for _, page := range []string{"", "fleet", "routes", "routes/x", "certificates", "services", "alerts", "traffic", "trace"} {
+	for _, page := range []string{"", "fleet", "routes", "routes/x", "certificates", "services", "alerts", "traffic", "trace", "logs"} {
 		res, err := hc.Get(c.URL(page))
 		if err != nil {
 			t.Fatal(err)
@@ -192,6 +192,9 @@ func TestDashboard_BoundsOnInput(t *testing.T) {
 	}{
 		{"search of 129 characters", func() int { code, _, _ := get(t, hc, c.URL("routes?q="+strings.Repeat("a", 129))); return code }, http.StatusBadRequest},
 		{"search of 128 characters", func() int { code, _, _ := get(t, hc, c.URL("routes?q="+strings.Repeat("a", 128))); return code }, http.StatusOK},
+		{"log search by a malformed component", func() int { code, _, _ := get(t, hc, c.URL("logs?component=%3Cscript%3E")); return code }, http.StatusBadRequest},
+		{"log search by an unknown level", func() int { code, _, _ := get(t, hc, c.URL("logs?level=LOUD")); return code }, http.StatusBadRequest},
+		{"log search by component", func() int { code, _, _ := get(t, hc, c.URL("logs?component=fanout&level=INFO")); return code }, http.StatusOK},
 		{"malformed trace id", func() int { code, _, _ := get(t, hc, c.URL("trace?id=zz")); return code }, http.StatusBadRequest},
 		{"unknown trace", func() int { code, _, _ := get(t, hc, c.URL("trace?id="+strings.Repeat("ab", 16))); return code }, http.StatusOK},
 		{"bad certificate name", func() int {

@@ -48,9 +48,13 @@ func (t traffic) ErrorRate() float64 {
 func (t traffic) Ms(d time.Duration) string { return formatMs(d) }
 
 type trafficData struct {
-	Hosts []traffic
-	Total traffic
+	Hosts         []traffic
+	Total         traffic
+	Rate, Latency *chart
 }
+
+// totalKey keys all hosts' samples in the history (no route name can start with a space).
+const totalKey = " total"
 
 // trafficPage shows each host's request rate, error rate and latency over the last minute.
 func (d *Dashboard) trafficPage(w http.ResponseWriter, r *http.Request, v visitor) {
@@ -74,5 +78,7 @@ func (d *Dashboard) trafficPage(w http.ResponseWriter, r *http.Request, v visito
 		data.Hosts = append(data.Hosts, *t)
 	}
 	sort.Slice(data.Hosts, func(i, j int) bool { return data.Hosts[i].Host < data.Hosts[j].Host })
+	samples := d.history.record(totalKey, data.Total, time.Now())
+	data.Rate, data.Latency = rateChart(samples), latencyChart(samples)
 	d.render(w, r, http.StatusOK, "traffic", page{Title: "Traffic", Nav: "traffic", Refresh: 2000, V: v, Data: data})
 }
