@@ -56,6 +56,7 @@ Try:
   grpcurl -plaintext -d '{"route":{"name":"hello","hosts":["hello.localhost"],"targets":[{"url":"http://127.0.0.1:9000"}]},"waitForAgents":"5s"}' \\
     $GRPC_ADDR edgeplane.v1.RoutingService/CreateRoute
   curl -H 'Host: hello.localhost' http://$AGENT_HTTP_ADDR/
+  # then watch http://$HTTP_ADDR/ui/routes/hello while you curl: its charts move
   grpcurl -plaintext $GRPC_ADDR edgeplane.v1.RoutingService/ListRoutes
   grpcurl -plaintext $GRPC_ADDR edgeplane.v1.FleetService/ListAgents
 

@@ -35,9 +35,30 @@ const (
 
 // dashboardConn is the in-process pipe from the dashboard to the gRPC server.
 type dashboardConn struct {
-	ln   *bufconn.Listener
+	ln   net.Listener
 	conn *grpc.ClientConn
 }
+
+// pipeListener names the dashboard as the peer of its calls, so audit events say
+// "peer=dashboard" (the dashboard logs the browser's address with each action).
+type pipeListener struct{ *bufconn.Listener }
+
+func (l pipeListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return pipeConn{c}, nil
+}
+
+type pipeConn struct{ net.Conn }
+
+func (pipeConn) RemoteAddr() net.Addr { return pipeAddr{} }
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "dashboard" }
 
 // dashboardURL is where the dashboard is served ("" when it is not).
 func (a *App) dashboardURL() string {
@@ -100,7 +121,7 @@ func (a *App) buildDashboard() error {
 	if rules == nil {
 		rules = alerts.DefaultRules()
 	}
-	a.dashPipe = &dashboardConn{ln: ln, conn: conn}
+	a.dashPipe = &dashboardConn{ln: pipeListener{ln}, conn: conn}
 	a.dash = dashboard.New(dashboard.Config{Conn: conn, Enforced: a.authEnforced(), Policy: a.policy, Rules: rules,
 		Authenticate: a.authenticateToken, SecureCookies: a.tlsOn() && !loopback(a.cfg.HTTPAddr),
 		Logger: a.log.With("component", "dashboard")})

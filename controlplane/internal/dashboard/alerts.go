@@ -85,7 +85,13 @@ func condition(r alerts.Rule) string {
 	case alerts.Latency:
 		return fmt.Sprintf("p99 above %s (at least %d requests)", r.Duration, r.MinRequests)
 	case alerts.CertificateExpiry:
-		return fmt.Sprintf("a certificate expires within %s", r.Duration)
+		return fmt.Sprintf("a certificate expires within %s", roughly(r.Duration))
+	case alerts.CertificateFailure:
+		return "a certificate cannot be obtained or renewed"
+	case alerts.ServiceDied:
+		return "a Docker service's container dies"
+	case alerts.TelemetryStore:
+		return "the telemetry Redis drops records or cannot be reached"
 	case alerts.AgentDown:
 		return fmt.Sprintf("an agent disconnected for %s", r.Duration)
 	case alerts.ConsumerLag:

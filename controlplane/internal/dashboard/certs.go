@@ -50,7 +50,10 @@ func (d *Dashboard) renew(w http.ResponseWriter, r *http.Request, v visitor) {
 		d.fail(w, r, nil, http.StatusBadRequest, "certificate name: "+err.Error())
 		return
 	}
-	if _, err := d.certs.RenewCertificate(v.ctx(r), &edgeplanev1.RenewCertificateRequest{Name: name}); err != nil {
+	_, err := d.certs.RenewCertificate(v.ctx(r), &edgeplanev1.RenewCertificateRequest{Name: name})
+	d.log.InfoContext(r.Context(), "dashboard action", "action", "renew", "certificate", name,
+		"principal", v.Who.Name, "remote", r.RemoteAddr, "err", err)
+	if err != nil {
 		d.fail(w, r, err, 0, "")
 		return
 	}

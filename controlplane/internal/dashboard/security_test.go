@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/edgeplane/edgeplane/controlplane/internal/app"
+	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/redistest"
 )
@@ -54,6 +57,26 @@ func login(t *testing.T, hc *http.Client, c *control, token string) {
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/ui/" {
 		t.Fatalf("login: got %d to %q, want 303 to /ui/", res.StatusCode, res.Header.Get("Location"))
 	}
+}
+
+// audited finds an audit event with every field of want on the events stream.
+func (c *control) audited(t *testing.T, want map[string]string) error {
+	rdb := redis.NewClient(&redis.Options{Addr: strings.TrimPrefix(c.RedisURL, "redis://")})
+	defer rdb.Close()
+	msgs, err := rdb.XRange(t.Context(), telemetry.StreamNames(c.Namespace+":").Events, "-", "+").Result()
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		match := m.Values["event_type"] == telemetry.Audit
+		for k, v := range want {
+			match = match && m.Values[k] == v
+		}
+		if match {
+			return nil
+		}
+	}
+	return fmt.Errorf("no audit event with %v among %d events: %v", want, len(msgs), msgs)
 }
 
 // failingCert creates an ACME certificate whose directory cannot be reached, so it fails
@@ -111,6 +134,11 @@ func TestDashboard_ViewerCannotRenew(t *testing.T) {
 	if res := post(t, viewer, c.URL("certificates/site/renew"), url.Values{"csrf": {csrf}}); res.StatusCode != http.StatusForbidden {
 		t.Errorf("viewer's forged renewal: got %d, want 403", res.StatusCode)
 	}
+	// The refusal is the API's: audited like any refused call, naming the viewer.
+	eventually(t, 10*time.Second, func() error {
+		return c.audited(t, map[string]string{"principal": "watcher", "method": "/edgeplane.v1.CertificateService/RenewCertificate",
+			"outcome": "PermissionDenied", "peer": "dashboard", "resource": "site"})
+	})
 	op := browserless(t)
 	login(t, op, c, c.newToken(t, "oncall", "operator"))
 	_, body, csrf = get(t, op, c.URL("certificates"))
@@ -121,6 +149,9 @@ func TestDashboard_ViewerCannotRenew(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/ui/certificates?renewed=site" {
 		t.Errorf("operator's renewal: got %d to %q, want 303 to /ui/certificates?renewed=site", res.StatusCode, res.Header.Get("Location"))
 	}
+	eventually(t, 10*time.Second, func() error {
+		return c.audited(t, map[string]string{"principal": "oncall", "method": "/edgeplane.v1.CertificateService/RenewCertificate", "outcome": "ok", "peer": "dashboard"})
+	})
 }
 
 func TestDashboard_PostWithoutCSRFIsRefused(t *testing.T) {
