@@ -59,10 +59,17 @@ type control struct {
 var namespaces atomic.Int64
 
 // startControl runs a control plane on rds until the test ends. secure: TLS and tokens
-// (as in production); otherwise --insecure.
-func startControl(t *testing.T, rds *redistest.Server, secure bool) *control {
+// (as in production); otherwise --insecure. ns, when given, is its namespace.
+func startControl(t *testing.T, rds *redistest.Server, secure bool, ns ...string) *control {
 	t.Helper()
-	ns := fmt.Sprintf("dash%d", namespaces.Add(1))
+	if len(ns) == 0 {
+		ns = []string{fmt.Sprintf("dash%d", namespaces.Add(1))}
+	}
+	return startControlIn(t, rds, secure, ns[0])
+}
+
+func startControlIn(t *testing.T, rds *redistest.Server, secure bool, ns string) *control {
+	t.Helper()
 	cfg := app.Config{RedisURL: rds.URL(), Namespace: ns, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Insecure: !secure, AgentRedisURL: rds.URL(), Heartbeat: 200 * time.Millisecond, ShutdownTimeout: 2 * time.Second, StreamNamespace: ns + ":"}
 	if secure {
