@@ -54,7 +54,11 @@ func (d *Dashboard) may(v visitor, method string) bool {
 // CSRF token does not match the session cookie.
 func (d *Dashboard) authed(h func(http.ResponseWriter, *http.Request, visitor)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v, ok := d.visitor(w, r)
+		v, ok, err := d.visitor(w, r)
+		if err != nil {
+			d.fail(w, r, nil, http.StatusServiceUnavailable, "cannot check the session's token now: "+err.Error())
+			return
+		}
 		if !ok {
 			if r.Method == http.MethodGet && !wantsJSON(r) {
 				http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)
@@ -72,28 +76,29 @@ func (d *Dashboard) authed(h func(http.ResponseWriter, *http.Request, visitor)) 
 
 // visitor returns the request's visitor. With authentication off everyone is one (a fresh
 // cookie is set for the CSRF token); on, only the holder of a live session whose token
-// still authenticates.
-func (d *Dashboard) visitor(w http.ResponseWriter, r *http.Request) (visitor, bool) {
+// still authenticates. err: the token could not be checked (the token store is down).
+func (d *Dashboard) visitor(w http.ResponseWriter, r *http.Request) (visitor, bool, error) {
 	id := cookieValue(r)
 	if !d.cfg.Enforced {
 		if id == "" {
 			id = newID()
 			d.setCookie(w, r, id, 0)
 		}
-		return visitor{Who: auth.Insecure, Insecure: true, CSRF: d.csrf(id), cookie: id}, true
+		return visitor{Who: auth.Insecure, Insecure: true, CSRF: d.csrf(id), cookie: id}, true, nil
 	}
 	se, ok := d.sessions.get(id, time.Now())
 	if !ok {
-		return visitor{}, false
+		return visitor{}, false, nil
 	}
 	who, err := d.cfg.Authenticate(r.Context(), se.token) // cached: a deleted token ends the session
-	if err != nil {
-		if errors.Is(err, auth.ErrUnauthenticated) {
-			d.sessions.remove(id)
-		}
-		return visitor{}, false
+	switch {
+	case errors.Is(err, auth.ErrUnauthenticated):
+		d.sessions.remove(id)
+		return visitor{}, false, nil
+	case err != nil:
+		return visitor{}, false, err
 	}
-	return visitor{Who: who, CSRF: d.csrf(id), token: se.token, cookie: id}, true
+	return visitor{Who: who, CSRF: d.csrf(id), token: se.token, cookie: id}, true, nil
 }
 
 func cookieValue(r *http.Request) string {

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/app"
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/redistest"
@@ -68,7 +69,7 @@ func (c *control) audited(t *testing.T, want map[string]string) error {
 		return err
 	}
 	for _, m := range msgs {
-		match := m.Values["event_type"] == telemetry.Audit
+		match := m.Values["event_type"] == (&event.Audit{}).Type()
 		for k, v := range want {
 			match = match && m.Values[k] == v
 		}
