@@ -94,7 +94,7 @@ func (a *App) dashboardWanted() bool {
 	case a.cfg.Dashboard == DashboardOn || loopback(a.cfg.HTTPAddr):
 		return true
 	}
-	a.log.Warn("dashboard off: --http-addr " + a.cfg.HTTPAddr + " is not loopback and serves plaintext HTTP; " +
+	a.log.Info("dashboard off: --http-addr " + a.cfg.HTTPAddr + " is not loopback and serves plaintext HTTP; " +
 		"reach a loopback --http-addr through an SSH tunnel, or put a TLS proxy in front and pass --dashboard on")
 	return false
 }

@@ -13,13 +13,15 @@ const (
 )
 
 // chart is a line chart drawn server-side as SVG (template "chart" in layout.html).
+// FrameW and FrameH size its border inside the view box.
 type chart struct {
-	Title  string
-	Max    string // the top of the y axis, formatted
-	Span   string // how much time the x axis covers
-	Series []series
-	Empty  bool
-	W, H   int
+	Title          string
+	Max            string // the top of the y axis, formatted
+	Span           string // how much time the x axis covers
+	Series         []series
+	Empty          bool
+	W, H           int
+	FrameW, FrameH int
 }
 
 // series is one polyline; Class picks its colour in the stylesheet.
@@ -49,7 +51,7 @@ type line struct {
 // buildChart scales the lines to the chart: x by time from the first sample to the last,
 // y from 0 to the largest value.
 func buildChart(title string, samples []sample, format func(float64) string, lines ...line) *chart {
-	c := &chart{Title: title, W: chartW, H: chartH, Empty: len(samples) < 2}
+	c := &chart{Title: title, W: chartW, H: chartH, FrameW: chartW - 1, FrameH: chartH - 1, Empty: len(samples) < 2}
 	top := 0.0
 	for _, s := range samples {
 		for _, l := range lines {
