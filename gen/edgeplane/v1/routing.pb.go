@@ -258,17 +258,17 @@ type Route struct {
 	KeepEmptySegments bool `protobuf:"varint,44,opt,name=keep_empty_segments,json=keepEmptySegments,proto3" json:"keep_empty_segments,omitempty"`
 	// Passive health of the route's targets; unset fields take the agent's defaults.
 	OutlierDetection *OutlierDetection `protobuf:"bytes,61,opt,name=outlier_detection,json=outlierDetection,proto3" json:"outlier_detection,omitempty"`
+	// Free-form labels (at most 32; keys 1-63 bytes, values at most 253). Agents ignore them;
+	// ConfigService.ApplyConfig prunes by them ("team": "a").
+	Labels map[string]string `protobuf:"bytes,70,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Active health checks: each agent probes each target itself; unset means none.
 	HealthCheck *HealthCheck `protobuf:"bytes,62,opt,name=health_check,json=healthCheck,proto3" json:"health_check,omitempty"`
 	// How a target is chosen for each request; unset means smooth weighted round robin.
 	LoadBalancer *LoadBalancer `protobuf:"bytes,63,opt,name=load_balancer,json=loadBalancer,proto3" json:"load_balancer,omitempty"`
 	// Per-target limits on concurrent work; unset fields take the agent's defaults (1024).
 	CircuitBreakers *CircuitBreakers `protobuf:"bytes,64,opt,name=circuit_breakers,json=circuitBreakers,proto3" json:"circuit_breakers,omitempty"`
-	// Free-form labels (at most 32; keys 1-63 bytes, values at most 253). Agents ignore them;
-	// ConfigService.ApplyConfig prunes by them ("team": "a").
-	Labels        map[string]string `protobuf:"bytes,70,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -455,6 +455,13 @@ func (x *Route) GetOutlierDetection() *OutlierDetection {
 	return nil
 }
 
+func (x *Route) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
 func (x *Route) GetHealthCheck() *HealthCheck {
 	if x != nil {
 		return x.HealthCheck
@@ -472,13 +479,6 @@ func (x *Route) GetLoadBalancer() *LoadBalancer {
 func (x *Route) GetCircuitBreakers() *CircuitBreakers {
 	if x != nil {
 		return x.CircuitBreakers
-	}
-	return nil
-}
-
-func (x *Route) GetLabels() map[string]string {
-	if x != nil {
-		return x.Labels
 	}
 	return nil
 }
@@ -1765,11 +1765,11 @@ const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\x1callow_underscores_in_headers\x18* \x01(\bR\x19allowUnderscoresInHeaders\x12E\n" +
 	"\x0fencoded_slashes\x18+ \x01(\x0e2\x1c.edgeplane.v1.EncodedSlashesR\x0eencodedSlashes\x12.\n" +
 	"\x13keep_empty_segments\x18, \x01(\bR\x11keepEmptySegments\x12K\n" +
-	"\x11outlier_detection\x18= \x01(\v2\x1e.edgeplane.v1.OutlierDetectionR\x10outlierDetection\x12<\n" +
+	"\x11outlier_detection\x18= \x01(\v2\x1e.edgeplane.v1.OutlierDetectionR\x10outlierDetection\x127\n" +
+	"\x06labels\x18F \x03(\v2\x1f.edgeplane.v1.Route.LabelsEntryR\x06labels\x12<\n" +
 	"\fhealth_check\x18> \x01(\v2\x19.edgeplane.v1.HealthCheckR\vhealthCheck\x12?\n" +
 	"\rload_balancer\x18? \x01(\v2\x1a.edgeplane.v1.LoadBalancerR\floadBalancer\x12H\n" +
-	"\x10circuit_breakers\x18@ \x01(\v2\x1d.edgeplane.v1.CircuitBreakersR\x0fcircuitBreakers\x127\n" +
-	"\x06labels\x18F \x03(\v2\x1f.edgeplane.v1.Route.LabelsEntryR\x06labels\x1a9\n" +
+	"\x10circuit_breakers\x18@ \x01(\v2\x1d.edgeplane.v1.CircuitBreakersR\x0fcircuitBreakers\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xac\x03\n" +
@@ -1940,10 +1940,10 @@ var file_edgeplane_v1_routing_proto_depIdxs = []int32{
 	26, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 7: edgeplane.v1.Route.encoded_slashes:type_name -> edgeplane.v1.EncodedSlashes
 	7,  // 8: edgeplane.v1.Route.outlier_detection:type_name -> edgeplane.v1.OutlierDetection
-	4,  // 9: edgeplane.v1.Route.health_check:type_name -> edgeplane.v1.HealthCheck
-	5,  // 10: edgeplane.v1.Route.load_balancer:type_name -> edgeplane.v1.LoadBalancer
-	6,  // 11: edgeplane.v1.Route.circuit_breakers:type_name -> edgeplane.v1.CircuitBreakers
-	24, // 12: edgeplane.v1.Route.labels:type_name -> edgeplane.v1.Route.LabelsEntry
+	24, // 9: edgeplane.v1.Route.labels:type_name -> edgeplane.v1.Route.LabelsEntry
+	4,  // 10: edgeplane.v1.Route.health_check:type_name -> edgeplane.v1.HealthCheck
+	5,  // 11: edgeplane.v1.Route.load_balancer:type_name -> edgeplane.v1.LoadBalancer
+	6,  // 12: edgeplane.v1.Route.circuit_breakers:type_name -> edgeplane.v1.CircuitBreakers
 	27, // 13: edgeplane.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
 	27, // 14: edgeplane.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
 	27, // 15: edgeplane.v1.HealthCheck.slow_start:type_name -> google.protobuf.Duration
