@@ -1,5 +1,7 @@
 // Package requestlog defines the request trace record agents publish to the request stream
-// (logs:request:stream), one per proxied request, and how it is written and read.
+// (logs:request:stream), one per proxied request, and how it is written and read: agents
+// write the compact form (one field, see Field and Compact); Parse reads it and the older
+// field-per-value form (Values).
 package requestlog
 
 import (
@@ -40,8 +42,19 @@ func (r *Record) Values() []any {
 // ErrMalformed: an entry lacks a field or has one that does not parse.
 var ErrMalformed = errors.New("malformed request record")
 
-// Parse reads a stream entry's values.
+// Parse reads a stream entry's values: a compact record (Field) or the field-per-value form.
 func Parse(v map[string]any) (Record, error) {
+	if IsCompact(v) {
+		s, ok := v[Field].(string)
+		if !ok {
+			return Record{}, fmt.Errorf("%w: %s is not text", ErrMalformed, Field)
+		}
+		return parseCompact(s)
+	}
+	return parseFields(v)
+}
+
+func parseFields(v map[string]any) (Record, error) {
 	var r Record
 	str := func(k string) string { s, _ := v[k].(string); return s }
 	num := func(k string) (int64, error) {
