@@ -29,7 +29,7 @@ func want(c *Compact) Record {
 func TestCompact_RoundTripsThroughParse(t *testing.T) {
 	for _, mod := range []func(*Compact){
 		func(*Compact) {},
-		func(c *Compact) { c.Route, c.Upstream = "", "" },                // no route matched
+		func(c *Compact) { c.Route, c.Upstream = "", "" },                 // no route matched
 		func(c *Compact) { c.Path = "/a\tb\nc\\d\\t" },                    // escaped
 		func(c *Compact) { c.Host, c.Path = "h\\", "\\" },                 // a trailing backslash
 		func(c *Compact) { c.Status, c.Revision, c.Duration = 101, 0, 0 }, // smallest numbers
