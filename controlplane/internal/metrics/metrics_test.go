@@ -15,12 +15,19 @@ import (
 
 const stream = "logs:request:stream"
 
+// publish writes n records, alternately in the compact form agents write now and in the
+// field-per-value form older agents wrote: both are counted.
 func publish(t *testing.T, rdb redis.UniversalClient, n, status int, host string, d time.Duration) {
 	t.Helper()
 	pipe := rdb.Pipeline()
-	for range n {
+	for i := range n {
 		r := requestlog.Record{Host: host, Method: "GET", Path: "/", Status: status, Duration: d, BytesIn: 1, BytesOut: 10, Route: "web", Revision: 1}
-		pipe.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: r.Values()})
+		values := r.Values()
+		if i%2 == 0 {
+			c := requestlog.Compact{Host: host, Method: "GET", Path: "/", Status: status, Duration: d, BytesIn: 1, BytesOut: 10, Route: "web", Revision: 1}
+			values = []any{requestlog.Field, string(c.Append(nil))}
+		}
+		pipe.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: values})
 	}
 	if _, err := pipe.Exec(t.Context()); err != nil {
 		t.Fatal(err)

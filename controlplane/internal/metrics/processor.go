@@ -118,9 +118,8 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 	args := make([]any, 0, 4+9*len(msgs))
 	args = append(args, group, Prefix(stream), int64(p.cfg.Retention.Seconds()), p.cfg.MaxSeries)
 	var dead []string
-	byID := make(map[string]redis.XMessage, len(msgs))
+	traces := make(map[string]string, len(msgs)) // entry id -> trace id, for the index
 	for _, m := range msgs {
-		byID[m.ID] = m
 		r, err := requestlog.Parse(m.Values)
 		if err != nil {
 			if errors.Is(err, requestlog.ErrMalformed) {
@@ -129,6 +128,7 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 			}
 			return dead, err
 		}
+		traces[m.ID] = r.TraceID
 		win := streams.IDTime(m.ID).Truncate(p.cfg.Window).Unix()
 		args = append(args, m.ID, win, r.Host, r.Route, strconv.Itoa(r.Status/100)+"xx",
 			r.BytesIn, r.BytesOut, bucket(r.Duration), r.Duration.Microseconds())
@@ -140,16 +140,16 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 	if err != nil || p.cfg.Index == nil {
 		return dead, err
 	}
-	return dead, p.index(ctx, stream, counted, byID)
+	return dead, p.index(ctx, stream, counted, traces)
 }
 
 // index posts counted records in the trace index. A failure here loses only index entries
 // (the counts are in), so it is reported but not retried.
-func (p *Processor) index(ctx context.Context, stream string, ids []string, byID map[string]redis.XMessage) error {
+func (p *Processor) index(ctx context.Context, stream string, ids []string, traceOf map[string]string) error {
 	traces := make([]string, 0, len(ids))
 	indexed := make([]string, 0, len(ids))
 	for _, id := range ids {
-		if trace, _ := byID[id].Values["trace_id"].(string); trace != "" {
+		if trace := traceOf[id]; trace != "" {
 			traces, indexed = append(traces, trace), append(indexed, id)
 		}
 	}
