@@ -13,7 +13,8 @@
 #   TRACING=off bench/peers/run.sh     # leave out edgeplane-trace (below): no redis-server,
 #                                       # the control plane on its --dev store
 #   BASE_AGENT_BIN=/tmp/old-agent bench/peers/run.sh        # also measure another agent build
-#                                                           # (e.g. before a change), same run
+#                                                           # (e.g. before a change), same run,
+#                                                           # tracing off and (unless TRACING=off) on
 #
 # Targets: the backend directly; nginx as a user configures it (worker_processes auto,
 # keep-alive to the backend) with access_log off, and the same nginx with access_log on
@@ -46,6 +47,7 @@ CP_HTTP=127.0.0.1:9111
 NGINX_LOG=127.0.0.1:9108
 AGENT_TRACE=127.0.0.1:9109
 REDIS_PORT=9112
+BASE_AGENT_TRACE=127.0.0.1:9113
 HOST=bench.test
 
 need() {
@@ -163,6 +165,13 @@ if [[ -n ${BASE_AGENT_BIN:-} ]]; then
 		--metrics-addr 127.0.0.1:0 --cache-dir "$DIR/cache-base" --log-level warn >"$DIR/agent-base.log" 2>&1 & pids+=($!)
 	base_pid=$!
 	wait_port "$BASE_AGENT"
+	if [[ $tracing == on ]]; then
+		"$BASE_AGENT_BIN" --control-plane "$CP_GRPC" --node-id bench-base-trace --redis-url "redis://127.0.0.1:$REDIS_PORT" \
+			--http-addr "$BASE_AGENT_TRACE" --https-addr - --metrics-addr 127.0.0.1:0 --cache-dir "$DIR/cache-base-trace" \
+			--log-level warn >"$DIR/agent-base-trace.log" 2>&1 & pids+=($!)
+		base_trace_pid=$!
+		wait_port "$BASE_AGENT_TRACE"
+	fi
 fi
 "$DIR/pushroute" -addr "$CP_GRPC" -name bench -host "$HOST" -target "http://$BACKEND" >&2
 for t in "$BACKEND" "$NGINX" "$NGINX_LOG" "$HAPROXY" "$CADDY"; do wait_port "$t"; done
@@ -183,6 +192,10 @@ fi
 if [[ -n ${BASE_AGENT_BIN:-} ]]; then
 	until curl -fsS -o /dev/null -H "Host: $HOST" "http://$BASE_AGENT/"; do sleep 0.1; done
 	targets+=("edgeplane-base|http://$BASE_AGENT/|agent:$base_pid")
+	if [[ $tracing == on ]]; then
+		until curl -fsS -o /dev/null -H "Host: $HOST" "http://$BASE_AGENT_TRACE/"; do sleep 0.1; done
+		targets+=("edgeplane-base-trace|http://$BASE_AGENT_TRACE/|agent:$base_trace_pid redis:$(cat "$DIR/redis.pid") cp:$cp_pid")
+	fi
 fi
 hz=$(getconf CLK_TCK)
 
@@ -258,6 +271,8 @@ END {
 		printf "edgeplane-trace: %.2fx nginx-log, %.2fx edgeplane (tracing off); CPU µs/request by process, per round: %s\n", \
 			median(rps["edgeplane-trace"]) / l, median(rps["edgeplane-trace"]) / median(rps["edgeplane"]), parts["edgeplane-trace"]
 	}
+	if ("edgeplane-base-trace" in seen) printf "edgeplane-trace vs edgeplane-base-trace: %.2fx requests/s, %.2fx CPU µs/request; base by process, per round: %s\n", \
+		median(rps["edgeplane-trace"]) / median(rps["edgeplane-base-trace"]), median(cpu["edgeplane-trace"]) / median(cpu["edgeplane-base-trace"]), parts["edgeplane-base-trace"]
 	if ("edgeplane-base" in seen) printf "edgeplane vs edgeplane-base: %.2fx requests/s, %.2fx CPU µs/request\n", \
 		median(rps["edgeplane"]) / median(rps["edgeplane-base"]), median(cpu["edgeplane"]) / median(cpu["edgeplane-base"])
 }' "$results"

@@ -111,19 +111,38 @@ func IsCompact(v map[string]any) bool {
 	return ok && len(v) == 1
 }
 
-// parseCompact reads a compact record's value into the field-per-value form and parses
-// that, so both forms are checked by the same rules.
+// parseCompact reads a compact record's value by the field-per-value form's rules.
 func parseCompact(s string) (Record, error) {
-	parts := strings.Split(s, "\t")
-	if len(parts) != compactValues || parts[0] != Version {
-		return Record{}, fmt.Errorf("%w: compact record with %d values, version %q", ErrMalformed, len(parts), parts[0])
+	var parts [compactValues]string
+	n := 0
+	for ; n < compactValues-1; n++ {
+		i := strings.IndexByte(s, '\t')
+		if i < 0 {
+			break
+		}
+		parts[n], s = s[:i], s[i+1:]
 	}
-	m := make(map[string]any, len(names))
-	for i, name := range names {
-		m[name] = unescape(parts[i+1])
+	parts[n] = s
+	if n != compactValues-1 || strings.IndexByte(s, '\t') >= 0 || parts[0] != Version {
+		return Record{}, fmt.Errorf("%w: compact record: want %d tab-separated values, version %s", ErrMalformed, compactValues, Version)
 	}
-	return parseFields(m)
+	return parseWith(func(k string) (string, bool) {
+		i, ok := position[k]
+		if !ok {
+			return "", false
+		}
+		return unescape(parts[i+1]), true
+	})
 }
+
+// position is each field's place in a compact record (after Version).
+var position = func() map[string]int {
+	m := make(map[string]int, len(names))
+	for i, n := range names {
+		m[n] = i
+	}
+	return m
+}()
 
 // names are the field-per-value form's names, in compact order.
 var names = [...]string{"trace_id", "span_id", "node", "host", "method", "path", "status", "duration_us",

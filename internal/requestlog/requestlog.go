@@ -55,10 +55,15 @@ func Parse(v map[string]any) (Record, error) {
 }
 
 func parseFields(v map[string]any) (Record, error) {
+	return parseWith(func(k string) (string, bool) { s, ok := v[k].(string); return s, ok })
+}
+
+// parseWith reads a record whose values get returns by field name.
+func parseWith(get func(name string) (string, bool)) (Record, error) {
 	var r Record
-	str := func(k string) string { s, _ := v[k].(string); return s }
+	str := func(k string) string { s, _ := get(k); return s }
 	num := func(k string) (int64, error) {
-		s, ok := v[k].(string)
+		s, ok := get(k)
 		if !ok {
 			return 0, fmt.Errorf("%w: no %s", ErrMalformed, k)
 		}
