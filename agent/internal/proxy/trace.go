@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/requestlog"
 	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
@@ -21,7 +22,7 @@ type Publisher interface {
 }
 
 // DefaultRequestStream is the stream request records go to when none is configured.
-const DefaultRequestStream = "logs:request:stream"
+var DefaultRequestStream = keyspace.DefaultRequestStream
 
 // tracing is where request records go; nil in Proxy means they are not built at all.
 type tracing struct {

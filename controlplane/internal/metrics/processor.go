@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/requestlog"
 )
 
@@ -62,34 +63,36 @@ func New(cfg Config) *Processor {
 	return &Processor{cfg: cfg}
 }
 
-// aggregateScript: KEYS[1] stream. ARGV: group, key prefix, retention seconds, max series,
-// then per series (window, host, route) summed in Go: window start, host, route, entry
-// count n, field count f, f pairs of counter field and sum, then n pairs of entry id and
-// that entry's own counts ("class bucket bytes_in bytes_out duration_us"). Each entry is
-// acknowledged (XACK); the rare one that was already acknowledged (a consumer presumed
-// dead had its work claimed and counted it) has its own counts taken back out of the sums.
-// Then each series' sums are added with one HINCRBY per field: the counters of a (window,
-// host, route) live in one hash under the stream's hash tag; each window has an index set
-// of its "host\troute" members, at most maxSeries of them (further hosts count as
-// "(other)"). Returns the ids that were not counted.
+// aggregateScript counts a batch of request records. KEYS[1] is the stream; then, per
+// series of the batch, 3 keys: the window's index (keyspace.MetricsIndex), the series'
+// counters and the window's overflow series' counters (keyspace.MetricsSeries). ARGV:
+// group, retention seconds, max series, series count n, then per series its name and its
+// overflow name, then per series (in the same order) what Go summed: entry count e, field
+// count f, f pairs of counter field and sum, and e pairs of entry id and that entry's own
+// counts ("class bucket bytes_in bytes_out duration_us"). Each entry is acknowledged
+// (XACK); the rare one that was already acknowledged (a consumer presumed dead had its work
+// claimed and counted it) has its own counts taken back out of the sums. Each series' sums
+// are then added with one HINCRBY per field. A window's index holds at most maxSeries
+// series: a further one counts under its overflow series ("(other)" host, same route).
+// Every key shares the stream's hash tag (one Cluster slot). Returns the ids not counted.
 //
-// Per entry the script does one XACK and one comparison, on two arguments: summing in Go
-// is what makes a batch cheap for Redis (Lua string and table work per entry was most of
-// its cost).
+// Per entry the script does one XACK and one comparison on two arguments: summing in Go
+// is what makes a batch cheap for Redis (Lua string and table work per entry, with nine
+// arguments each, was most of its cost).
 var aggregateScript = redis.NewScript(`
-local group, prefix, ttl, maxSeries = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local group, ttl, maxSeries, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local skipped = {}
-local i = 5
-while i <= #ARGV do
-  local win, host, route, n, nf = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
-  i = i + 5
+local i = 5 + 2 * n
+for g = 1, n do
+  local e, nf = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  i = i + 2
   local f = {}
   for j = 0, nf - 1 do
     f[ARGV[i + 2 * j]] = tonumber(ARGV[i + 2 * j + 1])
   end
   i = i + 2 * nf
   local acked = 0
-  for j = 0, n - 1 do
+  for j = 0, e - 1 do
     local id = ARGV[i + 2 * j]
     if redis.call('XACK', KEYS[1], group, id) == 1 then
       acked = acked + 1
@@ -104,14 +107,12 @@ while i <= #ARGV do
       f['duration_us'] = f['duration_us'] - tonumber(d)
     end
   end
-  i = i + 2 * n
+  i = i + 2 * e
   if acked > 0 then
-    local idx = prefix .. win .. ':idx'
-    local series = host .. '\t' .. route
+    local idx, key, series = KEYS[3 * g - 1], KEYS[3 * g], ARGV[3 + 2 * g]
     if redis.call('SISMEMBER', idx, series) == 0 and redis.call('SCARD', idx) >= maxSeries then
-      series = '(other)\t' .. route
+      key, series = KEYS[3 * g + 1], ARGV[4 + 2 * g]
     end
-    local key = prefix .. win .. ':' .. series
     for k, v in pairs(f) do
       if v ~= 0 then
         redis.call('HINCRBY', key, k, string.format('%.0f', v))
@@ -125,26 +126,76 @@ end
 return skipped
 `)
 
-// Prefix returns the key prefix of the counters of stream: the stream name is the hash tag,
-// so counters and stream share a slot on Redis Cluster.
-func Prefix(stream string) string { return "{" + stream + "}:metrics:" }
+// overflowHost is the host a window's series beyond MaxSeries are counted under.
+const overflowHost = "(other)"
+
+// batch is one script call's keys and arguments under construction.
+type batch struct {
+	stream string
+	keys   []string
+	names  []any              // per series: name, overflow name
+	order  []*series          // in key order
+	byID   map[string]*series // "window\nseries" -> its series
+	traces map[string]string  // entry id -> trace id, for the index
+	ids    []string           // parsed entries, in stream order
+}
 
 // series is one (window, host, route) of a batch: its entries and their summed counts.
 type series struct {
-	win         int64
-	host, route string
-	sums        map[string]int64
-	entries     []any // id, own counts, id, own counts, ...
+	sums    map[string]int64
+	entries []any // id, own counts, id, own counts, ...
+}
+
+// seriesOf returns (window, host, route)'s series, declaring its keys.
+func (b *batch) seriesOf(win int64, host, route string) *series {
+	name := keyspace.Series(host, route)
+	id := strconv.FormatInt(win, 10) + "\n" + name
+	if s, ok := b.byID[id]; ok {
+		return s
+	}
+	other := keyspace.Series(overflowHost, route)
+	b.keys = append(b.keys, keyspace.MetricsIndex(b.stream, win),
+		keyspace.MetricsSeries(b.stream, win, name), keyspace.MetricsSeries(b.stream, win, other))
+	b.names = append(b.names, name, other)
+	s := &series{sums: make(map[string]int64, 8)}
+	b.byID[id] = s
+	b.order = append(b.order, s)
+	return s
+}
+
+// add sums r, entry id, into its series.
+func (s *series) add(id string, r *requestlog.Record) {
+	class, bk, us := strconv.Itoa(r.Status/100)+"xx", bucket(r.Duration), r.Duration.Microseconds()
+	s.sums["requests"]++
+	s.sums["s"+class]++
+	s.sums["b"+strconv.Itoa(bk)]++
+	s.sums["bytes_in"] += r.BytesIn
+	s.sums["bytes_out"] += r.BytesOut
+	s.sums["duration_us"] += us
+	s.entries = append(s.entries, id, fmt.Sprintf("%s %d %d %d %d", class, bk, r.BytesIn, r.BytesOut, us))
+}
+
+// args returns the script's arguments for the batch.
+func (b *batch) args(group string, ttl int64, maxSeries int) []any {
+	args := make([]any, 0, 4+len(b.names)+2*len(b.ids)+20*len(b.order))
+	args = append(args, group, ttl, maxSeries, len(b.order))
+	args = append(args, b.names...)
+	for _, s := range b.order {
+		args = append(args, len(s.entries)/2, len(s.sums))
+		for k, v := range s.sums {
+			args = append(args, k, v)
+		}
+		args = append(args, s.entries...)
+	}
+	return args
 }
 
 // Handle implements streams.Handler: malformed records are returned for dead-lettering, the
 // others summed per series here and counted and acknowledged in one script call.
 func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
+	b := &batch{stream: stream, keys: []string{stream}, byID: map[string]*series{},
+		traces: make(map[string]string, len(msgs)), ids: make([]string, 0, len(msgs))}
 	var dead []string
-	traces := make(map[string]string, len(msgs)) // entry id -> trace id, for the index
-	ids := make([]string, 0, len(msgs))          // parsed entries, in stream order
-	bySeries := map[string]*series{}
-	var order []*series
 	for _, m := range msgs {
 		r, err := requestlog.Parse(m.Values)
 		if err != nil {
@@ -154,45 +205,23 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 			}
 			return dead, err
 		}
-		traces[m.ID] = r.TraceID
-		ids = append(ids, m.ID)
+		b.traces[m.ID] = r.TraceID
+		b.ids = append(b.ids, m.ID)
 		win := streams.IDTime(m.ID).Truncate(p.cfg.Window).Unix()
-		key := strconv.FormatInt(win, 10) + "\n" + r.Host + "\t" + r.Route
-		s := bySeries[key]
-		if s == nil {
-			s = &series{win: win, host: r.Host, route: r.Route, sums: make(map[string]int64, 8)}
-			bySeries[key] = s
-			order = append(order, s)
-		}
-		class, b, us := strconv.Itoa(r.Status/100)+"xx", bucket(r.Duration), r.Duration.Microseconds()
-		s.sums["requests"]++
-		s.sums["s"+class]++
-		s.sums["b"+strconv.Itoa(b)]++
-		s.sums["bytes_in"] += r.BytesIn
-		s.sums["bytes_out"] += r.BytesOut
-		s.sums["duration_us"] += us
-		s.entries = append(s.entries, m.ID, fmt.Sprintf("%s %d %d %d %d", class, b, r.BytesIn, r.BytesOut, us))
+		b.seriesOf(win, r.Host, r.Route).add(m.ID, &r)
 	}
-	if len(order) == 0 {
+	if len(b.ids) == 0 {
 		return dead, nil
 	}
-	args := make([]any, 0, 4+len(msgs)*2+len(order)*21)
-	args = append(args, group, Prefix(stream), int64(p.cfg.Retention.Seconds()), p.cfg.MaxSeries)
-	for _, s := range order {
-		args = append(args, s.win, s.host, s.route, len(s.entries)/2, len(s.sums))
-		for k, v := range s.sums {
-			args = append(args, k, v)
-		}
-		args = append(args, s.entries...)
-	}
-	skipped, err := aggregateScript.Run(ctx, p.cfg.Client, []string{stream}, args...).StringSlice()
+	args := b.args(group, int64(p.cfg.Retention.Seconds()), p.cfg.MaxSeries)
+	skipped, err := aggregateScript.Run(ctx, p.cfg.Client, b.keys, args...).StringSlice()
 	if err != nil || p.cfg.Index == nil {
 		return dead, err
 	}
 	for _, id := range skipped {
-		delete(traces, id) // counted (and indexed) by whoever acknowledged it first
+		delete(b.traces, id) // counted (and indexed) by whoever acknowledged it first
 	}
-	return dead, p.index(ctx, stream, ids, traces)
+	return dead, p.index(ctx, stream, b.ids, b.traces)
 }
 
 // index posts counted records in the trace index. A failure here loses only index entries
