@@ -20,7 +20,9 @@ type Config struct {
 	Client redis.UniversalClient
 	// MaxLen caps each stream approximately (XADD MAXLEN ~). Default 100000.
 	MaxLen int64
-	// Buffer is how many records may wait for Redis. Default 65536.
+	// Buffer is how many records may wait for Redis. Default 65536. PublishValue's records
+	// count apart (Buffer of them, at most 512 bytes each on average), and while a failed
+	// pipeline is retried up to as many more wait in it.
 	Buffer int
 	// Batch is the most records sent in one pipeline. Default 512.
 	Batch int
