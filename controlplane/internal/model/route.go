@@ -85,6 +85,7 @@ func ValidateRoute(prefix string, r *edgeplanev1.Route) error {
 	validateHeaders(&vs, f("response_headers"), r.GetResponseHeaders())
 	validateTimeouts(&vs, f("timeouts"), r.GetTimeouts())
 	validateOutlier(&vs, f("outlier_detection"), r.GetOutlierDetection())
+	validateRetry(&vs, f("retry_policy"), r.GetRetryPolicy())
 	validateHardening(&vs, f, r)
 	return vs.err()
 }

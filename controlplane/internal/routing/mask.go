@@ -30,6 +30,7 @@ var setters = map[string]func(dst, src *edgeplanev1.Route){
 	},
 	"encoded_slashes":     func(d, s *edgeplanev1.Route) { d.EncodedSlashes = s.EncodedSlashes },
 	"keep_empty_segments": func(d, s *edgeplanev1.Route) { d.KeepEmptySegments = s.KeepEmptySegments },
+	"retry_policy":        func(d, s *edgeplanev1.Route) { d.RetryPolicy = s.RetryPolicy },
 }
 
 // maskAliases accepts protojson's lowerCamelCase paths too.
@@ -39,6 +40,7 @@ var maskAliases = map[string]string{
 	"outlierDetection": "outlier_detection", "maxBodyBytes": "max_body_bytes",
 	"upgradeProtocols": "upgrade_protocols", "allowUnderscoresInHeaders": "allow_underscores_in_headers",
 	"encodedSlashes": "encoded_slashes", "keepEmptySegments": "keep_empty_segments",
+	"retryPolicy": "retry_policy",
 }
 
 func checkMask(mask []string) error {

@@ -28,6 +28,7 @@ func TestUpdate_EveryWritableFieldIsKept(t *testing.T) {
 	full.EncodedSlashes = edgeplanev1.EncodedSlashes_ENCODED_SLASHES_KEEP
 	full.KeepEmptySegments = true
 	full.OutlierDetection = &edgeplanev1.OutlierDetection{ConsecutiveFailures: 3}
+	full.RetryPolicy = &edgeplanev1.RetryPolicy{MaxAttempts: 3}
 	full.PreserveHost = true
 	full.Priority = 7
 	full.Tls = &edgeplanev1.TlsPolicy{Mode: edgeplanev1.TlsMode_TLS_MODE_NONE}

@@ -197,8 +197,10 @@ type Route struct {
 	KeepEmptySegments bool `protobuf:"varint,44,opt,name=keep_empty_segments,json=keepEmptySegments,proto3" json:"keep_empty_segments,omitempty"`
 	// Passive health of the route's targets; unset fields take the agent's defaults.
 	OutlierDetection *OutlierDetection `protobuf:"bytes,61,opt,name=outlier_detection,json=outlierDetection,proto3" json:"outlier_detection,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// When and how often a failed request is tried again; unset fields take the defaults.
+	RetryPolicy   *RetryPolicy `protobuf:"bytes,66,opt,name=retry_policy,json=retryPolicy,proto3" json:"retry_policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -385,6 +387,124 @@ func (x *Route) GetOutlierDetection() *OutlierDetection {
 	return nil
 }
 
+func (x *Route) GetRetryPolicy() *RetryPolicy {
+	if x != nil {
+		return x.RetryPolicy
+	}
+	return nil
+}
+
+// RetryPolicy is how a route's agent tries a failed request again, on another target when
+// there is one. A connection that could not be opened is retried for every method (nothing
+// was sent). A reset or broken exchange, a per-try timeout and (with retry_5xx) a 5xx answer
+// are retried only for idempotent requests (GET, HEAD, OPTIONS, TRACE, PUT, DELETE or one
+// with an Idempotency-Key) unless retry_non_idempotent is set, and only when the request
+// body is still at hand (a body streamed to the backend is never sent twice). Retries are
+// capped by a budget, so that they cannot multiply an outage.
+type RetryPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tries in all, the first included, 1-5; 0 means 2. 1 turns retries off.
+	MaxAttempts uint32 `protobuf:"varint,1,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	// Retry 5xx answers too (the last try's answer is relayed). Off by default: an answer
+	// is relayed as it is.
+	Retry_5Xx bool `protobuf:"varint,2,opt,name=retry_5xx,json=retry5xx,proto3" json:"retry_5xx,omitempty"`
+	// Retry non-idempotent requests (POST, PATCH) after a reset or a 5xx too: only for
+	// backends that make them safe to repeat.
+	RetryNonIdempotent bool `protobuf:"varint,3,opt,name=retry_non_idempotent,json=retryNonIdempotent,proto3" json:"retry_non_idempotent,omitempty"`
+	// Retries allowed as a percentage of the route's requests over the last 10 s, 0-100;
+	// unset means 20.
+	BudgetPercent *uint32 `protobuf:"varint,4,opt,name=budget_percent,json=budgetPercent,proto3,oneof" json:"budget_percent,omitempty"`
+	// Retries allowed per second on top of budget_percent (so a quiet route can retry),
+	// 0-1000; unset means 10.
+	MinRetriesPerSecond *uint32 `protobuf:"varint,5,opt,name=min_retries_per_second,json=minRetriesPerSecond,proto3,oneof" json:"min_retries_per_second,omitempty"`
+	// Bounds the wait for each try's response head, 1ms-1h; unset means only the route's
+	// response timeout. A try that runs out of it is retried like a reset one.
+	PerTryTimeout *durationpb.Duration `protobuf:"bytes,6,opt,name=per_try_timeout,json=perTryTimeout,proto3" json:"per_try_timeout,omitempty"`
+	// Add X-Edgeplane-Attempts (tries made) to responses. Off by default.
+	ExposeAttempts bool `protobuf:"varint,7,opt,name=expose_attempts,json=exposeAttempts,proto3" json:"expose_attempts,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RetryPolicy) Reset() {
+	*x = RetryPolicy{}
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryPolicy) ProtoMessage() {}
+
+func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
+func (*RetryPolicy) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RetryPolicy) GetMaxAttempts() uint32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *RetryPolicy) GetRetry_5Xx() bool {
+	if x != nil {
+		return x.Retry_5Xx
+	}
+	return false
+}
+
+func (x *RetryPolicy) GetRetryNonIdempotent() bool {
+	if x != nil {
+		return x.RetryNonIdempotent
+	}
+	return false
+}
+
+func (x *RetryPolicy) GetBudgetPercent() uint32 {
+	if x != nil && x.BudgetPercent != nil {
+		return *x.BudgetPercent
+	}
+	return 0
+}
+
+func (x *RetryPolicy) GetMinRetriesPerSecond() uint32 {
+	if x != nil && x.MinRetriesPerSecond != nil {
+		return *x.MinRetriesPerSecond
+	}
+	return 0
+}
+
+func (x *RetryPolicy) GetPerTryTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.PerTryTimeout
+	}
+	return nil
+}
+
+func (x *RetryPolicy) GetExposeAttempts() bool {
+	if x != nil {
+		return x.ExposeAttempts
+	}
+	return false
+}
+
 // OutlierDetection is how a route's agent ejects failing targets (passive health, as Envoy's
 // outlier_detection). Gateway errors always count as failures: connection refused or timed
 // out, a reset or broken exchange, no response within the response timeout.
@@ -411,7 +531,7 @@ type OutlierDetection struct {
 
 func (x *OutlierDetection) Reset() {
 	*x = OutlierDetection{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[1]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +543,7 @@ func (x *OutlierDetection) String() string {
 func (*OutlierDetection) ProtoMessage() {}
 
 func (x *OutlierDetection) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[1]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +556,7 @@ func (x *OutlierDetection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlierDetection.ProtoReflect.Descriptor instead.
 func (*OutlierDetection) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{1}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *OutlierDetection) GetConsecutiveFailures() uint32 {
@@ -487,7 +607,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[2]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +619,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[2]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +632,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{2}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Target) GetUrl() string {
@@ -543,7 +663,7 @@ type TlsPolicy struct {
 
 func (x *TlsPolicy) Reset() {
 	*x = TlsPolicy{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[3]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +675,7 @@ func (x *TlsPolicy) String() string {
 func (*TlsPolicy) ProtoMessage() {}
 
 func (x *TlsPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[3]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +688,7 @@ func (x *TlsPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TlsPolicy.ProtoReflect.Descriptor instead.
 func (*TlsPolicy) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{3}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TlsPolicy) GetMode() TlsMode {
@@ -605,7 +725,7 @@ type HeaderRules struct {
 
 func (x *HeaderRules) Reset() {
 	*x = HeaderRules{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +737,7 @@ func (x *HeaderRules) String() string {
 func (*HeaderRules) ProtoMessage() {}
 
 func (x *HeaderRules) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +750,7 @@ func (x *HeaderRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderRules.ProtoReflect.Descriptor instead.
 func (*HeaderRules) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{4}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *HeaderRules) GetSet() map[string]string {
@@ -662,7 +782,7 @@ type Timeouts struct {
 
 func (x *Timeouts) Reset() {
 	*x = Timeouts{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +794,7 @@ func (x *Timeouts) String() string {
 func (*Timeouts) ProtoMessage() {}
 
 func (x *Timeouts) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +807,7 @@ func (x *Timeouts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Timeouts.ProtoReflect.Descriptor instead.
 func (*Timeouts) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{5}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Timeouts) GetConnect() *durationpb.Duration {
@@ -728,7 +848,7 @@ type Propagation struct {
 
 func (x *Propagation) Reset() {
 	*x = Propagation{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +860,7 @@ func (x *Propagation) String() string {
 func (*Propagation) ProtoMessage() {}
 
 func (x *Propagation) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +873,7 @@ func (x *Propagation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Propagation.ProtoReflect.Descriptor instead.
 func (*Propagation) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{6}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Propagation) GetRevision() int64 {
@@ -795,7 +915,7 @@ type Rejection struct {
 
 func (x *Rejection) Reset() {
 	*x = Rejection{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +927,7 @@ func (x *Rejection) String() string {
 func (*Rejection) ProtoMessage() {}
 
 func (x *Rejection) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +940,7 @@ func (x *Rejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rejection.ProtoReflect.Descriptor instead.
 func (*Rejection) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{7}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Rejection) GetNodeId() string {
@@ -849,7 +969,7 @@ type CreateRouteRequest struct {
 
 func (x *CreateRouteRequest) Reset() {
 	*x = CreateRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +981,7 @@ func (x *CreateRouteRequest) String() string {
 func (*CreateRouteRequest) ProtoMessage() {}
 
 func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +994,7 @@ func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRouteRequest.ProtoReflect.Descriptor instead.
 func (*CreateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{8}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateRouteRequest) GetRoute() *Route {
@@ -902,7 +1022,7 @@ type CreateRouteResponse struct {
 
 func (x *CreateRouteResponse) Reset() {
 	*x = CreateRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -914,7 +1034,7 @@ func (x *CreateRouteResponse) String() string {
 func (*CreateRouteResponse) ProtoMessage() {}
 
 func (x *CreateRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -927,7 +1047,7 @@ func (x *CreateRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRouteResponse.ProtoReflect.Descriptor instead.
 func (*CreateRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{9}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateRouteResponse) GetRoute() *Route {
@@ -953,7 +1073,7 @@ type GetRouteRequest struct {
 
 func (x *GetRouteRequest) Reset() {
 	*x = GetRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1085,7 @@ func (x *GetRouteRequest) String() string {
 func (*GetRouteRequest) ProtoMessage() {}
 
 func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1098,7 @@ func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouteRequest.ProtoReflect.Descriptor instead.
 func (*GetRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{10}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetRouteRequest) GetName() string {
@@ -997,7 +1117,7 @@ type GetRouteResponse struct {
 
 func (x *GetRouteResponse) Reset() {
 	*x = GetRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1129,7 @@ func (x *GetRouteResponse) String() string {
 func (*GetRouteResponse) ProtoMessage() {}
 
 func (x *GetRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1142,7 @@ func (x *GetRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouteResponse.ProtoReflect.Descriptor instead.
 func (*GetRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{11}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetRouteResponse) GetRoute() *Route {
@@ -1044,7 +1164,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +1176,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +1189,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{12}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListRoutesRequest) GetPageSize() int32 {
@@ -1099,7 +1219,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1231,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1244,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{13}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -1161,7 +1281,7 @@ type UpdateRouteRequest struct {
 
 func (x *UpdateRouteRequest) Reset() {
 	*x = UpdateRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1293,7 @@ func (x *UpdateRouteRequest) String() string {
 func (*UpdateRouteRequest) ProtoMessage() {}
 
 func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1306,7 @@ func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRouteRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{14}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateRouteRequest) GetRoute() *Route {
@@ -1220,7 +1340,7 @@ type UpdateRouteResponse struct {
 
 func (x *UpdateRouteResponse) Reset() {
 	*x = UpdateRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1352,7 @@ func (x *UpdateRouteResponse) String() string {
 func (*UpdateRouteResponse) ProtoMessage() {}
 
 func (x *UpdateRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1365,7 @@ func (x *UpdateRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRouteResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{15}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *UpdateRouteResponse) GetRoute() *Route {
@@ -1274,7 +1394,7 @@ type DeleteRouteRequest struct {
 
 func (x *DeleteRouteRequest) Reset() {
 	*x = DeleteRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1406,7 @@ func (x *DeleteRouteRequest) String() string {
 func (*DeleteRouteRequest) ProtoMessage() {}
 
 func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1419,7 @@ func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{16}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteRouteRequest) GetName() string {
@@ -1332,7 +1452,7 @@ type DeleteRouteResponse struct {
 
 func (x *DeleteRouteResponse) Reset() {
 	*x = DeleteRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[17]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1464,7 @@ func (x *DeleteRouteResponse) String() string {
 func (*DeleteRouteResponse) ProtoMessage() {}
 
 func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[17]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1477,7 @@ func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{17}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeleteRouteResponse) GetPropagation() *Propagation {
@@ -1371,7 +1491,7 @@ var File_edgeplane_v1_routing_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\a\n" +
+	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\b\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\x12\x1f\n" +
@@ -1398,7 +1518,18 @@ const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\x1callow_underscores_in_headers\x18* \x01(\bR\x19allowUnderscoresInHeaders\x12E\n" +
 	"\x0fencoded_slashes\x18+ \x01(\x0e2\x1c.edgeplane.v1.EncodedSlashesR\x0eencodedSlashes\x12.\n" +
 	"\x13keep_empty_segments\x18, \x01(\bR\x11keepEmptySegments\x12K\n" +
-	"\x11outlier_detection\x18= \x01(\v2\x1e.edgeplane.v1.OutlierDetectionR\x10outlierDetection\"\xcb\x02\n" +
+	"\x11outlier_detection\x18= \x01(\v2\x1e.edgeplane.v1.OutlierDetectionR\x10outlierDetection\x12<\n" +
+	"\fretry_policy\x18B \x01(\v2\x19.edgeplane.v1.RetryPolicyR\vretryPolicy\"\xff\x02\n" +
+	"\vRetryPolicy\x12!\n" +
+	"\fmax_attempts\x18\x01 \x01(\rR\vmaxAttempts\x12\x1b\n" +
+	"\tretry_5xx\x18\x02 \x01(\bR\bretry5xx\x120\n" +
+	"\x14retry_non_idempotent\x18\x03 \x01(\bR\x12retryNonIdempotent\x12*\n" +
+	"\x0ebudget_percent\x18\x04 \x01(\rH\x00R\rbudgetPercent\x88\x01\x01\x128\n" +
+	"\x16min_retries_per_second\x18\x05 \x01(\rH\x01R\x13minRetriesPerSecond\x88\x01\x01\x12A\n" +
+	"\x0fper_try_timeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\rperTryTimeout\x12'\n" +
+	"\x0fexpose_attempts\x18\a \x01(\bR\x0eexposeAttemptsB\x11\n" +
+	"\x0f_budget_percentB\x19\n" +
+	"\x17_min_retries_per_second\"\xcb\x02\n" +
 	"\x10OutlierDetection\x121\n" +
 	"\x14consecutive_failures\x18\x01 \x01(\rR\x13consecutiveFailures\x12\x1b\n" +
 	"\tcount_5xx\x18\x02 \x01(\bR\bcount5xx\x12G\n" +
@@ -1496,79 +1627,82 @@ func file_edgeplane_v1_routing_proto_rawDescGZIP() []byte {
 }
 
 var file_edgeplane_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_edgeplane_v1_routing_proto_goTypes = []any{
 	(EncodedSlashes)(0),           // 0: edgeplane.v1.EncodedSlashes
 	(TlsMode)(0),                  // 1: edgeplane.v1.TlsMode
 	(*Route)(nil),                 // 2: edgeplane.v1.Route
-	(*OutlierDetection)(nil),      // 3: edgeplane.v1.OutlierDetection
-	(*Target)(nil),                // 4: edgeplane.v1.Target
-	(*TlsPolicy)(nil),             // 5: edgeplane.v1.TlsPolicy
-	(*HeaderRules)(nil),           // 6: edgeplane.v1.HeaderRules
-	(*Timeouts)(nil),              // 7: edgeplane.v1.Timeouts
-	(*Propagation)(nil),           // 8: edgeplane.v1.Propagation
-	(*Rejection)(nil),             // 9: edgeplane.v1.Rejection
-	(*CreateRouteRequest)(nil),    // 10: edgeplane.v1.CreateRouteRequest
-	(*CreateRouteResponse)(nil),   // 11: edgeplane.v1.CreateRouteResponse
-	(*GetRouteRequest)(nil),       // 12: edgeplane.v1.GetRouteRequest
-	(*GetRouteResponse)(nil),      // 13: edgeplane.v1.GetRouteResponse
-	(*ListRoutesRequest)(nil),     // 14: edgeplane.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),    // 15: edgeplane.v1.ListRoutesResponse
-	(*UpdateRouteRequest)(nil),    // 16: edgeplane.v1.UpdateRouteRequest
-	(*UpdateRouteResponse)(nil),   // 17: edgeplane.v1.UpdateRouteResponse
-	(*DeleteRouteRequest)(nil),    // 18: edgeplane.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),   // 19: edgeplane.v1.DeleteRouteResponse
-	nil,                           // 20: edgeplane.v1.HeaderRules.SetEntry
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 23: google.protobuf.FieldMask
+	(*RetryPolicy)(nil),           // 3: edgeplane.v1.RetryPolicy
+	(*OutlierDetection)(nil),      // 4: edgeplane.v1.OutlierDetection
+	(*Target)(nil),                // 5: edgeplane.v1.Target
+	(*TlsPolicy)(nil),             // 6: edgeplane.v1.TlsPolicy
+	(*HeaderRules)(nil),           // 7: edgeplane.v1.HeaderRules
+	(*Timeouts)(nil),              // 8: edgeplane.v1.Timeouts
+	(*Propagation)(nil),           // 9: edgeplane.v1.Propagation
+	(*Rejection)(nil),             // 10: edgeplane.v1.Rejection
+	(*CreateRouteRequest)(nil),    // 11: edgeplane.v1.CreateRouteRequest
+	(*CreateRouteResponse)(nil),   // 12: edgeplane.v1.CreateRouteResponse
+	(*GetRouteRequest)(nil),       // 13: edgeplane.v1.GetRouteRequest
+	(*GetRouteResponse)(nil),      // 14: edgeplane.v1.GetRouteResponse
+	(*ListRoutesRequest)(nil),     // 15: edgeplane.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),    // 16: edgeplane.v1.ListRoutesResponse
+	(*UpdateRouteRequest)(nil),    // 17: edgeplane.v1.UpdateRouteRequest
+	(*UpdateRouteResponse)(nil),   // 18: edgeplane.v1.UpdateRouteResponse
+	(*DeleteRouteRequest)(nil),    // 19: edgeplane.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),   // 20: edgeplane.v1.DeleteRouteResponse
+	nil,                           // 21: edgeplane.v1.HeaderRules.SetEntry
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 24: google.protobuf.FieldMask
 }
 var file_edgeplane_v1_routing_proto_depIdxs = []int32{
-	4,  // 0: edgeplane.v1.Route.targets:type_name -> edgeplane.v1.Target
-	5,  // 1: edgeplane.v1.Route.tls:type_name -> edgeplane.v1.TlsPolicy
-	6,  // 2: edgeplane.v1.Route.request_headers:type_name -> edgeplane.v1.HeaderRules
-	6,  // 3: edgeplane.v1.Route.response_headers:type_name -> edgeplane.v1.HeaderRules
-	7,  // 4: edgeplane.v1.Route.timeouts:type_name -> edgeplane.v1.Timeouts
-	21, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
-	21, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
+	5,  // 0: edgeplane.v1.Route.targets:type_name -> edgeplane.v1.Target
+	6,  // 1: edgeplane.v1.Route.tls:type_name -> edgeplane.v1.TlsPolicy
+	7,  // 2: edgeplane.v1.Route.request_headers:type_name -> edgeplane.v1.HeaderRules
+	7,  // 3: edgeplane.v1.Route.response_headers:type_name -> edgeplane.v1.HeaderRules
+	8,  // 4: edgeplane.v1.Route.timeouts:type_name -> edgeplane.v1.Timeouts
+	22, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
+	22, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 7: edgeplane.v1.Route.encoded_slashes:type_name -> edgeplane.v1.EncodedSlashes
-	3,  // 8: edgeplane.v1.Route.outlier_detection:type_name -> edgeplane.v1.OutlierDetection
-	22, // 9: edgeplane.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
-	22, // 10: edgeplane.v1.OutlierDetection.max_ejection_time:type_name -> google.protobuf.Duration
-	1,  // 11: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
-	20, // 12: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
-	22, // 13: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	22, // 14: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
-	22, // 15: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
-	9,  // 16: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
-	2,  // 17: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
-	22, // 18: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	2,  // 19: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
-	8,  // 20: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	2,  // 21: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
-	2,  // 22: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
-	2,  // 23: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
-	23, // 24: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	22, // 25: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	2,  // 26: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
-	8,  // 27: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	22, // 28: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	8,  // 29: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	10, // 30: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
-	12, // 31: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
-	14, // 32: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
-	16, // 33: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
-	18, // 34: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
-	11, // 35: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
-	13, // 36: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
-	15, // 37: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
-	17, // 38: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
-	19, // 39: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
-	35, // [35:40] is the sub-list for method output_type
-	30, // [30:35] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	4,  // 8: edgeplane.v1.Route.outlier_detection:type_name -> edgeplane.v1.OutlierDetection
+	3,  // 9: edgeplane.v1.Route.retry_policy:type_name -> edgeplane.v1.RetryPolicy
+	23, // 10: edgeplane.v1.RetryPolicy.per_try_timeout:type_name -> google.protobuf.Duration
+	23, // 11: edgeplane.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
+	23, // 12: edgeplane.v1.OutlierDetection.max_ejection_time:type_name -> google.protobuf.Duration
+	1,  // 13: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
+	21, // 14: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
+	23, // 15: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	23, // 16: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
+	23, // 17: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
+	10, // 18: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
+	2,  // 19: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
+	23, // 20: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	2,  // 21: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
+	9,  // 22: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	2,  // 23: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
+	2,  // 24: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
+	2,  // 25: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
+	24, // 26: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	23, // 27: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	2,  // 28: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
+	9,  // 29: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	23, // 30: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	9,  // 31: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	11, // 32: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
+	13, // 33: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
+	15, // 34: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
+	17, // 35: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
+	19, // 36: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
+	12, // 37: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
+	14, // 38: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
+	16, // 39: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
+	18, // 40: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
+	20, // 41: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
+	37, // [37:42] is the sub-list for method output_type
+	32, // [32:37] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_routing_proto_init() }
@@ -1577,13 +1711,14 @@ func file_edgeplane_v1_routing_proto_init() {
 		return
 	}
 	file_edgeplane_v1_routing_proto_msgTypes[1].OneofWrappers = []any{}
+	file_edgeplane_v1_routing_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_routing_proto_rawDesc), len(file_edgeplane_v1_routing_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
