@@ -28,6 +28,8 @@ type upstream struct {
 	underscores  bool  // forward header names holding '_'
 	timeouts     transportKey
 	health       healthConfig
+	retries      retryPolicy
+	budget       *retryBudget
 	metrics      *metrics.Route
 	handler      *httputil.ReverseProxy // the net/http path (HTTP/2, upgrades, unusual requests)
 	log          *slog.Logger
@@ -70,6 +72,8 @@ func (p *Proxy) newUpstream(src *edgeplanev1.Route, tgs []*edgeplanev1.Target, r
 		timeouts:     rt.tkey,
 		underscores:  rt.underscores,
 		health:       p.health.forRoute(src.GetOutlierDetection()),
+		retries:      newRetryPolicy(src.GetRetryPolicy()),
+		budget:       newRetryBudget(src.GetRetryPolicy()),
 		metrics:      rt.metrics,
 		log:          p.log.With("route", src.GetName()),
 		p:            p,
@@ -103,6 +107,7 @@ func (u *upstream) reverseProxy(t *http.Transport) *httputil.ReverseProxy {
 		delete(resp.Header, "Traceparent") // the agent returns its own span and trace id
 		delete(resp.Header, traceIDHeader)
 		u.response.apply(resp.Header)
+		u.setAttempts(resp.Header, resp.Request)
 		return nil
 	}
 	return rp
@@ -183,6 +188,7 @@ func (u *upstream) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if isTimeout(err) {
 		status = http.StatusGatewayTimeout
 	}
+	u.setAttempts(w.Header(), r)
 	if r.ProtoMajor == 1 && bodyUnread(r) {
 		w.Header().Set("Connection", "close") // the rest of the body is no request
 	}
@@ -204,54 +210,6 @@ func writeError(w http.ResponseWriter, status int, body string) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	fmt.Fprint(w, body)
-}
-
-// retrier is the net/http path's RoundTripper: it records passive health and retries an
-// idempotent request without a body once on another target when the connection to the
-// first could not be made.
-type retrier struct {
-	up *upstream
-	tr *http.Transport
-}
-
-func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
-	t, _ := req.Context().Value(targetKey{}).(*target)
-	resp, err := rt.tr.RoundTrip(req)
-	if err == nil || t == nil {
-		if t != nil {
-			rt.up.answered(t, resp.StatusCode, nanotime())
-		}
-		return resp, err
-	}
-	if req.Context().Err() != nil {
-		return nil, err // the client went away; not the target's fault
-	}
-	now := nanotime()
-	rt.up.failed(t, err, now)
-	if !isDialError(err) || !retryable(req.Method, req.ContentLength > 0 || req.Body != nil && req.Body != http.NoBody) {
-		return nil, err
-	}
-	t2 := rt.up.pick(now, t)
-	if t2 == nil {
-		return nil, err
-	}
-	if rq, _ := req.Context().Value(httpRequestKey{}).(*httpRequest); rq != nil {
-		rq.x.target = t2
-	}
-	retry := req.Clone(req.Context())
-	retry.URL.Scheme, retry.URL.Host = t2.url.Scheme, t2.url.Host
-	retry.URL.Path = t2.url.Path + strings.TrimPrefix(req.URL.Path, t.url.Path)
-	retry.URL.RawPath = t2.url.EscapedPath() + strings.TrimPrefix(req.URL.EscapedPath(), t.url.EscapedPath())
-	if !rt.up.preserveHost {
-		retry.Host = ""
-	}
-	resp, err = rt.tr.RoundTrip(retry)
-	if err != nil {
-		rt.up.failed(t2, err, nanotime())
-	} else {
-		rt.up.answered(t2, resp.StatusCode, nanotime())
-	}
-	return resp, err
 }
 
 // failed records a failed exchange with t: passive health and the route's error counter.
@@ -277,16 +235,6 @@ func (u *upstream) outlier(t *target, now int64, err error) {
 		u.log.Warn("target ejected after consecutive failures", "target", t.host,
 			"cooldown", time.Duration(cooldown), "error", err)
 	}
-}
-
-// retryable reports whether a request may be sent again to another target after the
-// connection to the first failed: idempotent methods without a body.
-func retryable(method string, hasBody bool) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
-		return !hasBody
-	}
-	return false
 }
 
 func isDialError(err error) bool {
