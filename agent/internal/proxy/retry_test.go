@@ -302,4 +302,3 @@ func metricValue(t *testing.T, m *metrics.Metrics, name string, labels map[strin
 	}
 	return 0
 }
-
