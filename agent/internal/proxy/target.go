@@ -31,8 +31,9 @@ type target struct {
 	pool   *pool  // idle backend connections of the fast HTTP/1.1 path
 
 	fails        atomic.Int32
-	ejectedUntil atomic.Int64 // unix nanoseconds; 0 when never ejected
-	strikes      atomic.Int32 // ejections since the back-off last started over
+	ejectedUntil atomic.Int64           // unix nanoseconds; 0 when never ejected
+	strikes      atomic.Int32           // ejections since the back-off last started over
+	ejectReason  atomic.Pointer[string] // why it was last ejected (see health)
 }
 
 // healthConfig is a route's passive health policy.

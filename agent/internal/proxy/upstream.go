@@ -231,7 +231,9 @@ func (u *upstream) answered(t *target, status int, now int64) {
 // outlier counts a failure against t and ejects it at the threshold.
 func (u *upstream) outlier(t *target, now int64, err error) {
 	if cooldown := t.failed(u.health, now); cooldown != 0 {
+		t.ejected(u.health.after, err)
 		u.picker.rebuild(now)
+		u.p.healthChanged()
 		u.log.Warn("target ejected after consecutive failures", "target", t.host,
 			"cooldown", time.Duration(cooldown), "error", err)
 	}
