@@ -25,8 +25,8 @@ type session struct {
 	updates chan *edgeplanev1.ConfigUpdate
 	replies chan *edgeplanev1.AgentMessage
 	health  chan *edgeplanev1.TargetHealthReport // target health reports, apart from the answers
-	closed  chan struct{} // closed when the agent ends its side of the stream
-	end     chan struct{} // closed by the test to end the stream from the control plane
+	closed  chan struct{}                        // closed when the agent ends its side of the stream
+	end     chan struct{}                        // closed by the test to end the stream from the control plane
 }
 
 func startControlPlane(t *testing.T) *fakeControlPlane {
