@@ -21,9 +21,9 @@ const maxEventAge = 10 * time.Minute
 
 // Handle implements streams.Handler for the events stream: certificate_failed,
 // certificate_expiring, service_died and service_oom fire their rules' alerts;
-// certificate_ready, service_started and service_deleted resolve them; agent_connected and
-// agent_disconnected make Run evaluate at once. Other events, and events older than
-// maxEventAge, are acknowledged and ignored. Entries handled are acknowledged; on a Redis
+// certificate_ready, service_started and service_deleted resolve them; agent_connected,
+// agent_disconnected, target_unhealthy and target_healthy make Run evaluate at once. Other
+// events, and events older than maxEventAge, are acknowledged and ignored. Entries handled are acknowledged; on a Redis
 // error the rest stay pending for a retry.
 func (m *Manager) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
 	done := make([]string, 0, len(msgs))
@@ -58,7 +58,7 @@ func (m *Manager) handleEvent(ctx context.Context, e map[string]string) error {
 	now := time.Now()
 	cert, service := first(e, "certificate", "name"), first(e, "service", "name")
 	switch e["event_type"] {
-	case telemetry.AgentConnected, telemetry.AgentDisconnected:
+	case telemetry.AgentConnected, telemetry.AgentDisconnected, telemetry.TargetUnhealthy, telemetry.TargetHealthy:
 		m.evaluateSoon()
 	case telemetry.CertificateFailed:
 		return m.fireKind(ctx, CertificateFailure, func(r Rule) (Alert, bool) {

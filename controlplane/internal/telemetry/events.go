@@ -29,6 +29,10 @@ const (
 	PortReleased         = "port_released"
 	AlertFired           = "alert_fired"
 	AlertResolved        = "alert_resolved"
+	// TargetUnhealthy and TargetHealthy report a route's target changing health on one
+	// agent: node_id, route, target, and reason (unhealthy only).
+	TargetUnhealthy = "target_unhealthy"
+	TargetHealthy   = "target_healthy"
 	// Audit records an admin write, accepted or refused, or any refused call: principal,
 	// via, role, method, resource, outcome ("ok" or the gRPC code) and peer (api/guard.go).
 	Audit = "audit"
