@@ -17,6 +17,9 @@ import (
 // more). Beyond it whole routes are left out, those with an unhealthy target kept first.
 const MaxReportTargets = 1000
 
+// maxTargetBytes bounds a reported target URL, as the control plane does.
+const maxTargetBytes = 2048
+
 // healthPoll is how often target health is read without a change being signalled: how
 // soon a target whose cooldown ended is reported healthy again.
 const healthPoll = time.Second
@@ -112,7 +115,10 @@ func bounded(states []proxy.TargetState, seen map[targetKey]targetSeen) []*edgep
 	}
 	var groups []*group
 	for i, s := range states {
-		if i == 0 || states[i-1].Route != s.Route {
+		if len(s.Target) > maxTargetBytes {
+			continue // the control plane refuses such a report (and its own routes have none)
+		}
+		if i == 0 || states[i-1].Route != s.Route || len(groups) == 0 {
 			groups = append(groups, &group{})
 		}
 		g := groups[len(groups)-1]

@@ -1,10 +1,12 @@
 package node
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/internal/proxy"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -74,6 +76,30 @@ func waitMetric(t *testing.T, a *Agent, want string) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("/metrics lacks %q", want)
+		}
+	}
+}
+
+// A report over MaxReportTargets keeps whole routes, those with an unhealthy target first.
+func TestBounded_KeepsWholeRoutesSickFirst(t *testing.T) {
+	var states []proxy.TargetState
+	for r := range 30 {
+		for i := range 40 {
+			states = append(states, proxy.TargetState{Route: fmt.Sprintf("r%02d", r), Target: fmt.Sprintf("http://t%d", i),
+				Healthy: r != 29 || i != 0})
+		}
+	}
+	got := bounded(states, map[targetKey]targetSeen{})
+	perRoute := map[string]int{}
+	for _, th := range got {
+		perRoute[th.GetRoute()]++
+	}
+	if len(got) > MaxReportTargets || perRoute["r29"] != 40 {
+		t.Errorf("got %d entries, %d of the sick route r29; want at most %d, all 40 of r29", len(got), perRoute["r29"], MaxReportTargets)
+	}
+	for r, n := range perRoute {
+		if n != 40 {
+			t.Errorf("route %s: %d of its 40 targets reported, want whole routes", r, n)
 		}
 	}
 }

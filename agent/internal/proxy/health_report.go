@@ -3,6 +3,8 @@ package proxy
 import (
 	"fmt"
 	"sort"
+	"strings"
+	"unicode/utf8"
 )
 
 // TargetState is one route's target as this agent sees it.
@@ -33,8 +35,13 @@ const maxReasonBytes = 200
 func (t *target) ejected(failures int32, err error) {
 	r := fmt.Sprintf("ejected after %d consecutive failures: %v", failures, err)
 	if len(r) > maxReasonBytes {
-		r = r[:maxReasonBytes]
+		cut := maxReasonBytes
+		for cut > 0 && !utf8.RuneStart(r[cut]) {
+			cut--
+		}
+		r = r[:cut]
 	}
+	r = strings.ToValidUTF8(r, "?") // reports are protobuf strings: UTF-8 only
 	t.ejectReason.Store(&r)
 }
 
