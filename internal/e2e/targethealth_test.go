@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,11 @@ func TestFleet_TargetHealthEventsAndAlert(t *testing.T) {
 	t1.Kill()
 	load(t, ag, http.MethodGet, "solo.test", 4, 1) // one of them tries t1 and ejects it (then retries on t2)
 	eventually(t, 10*time.Second, func() error { return wantHealth(t, cp, map[string]bool{t1.URL: false, t2.URL: true}) })
+	// As the README shows it, with grpcurl.
+	out, err := exec.Command(grpcurlPath(t), "-plaintext", "-d", `{"nodeId":"edge-1"}`, cp.Addr, "edgeplane.v1.FleetService/GetAgent").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"targetHealth"`) || !strings.Contains(string(out), `"reason": "ejected after 1 consecutive failures`) {
+		t.Errorf("grpcurl GetAgent: got %v\n%s\nwant targetHealth with the ejected target's reason", err, out)
+	}
 	if got := scrape(t, metricsAddr).sum("edgeplane_agent_target_healthy", `route="solo"`, `target="`+t1.URL+`"`); got != 0 {
 		t.Errorf("edgeplane_agent_target_healthy of the killed target: got %v, want 0", got)
 	}
