@@ -60,14 +60,17 @@ type Config struct {
 	HTTPAddr string
 	// ReplicaID names this replica in agent statuses. Default: host name and a random suffix.
 	ReplicaID string
-	// Namespace prefixes every Redis key. Default "edgeplane".
+	// Namespace names every Redis key (internal/keyspace): state keys "{ns}:...", and, in a
+	// namespace other than the default, the telemetry streams "ns:logs:all:stream", ...
+	// Default "edgeplane".
 	Namespace string
 	// AgentRedisURL is sent to agents for publishing their request records; give it
 	// credentials that may only XADD to the request stream. Empty: agents publish only if
 	// their own --redis-url says where; Dev sends the embedded store. NoAgentRedis ("-"):
 	// none, in dev mode too.
 	AgentRedisURL string
-	// StreamNamespace prefixes the telemetry streams' names (logs:all:stream, ...). Default "".
+	// StreamNamespace prefixes the telemetry streams' names (logs:all:stream, ...). Default:
+	// none in the default Namespace, else Namespace + ":".
 	StreamNamespace string
 	// SecretsKeyFile holds the key that seals private keys in Redis (32 bytes, raw, hex or
 	// base64). Without it private keys cannot be stored; Dev uses an ephemeral key.
@@ -228,7 +231,7 @@ func (a *App) open() error {
 	if a.acmeHTTP, err = certs.HTTPClient(a.cfg.ACMECAFile); err != nil {
 		return err
 	}
-	a.log = slog.New(telemetry.Tee(a.log.Handler(), a.pub, telemetry.StreamNames(a.cfg.StreamNamespace), slog.LevelInfo))
+	a.log = slog.New(telemetry.Tee(a.log.Handler(), a.pub, a.keys().Streams(), slog.LevelInfo))
 	if a.grpcLn, err = net.Listen("tcp", a.cfg.GRPCAddr); err != nil {
 		return fmt.Errorf("grpc listener: %w", err)
 	}
@@ -248,7 +251,7 @@ func (a *App) build(creds []grpc.ServerOption) {
 	}
 	a.state = state.New(state.Config{Store: st, Tail: a.tail, Telemetry: settings, Logger: a.log.With("component", "state")})
 	a.selfSign = &certs.SelfSigned{Store: st, State: a.state, Logger: a.log.With("component", "certs")}
-	a.events = telemetry.NewEvents(a.pub, telemetry.StreamNames(a.cfg.StreamNamespace))
+	a.events = telemetry.NewEvents(a.pub, a.keys().Streams())
 	a.fanout = fanout.New(fanout.Config{
 		State: a.state, Store: st, ReplicaID: a.cfg.ReplicaID, Heartbeat: a.cfg.Heartbeat, Events: a.events.For("fanout"),
 		Logger: a.log.With("component", "fanout"), Settings: a.agentSettings(st), Renew: a.renewAgent,

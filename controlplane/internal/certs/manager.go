@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/page"
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
@@ -59,8 +60,9 @@ type Config struct {
 	// RouteGrace is how long the certificate of a TLS_MODE_ACME route is kept after the
 	// route is gone. Default 1h.
 	RouteGrace time.Duration
-	// Events receives certificate_requested/ready/failed/expiring. Nil: they are only logged.
-	Events func(ctx context.Context, eventType string, attrs ...slog.Attr)
+	// Events receives event.CertificateRequested, Ready, Failed and Expiring. Nil: they are
+	// only logged.
+	Events func(ctx context.Context, e event.Event)
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }

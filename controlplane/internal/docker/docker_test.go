@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/docker"
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/ports"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
@@ -108,9 +108,9 @@ type recorder struct {
 	events []string   // "type service"
 }
 
-func (r *recorder) record(_ context.Context, typ string, attrs ...slog.Attr) {
-	svc := ""
-	for _, a := range attrs {
+func (r *recorder) record(_ context.Context, e event.Event) {
+	typ, svc := e.Type(), ""
+	for _, a := range event.Attrs(e) {
 		if a.Key == "service" {
 			svc = a.Value.String()
 		}

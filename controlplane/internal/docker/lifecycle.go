@@ -3,13 +3,13 @@ package docker
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
@@ -48,7 +48,7 @@ func (m *Manager) Start(ctx context.Context, name string) (*edgeplanev1.Service,
 	if err != nil {
 		return nil, 0, err
 	}
-	m.event(ctx, "service_started", name)
+	m.emit(ctx, &event.ServiceStarted{Service: name})
 	out, err := m.observe(ctx, def)
 	return out, rev, err
 }
@@ -90,7 +90,7 @@ func (m *Manager) Stop(ctx context.Context, name string, timeout time.Duration) 
 	if err := m.stopContainer(ctx, name, secs); err != nil && !isNotFound(err) {
 		return nil, 0, err
 	}
-	m.event(ctx, "service_stopped", name)
+	m.emit(ctx, &event.ServiceStopped{Service: name})
 	out, err := m.observe(ctx, def)
 	return out, rev, err
 }
@@ -202,7 +202,7 @@ func (m *Manager) replace(ctx context.Context, cur, next *edgeplanev1.Service) (
 	}
 	m.log.InfoContext(ctx, "service updated", "service", name, "container_id", svc.GetContainerId(), "host_port", svc.GetHostPort())
 	if run {
-		m.event(ctx, "service_started", name, slog.String("container_id", svc.GetContainerId()))
+		m.emit(ctx, &event.ServiceStarted{Service: name, ContainerID: svc.GetContainerId()})
 	}
 	out, err := m.observe(ctx, stored)
 	return out, rev, err

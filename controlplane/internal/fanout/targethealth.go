@@ -3,13 +3,12 @@ package fanout
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
-	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -92,12 +91,11 @@ func (f *Fanout) emitHealthChanges(ctx context.Context, node string, prev, cur [
 }
 
 func (f *Fanout) emitHealth(ctx context.Context, node string, th *edgeplanev1.TargetHealth) {
-	attrs := []slog.Attr{slog.String("node_id", node), slog.String("route", th.GetRoute()), slog.String("target", th.GetTarget())}
 	if th.GetHealthy() {
 		f.log.InfoContext(ctx, "target healthy again", "node_id", node, "route", th.GetRoute(), "target", th.GetTarget())
-		f.cfg.Events.Emit(ctx, telemetry.TargetHealthy, attrs...)
+		f.cfg.Events.Emit(ctx, &event.TargetHealthy{NodeID: node, Route: th.GetRoute(), Target: th.GetTarget()})
 		return
 	}
 	f.log.WarnContext(ctx, "target unhealthy", "node_id", node, "route", th.GetRoute(), "target", th.GetTarget(), "reason", th.GetReason())
-	f.cfg.Events.Emit(ctx, telemetry.TargetUnhealthy, append(attrs, slog.String("reason", th.GetReason()))...)
+	f.cfg.Events.Emit(ctx, &event.TargetUnhealthy{NodeID: node, Route: th.GetRoute(), Target: th.GetTarget(), Reason: th.GetReason()})
 }

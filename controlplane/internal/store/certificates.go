@@ -156,7 +156,7 @@ func (s *Store) CommitIssued(ctx context.Context, token string, cert *edgeplanev
 		ifv = strconv.FormatInt(ifVersion, 10)
 	}
 	res, err := issuedScript.Run(ctx, s.rdb,
-		[]string{s.keys.certLocks + cert.GetName(), s.keys.revision, s.keys.certificates, s.keys.changelog, s.keys.certMeta},
+		[]string{s.keys.CertificateLock(cert.GetName()), s.keys.revision, s.keys.certificates, s.keys.changelog, s.keys.certMeta},
 		token, cert.GetName(), payload, s.changelogLen, metaPayload, f, ifv).Int64Slice()
 	if err != nil {
 		return 0, nil, certErr(err, fmt.Sprintf("storing certificate %q", cert.GetName()))
@@ -168,13 +168,13 @@ func (s *Store) CommitIssued(ctx context.Context, token string, cert *edgeplanev
 // LockCertificate takes the issuance lock of a certificate for ttl with a caller-chosen
 // random token. It returns false when another holder has it.
 func (s *Store) LockCertificate(ctx context.Context, name, token string, ttl time.Duration) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, s.keys.certLocks+name, token, ttl).Result()
+	ok, err := s.rdb.SetNX(ctx, s.keys.CertificateLock(name), token, ttl).Result()
 	return ok, mapErr(err, fmt.Sprintf("locking certificate %q", name))
 }
 
 // RefreshCertificateLock extends a lock token holds; ErrLockLost if it no longer does.
 func (s *Store) RefreshCertificateLock(ctx context.Context, name, token string, ttl time.Duration) error {
-	n, err := refreshScript.Run(ctx, s.rdb, []string{s.keys.certLocks + name}, token, ttl.Milliseconds()).Int64()
+	n, err := refreshScript.Run(ctx, s.rdb, []string{s.keys.CertificateLock(name)}, token, ttl.Milliseconds()).Int64()
 	if err != nil {
 		return mapErr(err, fmt.Sprintf("refreshing the lock of certificate %q", name))
 	}
@@ -186,7 +186,7 @@ func (s *Store) RefreshCertificateLock(ctx context.Context, name, token string, 
 
 // UnlockCertificate releases a lock if token still holds it.
 func (s *Store) UnlockCertificate(ctx context.Context, name, token string) error {
-	err := unlockScript.Run(ctx, s.rdb, []string{s.keys.certLocks + name}, token).Err()
+	err := unlockScript.Run(ctx, s.rdb, []string{s.keys.CertificateLock(name)}, token).Err()
 	return mapErr(err, fmt.Sprintf("unlocking certificate %q", name))
 }
 
@@ -229,7 +229,7 @@ func (s *Store) runCertMeta(ctx context.Context, name, op string, ifVersion int6
 	if ifVersion != 0 {
 		ifv = strconv.FormatInt(ifVersion, 10)
 	}
-	v, err := certMetaScript.Run(ctx, s.rdb, []string{s.keys.certMeta, s.keys.certLocks + name}, name, op, ifv, payload, token).Int64()
+	v, err := certMetaScript.Run(ctx, s.rdb, []string{s.keys.certMeta, s.keys.CertificateLock(name)}, name, op, ifv, payload, token).Int64()
 	return v, certErr(err, fmt.Sprintf("writing certificate %q", name))
 }
 

@@ -75,7 +75,7 @@ func (s *Store) ListServices(ctx context.Context) ([]*edgeplanev1.Service, error
 // later one: replicas watching one Docker engine use it so that each engine event is
 // reported once.
 func (s *Store) ClaimEvent(ctx context.Context, id string, ttl time.Duration) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, s.keys.dockerEvents+id, 1, ttl).Result()
+	ok, err := s.rdb.SetNX(ctx, s.keys.DockerEvent(id), 1, ttl).Result()
 	return ok, mapErr(err, "claiming docker event")
 }
 
