@@ -89,6 +89,9 @@ func ValidateRoute(prefix string, r *edgeplanev1.Route) error {
 	validateOutlier(&vs, f("outlier_detection"), r.GetOutlierDetection())
 	validateRetry(&vs, f("retry_policy"), r.GetRetryPolicy())
 	validateHardening(&vs, f, r)
+	if p := LabelsProblem(r.GetLabels(), MaxObjectLabels); p != "" {
+		vs.add(f("labels"), p)
+	}
 	return vs.err()
 }
 

@@ -198,7 +198,10 @@ type Route struct {
 	// Passive health of the route's targets; unset fields take the agent's defaults.
 	OutlierDetection *OutlierDetection `protobuf:"bytes,61,opt,name=outlier_detection,json=outlierDetection,proto3" json:"outlier_detection,omitempty"`
 	// When and how often a failed request is tried again; unset fields take the defaults.
-	RetryPolicy   *RetryPolicy `protobuf:"bytes,66,opt,name=retry_policy,json=retryPolicy,proto3" json:"retry_policy,omitempty"`
+	RetryPolicy *RetryPolicy `protobuf:"bytes,66,opt,name=retry_policy,json=retryPolicy,proto3" json:"retry_policy,omitempty"`
+	// Free-form labels (at most 32; keys 1-63 bytes, values at most 253). Agents ignore them;
+	// ConfigService.ApplyConfig prunes by them ("team": "a").
+	Labels        map[string]string `protobuf:"bytes,70,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -390,6 +393,13 @@ func (x *Route) GetOutlierDetection() *OutlierDetection {
 func (x *Route) GetRetryPolicy() *RetryPolicy {
 	if x != nil {
 		return x.RetryPolicy
+	}
+	return nil
+}
+
+func (x *Route) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
 	}
 	return nil
 }
@@ -1491,7 +1501,7 @@ var File_edgeplane_v1_routing_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa0\b\n" +
+	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\t\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\x12\x1f\n" +
@@ -1519,7 +1529,11 @@ const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\x0fencoded_slashes\x18+ \x01(\x0e2\x1c.edgeplane.v1.EncodedSlashesR\x0eencodedSlashes\x12.\n" +
 	"\x13keep_empty_segments\x18, \x01(\bR\x11keepEmptySegments\x12K\n" +
 	"\x11outlier_detection\x18= \x01(\v2\x1e.edgeplane.v1.OutlierDetectionR\x10outlierDetection\x12<\n" +
-	"\fretry_policy\x18B \x01(\v2\x19.edgeplane.v1.RetryPolicyR\vretryPolicy\"\xff\x02\n" +
+	"\fretry_policy\x18B \x01(\v2\x19.edgeplane.v1.RetryPolicyR\vretryPolicy\x127\n" +
+	"\x06labels\x18F \x03(\v2\x1f.edgeplane.v1.Route.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xff\x02\n" +
 	"\vRetryPolicy\x12!\n" +
 	"\fmax_attempts\x18\x01 \x01(\rR\vmaxAttempts\x12\x1b\n" +
 	"\tretry_5xx\x18\x02 \x01(\bR\bretry5xx\x120\n" +
@@ -1627,7 +1641,7 @@ func file_edgeplane_v1_routing_proto_rawDescGZIP() []byte {
 }
 
 var file_edgeplane_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_edgeplane_v1_routing_proto_goTypes = []any{
 	(EncodedSlashes)(0),           // 0: edgeplane.v1.EncodedSlashes
 	(TlsMode)(0),                  // 1: edgeplane.v1.TlsMode
@@ -1650,10 +1664,11 @@ var file_edgeplane_v1_routing_proto_goTypes = []any{
 	(*UpdateRouteResponse)(nil),   // 18: edgeplane.v1.UpdateRouteResponse
 	(*DeleteRouteRequest)(nil),    // 19: edgeplane.v1.DeleteRouteRequest
 	(*DeleteRouteResponse)(nil),   // 20: edgeplane.v1.DeleteRouteResponse
-	nil,                           // 21: edgeplane.v1.HeaderRules.SetEntry
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 24: google.protobuf.FieldMask
+	nil,                           // 21: edgeplane.v1.Route.LabelsEntry
+	nil,                           // 22: edgeplane.v1.HeaderRules.SetEntry
+	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 25: google.protobuf.FieldMask
 }
 var file_edgeplane_v1_routing_proto_depIdxs = []int32{
 	5,  // 0: edgeplane.v1.Route.targets:type_name -> edgeplane.v1.Target
@@ -1661,48 +1676,49 @@ var file_edgeplane_v1_routing_proto_depIdxs = []int32{
 	7,  // 2: edgeplane.v1.Route.request_headers:type_name -> edgeplane.v1.HeaderRules
 	7,  // 3: edgeplane.v1.Route.response_headers:type_name -> edgeplane.v1.HeaderRules
 	8,  // 4: edgeplane.v1.Route.timeouts:type_name -> edgeplane.v1.Timeouts
-	22, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
-	22, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
+	23, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
+	23, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 7: edgeplane.v1.Route.encoded_slashes:type_name -> edgeplane.v1.EncodedSlashes
 	4,  // 8: edgeplane.v1.Route.outlier_detection:type_name -> edgeplane.v1.OutlierDetection
 	3,  // 9: edgeplane.v1.Route.retry_policy:type_name -> edgeplane.v1.RetryPolicy
-	23, // 10: edgeplane.v1.RetryPolicy.per_try_timeout:type_name -> google.protobuf.Duration
-	23, // 11: edgeplane.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
-	23, // 12: edgeplane.v1.OutlierDetection.max_ejection_time:type_name -> google.protobuf.Duration
-	1,  // 13: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
-	21, // 14: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
-	23, // 15: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	23, // 16: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
-	23, // 17: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
-	10, // 18: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
-	2,  // 19: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
-	23, // 20: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	2,  // 21: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
-	9,  // 22: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	2,  // 23: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
-	2,  // 24: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
-	2,  // 25: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
-	24, // 26: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	23, // 27: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	2,  // 28: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
-	9,  // 29: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	23, // 30: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	9,  // 31: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	11, // 32: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
-	13, // 33: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
-	15, // 34: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
-	17, // 35: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
-	19, // 36: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
-	12, // 37: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
-	14, // 38: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
-	16, // 39: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
-	18, // 40: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
-	20, // 41: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
-	37, // [37:42] is the sub-list for method output_type
-	32, // [32:37] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	21, // 10: edgeplane.v1.Route.labels:type_name -> edgeplane.v1.Route.LabelsEntry
+	24, // 11: edgeplane.v1.RetryPolicy.per_try_timeout:type_name -> google.protobuf.Duration
+	24, // 12: edgeplane.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
+	24, // 13: edgeplane.v1.OutlierDetection.max_ejection_time:type_name -> google.protobuf.Duration
+	1,  // 14: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
+	22, // 15: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
+	24, // 16: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	24, // 17: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
+	24, // 18: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
+	10, // 19: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
+	2,  // 20: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
+	24, // 21: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	2,  // 22: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
+	9,  // 23: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	2,  // 24: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
+	2,  // 25: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
+	2,  // 26: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
+	25, // 27: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	24, // 28: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	2,  // 29: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
+	9,  // 30: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	24, // 31: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	9,  // 32: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	11, // 33: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
+	13, // 34: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
+	15, // 35: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
+	17, // 36: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
+	19, // 37: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
+	12, // 38: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
+	14, // 39: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
+	16, // 40: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
+	18, // 41: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
+	20, // 42: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
+	38, // [38:43] is the sub-list for method output_type
+	33, // [33:38] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_routing_proto_init() }
@@ -1718,7 +1734,7 @@ func file_edgeplane_v1_routing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_routing_proto_rawDesc), len(file_edgeplane_v1_routing_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
