@@ -11,8 +11,9 @@ var errBadResponse = errors.New("malformed response from upstream")
 
 // forward proxies c.req to one of up's targets and relays the response, trying again
 // where the route's retry policy allows (see retryPolicy; each retry goes to another target
-// when there is one, within the route's retry budget). Every failed try counts against its
-// target's health. A kept connection the backend had closed in the meantime is replaced by
+// when there is one, within the route's retry budget). The request holds a circuit-breaker
+// slot at the target of its current try (503 at once when the first gets none; a retry
+// whose target has none is not made). Every failed try counts against its target's health. A kept connection the backend had closed in the meantime is replaced by
 // a fresh one when the request may be sent again (Go's Transport rules): it is idempotent
 // and its body is still at hand, or nothing of it was written; that is not a retry. After
 // any error while the request body was only partly read, the client connection closes:
@@ -28,17 +29,30 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 	idempotent := c.idempotent()
 	retryIdempotent := idempotent || req.method == http.MethodPut || req.method == http.MethodDelete
 	up.budget.deposit(now)
-	t := up.pick(now, nil)
+	key := up.hash.keyOfConn(c)
+	t := up.pick(now, nil, key)
+	if !up.admit(t) {
+		return c.replyLocal(http.StatusServiceUnavailable, up.overflowBody(), nil)
+	}
+	held := t // the target whose circuit-breaker slot this request holds
+	defer func() { up.done(held) }()
 	tryStart, fresh, stale := start, false, 0
+	next := func(n *target) { // move to the retry's target n (admitted by up.retry)
+		if n != held {
+			up.done(held)
+			held = n
+		}
+		t, tryStart, now = n, time.Now(), nanotime()
+		c.x.tries++
+	}
 	for c.x.tries = 1; ; {
 		c.x.target = t
 		bc, reused, err := c.backend(t, start, fresh, !idempotent)
 		fresh = false
 		if err != nil {
 			up.failed(t, err, now)
-			if next := up.retry(t, retryConnect, c.x.tries, retryIdempotent, replayable, now); next != nil {
-				t, tryStart, now = next, time.Now(), nanotime()
-				c.x.tries++
+			if n := up.retry(t, key, retryConnect, c.x.tries, retryIdempotent, replayable, now); n != nil {
+				next(n)
 				continue
 			}
 			return c.upstreamError(up, err, c.consumeBody(inBuf, replayable))
@@ -63,9 +77,8 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 			}
 			up.failed(t, err, now)
 			c.stopWatch()
-			if next := c.retryBroken(up, t, err, sendErr != nil && written == 0, perTry, retryIdempotent, replayable); next != nil {
-				t, tryStart, now = next, time.Now(), nanotime()
-				c.x.tries++
+			if n := c.retryBroken(up, t, key, err, sendErr != nil && written == 0, perTry, retryIdempotent, replayable); n != nil {
+				next(n)
 				continue
 			}
 			// A body not whole in the buffer was read whole only if send finished.
@@ -73,9 +86,8 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 		}
 		up.answered(t, c.resp.status, now)
 		if c.resp.status >= 500 {
-			if next := c.retry5xx(up, t, bc, retryIdempotent, replayable, now); next != nil {
-				t, tryStart, now = next, time.Now(), nanotime()
-				c.x.tries++
+			if n := c.retry5xx(up, t, key, bc, retryIdempotent, replayable, now); n != nil {
+				next(n)
 				continue
 			}
 		}
@@ -89,7 +101,7 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 // retryBroken returns the target to retry a try whose exchange broke with err, or nil.
 // unsent: nothing of the request was written (retried as a connect failure). A timeout is
 // retried only when it was the per-try timeout: the route's response timeout is final.
-func (c *Conn) retryBroken(up *upstream, t *target, err error, unsent, perTry, idempotent, replayable bool) *target {
+func (c *Conn) retryBroken(up *upstream, t *target, key hashKey, err error, unsent, perTry, idempotent, replayable bool) *target {
 	reason := retryReset
 	switch {
 	case unsent:
@@ -97,13 +109,13 @@ func (c *Conn) retryBroken(up *upstream, t *target, err error, unsent, perTry, i
 	case isTimeout(err) && !perTry:
 		return nil
 	}
-	return up.retry(t, reason, c.x.tries, idempotent, replayable, nanotime())
+	return up.retry(t, key, reason, c.x.tries, idempotent, replayable, nanotime())
 }
 
 // retry5xx returns the target to retry a 5xx answer on, or nil to relay it. The answer
 // retried is dropped with its connection.
-func (c *Conn) retry5xx(up *upstream, t *target, bc *bconn, idempotent, replayable bool, now int64) *target {
-	next := up.retry(t, retry5xx, c.x.tries, idempotent, replayable, now)
+func (c *Conn) retry5xx(up *upstream, t *target, key hashKey, bc *bconn, idempotent, replayable bool, now int64) *target {
+	next := up.retry(t, key, retry5xx, c.x.tries, idempotent, replayable, now)
 	if next != nil {
 		bc.conn.Close()
 		c.stopWatch()

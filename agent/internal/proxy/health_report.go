@@ -14,10 +14,16 @@ type TargetState struct {
 	Reason        string // why it is unhealthy; empty when healthy
 }
 
-// health reports whether t gets requests at now (unix nanoseconds) and, if not, why. It is
-// the one place that reads t's health for reporting: passive ejection today; active checks
-// add their verdict here.
+// health reports whether t gets requests at now (unix nanoseconds) and, if not, why: it
+// fails its active health checks, or passive health ejected it. It is the one place that
+// reads t's health for reporting.
 func (t *target) health(now int64) (healthy bool, reason string) {
+	if t.active.down() {
+		if e := t.active.lastErr.Load(); e != nil {
+			return false, clipReason("failing active health checks: " + *e)
+		}
+		return false, "failing active health checks"
+	}
 	if t.ejectedUntil.Load() > now {
 		if r := t.ejectReason.Load(); r != nil {
 			return false, *r
@@ -33,7 +39,13 @@ const maxReasonBytes = 200
 // ejected records why t was ejected after failures consecutive failures, the last err.
 // Not the hot path: called once per ejection.
 func (t *target) ejected(failures int32, err error) {
-	r := fmt.Sprintf("ejected after %d consecutive failures: %v", failures, err)
+	r := clipReason(fmt.Sprintf("ejected after %d consecutive failures: %v", failures, err))
+	t.ejectReason.Store(&r)
+}
+
+// clipReason cuts r to maxReasonBytes on a rune boundary and makes it valid UTF-8
+// (reports are protobuf strings).
+func clipReason(r string) string {
 	if len(r) > maxReasonBytes {
 		cut := maxReasonBytes
 		for cut > 0 && !utf8.RuneStart(r[cut]) {
@@ -41,8 +53,7 @@ func (t *target) ejected(failures int32, err error) {
 		}
 		r = r[:cut]
 	}
-	r = strings.ToValidUTF8(r, "?") // reports are protobuf strings: UTF-8 only
-	t.ejectReason.Store(&r)
+	return strings.ToValidUTF8(r, "?")
 }
 
 // TargetHealth returns the health of every target of every route being served, ordered by

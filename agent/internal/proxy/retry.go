@@ -71,21 +71,27 @@ func (r retryPolicy) allows(reason, tries int, idempotent, replayable bool) bool
 }
 
 // retry decides whether the try at t that failed for reason is made again, and on which
-// target: another one when there is one, else t itself, except after a connect failure
-// (trying t again would wait out the same connect timeout). It counts the retry, or the
-// refusal of an exhausted budget. nil: answer with this try's outcome.
-func (u *upstream) retry(t *target, reason, tries int, idempotent, replayable bool, now int64) *target {
+// target: another one when there is one (picked with key), else t itself, except after a
+// connect failure (trying t again would wait out the same connect timeout). Another target
+// must admit the retry (its circuit breaker); the caller then releases t's slot. It counts
+// the retry, or the refusal of an exhausted budget. nil: answer with this try's outcome.
+func (u *upstream) retry(t *target, key hashKey, reason, tries int, idempotent, replayable bool, now int64) *target {
 	if !u.retries.allows(reason, tries, idempotent, replayable) {
 		return nil
 	}
-	next := u.pick(now, t)
-	if next == nil {
-		if reason == retryConnect {
-			return nil
-		}
+	next := u.pick(now, t, key)
+	switch {
+	case next == nil && reason == retryConnect:
+		return nil
+	case next == nil:
 		next = t
+	case next != t && !u.admit(next):
+		return nil
 	}
 	if !u.budget.withdraw(now) {
+		if next != t {
+			u.done(next)
+		}
 		u.metrics.RetryBudgetExhausted()
 		return nil
 	}

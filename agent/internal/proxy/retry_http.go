@@ -32,19 +32,28 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	idempotent := idempotentMethod(req.Method, req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != "")
 	u.budget.deposit(nanotime())
+	key := u.hash.keyOfRequest(req)
 	out := req
+	var slot *target // a retry's circuit-breaker slot, held until its response head (the first's by serveHTTP, to the end)
 	for tries := 1; ; tries++ {
 		if rq != nil {
 			rq.x.target, rq.x.tries = t, tries
 		}
 		resp, perTry, err := rt.try(out)
+		if slot != nil {
+			u.done(slot)
+			slot = nil
+		}
 		reason, final := rt.outcome(req, t, resp, err, perTry)
 		if final {
 			return resp, err
 		}
-		next := u.retry(t, reason, tries, idempotent, !hasBody, nanotime())
+		next := u.retry(t, key, reason, tries, idempotent, !hasBody, nanotime())
 		if next == nil {
 			return resp, err
+		}
+		if next != t {
+			slot = next // admitted by u.retry
 		}
 		if resp != nil {
 			resp.Body.Close()

@@ -30,6 +30,9 @@ type upstream struct {
 	health       healthConfig
 	retries      retryPolicy
 	budget       *retryBudget
+	limits       breakerLimits // per-target circuit breakers
+	hash         *hashSource   // where LB_POLICY_HASH reads a request's key; nil for other policies
+	overflowMsg  string        // body of a 503 for a request a circuit breaker refused
 	metrics      *metrics.Route
 	handler      *httputil.ReverseProxy // the net/http path (HTTP/2, upgrades, unusual requests)
 	log          *slog.Logger
@@ -74,6 +77,9 @@ func (p *Proxy) newUpstream(src *edgeplanev1.Route, tgs []*edgeplanev1.Target, r
 		health:       p.health.forRoute(src.GetOutlierDetection()),
 		retries:      newRetryPolicy(src.GetRetryPolicy()),
 		budget:       newRetryBudget(src.GetRetryPolicy()),
+		limits:       newBreakerLimits(src.GetCircuitBreakers(), rt.tkey.connect),
+		hash:         newHashSource(src.GetLoadBalancer()),
+		overflowMsg:  overflowMessage(src.GetName()),
 		metrics:      rt.metrics,
 		log:          p.log.With("route", src.GetName()),
 		p:            p,
@@ -86,10 +92,21 @@ func (p *Proxy) newUpstream(src *edgeplanev1.Route, tgs []*edgeplanev1.Target, r
 			return nil, fmt.Errorf("route %q: target %q: %w", src.GetName(), tg.GetUrl(), err)
 		}
 		t.pool = p.pools.get(poolKey{secure: t.secure, addr: t.addr, host: t.url.Hostname(), timeouts: rt.tkey})
+		cfg, checked, err := newCheckConfig(src.GetHealthCheck())
+		if err != nil {
+			return nil, fmt.Errorf("route %q: %w", src.GetName(), err)
+		}
+		if checked {
+			t.active = p.checks.stateFor(checkKey{route: u.name, url: t.raw, cfg: cfg})
+		}
 		u.targets = append(u.targets, t)
 		weights = append(weights, tg.GetWeight())
 	}
-	u.picker = u.newPicker(weights)
+	if lb := src.GetLoadBalancer(); lb.GetPolicy() == edgeplanev1.LbPolicy_LB_POLICY_HASH &&
+		lb.GetHashHeader() == "" && lb.GetHashCookie() == "" && !lb.GetHashClientIp() {
+		return nil, fmt.Errorf("route %q: load_balancer: LB_POLICY_HASH without a key (hash_header, hash_cookie or hash_client_ip)", src.GetName())
+	}
+	u.picker = u.newPicker(weights, src)
 	u.handler = u.reverseProxy(p.transports.get(rt.tkey))
 	return u, nil
 }
@@ -120,8 +137,7 @@ type targetKey struct{}
 // X-Real-IP and the identity headers, then sets its own forwarding headers and the route's
 // header rules.
 func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
-	t := u.pick(nanotime(), nil)
-	pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), targetKey{}, t))
+	t := pr.In.Context().Value(targetKey{}).(*target) // picked and admitted by serveHTTP; in pr.Out's context too
 	rq, _ := pr.In.Context().Value(httpRequestKey{}).(*httpRequest)
 	if rq != nil {
 		rq.x.target = t

@@ -87,6 +87,9 @@ func ValidateRoute(prefix string, r *edgeplanev1.Route) error {
 	validateHeaders(&vs, f("response_headers"), r.GetResponseHeaders())
 	validateTimeouts(&vs, f("timeouts"), r.GetTimeouts())
 	validateOutlier(&vs, f("outlier_detection"), r.GetOutlierDetection())
+	validateHealthCheck(&vs, f("health_check"), r.GetHealthCheck())
+	validateLoadBalancer(&vs, f("load_balancer"), r.GetLoadBalancer())
+	validateBreakers(&vs, f("circuit_breakers"), r.GetCircuitBreakers())
 	validateRetry(&vs, f("retry_policy"), r.GetRetryPolicy())
 	validateHardening(&vs, f, r)
 	if p := LabelsProblem(r.GetLabels(), MaxObjectLabels); p != "" {
