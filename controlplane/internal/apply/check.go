@@ -12,10 +12,10 @@ import (
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
-// checkCertificates fails when a route written by the plan names a certificate agents do
-// not have (or one that covers none of its hosts), or when a route that stays names a
-// certificate the plan deletes.
-func (s *Service) checkCertificates(ctx context.Context, p *plan, req Request) error {
+// checkReferences fails when a route written by the plan names a certificate agents do
+// not have (or one that does not cover its hosts), or when a route the apply writes or
+// keeps names a certificate or a service the plan prunes.
+func (s *Service) checkReferences(ctx context.Context, p *plan, req Request) error {
 	index := make(map[string]int, len(req.Routes))
 	for i, r := range req.Routes {
 		index[r.GetName()] = i
