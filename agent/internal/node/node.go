@@ -104,6 +104,7 @@ type Agent struct {
 
 	telemetry chan *edgeplanev1.TelemetrySettings // latest from the control plane, for runTelemetry
 	traces    traceStats
+	targets   *healthReporter // target health for the control plane and the gauge
 
 	config atomic.Pointer[routeset.Set] // what the proxy serves; nil before any config
 	mu     sync.Mutex                   // guards changed
@@ -144,6 +145,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.proxy = p
+	a.targets = newHealthReporter(p, a.metrics)
 	a.frontend = frontend.New(frontend.Config{Proxy: p, HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr,
 		ProxyProtocol: cfg.ProxyProtocol, ProxyProtocolFrom: cfg.ProxyProtocolFrom, Metrics: a.metrics, Logger: log.With("component", "frontend")})
 	if err := a.checkTransport(); err != nil {
@@ -182,7 +184,7 @@ func (a *Agent) dial(log *slog.Logger, creds credentials.TransportCredentials, r
 	a.stream = stream.New(stream.Config{
 		Conn: conn, Applier: (*applier)(a), NodeID: a.cfg.NodeID, Labels: a.cfg.Labels,
 		Version: a.cfg.Version, Backoff: a.cfg.Backoff, Logger: log, OnConnected: a.metrics.SetConnected,
-		Renewal: renew, OnSettings: a.onSettings,
+		Renewal: renew, OnSettings: a.onSettings, TargetHealth: a.targets.Latest,
 	})
 	return nil
 }

@@ -126,6 +126,7 @@ type exchange struct {
 	bytesOut int64
 	route    *Route  // nil when none matched
 	target   *target // nil when no backend was tried
+	tries    int     // tries made (retries + 1); 0 when no backend was tried
 	revision int64
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/auth"
 	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
@@ -34,6 +35,9 @@ var (
 	_ edgeplanev1.AgentServiceServer = (*Fleet)(nil)
 )
 
+// maxListAgentsBytes bounds the agents of one ListAgents page, in encoded bytes.
+const maxListAgentsBytes = 3 << 20
+
 // ListAgents implements FleetService.ListAgents.
 func (h *Fleet) ListAgents(ctx context.Context, req *edgeplanev1.ListAgentsRequest) (*edgeplanev1.ListAgentsResponse, error) {
 	all, err := h.Fanout.Agents(ctx)
@@ -44,6 +48,10 @@ func (h *Fleet) ListAgents(ctx context.Context, req *edgeplanev1.ListAgentsReque
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	// Agents with many targets report their health (up to 1,000 entries each): a page stops
+	// before it outgrows what a gRPC client takes by default (4 MiB).
+	items, next = page.Fit(items, (*edgeplanev1.Agent).GetNodeId, func(a *edgeplanev1.Agent) int { return proto.Size(a) },
+		maxListAgentsBytes, next)
 	return &edgeplanev1.ListAgentsResponse{Agents: items, NextPageToken: next}, nil
 }
 
