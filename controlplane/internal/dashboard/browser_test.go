@@ -100,6 +100,22 @@ func TestBrowser_Dashboard(t *testing.T) {
 		}
 	})
 
+	t.Run("tables and search work with JavaScript off", func(t *testing.T) {
+		b.scripts(t, false)
+		defer b.scripts(t, true)
+		b.do(t, 10*time.Second, "routes page without JavaScript", chromedp.Navigate(c.URL("routes")), chromedp.WaitVisible(`#route-search`),
+			chromedp.SendKeys(`#route-search`, "api"), chromedp.Submit(`#route-search`), chromedp.WaitVisible(`#route-api`))
+		if eval[bool](t, b, `!!document.querySelector("#route-web")`) {
+			t.Error("searching for api still lists web")
+		}
+		if got := eval[string](t, b, `location.search`); got != "?q=api" {
+			t.Errorf("search URL: got %q, want ?q=api", got)
+		}
+		if got := eval[string](t, b, `document.querySelector("#live-status").textContent`); got != "" {
+			t.Errorf("live status %q: the script ran with JavaScript off", got)
+		}
+	})
+
 	t.Run("every page loads without console errors", func(t *testing.T) {
 		b.takeErrors()
 		for _, p := range []struct{ name, path string }{
