@@ -46,7 +46,7 @@ func TestBrowser_Dashboard(t *testing.T) {
 	t.Run("a route created over gRPC appears", func(t *testing.T) {
 		b.do(t, 10*time.Second, "routes page", chromedp.Navigate(c.URL("routes")), chromedp.WaitVisible(`#routes`))
 		c.createRoute(t, "web", "web.test", back.URL)
-		b.waitJS(t, 5*time.Second, "route web on the routes page", `!!document.querySelector("#route-web")`)
+		b.waitJS(t, 10*time.Second, "route web on the routes page", `!!document.querySelector("#route-web")`)
 	})
 
 	t.Run("a rejected config shows red", func(t *testing.T) {
@@ -142,6 +142,17 @@ func TestBrowser_Dashboard(t *testing.T) {
 	})
 }
 
+// without returns errs but those that mention s.
+func without(errs []string, s string) []string {
+	var out []string
+	for _, e := range errs {
+		if !strings.Contains(e, s) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // Logging in with tokens in a real browser: a viewer sees but cannot renew, an operator can.
 func TestBrowser_LoginAndRoles(t *testing.T) {
 	b := newBrowser(t)
@@ -172,14 +183,14 @@ func TestBrowser_LoginAndRoles(t *testing.T) {
 	if err != nil || status != http.StatusForbidden {
 		t.Errorf("viewer's forged renewal from the page: got %d, %v; want 403", status, err)
 	}
-	b.takeErrors() // the refused fetch logs a failed load
 
 	b.do(t, 10*time.Second, "log out", chromedp.Click(`#logout`), chromedp.WaitVisible(`#token`))
 	logIn(operator)
 	b.do(t, 10*time.Second, "renew as operator", chromedp.Navigate(c.URL("certificates")), chromedp.WaitVisible(`#renew-site`),
 		chromedp.Click(`#renew-site`), chromedp.WaitVisible(`#renewed`))
 	b.screenshot(t, "certificates-operator")
-	if errs := b.takeErrors(); len(errs) > 0 {
+	// The refused fetch above logs a failed load, maybe only now: that one is expected.
+	if errs := without(b.takeErrors(), "/ui/certificates/site/renew"); len(errs) > 0 {
 		t.Errorf("operator pages: console errors: %v", errs)
 	}
 }
