@@ -84,7 +84,9 @@ func logCall(ctx context.Context, log *slog.Logger, method string, start time.Ti
 		slog.Duration("duration", time.Since(start)))
 }
 
-// tracedStream gives a stream handler the traced context.
+// tracedStream gives a stream handler the traced context. It keeps a context in a struct
+// (against STYLE, necessarily): grpc.ServerStream hands its handler the context through
+// its Context method, so a wrapper that changes the context must hold it.
 type tracedStream struct {
 	grpc.ServerStream
 	ctx context.Context
