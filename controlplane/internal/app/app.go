@@ -276,6 +276,7 @@ func (a *App) build(creds []grpc.ServerOption) {
 	a.buildEnrollment(st, fleet)
 	a.buildServices(st)
 	a.buildCerts(st)
+	a.buildApply(st)
 	a.health = health.NewServer()
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(a.grpc, a.health)

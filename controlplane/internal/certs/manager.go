@@ -118,7 +118,7 @@ func (m *Manager) Create(ctx context.Context, c *edgeplanev1.Certificate) (*edge
 		return nil, 0, fmt.Errorf("no ACME directory: set certificate.acme_directory or start the control plane with --acme-directory: %w", model.ErrFailedPrecondition)
 	}
 	now := timestamppb.Now()
-	meta := &edgeplanev1.Certificate{Name: c.GetName(), Domains: c.GetDomains(), AcmeDirectory: c.GetAcmeDirectory(),
+	meta := &edgeplanev1.Certificate{Name: c.GetName(), Domains: c.GetDomains(), AcmeDirectory: c.GetAcmeDirectory(), Labels: c.GetLabels(),
 		Source: edgeplanev1.CertificateSource_CERTIFICATE_SOURCE_ACME, Status: edgeplanev1.CertificateStatus_CERTIFICATE_STATUS_PENDING,
 		RenewTime: now, CreateTime: now, UpdateTime: now}
 	out, err := m.cfg.Store.CreateCertMeta(ctx, meta)
@@ -139,7 +139,7 @@ func (m *Manager) createUpload(ctx context.Context, c *edgeplanev1.Certificate) 
 	}
 	now := timestamppb.Now()
 	meta := describe(&edgeplanev1.Certificate{Name: c.GetName(), Domains: up.domains,
-		Source: edgeplanev1.CertificateSource_CERTIFICATE_SOURCE_UPLOADED, CreateTime: now, UpdateTime: now}, up.leaf)
+		Labels: c.GetLabels(), Source: edgeplanev1.CertificateSource_CERTIFICATE_SOURCE_UPLOADED, CreateTime: now, UpdateTime: now}, up.leaf)
 	tc := &edgeplanev1.TlsCertificate{Name: c.GetName(), Domains: up.domains,
 		CertificatePem: c.GetCertificatePem(), PrivateKeyPem: c.GetPrivateKeyPem()}
 	payload, err := m.cfg.Store.Encode(store.KindCertificate, tc)
@@ -274,6 +274,10 @@ func (m *Manager) usedBy(name string) string {
 	}
 	return ""
 }
+
+// Wake makes Run look at the stored certificates now (ConfigService.ApplyConfig declared
+// some).
+func (m *Manager) Wake() { m.wake() }
 
 func (m *Manager) wake() {
 	select {

@@ -104,9 +104,21 @@ func (m *Manager) emit(ctx context.Context, e event.Event) {
 	switch e.(type) {
 	case *event.ServiceDied, *event.ServiceOOM, *event.ServiceMissing, *event.ServiceUnknownContainer:
 		level = slog.LevelWarn
+	case *event.ServiceFailed:
+		level = slog.LevelError
 	}
 	m.log.LogAttrs(ctx, level, e.Type(), append(event.Attrs(e), slog.String("event_type", e.Type()))...)
 	if m.cfg.Events != nil {
 		m.cfg.Events(ctx, e)
 	}
+}
+
+// failed reports an operation that failed after the request was accepted (the engine or the
+// port allocator refused it): a service_failed event with the operation and the error,
+// logged at error. It returns err. A cancelled caller is not reported.
+func (m *Manager) failed(ctx context.Context, op, service string, err error) error {
+	if err != nil && ctx.Err() == nil {
+		m.emit(ctx, &event.ServiceFailed{Service: service, Operation: op, Error: err.Error()})
+	}
+	return err
 }

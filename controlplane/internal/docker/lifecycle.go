@@ -38,11 +38,11 @@ func (m *Manager) Start(ctx context.Context, name string) (*edgeplanev1.Service,
 	}
 	if cur.GetState() == missing {
 		if def, err = m.recreate(ctx, def); err != nil {
-			return nil, 0, err
+			return nil, 0, m.failed(ctx, "start", name, err)
 		}
 	}
 	if err := m.startContainer(ctx, name); err != nil {
-		return nil, 0, err
+		return nil, 0, m.failed(ctx, "start", name, err)
 	}
 	rev, err := m.publish(ctx, def, true)
 	if err != nil {
@@ -164,7 +164,8 @@ func (m *Manager) Update(ctx context.Context, in *edgeplanev1.Service, mask []st
 	if err != nil {
 		return nil, 0, err
 	}
-	return m.replace(ctx, cur, stored)
+	out, rev, err := m.replace(ctx, cur, stored)
+	return out, rev, m.failed(ctx, "update", next.GetName(), err)
 }
 
 // replace swaps the container of cur for one made from next, moving the port lease if

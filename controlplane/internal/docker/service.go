@@ -52,7 +52,7 @@ func (m *Manager) Create(ctx context.Context, in *edgeplanev1.Service) (*edgepla
 	svc, rev, err := m.createAndStart(ctx, stored, in.GetHostPort(), &u)
 	if err != nil {
 		m.undo(ctx, def.GetName(), u, true)
-		return nil, 0, err
+		return nil, 0, m.failed(ctx, "create", def.GetName(), err)
 	}
 	m.emit(ctx, &event.ServiceCreated{Service: svc.GetName(), Image: svc.GetImage(), HostPort: int64(svc.GetHostPort())})
 	m.emit(ctx, &event.ServiceStarted{Service: svc.GetName(), ContainerID: svc.GetContainerId()})

@@ -7,6 +7,7 @@ type RouteChanged struct {
 	Route    string
 	Change   string // "written" or "deleted"
 	Revision int64
+	Via      string // "apply" when written by ConfigService.ApplyConfig, else empty
 }
 
 // AgentConnected: an agent's stream opened on Replica.
@@ -37,6 +38,7 @@ func (e *RouteChanged) visit(c codec) {
 	c.str("route", &e.Route)
 	c.str("change", &e.Change)
 	c.int("revision", &e.Revision)
+	c.str("via", &e.Via)
 }
 
 func (e *AgentConnected) visit(c codec) {

@@ -34,6 +34,10 @@ type ServiceUnknownContainer struct {
 	ContainerNames       string // comma-separated
 }
 
+// ServiceFailed: an operation on a service failed after the request was accepted (the
+// engine or the port allocator refused it).
+type ServiceFailed struct{ Service, Operation, Error string }
+
 // ServiceDeleted: a service was deleted and its port released.
 type ServiceDeleted struct {
 	Service  string
@@ -49,6 +53,7 @@ func (*ServiceHealth) Type() string           { return "service_health" }
 func (*ServiceMissing) Type() string          { return "service_missing" }
 func (*ServiceUnknownContainer) Type() string { return "service_unknown_container" }
 func (*ServiceDeleted) Type() string          { return "service_deleted" }
+func (*ServiceFailed) Type() string           { return "service_failed" }
 
 func (e *ServiceCreated) visit(c codec) {
 	c.str("service", &e.Service)
@@ -81,6 +86,12 @@ func (e *ServiceDeleted) visit(c codec) {
 	c.int("host_port", &e.HostPort)
 }
 
+func (e *ServiceFailed) visit(c codec) {
+	c.str("service", &e.Service)
+	c.str("operation", &e.Operation)
+	c.str("error", &e.Error)
+}
+
 func container(c codec, service, id *string) {
 	c.str("service", service)
 	c.str("container_id", id)
@@ -96,4 +107,5 @@ var (
 	_ = register[ServiceMissing]()
 	_ = register[ServiceUnknownContainer]()
 	_ = register[ServiceDeleted]()
+	_ = register[ServiceFailed]()
 )

@@ -86,6 +86,9 @@ func ValidateRoute(prefix string, r *edgeplanev1.Route) error {
 	validateTimeouts(&vs, f("timeouts"), r.GetTimeouts())
 	validateOutlier(&vs, f("outlier_detection"), r.GetOutlierDetection())
 	validateHardening(&vs, f, r)
+	if p := LabelsProblem(r.GetLabels(), MaxObjectLabels); p != "" {
+		vs.add(f("labels"), p)
+	}
 	return vs.err()
 }
 

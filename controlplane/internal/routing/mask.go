@@ -30,6 +30,7 @@ var setters = map[string]func(dst, src *edgeplanev1.Route){
 	},
 	"encoded_slashes":     func(d, s *edgeplanev1.Route) { d.EncodedSlashes = s.EncodedSlashes },
 	"keep_empty_segments": func(d, s *edgeplanev1.Route) { d.KeepEmptySegments = s.KeepEmptySegments },
+	"labels":              func(d, s *edgeplanev1.Route) { d.Labels = s.Labels },
 }
 
 // maskAliases accepts protojson's lowerCamelCase paths too.

@@ -27,6 +27,7 @@ func TestUpdate_EveryWritableFieldIsKept(t *testing.T) {
 	full.AllowUnderscoresInHeaders = true
 	full.EncodedSlashes = edgeplanev1.EncodedSlashes_ENCODED_SLASHES_KEEP
 	full.KeepEmptySegments = true
+	full.Labels = map[string]string{"team": "a"}
 	full.OutlierDetection = &edgeplanev1.OutlierDetection{ConsecutiveFailures: 3}
 	full.PreserveHost = true
 	full.Priority = 7

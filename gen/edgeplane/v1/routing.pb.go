@@ -197,8 +197,11 @@ type Route struct {
 	KeepEmptySegments bool `protobuf:"varint,44,opt,name=keep_empty_segments,json=keepEmptySegments,proto3" json:"keep_empty_segments,omitempty"`
 	// Passive health of the route's targets; unset fields take the agent's defaults.
 	OutlierDetection *OutlierDetection `protobuf:"bytes,61,opt,name=outlier_detection,json=outlierDetection,proto3" json:"outlier_detection,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Free-form labels (at most 32; keys 1-63 bytes, values at most 253). Agents ignore them;
+	// ConfigService.ApplyConfig prunes by them ("team": "a").
+	Labels        map[string]string `protobuf:"bytes,70,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -381,6 +384,13 @@ func (x *Route) GetKeepEmptySegments() bool {
 func (x *Route) GetOutlierDetection() *OutlierDetection {
 	if x != nil {
 		return x.OutlierDetection
+	}
+	return nil
+}
+
+func (x *Route) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
 	}
 	return nil
 }
@@ -1371,7 +1381,7 @@ var File_edgeplane_v1_routing_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\a\n" +
+	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\b\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\x12\x1f\n" +
@@ -1398,7 +1408,11 @@ const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\x1callow_underscores_in_headers\x18* \x01(\bR\x19allowUnderscoresInHeaders\x12E\n" +
 	"\x0fencoded_slashes\x18+ \x01(\x0e2\x1c.edgeplane.v1.EncodedSlashesR\x0eencodedSlashes\x12.\n" +
 	"\x13keep_empty_segments\x18, \x01(\bR\x11keepEmptySegments\x12K\n" +
-	"\x11outlier_detection\x18= \x01(\v2\x1e.edgeplane.v1.OutlierDetectionR\x10outlierDetection\"\xcb\x02\n" +
+	"\x11outlier_detection\x18= \x01(\v2\x1e.edgeplane.v1.OutlierDetectionR\x10outlierDetection\x127\n" +
+	"\x06labels\x18F \x03(\v2\x1f.edgeplane.v1.Route.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcb\x02\n" +
 	"\x10OutlierDetection\x121\n" +
 	"\x14consecutive_failures\x18\x01 \x01(\rR\x13consecutiveFailures\x12\x1b\n" +
 	"\tcount_5xx\x18\x02 \x01(\bR\bcount5xx\x12G\n" +
@@ -1496,7 +1510,7 @@ func file_edgeplane_v1_routing_proto_rawDescGZIP() []byte {
 }
 
 var file_edgeplane_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_edgeplane_v1_routing_proto_goTypes = []any{
 	(EncodedSlashes)(0),           // 0: edgeplane.v1.EncodedSlashes
 	(TlsMode)(0),                  // 1: edgeplane.v1.TlsMode
@@ -1518,10 +1532,11 @@ var file_edgeplane_v1_routing_proto_goTypes = []any{
 	(*UpdateRouteResponse)(nil),   // 17: edgeplane.v1.UpdateRouteResponse
 	(*DeleteRouteRequest)(nil),    // 18: edgeplane.v1.DeleteRouteRequest
 	(*DeleteRouteResponse)(nil),   // 19: edgeplane.v1.DeleteRouteResponse
-	nil,                           // 20: edgeplane.v1.HeaderRules.SetEntry
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 23: google.protobuf.FieldMask
+	nil,                           // 20: edgeplane.v1.Route.LabelsEntry
+	nil,                           // 21: edgeplane.v1.HeaderRules.SetEntry
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 24: google.protobuf.FieldMask
 }
 var file_edgeplane_v1_routing_proto_depIdxs = []int32{
 	4,  // 0: edgeplane.v1.Route.targets:type_name -> edgeplane.v1.Target
@@ -1529,46 +1544,47 @@ var file_edgeplane_v1_routing_proto_depIdxs = []int32{
 	6,  // 2: edgeplane.v1.Route.request_headers:type_name -> edgeplane.v1.HeaderRules
 	6,  // 3: edgeplane.v1.Route.response_headers:type_name -> edgeplane.v1.HeaderRules
 	7,  // 4: edgeplane.v1.Route.timeouts:type_name -> edgeplane.v1.Timeouts
-	21, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
-	21, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
+	22, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
+	22, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 7: edgeplane.v1.Route.encoded_slashes:type_name -> edgeplane.v1.EncodedSlashes
 	3,  // 8: edgeplane.v1.Route.outlier_detection:type_name -> edgeplane.v1.OutlierDetection
-	22, // 9: edgeplane.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
-	22, // 10: edgeplane.v1.OutlierDetection.max_ejection_time:type_name -> google.protobuf.Duration
-	1,  // 11: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
-	20, // 12: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
-	22, // 13: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	22, // 14: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
-	22, // 15: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
-	9,  // 16: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
-	2,  // 17: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
-	22, // 18: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	2,  // 19: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
-	8,  // 20: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	2,  // 21: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
-	2,  // 22: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
-	2,  // 23: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
-	23, // 24: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	22, // 25: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	2,  // 26: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
-	8,  // 27: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	22, // 28: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	8,  // 29: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	10, // 30: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
-	12, // 31: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
-	14, // 32: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
-	16, // 33: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
-	18, // 34: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
-	11, // 35: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
-	13, // 36: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
-	15, // 37: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
-	17, // 38: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
-	19, // 39: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
-	35, // [35:40] is the sub-list for method output_type
-	30, // [30:35] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	20, // 9: edgeplane.v1.Route.labels:type_name -> edgeplane.v1.Route.LabelsEntry
+	23, // 10: edgeplane.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
+	23, // 11: edgeplane.v1.OutlierDetection.max_ejection_time:type_name -> google.protobuf.Duration
+	1,  // 12: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
+	21, // 13: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
+	23, // 14: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	23, // 15: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
+	23, // 16: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
+	9,  // 17: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
+	2,  // 18: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
+	23, // 19: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	2,  // 20: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
+	8,  // 21: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	2,  // 22: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
+	2,  // 23: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
+	2,  // 24: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
+	24, // 25: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	23, // 26: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	2,  // 27: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
+	8,  // 28: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	23, // 29: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	8,  // 30: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	10, // 31: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
+	12, // 32: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
+	14, // 33: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
+	16, // 34: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
+	18, // 35: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
+	11, // 36: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
+	13, // 37: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
+	15, // 38: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
+	17, // 39: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
+	19, // 40: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
+	36, // [36:41] is the sub-list for method output_type
+	31, // [31:36] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_routing_proto_init() }
@@ -1583,7 +1599,7 @@ func file_edgeplane_v1_routing_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_routing_proto_rawDesc), len(file_edgeplane_v1_routing_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
