@@ -108,6 +108,7 @@ func run(args []string) error {
 	fs.DurationVar(&cfg.AgentCertLifetime, "agent-cert-lifetime", 30*24*time.Hour, "lifetime of agents' client certificates; agents renew at two thirds of it")
 	fs.DurationVar(&cfg.AgentRetention, "agent-retention", app.DefaultAgentRetention, "how long the status of an agent not seen is kept in FleetService")
 	securityFlags(fs, &cfg)
+	fs.StringVar(&cfg.Dashboard, "dashboard", app.DashboardAuto, "web dashboard on --http-addr under /ui/: auto (served when --http-addr is loopback), on (any address; with auth on, its cookies are Secure: front it with TLS), off")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error, then optional per-component levels: info,fanout=debug")
 	fs.BoolVar(&showVersion, "version", false, "print the version and exit")

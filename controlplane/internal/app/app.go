@@ -30,6 +30,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/api"
 	"github.com/edgeplane/edgeplane/controlplane/internal/auth"
 	"github.com/edgeplane/edgeplane/controlplane/internal/certs"
+	"github.com/edgeplane/edgeplane/controlplane/internal/dashboard"
 	"github.com/edgeplane/edgeplane/controlplane/internal/docker"
 	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
 	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
@@ -106,6 +107,8 @@ type Config struct {
 	// GRPCAddr. Dev implies it. Without it (and Dev) gRPC is TLS (see TLSConfig).
 	Insecure bool
 	TLSConfig
+	// Dashboard is DashboardAuto (default), DashboardOn or DashboardOff (dashboard.go).
+	Dashboard string
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -143,6 +146,8 @@ type App struct {
 	endAll    func()
 	ca        *pki.CA // the cluster CA; nil with TLS off
 	store     *store.Store
+	dash      *dashboard.Dashboard // nil when not served
+	dashPipe  *dashboardConn
 }
 
 // New opens the listeners and Redis clients. Call Run to serve; Run releases them.
@@ -153,6 +158,9 @@ func New(cfg Config) (*App, error) {
 	}
 	a.log = a.log.With("replica", a.cfg.ReplicaID)
 	if err := a.checkTransport(); err != nil {
+		return nil, err
+	}
+	if err := a.checkDashboard(); err != nil {
 		return nil, err
 	}
 	if err := a.open(); err != nil {
@@ -172,6 +180,10 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.build(creds)
+	if err := a.buildDashboard(); err != nil {
+		a.closeAll()
+		return nil, err
+	}
 	return a, nil
 }
 
