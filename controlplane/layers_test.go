@@ -14,8 +14,8 @@ var layers = [][]string{
 	{"store", "streams", "page"},
 	{"state", "telemetry", "metrics"},
 	{"certs", "ports", "auth"},
-	{"routing", "docker", "fanout", "alerts", "pki"},
-	{"api"},
+	{"routing", "apply", "docker", "fanout", "alerts", "pki"},
+	{"api", "dashboard"},
 	{"app"},
 }
 
