@@ -20,9 +20,9 @@ type Fleet struct {
 	edgeplanev1.UnimplementedFleetServiceServer
 	edgeplanev1.UnimplementedAgentServiceServer
 	Fanout *fanout.Fanout
-	// Sessions is the context agent streams run under; cancelling it ends them all, which
-	// lets a graceful stop finish. Nil means each stream's own context only.
-	Sessions context.Context
+	// Sessions, once closed, ends every agent stream, which lets a graceful stop finish.
+	// Nil: each stream ends with its own context only.
+	Sessions <-chan struct{}
 	// Enrollment serves Enroll and RevokeAgent; its Enroller is nil when TLS is off.
 	Enrollment *Enrollment
 	// RequireCert makes Connect demand a verified agent certificate and bind the stream to
@@ -122,9 +122,15 @@ func (h *Fleet) RevokeAgent(ctx context.Context, req *edgeplanev1.RevokeAgentReq
 	return res, err
 }
 
-// mergeCancel returns a context of a that is also cancelled when b is.
-func mergeCancel(a, b context.Context) (context.Context, context.CancelFunc) {
+// mergeCancel returns a context of a that is also cancelled when b is closed.
+func mergeCancel(a context.Context, b <-chan struct{}) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(a)
-	stop := context.AfterFunc(b, cancel)
-	return ctx, func() { stop(); cancel() }
+	go func() { // ends with ctx, which the caller's cancel ends
+		select {
+		case <-b:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }

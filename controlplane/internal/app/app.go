@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -141,8 +142,8 @@ type App struct {
 	policy    *auth.Policy        // the method table (auth.go)
 	authn     *auth.Authenticator // says who is calling
 	health    *health.Server
-	sessions  context.Context
-	endAll    context.CancelFunc
+	sessions  chan struct{} // closed by endAll: ends every agent stream
+	endAll    func()
 	ca        *pki.CA // the cluster CA; nil with TLS off
 	store     *store.Store
 	dash      *dashboard.Dashboard // nil when not served
@@ -268,7 +269,8 @@ func (a *App) build(creds []grpc.ServerOption) {
 		State: a.state, Store: st, ReplicaID: a.cfg.ReplicaID, Heartbeat: a.cfg.Heartbeat, Events: a.events.For("fanout"),
 		Logger: a.log.With("component", "fanout"), Settings: a.agentSettings(st), Renew: a.renewAgent,
 	})
-	a.sessions, a.endAll = context.WithCancel(context.Background())
+	a.sessions = make(chan struct{})
+	a.endAll = sync.OnceFunc(func() { close(a.sessions) })
 	a.prom = prometheus.NewRegistry()
 	a.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.grpc = grpc.NewServer(append(append(append(api.Interceptors(a.log, a.prom), a.guardOptions(st)...),

@@ -13,6 +13,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
 	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/redistest"
+	"github.com/edgeplane/edgeplane/internal/waitfor"
 )
 
 // recorder acknowledges what it processes, rejects entries without "n" as malformed, and
@@ -80,13 +81,7 @@ func add(t *testing.T, rdb redis.UniversalClient, n int, values ...any) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.True(t, 10*time.Second, what, cond)
 }
 
 func newClient(t *testing.T, srv *redistest.Server) redis.UniversalClient {
