@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/edgeplane/edgeplane/internal/redisurl"
 	"log/slog"
 	"maps"
 	"net"
@@ -205,6 +206,11 @@ func (a *App) open() error {
 		a.log.Warn("DEV MODE: state lives in an embedded in-memory store and is LOST when the control plane exits; use --redis-url in production")
 	case url == "":
 		return errors.New("no state store: set --redis-url (or EDGEPLANE_REDIS_URL), or --dev for an in-memory one")
+	}
+	if u := a.cfg.AgentRedisURL; u != "" && u != NoAgentRedis {
+		if err := redisurl.Validate(u); err != nil {
+			return fmt.Errorf("--agent-redis-url: %w", err)
+		}
 	}
 	var err error
 	switch {

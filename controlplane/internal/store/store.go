@@ -138,11 +138,25 @@ func mapErr(err error, what string) error {
 		return fmt.Errorf("%s: %w: the store lost its data; a replica is restoring it", what, model.ErrUnavailable)
 	}
 	var rerr redis.Error
-	if errors.As(err, &rerr) && !strings.HasPrefix(msg, "LOADING") && !strings.HasPrefix(msg, "CLUSTERDOWN") &&
-		!strings.HasPrefix(msg, "MASTERDOWN") && !strings.HasPrefix(msg, "TRYAGAIN") {
+	if errors.As(err, &rerr) && !transient(msg) {
 		return fmt.Errorf("%s: redis: %w", what, err)
 	}
 	return fmt.Errorf("%s: %w: %v", what, model.ErrUnavailable, err)
+}
+
+// transientReplies are the replies of a Redis that is loading, failing over or between
+// primaries: the command may work again in a moment. READONLY is a demoted primary (a
+// Sentinel or Cluster failover the client has not followed yet), also inside a script's
+// error.
+var transientReplies = []string{"LOADING", "CLUSTERDOWN", "MASTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "UNBLOCKED"}
+
+func transient(msg string) bool {
+	for _, p := range transientReplies {
+		if strings.HasPrefix(msg, p) || strings.Contains(msg, "-"+p) || strings.Contains(msg, ": "+p) {
+			return true
+		}
+	}
+	return false
 }
 
 // splitValue splits a stored "revision:payload" value.
