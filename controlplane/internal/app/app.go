@@ -49,6 +49,12 @@ import (
 type Config struct {
 	// RedisURL is the state store (see newRedis for the URL forms). Required unless Dev.
 	RedisURL string
+	// RedisMinReplicas, when positive, makes config writes wait (WAIT) until that many Redis
+	// replicas confirm them before they are acknowledged; unconfirmed writes fail with
+	// Unavailable (they may still take effect). RedisMinReplicasTimeout bounds the wait
+	// (default store.DefaultMinReplicasTimeout). See ha.go.
+	RedisMinReplicas        int
+	RedisMinReplicasTimeout time.Duration
 	// Dev runs on an embedded in-memory Redis-compatible store; nothing persists.
 	Dev bool
 	// Auth configures authentication and authorization (auth.go).
@@ -152,6 +158,9 @@ func New(cfg Config) (*App, error) {
 	if err := a.checkTransport(); err != nil {
 		return nil, err
 	}
+	if err := checkMinReplicas(a.cfg); err != nil {
+		return nil, err
+	}
 	if err := a.open(); err != nil {
 		a.closeAll()
 		return nil, err
@@ -160,7 +169,8 @@ func New(cfg Config) (*App, error) {
 		a.closeAll()
 		return nil, err
 	}
-	a.store = store.New(store.Config{Client: a.rdb, ACLClient: a.tel.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets})
+	a.store = store.New(store.Config{Client: a.rdb, ACLClient: a.tel.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets,
+		MinReplicas: a.cfg.RedisMinReplicas, MinReplicasTimeout: a.cfg.RedisMinReplicasTimeout})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	creds, err := a.setupTLS(ctx, a.store)

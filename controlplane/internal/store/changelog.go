@@ -18,6 +18,9 @@ type Change struct {
 	Name     string
 	Delete   bool
 	Payload  []byte // the resource as written, for a put
+	// At marks this write; Prev is the mark of the changelog entry before it ("" when the
+	// writer did not chain it). See chainLua.
+	At, Prev string
 }
 
 // ReadChangelog returns changelog entries with revisions above after, oldest first, at most
@@ -83,6 +86,8 @@ func parseChanges(msgs []redis.XMessage) ([]Change, error) {
 		c.Delete = op == "del"
 		data, _ := m.Values["data"].(string)
 		c.Payload = []byte(data)
+		c.At, _ = m.Values["at"].(string)
+		c.Prev, _ = m.Values["prev"].(string)
 		if c.Kind == "" || c.Name == "" || (op != "put" && op != "del") {
 			return nil, fmt.Errorf("changelog entry %s is malformed", m.ID)
 		}

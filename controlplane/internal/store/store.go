@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -36,6 +37,12 @@ type Config struct {
 	// ACLClient is the Redis agents publish their request records to, where their ACL users
 	// are made (agentacl.go). Default: Client.
 	ACLClient redis.UniversalClient
+	// MinReplicas, when positive, makes every config write (Commit) wait until that many
+	// replicas confirm it (WAIT), failing with model.ErrUnavailable and ErrNotReplicated
+	// otherwise. Default 0: acknowledged once the primary has it.
+	MinReplicas int
+	// MinReplicasTimeout bounds that wait. Default DefaultMinReplicasTimeout.
+	MinReplicasTimeout time.Duration
 }
 
 // Store reads and writes the control plane's state. It is safe for concurrent use.
@@ -45,6 +52,9 @@ type Store struct {
 	acl          redis.UniversalClient // agents' ACL users live here
 	keys         keys
 	changelogLen int64
+
+	minReplicas        int
+	minReplicasTimeout time.Duration
 }
 
 type keys struct {
@@ -74,11 +84,16 @@ func New(cfg Config) *Store {
 	if cfg.ACLClient == nil {
 		cfg.ACLClient = cfg.Client
 	}
+	if cfg.MinReplicasTimeout <= 0 {
+		cfg.MinReplicasTimeout = DefaultMinReplicasTimeout
+	}
 	return &Store{
-		rdb:          cfg.Client,
-		acl:          cfg.ACLClient,
-		secrets:      cfg.Secrets,
-		changelogLen: n,
+		minReplicas:        cfg.MinReplicas,
+		minReplicasTimeout: cfg.MinReplicasTimeout,
+		rdb:                cfg.Client,
+		acl:                cfg.ACLClient,
+		secrets:            cfg.Secrets,
+		changelogLen:       n,
 		keys: keys{
 			revision:     p + "revision",
 			routes:       p + "routes",
@@ -125,6 +140,9 @@ func mapErr(err error, what string) error {
 	}
 	if errors.Is(err, redis.Nil) {
 		return fmt.Errorf("%s: %w", what, model.ErrNotFound)
+	}
+	if errors.Is(err, model.ErrUnavailable) {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	msg := err.Error()
 	switch {

@@ -9,7 +9,8 @@ import (
 )
 
 // writeScript commits one change: it checks the precondition, bumps the revision, writes or
-// deletes the resource and appends the changelog entry whose stream ID is the revision.
+// deletes the resource and appends the changelog entry whose stream ID is the revision,
+// chained to the entry before it (chainLua).
 //
 // KEYS: revision, resource hash, changelog.
 // ARGV: op (put|del), name, precondition (create|exists|any), expected revision ("" = any),
@@ -38,8 +39,9 @@ if ARGV[1] == 'put' then
 else
   redis.call('HDEL', KEYS[2], ARGV[2])
 end
+` + chainLua + `
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], rev .. '-0',
-  'op', ARGV[1], 'kind', ARGV[7], 'name', ARGV[2], 'data', ARGV[5])
+  'op', ARGV[1], 'kind', ARGV[7], 'name', ARGV[2], 'data', ARGV[5], 'at', at, 'prev', prev)
 return rev
 `)
 
@@ -99,7 +101,7 @@ func (s *Store) Commit(ctx context.Context, op Op) (int64, error) {
 	if op.Fresh {
 		fresh = "1"
 	}
-	rev, err := writeScript.Run(ctx, s.rdb,
+	rev, err := s.runScript(ctx, writeScript,
 		[]string{s.keys.revision, hash, s.keys.changelog},
 		verb, op.Name, op.Pre.arg(), ifRev, op.Payload, s.changelogLen, op.Kind, fresh,
 	).Int64()
