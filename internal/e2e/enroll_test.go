@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -60,11 +61,16 @@ func TestEnroll_AgentServesRouteAndRestarts(t *testing.T) {
 	if err != nil || strings.Contains(string(key), "PRIVATE KEY") {
 		t.Errorf("agent.key: %v; want it sealed, not PEM in clear", err)
 	}
-	for _, f := range []string{"agent.key", "agent.crt", "seal.key", "config.binpb"} {
-		if fi, err := os.Stat(filepath.Join(cache, f)); err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s: %v, want mode 0600", f, err)
+	// The route is served from the moment the table is swapped in; the cache is written
+	// just after, before the ACK.
+	eventually(t, 5*time.Second, func() error {
+		for _, f := range []string{"agent.key", "agent.crt", "seal.key", "config.binpb"} {
+			if fi, err := os.Stat(filepath.Join(cache, f)); err != nil || fi.Mode().Perm() != 0o600 {
+				return fmt.Errorf("%s: %v, want mode 0600", f, err)
+			}
 		}
-	}
+		return nil
+	})
 	list, err := enrollment(cp).ListJoinTokens(t.Context(), &edgeplanev1.ListJoinTokensRequest{})
 	if err != nil || len(list.GetTokens()) != 0 {
 		t.Errorf("ListJoinTokens after its only use: %v %v, want no live token", list, err)

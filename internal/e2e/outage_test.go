@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -38,9 +39,12 @@ func TestControlPlaneDown_AgentsServeCacheAndCatchUp(t *testing.T) {
 	for _, a := range []*agent{a1, a2} {
 		a.expectServes("api.test", "/", http.StatusOK, "B /")
 		a.expectServes("web.test", "/", http.StatusOK, "A /")
-		if last := lastApplied(a); last["snapshot"] != false {
-			t.Errorf("%s caught up with %v, want a delta", a.Node, last)
-		}
+		eventually(t, 5*time.Second, func() error {
+			if last := lastApplied(a); last["snapshot"] != false || last["revision"] != float64(2) {
+				return fmt.Errorf("%s caught up with %v, want a delta to revision 2", a.Node, last)
+			}
+			return nil
+		})
 	}
 
 	// Agent 2 leaves; the changelog is trimmed past its revision; it must get a snapshot.
@@ -63,9 +67,12 @@ func TestControlPlaneDown_AgentsServeCacheAndCatchUp(t *testing.T) {
 	a2.Start()
 	a2.expectServes("old.test", "/", http.StatusOK, "C /")
 	a2.expectServes("web.test", "/", http.StatusNotFound, "no route")
-	if last := lastApplied(a2); last["snapshot"] != true {
-		t.Errorf("edge-2 caught up with %v, want a snapshot", last)
-	}
+	eventually(t, 5*time.Second, func() error { // logged just after the table is swapped in
+		if last := lastApplied(a2); last["snapshot"] != true || last["revision"] == float64(2) {
+			return fmt.Errorf("edge-2 caught up with %v, want a snapshot", last)
+		}
+		return nil
+	})
 	a1.expectServes("web.test", "/", http.StatusNotFound, "no route")
 }
 
