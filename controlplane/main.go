@@ -38,6 +38,9 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] == "token" {
 		return runToken(args[1:])
 	}
+	if len(args) > 0 && (args[0] == "backup" || args[0] == "restore") {
+		return runBackup(args[1:], args[0] == "restore")
+	}
 	fs := flag.NewFlagSet("edgeplane-control", flag.ContinueOnError)
 	var cfg app.Config
 	var logFormat, logLevel string
