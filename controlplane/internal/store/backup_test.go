@@ -129,4 +129,3 @@ func keyLines(s string) map[string]bool {
 	}
 	return m
 }
-
