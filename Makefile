@@ -27,7 +27,7 @@ SOAK_DURATION ?= 10m
 SOAK_RETENTION ?= 2m
 SOAK_ARGS ?=
 
-.PHONY: help deps deps-apt tools build generate lint test fuzz bench soak run images clean
+.PHONY: help deps deps-apt tools build generate lint test fuzz bench soak run images clean chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ bench: ## Go benchmarks (-benchmem), then bench/run.sh (control plane) and bench
 	go test -run '^$$' -bench '$(BENCH)' $(BENCH_FLAGS) $(BENCH_PKGS)
 	bench/run.sh
 	@if [ -x bench/peers/run.sh ]; then bench/peers/run.sh; fi
+
+chaos: ## the chaos suite: every fault (replica kill, 30 s agent partition, Redis failover, AOF restart, wipe) against 3 replicas, Sentinel, 3 agents; prints a fault x invariant table (< 15 min)
+	EDGEPLANE_CHAOS=full go test -count=1 -timeout 15m -run '^TestChaos_' -v ./internal/e2e | grep -v '^\[' 
 
 soak: ## minutes of max load through a traced agent; Redis memory must level off (SOAK_DURATION=10m SOAK_RETENTION=2m)
 	go run ./bench/cmd/soak -duration $(SOAK_DURATION) -retention $(SOAK_RETENTION) $(SOAK_ARGS)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ type writeResult struct {
 	took time.Duration
 	code codes.Code
 	at   time.Time
+	port int32 // a port lease's port (name "lease:<owner>"), 0 for a route
 }
 
 // writer creates routes w-0, w-1, ... one after the other, round robin over the replicas,
@@ -35,6 +37,8 @@ type writer struct {
 	target   string
 	stop     chan struct{}
 	done     chan struct{}
+
+	leaseEvery int // also lease a port every n writes (0: never)
 
 	mu      sync.Mutex // guards results
 	results []writeResult
@@ -62,13 +66,29 @@ func (w *writer) run() {
 		_, err := c.Routes().CreateRoute(ctx, &edgeplanev1.CreateRouteRequest{Route: route(name, name+".test", w.target)})
 		cancel()
 		r := writeResult{name: name, took: time.Since(start), code: status.Code(err), at: start}
-		w.mu.Lock()
-		w.results = append(w.results, r)
-		w.mu.Unlock()
+		w.record(r)
+		if w.leaseEvery > 0 && i%w.leaseEvery == 0 {
+			w.record(w.lease(c, name))
+		}
 		if err != nil {
 			time.Sleep(20 * time.Millisecond) // a failing Redis answers at once; do not spin
 		}
 	}
+}
+
+func (w *writer) record(r writeResult) {
+	w.mu.Lock()
+	w.results = append(w.results, r)
+	w.mu.Unlock()
+}
+
+// lease allocates a service port for owner through c.
+func (w *writer) lease(c *control, owner string) writeResult {
+	ctx, cancel := context.WithTimeout(context.Background(), writeDeadline)
+	defer cancel()
+	start := time.Now()
+	res, err := c.Ports().AllocatePort(ctx, &edgeplanev1.AllocatePortRequest{Purpose: "service", Owner: owner})
+	return writeResult{name: "lease:" + owner, took: time.Since(start), code: status.Code(err), at: start, port: res.GetPort().GetPort()}
 }
 
 // Stop ends the stream and waits for the write in flight.
@@ -103,7 +123,7 @@ func (w *writer) WaitAcked(n int, timeout time.Duration) {
 func acked(rs []writeResult) []string {
 	var names []string
 	for _, r := range rs {
-		if r.code == codes.OK {
+		if r.code == codes.OK && !strings.HasPrefix(r.name, "lease:") {
 			names = append(names, r.name)
 		}
 	}
