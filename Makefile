@@ -74,7 +74,9 @@ bench: ## Go benchmarks (-benchmem), then bench/run.sh (control plane) and bench
 	@if [ -x bench/peers/run.sh ]; then bench/peers/run.sh; fi
 
 chaos: ## the chaos suite: every fault (replica kill, 30 s agent partition, Redis failover, AOF restart, wipe) against 3 replicas, Sentinel, 3 agents; prints a fault x invariant table (< 15 min)
-	EDGEPLANE_CHAOS=full go test -count=1 -timeout 15m -run '^TestChaos_' -v ./internal/e2e | grep -v '^\[' 
+	@table="$$(mktemp)"; trap 'rm -f "$$table"' EXIT; \
+	EDGEPLANE_CHAOS=full EDGEPLANE_CHAOS_TABLE="$$table" go test -count=1 -timeout 15m -run '^TestChaos_' ./internal/e2e; rc=$$?; \
+	cat "$$table"; exit $$rc
 
 soak: ## minutes of max load through a traced agent; Redis memory must level off (SOAK_DURATION=10m SOAK_RETENTION=2m)
 	go run ./bench/cmd/soak -duration $(SOAK_DURATION) -retention $(SOAK_RETENTION) $(SOAK_ARGS)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,15 +33,18 @@ func TestChaos_InvariantsHoldUnderFaults(t *testing.T) {
 	}
 	e := startChaos(t)
 	faults := []chaosFault{
-		{"kill -9 a control-plane replica mid-write (down 3 s)", e.killReplica},
-		{fmt.Sprintf("partition an agent from the control plane %v", partition), func() func() { return e.partitionAgent(partition) }},
-		{"Redis failover (SENTINEL FAILOVER)", e.sentinelFailover},
+		{"kill -9 a control-plane replica mid-write (down 3 s)", e.killReplica, false},
+		{fmt.Sprintf("partition an agent from the control plane %v", partition), func() func() { return e.partitionAgent(partition) }, false},
+		{"Redis failover (SENTINEL FAILOVER)", e.sentinelFailover, false},
 	}
 	if full {
 		faults = append(faults,
-			chaosFault{"Redis primary kill -9 and restart from its AOF", e.restartPrimary},
-			chaosFault{"Redis wiped empty (FLUSHALL on the primary)", e.wipeRedis},
+			chaosFault{"Redis primary kill -9 and restart from its AOF", e.restartPrimary, false},
+			chaosFault{"Redis wiped empty (FLUSHALL on the primary)", e.wipeRedis, true},
 		)
+	}
+	if only := os.Getenv("EDGEPLANE_CHAOS_ONLY"); only != "" { // one fault by a word of its name
+		faults = slices.DeleteFunc(faults, func(f chaosFault) bool { return !strings.Contains(f.name, only) })
 	}
 	var rows []chaosRow
 	for _, f := range faults {
@@ -47,13 +52,26 @@ func TestChaos_InvariantsHoldUnderFaults(t *testing.T) {
 	}
 	table := chaosTable(rows)
 	t.Log("\n" + table)
-	fmt.Println(table)
+	if path := os.Getenv("EDGEPLANE_CHAOS_TABLE"); path != "" {
+		if err := os.WriteFile(path, []byte(table), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 type chaosFault struct {
 	name   string
 	inject func() (heal func())
+	// losesLeases: the fault destroys port leases (a wiped Redis: replicas put back the
+	// config they hold in memory, not the leases), so a port may be leased again; the table
+	// shows it, the suite does not fail on it.
+	losesLeases bool
 }
+
+// convergeBound is how long after a fault heals every agent must have applied the last
+// acknowledged write: 5 s, plus the agents' reconnection backoff (at most 10 s) when the
+// fault cut them off long enough for it to grow.
+const convergeBound = 15 * time.Second
 
 type chaosEnv struct {
 	t       *testing.T
@@ -95,11 +113,13 @@ type chaosRow struct {
 	fault                string
 	writes, failedWrites int
 	otherCodes           int // failed writes not Unavailable
+	ackedRoutes          int
 	longest              time.Duration
 	served, failedReqs   int64
-	converge             time.Duration // heal -> every acked write on every agent
-	missing              int           // acked writes not on every agent after 5 s
+	converge             time.Duration // heal -> every agent applied the last write acked before it
+	missing              int           // (route, agent) pairs acked but not served afterwards
 	monotonic, portsOnce bool
+	losesLeases          bool
 }
 
 func (e *chaosEnv) run(t *testing.T, f chaosFault) chaosRow {
@@ -115,7 +135,7 @@ func (e *chaosEnv) run(t *testing.T, f chaosFault) chaosRow {
 	healed := time.Now()
 	e.w.WaitAcked(5, 60*time.Second)
 	rs := e.w.Results()[from:]
-	row := chaosRow{fault: f.name, writes: len(rs)}
+	row := chaosRow{fault: f.name, writes: len(rs), losesLeases: f.losesLeases}
 	for _, r := range rs {
 		row.longest = max(row.longest, r.took)
 		if r.code != codes.OK {
@@ -125,13 +145,21 @@ func (e *chaosEnv) run(t *testing.T, f chaosFault) chaosRow {
 			}
 		}
 	}
-	var before []writeResult
+	var maxRev int64
 	for _, r := range rs {
-		if r.at.Before(healed) {
-			before = append(before, r)
+		if r.at.Before(healed) && r.code == codes.OK {
+			maxRev = max(maxRev, r.rev)
 		}
 	}
-	row.converge, row.missing = e.converge(acked(before), healed)
+	row.converge = e.converge(maxRev, healed)
+	for _, r := range rs {
+		if r.code == codes.OK {
+			maxRev = max(maxRev, r.rev)
+		}
+	}
+	e.converge(maxRev, healed) // the writes acknowledged after the heal too, before counting
+	row.ackedRoutes = len(acked(rs))
+	row.missing = e.missing(acked(rs))
 	for i := range e.served {
 		row.served += e.served[i].Load()
 		row.failedReqs += e.failed[i].Load()
@@ -139,43 +167,51 @@ func (e *chaosEnv) run(t *testing.T, f chaosFault) chaosRow {
 	row.monotonic = monotonic(e.agents[:]...)
 	row.portsOnce = portsOnce(e.w.Results())
 	if row.otherCodes > 0 || row.longest > writeDeadline+500*time.Millisecond || row.failedReqs > 0 ||
-		row.missing > 0 || row.converge > 5*time.Second || !row.monotonic || !row.portsOnce {
+		row.missing > 0 || row.converge > convergeBound || !row.monotonic || (!row.portsOnce && !f.losesLeases) {
 		t.Errorf("fault %q broke an invariant: %+v", f.name, row)
 	}
 	return row
 }
 
-// converge polls until every name is served by every agent and returns how long after
-// healed that was, or how many were still missing 5 s after it (plus a grace for the
-// polling itself).
-func (e *chaosEnv) converge(names []string, healed time.Time) (time.Duration, int) {
-	pending := map[string][]*agent{}
-	for _, n := range names {
-		pending[n] = e.agents[:]
-	}
-	deadline := healed.Add(5 * time.Second)
+// converge waits until every agent has applied rev (the last acknowledged before healed)
+// and returns how long after healed that was (0 if before); it gives up after 30 s.
+func (e *chaosEnv) converge(rev int64, healed time.Time) time.Duration {
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		for n, as := range pending {
-			var left []*agent
-			for _, a := range as {
-				if code, _, err := a.Get(n+".test", "/"); err != nil || code != http.StatusOK {
-					left = append(left, a)
+		done := true
+		for _, a := range e.agents {
+			revs := appliedRevisions(a)
+			if len(revs) == 0 || revs[len(revs)-1] < rev {
+				done = false
+			}
+		}
+		if done || time.Now().After(deadline) {
+			return max(0, time.Since(healed))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// missing counts the acknowledged routes some agent does not serve (one GET per route and
+// agent, the agents in parallel).
+func (e *chaosEnv) missing(names []string) int {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for _, a := range e.agents {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, name := range names {
+				if code, _, err := a.Get(name+".test", "/"); err != nil || code != http.StatusOK {
+					if n.Add(1) <= 5 {
+						e.t.Logf("%s does not serve acknowledged %s: %d %v", a.Node, name, code, err)
+					}
 				}
 			}
-			if len(left) == 0 {
-				delete(pending, n)
-			} else {
-				pending[n] = left
-			}
-		}
-		if len(pending) == 0 {
-			return max(0, time.Since(healed)), 0
-		}
-		if time.Now().After(deadline) {
-			return time.Since(healed), len(pending)
-		}
-		time.Sleep(50 * time.Millisecond)
+		}()
 	}
+	wg.Wait()
+	return int(n.Load())
 }
 
 func (e *chaosEnv) killReplica() func() {
@@ -248,14 +284,21 @@ func chaosTable(rows []chaosRow) string {
 		if r.otherCodes > 0 {
 			unavail = fmt.Sprintf("no: %d other", r.otherCodes)
 		}
-		conv := fmt.Sprintf("all, %.2f s", r.converge.Seconds())
+		conv := fmt.Sprintf("all %d, applied %.2f s after heal", r.ackedRoutes, r.converge.Seconds())
 		if r.missing > 0 {
-			conv = fmt.Sprintf("%d missing after 5 s", r.missing)
+			conv = fmt.Sprintf("%d of %d missing", r.missing, 3*r.ackedRoutes)
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d (%s) | %.2f s | %d / %d | %s | %s | %s |\n", r.fault, r.writes, r.failedWrites, unavail,
-			r.longest.Seconds(), r.failedReqs, r.served, conv, yes(r.monotonic), yes(r.portsOnce))
+			r.longest.Seconds(), r.failedReqs, r.served, conv, yes(r.monotonic), ports(r))
 	}
 	return b.String()
+}
+
+func ports(r chaosRow) string {
+	if !r.portsOnce && r.losesLeases {
+		return "BROKEN (known: the leases went with the data; restore them from a backup)"
+	}
+	return yes(r.portsOnce)
 }
 
 func yes(ok bool) string {

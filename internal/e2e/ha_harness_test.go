@@ -27,6 +27,7 @@ type writeResult struct {
 	code codes.Code
 	at   time.Time
 	port int32 // a port lease's port (name "lease:<owner>"), 0 for a route
+	rev  int64 // an acknowledged route's revision
 }
 
 // writer creates routes w-0, w-1, ... one after the other, round robin over the replicas,
@@ -63,9 +64,9 @@ func (w *writer) run() {
 		c := w.replicas[i%len(w.replicas)]
 		ctx, cancel := context.WithTimeout(context.Background(), writeDeadline)
 		start := time.Now()
-		_, err := c.Routes().CreateRoute(ctx, &edgeplanev1.CreateRouteRequest{Route: route(name, name+".test", w.target)})
+		res, err := c.Routes().CreateRoute(ctx, &edgeplanev1.CreateRouteRequest{Route: route(name, name+".test", w.target)})
 		cancel()
-		r := writeResult{name: name, took: time.Since(start), code: status.Code(err), at: start}
+		r := writeResult{name: name, took: time.Since(start), code: status.Code(err), at: start, rev: res.GetRoute().GetRevision()}
 		w.record(r)
 		if w.leaseEvery > 0 && i%w.leaseEvery == 0 {
 			w.record(w.lease(c, name))

@@ -73,13 +73,6 @@ func waitFor(t testing.TB, timeout time.Duration, what string, fn func(ctx conte
 	}
 }
 
-// replicaArgs make a server replicate primary, authenticating with the password if any.
-func replicaArgs(opts Options, primary *Server) Options {
-	o := opts
-	o.Args = append([]string{"--replicaof", "127.0.0.1", fmt.Sprint(primary.Port())}, opts.Args...)
-	return withMasterAuth(o)
-}
-
 func withMasterAuth(o Options) Options {
 	if o.Password != "" {
 		o.Args = append([]string{"--masterauth", o.Password}, o.Args...)

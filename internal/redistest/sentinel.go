@@ -34,14 +34,25 @@ type Sentinel struct {
 func NewSentinel(t testing.TB, opts Options) *Sentinel {
 	t.Helper()
 	s := &Sentinel{t: t, opts: opts}
-	s.Nodes[0] = NewWithOptions(t, withMasterAuth(opts))
-	s.Nodes[1] = NewWithOptions(t, replicaArgs(opts, s.Nodes[0]))
+	// Each data server has a config file the sentinels rewrite (CONFIG REWRITE) when they
+	// change its role, so a restarted server comes back in its current role, as in production.
+	s.Nodes[0] = NewWithOptions(t, s.dataConf(withMasterAuth(opts), ""))
+	s.Nodes[1] = NewWithOptions(t, s.dataConf(withMasterAuth(opts), fmt.Sprintf("replicaof 127.0.0.1 %d\n", s.Nodes[0].Port())))
 	waitFor(t, haTimeout, "replica in sync", func(ctx context.Context) error { return linkUp(ctx, s.Nodes[0], s.Nodes[1]) })
 	for i := range s.Sentinels {
 		s.Sentinels[i] = NewWithOptions(t, Options{ConfigFile: s.sentinelConf(i), Args: []string{"--sentinel"}})
 	}
 	waitFor(t, haTimeout, "sentinels discovering each other", s.discovered)
 	return s
+}
+
+func (s *Sentinel) dataConf(o Options, conf string) Options {
+	path := filepath.Join(s.t.TempDir(), "redis.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		s.t.Fatalf("redistest: writing %s: %v", path, err)
+	}
+	o.ConfigFile = path
+	return o
 }
 
 func (s *Sentinel) sentinelConf(i int) string {

@@ -174,13 +174,16 @@ func (s *State) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if rev == 0 {
+	restored := rev == 0
+	if restored {
 		if rev, items, err = s.restore(ctx); err != nil {
 			return err
 		}
 	}
 	s.mu.RLock()
-	cur, diverged := s.rev, s.diverged || rev < s.rev
+	// A store that came back empty and was refilled from memory (by this replica or
+	// another) continues this replica's history unless it is behind it.
+	cur, diverged := s.rev, (s.diverged && !restored) || rev < s.rev
 	s.mu.RUnlock()
 	if diverged {
 		if rev, items, err = s.advance(ctx, cur); err != nil {
