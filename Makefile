@@ -40,9 +40,10 @@ deps-apt:
 tools:
 	@.ci/tools.sh
 
-build: ## static bin/edgeplane-control and bin/edgeplane-agent
+build: ## static bin/edgeplane-control, bin/edgeplane-agent and the bin/edgeplane CLI
 	$(GO_BUILD) -o bin/edgeplane-control ./controlplane
 	$(GO_BUILD) -o bin/edgeplane-agent ./agent
+	$(GO_BUILD) -o bin/edgeplane ./controlplane/cli
 
 generate: tools ## regenerate gen/ from proto/ with buf
 	buf generate

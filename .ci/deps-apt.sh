@@ -5,6 +5,7 @@ set -euo pipefail
 # command:package
 wanted=(
   redis-server:redis-server
+  chromium:chromium # the dashboard's browser tests (controlplane/internal/dashboard)
 )
 # The deploy tests validate deploy/docker-compose.yml with either Compose CLI.
 if ! docker compose version >/dev/null 2>&1; then

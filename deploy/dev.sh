@@ -44,6 +44,7 @@ wait_port "$AGENT_HTTP_ADDR" 30 "${pids[1]}"
 cat <<MSG
 
 edgeplane is running (Ctrl-C stops both):
+  dashboard      http://$HTTP_ADDR/ui/   <- open this in a browser
   control plane  gRPC $GRPC_ADDR  health/metrics http://$HTTP_ADDR   (pid ${pids[0]})
   agent          http://$AGENT_HTTP_ADDR  metrics http://$AGENT_METRICS_ADDR  (pid ${pids[1]})
 
@@ -55,6 +56,7 @@ Try:
   grpcurl -plaintext -d '{"route":{"name":"hello","hosts":["hello.localhost"],"targets":[{"url":"http://127.0.0.1:9000"}]},"waitForAgents":"5s"}' \\
     $GRPC_ADDR edgeplane.v1.RoutingService/CreateRoute
   curl -H 'Host: hello.localhost' http://$AGENT_HTTP_ADDR/
+  # then watch http://$HTTP_ADDR/ui/routes/hello while you curl: its charts move
   grpcurl -plaintext $GRPC_ADDR edgeplane.v1.RoutingService/ListRoutes
   grpcurl -plaintext $GRPC_ADDR edgeplane.v1.FleetService/ListAgents
 

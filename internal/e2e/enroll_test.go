@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/redistest"
 )
 
@@ -250,7 +251,7 @@ func TestEnroll_AgentRedisUserIsXADDOnly(t *testing.T) {
 		t.Fatalf("XADD to its stream: %v", err)
 	}
 	refused := map[string]func() error{
-		"GET":    func() error { return c.Get(ctx, "{edgeplane}:revision").Err() },
+		"GET":    func() error { return c.Get(ctx, keyspace.New("").Revision()).Err() },
 		"KEYS":   func() error { return c.Keys(ctx, "*").Err() },
 		"XRANGE": func() error { return c.XRange(ctx, ts.GetRequestStream(), "-", "+").Err() },
 		"XADD another stream": func() error {

@@ -161,17 +161,6 @@ func checkOnEveryAgent(t *testing.T, names []string, agents ...*agent) {
 	}
 }
 
-// appliedRevisions returns the revisions an agent logged as applied, in log order.
-func appliedRevisions(a *agent) []int64 {
-	var revs []int64
-	for _, rec := range a.Logs("config applied") {
-		if f, ok := rec["revision"].(float64); ok {
-			revs = append(revs, int64(f))
-		}
-	}
-	return revs
-}
-
 // checkMonotonic asserts no agent applied a revision older than one it had applied.
 func checkMonotonic(t *testing.T, agents ...*agent) {
 	t.Helper()

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/redistest"
 )
 
@@ -52,7 +53,7 @@ func TestControlPlaneDown_AgentsServeCacheAndCatchUp(t *testing.T) {
 	create(t, admin, route("old", "old.test", backend(t, "C")))
 	rdb := redis.NewClient(&redis.Options{Addr: rds.Addr})
 	defer rdb.Close()
-	if err := rdb.XTrimMaxLen(t.Context(), "{edgeplane}:changelog", 0).Err(); err != nil {
+	if err := rdb.XTrimMaxLen(t.Context(), keyspace.New("").Changelog(), 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	// Replicas load their delta history at start; restart both so they see the trimmed log.

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/redistest"
 )
 
@@ -59,7 +60,7 @@ func TestTelemetry_ShortSoakStaysBounded(t *testing.T) {
 		return nil
 	})
 	now, _ := tdb.Time(t.Context()).Result()
-	keys, _ := tdb.Keys(t.Context(), "{logs:request:stream}:trace:*").Result()
+	keys, _ := tdb.Keys(t.Context(), keyspace.TraceIndexPrefix(keyspace.DefaultRequestStream)+"*").Result()
 	for _, k := range keys {
 		parts := strings.Split(k, ":")
 		start, _ := strconv.ParseInt(parts[len(parts)-2], 10, 64)

@@ -37,6 +37,7 @@ type Metrics struct {
 	duration  *prometheus.HistogramVec
 	upstream  *prometheus.CounterVec
 	panics    *prometheus.CounterVec
+	overflow  *prometheus.CounterVec
 	revision  prometheus.Gauge
 	connected prometheus.Gauge
 	conns     *prometheus.GaugeVec
@@ -65,6 +66,7 @@ func New() *Metrics {
 			Name: "edgeplane_agent_upstream_panic_total",
 			Help: "Times a route entered panic mode (too few healthy targets: sending to all of them), by route.",
 		}, []string{"route"}),
+		overflow: newOverflow(),
 		revision: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "edgeplane_agent_config_revision",
 			Help: "Config revision being served (0 before any config).",
@@ -86,7 +88,7 @@ func New() *Metrics {
 		Name: "edgeplane_agent_traces_dropped_total",
 		Help: "Request records dropped because the publishing buffer was full (Redis slow or down).",
 	}, func() float64 { _, d := m.traceStats(); return float64(d) })
-	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.panics, m.revision, m.connected, m.conns, published, dropped,
+	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.panics, m.overflow, m.revision, m.connected, m.conns, published, dropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -133,6 +135,7 @@ type Route struct {
 	latency  prometheus.Observer
 	upstream [numErrKinds]prometheus.Counter
 	panics   prometheus.Counter
+	overflow [numOverflowKinds]prometheus.Counter
 }
 
 // Route resolves the metrics of the route called name. Call it when a table is built, not
@@ -149,6 +152,9 @@ func (m *Metrics) Route(name string) *Route {
 	for k := range r.upstream {
 		r.upstream[k] = m.upstream.WithLabelValues(name, errKindNames[k])
 	}
+	for k := range r.overflow {
+		r.overflow[k] = m.overflow.WithLabelValues(name, overflowNames[k])
+	}
 	return r
 }
 
@@ -158,6 +164,7 @@ func (m *Metrics) Forget(name string) {
 	m.duration.DeleteLabelValues(name)
 	m.upstream.DeletePartialMatch(prometheus.Labels{"route": name})
 	m.panics.DeleteLabelValues(name)
+	m.overflow.DeletePartialMatch(prometheus.Labels{"route": name})
 }
 
 // Observe counts a finished request with status and duration d.

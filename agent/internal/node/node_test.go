@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -175,8 +177,9 @@ func TestAgent_ReconnectsAfterStreamBreaks(t *testing.T) {
 
 func TestAgent_ConnectsWhenControlPlaneComesUp(t *testing.T) {
 	addr := closedAddr(t)
-	startAgent(t, Config{ControlPlane: addr})
-	time.Sleep(300 * time.Millisecond) // a few failed attempts
+	failed := &logCount{msg: "config stream ended; reconnecting"}
+	startAgent(t, Config{ControlPlane: addr, Logger: slog.New(failed)})
+	waitUntil(t, "three failed attempts", func() bool { return failed.n.Load() >= 3 })
 	cp := startControlPlaneAt(t, addr)
 	if s := cp.next(t); s.hello.GetNodeId() != "node-1" {
 		t.Errorf("hello from %q, want node-1", s.hello.GetNodeId())
@@ -221,8 +224,9 @@ func TestAgent_HealthBeforeConfig(t *testing.T) {
 }
 
 func TestAgent_ShutdownDrainsInFlight(t *testing.T) {
-	release := make(chan struct{})
+	release, arrived := make(chan struct{}), make(chan struct{}, 1)
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		arrived <- struct{}{}
 		<-release
 		io.WriteString(w, "late")
 	}))
@@ -256,9 +260,15 @@ func TestAgent_ShutdownDrainsInFlight(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		got <- result{resp.StatusCode, string(b)}
 	}()
-	time.Sleep(100 * time.Millisecond) // let the request reach the backend
+	<-arrived // the request reached the backend
 	cancel()
-	time.Sleep(100 * time.Millisecond) // shutdown has begun and is waiting for the request
+	waitUntil(t, "shutdown to close the listener", func() bool { // and wait for the request
+		c, err := net.DialTimeout("tcp", a.Addr(), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
 	close(release)
 	if r := <-got; r.code != 200 || r.body != "late" {
 		t.Errorf("in-flight request during shutdown: got %d %q, want 200 %q", r.code, r.body, "late")
@@ -266,6 +276,34 @@ func TestAgent_ShutdownDrainsInFlight(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Run() error = %v", err)
 	}
+}
+
+// waitUntil polls cond until it holds, failing the test after 10s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// logCount is a slog handler counting the records whose message is msg.
+type logCount struct {
+	msg string
+	n   atomic.Int64
+}
+
+func (c *logCount) Enabled(context.Context, slog.Level) bool { return true }
+func (c *logCount) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *logCount) WithGroup(string) slog.Handler            { return c }
+func (c *logCount) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == c.msg {
+		c.n.Add(1)
+	}
+	return nil
 }
 
 func closedAddr(t *testing.T) string {

@@ -20,6 +20,7 @@ import (
 // if a listener cannot be bound or stops serving. Run must be called at most once.
 func (a *Agent) Run(ctx context.Context) error {
 	defer func() {
+		a.proxy.Close() // stops the active health checks' probers
 		if a.conn != nil {
 			a.conn.Close()
 		}

@@ -186,9 +186,13 @@ func TestTelemetry_RedisDown(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(500 * time.Millisecond)
+	waitUntil(t, "records published", func() bool { published, _ := a.traces.read(); return published > 0 })
 	srv.Stop()
-	time.Sleep(3 * time.Second)
+	down := ok.Load()
+	waitUntil(t, "records dropped and 50 requests served while Redis is down", func() bool {
+		_, dropped := a.traces.read()
+		return dropped > 0 && ok.Load() >= down+50
+	})
 	_, droppedWhileDown := a.traces.read()
 	srv.Start() // empty: only records published after the restart are there
 	wg.Wait()
@@ -254,9 +258,10 @@ func TestTelemetry_SettingsFromControlPlane(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// The proxy holds no publisher any more (waited on above), so the request below cannot
+	// be recorded; the stream's length is checked as well.
 	before, _ := rdb.XLen(t.Context(), "b:logs:request:stream").Result()
 	fetch(t, a.Addr(), "app.test", "/")
-	time.Sleep(100 * time.Millisecond)
 	if after, _ := rdb.XLen(t.Context(), "b:logs:request:stream").Result(); after != before {
 		t.Errorf("a request was recorded after publishing was turned off (%d -> %d)", before, after)
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"math"
+	"math/rand/v2"
 	"sort"
 	"sync/atomic"
 )
@@ -62,4 +63,17 @@ func gcd(a, b uint64) uint64 {
 		a, b = b, a%b
 	}
 	return a
+}
+
+// random returns a target index drawn at random in proportion to the weights. Hot path:
+// a per-thread random number and, with unequal weights, a binary search.
+func (b *balancer) random() int {
+	if b.n == 1 {
+		return 0
+	}
+	if b.cum == nil {
+		return int(rand.Uint64N(uint64(b.n)))
+	}
+	slot := rand.Uint64N(b.total)
+	return sort.Search(len(b.cum), func(i int) bool { return b.cum[i] > slot })
 }

@@ -9,13 +9,15 @@ import (
 
 var errBadResponse = errors.New("malformed response from upstream")
 
-// forward proxies c.req to one of up's targets and relays the response. A connection
-// failure to a target counts against its health and, for an idempotent request without a
-// body, is retried once on another target. A kept connection the backend had closed in
-// the meantime is replaced by a fresh one when the request may be sent again (Go's
-// Transport rules): it is idempotent and its body is still at hand, or nothing of it was
-// written. After any error while the request body was only partly read, the client
-// connection closes: what follows on it is the rest of that body, not a request.
+// forward proxies c.req to one of up's targets and relays the response. The request holds
+// a circuit-breaker slot at its target throughout (503 at once when it gets none). A
+// connection failure to a target counts against its health and is retried once on another
+// target, whatever the method: nothing was sent, and the body is still unread. A kept
+// connection the backend had closed in the meantime is replaced by a fresh one when the
+// request may be sent again (Go's Transport rules): it is idempotent and its body is still
+// at hand, or nothing of it was written. After any error while the request body was only
+// partly read, the client connection closes: what follows on it is the rest of that body,
+// not a request.
 //
 // Hot path: no allocation and no shared lock when the client connection already holds a
 // connection to the target.
@@ -24,7 +26,13 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 	now := start.UnixNano()
 	inBuf := min(req.length, int64(len(c.rb.buffered())))
 	replayable := inBuf == req.length
-	t := up.pick(now, nil)
+	key := up.hash.keyOfConn(c)
+	t := up.pick(now, nil, key)
+	if !up.admit(t) {
+		return c.replyLocal(http.StatusServiceUnavailable, up.overflowBody(), nil)
+	}
+	held := t // the target whose circuit-breaker slot this request holds
+	defer func() { up.done(held) }()
 	idempotent := c.idempotent()
 	retried, fresh := false, false
 	for attempt := 0; ; attempt++ {
@@ -32,9 +40,10 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 		bc, reused, err := c.backend(t, start, fresh, !idempotent)
 		if err != nil {
 			up.failed(t, err, now)
-			if !retried && retryable(req.method, req.length > 0) {
-				if t2 := up.pick(now, t); t2 != nil {
-					t, retried = t2, true
+			if !retried { // nothing was sent: any request may go to another target
+				if t2 := up.pick(now, t, key); t2 != nil && up.admit(t2) {
+					up.done(held)
+					t, held, retried = t2, t2, true
 					continue
 				}
 			}

@@ -21,6 +21,7 @@ func newProxy(t testing.TB, cfg Config, routes ...*edgeplanev1.Route) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(p.Close)
 	if routes != nil {
 		apply(t, p, &edgeplanev1.ConfigUpdate{Routes: routes})
 	}

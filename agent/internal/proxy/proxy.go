@@ -74,6 +74,7 @@ type Proxy struct {
 	transports     *transports // used by Build only
 	pools          *pools      // used by Build only
 	health         healthConfig
+	checks         *checks         // active health check probers, matched to the served Table by Swap
 	strip          map[string]bool // lower-case names never forwarded from clients
 	reqActions     map[string]uint8
 	stripCanonical []string
@@ -106,8 +107,8 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{
 		log: log, metrics: m, noRoute: m.Route(metrics.NoRoute), transports: newTransports(), pools: newPools(),
-		health: cfg.healthConfig(),
-		strip:  stripSet(strip), defaultCert: cert, node: cfg.NodeID, limits: cfg.Limits.withDefaults(),
+		health: cfg.healthConfig(), checks: newChecks(log),
+		strip: stripSet(strip), defaultCert: cert, node: cfg.NodeID, limits: cfg.Limits.withDefaults(),
 	}
 	p.reqActions = requestActions(p.strip)
 	for k := range p.strip {
@@ -135,9 +136,11 @@ func (p *Proxy) Build(s *routeset.Set) (*Table, error) { return p.build(s) }
 
 // Swap makes t the Table that serves requests and returns the previous one (nil at first).
 // Requests already routed finish on the Table they started with. Metrics of routes t no
-// longer has are dropped.
+// longer has are dropped. The active health checks become t's: probers of routes and
+// targets t no longer checks are stopped (Swap waits for them), new ones started.
 func (p *Proxy) Swap(t *Table) *Table {
 	old := p.table.Swap(t)
+	p.checks.reconcile(t)
 	if old != nil && t != nil {
 		for name := range old.byName {
 			if t.byName[name] == nil {
@@ -147,6 +150,10 @@ func (p *Proxy) Swap(t *Table) *Table {
 	}
 	return old
 }
+
+// Close stops the active health checks and waits for their goroutines. The Proxy keeps
+// serving its Table, unchecked; later Swaps start no checks. Call it when the agent stops.
+func (p *Proxy) Close() { p.checks.close() }
 
 // Table returns the Table serving requests, or nil.
 func (p *Proxy) Table() *Table { return p.table.Load() }
@@ -246,9 +253,9 @@ func (p *Proxy) serveRoute(w *statusWriter, r *http.Request, rt *Route) {
 	case rt.up == nil:
 		writeError(w, http.StatusServiceUnavailable, noTargetsBody(rt.name))
 	case upgrade:
-		rt.up.handler.ServeHTTP(&hijackWriter{statusWriter: w, t: &p.upgrades}, r)
+		rt.up.serveHTTP(&hijackWriter{statusWriter: w, t: &p.upgrades}, r)
 	default:
-		rt.up.handler.ServeHTTP(w, r)
+		rt.up.serveHTTP(w, r)
 	}
 }
 

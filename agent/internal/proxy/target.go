@@ -29,6 +29,10 @@ type target struct {
 	base   string // url.Path without a trailing slash; prepended to request paths
 	query  string // url.RawQuery; merged with request queries
 	pool   *pool  // idle backend connections of the fast HTTP/1.1 path
+	id     uint64 // hash of raw: the target's identity in consistent hashing, the same on every agent
+
+	active  *activeHealth // active health checks' verdict; nil when the route has none
+	breaker breaker       // circuit-breaker state; also the in-flight count least-request reads
 
 	fails        atomic.Int32
 	ejectedUntil atomic.Int64 // unix nanoseconds; 0 when never ejected
@@ -86,7 +90,8 @@ func newTarget(raw string) (*target, error) {
 		return nil, fmt.Errorf("want an absolute http or https URL")
 	}
 	t := &target{url: u, raw: raw, host: u.Host, secure: u.Scheme == "https",
-		base: strings.TrimSuffix(u.EscapedPath(), "/"), query: u.RawQuery}
+		base: strings.TrimSuffix(u.EscapedPath(), "/"), query: u.RawQuery, id: hashString(raw).h}
+	t.breaker.freed = make(chan struct{}, 1)
 	port := u.Port()
 	if port == "" {
 		port = "80"

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/publish"
 	"github.com/edgeplane/edgeplane/internal/requestlog"
 	"github.com/edgeplane/edgeplane/internal/tracectx"
@@ -21,7 +22,7 @@ type Publisher interface {
 }
 
 // DefaultRequestStream is the stream request records go to when none is configured.
-const DefaultRequestStream = "logs:request:stream"
+var DefaultRequestStream = keyspace.DefaultRequestStream
 
 // tracing is where request records go; nil in Proxy means they are not built at all.
 type tracing struct {

@@ -28,6 +28,9 @@ type upstream struct {
 	underscores  bool  // forward header names holding '_'
 	timeouts     transportKey
 	health       healthConfig
+	limits       breakerLimits // per-target circuit breakers
+	hash         *hashSource   // where LB_POLICY_HASH reads a request's key; nil for other policies
+	overflowMsg  string        // body of a 503 for a request a circuit breaker refused
 	metrics      *metrics.Route
 	handler      *httputil.ReverseProxy // the net/http path (HTTP/2, upgrades, unusual requests)
 	log          *slog.Logger
@@ -70,6 +73,9 @@ func (p *Proxy) newUpstream(src *edgeplanev1.Route, tgs []*edgeplanev1.Target, r
 		timeouts:     rt.tkey,
 		underscores:  rt.underscores,
 		health:       p.health.forRoute(src.GetOutlierDetection()),
+		limits:       newBreakerLimits(src.GetCircuitBreakers(), rt.tkey.connect),
+		hash:         newHashSource(src.GetLoadBalancer()),
+		overflowMsg:  overflowMessage(src.GetName()),
 		metrics:      rt.metrics,
 		log:          p.log.With("route", src.GetName()),
 		p:            p,
@@ -82,10 +88,21 @@ func (p *Proxy) newUpstream(src *edgeplanev1.Route, tgs []*edgeplanev1.Target, r
 			return nil, fmt.Errorf("route %q: target %q: %w", src.GetName(), tg.GetUrl(), err)
 		}
 		t.pool = p.pools.get(poolKey{secure: t.secure, addr: t.addr, host: t.url.Hostname(), timeouts: rt.tkey})
+		cfg, checked, err := newCheckConfig(src.GetHealthCheck())
+		if err != nil {
+			return nil, fmt.Errorf("route %q: %w", src.GetName(), err)
+		}
+		if checked {
+			t.active = p.checks.stateFor(checkKey{route: u.name, url: t.raw, cfg: cfg})
+		}
 		u.targets = append(u.targets, t)
 		weights = append(weights, tg.GetWeight())
 	}
-	u.picker = u.newPicker(weights)
+	if lb := src.GetLoadBalancer(); lb.GetPolicy() == edgeplanev1.LbPolicy_LB_POLICY_HASH &&
+		lb.GetHashHeader() == "" && lb.GetHashCookie() == "" && !lb.GetHashClientIp() {
+		return nil, fmt.Errorf("route %q: load_balancer: LB_POLICY_HASH without a key (hash_header, hash_cookie or hash_client_ip)", src.GetName())
+	}
+	u.picker = u.newPicker(weights, src)
 	u.handler = u.reverseProxy(p.transports.get(rt.tkey))
 	return u, nil
 }
@@ -115,8 +132,7 @@ type targetKey struct{}
 // X-Real-IP and the identity headers, then sets its own forwarding headers and the route's
 // header rules.
 func (u *upstream) rewrite(pr *httputil.ProxyRequest) {
-	t := u.pick(nanotime(), nil)
-	pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), targetKey{}, t))
+	t := pr.In.Context().Value(targetKey{}).(*target) // picked and admitted by serveHTTP; in pr.Out's context too
 	rq, _ := pr.In.Context().Value(httpRequestKey{}).(*httpRequest)
 	if rq != nil {
 		rq.x.target = t
@@ -231,10 +247,11 @@ func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !isDialError(err) || !retryable(req.Method, req.ContentLength > 0 || req.Body != nil && req.Body != http.NoBody) {
 		return nil, err
 	}
-	t2 := rt.up.pick(now, t)
-	if t2 == nil {
+	t2 := rt.up.pick(now, t, rt.up.hash.keyOfRequest(req))
+	if t2 == nil || !rt.up.admit(t2) {
 		return nil, err
 	}
+	defer rt.up.done(t2) // the retry's slot is held until its response head (the first's to the end)
 	if rq, _ := req.Context().Value(httpRequestKey{}).(*httpRequest); rq != nil {
 		rq.x.target = t2
 	}

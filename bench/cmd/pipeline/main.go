@@ -22,14 +22,15 @@ import (
 
 	"github.com/edgeplane/edgeplane/bench/internal/harness"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/publish"
 	"github.com/edgeplane/edgeplane/internal/requestlog"
 )
 
-const (
-	stream  = "logs:request:stream"
-	goalP99 = time.Second
-)
+// stream is the request stream of the control plane's default namespace.
+var stream = keyspace.DefaultRequestStream
+
+const goalP99 = time.Second
 
 func main() {
 	if err := run(); err != nil {

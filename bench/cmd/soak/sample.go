@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/bench/internal/harness"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 )
 
 // sample is one row of the table.
@@ -71,7 +72,7 @@ func (s *sampler) take(ctx context.Context) (sample, error) {
 	if sm.used, err = usedMemory(ctx, s.r); err != nil {
 		return sm, err
 	}
-	if sm.records, err = s.r.tel.Client.XLen(ctx, "logs:request:stream").Result(); err != nil {
+	if sm.records, err = s.r.tel.Client.XLen(ctx, keyspace.DefaultRequestStream).Result(); err != nil {
 		return sm, err
 	}
 	if sm.records > 0 {
@@ -105,7 +106,7 @@ func (s *sampler) lookup(ctx context.Context, at time.Time, tolerance time.Durat
 	res, err := s.tel.GetTrace(ctx, &edgeplanev1.GetTraceRequest{TraceId: t.id})
 	lk := lookup{tried: true, age: time.Since(t.at), took: time.Since(begin)}
 	for _, e := range res.GetEntries() {
-		lk.found = lk.found || (err == nil && e.GetStream() == "logs:request:stream" && e.GetFields()["trace_id"] == t.id)
+		lk.found = lk.found || (err == nil && e.GetStream() == keyspace.DefaultRequestStream && e.GetFields()["trace_id"] == t.id)
 	}
 	return lk
 }

@@ -27,9 +27,13 @@ import (
 
 	"github.com/edgeplane/edgeplane/bench/internal/harness"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 )
 
 const goalPerSec = 5000
+
+// The counters the Redis baseline INCRs.
+var warmKey, incrKey = keyspace.New("").BenchCounter("warm"), keyspace.New("").BenchCounter("incr")
 
 func main() {
 	if err := run(); err != nil {
@@ -135,9 +139,9 @@ func incrBaseline(ctx context.Context, rds *harness.Redis, c int, d time.Duratio
 	if err := cl.Ping(ctx).Err(); err != nil {
 		return result{}, err
 	}
-	drive(ctx, c, 300*time.Millisecond, func(ctx context.Context, _, _ int) error { return cl.Incr(ctx, "bench:warm").Err() })
-	r := drive(ctx, c, d, func(ctx context.Context, _, _ int) error { return cl.Incr(ctx, "bench:incr").Err() })
-	return r, cl.Del(ctx, "bench:incr", "bench:warm").Err()
+	drive(ctx, c, 300*time.Millisecond, func(ctx context.Context, _, _ int) error { return cl.Incr(ctx, warmKey).Err() })
+	r := drive(ctx, c, d, func(ctx context.Context, _, _ int) error { return cl.Incr(ctx, incrKey).Err() })
+	return r, cl.Del(ctx, incrKey, warmKey).Err()
 }
 
 func writeRun(ctx context.Context, bin string, rds *harness.Redis, agents, c, nconn int, d time.Duration) (result, error) {

@@ -23,6 +23,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/publish"
 )
 
@@ -47,8 +48,8 @@ type Config struct {
 	Client redis.UniversalClient
 	// Metrics answers ErrorRate and Latency rules; nil skips them.
 	Metrics Metrics
-	// RequestStream is the agents' request stream, for Metrics and ConsumerLag. Default
-	// "logs:request:stream".
+	// RequestStream is the agents' request stream, for Metrics and ConsumerLag. Default: Keys'
+	// request stream.
 	RequestStream string
 	// Agents answers AgentDown rules; nil skips them.
 	Agents Agents
@@ -58,7 +59,7 @@ type Config struct {
 	Events *telemetry.Events
 	// Publisher appends notifications to AlertsStream; nil skips the stream.
 	Publisher *publish.Publisher
-	// AlertsStream is the alerts stream. Default "alerts:stream".
+	// AlertsStream is the alerts stream. Default: Keys' alerts stream.
 	AlertsStream string
 	// Webhooks are URLs that receive each notification as a POST of an Alertmanager alert
 	// array (e.g. http://alertmanager:9093/api/v2/alerts).
@@ -71,9 +72,9 @@ type Config struct {
 	Window time.Duration
 	// Cooldown is the least time between two firing notifications of one alert. Default 5m.
 	Cooldown time.Duration
-	// KeyPrefix starts the Redis keys. It must hold a hash tag ("{...}") on Redis Cluster,
-	// which keeps the keys in the one slot the scripts need. Default "{alerts}:".
-	KeyPrefix string
+	// Keys names the alert state's keys (AlertsActive, AlertsNotified, AlertCooldown), which
+	// share one hash tag. Default: keyspace.New("").
+	Keys keyspace.Space
 	// GeneratorURL is sent as the webhooks' generatorURL; default none.
 	GeneratorURL string
 	// HTTPClient posts to webhooks. Default: a client with a 10s timeout.
@@ -98,7 +99,6 @@ type Manager struct {
 	cfg   Config
 	log   *slog.Logger
 	rules []Rule
-	keys  keys
 	hooks []*webhook
 	kick  chan struct{} // asks Run to evaluate now
 
@@ -113,7 +113,7 @@ func New(cfg Config) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{cfg: cfg, log: log, keys: keys{prefix: cfg.KeyPrefix}, kick: make(chan struct{}, 1)}
+	m := &Manager{cfg: cfg, log: log, kick: make(chan struct{}, 1)}
 	rules := cfg.Rules
 	if rules == nil {
 		rules = DefaultRules()
@@ -133,11 +133,14 @@ func New(cfg Config) *Manager {
 }
 
 func setDefaults(cfg *Config) {
+	if cfg.Keys == (keyspace.Space{}) {
+		cfg.Keys = keyspace.New("")
+	}
 	if cfg.RequestStream == "" {
-		cfg.RequestStream = "logs:request:stream"
+		cfg.RequestStream = cfg.Keys.Streams().Requests
 	}
 	if cfg.AlertsStream == "" {
-		cfg.AlertsStream = "alerts:stream"
+		cfg.AlertsStream = cfg.Keys.Streams().Alerts
 	}
 	if cfg.EvalEvery <= 0 {
 		cfg.EvalEvery = 10 * time.Second
@@ -148,8 +151,8 @@ func setDefaults(cfg *Config) {
 	if cfg.Cooldown <= 0 {
 		cfg.Cooldown = 5 * time.Minute
 	}
-	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = "{alerts}:"
+	if cfg.Keys == (keyspace.Space{}) {
+		cfg.Keys = keyspace.New("")
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}

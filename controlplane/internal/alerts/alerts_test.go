@@ -1,7 +1,6 @@
 package alerts_test
 
 import (
-	"log/slog"
 	"slices"
 	"strconv"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/alerts"
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
@@ -54,11 +54,12 @@ func TestManager_ErrorBurstFiresOnceAcrossReplicasThenResolves(t *testing.T) {
 	pub := startPublisher(t, rdb)
 	proc := metrics.New(metrics.Config{Client: rdb, Window: time.Second})
 	startConsumer(t, rdb, names.Requests, "metrics", proc)
+	counted := &countingMetrics{Metrics: proc}
 	recv := newReceiver(t, 0)
 	var replicas []*alerts.Manager
 	for _, id := range []string{"r1", "r2"} {
 		replicas = append(replicas, startManager(t, alerts.Config{
-			Client: rdb, Metrics: proc, RequestStream: names.Requests,
+			Client: rdb, Metrics: counted, RequestStream: names.Requests,
 			Events: telemetry.NewEvents(pub, names).For("alerts"), Publisher: pub, AlertsStream: names.Alerts,
 			Webhooks: []string{recv.URL}, EvalEvery: 20 * time.Millisecond, Window: 2 * time.Second,
 			Cooldown: time.Minute, ReplicaID: id, GeneratorURL: "http://edgeplane.test/alerts",
@@ -84,7 +85,7 @@ func TestManager_ErrorBurstFiresOnceAcrossReplicasThenResolves(t *testing.T) {
 	}
 
 	waitFor(t, "the resolved notification", func() bool { _, r := recv.count("HighErrorRate"); return r > 0 })
-	time.Sleep(200 * time.Millisecond) // ten more evaluations by each replica
+	counted.waitMore(t, 20) // ten more evaluations by each replica
 	got := recv.alerts()
 	if len(got) != 2 || got[0].resolved() || !got[1].resolved() {
 		t.Fatalf("webhook got %+v, want one firing then one resolved notification", got)
@@ -105,7 +106,7 @@ func TestManager_ErrorBurstFiresOnceAcrossReplicasThenResolves(t *testing.T) {
 	}
 	waitFor(t, "two entries on the alerts stream", func() bool { n, _ := rdb.XLen(t.Context(), names.Alerts).Result(); return n == 2 })
 	waitFor(t, "alert_fired and alert_resolved events", func() bool {
-		return slices.Equal(eventTypes(t, rdb), []string{telemetry.AlertFired, telemetry.AlertResolved})
+		return slices.Equal(eventTypes(t, rdb), []string{(&event.AlertFired{}).Type(), (&event.AlertResolved{}).Type()})
 	})
 }
 
@@ -118,17 +119,16 @@ func TestManager_EventsFireAndResolve(t *testing.T) {
 	events := telemetry.NewEvents(pub, names).For("test")
 	history := strconv.FormatInt(time.Now().Add(-time.Hour).UnixMilli(), 10) + "-0"
 	if err := rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: names.Events, ID: history,
-		Values: []any{"event_type", telemetry.ServiceDied, "service", "long-ago"}}).Err(); err != nil {
+		Values: append([]any{"event_type", (&event.ServiceDied{}).Type()}, event.Values(&event.ServiceDied{Service: "long-ago"})...)}).Err(); err != nil {
 		t.Fatal(err)
 	}
 	m := startManager(t, alerts.Config{Client: rdb, Webhooks: []string{recv.URL}, EvalEvery: 20 * time.Millisecond, Cooldown: time.Minute})
 	startConsumer(t, rdb, names.Events, "alerts", m)
 
-	events.Emit(t.Context(), telemetry.CertificateFailed, slog.String("certificate", "web"), slog.String("error", "acme: rate limited"))
-	events.Emit(t.Context(), telemetry.ServiceDied, slog.String("service", "victim"), slog.String("exit_code", "137"))
-	events.Emit(t.Context(), telemetry.CertificateExpiring, slog.String("certificate", "soon"), slog.Int("days_left", 3))
-	events.Emit(t.Context(), telemetry.CertificateExpiring, slog.String("certificate", "later"),
-		slog.String("not_after", time.Now().Add(30*24*time.Hour).Format(time.RFC3339)))
+	events.Emit(t.Context(), &event.CertificateFailed{Cert: event.Cert{Certificate: "web"}, Error: "acme: rate limited"})
+	events.Emit(t.Context(), &event.ServiceDied{Service: "victim", ExitCode: "137"})
+	events.Emit(t.Context(), &event.CertificateExpiring{Cert: event.Cert{Certificate: "soon"}, NotAfter: time.Now().Add(3 * 24 * time.Hour)})
+	events.Emit(t.Context(), &event.CertificateExpiring{Cert: event.Cert{Certificate: "later"}, NotAfter: time.Now().Add(30 * 24 * time.Hour)})
 	want := []string{`CertificateExpiring{certificate="soon"}`, `CertificateFailed{certificate="web"}`, `ServiceDied{service="victim"}`}
 	waitFor(t, "three firing alerts", func() bool { return len(recv.alerts()) == 3 })
 	got := activeIDs(t, m)
@@ -137,8 +137,8 @@ func TestManager_EventsFireAndResolve(t *testing.T) {
 		t.Errorf("active: got %v, want %v", got, want)
 	}
 
-	events.Emit(t.Context(), telemetry.CertificateReady, slog.String("certificate", "web"))
-	events.Emit(t.Context(), telemetry.ServiceStarted, slog.String("service", "victim"))
+	events.Emit(t.Context(), &event.CertificateReady{Cert: event.Cert{Certificate: "web"}})
+	events.Emit(t.Context(), &event.ServiceStarted{Service: "victim"})
 	waitFor(t, "two resolved alerts", func() bool { return len(recv.alerts()) == 5 })
 	for _, name := range []string{"CertificateFailed", "ServiceDied"} {
 		if f, r := recv.count(name); f != 1 || r != 1 {
@@ -164,7 +164,7 @@ func TestManager_AgentDownFromStaleStatus(t *testing.T) {
 	)
 	m := startManager(t, alerts.Config{Client: rdb, Agents: agents, Webhooks: []string{recv.URL}, EvalEvery: 20 * time.Millisecond})
 	waitFor(t, "AgentDown", func() bool { f, _ := recv.count("AgentDown"); return f == 1 })
-	time.Sleep(100 * time.Millisecond)
+	agents.waitMore(t, 5) // "blip" stays under the rule's duration
 	if got, want := activeIDs(t, m), []string{`AgentDown{node_id="gone"}`}; !slices.Equal(got, want) {
 		t.Errorf("active: got %v, want %v", got, want)
 	}

@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
-	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 )
 
 var _ streams.Handler = (*Manager)(nil)
@@ -22,16 +21,18 @@ const maxEventAge = 10 * time.Minute
 // Handle implements streams.Handler for the events stream: certificate_failed,
 // certificate_expiring, service_died and service_oom fire their rules' alerts;
 // certificate_ready, service_started and service_deleted resolve them; agent_connected and
-// agent_disconnected make Run evaluate at once. Other events, and events older than
-// maxEventAge, are acknowledged and ignored. Entries handled are acknowledged; on a Redis
-// error the rest stay pending for a retry.
+// agent_disconnected make Run evaluate at once. Other events, events that do not parse, and
+// events older than maxEventAge, are acknowledged and ignored. Entries handled are
+// acknowledged; on a Redis error the rest stay pending for a retry.
 func (m *Manager) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
 	done := make([]string, 0, len(msgs))
 	var err error
 	for _, msg := range msgs {
 		if time.Since(streams.IDTime(msg.ID)) <= maxEventAge {
-			if err = m.handleEvent(ctx, fields(msg.Values)); err != nil {
-				break
+			if _, ev, perr := event.Parse(msg.Values); perr == nil {
+				if err = m.handleEvent(ctx, ev); err != nil {
+					break
+				}
 			}
 		}
 		done = append(done, msg.ID)
@@ -44,60 +45,50 @@ func (m *Manager) Handle(ctx context.Context, stream, group string, msgs []redis
 	return nil, err
 }
 
-func fields(values map[string]any) map[string]string {
-	out := make(map[string]string, len(values))
-	for k, v := range values {
-		if s, ok := v.(string); ok {
-			out[k] = s
-		}
-	}
-	return out
-}
-
-func (m *Manager) handleEvent(ctx context.Context, e map[string]string) error {
+func (m *Manager) handleEvent(ctx context.Context, ev event.Event) error {
 	now := time.Now()
-	cert, service := first(e, "certificate", "name"), first(e, "service", "name")
-	switch e["event_type"] {
-	case telemetry.AgentConnected, telemetry.AgentDisconnected:
+	switch e := ev.(type) {
+	case *event.AgentConnected, *event.AgentDisconnected:
 		m.evaluateSoon()
-	case telemetry.CertificateFailed:
+	case *event.CertificateFailed:
 		return m.fireKind(ctx, CertificateFailure, func(r Rule) (Alert, bool) {
-			return newAlert(r, map[string]string{"certificate": cert}, now,
-				fmt.Sprintf("certificate %s failed", cert), "issuing or renewing failed: "+e["error"]), true
+			return newAlert(r, map[string]string{"certificate": e.Certificate}, now,
+				fmt.Sprintf("certificate %s failed", e.Certificate), "issuing or renewing failed: "+e.Error), true
 		})
-	case telemetry.CertificateExpiring:
-		left, ok := validityLeft(e, now)
-		if !ok {
-			return nil
-		}
-		return m.fireKind(ctx, CertificateExpiry, func(r Rule) (Alert, bool) {
-			return newAlert(r, map[string]string{"certificate": cert}, now,
-				fmt.Sprintf("certificate %s expires in %d days", cert, int(left.Hours()/24)),
-				fmt.Sprintf("not after %s (threshold %d days)", e["not_after"], int(r.Duration.Hours()/24))), left < r.Duration
-		})
-	case telemetry.CertificateReady:
-		return m.resolveKinds(ctx, map[string]string{"certificate": cert}, CertificateFailure, CertificateExpiry)
-	case telemetry.ServiceDied, "service_oom":
-		return m.fireKind(ctx, ServiceDied, func(r Rule) (Alert, bool) {
-			return newAlert(r, map[string]string{"service": service}, now,
-				fmt.Sprintf("service %s died", service),
-				fmt.Sprintf("%s: exit code %s", e["event_type"], e["exit_code"])), true
-		})
-	case telemetry.ServiceStarted, telemetry.ServiceDeleted:
-		return m.resolveKinds(ctx, map[string]string{"service": service}, ServiceDied)
+	case *event.CertificateExpiring:
+		return m.certificateExpiring(ctx, e, now)
+	case *event.CertificateReady:
+		return m.resolveKinds(ctx, map[string]string{"certificate": e.Certificate}, CertificateFailure, CertificateExpiry)
+	case *event.ServiceDied:
+		return m.serviceDied(ctx, e.Service, fmt.Sprintf("%s: exit code %s", e.Type(), e.ExitCode), now)
+	case *event.ServiceOOM:
+		return m.serviceDied(ctx, e.Service, e.Type()+": killed for memory", now)
+	case *event.ServiceStarted:
+		return m.resolveKinds(ctx, map[string]string{"service": e.Service}, ServiceDied)
+	case *event.ServiceDeleted:
+		return m.resolveKinds(ctx, map[string]string{"service": e.Service}, ServiceDied)
 	}
 	return nil
 }
 
-// validityLeft reads a certificate_expiring event's not_after (RFC 3339) or days_left.
-func validityLeft(e map[string]string, now time.Time) (time.Duration, bool) {
-	if t, err := time.Parse(time.RFC3339, e["not_after"]); err == nil {
-		return t.Sub(now), true
+// certificateExpiring fires the expiry rules whose threshold e's certificate is under (and
+// resolves the others); an event without not_after is ignored.
+func (m *Manager) certificateExpiring(ctx context.Context, e *event.CertificateExpiring, now time.Time) error {
+	if e.NotAfter.IsZero() {
+		return nil
 	}
-	if d, err := strconv.ParseFloat(e["days_left"], 64); err == nil {
-		return time.Duration(d * float64(24*time.Hour)), true
-	}
-	return 0, false
+	left := e.NotAfter.Sub(now)
+	return m.fireKind(ctx, CertificateExpiry, func(r Rule) (Alert, bool) {
+		return newAlert(r, map[string]string{"certificate": e.Certificate}, now,
+			fmt.Sprintf("certificate %s expires in %d days", e.Certificate, int(left.Hours()/24)),
+			fmt.Sprintf("not after %s (threshold %d days)", e.NotAfter.UTC().Format(time.RFC3339), int(r.Duration.Hours()/24))), left < r.Duration
+	})
+}
+
+func (m *Manager) serviceDied(ctx context.Context, service, description string, now time.Time) error {
+	return m.fireKind(ctx, ServiceDied, func(r Rule) (Alert, bool) {
+		return newAlert(r, map[string]string{"service": service}, now, fmt.Sprintf("service %s died", service), description), true
+	})
 }
 
 // fireKind offers every rule of kind to build; the alerts it says hold fire, the others of
@@ -132,14 +123,4 @@ func (m *Manager) resolveKinds(ctx context.Context, labels map[string]string, ki
 		}
 	}
 	return nil
-}
-
-// first returns the first non-empty of e's keys.
-func first(e map[string]string, keys ...string) string {
-	for _, k := range keys {
-		if v := e[k]; v != "" {
-			return v
-		}
-	}
-	return ""
 }

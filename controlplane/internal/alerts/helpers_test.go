@@ -3,9 +3,11 @@ package alerts_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -144,9 +146,45 @@ func activeIDs(t *testing.T, m *alerts.Manager) []string {
 	return ids
 }
 
+// rounds counts the evaluation rounds that read a rule's source, so that a test waits for
+// more rounds to have run instead of sleeping "long enough".
+type rounds struct{ n atomic.Int64 }
+
+func (r *rounds) tick() { r.n.Add(1) }
+
+// waitMore waits until n more rounds have read the source.
+func (r *rounds) waitMore(t *testing.T, n int64) {
+	t.Helper()
+	from := r.n.Load()
+	waitFor(t, fmt.Sprintf("%d more evaluations", n), func() bool { return r.n.Load() >= from+n })
+}
+
+// countingMetrics counts the rounds that query metrics.
+type countingMetrics struct {
+	alerts.Metrics
+	rounds
+}
+
+func (c *countingMetrics) Query(ctx context.Context, stream, host string, from, to time.Time) ([]metrics.Summary, error) {
+	c.tick()
+	return c.Metrics.Query(ctx, stream, host, from, to)
+}
+
+// countingHealth counts the rounds that check the telemetry store.
+type countingHealth struct {
+	alerts.TelemetryHealth
+	rounds
+}
+
+func (c *countingHealth) Problem(ctx context.Context) string {
+	c.tick()
+	return c.TelemetryHealth.Problem(ctx)
+}
+
 // fakeMetrics serves fixed summaries, standing in for metrics.Processor where the test is
 // about rule thresholds, not aggregation.
 type fakeMetrics struct {
+	rounds
 	mu   sync.Mutex
 	sums []metrics.Summary // guarded by mu
 }
@@ -158,6 +196,7 @@ func (f *fakeMetrics) set(sums ...metrics.Summary) {
 }
 
 func (f *fakeMetrics) Query(context.Context, string, string, time.Time, time.Time) ([]metrics.Summary, error) {
+	f.tick()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]metrics.Summary(nil), f.sums...), nil
@@ -165,6 +204,7 @@ func (f *fakeMetrics) Query(context.Context, string, string, time.Time, time.Tim
 
 // fakeAgents serves fixed statuses, standing in for fanout.Fanout.
 type fakeAgents struct {
+	rounds
 	mu     sync.Mutex
 	agents []*edgeplanev1.Agent // guarded by mu
 }
@@ -176,6 +216,7 @@ func (f *fakeAgents) set(agents ...*edgeplanev1.Agent) {
 }
 
 func (f *fakeAgents) Agents(context.Context) ([]*edgeplanev1.Agent, error) {
+	f.tick()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.agents, nil

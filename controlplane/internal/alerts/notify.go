@@ -6,29 +6,22 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/internal/publish"
 )
 
 // notify sends a firing or resolved alert to every destination. It never blocks: the
 // stream and events go through the non-blocking publisher, webhooks through their queues.
 func (m *Manager) notify(ctx context.Context, a Alert, resolved bool) {
-	status, event, level, msg := "firing", telemetry.AlertFired, slog.LevelWarn, "alert firing"
+	status, level, msg := "firing", slog.LevelWarn, "alert firing"
+	var ev event.Event = &event.AlertFired{Alert: eventOf(a)}
 	if resolved {
-		status, event, level, msg = "resolved", telemetry.AlertResolved, slog.LevelInfo, "alert resolved"
+		status, level, msg = "resolved", slog.LevelInfo, "alert resolved"
+		ev = &event.AlertResolved{Alert: eventOf(a)}
 	}
-	labels, _ := json.Marshal(a.Labels)
-	attrs := []slog.Attr{
-		slog.String("alertname", a.Name), slog.String("severity", string(a.Severity)),
-		slog.String("alert_id", a.ID), slog.String("labels", string(labels)),
-		slog.String("summary", a.Summary), slog.String("description", a.Description),
-		slog.String("starts_at", a.StartsAt.UTC().Format(time.RFC3339Nano)),
-	}
-	if resolved {
-		attrs = append(attrs, slog.String("ends_at", a.EndsAt.UTC().Format(time.RFC3339Nano)))
-	}
+	attrs := event.Attrs(ev)
 	m.log.LogAttrs(ctx, level, msg, attrs...)
-	m.cfg.Events.Emit(ctx, event, attrs...)
+	m.cfg.Events.Emit(ctx, ev)
 	if m.cfg.Publisher != nil {
 		values := []any{"status", status, "replica", m.cfg.ReplicaID}
 		for _, at := range attrs {
@@ -69,4 +62,11 @@ func (m *Manager) toWebhook(a Alert) webhookAlert {
 		Annotations: map[string]string{"summary": a.Summary, "description": a.Description},
 		StartsAt:    a.StartsAt.UTC(), EndsAt: a.EndsAt.UTC(), GeneratorURL: m.cfg.GeneratorURL,
 	}
+}
+
+// eventOf is a's part of its alert_fired and alert_resolved events.
+func eventOf(a Alert) event.Alert {
+	labels, _ := json.Marshal(a.Labels)
+	return event.Alert{AlertName: a.Name, Severity: string(a.Severity), AlertID: a.ID, Labels: string(labels),
+		Summary: a.Summary, Description: a.Description, StartsAt: a.StartsAt, EndsAt: a.EndsAt}
 }

@@ -58,14 +58,6 @@ func alertID(name string, labels map[string]string) string {
 	return b.String()
 }
 
-// keys names the state in Redis. Every key starts with prefix, whose hash tag puts them in
-// one Cluster slot so the scripts may touch them together.
-type keys struct{ prefix string }
-
-func (k keys) active() string            { return k.prefix + "active" }   // hash: id -> Alert JSON
-func (k keys) notified() string          { return k.prefix + "notified" } // hash: id -> 1 once notified
-func (k keys) cooldown(id string) string { return k.prefix + "cooldown:" + id }
-
 // fireScript records an alert as firing and takes its cooldown. KEYS: active, notified,
 // cooldown. ARGV: id, alert JSON, cooldown ms. An alert already firing keeps its starts_at.
 // It returns {1 if this caller must notify, the stored JSON}.
@@ -104,7 +96,7 @@ func (m *Manager) fire(ctx context.Context, a Alert) error {
 	if err != nil {
 		return err
 	}
-	res, err := fireScript.Run(ctx, m.cfg.Client, []string{m.keys.active(), m.keys.notified(), m.keys.cooldown(a.ID)},
+	res, err := fireScript.Run(ctx, m.cfg.Client, []string{m.cfg.Keys.AlertsActive(), m.cfg.Keys.AlertsNotified(), m.cfg.Keys.AlertCooldown(a.ID)},
 		a.ID, data, m.cfg.Cooldown.Milliseconds()).Slice()
 	if err != nil {
 		return fmt.Errorf("firing %s: %w", a.ID, err)
@@ -122,7 +114,7 @@ func (m *Manager) fire(ctx context.Context, a Alert) error {
 // resolve ends alert id if it fires and, if this replica ended it and its firing was
 // notified, notifies the resolution.
 func (m *Manager) resolve(ctx context.Context, id string) error {
-	res, err := resolveScript.Run(ctx, m.cfg.Client, []string{m.keys.active(), m.keys.notified()}, id).Slice()
+	res, err := resolveScript.Run(ctx, m.cfg.Client, []string{m.cfg.Keys.AlertsActive(), m.cfg.Keys.AlertsNotified()}, id).Slice()
 	if errors.Is(err, redis.Nil) {
 		return nil
 	}
@@ -143,7 +135,7 @@ func (m *Manager) resolve(ctx context.Context, id string) error {
 
 // active returns the firing alerts by id.
 func (m *Manager) active(ctx context.Context) (map[string]Alert, error) {
-	all, err := m.cfg.Client.HGetAll(ctx, m.keys.active()).Result()
+	all, err := m.cfg.Client.HGetAll(ctx, m.cfg.Keys.AlertsActive()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("reading active alerts: %w", err)
 	}

@@ -29,15 +29,16 @@ func TestManager_TelemetryStoreFullFiresWithoutItsState(t *testing.T) {
 		}
 	}
 	recv := newReceiver(t, 0)
-	startManager(t, alerts.Config{Client: rdb, Telemetry: &telemetry.Health{Client: rdb}, Webhooks: []string{recv.URL},
+	health := &countingHealth{TelemetryHealth: &telemetry.Health{Client: rdb}}
+	startManager(t, alerts.Config{Client: rdb, Telemetry: health, Webhooks: []string{recv.URL},
 		EvalEvery: 20 * time.Millisecond, Cooldown: time.Hour, Rules: []alerts.Rule{{Kind: alerts.TelemetryStore}}})
 	waitFor(t, "TelemetryDropping", func() bool { f, _ := recv.count("TelemetryDropping"); return f == 1 })
 	a := recv.alerts()[0]
 	if a.Labels["store"] != "telemetry" || a.Labels["severity"] != "critical" || !strings.Contains(a.Annotations["description"], "maxmemory") {
 		t.Errorf("got %+v, want a critical alert on the telemetry store naming maxmemory", a)
 	}
-	// Evaluations go on every 20ms; the in-memory cooldown keeps it to one notification.
-	time.Sleep(200 * time.Millisecond)
+	// Evaluations go on; the in-memory cooldown keeps it to one notification.
+	health.waitMore(t, 10)
 	if f, _ := recv.count("TelemetryDropping"); f != 1 {
 		t.Errorf("got %d notifications within the cooldown, want 1: %+v", f, recv.alerts())
 	}

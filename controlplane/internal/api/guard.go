@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -15,8 +14,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/auth"
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
-	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 )
 
 // Guard holds the interceptors that authenticate every call, authorize it by the method
@@ -29,8 +28,8 @@ type Guard struct {
 	Policy *auth.Policy
 	// Streams caps TailEvents and StreamServiceLogs per principal. Required.
 	Streams *auth.StreamLimiter
-	// Audit receives telemetry.Audit events (telemetry.Events.Emit). Nil: none.
-	Audit func(ctx context.Context, eventType string, attrs ...slog.Attr)
+	// Audit receives event.Audit events (telemetry.Events.Emit). Nil: none.
+	Audit func(ctx context.Context, e event.Event)
 	// AnonymousAudits bounds the audit events of calls refused before the caller was known
 	// (per second, with a burst of twice that), so a flood of unauthenticated calls cannot
 	// push real audit events out of the stream. Zero: 100.
@@ -153,10 +152,8 @@ func (g *Guard) audit(ctx context.Context, who auth.Principal, method string, re
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		remote = p.Addr.String()
 	}
-	g.Audit(ctx, telemetry.Audit,
-		slog.String("principal", who.Name), slog.String("via", who.Via), slog.String("role", string(who.Role)),
-		slog.String("method", method), slog.String("resource", resourceName(req)),
-		slog.String("outcome", outcome), slog.String("peer", remote))
+	g.Audit(ctx, &event.Audit{Principal: who.Name, Via: who.Via, Role: string(who.Role),
+		Method: method, Resource: resourceName(req), Outcome: outcome, Peer: remote})
 }
 
 // resourceName is the request's name field, or the name field of its first set message

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/auth"
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/redistest"
@@ -24,9 +24,9 @@ type auditLog struct {
 	events []map[string]string
 }
 
-func (l *auditLog) emit(_ context.Context, _ string, attrs ...slog.Attr) {
+func (l *auditLog) emit(_ context.Context, ev event.Event) {
 	e := map[string]string{}
-	for _, a := range attrs {
+	for _, a := range event.Attrs(ev) {
 		e[a.Key] = a.Value.String()
 	}
 	l.mu.Lock()

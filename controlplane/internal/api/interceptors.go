@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -74,14 +75,32 @@ func begin(ctx context.Context) (context.Context, time.Time) {
 	return tracectx.With(ctx, tc), time.Now()
 }
 
+// logCall logs one finished call: at info when it succeeded or the caller went away, at warn
+// with the error text when it was refused (the caller's mistake: InvalidArgument, NotFound,
+// Aborted, PermissionDenied, ...), at error when the server failed (Internal, Unavailable,
+// Unknown, DataLoss, DeadlineExceeded), which puts it on logs:error:stream too. Health checks
+// and reflection are logged at debug level whatever their outcome.
 func logCall(ctx context.Context, log *slog.Logger, method string, start time.Time, err error) {
-	level := slog.LevelInfo
+	code := status.Code(err)
+	level := callLevel(code)
 	if strings.HasPrefix(method, "/grpc.health.") || strings.HasPrefix(method, "/grpc.reflection.") {
 		level = slog.LevelDebug
 	}
-	code := status.Code(err)
-	log.LogAttrs(ctx, level, "rpc", slog.String("method", method), slog.String("code", code.String()),
-		slog.Duration("duration", time.Since(start)))
+	attrs := []slog.Attr{slog.String("method", method), slog.String("code", code.String()), slog.Duration("duration", time.Since(start))}
+	if code != codes.OK && code != codes.Canceled {
+		attrs = append(attrs, slog.String("error", status.Convert(err).Message()))
+	}
+	log.LogAttrs(ctx, level, "rpc", attrs...)
+}
+
+func callLevel(code codes.Code) slog.Level {
+	switch code {
+	case codes.OK, codes.Canceled:
+		return slog.LevelInfo
+	case codes.Internal, codes.Unknown, codes.Unavailable, codes.DataLoss, codes.DeadlineExceeded, codes.Unimplemented:
+		return slog.LevelError
+	}
+	return slog.LevelWarn
 }
 
 // tracedStream gives a stream handler the traced context.

@@ -30,6 +30,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/api"
 	"github.com/edgeplane/edgeplane/controlplane/internal/auth"
 	"github.com/edgeplane/edgeplane/controlplane/internal/certs"
+	"github.com/edgeplane/edgeplane/controlplane/internal/dashboard"
 	"github.com/edgeplane/edgeplane/controlplane/internal/docker"
 	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
 	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
@@ -67,14 +68,17 @@ type Config struct {
 	HTTPAddr string
 	// ReplicaID names this replica in agent statuses. Default: host name and a random suffix.
 	ReplicaID string
-	// Namespace prefixes every Redis key. Default "edgeplane".
+	// Namespace names every Redis key (internal/keyspace): state keys "{ns}:...", and, in a
+	// namespace other than the default, the telemetry streams "ns:logs:all:stream", ...
+	// Default "edgeplane".
 	Namespace string
 	// AgentRedisURL is sent to agents for publishing their request records; give it
 	// credentials that may only XADD to the request stream. Empty: agents publish only if
 	// their own --redis-url says where; Dev sends the embedded store. NoAgentRedis ("-"):
 	// none, in dev mode too.
 	AgentRedisURL string
-	// StreamNamespace prefixes the telemetry streams' names (logs:all:stream, ...). Default "".
+	// StreamNamespace prefixes the telemetry streams' names (logs:all:stream, ...). Default:
+	// none in the default Namespace, else Namespace + ":".
 	StreamNamespace string
 	// SecretsKeyFile holds the key that seals private keys in Redis (32 bytes, raw, hex or
 	// base64). Without it private keys cannot be stored; Dev uses an ephemeral key.
@@ -109,6 +113,8 @@ type Config struct {
 	// GRPCAddr. Dev implies it. Without it (and Dev) gRPC is TLS (see TLSConfig).
 	Insecure bool
 	TLSConfig
+	// Dashboard is DashboardAuto (default), DashboardOn or DashboardOff (dashboard.go).
+	Dashboard string
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -146,6 +152,8 @@ type App struct {
 	endAll    context.CancelFunc
 	ca        *pki.CA // the cluster CA; nil with TLS off
 	store     *store.Store
+	dash      *dashboard.Dashboard // nil when not served
+	dashPipe  *dashboardConn
 }
 
 // New opens the listeners and Redis clients. Call Run to serve; Run releases them.
@@ -159,6 +167,9 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	if err := checkMinReplicas(a.cfg); err != nil {
+		return nil, err
+	}
+	if err := a.checkDashboard(); err != nil {
 		return nil, err
 	}
 	if err := a.open(); err != nil {
@@ -179,6 +190,10 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.build(creds)
+	if err := a.buildDashboard(); err != nil {
+		a.closeAll()
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -244,7 +259,7 @@ func (a *App) open() error {
 	if a.acmeHTTP, err = certs.HTTPClient(a.cfg.ACMECAFile); err != nil {
 		return err
 	}
-	a.log = slog.New(telemetry.Tee(a.log.Handler(), a.pub, telemetry.StreamNames(a.cfg.StreamNamespace), slog.LevelInfo))
+	a.log = slog.New(telemetry.Tee(a.log.Handler(), a.pub, a.keys().Streams(), slog.LevelInfo))
 	if a.grpcLn, err = net.Listen("tcp", a.cfg.GRPCAddr); err != nil {
 		return fmt.Errorf("grpc listener: %w", err)
 	}
@@ -264,7 +279,7 @@ func (a *App) build(creds []grpc.ServerOption) {
 	}
 	a.state = state.New(state.Config{Store: st, Tail: a.tail, Telemetry: settings, Logger: a.log.With("component", "state")})
 	a.selfSign = &certs.SelfSigned{Store: st, State: a.state, Logger: a.log.With("component", "certs")}
-	a.events = telemetry.NewEvents(a.pub, telemetry.StreamNames(a.cfg.StreamNamespace))
+	a.events = telemetry.NewEvents(a.pub, a.keys().Streams())
 	a.fanout = fanout.New(fanout.Config{
 		State: a.state, Store: st, ReplicaID: a.cfg.ReplicaID, Heartbeat: a.cfg.Heartbeat, Events: a.events.For("fanout"),
 		Logger: a.log.With("component", "fanout"), Settings: a.agentSettings(st), Renew: a.renewAgent,
@@ -287,6 +302,7 @@ func (a *App) build(creds []grpc.ServerOption) {
 	a.buildEnrollment(st, fleet)
 	a.buildServices(st)
 	a.buildCerts(st)
+	a.buildApply(st)
 	a.health = health.NewServer()
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(a.grpc, a.health)

@@ -32,8 +32,8 @@ func (a *App) loadCA(ctx context.Context, st *store.Store) (*pki.CA, error) {
 		c, k, err := st.LoadCA(ctx)
 		if err == nil {
 			if certPEM != nil && !bytes.Equal(bytes.TrimSpace(c), bytes.TrimSpace(certPEM)) {
-				return nil, errors.New("--ca-cert differs from the cluster CA already stored in Redis; agents enrolled with it would be cut off. " +
-					"Drop --ca-cert/--ca-key, or delete the stored CA (key {namespace}:ca) to replace it")
+				return nil, fmt.Errorf("--ca-cert differs from the cluster CA already stored in Redis; agents enrolled with it would be cut off. "+
+					"Drop --ca-cert/--ca-key, or delete the stored CA (key %s) to replace it", a.keys().CA())
 			}
 			return pki.Parse(c, k)
 		}

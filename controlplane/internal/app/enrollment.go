@@ -11,7 +11,6 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/api"
 	"github.com/edgeplane/edgeplane/controlplane/internal/pki"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
-	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -24,7 +23,7 @@ func (a *App) buildEnrollment(st *store.Store, fleet *api.Fleet) {
 		return
 	}
 	fleet.RequireCert = true
-	streams := telemetry.StreamNames(a.cfg.StreamNamespace)
+	streams := a.keys().Streams()
 	enr.Enroller = &pki.Enroller{Store: st, CA: a.ca, Lifetime: a.cfg.AgentCertLifetime,
 		RequestStream: streams.Requests, Logger: a.log.With("component", "pki")}
 }
@@ -41,7 +40,7 @@ func (a *App) agentSettings(st *store.Store) func(ctx context.Context, node stri
 		return nil
 	}
 	u.RawQuery, u.Fragment = "", ""
-	stream := telemetry.StreamNames(a.cfg.StreamNamespace).Requests
+	stream := a.keys().Streams().Requests
 	return func(ctx context.Context, node string) *edgeplanev1.AgentSettings {
 		pw, err := st.AgentRedisPassword(ctx, node)
 		if err != nil || pw == "" {

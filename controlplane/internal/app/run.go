@@ -33,6 +33,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { a.markServing(gctx); return nil })
 	g.Go(func() error { return a.grpc.Serve(a.grpcLn) })
+	if a.dashPipe != nil {
+		g.Go(func() error { return a.grpc.Serve(a.dashPipe.ln) })
+	}
 	srv := &http.Server{Handler: a.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
 	if a.httpLn != nil {
 		g.Go(func() error {
@@ -65,6 +68,9 @@ func (a *App) markServing(ctx context.Context) {
 	case <-a.state.Ready():
 		a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 		a.log.InfoContext(ctx, "control plane serving", "grpc_addr", a.GRPCAddr(), "http_addr", a.HTTPAddr())
+		if u := a.dashboardURL(); u != "" {
+			a.log.InfoContext(ctx, "dashboard: open "+u, "url", u)
+		}
 	}
 }
 
@@ -91,6 +97,9 @@ func (a *App) closeAll() {
 		}
 	}
 	a.tel.close()
+	if a.dashPipe != nil {
+		_ = a.dashPipe.conn.Close()
+	}
 	if a.mini != nil {
 		a.mini.Close()
 	}
@@ -110,5 +119,6 @@ func (a *App) httpHandler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	a.mountDashboard(mux)
 	return mux
 }

@@ -13,14 +13,15 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/publish"
 )
 
-// Consumer groups of the control plane.
-const (
-	metricsGroup = "metrics" // on the request stream
-	alertsGroup  = "alerts"  // on the events stream
-)
+// keys returns the installation's keys: --namespace, with --stream-namespace (if set)
+// before the telemetry streams' names.
+func (a *App) keys() keyspace.Space {
+	return keyspace.New(a.cfg.Namespace).WithStreamPrefix(a.cfg.StreamNamespace)
+}
 
 // TelemetryConfig says where telemetry (streams, metrics, alert state) lives and how long.
 type TelemetryConfig struct {
@@ -93,24 +94,24 @@ func (a *App) agentTelemetry() *edgeplanev1.TelemetrySettings {
 		return nil
 	}
 	return &edgeplanev1.TelemetrySettings{RedisUrl: a.cfg.AgentRedisURL,
-		RequestStream: telemetry.StreamNames(a.cfg.StreamNamespace).Requests, MaxLen: a.maxRecords()}
+		RequestStream: a.keys().Streams().Requests, MaxLen: a.maxRecords()}
 }
 
 // buildTelemetry makes the request-metrics consumer, the trimmer and the alert manager, and
 // registers TelemetryService.
 func (a *App) buildTelemetry() {
-	names := telemetry.StreamNames(a.cfg.StreamNamespace)
+	names := a.keys().Streams()
 	index := a.traceIndex()
 	a.metrics = metrics.New(metrics.Config{Client: a.tel.rdb, Index: index})
 	a.consumers = append(a.consumers, streams.New(streams.Config{
-		Client: a.tel.tail, Stream: names.Requests, Group: metricsGroup, Name: a.cfg.ReplicaID,
+		Client: a.tel.tail, Stream: names.Requests, Group: keyspace.GroupMetrics, Name: a.cfg.ReplicaID,
 		Handler: a.metrics, Logger: a.log.With("component", "metrics"),
 	}))
 	a.trimmer = &telemetry.Trimmer{Client: a.tel.rdb, Streams: names.All(), Indexed: names.Indexed(), Index: index,
 		MaxRecords: a.maxRecords(), Logger: a.log.With("component", "telemetry")}
 	a.telemetry = &api.Telemetry{
 		Reader: &telemetry.Reader{Client: a.tel.rdb, Blocking: a.tel.events, Streams: names, Index: index,
-			Groups: []telemetry.Group{{Stream: names.Requests, Group: metricsGroup}, {Stream: names.Events, Group: alertsGroup}}},
+			Groups: []telemetry.Group{{Stream: names.Requests, Group: keyspace.GroupMetrics}, {Stream: names.Events, Group: keyspace.GroupAlerts}}},
 		Metrics: a.metrics,
 	}
 	a.tel.health = &telemetry.Health{Client: a.tel.rdb, Publisher: a.pub}
@@ -118,11 +119,11 @@ func (a *App) buildTelemetry() {
 		Client: a.tel.rdb, Metrics: a.metrics, RequestStream: names.Requests, Agents: a.fanout,
 		Telemetry: a.tel.health,
 		Events:    a.events.For("alerts"), Publisher: a.pub, AlertsStream: names.Alerts,
-		Webhooks: a.cfg.AlertWebhooks, Rules: a.cfg.AlertRules, ReplicaID: a.cfg.ReplicaID, KeyPrefix: a.cfg.StreamNamespace + "{alerts}:",
+		Webhooks: a.cfg.AlertWebhooks, Rules: a.cfg.AlertRules, ReplicaID: a.cfg.ReplicaID, Keys: a.keys(),
 		Logger: a.log.With("component", "alerts"),
 	})
 	a.consumers = append(a.consumers, streams.New(streams.Config{
-		Client: a.tel.tail, Stream: names.Events, Group: alertsGroup, Name: a.cfg.ReplicaID,
+		Client: a.tel.tail, Stream: names.Events, Group: keyspace.GroupAlerts, Name: a.cfg.ReplicaID,
 		Handler: a.alerts, Logger: a.log.With("component", "alerts"),
 	}))
 	a.telemetry.Alerts = a.alerts

@@ -48,6 +48,7 @@ var (
 	}
 	operatorMethods = []string{
 		"RoutingService/CreateRoute", "RoutingService/UpdateRoute", "RoutingService/DeleteRoute",
+		"ConfigService/ApplyConfig",
 		"CertificateService/CreateCertificate", "CertificateService/RenewCertificate", "CertificateService/DeleteCertificate",
 		"PortService/AllocatePort", "PortService/ReleasePort",
 		"DockerService/UpdateService", "DockerService/DeleteService", "DockerService/StartService",

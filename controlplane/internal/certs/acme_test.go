@@ -19,6 +19,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/pebbletest"
 	"github.com/edgeplane/edgeplane/internal/redistest"
 )
@@ -233,10 +234,15 @@ func TestManager_TwoReplicasIssueOnce(t *testing.T) {
 		go func() { defer wg.Done(); _, _ = b.Renew(context.Background(), name) }() // wake b at once too
 	}
 	wg.Wait()
+	// Settled: every certificate READY and not due again (nothing left to start), and no
+	// issuance lock held (nothing in flight). A second issuance would have finished by now.
 	for i := range 5 {
-		waitCert(t, a, "site-"+strconv.Itoa(i), 20*time.Second, isReady)
+		name := "site-" + strconv.Itoa(i)
+		waitCert(t, a, name, 20*time.Second, func(c *edgeplanev1.Certificate) bool {
+			n, err := e.rdb.Exists(t.Context(), keyspace.New("").CertificateLock(name)).Result()
+			return isReady(c) && c.GetRenewTime().AsTime().After(time.Now()) && err == nil && n == 0
+		})
 	}
-	time.Sleep(time.Second) // let a second issuance, if any, finish
 	if n := e.ca.Issued(); n != 5 {
 		t.Errorf("pebble issued %d certificates for 5 names, want 5", n)
 	}

@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -219,8 +218,4 @@ func newToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func domainsAttr(c *edgeplanev1.Certificate) slog.Attr {
-	return slog.String("domains", strings.Join(c.GetDomains(), ","))
 }

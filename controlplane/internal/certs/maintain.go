@@ -13,9 +13,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
-	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -214,16 +214,22 @@ func (m *Manager) retryDelay(n int32) time.Duration {
 	return d - d/10 + time.Duration(rand.Int64N(int64(d/5)+1))
 }
 
-func (m *Manager) emit(ctx context.Context, typ string, c *edgeplanev1.Certificate, attrs ...slog.Attr) {
-	attrs = append([]slog.Attr{slog.String("certificate", c.GetName()), domainsAttr(c)}, attrs...)
+func (m *Manager) emit(ctx context.Context, e event.Event) {
 	level := slog.LevelInfo
-	if typ == telemetry.CertificateFailed || typ == telemetry.CertificateExpiring {
+	switch e.(type) {
+	case *event.CertificateFailed, *event.CertificateExpiring:
 		level = slog.LevelWarn
 	}
-	m.log.LogAttrs(ctx, level, strings.ReplaceAll(typ, "_", " "), append([]slog.Attr{slog.String("event_type", typ)}, attrs...)...)
+	typ := e.Type()
+	m.log.LogAttrs(ctx, level, strings.ReplaceAll(typ, "_", " "), append([]slog.Attr{slog.String("event_type", typ)}, event.Attrs(e)...)...)
 	if m.cfg.Events != nil {
-		m.cfg.Events(ctx, typ, attrs...)
+		m.cfg.Events(ctx, e)
 	}
+}
+
+// certOf names c in its events.
+func certOf(c *edgeplanev1.Certificate) event.Cert {
+	return event.Cert{Certificate: c.GetName(), Domains: strings.Join(c.GetDomains(), ",")}
 }
 
 func (m *Manager) logErr(ctx context.Context, msg, name string, err error) {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/page"
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
@@ -59,8 +60,9 @@ type Config struct {
 	// RouteGrace is how long the certificate of a TLS_MODE_ACME route is kept after the
 	// route is gone. Default 1h.
 	RouteGrace time.Duration
-	// Events receives certificate_requested/ready/failed/expiring. Nil: they are only logged.
-	Events func(ctx context.Context, eventType string, attrs ...slog.Attr)
+	// Events receives event.CertificateRequested, Ready, Failed and Expiring. Nil: they are
+	// only logged.
+	Events func(ctx context.Context, e event.Event)
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -116,7 +118,7 @@ func (m *Manager) Create(ctx context.Context, c *edgeplanev1.Certificate) (*edge
 		return nil, 0, fmt.Errorf("no ACME directory: set certificate.acme_directory or start the control plane with --acme-directory: %w", model.ErrFailedPrecondition)
 	}
 	now := timestamppb.Now()
-	meta := &edgeplanev1.Certificate{Name: c.GetName(), Domains: c.GetDomains(), AcmeDirectory: c.GetAcmeDirectory(),
+	meta := &edgeplanev1.Certificate{Name: c.GetName(), Domains: c.GetDomains(), AcmeDirectory: c.GetAcmeDirectory(), Labels: c.GetLabels(),
 		Source: edgeplanev1.CertificateSource_CERTIFICATE_SOURCE_ACME, Status: edgeplanev1.CertificateStatus_CERTIFICATE_STATUS_PENDING,
 		RenewTime: now, CreateTime: now, UpdateTime: now}
 	out, err := m.cfg.Store.CreateCertMeta(ctx, meta)
@@ -137,7 +139,7 @@ func (m *Manager) createUpload(ctx context.Context, c *edgeplanev1.Certificate) 
 	}
 	now := timestamppb.Now()
 	meta := describe(&edgeplanev1.Certificate{Name: c.GetName(), Domains: up.domains,
-		Source: edgeplanev1.CertificateSource_CERTIFICATE_SOURCE_UPLOADED, CreateTime: now, UpdateTime: now}, up.leaf)
+		Labels: c.GetLabels(), Source: edgeplanev1.CertificateSource_CERTIFICATE_SOURCE_UPLOADED, CreateTime: now, UpdateTime: now}, up.leaf)
 	tc := &edgeplanev1.TlsCertificate{Name: c.GetName(), Domains: up.domains,
 		CertificatePem: c.GetCertificatePem(), PrivateKeyPem: c.GetPrivateKeyPem()}
 	payload, err := m.cfg.Store.Encode(store.KindCertificate, tc)
@@ -272,6 +274,10 @@ func (m *Manager) usedBy(name string) string {
 	}
 	return ""
 }
+
+// Wake makes Run look at the stored certificates now (ConfigService.ApplyConfig declared
+// some).
+func (m *Manager) Wake() { m.wake() }
 
 func (m *Manager) wake() {
 	select {

@@ -3,15 +3,14 @@ package certs
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"slices"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
-	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -40,9 +39,9 @@ func (m *Manager) obtain(ctx context.Context, name string) {
 	}
 	renewal := meta.GetStatus() == edgeplanev1.CertificateStatus_CERTIFICATE_STATUS_READY
 	if renewal {
-		m.emit(ctx, telemetry.CertificateExpiring, meta, slog.Time("not_after", meta.GetNotAfter().AsTime()))
+		m.emit(ctx, &event.CertificateExpiring{Cert: certOf(meta), NotAfter: meta.GetNotAfter().AsTime()})
 	}
-	m.emit(ctx, telemetry.CertificateRequested, meta, slog.Bool("renewal", renewal))
+	m.emit(ctx, &event.CertificateRequested{Cert: certOf(meta), Renewal: renewal})
 	start := time.Now()
 	ictx, icancel := context.WithTimeout(ctx, m.cfg.IssueTimeout)
 	iss, err := m.issue(ictx, meta)
@@ -97,8 +96,8 @@ func (m *Manager) recordSuccess(ctx context.Context, name, token string, iss *is
 			m.logErr(ctx, "storing an issued certificate failed", name, err)
 			return
 		}
-		m.emit(ctx, telemetry.CertificateReady, out, slog.Int64("revision", rev), slog.String("serial", out.GetSerialNumber()),
-			slog.Time("not_after", iss.leaf.NotAfter), slog.Time("renew_time", out.GetRenewTime().AsTime()), slog.Duration("took", took))
+		m.emit(ctx, &event.CertificateReady{Cert: certOf(out), Revision: rev, Serial: out.GetSerialNumber(),
+			NotAfter: iss.leaf.NotAfter, RenewTime: out.GetRenewTime().AsTime(), Took: took})
 		return
 	}
 }
@@ -128,8 +127,8 @@ func (m *Manager) recordFailure(ctx context.Context, name, token string, cause e
 			m.logErr(ctx, "recording a failed order failed", name, err)
 			return
 		}
-		m.emit(ctx, telemetry.CertificateFailed, out, slog.String("error", cause.Error()),
-			slog.Int("failure_count", int(out.GetFailureCount())), slog.Duration("retry_in", delay))
+		m.emit(ctx, &event.CertificateFailed{Cert: certOf(out), Error: cause.Error(),
+			FailureCount: int64(out.GetFailureCount()), RetryIn: delay})
 		return
 	}
 }

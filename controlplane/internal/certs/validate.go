@@ -114,6 +114,9 @@ func validateSpec(c *edgeplanev1.Certificate, acme bool) error {
 		}
 		seen[d] = true
 	}
+	if p := model.LabelsProblem(c.GetLabels(), model.MaxObjectLabels); p != "" {
+		add("certificate.labels", p)
+	}
 	if dir := c.GetAcmeDirectory(); dir != "" {
 		if u, err := url.Parse(dir); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			add("certificate.acme_directory", fmt.Sprintf("%q is not an http(s) URL", dir))
@@ -210,4 +213,34 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 
 func invalid(field, desc string) error {
 	return &model.ValidationError{Violations: []model.FieldViolation{{Field: field, Description: desc}}}
+}
+
+// ValidateDeclared checks a certificate declared by reference (ConfigService.ApplyConfig):
+// an ACME certificate with name, domains, acme_directory and labels, no PEM or key.
+// Field paths start with prefix ("certificates[2]"). defaultDirectory is the control
+// plane's --acme-directory.
+func ValidateDeclared(prefix string, c *edgeplanev1.Certificate, defaultDirectory string) error {
+	var vs []model.FieldViolation
+	add := func(field, desc string) {
+		vs = append(vs, model.FieldViolation{Field: prefix + "." + field, Description: desc})
+	}
+	var verr *model.ValidationError
+	if err := validateSpec(c, true); errors.As(err, &verr) {
+		for _, v := range verr.Violations {
+			vs = append(vs, model.FieldViolation{Field: prefix + strings.TrimPrefix(v.Field, "certificate"), Description: v.Description})
+		}
+	}
+	if len(c.GetCertificatePem()) > 0 {
+		add("certificate_pem", "not accepted here: declare certificates by reference; upload a chain with CertificateService.CreateCertificate")
+	}
+	if len(c.GetPrivateKeyPem()) > 0 {
+		add("private_key_pem", "not accepted here: private keys never go in config files; upload with CertificateService.CreateCertificate")
+	}
+	if c.GetAcmeDirectory() == "" && defaultDirectory == "" {
+		add("acme_directory", "required: the control plane has no --acme-directory")
+	}
+	if len(vs) > 0 {
+		return &model.ValidationError{Violations: vs}
+	}
+	return nil
 }

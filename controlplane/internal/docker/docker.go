@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/ports"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 )
@@ -49,10 +50,10 @@ type Config struct {
 	Policy Policy
 	// Fresh says the caller has never seen a config revision (store.Op.Fresh). Nil: false.
 	Fresh func() bool
-	// Events receives service_created, service_started, service_stopped, service_died,
-	// service_oom, service_health, service_deleted, service_missing and
-	// service_unknown_container. Nil: they are only logged.
-	Events func(ctx context.Context, eventType string, attrs ...slog.Attr)
+	// Events receives the service events (event.ServiceCreated, ServiceStarted,
+	// ServiceStopped, ServiceDied, ServiceOOM, ServiceHealth, ServiceDeleted, ServiceMissing
+	// and ServiceUnknownContainer). Nil: they are only logged.
+	Events func(ctx context.Context, e event.Event)
 	// SettleTime: Reconcile leaves alone services changed this recently, whose operation may
 	// still be in flight. Default 30s.
 	SettleTime time.Duration
@@ -97,16 +98,27 @@ func (m *Manager) containerName(service string) string { return m.cfg.Namespace 
 
 func owner(service string) string { return "service/" + service }
 
-// event logs an edgeplane event and hands it to the Events hook.
-func (m *Manager) event(ctx context.Context, typ, service string, attrs ...slog.Attr) {
-	attrs = append([]slog.Attr{slog.String("service", service)}, attrs...)
+// emit logs an edgeplane event and hands it to the Events hook.
+func (m *Manager) emit(ctx context.Context, e event.Event) {
 	level := slog.LevelInfo
-	switch typ {
-	case "service_died", "service_oom", "service_missing", "service_unknown_container":
+	switch e.(type) {
+	case *event.ServiceDied, *event.ServiceOOM, *event.ServiceMissing, *event.ServiceUnknownContainer:
 		level = slog.LevelWarn
+	case *event.ServiceFailed:
+		level = slog.LevelError
 	}
-	m.log.LogAttrs(ctx, level, typ, append(attrs, slog.String("event_type", typ))...)
+	m.log.LogAttrs(ctx, level, e.Type(), append(event.Attrs(e), slog.String("event_type", e.Type()))...)
 	if m.cfg.Events != nil {
-		m.cfg.Events(ctx, typ, attrs...)
+		m.cfg.Events(ctx, e)
 	}
+}
+
+// failed reports an operation that failed after the request was accepted (the engine or the
+// port allocator refused it): a service_failed event with the operation and the error,
+// logged at error. It returns err. A cancelled caller is not reported.
+func (m *Manager) failed(ctx context.Context, op, service string, err error) error {
+	if err != nil && ctx.Err() == nil {
+		m.emit(ctx, &event.ServiceFailed{Service: service, Operation: op, Error: err.Error()})
+	}
+	return err
 }

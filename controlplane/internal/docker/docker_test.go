@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/docker"
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/ports"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
@@ -108,9 +108,9 @@ type recorder struct {
 	events []string   // "type service"
 }
 
-func (r *recorder) record(_ context.Context, typ string, attrs ...slog.Attr) {
-	svc := ""
-	for _, a := range attrs {
+func (r *recorder) record(_ context.Context, e event.Event) {
+	typ, svc := e.Type(), ""
+	for _, a := range event.Attrs(e) {
 		if a.Key == "service" {
 			svc = a.Value.String()
 		}
@@ -291,6 +291,9 @@ func TestCreate_BadInputsLeaveNothing(t *testing.T) {
 				t.Errorf("got violations of %v, want [%s]", fields, tt.field)
 			}
 			e.expectNothing(t)
+			if e.events.has("service_failed bad") {
+				t.Errorf("events %v: a refused request was reported as service_failed", e.events.list())
+			}
 		})
 	}
 
@@ -312,6 +315,9 @@ func TestCreate_BadInputsLeaveNothing(t *testing.T) {
 		_, _, err = e.m.Create(ctx, e.service("bad"))
 		if !errors.Is(err, model.ErrAlreadyExists) || !strings.Contains(err.Error(), e.ns+"-bad") {
 			t.Errorf("got %v, want ErrAlreadyExists naming the container", err)
+		}
+		if !e.events.has("service_failed bad") {
+			t.Errorf("events %v: a create the engine refused was not reported as service_failed", e.events.list())
 		}
 		if list, _, _ := e.m.List(ctx, 0, ""); len(list) != 0 {
 			t.Errorf("services: got %v, want none", list)

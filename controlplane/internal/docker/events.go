@@ -3,13 +3,13 @@ package docker
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/backoff"
 )
@@ -74,20 +74,19 @@ func (m *Manager) handle(ctx context.Context, msg events.Message) {
 	if err != nil || (def.GetContainerId() != "" && def.GetContainerId() != id) {
 		return // not (or no longer) a service's current container
 	}
-	attrs := []slog.Attr{slog.String("container_id", id)}
 	switch kind {
 	case "die":
 		if m.requested(def, time.Unix(0, msg.TimeNano)) {
 			return
 		}
 		m.republish(ctx, def, false)
-		m.event(ctx, "service_died", name, append(attrs, slog.String("exit_code", msg.Actor.Attributes["exitCode"]))...)
+		m.emit(ctx, &event.ServiceDied{Service: name, ContainerID: id, ExitCode: msg.Actor.Attributes["exitCode"]})
 	case "oom":
-		m.event(ctx, "service_oom", name, attrs...)
+		m.emit(ctx, &event.ServiceOOM{Service: name, ContainerID: id})
 	case "start":
 		m.republish(ctx, def, true)
 	case "health_status":
-		m.event(ctx, "service_health", name, append(attrs, slog.String("health_status", strings.TrimSpace(status)))...)
+		m.emit(ctx, &event.ServiceHealth{Service: name, ContainerID: id, HealthStatus: strings.TrimSpace(status)})
 	}
 }
 

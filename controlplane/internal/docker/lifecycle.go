@@ -3,13 +3,13 @@ package docker
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
@@ -38,17 +38,17 @@ func (m *Manager) Start(ctx context.Context, name string) (*edgeplanev1.Service,
 	}
 	if cur.GetState() == missing {
 		if def, err = m.recreate(ctx, def); err != nil {
-			return nil, 0, err
+			return nil, 0, m.failed(ctx, "start", name, err)
 		}
 	}
 	if err := m.startContainer(ctx, name); err != nil {
-		return nil, 0, err
+		return nil, 0, m.failed(ctx, "start", name, err)
 	}
 	rev, err := m.publish(ctx, def, true)
 	if err != nil {
 		return nil, 0, err
 	}
-	m.event(ctx, "service_started", name)
+	m.emit(ctx, &event.ServiceStarted{Service: name})
 	out, err := m.observe(ctx, def)
 	return out, rev, err
 }
@@ -90,7 +90,7 @@ func (m *Manager) Stop(ctx context.Context, name string, timeout time.Duration) 
 	if err := m.stopContainer(ctx, name, secs); err != nil && !isNotFound(err) {
 		return nil, 0, err
 	}
-	m.event(ctx, "service_stopped", name)
+	m.emit(ctx, &event.ServiceStopped{Service: name})
 	out, err := m.observe(ctx, def)
 	return out, rev, err
 }
@@ -164,7 +164,8 @@ func (m *Manager) Update(ctx context.Context, in *edgeplanev1.Service, mask []st
 	if err != nil {
 		return nil, 0, err
 	}
-	return m.replace(ctx, cur, stored)
+	out, rev, err := m.replace(ctx, cur, stored)
+	return out, rev, m.failed(ctx, "update", next.GetName(), err)
 }
 
 // replace swaps the container of cur for one made from next, moving the port lease if
@@ -202,7 +203,7 @@ func (m *Manager) replace(ctx context.Context, cur, next *edgeplanev1.Service) (
 	}
 	m.log.InfoContext(ctx, "service updated", "service", name, "container_id", svc.GetContainerId(), "host_port", svc.GetHostPort())
 	if run {
-		m.event(ctx, "service_started", name, slog.String("container_id", svc.GetContainerId()))
+		m.emit(ctx, &event.ServiceStarted{Service: name, ContainerID: svc.GetContainerId()})
 	}
 	out, err := m.observe(ctx, stored)
 	return out, rev, err

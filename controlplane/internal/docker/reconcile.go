@@ -3,11 +3,13 @@ package docker
 import (
 	"context"
 	"fmt"
-	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 )
 
 // Reconcile compares the stored services with this namespace's containers. Containers
@@ -41,13 +43,13 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 		}
 		c, ok := byService[d.GetName()]
 		if !ok && m.claim(ctx, "missing:"+d.GetName()+":"+d.GetContainerId()) {
-			m.event(ctx, "service_missing", d.GetName(), slog.String("container_id", d.GetContainerId()))
+			m.emit(ctx, &event.ServiceMissing{Service: d.GetName(), ContainerID: d.GetContainerId()})
 		}
 		m.republish(ctx, d, ok && c.State == container.StateRunning)
 	}
 	for name, c := range byService {
 		if !known[name] && m.claim(ctx, "unknown:"+c.ID) {
-			m.event(ctx, "service_unknown_container", name, slog.String("container_id", c.ID), slog.Any("container_names", c.Names))
+			m.emit(ctx, &event.ServiceUnknownContainer{Service: name, ContainerID: c.ID, ContainerNames: strings.Join(c.Names, ",")})
 		}
 	}
 	m.log.InfoContext(ctx, "services reconciled", "services", len(defs), "containers", len(list.Items))

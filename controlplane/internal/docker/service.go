@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/page"
 	"github.com/edgeplane/edgeplane/controlplane/internal/ports"
@@ -52,10 +52,10 @@ func (m *Manager) Create(ctx context.Context, in *edgeplanev1.Service) (*edgepla
 	svc, rev, err := m.createAndStart(ctx, stored, in.GetHostPort(), &u)
 	if err != nil {
 		m.undo(ctx, def.GetName(), u, true)
-		return nil, 0, err
+		return nil, 0, m.failed(ctx, "create", def.GetName(), err)
 	}
-	m.event(ctx, "service_created", svc.GetName(), slog.String("image", svc.GetImage()), slog.Int("host_port", int(svc.GetHostPort())))
-	m.event(ctx, "service_started", svc.GetName(), slog.String("container_id", svc.GetContainerId()))
+	m.emit(ctx, &event.ServiceCreated{Service: svc.GetName(), Image: svc.GetImage(), HostPort: int64(svc.GetHostPort())})
+	m.emit(ctx, &event.ServiceStarted{Service: svc.GetName(), ContainerID: svc.GetContainerId()})
 	return svc, rev, nil
 }
 
@@ -190,7 +190,7 @@ func (m *Manager) Delete(ctx context.Context, name, etag string) (int64, error) 
 	if err != nil {
 		return 0, err
 	}
-	m.event(ctx, "service_deleted", name, slog.Int("host_port", int(def.GetHostPort())))
+	m.emit(ctx, &event.ServiceDeleted{Service: name, HostPort: int64(def.GetHostPort())})
 	return rev, nil
 }
 

@@ -3,11 +3,10 @@ package fanout
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
-	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -114,8 +113,7 @@ func (f *Fanout) answer(ctx context.Context, s *session, m *edgeplanev1.AgentMes
 	n := m.GetNack()
 	n.Error = clip(n.GetError(), maxNackError)
 	f.log.WarnContext(ctx, "agent rejected config", "node_id", s.node, "revision", n.GetRevision(), "error", n.GetError())
-	f.cfg.Events.Emit(ctx, telemetry.ConfigRejected, slog.String("node_id", s.node), slog.Int64("revision", n.GetRevision()),
-		slog.String("error", n.GetError()))
+	f.cfg.Events.Emit(ctx, &event.ConfigRejected{NodeID: s.node, Revision: n.GetRevision(), Error: n.GetError()})
 	s.edit(func(st *edgeplanev1.Agent) {
 		st.LastError, st.RejectedRevision = n.GetError(), n.GetRevision()
 	})

@@ -7,15 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
-	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -89,12 +88,11 @@ func (f *Fanout) ServeAs(ctx context.Context, stream Stream, id *Identity) error
 	defer f.close(s)
 	f.announce(ctx, s)
 	f.log.InfoContext(ctx, "agent connected", "node_id", s.node, "revision", hello.GetRevision(), "version", hello.GetVersion())
-	f.cfg.Events.Emit(ctx, telemetry.AgentConnected, slog.String("node_id", s.node), slog.String("replica", f.cfg.ReplicaID),
-		slog.Int64("revision", hello.GetRevision()), slog.String("version", hello.GetVersion()))
+	f.cfg.Events.Emit(ctx, &event.AgentConnected{NodeID: s.node, Replica: f.cfg.ReplicaID,
+		Revision: hello.GetRevision(), Version: hello.GetVersion()})
 	err = f.loop(ctx, s, hello.GetRevision(), s.status.GetRejectedRevision(), stream, msgs, errc)
 	f.log.InfoContext(ctx, "agent disconnected", "node_id", s.node, "reason", err)
-	f.cfg.Events.Emit(ctx, telemetry.AgentDisconnected, slog.String("node_id", s.node), slog.String("replica", f.cfg.ReplicaID),
-		slog.Any("reason", err))
+	f.cfg.Events.Emit(ctx, &event.AgentDisconnected{NodeID: s.node, Replica: f.cfg.ReplicaID, Reason: errText(err)})
 	if cause := context.Cause(ctx); errors.Is(cause, model.ErrDenied) {
 		return cause
 	}
@@ -184,4 +182,12 @@ func receive(ctx context.Context, stream Stream) (<-chan *edgeplanev1.AgentMessa
 		}
 	}()
 	return msgs, errc
+}
+
+// errText is err's message, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

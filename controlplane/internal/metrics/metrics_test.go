@@ -9,11 +9,12 @@ import (
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
 	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/redistest"
 	"github.com/edgeplane/edgeplane/internal/requestlog"
 )
 
-const stream = "logs:request:stream"
+var stream = keyspace.DefaultRequestStream
 
 func publish(t *testing.T, rdb redis.UniversalClient, n, status int, host string, d time.Duration) {
 	t.Helper()
@@ -76,7 +77,7 @@ func TestProcessor_ExactCountsClassesAndPercentiles(t *testing.T) {
 	if len(all) != 2 || all[1].Host != "b.test" || all[1].Requests != 5 {
 		t.Errorf("all hosts: got %+v, want a.test and b.test with 5", all)
 	}
-	if n, _ := rdb.XLen(t.Context(), stream+":dead").Result(); n != 1 {
+	if n, _ := rdb.XLen(t.Context(), keyspace.DeadLetter(stream)).Result(); n != 1 {
 		t.Errorf("dead letters: got %d, want the malformed entry", n)
 	}
 }

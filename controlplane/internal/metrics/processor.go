@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/requestlog"
 )
 
@@ -61,62 +62,85 @@ func New(cfg Config) *Processor {
 	return &Processor{cfg: cfg}
 }
 
-// aggregateScript: KEYS[1] stream. ARGV: group, key prefix, retention seconds, max series,
-// then per entry 9 values: id, window start, host, route, status class, bytes in, bytes
-// out, bucket, duration µs. Entries whose XACK acknowledged them are summed per (window,
-// host, route) in Lua, then each sum is added with one HINCRBY per field: the counters of a
-// (window, host, route) live in one hash under the stream's hash tag; each window has an
-// index set of its "host\troute" members, at most maxSeries of them (further hosts count
-// as "(other)").
+// aggregateScript counts a batch of request records. KEYS[1] is the stream; then, per
+// series of the batch, 3 keys: the window's index (keyspace.MetricsIndex), the series'
+// counters and the window's overflow series' counters (keyspace.MetricsSeries). ARGV:
+// group, retention seconds, max series, series count n, then per series its name and its
+// overflow name, then per entry 7 values: id, series number (1..n), status class, bytes in,
+// bytes out, bucket, duration µs. Entries whose XACK acknowledged them are summed per
+// series in Lua, then each sum is added with one HINCRBY per field. A window's index holds
+// at most maxSeries series: a further one counts under its overflow series ("(other)" host,
+// same route). Every key shares the stream's hash tag (one Cluster slot).
 var aggregateScript = redis.NewScript(`
-local group, prefix, ttl, maxSeries = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local counted, acc, order = {}, {}, {}
-local function add(f, k, n) f[k] = (f[k] or 0) + n end
-for i = 5, #ARGV, 9 do
+local group, ttl, maxSeries, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local counted, acc = {}, {}
+local function add(f, k, v) f[k] = (f[k] or 0) + v end
+for i = 5 + 2 * n, #ARGV, 7 do
   if redis.call('XACK', KEYS[1], group, ARGV[i]) == 1 then
-    local id = ARGV[i + 1] .. '\n' .. ARGV[i + 2] .. '\t' .. ARGV[i + 3]
-    local a = acc[id]
-    if not a then
-      a = {win = ARGV[i + 1], host = ARGV[i + 2], route = ARGV[i + 3], f = {}}
-      acc[id] = a
-      order[#order + 1] = id
+    local g = tonumber(ARGV[i + 1])
+    local f = acc[g]
+    if not f then
+      f = {}
+      acc[g] = f
     end
-    add(a.f, 'requests', 1)
-    add(a.f, 's' .. ARGV[i + 4], 1)
-    add(a.f, 'bytes_in', tonumber(ARGV[i + 5]))
-    add(a.f, 'bytes_out', tonumber(ARGV[i + 6]))
-    add(a.f, 'b' .. ARGV[i + 7], 1)
-    add(a.f, 'duration_us', tonumber(ARGV[i + 8]))
+    add(f, 'requests', 1)
+    add(f, 's' .. ARGV[i + 2], 1)
+    add(f, 'bytes_in', tonumber(ARGV[i + 3]))
+    add(f, 'bytes_out', tonumber(ARGV[i + 4]))
+    add(f, 'b' .. ARGV[i + 5], 1)
+    add(f, 'duration_us', tonumber(ARGV[i + 6]))
     counted[#counted + 1] = ARGV[i]
   end
 end
-for _, id in ipairs(order) do
-  local a = acc[id]
-  local idx = prefix .. a.win .. ':idx'
-  local series = a.host .. '\t' .. a.route
-  if redis.call('SISMEMBER', idx, series) == 0 and redis.call('SCARD', idx) >= maxSeries then
-    series = '(other)\t' .. a.route
+for g = 1, n do
+  local f = acc[g]
+  if f then
+    local idx, key, series = KEYS[3 * g - 1], KEYS[3 * g], ARGV[3 + 2 * g]
+    if redis.call('SISMEMBER', idx, series) == 0 and redis.call('SCARD', idx) >= maxSeries then
+      key, series = KEYS[3 * g + 1], ARGV[4 + 2 * g]
+    end
+    for k, v in pairs(f) do
+      redis.call('HINCRBY', key, k, string.format('%.0f', v))
+    end
+    redis.call('EXPIRE', key, ttl)
+    redis.call('SADD', idx, series)
+    redis.call('EXPIRE', idx, ttl)
   end
-  local key = prefix .. a.win .. ':' .. series
-  for k, n in pairs(a.f) do
-    redis.call('HINCRBY', key, k, string.format('%.0f', n))
-  end
-  redis.call('EXPIRE', key, ttl)
-  redis.call('SADD', idx, series)
-  redis.call('EXPIRE', idx, ttl)
 end
 return counted
 `)
 
-// Prefix returns the key prefix of the counters of stream: the stream name is the hash tag,
-// so counters and stream share a slot on Redis Cluster.
-func Prefix(stream string) string { return "{" + stream + "}:metrics:" }
+// overflowHost is the host a window's series beyond MaxSeries are counted under.
+const overflowHost = "(other)"
+
+// batch is one script call's keys and arguments under construction.
+type batch struct {
+	stream  string
+	keys    []string
+	series  []any          // per series: name, overflow name
+	entries []any          // per entry: 7 values
+	number  map[string]int // "window\nseries" -> series number
+}
+
+// seriesOf returns the number of (window, host, route)'s series, declaring its keys.
+func (b *batch) seriesOf(win int64, host, route string) int {
+	name := keyspace.Series(host, route)
+	id := strconv.FormatInt(win, 10) + "\n" + name
+	if n, ok := b.number[id]; ok {
+		return n
+	}
+	other := keyspace.Series(overflowHost, route)
+	b.keys = append(b.keys, keyspace.MetricsIndex(b.stream, win),
+		keyspace.MetricsSeries(b.stream, win, name), keyspace.MetricsSeries(b.stream, win, other))
+	b.series = append(b.series, name, other)
+	b.number[id] = len(b.number) + 1
+	return len(b.number)
+}
 
 // Handle implements streams.Handler: malformed records are returned for dead-lettering, the
 // others counted and acknowledged in one script call.
 func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
-	args := make([]any, 0, 4+9*len(msgs))
-	args = append(args, group, Prefix(stream), int64(p.cfg.Retention.Seconds()), p.cfg.MaxSeries)
+	b := &batch{stream: stream, keys: []string{stream}, number: map[string]int{}}
 	var dead []string
 	byID := make(map[string]redis.XMessage, len(msgs))
 	for _, m := range msgs {
@@ -130,13 +154,16 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 			return dead, err
 		}
 		win := streams.IDTime(m.ID).Truncate(p.cfg.Window).Unix()
-		args = append(args, m.ID, win, r.Host, r.Route, strconv.Itoa(r.Status/100)+"xx",
+		b.entries = append(b.entries, m.ID, b.seriesOf(win, r.Host, r.Route), strconv.Itoa(r.Status/100)+"xx",
 			r.BytesIn, r.BytesOut, bucket(r.Duration), r.Duration.Microseconds())
 	}
-	if len(args) == 4 {
+	if len(b.entries) == 0 {
 		return dead, nil
 	}
-	counted, err := aggregateScript.Run(ctx, p.cfg.Client, []string{stream}, args...).StringSlice()
+	args := make([]any, 0, 4+len(b.series)+len(b.entries))
+	args = append(args, group, int64(p.cfg.Retention.Seconds()), p.cfg.MaxSeries, len(b.number))
+	args = append(append(args, b.series...), b.entries...)
+	counted, err := aggregateScript.Run(ctx, p.cfg.Client, b.keys, args...).StringSlice()
 	if err != nil || p.cfg.Index == nil {
 		return dead, err
 	}

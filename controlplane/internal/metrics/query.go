@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 )
 
 // Summary is the traffic of one host and route (or of everything) over a time range.
@@ -25,11 +27,9 @@ type Summary struct {
 // Query sums the windows that overlap [from, to) for host ("" for all hosts), per host and
 // route, sorted by host then route.
 func (p *Processor) Query(ctx context.Context, stream, host string, from, to time.Time) ([]Summary, error) {
-	prefix := Prefix(stream)
 	byKey := map[string]*Summary{}
 	for w := from.Truncate(p.cfg.Window); w.Before(to); w = w.Add(p.cfg.Window) {
-		win := strconv.FormatInt(w.Unix(), 10)
-		members, err := p.cfg.Client.SMembers(ctx, prefix+win+":idx").Result()
+		members, err := p.cfg.Client.SMembers(ctx, keyspace.MetricsIndex(stream, w.Unix())).Result()
 		if err != nil {
 			return nil, fmt.Errorf("reading metrics index: %w", err)
 		}
@@ -38,7 +38,7 @@ func (p *Processor) Query(ctx context.Context, stream, host string, from, to tim
 			if host != "" && h != host {
 				continue
 			}
-			fields, err := p.cfg.Client.HGetAll(ctx, prefix+win+":"+m).Result()
+			fields, err := p.cfg.Client.HGetAll(ctx, keyspace.MetricsSeries(stream, w.Unix(), m)).Result()
 			if err != nil {
 				return nil, fmt.Errorf("reading metrics: %w", err)
 			}

@@ -32,3 +32,6 @@ func LabelsProblem(labels map[string]string, max int) string {
 	}
 	return ""
 }
+
+// MaxObjectLabels bounds the labels of a route or a certificate.
+const MaxObjectLabels = 32

@@ -85,7 +85,13 @@ func ValidateRoute(prefix string, r *edgeplanev1.Route) error {
 	validateHeaders(&vs, f("response_headers"), r.GetResponseHeaders())
 	validateTimeouts(&vs, f("timeouts"), r.GetTimeouts())
 	validateOutlier(&vs, f("outlier_detection"), r.GetOutlierDetection())
+	validateHealthCheck(&vs, f("health_check"), r.GetHealthCheck())
+	validateLoadBalancer(&vs, f("load_balancer"), r.GetLoadBalancer())
+	validateBreakers(&vs, f("circuit_breakers"), r.GetCircuitBreakers())
 	validateHardening(&vs, f, r)
+	if p := LabelsProblem(r.GetLabels(), MaxObjectLabels); p != "" {
+		vs.add(f("labels"), p)
+	}
 	return vs.err()
 }
 

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/page"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
@@ -32,8 +33,8 @@ type Config struct {
 	// Busy reports whether a port of a local host is in use. Default: it is when binding it
 	// fails with EADDRINUSE.
 	Busy func(host string, port int) bool
-	// Events receives port_allocated and port_released. Nil: they are only logged.
-	Events func(ctx context.Context, eventType string, attrs ...slog.Attr)
+	// Events receives event.PortAllocated and event.PortReleased. Nil: they are only logged.
+	Events func(ctx context.Context, e event.Event)
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -99,7 +100,7 @@ func (a *Allocator) Allocate(ctx context.Context, r Request) (lease store.PortLe
 		}
 		if !created || !a.isLocal(r.Host) || !a.cfg.Busy(r.Host, lease.Port) {
 			if created {
-				a.event(ctx, "port_allocated", lease)
+				a.emit(ctx, &event.PortAllocated{Lease: leaseOf(lease)})
 			}
 			return lease, created, nil
 		}
@@ -125,7 +126,7 @@ func (a *Allocator) Release(ctx context.Context, host string, port int, owner st
 	}
 	lease, err := a.cfg.Store.ReleasePort(ctx, host, port, owner)
 	if err == nil {
-		a.event(ctx, "port_released", lease)
+		a.emit(ctx, &event.PortReleased{Lease: leaseOf(lease)})
 	}
 	return lease, err
 }
@@ -136,7 +137,7 @@ func (a *Allocator) ReleaseOwner(ctx context.Context, host, purpose, owner strin
 	host = a.Host(host)
 	lease, err := a.cfg.Store.ReleaseOwnerPort(ctx, host, purpose, owner)
 	if err == nil {
-		a.event(ctx, "port_released", lease)
+		a.emit(ctx, &event.PortReleased{Lease: leaseOf(lease)})
 	}
 	return lease, err
 }
@@ -227,12 +228,16 @@ func (a *Allocator) purposes() string {
 	return strings.Join(names, ", ")
 }
 
-func (a *Allocator) event(ctx context.Context, typ string, l store.PortLease) {
-	attrs := []slog.Attr{slog.Int("port", l.Port), slog.String("host", l.Host), slog.String("purpose", l.Purpose), slog.String("owner", l.Owner)}
-	a.log.LogAttrs(ctx, slog.LevelInfo, typ, append(attrs, slog.String("event_type", typ))...)
+func (a *Allocator) emit(ctx context.Context, e event.Event) {
+	a.log.LogAttrs(ctx, slog.LevelInfo, e.Type(), append(event.Attrs(e), slog.String("event_type", e.Type()))...)
 	if a.cfg.Events != nil {
-		a.cfg.Events(ctx, typ, attrs...)
+		a.cfg.Events(ctx, e)
 	}
+}
+
+// leaseOf names l in its events.
+func leaseOf(l store.PortLease) event.Lease {
+	return event.Lease{Port: int64(l.Port), Host: l.Host, Purpose: l.Purpose, Owner: l.Owner}
 }
 
 func invalid(field, desc string) error {

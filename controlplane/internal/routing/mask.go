@@ -30,6 +30,10 @@ var setters = map[string]func(dst, src *edgeplanev1.Route){
 	},
 	"encoded_slashes":     func(d, s *edgeplanev1.Route) { d.EncodedSlashes = s.EncodedSlashes },
 	"keep_empty_segments": func(d, s *edgeplanev1.Route) { d.KeepEmptySegments = s.KeepEmptySegments },
+	"labels":              func(d, s *edgeplanev1.Route) { d.Labels = s.Labels },
+	"health_check":        func(d, s *edgeplanev1.Route) { d.HealthCheck = s.HealthCheck },
+	"load_balancer":       func(d, s *edgeplanev1.Route) { d.LoadBalancer = s.LoadBalancer },
+	"circuit_breakers":    func(d, s *edgeplanev1.Route) { d.CircuitBreakers = s.CircuitBreakers },
 }
 
 // maskAliases accepts protojson's lowerCamelCase paths too.
@@ -39,6 +43,7 @@ var maskAliases = map[string]string{
 	"outlierDetection": "outlier_detection", "maxBodyBytes": "max_body_bytes",
 	"upgradeProtocols": "upgrade_protocols", "allowUnderscoresInHeaders": "allow_underscores_in_headers",
 	"encodedSlashes": "encoded_slashes", "keepEmptySegments": "keep_empty_segments",
+	"healthCheck": "health_check", "loadBalancer": "load_balancer", "circuitBreakers": "circuit_breakers",
 }
 
 func checkMask(mask []string) error {

@@ -27,7 +27,11 @@ func TestUpdate_EveryWritableFieldIsKept(t *testing.T) {
 	full.AllowUnderscoresInHeaders = true
 	full.EncodedSlashes = edgeplanev1.EncodedSlashes_ENCODED_SLASHES_KEEP
 	full.KeepEmptySegments = true
+	full.Labels = map[string]string{"team": "a"}
 	full.OutlierDetection = &edgeplanev1.OutlierDetection{ConsecutiveFailures: 3}
+	full.HealthCheck = &edgeplanev1.HealthCheck{Path: "/healthz", Interval: durationpb.New(time.Second)}
+	full.LoadBalancer = &edgeplanev1.LoadBalancer{Policy: edgeplanev1.LbPolicy_LB_POLICY_HASH, HashCookie: "session"}
+	full.CircuitBreakers = &edgeplanev1.CircuitBreakers{MaxRequests: 10}
 	full.PreserveHost = true
 	full.Priority = 7
 	full.Tls = &edgeplanev1.TlsPolicy{Mode: edgeplanev1.TlsMode_TLS_MODE_NONE}

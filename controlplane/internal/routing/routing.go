@@ -6,13 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/certs"
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/page"
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
@@ -109,7 +109,7 @@ func (s *Service) Delete(ctx context.Context, name, etag string) (int64, error) 
 	rev, err := s.store.Commit(ctx, store.Op{Kind: store.KindRoute, Name: name, Delete: true, Pre: store.MustExist,
 		IfRevision: ifRev, Fresh: s.state.Fresh()})
 	if err == nil {
-		s.Events.Emit(ctx, telemetry.RouteChanged, slog.String("route", name), slog.String("change", "deleted"), slog.Int64("revision", rev))
+		s.Events.Emit(ctx, &event.RouteChanged{Route: name, Change: "deleted", Revision: rev})
 	}
 	return rev, err
 }
@@ -147,7 +147,7 @@ func (s *Service) commit(ctx context.Context, r *edgeplanev1.Route, pre store.Pr
 	if err != nil {
 		return nil, err
 	}
-	s.Events.Emit(ctx, telemetry.RouteChanged, slog.String("route", r.GetName()), slog.String("change", "written"), slog.Int64("revision", rev))
+	s.Events.Emit(ctx, &event.RouteChanged{Route: r.GetName(), Change: "written", Revision: rev})
 	m, err := s.store.Decode(store.KindRoute, payload, rev)
 	if err != nil {
 		return nil, err

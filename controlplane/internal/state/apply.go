@@ -14,19 +14,23 @@ import (
 var errDiverged = errors.New("the store's history diverged from this replica's")
 
 // apply adds changelog entries in order; entries at or below the current revision are
-// skipped. A gap means entries were missed and forces a reload.
+// skipped, except further changes of the revision this call is applying (a batch entry
+// yields several changes with one revision). A gap means entries were missed and forces a
+// reload.
 func (s *State) apply(changes []store.Change) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	applying := int64(-1)
 	for _, c := range changes {
-		if c.Revision <= s.rev {
+		if c.Revision < s.rev || c.Revision == s.rev && c.Revision != applying {
 			continue
 		}
-		if c.Prev != "" && s.lastAt != "" && c.Prev != s.lastAt {
+		if c.Revision != applying && c.Prev != "" && s.lastAt != "" && c.Prev != s.lastAt {
 			s.diverged = true
 			return fmt.Errorf("%w: revision %d follows %s, this replica applied %s", errDiverged, c.Revision, c.Prev, s.lastAt)
 		}
-		if c.Revision != s.rev+1 {
+		applying = c.Revision
+		if c.Revision != s.rev+1 && c.Revision != s.rev {
 			return fmt.Errorf("changelog gap: at revision %d, next entry is %d", s.rev, c.Revision)
 		}
 		byName, ok := s.items[c.Kind]

@@ -102,7 +102,7 @@ func (s *State) deltaLocked(base int64) *edgeplanev1.ConfigUpdate {
 		}
 		seen[k] = true
 		if it, ok := s.items[e.kind][e.name]; ok {
-			put(u, it.Value)
+			put(u, it.Kind, it.Name, it.Value)
 		} else {
 			del(u, e.kind, e.name)
 		}
@@ -117,7 +117,7 @@ func (s *State) snapshotLocked() *edgeplanev1.ConfigUpdate {
 	u.Routes = make([]*edgeplanev1.Route, 0, len(s.items[store.KindRoute]))
 	for _, byName := range s.items {
 		for _, it := range byName {
-			put(u, it.Value)
+			put(u, it.Kind, it.Name, it.Value)
 		}
 	}
 	sortUpdate(u)

@@ -10,31 +10,13 @@ import (
 )
 
 // put adds a resource to the update's list for its kind.
-func put(u *edgeplanev1.ConfigUpdate, m proto.Message) {
-	switch v := m.(type) {
-	case *edgeplanev1.Route:
-		u.Routes = append(u.Routes, v)
-	case *edgeplanev1.TlsCertificate:
-		u.Certificates = append(u.Certificates, v)
-	case *edgeplanev1.AcmeChallenge:
-		u.Challenges = append(u.Challenges, v)
-	case *edgeplanev1.ServiceEndpoints:
-		u.Services = append(u.Services, v)
-	}
+func put(u *edgeplanev1.ConfigUpdate, kind, name string, m proto.Message) {
+	store.AddToUpdate(u, kind, name, m, false)
 }
 
 // del adds a removed resource's name to the update's list for its kind.
 func del(u *edgeplanev1.ConfigUpdate, kind, name string) {
-	switch kind {
-	case store.KindRoute:
-		u.DeletedRoutes = append(u.DeletedRoutes, name)
-	case store.KindCertificate:
-		u.DeletedCertificates = append(u.DeletedCertificates, name)
-	case store.KindChallenge:
-		u.DeletedChallenges = append(u.DeletedChallenges, name)
-	case store.KindService:
-		u.DeletedServices = append(u.DeletedServices, name)
-	}
+	store.AddToUpdate(u, kind, name, nil, true)
 }
 
 // sortUpdate orders every list by name, so equal configs encode equally.

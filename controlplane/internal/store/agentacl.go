@@ -40,7 +40,7 @@ func (s *Store) Enrollment(ctx context.Context, node string) (AgentEnrollment, e
 }
 
 // AgentRedisUser returns the name of node's Redis ACL user.
-func (s *Store) AgentRedisUser(node string) string { return s.keys.identity.aclPrefix + node }
+func (s *Store) AgentRedisUser(node string) string { return s.keys.AgentUser(node) }
 
 // CreateAgentRedisUser (re)creates node's Redis ACL user with a new random password, allowed
 // only XADD on stream (nothing else: no reads, no other key, no channel), and keeps the

@@ -28,36 +28,6 @@ var ErrLockLost = errors.New("certificate lock lost to another replica")
 
 const errReplyFenced = "EDGEPLANE_FENCED"
 
-// certMetaScript creates, replaces or deletes one metadata entry, optionally fenced by a lock.
-//
-// KEYS: metadata hash, lock key. ARGV: name, op (create|put|del), expected version ("" =
-// any), payload, lock token ("" = not fenced). Returns the new version (the deleted one for
-// del).
-var certMetaScript = redis.NewScript(`
-if ARGV[5] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[5] then
-  return redis.error_reply('` + errReplyFenced + `')
-end
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if ARGV[2] == 'create' and cur then
-  return redis.error_reply('` + errReplyExists + `')
-end
-if ARGV[2] ~= 'create' and not cur then
-  return redis.error_reply('` + errReplyNotFound + `')
-end
-local v = 0
-if cur then v = tonumber(string.match(cur, '^(%d+):')) end
-if ARGV[3] ~= '' and tostring(v) ~= ARGV[3] then
-  return redis.error_reply('` + errReplyConflict + `')
-end
-if ARGV[2] == 'del' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return v
-end
-v = v + 1
-redis.call('HSET', KEYS[1], ARGV[1], v .. ':' .. ARGV[4])
-return v
-`)
-
 // issuedScript stores an issued certificate: its config item (bumping the revision and
 // appending to the changelog, as writeScript does) and its metadata, only while the caller
 // still holds the lock and the metadata still exists at the expected version.
@@ -66,27 +36,16 @@ return v
 // ARGV: token, name, certificate payload, changelog MAXLEN, metadata payload, fresh,
 // expected metadata version ("" = any).
 // Returns {revision, metadata version}.
-var issuedScript = redis.NewScript(`
+var issuedScript = newScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('` + errReplyFenced + `')
 end
-if ARGV[6] ~= '1' and redis.call('EXISTS', KEYS[2]) == 0 then
-  return redis.error_reply('` + errReplyWiped + `')
-end
-local cur = redis.call('HGET', KEYS[5], ARGV[2])
-if not cur then
-  return redis.error_reply('` + errReplyNotFound + `')
-end
-local v = tonumber(string.match(cur, '^(%d+):'))
-if ARGV[7] ~= '' and tostring(v) ~= ARGV[7] then
-  return redis.error_reply('` + errReplyConflict + `')
-end
-v = v + 1
-redis.call('HSET', KEYS[5], ARGV[2], v .. ':' .. ARGV[5])
+ep_live(KEYS[2], ARGV[6])
+local v = ep_check(KEYS[5], ARGV[2], 'exists', ARGV[7]) + 1
+ep_set(KEYS[5], ARGV[2], 'put', v, ARGV[5])
 local rev = redis.call('INCR', KEYS[2])
-redis.call('HSET', KEYS[3], ARGV[2], rev .. ':' .. ARGV[3])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], rev .. '-0',
-  'op', 'put', 'kind', 'certificate', 'name', ARGV[2], 'data', ARGV[3])
+ep_set(KEYS[3], ARGV[2], 'put', rev, ARGV[3])
+ep_log(KEYS[4], ARGV[4], rev, 'put', 'certificate', ARGV[2], ARGV[3])
 return {rev, v}
 `)
 
@@ -156,7 +115,7 @@ func (s *Store) CommitIssued(ctx context.Context, token string, cert *edgeplanev
 		ifv = strconv.FormatInt(ifVersion, 10)
 	}
 	res, err := issuedScript.Run(ctx, s.rdb,
-		[]string{s.keys.certLocks + cert.GetName(), s.keys.revision, s.keys.certificates, s.keys.changelog, s.keys.certMeta},
+		[]string{s.keys.CertificateLock(cert.GetName()), s.keys.revision, s.keys.certificates, s.keys.changelog, s.keys.certMeta},
 		token, cert.GetName(), payload, s.changelogLen, metaPayload, f, ifv).Int64Slice()
 	if err != nil {
 		return 0, nil, certErr(err, fmt.Sprintf("storing certificate %q", cert.GetName()))
@@ -168,13 +127,13 @@ func (s *Store) CommitIssued(ctx context.Context, token string, cert *edgeplanev
 // LockCertificate takes the issuance lock of a certificate for ttl with a caller-chosen
 // random token. It returns false when another holder has it.
 func (s *Store) LockCertificate(ctx context.Context, name, token string, ttl time.Duration) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, s.keys.certLocks+name, token, ttl).Result()
+	ok, err := s.rdb.SetNX(ctx, s.keys.CertificateLock(name), token, ttl).Result()
 	return ok, mapErr(err, fmt.Sprintf("locking certificate %q", name))
 }
 
 // RefreshCertificateLock extends a lock token holds; ErrLockLost if it no longer does.
 func (s *Store) RefreshCertificateLock(ctx context.Context, name, token string, ttl time.Duration) error {
-	n, err := refreshScript.Run(ctx, s.rdb, []string{s.keys.certLocks + name}, token, ttl.Milliseconds()).Int64()
+	n, err := refreshScript.Run(ctx, s.rdb, []string{s.keys.CertificateLock(name)}, token, ttl.Milliseconds()).Int64()
 	if err != nil {
 		return mapErr(err, fmt.Sprintf("refreshing the lock of certificate %q", name))
 	}
@@ -186,7 +145,7 @@ func (s *Store) RefreshCertificateLock(ctx context.Context, name, token string, 
 
 // UnlockCertificate releases a lock if token still holds it.
 func (s *Store) UnlockCertificate(ctx context.Context, name, token string) error {
-	err := unlockScript.Run(ctx, s.rdb, []string{s.keys.certLocks + name}, token).Err()
+	err := unlockScript.Run(ctx, s.rdb, []string{s.keys.CertificateLock(name)}, token).Err()
 	return mapErr(err, fmt.Sprintf("unlocking certificate %q", name))
 }
 
@@ -225,11 +184,7 @@ func (s *Store) writeCertMeta(ctx context.Context, op string, c *edgeplanev1.Cer
 }
 
 func (s *Store) runCertMeta(ctx context.Context, name, op string, ifVersion int64, payload []byte, token string) (int64, error) {
-	ifv := ""
-	if ifVersion != 0 {
-		ifv = strconv.FormatInt(ifVersion, 10)
-	}
-	v, err := certMetaScript.Run(ctx, s.rdb, []string{s.keys.certMeta, s.keys.certLocks + name}, name, op, ifv, payload, token).Int64()
+	v, err := s.runVersioned(ctx, []string{s.keys.certMeta, s.keys.CertificateLock(name)}, name, op, ifVersion, payload, token)
 	return v, certErr(err, fmt.Sprintf("writing certificate %q", name))
 }
 

@@ -6,23 +6,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// chainLua sets `at` to a mark unique to this write (the primary's clock in microseconds
-// and the revision) and `prev` to the mark of the changelog's last entry (KEYS[3]), "" if
-// none. A replica that applied an entry whose mark is not the next entry's prev followed a
-// history the store no longer has: a failover lost writes it had seen, and their revisions
-// were used again (see state.errDiverged). Effects replication (Redis 7) makes TIME safe.
-const chainLua = `
-local now = redis.call('TIME')
-local at = now[1] .. string.format('%06d', now[2]) .. '.' .. rev
-local prev = ''
-local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-if last[1] then
-  local f = last[1][2]
-  for i = 1, #f, 2 do
-    if f[i] == 'at' then prev = f[i + 1] end
-  end
-end`
-
 // advanceScript raises the revision to at least ARGV[1] and returns it.
 var advanceScript = redis.NewScript(`
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')

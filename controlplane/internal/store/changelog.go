@@ -11,15 +11,17 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Change is one changelog entry.
+// Change is one change of a changelog entry. A batch entry (CommitBatch) yields several
+// changes with the same revision, consecutive in the slices returned here.
 type Change struct {
 	Revision int64
 	Kind     string
 	Name     string
 	Delete   bool
 	Payload  []byte // the resource as written, for a put
-	// At marks this write; Prev is the mark of the changelog entry before it ("" when the
-	// writer did not chain it). See chainLua.
+	// At marks the entry's write; Prev is the mark of the changelog entry before it ("" when
+	// the writer did not chain it). Every change of a batch entry carries the entry's. See
+	// ep_chain.
 	At, Prev string
 }
 
@@ -79,21 +81,56 @@ func parseChanges(msgs []redis.XMessage) ([]Change, error) {
 		if err != nil {
 			return nil, err
 		}
-		c := Change{Revision: rev}
-		c.Kind, _ = m.Values["kind"].(string)
-		c.Name, _ = m.Values["name"].(string)
-		op, _ := m.Values["op"].(string)
-		c.Delete = op == "del"
-		data, _ := m.Values["data"].(string)
-		c.Payload = []byte(data)
-		c.At, _ = m.Values["at"].(string)
-		c.Prev, _ = m.Values["prev"].(string)
-		if c.Kind == "" || c.Name == "" || (op != "put" && op != "del") {
+		at, _ := m.Values["at"].(string)
+		prev, _ := m.Values["prev"].(string)
+		if op, _ := m.Values["op"].(string); op == "batch" {
+			from := len(out)
+			if out, err = appendBatch(out, m, rev); err != nil {
+				return nil, err
+			}
+			for i := from; i < len(out); i++ {
+				out[i].At, out[i].Prev = at, prev
+			}
+			continue
+		}
+		c, ok := parseChange(m.Values, "", rev)
+		if !ok {
 			return nil, fmt.Errorf("changelog entry %s is malformed", m.ID)
 		}
+		c.At, c.Prev = at, prev
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// appendBatch appends the changes of a batch entry (CommitBatch), all at revision rev.
+func appendBatch(out []Change, m redis.XMessage, rev int64) ([]Change, error) {
+	for i := 1; ; i++ {
+		suffix := strconv.Itoa(i)
+		if _, more := m.Values["op"+suffix]; !more {
+			if i == 1 {
+				return nil, fmt.Errorf("changelog entry %s is an empty batch", m.ID)
+			}
+			return out, nil
+		}
+		c, ok := parseChange(m.Values, suffix, rev)
+		if !ok {
+			return nil, fmt.Errorf("changelog entry %s is malformed (change %d)", m.ID, i)
+		}
+		out = append(out, c)
+	}
+}
+
+// parseChange reads the fields op, kind, name and data, each followed by suffix.
+func parseChange(v map[string]any, suffix string, rev int64) (Change, bool) {
+	c := Change{Revision: rev}
+	c.Kind, _ = v["kind"+suffix].(string)
+	c.Name, _ = v["name"+suffix].(string)
+	op, _ := v["op"+suffix].(string)
+	c.Delete = op == "del"
+	data, _ := v["data"+suffix].(string)
+	c.Payload = []byte(data)
+	return c, c.Kind != "" && c.Name != "" && (op == "put" || op == "del")
 }
 
 func idRevision(id string) (int64, error) {

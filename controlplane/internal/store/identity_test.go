@@ -18,6 +18,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/secrets"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/redistest"
 )
 
@@ -54,7 +55,7 @@ func TestCreateCA_OneWinnerAmongRacingReplicas(t *testing.T) {
 	if err != nil || len(cert) != 1 || string(key) != "key" {
 		t.Fatalf("LoadCA: %q %q %v", cert, key, err)
 	}
-	raw, _ := rdb.Get(t.Context(), "{edgeplane}:ca").Result()
+	raw, _ := rdb.Get(t.Context(), keyspace.New("").CA()).Result()
 	if len(raw) == 0 || strings.Contains(raw, `"key":"a2V5"`) {
 		t.Errorf("stored CA %q: want the key sealed", raw)
 	}
@@ -151,11 +152,11 @@ func TestRevokeAgent_RecordedAndAnnounced(t *testing.T) {
 	}()
 	// Wait until the subscription is in place.
 	for {
-		n, err := rdb.PubSubNumSub(t.Context(), "{edgeplane}:agents:revocations").Result()
+		n, err := rdb.PubSubNumSub(t.Context(), keyspace.New("").AgentRevocations()).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n["{edgeplane}:agents:revocations"] > 0 {
+		if n[keyspace.New("").AgentRevocations()] > 0 {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -244,7 +245,7 @@ func TestCreateJoinToken_Bounded(t *testing.T) {
 		t.Fatalf("token %d: got %v, want ErrExhausted", store.MaxJoinTokens+1, err)
 	}
 	// One expires (its key is gone): there is room again.
-	if err := rdb.Del(ctx, "{edgeplane}:jointoken:tok000007").Err(); err != nil {
+	if err := rdb.Del(ctx, keyspace.New("").JoinToken("tok000007")).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CreateJoinToken(ctx, tok(-2, now.Add(time.Hour))); err != nil {

@@ -40,7 +40,7 @@ func (s *Store) CreateJoinToken(ctx context.Context, t JoinToken) error {
 	if err != nil {
 		return err
 	}
-	key := s.keys.identity.tokenPrefix + t.ID
+	key := s.keys.JoinToken(t.ID)
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, key, "hash", t.SecretHash, "uses", 0, "max", t.MaxUses, "exp", t.Expires.UnixMilli(),
 			"node", t.NodeID, "labels", string(labels), "created", t.Created.UnixMilli())
@@ -104,7 +104,7 @@ const errReplyDenied = "EDGEPLANE_DENIED "
 // (empty: whatever the token fixes). It returns the token's node id and labels, or an error
 // wrapping model.ErrDenied saying why it was refused.
 func (s *Store) UseJoinToken(ctx context.Context, id, secretHash, nodeID string, now time.Time) (string, map[string]string, error) {
-	res, err := useTokenScript.Run(ctx, s.rdb, []string{s.keys.identity.tokenPrefix + id, s.keys.identity.enrolled},
+	res, err := useTokenScript.Run(ctx, s.rdb, []string{s.keys.JoinToken(id), s.keys.identity.enrolled},
 		secretHash, now.UnixMilli(), nodeID).StringSlice()
 	if err != nil {
 		if msg, ok := strings.CutPrefix(err.Error(), errReplyDenied); ok {
@@ -132,7 +132,7 @@ func (s *Store) ListJoinTokens(ctx context.Context) ([]JoinToken, error) {
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.keys.identity.tokenPrefix+id)
+			cmds[i] = p.HGetAll(ctx, s.keys.JoinToken(id))
 		}
 		return nil
 	})
@@ -166,7 +166,7 @@ func decodeJoinToken(id string, h map[string]string) JoinToken {
 func (s *Store) DeleteJoinToken(ctx context.Context, id string) error {
 	var del *redis.IntCmd
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		del = p.Del(ctx, s.keys.identity.tokenPrefix+id)
+		del = p.Del(ctx, s.keys.JoinToken(id))
 		p.SRem(ctx, s.keys.identity.tokens, id)
 		return nil
 	})

@@ -230,7 +230,7 @@ func (s *Store) PortLeases(ctx context.Context) ([]PortLease, error) {
 }
 
 func (s *Store) portKeys(host string) []string {
-	return []string{s.keys.ports, s.keys.portOwners, s.keys.portsUsed + host}
+	return []string{s.keys.ports, s.keys.portOwners, s.keys.PortsUsed(host)}
 }
 
 func decodeLease(host string, port int, raw string) (PortLease, error) {

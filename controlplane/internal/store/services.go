@@ -3,10 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
@@ -16,32 +14,6 @@ import (
 // "<version>:<Service protobuf>". The version counts the definition's writes and is its
 // etag. They are not config (agents never see them); the endpoints the docker package
 // derives from them are, as KindService.
-
-// serviceScript creates, replaces or deletes one definition.
-//
-// KEYS: definitions hash. ARGV: name, op (create|put|del), expected version ("" = any),
-// payload. Returns the new version (the deleted one for del).
-var serviceScript = redis.NewScript(`
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if ARGV[2] == 'create' and cur then
-  return redis.error_reply('` + errReplyExists + `')
-end
-if ARGV[2] ~= 'create' and not cur then
-  return redis.error_reply('` + errReplyNotFound + `')
-end
-local v = 0
-if cur then v = tonumber(string.match(cur, '^(%d+):')) end
-if ARGV[3] ~= '' and tostring(v) ~= ARGV[3] then
-  return redis.error_reply('` + errReplyConflict + `')
-end
-if ARGV[2] == 'del' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return v
-end
-v = v + 1
-redis.call('HSET', KEYS[1], ARGV[1], v .. ':' .. ARGV[4])
-return v
-`)
 
 // CreateService stores a new service definition and returns it with its etag.
 // model.ErrAlreadyExists if the name is taken.
@@ -75,7 +47,7 @@ func (s *Store) ListServices(ctx context.Context) ([]*edgeplanev1.Service, error
 // later one: replicas watching one Docker engine use it so that each engine event is
 // reported once.
 func (s *Store) ClaimEvent(ctx context.Context, id string, ttl time.Duration) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, s.keys.dockerEvents+id, 1, ttl).Result()
+	ok, err := s.rdb.SetNX(ctx, s.keys.DockerEvent(id), 1, ttl).Result()
 	return ok, mapErr(err, "claiming docker event")
 }
 
@@ -95,11 +67,7 @@ func (s *Store) writeService(ctx context.Context, op string, svc *edgeplanev1.Se
 }
 
 func (s *Store) runServiceScript(ctx context.Context, name, op string, ifVersion int64, payload []byte) (int64, error) {
-	ifv := ""
-	if ifVersion != 0 {
-		ifv = strconv.FormatInt(ifVersion, 10)
-	}
-	v, err := serviceScript.Run(ctx, s.rdb, []string{s.keys.dockerServices}, name, op, ifv, payload).Int64()
+	v, err := s.runVersioned(ctx, []string{s.keys.dockerServices}, name, op, ifVersion, payload, "")
 	return v, mapErr(err, fmt.Sprintf("writing service %q", name))
 }
 

@@ -1,5 +1,5 @@
 // Package store persists the control plane's state in Redis. It is the only package that
-// knows key names. Every config write bumps one global revision and appends an entry to the
+// reads and writes the state keys (internal/keyspace declares them). Every config write bumps one global revision and appends an entry to the
 // changelog stream in the same Lua script, so the revision, the resource and the changelog
 // can never disagree. All keys share one hash tag, which keeps the scripts atomic on Redis
 // Cluster.
@@ -20,13 +20,15 @@ import (
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/secrets"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 )
 
 // Config configures a Store.
 type Config struct {
 	// Client is the state client. Required.
 	Client redis.UniversalClient
-	// Namespace prefixes every key, inside a hash tag: "{edgeplane}:routes". Default "edgeplane".
+	// Namespace names the keys (internal/keyspace): "{edgeplane}:routes". Default
+	// keyspace.DefaultNamespace.
 	Namespace string
 	// ChangelogLen is the approximate number of changelog entries kept (MAXLEN ~). It bounds how
 	// far behind an agent may fall and still catch up by delta. Default 10000.
@@ -57,30 +59,54 @@ type Store struct {
 	minReplicasTimeout time.Duration
 }
 
+// keys caches the store's fixed key names (internal/keyspace declares them all); keys named
+// by a value come from the embedded Space's constructors (s.keys.PortsUsed(host), ...).
 type keys struct {
+	keyspace.Space
 	revision, changelog, agents, agentOwners   string
 	routes, certificates, challenges, services string
 	// Port leases and Docker service definitions (ports.go, services.go).
-	ports, portOwners, portsUsed, dockerServices, dockerEvents string
-	// Certificate metadata, issuance locks and ACME accounts (certificates.go).
-	certMeta, certLocks, acmeAccounts string
+	ports, portOwners, dockerServices string
+	// Certificate metadata and ACME accounts (certificates.go).
+	certMeta, acmeAccounts string
 	// The cluster CA, join tokens, revocations and agents' Redis users (identity.go).
 	identity identityKeys
 	// Admin tokens by hash, and the hash of each token name (tokens.go).
 	tokens, tokenNames string
 }
 
+func newKeys(ks keyspace.Space) keys {
+	return keys{
+		Space:        ks,
+		revision:     ks.Revision(),
+		routes:       ks.Routes(),
+		certificates: ks.Certificates(),
+		challenges:   ks.Challenges(),
+		services:     ks.Services(),
+		changelog:    ks.Changelog(),
+		agents:       ks.Agents(),
+		agentOwners:  ks.AgentOwners(),
+
+		ports:          ks.Ports(),
+		portOwners:     ks.PortOwners(),
+		dockerServices: ks.DockerServices(),
+
+		certMeta:     ks.CertificateMeta(),
+		acmeAccounts: ks.ACMEAccounts(),
+
+		identity: newIdentityKeys(ks),
+
+		tokens:     ks.Tokens(),
+		tokenNames: ks.TokenNames(),
+	}
+}
+
 // New returns a Store on cfg.Client.
 func New(cfg Config) *Store {
-	ns := cfg.Namespace
-	if ns == "" {
-		ns = "edgeplane"
-	}
 	n := cfg.ChangelogLen
 	if n <= 0 {
 		n = 10000
 	}
-	p := "{" + ns + "}:"
 	if cfg.ACLClient == nil {
 		cfg.ACLClient = cfg.Client
 	}
@@ -94,31 +120,7 @@ func New(cfg Config) *Store {
 		acl:                cfg.ACLClient,
 		secrets:            cfg.Secrets,
 		changelogLen:       n,
-		keys: keys{
-			revision:     p + "revision",
-			routes:       p + "routes",
-			certificates: p + "certificates",
-			challenges:   p + "challenges",
-			services:     p + "services",
-			changelog:    p + "changelog",
-			agents:       p + "agents",
-			agentOwners:  p + "agents:owner",
-
-			ports:          p + "ports",
-			portOwners:     p + "ports:owners",
-			portsUsed:      p + "ports:used:",
-			dockerServices: p + "docker:services",
-			dockerEvents:   p + "docker:events:",
-
-			certMeta:     p + "certificates:meta",
-			certLocks:    p + "certificates:lock:",
-			acmeAccounts: p + "acme:accounts",
-
-			identity: newIdentityKeys(p),
-
-			tokens:     p + "tokens",
-			tokenNames: p + "tokens:names",
-		},
+		keys:               newKeys(keyspace.New(cfg.Namespace)),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 )
 
 // named is a stored message ordered by name.
@@ -36,4 +37,29 @@ func listVersioned[T named](ctx context.Context, s *Store, key, kind string, dec
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
 	return out, nil
+}
+
+// versionedScript creates, replaces or deletes one metadata entry (certificates' metadata,
+// Docker service definitions), fenced by a lock when a token is given.
+//
+// KEYS: the hash, then the lock key when fenced. ARGV: name, op (create|put|del), expected
+// version ("" = any), payload, lock token ("" = not fenced). Returns the new version (the
+// deleted one for del).
+var versionedScript = newScript(`
+if ARGV[5] ~= '' and redis.call('GET', KEYS[2]) ~= ARGV[5] then
+  return redis.error_reply('` + errReplyFenced + `')
+end
+return ep_versioned(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+`)
+
+// runVersioned runs versionedScript; keys is the hash, then the lock key when token is set.
+func (s *Store) runVersioned(ctx context.Context, keys []string, name, op string, ifVersion int64, payload []byte, token string) (int64, error) {
+	ifv := ""
+	if ifVersion != 0 {
+		ifv = strconv.FormatInt(ifVersion, 10)
+	}
+	if token == "" {
+		keys = keys[:1]
+	}
+	return versionedScript.Run(ctx, s.rdb, keys, name, op, ifv, payload, token).Int64()
 }

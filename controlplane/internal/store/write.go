@@ -9,8 +9,7 @@ import (
 )
 
 // writeScript commits one change: it checks the precondition, bumps the revision, writes or
-// deletes the resource and appends the changelog entry whose stream ID is the revision,
-// chained to the entry before it (chainLua).
+// deletes the resource and appends the changelog entry whose stream ID is the revision.
 //
 // KEYS: revision, resource hash, changelog.
 // ARGV: op (put|del), name, precondition (create|exists|any), expected revision ("" = any),
@@ -19,29 +18,12 @@ import (
 // A store without a revision key is either new or was wiped (a Redis restarted without
 // persistence). Only a caller that has never seen a revision may write to it; others get
 // EDGEPLANE_WIPED until a replica restores the config it holds in memory (see Restore).
-var writeScript = redis.NewScript(`
-if ARGV[8] ~= '1' and redis.call('EXISTS', KEYS[1]) == 0 then
-  return redis.error_reply('` + errReplyWiped + `')
-end
-local cur = redis.call('HGET', KEYS[2], ARGV[2])
-if ARGV[3] == 'create' and cur then
-  return redis.error_reply('` + errReplyExists + `')
-end
-if (ARGV[3] == 'exists' or ARGV[4] ~= '') and not cur then
-  return redis.error_reply('` + errReplyNotFound + `')
-end
-if ARGV[4] ~= '' and string.match(cur, '^(%d+):') ~= ARGV[4] then
-  return redis.error_reply('` + errReplyConflict + `')
-end
+var writeScript = newScript(`
+ep_live(KEYS[1], ARGV[8])
+ep_check(KEYS[2], ARGV[2], ARGV[3], ARGV[4])
 local rev = redis.call('INCR', KEYS[1])
-if ARGV[1] == 'put' then
-  redis.call('HSET', KEYS[2], ARGV[2], rev .. ':' .. ARGV[5])
-else
-  redis.call('HDEL', KEYS[2], ARGV[2])
-end
-` + chainLua + `
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], rev .. '-0',
-  'op', ARGV[1], 'kind', ARGV[7], 'name', ARGV[2], 'data', ARGV[5], 'at', at, 'prev', prev)
+ep_set(KEYS[2], ARGV[2], ARGV[1], rev, ARGV[5])
+ep_log(KEYS[3], ARGV[6], rev, ARGV[1], ARGV[7], ARGV[2], ARGV[5])
 return rev
 `)
 

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 )
 
 // ErrMalformed marks an entry that can never be processed; it is dead-lettered at once.
@@ -71,7 +73,7 @@ func New(cfg Config) *Consumer {
 		cfg.MaxDeliveries = 5
 	}
 	if cfg.DeadLetter == "" {
-		cfg.DeadLetter = DeadLetterName(cfg.Stream)
+		cfg.DeadLetter = keyspace.DeadLetter(cfg.Stream)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -231,6 +233,3 @@ func (c *Consumer) deadLetter(ctx context.Context, msgs []redis.XMessage, reason
 	c.log.WarnContext(ctx, "dead-lettered stream entries", "count", len(msgs), "reason", reason, "dead_letter", c.cfg.DeadLetter)
 	return nil
 }
-
-// DeadLetterName is the default dead-letter stream of stream (Config.DeadLetter).
-func DeadLetterName(stream string) string { return stream + ":dead" }

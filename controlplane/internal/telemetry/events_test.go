@@ -2,12 +2,12 @@ package telemetry_test
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	"github.com/edgeplane/edgeplane/internal/publish"
 	"github.com/edgeplane/edgeplane/internal/redistest"
@@ -26,9 +26,9 @@ func TestEvents_TypedWithTraceAndComponent(t *testing.T) {
 
 	ev := telemetry.NewEvents(pub, telemetry.StreamNames("ns:")).For("routing")
 	tc := tracectx.New()
-	ev.Emit(tracectx.With(context.Background(), tc), telemetry.RouteChanged, slog.String("route", "web"), slog.Int64("revision", 7))
+	ev.Emit(tracectx.With(context.Background(), tc), &event.RouteChanged{Route: "web", Revision: 7})
 	var nilEvents *telemetry.Events
-	nilEvents.For("x").Emit(context.Background(), telemetry.RouteChanged) // a nil emitter drops
+	nilEvents.For("x").Emit(context.Background(), &event.RouteChanged{}) // a nil emitter drops
 
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 )
 
 // The trace index: time-bucketed postings. For each indexed stream, each bucket of time
@@ -24,8 +26,8 @@ import (
 // retention window in one Lua call that scans the strings and reads the matching entries
 // with XRANGE: one round trip, no key per request.
 //
-// Keys: "{<stream>}:trace:<bucket start, unix ms>:<shard, 2 hex>". The hash tag is the
-// stream's name, so a stream and its index share one Redis Cluster slot (as the metrics
+// Keys: keyspace.TraceBucket, "{<stream>}:trace:<bucket start, unix ms>:<shard, 2 hex>".
+// The hash tag is the stream's name, so a stream and its index share one Redis Cluster slot (as the metrics
 // counters do) and the lookup script may touch them together.
 //
 // Log search is designed to use the same scheme (README, "Telemetry storage"; not built yet):
@@ -69,14 +71,6 @@ func (x Index) retention() time.Duration {
 // DefaultRetention is how long telemetry records are kept unless configured.
 const DefaultRetention = time.Hour
 
-// bucketKey names the postings string of stream's bucket starting at startMs for shard.
-func bucketKey(stream string, startMs int64, shard byte) string {
-	return "{" + stream + "}:trace:" + strconv.FormatInt(startMs, 10) + ":" + hex.EncodeToString([]byte{shard})
-}
-
-// IndexPrefix is the start of every index key of stream (for operators and tests).
-func IndexPrefix(stream string) string { return "{" + stream + "}:trace:" }
-
 // Add queues, on pipe, the postings of stream's entries ids[i] under traceIDs[i] (32 hex
 // digits): one APPEND per postings string and one PEXPIREAT for its expiry. A pair that does
 // not parse is skipped: it could not be looked up either.
@@ -90,7 +84,7 @@ func (x Index) Add(ctx context.Context, pipe redis.Pipeliner, stream string, tra
 		if !ok {
 			continue
 		}
-		key := bucketKey(stream, start, entry[0])
+		key := keyspace.TraceBucket(stream, start, entry[0])
 		if _, seen := byKey[key]; !seen {
 			order = append(order, key)
 			ends[key] = start + w

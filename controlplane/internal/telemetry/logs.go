@@ -1,8 +1,8 @@
 // Package telemetry connects the control plane's logs and events to Redis Streams and keeps
 // the streams bounded. Log records go to the console as before and, through a non-blocking
 // publisher, to the logs streams that operators query (logs:all:stream, and
-// logs:error:stream for errors). It declares every telemetry key: the streams (Streams), the
-// trace index (Index: time-bucketed postings, no key per record) and their trimming
+// logs:error:stream for errors). It writes and reads the telemetry keys internal/keyspace
+// declares: the streams (Streams), the trace index (Index: time-bucketed postings, no key per record) and their trimming
 // (Trimmer: MINID by age, MAXLEN by size), and it reads them (Reader) and watches the
 // telemetry Redis (Health).
 package telemetry
@@ -13,36 +13,19 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/publish"
 	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
 
-// Streams names the streams, under an optional namespace prefix ("" keeps the names
-// operators of the previous system query: logs:all:stream, ...).
-type Streams struct {
-	LogsAll, LogsError, Requests, Events, Alerts string
-}
+// Streams names the telemetry streams (declared in internal/keyspace).
+type Streams = keyspace.Streams
 
-// Indexed returns the streams whose records are indexed by trace id (see Index).
-func (s Streams) Indexed() []string { return []string{s.LogsAll, s.Events, s.Requests} }
-
-// All returns every telemetry stream, the consumers' dead-letter streams included (named as
-// streams.Config.DeadLetter's default).
-func (s Streams) All() []string {
-	return []string{s.LogsAll, s.LogsError, s.Requests, s.Events, s.Alerts,
-		streams.DeadLetterName(s.Requests), streams.DeadLetterName(s.Events)}
-}
-
-// StreamNames returns the stream names under namespace ("" or e.g. "edge:").
-func StreamNames(namespace string) Streams {
-	return Streams{
-		LogsAll:   namespace + "logs:all:stream",
-		LogsError: namespace + "logs:error:stream",
-		Requests:  namespace + "logs:request:stream",
-		Events:    namespace + "events:all:stream",
-		Alerts:    namespace + "alerts:stream",
-	}
+// StreamNames returns the default namespace's stream names under prefix ("" keeps the
+// names operators of the previous system query: logs:all:stream, ...). The control plane
+// takes its names from its keyspace.Space; this is a shorthand for tests and tools.
+func StreamNames(prefix string) Streams {
+	return keyspace.New(keyspace.DefaultNamespace).WithStreamPrefix(prefix).Streams()
 }
 
 // Tee returns a handler that sends every record to console and, at or above level, to the

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 )
 
 // lookupScript finds a trace's entries. KEYS[1]: the stream; KEYS[2..]: one shard of each
@@ -54,7 +56,7 @@ func (x Index) lookup(ctx context.Context, c redis.Scripter, stream, traceID str
 	keys := []string{stream}
 	args := []any{string(trace[:]), maxTraceEntries}
 	for start := first; start <= last; start += w {
-		keys = append(keys, bucketKey(stream, start, trace[0]))
+		keys = append(keys, keyspace.TraceBucket(stream, start, trace[0]))
 		args = append(args, start)
 	}
 	v, err := lookupScript.Run(ctx, c, keys, args...).Slice()

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 )
 
 // DefaultMaxRecords caps each telemetry stream unless configured (at ~240 bytes a request
@@ -110,7 +111,7 @@ func (t *Trimmer) clearIndex(ctx context.Context, stream string, now time.Time) 
 	var keys []string
 	for b := start; b+w <= firstMs; b += w {
 		for shard := range shards {
-			keys = append(keys, bucketKey(stream, b, byte(shard)))
+			keys = append(keys, keyspace.TraceBucket(stream, b, byte(shard)))
 		}
 		t.cleared[stream] = b + w
 	}

@@ -9,7 +9,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/publish"
 	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
@@ -62,7 +64,7 @@ func TestTrimmer_DeletesIndexBucketsOlderThanTheStream(t *testing.T) {
 	if err := tr.Trim(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := rdb.Keys(t.Context(), telemetry.IndexPrefix(streams.Requests)+"*").Result()
+	keys, err := rdb.Keys(t.Context(), keyspace.TraceIndexPrefix(streams.Requests)+"*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func TestReader_TraceGathersLogsEventsAndRequestsOldestFirst(t *testing.T) {
 	tctx := tracectx.With(context.Background(), tc)
 	log := slog.New(telemetry.Tee(slog.DiscardHandler, pub, streams, slog.LevelInfo))
 	log.InfoContext(tctx, "first")
-	telemetry.NewEvents(pub, streams).For("routing").Emit(tctx, telemetry.RouteChanged)
+	telemetry.NewEvents(pub, streams).For("routing").Emit(tctx, &event.RouteChanged{})
 	log.InfoContext(context.Background(), "another trace")
 
 	r := &telemetry.Reader{Client: rdb, Streams: streams, Index: x}

@@ -179,7 +179,9 @@ type Certificate struct {
 	// Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Output only.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Free-form labels (at most 32), for ConfigService.ApplyConfig's prune selector.
+	Labels        map[string]string `protobuf:"bytes,18,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -329,6 +331,13 @@ func (x *Certificate) GetCreateTime() *timestamppb.Timestamp {
 func (x *Certificate) GetUpdateTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.UpdateTime
+	}
+	return nil
+}
+
+func (x *Certificate) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
 	}
 	return nil
 }
@@ -833,7 +842,7 @@ var File_edgeplane_v1_certificate_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_certificate_proto_rawDesc = "" +
 	"\n" +
-	"\x1eedgeplane/v1/certificate.proto\x12\fedgeplane.v1\x1a\x1aedgeplane/v1/routing.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x05\n" +
+	"\x1eedgeplane/v1/certificate.proto\x12\fedgeplane.v1\x1a\x1aedgeplane/v1/routing.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x06\n" +
 	"\vCertificate\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adomains\x18\x02 \x03(\tR\adomains\x12%\n" +
@@ -857,7 +866,11 @@ const file_edgeplane_v1_certificate_proto_rawDesc = "" +
 	"\vcreate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\x9a\x01\n" +
+	"updateTime\x12=\n" +
+	"\x06labels\x18\x12 \x03(\v2%.edgeplane.v1.Certificate.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9a\x01\n" +
 	"\x18CreateCertificateRequest\x12;\n" +
 	"\vcertificate\x18\x01 \x01(\v2\x19.edgeplane.v1.CertificateR\vcertificate\x12A\n" +
 	"\x0fwait_for_agents\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\rwaitForAgents\"\x95\x01\n" +
@@ -917,7 +930,7 @@ func file_edgeplane_v1_certificate_proto_rawDescGZIP() []byte {
 }
 
 var file_edgeplane_v1_certificate_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_edgeplane_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_edgeplane_v1_certificate_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_edgeplane_v1_certificate_proto_goTypes = []any{
 	(CertificateStatus)(0),            // 0: edgeplane.v1.CertificateStatus
 	(CertificateSource)(0),            // 1: edgeplane.v1.CertificateSource
@@ -932,42 +945,44 @@ var file_edgeplane_v1_certificate_proto_goTypes = []any{
 	(*RenewCertificateResponse)(nil),  // 10: edgeplane.v1.RenewCertificateResponse
 	(*DeleteCertificateRequest)(nil),  // 11: edgeplane.v1.DeleteCertificateRequest
 	(*DeleteCertificateResponse)(nil), // 12: edgeplane.v1.DeleteCertificateResponse
-	(*timestamppb.Timestamp)(nil),     // 13: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 14: google.protobuf.Duration
-	(*Propagation)(nil),               // 15: edgeplane.v1.Propagation
+	nil,                               // 13: edgeplane.v1.Certificate.LabelsEntry
+	(*timestamppb.Timestamp)(nil),     // 14: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 15: google.protobuf.Duration
+	(*Propagation)(nil),               // 16: edgeplane.v1.Propagation
 }
 var file_edgeplane_v1_certificate_proto_depIdxs = []int32{
 	0,  // 0: edgeplane.v1.Certificate.status:type_name -> edgeplane.v1.CertificateStatus
-	13, // 1: edgeplane.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
-	13, // 2: edgeplane.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	14, // 1: edgeplane.v1.Certificate.not_before:type_name -> google.protobuf.Timestamp
+	14, // 2: edgeplane.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
 	1,  // 3: edgeplane.v1.Certificate.source:type_name -> edgeplane.v1.CertificateSource
-	13, // 4: edgeplane.v1.Certificate.renew_time:type_name -> google.protobuf.Timestamp
-	13, // 5: edgeplane.v1.Certificate.create_time:type_name -> google.protobuf.Timestamp
-	13, // 6: edgeplane.v1.Certificate.update_time:type_name -> google.protobuf.Timestamp
-	2,  // 7: edgeplane.v1.CreateCertificateRequest.certificate:type_name -> edgeplane.v1.Certificate
-	14, // 8: edgeplane.v1.CreateCertificateRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	2,  // 9: edgeplane.v1.CreateCertificateResponse.certificate:type_name -> edgeplane.v1.Certificate
-	15, // 10: edgeplane.v1.CreateCertificateResponse.propagation:type_name -> edgeplane.v1.Propagation
-	2,  // 11: edgeplane.v1.GetCertificateResponse.certificate:type_name -> edgeplane.v1.Certificate
-	2,  // 12: edgeplane.v1.ListCertificatesResponse.certificates:type_name -> edgeplane.v1.Certificate
-	2,  // 13: edgeplane.v1.RenewCertificateResponse.certificate:type_name -> edgeplane.v1.Certificate
-	14, // 14: edgeplane.v1.DeleteCertificateRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	15, // 15: edgeplane.v1.DeleteCertificateResponse.propagation:type_name -> edgeplane.v1.Propagation
-	3,  // 16: edgeplane.v1.CertificateService.CreateCertificate:input_type -> edgeplane.v1.CreateCertificateRequest
-	5,  // 17: edgeplane.v1.CertificateService.GetCertificate:input_type -> edgeplane.v1.GetCertificateRequest
-	7,  // 18: edgeplane.v1.CertificateService.ListCertificates:input_type -> edgeplane.v1.ListCertificatesRequest
-	9,  // 19: edgeplane.v1.CertificateService.RenewCertificate:input_type -> edgeplane.v1.RenewCertificateRequest
-	11, // 20: edgeplane.v1.CertificateService.DeleteCertificate:input_type -> edgeplane.v1.DeleteCertificateRequest
-	4,  // 21: edgeplane.v1.CertificateService.CreateCertificate:output_type -> edgeplane.v1.CreateCertificateResponse
-	6,  // 22: edgeplane.v1.CertificateService.GetCertificate:output_type -> edgeplane.v1.GetCertificateResponse
-	8,  // 23: edgeplane.v1.CertificateService.ListCertificates:output_type -> edgeplane.v1.ListCertificatesResponse
-	10, // 24: edgeplane.v1.CertificateService.RenewCertificate:output_type -> edgeplane.v1.RenewCertificateResponse
-	12, // 25: edgeplane.v1.CertificateService.DeleteCertificate:output_type -> edgeplane.v1.DeleteCertificateResponse
-	21, // [21:26] is the sub-list for method output_type
-	16, // [16:21] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	14, // 4: edgeplane.v1.Certificate.renew_time:type_name -> google.protobuf.Timestamp
+	14, // 5: edgeplane.v1.Certificate.create_time:type_name -> google.protobuf.Timestamp
+	14, // 6: edgeplane.v1.Certificate.update_time:type_name -> google.protobuf.Timestamp
+	13, // 7: edgeplane.v1.Certificate.labels:type_name -> edgeplane.v1.Certificate.LabelsEntry
+	2,  // 8: edgeplane.v1.CreateCertificateRequest.certificate:type_name -> edgeplane.v1.Certificate
+	15, // 9: edgeplane.v1.CreateCertificateRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	2,  // 10: edgeplane.v1.CreateCertificateResponse.certificate:type_name -> edgeplane.v1.Certificate
+	16, // 11: edgeplane.v1.CreateCertificateResponse.propagation:type_name -> edgeplane.v1.Propagation
+	2,  // 12: edgeplane.v1.GetCertificateResponse.certificate:type_name -> edgeplane.v1.Certificate
+	2,  // 13: edgeplane.v1.ListCertificatesResponse.certificates:type_name -> edgeplane.v1.Certificate
+	2,  // 14: edgeplane.v1.RenewCertificateResponse.certificate:type_name -> edgeplane.v1.Certificate
+	15, // 15: edgeplane.v1.DeleteCertificateRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	16, // 16: edgeplane.v1.DeleteCertificateResponse.propagation:type_name -> edgeplane.v1.Propagation
+	3,  // 17: edgeplane.v1.CertificateService.CreateCertificate:input_type -> edgeplane.v1.CreateCertificateRequest
+	5,  // 18: edgeplane.v1.CertificateService.GetCertificate:input_type -> edgeplane.v1.GetCertificateRequest
+	7,  // 19: edgeplane.v1.CertificateService.ListCertificates:input_type -> edgeplane.v1.ListCertificatesRequest
+	9,  // 20: edgeplane.v1.CertificateService.RenewCertificate:input_type -> edgeplane.v1.RenewCertificateRequest
+	11, // 21: edgeplane.v1.CertificateService.DeleteCertificate:input_type -> edgeplane.v1.DeleteCertificateRequest
+	4,  // 22: edgeplane.v1.CertificateService.CreateCertificate:output_type -> edgeplane.v1.CreateCertificateResponse
+	6,  // 23: edgeplane.v1.CertificateService.GetCertificate:output_type -> edgeplane.v1.GetCertificateResponse
+	8,  // 24: edgeplane.v1.CertificateService.ListCertificates:output_type -> edgeplane.v1.ListCertificatesResponse
+	10, // 25: edgeplane.v1.CertificateService.RenewCertificate:output_type -> edgeplane.v1.RenewCertificateResponse
+	12, // 26: edgeplane.v1.CertificateService.DeleteCertificate:output_type -> edgeplane.v1.DeleteCertificateResponse
+	22, // [22:27] is the sub-list for method output_type
+	17, // [17:22] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_certificate_proto_init() }
@@ -982,7 +997,7 @@ func file_edgeplane_v1_certificate_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_certificate_proto_rawDesc), len(file_edgeplane_v1_certificate_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,67 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// LbPolicy is a load-balancing algorithm.
+type LbPolicy int32
+
+const (
+	// Same as LB_POLICY_ROUND_ROBIN.
+	LbPolicy_LB_POLICY_UNSPECIFIED LbPolicy = 0
+	// Smooth weighted round robin: over any weight-sum run of requests each target gets
+	// exactly its weight, interleaved.
+	LbPolicy_LB_POLICY_ROUND_ROBIN LbPolicy = 1
+	// Power of two choices: two targets drawn at random by weight, the one with fewer
+	// requests in flight per unit of weight wins.
+	LbPolicy_LB_POLICY_LEAST_REQUEST LbPolicy = 2
+	// Consistent hashing (weighted rendezvous) on a header, a cookie or the client IP:
+	// one key always goes to the same healthy target; when targets change only the keys of
+	// the targets that left or joined move. Requests without the key are round-robined.
+	LbPolicy_LB_POLICY_HASH LbPolicy = 3
+)
+
+// Enum value maps for LbPolicy.
+var (
+	LbPolicy_name = map[int32]string{
+		0: "LB_POLICY_UNSPECIFIED",
+		1: "LB_POLICY_ROUND_ROBIN",
+		2: "LB_POLICY_LEAST_REQUEST",
+		3: "LB_POLICY_HASH",
+	}
+	LbPolicy_value = map[string]int32{
+		"LB_POLICY_UNSPECIFIED":   0,
+		"LB_POLICY_ROUND_ROBIN":   1,
+		"LB_POLICY_LEAST_REQUEST": 2,
+		"LB_POLICY_HASH":          3,
+	}
+)
+
+func (x LbPolicy) Enum() *LbPolicy {
+	p := new(LbPolicy)
+	*p = x
+	return p
+}
+
+func (x LbPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LbPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_edgeplane_v1_routing_proto_enumTypes[0].Descriptor()
+}
+
+func (LbPolicy) Type() protoreflect.EnumType {
+	return &file_edgeplane_v1_routing_proto_enumTypes[0]
+}
+
+func (x LbPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LbPolicy.Descriptor instead.
+func (LbPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{0}
+}
+
 // EncodedSlashes is a route's policy for %2F and %5C in a request path (Envoy's
 // path_with_escaped_slashes_action). Routing never treats them as separators.
 type EncodedSlashes int32
@@ -67,11 +128,11 @@ func (x EncodedSlashes) String() string {
 }
 
 func (EncodedSlashes) Descriptor() protoreflect.EnumDescriptor {
-	return file_edgeplane_v1_routing_proto_enumTypes[0].Descriptor()
+	return file_edgeplane_v1_routing_proto_enumTypes[1].Descriptor()
 }
 
 func (EncodedSlashes) Type() protoreflect.EnumType {
-	return &file_edgeplane_v1_routing_proto_enumTypes[0]
+	return &file_edgeplane_v1_routing_proto_enumTypes[1]
 }
 
 func (x EncodedSlashes) Number() protoreflect.EnumNumber {
@@ -80,7 +141,7 @@ func (x EncodedSlashes) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EncodedSlashes.Descriptor instead.
 func (EncodedSlashes) EnumDescriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{0}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{1}
 }
 
 // TlsMode says where a route's certificate comes from.
@@ -128,11 +189,11 @@ func (x TlsMode) String() string {
 }
 
 func (TlsMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_edgeplane_v1_routing_proto_enumTypes[1].Descriptor()
+	return file_edgeplane_v1_routing_proto_enumTypes[2].Descriptor()
 }
 
 func (TlsMode) Type() protoreflect.EnumType {
-	return &file_edgeplane_v1_routing_proto_enumTypes[1]
+	return &file_edgeplane_v1_routing_proto_enumTypes[2]
 }
 
 func (x TlsMode) Number() protoreflect.EnumNumber {
@@ -141,7 +202,7 @@ func (x TlsMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TlsMode.Descriptor instead.
 func (TlsMode) EnumDescriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{1}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{2}
 }
 
 // Route sends requests matching hosts, path_prefix and methods to targets or a service.
@@ -197,8 +258,17 @@ type Route struct {
 	KeepEmptySegments bool `protobuf:"varint,44,opt,name=keep_empty_segments,json=keepEmptySegments,proto3" json:"keep_empty_segments,omitempty"`
 	// Passive health of the route's targets; unset fields take the agent's defaults.
 	OutlierDetection *OutlierDetection `protobuf:"bytes,61,opt,name=outlier_detection,json=outlierDetection,proto3" json:"outlier_detection,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Free-form labels (at most 32; keys 1-63 bytes, values at most 253). Agents ignore them;
+	// ConfigService.ApplyConfig prunes by them ("team": "a").
+	Labels map[string]string `protobuf:"bytes,70,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Active health checks: each agent probes each target itself; unset means none.
+	HealthCheck *HealthCheck `protobuf:"bytes,62,opt,name=health_check,json=healthCheck,proto3" json:"health_check,omitempty"`
+	// How a target is chosen for each request; unset means smooth weighted round robin.
+	LoadBalancer *LoadBalancer `protobuf:"bytes,63,opt,name=load_balancer,json=loadBalancer,proto3" json:"load_balancer,omitempty"`
+	// Per-target limits on concurrent work; unset fields take the agent's defaults (1024).
+	CircuitBreakers *CircuitBreakers `protobuf:"bytes,64,opt,name=circuit_breakers,json=circuitBreakers,proto3" json:"circuit_breakers,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Route) Reset() {
@@ -385,6 +455,302 @@ func (x *Route) GetOutlierDetection() *OutlierDetection {
 	return nil
 }
 
+func (x *Route) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *Route) GetHealthCheck() *HealthCheck {
+	if x != nil {
+		return x.HealthCheck
+	}
+	return nil
+}
+
+func (x *Route) GetLoadBalancer() *LoadBalancer {
+	if x != nil {
+		return x.LoadBalancer
+	}
+	return nil
+}
+
+func (x *Route) GetCircuitBreakers() *CircuitBreakers {
+	if x != nil {
+		return x.CircuitBreakers
+	}
+	return nil
+}
+
+// HealthCheck is a route's active health checking: every agent sends GET path to each
+// target every interval (plus or minus jitter) and takes a target out of rotation after
+// unhealthy_threshold failed checks in a row, back after healthy_threshold good ones.
+type HealthCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Request path, starting with '/', sent to the target's host (the target URL's own path
+	// is not prefixed). Required.
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// Lowest status that counts as healthy, 100-599; 0 means 200.
+	ExpectedStatusMin uint32 `protobuf:"varint,2,opt,name=expected_status_min,json=expectedStatusMin,proto3" json:"expected_status_min,omitempty"`
+	// Highest status that counts as healthy, at least expected_status_min, at most 599;
+	// 0 means 399 (or expected_status_min, if that is higher).
+	ExpectedStatusMax uint32 `protobuf:"varint,3,opt,name=expected_status_max,json=expectedStatusMax,proto3" json:"expected_status_max,omitempty"`
+	// Time between two checks of one target, 100ms-1h; unset means 10s.
+	Interval *durationpb.Duration `protobuf:"bytes,4,opt,name=interval,proto3" json:"interval,omitempty"`
+	// Time a check may take (connect, response head), 10ms-1m and at most interval; unset
+	// means the smaller of 5s and interval.
+	Timeout *durationpb.Duration `protobuf:"bytes,5,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// Good checks in a row that bring an unhealthy target back, 1-100; 0 means 2.
+	HealthyThreshold uint32 `protobuf:"varint,6,opt,name=healthy_threshold,json=healthyThreshold,proto3" json:"healthy_threshold,omitempty"`
+	// Failed checks in a row that take a target out, 1-100; 0 means 3.
+	UnhealthyThreshold uint32 `protobuf:"varint,7,opt,name=unhealthy_threshold,json=unhealthyThreshold,proto3" json:"unhealthy_threshold,omitempty"`
+	// Each wait between checks is interval changed by a random amount up to this percentage
+	// of it either way (spreads the checks of many agents), 0-100; 0 means none.
+	JitterPercent uint32 `protobuf:"varint,8,opt,name=jitter_percent,json=jitterPercent,proto3" json:"jitter_percent,omitempty"`
+	// After a target comes back (checks pass again, or a passive ejection ends) its share of
+	// traffic grows linearly from almost nothing to its weight over this time; 0-1h, unset
+	// or 0 means at once.
+	SlowStart     *durationpb.Duration `protobuf:"bytes,9,opt,name=slow_start,json=slowStart,proto3" json:"slow_start,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthCheck) Reset() {
+	*x = HealthCheck{}
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthCheck) ProtoMessage() {}
+
+func (x *HealthCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthCheck.ProtoReflect.Descriptor instead.
+func (*HealthCheck) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *HealthCheck) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *HealthCheck) GetExpectedStatusMin() uint32 {
+	if x != nil {
+		return x.ExpectedStatusMin
+	}
+	return 0
+}
+
+func (x *HealthCheck) GetExpectedStatusMax() uint32 {
+	if x != nil {
+		return x.ExpectedStatusMax
+	}
+	return 0
+}
+
+func (x *HealthCheck) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *HealthCheck) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *HealthCheck) GetHealthyThreshold() uint32 {
+	if x != nil {
+		return x.HealthyThreshold
+	}
+	return 0
+}
+
+func (x *HealthCheck) GetUnhealthyThreshold() uint32 {
+	if x != nil {
+		return x.UnhealthyThreshold
+	}
+	return 0
+}
+
+func (x *HealthCheck) GetJitterPercent() uint32 {
+	if x != nil {
+		return x.JitterPercent
+	}
+	return 0
+}
+
+func (x *HealthCheck) GetSlowStart() *durationpb.Duration {
+	if x != nil {
+		return x.SlowStart
+	}
+	return nil
+}
+
+// LoadBalancer is how a route's agent chooses among its healthy targets.
+type LoadBalancer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The algorithm; unset means LB_POLICY_ROUND_ROBIN.
+	Policy LbPolicy `protobuf:"varint,1,opt,name=policy,proto3,enum=edgeplane.v1.LbPolicy" json:"policy,omitempty"`
+	// With LB_POLICY_HASH: a request header whose value is the key (e.g. "x-user-id").
+	HashHeader string `protobuf:"bytes,2,opt,name=hash_header,json=hashHeader,proto3" json:"hash_header,omitempty"`
+	// With LB_POLICY_HASH: a cookie whose value is the key (e.g. "session").
+	HashCookie string `protobuf:"bytes,3,opt,name=hash_cookie,json=hashCookie,proto3" json:"hash_cookie,omitempty"`
+	// With LB_POLICY_HASH: hash on the client's IP address (the connection's, or the PROXY
+	// protocol's). Exactly one of hash_header, hash_cookie and hash_client_ip is set.
+	HashClientIp  bool `protobuf:"varint,4,opt,name=hash_client_ip,json=hashClientIp,proto3" json:"hash_client_ip,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadBalancer) Reset() {
+	*x = LoadBalancer{}
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadBalancer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadBalancer) ProtoMessage() {}
+
+func (x *LoadBalancer) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadBalancer.ProtoReflect.Descriptor instead.
+func (*LoadBalancer) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *LoadBalancer) GetPolicy() LbPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return LbPolicy_LB_POLICY_UNSPECIFIED
+}
+
+func (x *LoadBalancer) GetHashHeader() string {
+	if x != nil {
+		return x.HashHeader
+	}
+	return ""
+}
+
+func (x *LoadBalancer) GetHashCookie() string {
+	if x != nil {
+		return x.HashCookie
+	}
+	return ""
+}
+
+func (x *LoadBalancer) GetHashClientIp() bool {
+	if x != nil {
+		return x.HashClientIp
+	}
+	return false
+}
+
+// CircuitBreakers bound the work a route's agent sends to each of its targets at once; a
+// request over a limit is answered 503 at once and counted
+// (edgeplane_agent_upstream_overflow_total), never queued without bound.
+type CircuitBreakers struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Backend connections in use at once per target (one per in-flight HTTP/1.1 request);
+	// a request over it waits for one as a pending request. 1-100000; 0 means 1024.
+	MaxConnections uint32 `protobuf:"varint,1,opt,name=max_connections,json=maxConnections,proto3" json:"max_connections,omitempty"`
+	// Requests waiting for a connection per target, 0-100000; unset means 1024; 0 means
+	// none may wait (503 as soon as max_connections are in use).
+	MaxPendingRequests *uint32 `protobuf:"varint,2,opt,name=max_pending_requests,json=maxPendingRequests,proto3,oneof" json:"max_pending_requests,omitempty"`
+	// Requests in flight (or pending) per target, 1-100000; 0 means 1024.
+	MaxRequests   uint32 `protobuf:"varint,3,opt,name=max_requests,json=maxRequests,proto3" json:"max_requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CircuitBreakers) Reset() {
+	*x = CircuitBreakers{}
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CircuitBreakers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CircuitBreakers) ProtoMessage() {}
+
+func (x *CircuitBreakers) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CircuitBreakers.ProtoReflect.Descriptor instead.
+func (*CircuitBreakers) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CircuitBreakers) GetMaxConnections() uint32 {
+	if x != nil {
+		return x.MaxConnections
+	}
+	return 0
+}
+
+func (x *CircuitBreakers) GetMaxPendingRequests() uint32 {
+	if x != nil && x.MaxPendingRequests != nil {
+		return *x.MaxPendingRequests
+	}
+	return 0
+}
+
+func (x *CircuitBreakers) GetMaxRequests() uint32 {
+	if x != nil {
+		return x.MaxRequests
+	}
+	return 0
+}
+
 // OutlierDetection is how a route's agent ejects failing targets (passive health, as Envoy's
 // outlier_detection). Gateway errors always count as failures: connection refused or timed
 // out, a reset or broken exchange, no response within the response timeout.
@@ -411,7 +777,7 @@ type OutlierDetection struct {
 
 func (x *OutlierDetection) Reset() {
 	*x = OutlierDetection{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[1]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +789,7 @@ func (x *OutlierDetection) String() string {
 func (*OutlierDetection) ProtoMessage() {}
 
 func (x *OutlierDetection) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[1]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +802,7 @@ func (x *OutlierDetection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlierDetection.ProtoReflect.Descriptor instead.
 func (*OutlierDetection) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{1}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *OutlierDetection) GetConsecutiveFailures() uint32 {
@@ -487,7 +853,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[2]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +865,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[2]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +878,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{2}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Target) GetUrl() string {
@@ -543,7 +909,7 @@ type TlsPolicy struct {
 
 func (x *TlsPolicy) Reset() {
 	*x = TlsPolicy{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[3]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +921,7 @@ func (x *TlsPolicy) String() string {
 func (*TlsPolicy) ProtoMessage() {}
 
 func (x *TlsPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[3]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +934,7 @@ func (x *TlsPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TlsPolicy.ProtoReflect.Descriptor instead.
 func (*TlsPolicy) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{3}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TlsPolicy) GetMode() TlsMode {
@@ -605,7 +971,7 @@ type HeaderRules struct {
 
 func (x *HeaderRules) Reset() {
 	*x = HeaderRules{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +983,7 @@ func (x *HeaderRules) String() string {
 func (*HeaderRules) ProtoMessage() {}
 
 func (x *HeaderRules) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +996,7 @@ func (x *HeaderRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderRules.ProtoReflect.Descriptor instead.
 func (*HeaderRules) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{4}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HeaderRules) GetSet() map[string]string {
@@ -662,7 +1028,7 @@ type Timeouts struct {
 
 func (x *Timeouts) Reset() {
 	*x = Timeouts{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +1040,7 @@ func (x *Timeouts) String() string {
 func (*Timeouts) ProtoMessage() {}
 
 func (x *Timeouts) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +1053,7 @@ func (x *Timeouts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Timeouts.ProtoReflect.Descriptor instead.
 func (*Timeouts) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{5}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Timeouts) GetConnect() *durationpb.Duration {
@@ -728,7 +1094,7 @@ type Propagation struct {
 
 func (x *Propagation) Reset() {
 	*x = Propagation{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +1106,7 @@ func (x *Propagation) String() string {
 func (*Propagation) ProtoMessage() {}
 
 func (x *Propagation) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +1119,7 @@ func (x *Propagation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Propagation.ProtoReflect.Descriptor instead.
 func (*Propagation) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{6}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Propagation) GetRevision() int64 {
@@ -795,7 +1161,7 @@ type Rejection struct {
 
 func (x *Rejection) Reset() {
 	*x = Rejection{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +1173,7 @@ func (x *Rejection) String() string {
 func (*Rejection) ProtoMessage() {}
 
 func (x *Rejection) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +1186,7 @@ func (x *Rejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rejection.ProtoReflect.Descriptor instead.
 func (*Rejection) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{7}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Rejection) GetNodeId() string {
@@ -849,7 +1215,7 @@ type CreateRouteRequest struct {
 
 func (x *CreateRouteRequest) Reset() {
 	*x = CreateRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +1227,7 @@ func (x *CreateRouteRequest) String() string {
 func (*CreateRouteRequest) ProtoMessage() {}
 
 func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +1240,7 @@ func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRouteRequest.ProtoReflect.Descriptor instead.
 func (*CreateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{8}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateRouteRequest) GetRoute() *Route {
@@ -902,7 +1268,7 @@ type CreateRouteResponse struct {
 
 func (x *CreateRouteResponse) Reset() {
 	*x = CreateRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -914,7 +1280,7 @@ func (x *CreateRouteResponse) String() string {
 func (*CreateRouteResponse) ProtoMessage() {}
 
 func (x *CreateRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -927,7 +1293,7 @@ func (x *CreateRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRouteResponse.ProtoReflect.Descriptor instead.
 func (*CreateRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{9}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateRouteResponse) GetRoute() *Route {
@@ -953,7 +1319,7 @@ type GetRouteRequest struct {
 
 func (x *GetRouteRequest) Reset() {
 	*x = GetRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1331,7 @@ func (x *GetRouteRequest) String() string {
 func (*GetRouteRequest) ProtoMessage() {}
 
 func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1344,7 @@ func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouteRequest.ProtoReflect.Descriptor instead.
 func (*GetRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{10}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetRouteRequest) GetName() string {
@@ -997,7 +1363,7 @@ type GetRouteResponse struct {
 
 func (x *GetRouteResponse) Reset() {
 	*x = GetRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1375,7 @@ func (x *GetRouteResponse) String() string {
 func (*GetRouteResponse) ProtoMessage() {}
 
 func (x *GetRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1388,7 @@ func (x *GetRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouteResponse.ProtoReflect.Descriptor instead.
 func (*GetRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{11}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetRouteResponse) GetRoute() *Route {
@@ -1044,7 +1410,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +1422,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +1435,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{12}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListRoutesRequest) GetPageSize() int32 {
@@ -1099,7 +1465,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1111,7 +1477,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1124,7 +1490,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{13}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -1161,7 +1527,7 @@ type UpdateRouteRequest struct {
 
 func (x *UpdateRouteRequest) Reset() {
 	*x = UpdateRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1539,7 @@ func (x *UpdateRouteRequest) String() string {
 func (*UpdateRouteRequest) ProtoMessage() {}
 
 func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1552,7 @@ func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRouteRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{14}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateRouteRequest) GetRoute() *Route {
@@ -1220,7 +1586,7 @@ type UpdateRouteResponse struct {
 
 func (x *UpdateRouteResponse) Reset() {
 	*x = UpdateRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1598,7 @@ func (x *UpdateRouteResponse) String() string {
 func (*UpdateRouteResponse) ProtoMessage() {}
 
 func (x *UpdateRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1611,7 @@ func (x *UpdateRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRouteResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{15}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateRouteResponse) GetRoute() *Route {
@@ -1274,7 +1640,7 @@ type DeleteRouteRequest struct {
 
 func (x *DeleteRouteRequest) Reset() {
 	*x = DeleteRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1652,7 @@ func (x *DeleteRouteRequest) String() string {
 func (*DeleteRouteRequest) ProtoMessage() {}
 
 func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1665,7 @@ func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{16}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteRouteRequest) GetName() string {
@@ -1332,7 +1698,7 @@ type DeleteRouteResponse struct {
 
 func (x *DeleteRouteResponse) Reset() {
 	*x = DeleteRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[17]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1710,7 @@ func (x *DeleteRouteResponse) String() string {
 func (*DeleteRouteResponse) ProtoMessage() {}
 
 func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[17]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1723,7 @@ func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{17}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteRouteResponse) GetPropagation() *Propagation {
@@ -1371,7 +1737,8 @@ var File_edgeplane_v1_routing_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe2\a\n" +
+	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\n" +
+	"\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05hosts\x18\x02 \x03(\tR\x05hosts\x12\x1f\n" +
@@ -1398,7 +1765,37 @@ const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\x1callow_underscores_in_headers\x18* \x01(\bR\x19allowUnderscoresInHeaders\x12E\n" +
 	"\x0fencoded_slashes\x18+ \x01(\x0e2\x1c.edgeplane.v1.EncodedSlashesR\x0eencodedSlashes\x12.\n" +
 	"\x13keep_empty_segments\x18, \x01(\bR\x11keepEmptySegments\x12K\n" +
-	"\x11outlier_detection\x18= \x01(\v2\x1e.edgeplane.v1.OutlierDetectionR\x10outlierDetection\"\xcb\x02\n" +
+	"\x11outlier_detection\x18= \x01(\v2\x1e.edgeplane.v1.OutlierDetectionR\x10outlierDetection\x127\n" +
+	"\x06labels\x18F \x03(\v2\x1f.edgeplane.v1.Route.LabelsEntryR\x06labels\x12<\n" +
+	"\fhealth_check\x18> \x01(\v2\x19.edgeplane.v1.HealthCheckR\vhealthCheck\x12?\n" +
+	"\rload_balancer\x18? \x01(\v2\x1a.edgeplane.v1.LoadBalancerR\floadBalancer\x12H\n" +
+	"\x10circuit_breakers\x18@ \x01(\v2\x1d.edgeplane.v1.CircuitBreakersR\x0fcircuitBreakers\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xac\x03\n" +
+	"\vHealthCheck\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12.\n" +
+	"\x13expected_status_min\x18\x02 \x01(\rR\x11expectedStatusMin\x12.\n" +
+	"\x13expected_status_max\x18\x03 \x01(\rR\x11expectedStatusMax\x125\n" +
+	"\binterval\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\binterval\x123\n" +
+	"\atimeout\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12+\n" +
+	"\x11healthy_threshold\x18\x06 \x01(\rR\x10healthyThreshold\x12/\n" +
+	"\x13unhealthy_threshold\x18\a \x01(\rR\x12unhealthyThreshold\x12%\n" +
+	"\x0ejitter_percent\x18\b \x01(\rR\rjitterPercent\x128\n" +
+	"\n" +
+	"slow_start\x18\t \x01(\v2\x19.google.protobuf.DurationR\tslowStart\"\xa6\x01\n" +
+	"\fLoadBalancer\x12.\n" +
+	"\x06policy\x18\x01 \x01(\x0e2\x16.edgeplane.v1.LbPolicyR\x06policy\x12\x1f\n" +
+	"\vhash_header\x18\x02 \x01(\tR\n" +
+	"hashHeader\x12\x1f\n" +
+	"\vhash_cookie\x18\x03 \x01(\tR\n" +
+	"hashCookie\x12$\n" +
+	"\x0ehash_client_ip\x18\x04 \x01(\bR\fhashClientIp\"\xad\x01\n" +
+	"\x0fCircuitBreakers\x12'\n" +
+	"\x0fmax_connections\x18\x01 \x01(\rR\x0emaxConnections\x125\n" +
+	"\x14max_pending_requests\x18\x02 \x01(\rH\x00R\x12maxPendingRequests\x88\x01\x01\x12!\n" +
+	"\fmax_requests\x18\x03 \x01(\rR\vmaxRequestsB\x17\n" +
+	"\x15_max_pending_requests\"\xcb\x02\n" +
 	"\x10OutlierDetection\x121\n" +
 	"\x14consecutive_failures\x18\x01 \x01(\rR\x13consecutiveFailures\x12\x1b\n" +
 	"\tcount_5xx\x18\x02 \x01(\bR\bcount5xx\x12G\n" +
@@ -1462,7 +1859,12 @@ const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\x12A\n" +
 	"\x0fwait_for_agents\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\rwaitForAgents\"R\n" +
 	"\x13DeleteRouteResponse\x12;\n" +
-	"\vpropagation\x18\x01 \x01(\v2\x19.edgeplane.v1.PropagationR\vpropagation*\x83\x01\n" +
+	"\vpropagation\x18\x01 \x01(\v2\x19.edgeplane.v1.PropagationR\vpropagation*q\n" +
+	"\bLbPolicy\x12\x19\n" +
+	"\x15LB_POLICY_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15LB_POLICY_ROUND_ROBIN\x10\x01\x12\x1b\n" +
+	"\x17LB_POLICY_LEAST_REQUEST\x10\x02\x12\x12\n" +
+	"\x0eLB_POLICY_HASH\x10\x03*\x83\x01\n" +
 	"\x0eEncodedSlashes\x12\x1f\n" +
 	"\x1bENCODED_SLASHES_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ENCODED_SLASHES_REJECT\x10\x01\x12\x18\n" +
@@ -1495,80 +1897,93 @@ func file_edgeplane_v1_routing_proto_rawDescGZIP() []byte {
 	return file_edgeplane_v1_routing_proto_rawDescData
 }
 
-var file_edgeplane_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_edgeplane_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_edgeplane_v1_routing_proto_goTypes = []any{
-	(EncodedSlashes)(0),           // 0: edgeplane.v1.EncodedSlashes
-	(TlsMode)(0),                  // 1: edgeplane.v1.TlsMode
-	(*Route)(nil),                 // 2: edgeplane.v1.Route
-	(*OutlierDetection)(nil),      // 3: edgeplane.v1.OutlierDetection
-	(*Target)(nil),                // 4: edgeplane.v1.Target
-	(*TlsPolicy)(nil),             // 5: edgeplane.v1.TlsPolicy
-	(*HeaderRules)(nil),           // 6: edgeplane.v1.HeaderRules
-	(*Timeouts)(nil),              // 7: edgeplane.v1.Timeouts
-	(*Propagation)(nil),           // 8: edgeplane.v1.Propagation
-	(*Rejection)(nil),             // 9: edgeplane.v1.Rejection
-	(*CreateRouteRequest)(nil),    // 10: edgeplane.v1.CreateRouteRequest
-	(*CreateRouteResponse)(nil),   // 11: edgeplane.v1.CreateRouteResponse
-	(*GetRouteRequest)(nil),       // 12: edgeplane.v1.GetRouteRequest
-	(*GetRouteResponse)(nil),      // 13: edgeplane.v1.GetRouteResponse
-	(*ListRoutesRequest)(nil),     // 14: edgeplane.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),    // 15: edgeplane.v1.ListRoutesResponse
-	(*UpdateRouteRequest)(nil),    // 16: edgeplane.v1.UpdateRouteRequest
-	(*UpdateRouteResponse)(nil),   // 17: edgeplane.v1.UpdateRouteResponse
-	(*DeleteRouteRequest)(nil),    // 18: edgeplane.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),   // 19: edgeplane.v1.DeleteRouteResponse
-	nil,                           // 20: edgeplane.v1.HeaderRules.SetEntry
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 23: google.protobuf.FieldMask
+	(LbPolicy)(0),                 // 0: edgeplane.v1.LbPolicy
+	(EncodedSlashes)(0),           // 1: edgeplane.v1.EncodedSlashes
+	(TlsMode)(0),                  // 2: edgeplane.v1.TlsMode
+	(*Route)(nil),                 // 3: edgeplane.v1.Route
+	(*HealthCheck)(nil),           // 4: edgeplane.v1.HealthCheck
+	(*LoadBalancer)(nil),          // 5: edgeplane.v1.LoadBalancer
+	(*CircuitBreakers)(nil),       // 6: edgeplane.v1.CircuitBreakers
+	(*OutlierDetection)(nil),      // 7: edgeplane.v1.OutlierDetection
+	(*Target)(nil),                // 8: edgeplane.v1.Target
+	(*TlsPolicy)(nil),             // 9: edgeplane.v1.TlsPolicy
+	(*HeaderRules)(nil),           // 10: edgeplane.v1.HeaderRules
+	(*Timeouts)(nil),              // 11: edgeplane.v1.Timeouts
+	(*Propagation)(nil),           // 12: edgeplane.v1.Propagation
+	(*Rejection)(nil),             // 13: edgeplane.v1.Rejection
+	(*CreateRouteRequest)(nil),    // 14: edgeplane.v1.CreateRouteRequest
+	(*CreateRouteResponse)(nil),   // 15: edgeplane.v1.CreateRouteResponse
+	(*GetRouteRequest)(nil),       // 16: edgeplane.v1.GetRouteRequest
+	(*GetRouteResponse)(nil),      // 17: edgeplane.v1.GetRouteResponse
+	(*ListRoutesRequest)(nil),     // 18: edgeplane.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),    // 19: edgeplane.v1.ListRoutesResponse
+	(*UpdateRouteRequest)(nil),    // 20: edgeplane.v1.UpdateRouteRequest
+	(*UpdateRouteResponse)(nil),   // 21: edgeplane.v1.UpdateRouteResponse
+	(*DeleteRouteRequest)(nil),    // 22: edgeplane.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),   // 23: edgeplane.v1.DeleteRouteResponse
+	nil,                           // 24: edgeplane.v1.Route.LabelsEntry
+	nil,                           // 25: edgeplane.v1.HeaderRules.SetEntry
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 28: google.protobuf.FieldMask
 }
 var file_edgeplane_v1_routing_proto_depIdxs = []int32{
-	4,  // 0: edgeplane.v1.Route.targets:type_name -> edgeplane.v1.Target
-	5,  // 1: edgeplane.v1.Route.tls:type_name -> edgeplane.v1.TlsPolicy
-	6,  // 2: edgeplane.v1.Route.request_headers:type_name -> edgeplane.v1.HeaderRules
-	6,  // 3: edgeplane.v1.Route.response_headers:type_name -> edgeplane.v1.HeaderRules
-	7,  // 4: edgeplane.v1.Route.timeouts:type_name -> edgeplane.v1.Timeouts
-	21, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
-	21, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
-	0,  // 7: edgeplane.v1.Route.encoded_slashes:type_name -> edgeplane.v1.EncodedSlashes
-	3,  // 8: edgeplane.v1.Route.outlier_detection:type_name -> edgeplane.v1.OutlierDetection
-	22, // 9: edgeplane.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
-	22, // 10: edgeplane.v1.OutlierDetection.max_ejection_time:type_name -> google.protobuf.Duration
-	1,  // 11: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
-	20, // 12: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
-	22, // 13: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	22, // 14: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
-	22, // 15: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
-	9,  // 16: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
-	2,  // 17: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
-	22, // 18: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	2,  // 19: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
-	8,  // 20: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	2,  // 21: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
-	2,  // 22: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
-	2,  // 23: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
-	23, // 24: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	22, // 25: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	2,  // 26: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
-	8,  // 27: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	22, // 28: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	8,  // 29: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	10, // 30: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
-	12, // 31: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
-	14, // 32: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
-	16, // 33: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
-	18, // 34: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
-	11, // 35: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
-	13, // 36: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
-	15, // 37: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
-	17, // 38: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
-	19, // 39: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
-	35, // [35:40] is the sub-list for method output_type
-	30, // [30:35] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	8,  // 0: edgeplane.v1.Route.targets:type_name -> edgeplane.v1.Target
+	9,  // 1: edgeplane.v1.Route.tls:type_name -> edgeplane.v1.TlsPolicy
+	10, // 2: edgeplane.v1.Route.request_headers:type_name -> edgeplane.v1.HeaderRules
+	10, // 3: edgeplane.v1.Route.response_headers:type_name -> edgeplane.v1.HeaderRules
+	11, // 4: edgeplane.v1.Route.timeouts:type_name -> edgeplane.v1.Timeouts
+	26, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
+	26, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
+	1,  // 7: edgeplane.v1.Route.encoded_slashes:type_name -> edgeplane.v1.EncodedSlashes
+	7,  // 8: edgeplane.v1.Route.outlier_detection:type_name -> edgeplane.v1.OutlierDetection
+	24, // 9: edgeplane.v1.Route.labels:type_name -> edgeplane.v1.Route.LabelsEntry
+	4,  // 10: edgeplane.v1.Route.health_check:type_name -> edgeplane.v1.HealthCheck
+	5,  // 11: edgeplane.v1.Route.load_balancer:type_name -> edgeplane.v1.LoadBalancer
+	6,  // 12: edgeplane.v1.Route.circuit_breakers:type_name -> edgeplane.v1.CircuitBreakers
+	27, // 13: edgeplane.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
+	27, // 14: edgeplane.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
+	27, // 15: edgeplane.v1.HealthCheck.slow_start:type_name -> google.protobuf.Duration
+	0,  // 16: edgeplane.v1.LoadBalancer.policy:type_name -> edgeplane.v1.LbPolicy
+	27, // 17: edgeplane.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
+	27, // 18: edgeplane.v1.OutlierDetection.max_ejection_time:type_name -> google.protobuf.Duration
+	2,  // 19: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
+	25, // 20: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
+	27, // 21: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	27, // 22: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
+	27, // 23: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
+	13, // 24: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
+	3,  // 25: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
+	27, // 26: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	3,  // 27: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
+	12, // 28: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	3,  // 29: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
+	3,  // 30: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
+	3,  // 31: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
+	28, // 32: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	27, // 33: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	3,  // 34: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
+	12, // 35: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	27, // 36: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	12, // 37: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	14, // 38: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
+	16, // 39: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
+	18, // 40: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
+	20, // 41: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
+	22, // 42: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
+	15, // 43: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
+	17, // 44: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
+	19, // 45: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
+	21, // 46: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
+	23, // 47: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
+	43, // [43:48] is the sub-list for method output_type
+	38, // [38:43] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_routing_proto_init() }
@@ -1576,14 +1991,15 @@ func file_edgeplane_v1_routing_proto_init() {
 	if File_edgeplane_v1_routing_proto != nil {
 		return
 	}
-	file_edgeplane_v1_routing_proto_msgTypes[1].OneofWrappers = []any{}
+	file_edgeplane_v1_routing_proto_msgTypes[3].OneofWrappers = []any{}
+	file_edgeplane_v1_routing_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_routing_proto_rawDesc), len(file_edgeplane_v1_routing_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   19,
+			NumEnums:      3,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
