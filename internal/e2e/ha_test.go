@@ -25,6 +25,22 @@ func TestClusterFailover_WritesFailFastThenSucceedAndReachEveryAgent(t *testing.
 	failoverUnderWrites(t, c.URL(), func() { c.Failover("{edgeplane}:revision") })
 }
 
+// The primary holding the config's slot is killed during a stream of writes; its replica
+// takes over, and the killed node rejoins as the new primary's replica. With
+// --redis-min-replicas 1 writes fail (Unavailable) until a replica confirms them again; none
+// acknowledged is lost.
+func TestClusterPrimaryKilled_WritesFailUntilReplicatedThenReachEveryAgent(t *testing.T) {
+	c := redistest.NewCluster(t, redistest.Options{Password: "state-pw", Persist: true})
+	const key = "{edgeplane}:revision"
+	failoverUnderWrites(t, c.URL(), func() {
+		old, replica := c.Owner(key)
+		old.Kill()
+		c.WaitOwner(key, replica)
+		old.Start()
+		c.WaitHealthy()
+	}, "--redis-min-replicas", "1")
+}
+
 // failoverUnderWrites runs two control-plane replicas and an agent on each on the Redis at
 // url (the agents also publish their request records there), streams route writes, runs
 // failover in the middle, and checks: failed writes are Unavailable within their deadline;

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,6 +27,23 @@ func (s *Store) runScript(ctx context.Context, script *redis.Script, keys []stri
 	if s.minReplicas <= 0 {
 		return script.Run(ctx, s.rdb, keys, args...)
 	}
+	cmd := s.runWait(ctx, script, keys, args...)
+	if c, ok := s.rdb.(*redis.ClusterClient); ok && isRedirect(cmd.Err()) {
+		// The slot moved (a Cluster failover) and the script did not run: once more on the
+		// primary the refreshed slot map names.
+		c.ReloadState(ctx)
+		cmd = s.runWait(ctx, script, keys, args...)
+	}
+	return cmd
+}
+
+// isRedirect: a Cluster node answered MOVED or ASK (the command was not run).
+func isRedirect(err error) bool {
+	return err != nil && (strings.HasPrefix(err.Error(), "MOVED ") || strings.HasPrefix(err.Error(), "ASK "))
+}
+
+// runWait is runScript on the primary holding keys[0], with WAIT after it.
+func (s *Store) runWait(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
 	node, err := s.primaryFor(ctx, keys[0])
 	if err != nil {
 		cmd := redis.NewCmd(ctx)

@@ -168,7 +168,7 @@ func mapErr(err error, what string) error {
 // primaries: the command may work again in a moment. READONLY is a demoted primary (a
 // Sentinel or Cluster failover the client has not followed yet), also inside a script's
 // error.
-var transientReplies = []string{"LOADING", "CLUSTERDOWN", "MASTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "UNBLOCKED"}
+var transientReplies = []string{"LOADING", "CLUSTERDOWN", "MASTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "UNBLOCKED", "MOVED", "ASK"}
 
 func transient(msg string) bool {
 	for _, p := range transientReplies {
