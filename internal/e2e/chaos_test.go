@@ -31,7 +31,7 @@ func TestChaos_InvariantsHoldUnderFaults(t *testing.T) {
 	if full {
 		partition = 30 * time.Second
 	}
-	e := startChaos(t)
+	e := startChaos(t, full)
 	faults := []chaosFault{
 		{"kill -9 a control-plane replica mid-write (down 3 s)", e.killReplica, false},
 		{fmt.Sprintf("partition an agent from the control plane %v", partition), func() func() { return e.partitionAgent(partition) }, false},
@@ -40,8 +40,11 @@ func TestChaos_InvariantsHoldUnderFaults(t *testing.T) {
 	if full {
 		faults = append(faults,
 			chaosFault{"Redis primary kill -9 and restart from its AOF", e.restartPrimary, false},
-			chaosFault{"Redis wiped empty (FLUSHALL on the primary)", e.wipeRedis, true},
 		)
+		if e.disk != "" {
+			faults = append(faults, chaosFault{"an agent's disk full (cache directory, 5 s)", e.diskFull, false})
+		}
+		faults = append(faults, chaosFault{"Redis wiped empty (FLUSHALL on the primary)", e.wipeRedis, true})
 	}
 	if only := os.Getenv("EDGEPLANE_CHAOS_ONLY"); only != "" { // one fault by a word of its name
 		faults = slices.DeleteFunc(faults, func(f chaosFault) bool { return !strings.Contains(f.name, only) })
@@ -83,9 +86,10 @@ type chaosEnv struct {
 	served  [3]atomic.Int64
 	failed  [3]atomic.Int64
 	stop    [3]func()
+	disk    string // edge-1's cache directory on a small tmpfs, "" if none
 }
 
-func startChaos(t *testing.T) *chaosEnv {
+func startChaos(t *testing.T, full bool) *chaosEnv {
 	e := &chaosEnv{t: t}
 	e.s = redistest.NewSentinel(t, redistest.Options{Persist: true})
 	url := e.s.URL()
@@ -93,9 +97,16 @@ func startChaos(t *testing.T) *chaosEnv {
 		e.cps[i] = startControl(t, url, fmt.Sprintf("cp-%d", i+1), "--redis-min-replicas", "1")
 	}
 	target := backend(t, "B")
+	if full {
+		e.disk = smallDisk(t)
+	}
 	for i := range e.agents {
 		e.proxies[i] = startPartitionProxy(t, e.cps[i].Addr)
-		e.agents[i] = startAgent(t, e.proxies[i].Addr, fmt.Sprintf("edge-%d", i+1), t.TempDir())
+		cache := t.TempDir()
+		if i == 0 && e.disk != "" {
+			cache = e.disk
+		}
+		e.agents[i] = startAgent(t, e.proxies[i].Addr, fmt.Sprintf("edge-%d", i+1), cache)
 	}
 	eventually(t, 20*time.Second, func() error { return connected(t, e.cps[0], 3) })
 	create(t, e.cps[0], route("steady", "steady.test", target))
@@ -226,6 +237,12 @@ func (e *chaosEnv) partitionAgent(d time.Duration) func() {
 	p.Partition()
 	time.Sleep(d) // the fault's duration
 	return p.Heal
+}
+
+func (e *chaosEnv) diskFull() func() {
+	heal := fillDisk(e.t, e.disk)
+	time.Sleep(5 * time.Second) // the fault's duration
+	return heal
 }
 
 func (e *chaosEnv) sentinelFailover() func() {
