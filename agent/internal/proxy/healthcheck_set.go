@@ -23,16 +23,16 @@ type checkKey struct {
 // checked target's state (stateFor); Swap makes the probers match the table being served
 // (reconcile): it starts the missing ones and stops, and waits for, those no longer used.
 // Probers never touch the request path: they write their target's activeHealth, and
-// pickers see the change through epoch.
+// pickers see the change through their route's epoch.
 type checks struct {
 	log    *slog.Logger
 	client *http.Client
-	epoch  atomic.Uint64 // bumped by every status change of any target
-	live   atomic.Int32  // prober goroutines running, for tests
+	live   atomic.Int32 // prober goroutines running, for tests
 
-	mu      sync.Mutex // guards running and pending
+	mu      sync.Mutex // guards running, pending and epochs
 	running map[checkKey]*runningCheck
 	pending map[checkKey]*activeHealth // made by Build, not started yet
+	epochs  map[string]*atomic.Uint64  // per checked route: bumped by every status change of its targets
 	closed  bool
 }
 
@@ -50,7 +50,8 @@ func newChecks(log *slog.Logger) *checks {
 		client: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse // a redirect is an answer: its status is checked
 		}},
-		running: make(map[checkKey]*runningCheck), pending: make(map[checkKey]*activeHealth)}
+		running: make(map[checkKey]*runningCheck), pending: make(map[checkKey]*activeHealth),
+		epochs: make(map[string]*atomic.Uint64)}
 }
 
 // stateFor returns the state of key's prober: the running one's, so a rebuilt route keeps
@@ -64,9 +65,26 @@ func (cs *checks) stateFor(key checkKey) *activeHealth {
 	if s := cs.pending[key]; s != nil {
 		return s
 	}
-	s := &activeHealth{key: key, epoch: &cs.epoch}
+	s := &activeHealth{key: key, epoch: cs.epochLocked(key.route)}
 	cs.pending[key] = s
 	return s
+}
+
+// epoch returns the counter the picker of route reads to notice its targets' status
+// changes: the one its probers bump.
+func (cs *checks) epoch(route string) *atomic.Uint64 {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.epochLocked(route)
+}
+
+func (cs *checks) epochLocked(route string) *atomic.Uint64 {
+	e := cs.epochs[route]
+	if e == nil {
+		e = new(atomic.Uint64)
+		cs.epochs[route] = e
+	}
+	return e
 }
 
 // reconcile runs exactly the probers of t's checked targets (none for a nil t).
@@ -99,6 +117,15 @@ func (cs *checks) reconcile(t *Table) {
 		}
 	}
 	clear(cs.pending)
+	checked := make(map[string]bool)
+	for k := range want {
+		checked[k.route] = true
+	}
+	for route := range cs.epochs {
+		if !checked[route] {
+			delete(cs.epochs, route) // no prober of route runs: nothing bumps it
+		}
+	}
 	cs.mu.Unlock()
 	for _, rc := range stopping {
 		<-rc.done // a check in progress is cancelled with its context: this is short

@@ -295,3 +295,24 @@ func TestProxy_BuildRefusesWhatItCannotCheckOrHash(t *testing.T) {
 		})
 	}
 }
+
+// Without active checks, passive health takes out a backend that accepts connections but
+// never answers: each request to it fails at the response timeout (504), and after
+// consecutive_failures of them it gets no more.
+func TestProxy_PassiveHealthEjectsBackendThatNeverAnswers(t *testing.T) {
+	good := newCheckedBackend(t, "good")
+	hang := hanging(t)
+	p := newProxy(t, Config{}, &edgeplanev1.Route{Name: "ph", Hosts: []string{"ph.test"},
+		Targets: targets(hang, good.URL), OutlierDetection: &edgeplanev1.OutlierDetection{ConsecutiveFailures: 2},
+		Timeouts: &edgeplanev1.Timeouts{Response: durationpb.New(100 * time.Millisecond)}})
+	statuses := map[int]int{}
+	for _, f := range paths(t, p) { // one proxy: the ejection holds for both paths
+		for range 40 {
+			resp, _ := get(t, f, "ph.test", "/")
+			statuses[resp.StatusCode]++
+		}
+	}
+	if statuses[http.StatusGatewayTimeout] != 2 || statuses[http.StatusOK] != 78 {
+		t.Errorf("got %v, want 2×504 (the threshold), then only 200s", statuses)
+	}
+}

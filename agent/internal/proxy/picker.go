@@ -27,7 +27,8 @@ const (
 // and their effective weights, swapped atomically. A snapshot is rebuilt when a target is
 // ejected (rebuild, called by the one failing request that ejected it), when the first
 // ejected target's cooldown has passed or a slow-start step is due (pick sees
-// now >= until), and when any active check changed a status (pick sees a new epoch).
+// now >= until), and when an active check of the route changed a target's status (pick
+// sees a new epoch).
 // Between those events every pick reads the same snapshot: no allocation, no lock.
 type picker struct {
 	targets    []*target
@@ -191,7 +192,9 @@ func (u *upstream) newPicker(weights []uint32, src *edgeplanev1.Route) *picker {
 	p := newPicker(u.targets, weights, u.health.panicBelow)
 	p.policy = policyOf(src.GetLoadBalancer().GetPolicy())
 	p.slowStart = int64(max(src.GetHealthCheck().GetSlowStart().AsDuration(), 0))
-	p.epoch = &u.p.checks.epoch
+	if src.GetHealthCheck() != nil {
+		p.epoch = u.p.checks.epoch(u.name)
+	}
 	var lastLog int64
 	var quiet int // transitions not logged since lastLog
 	p.onPanic = func(enter bool, healthy, total int, now int64) {

@@ -194,7 +194,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tr := p.tracing.Load(); tr != nil {
 		rq.x.status, rq.x.duration, rq.x.bytesOut = status, d, sw.written
 		rq.x.bytesIn = max(rq.x.bytesIn, 0)
-		tr.record(p, &rq.sc, r.Host, r.Method, r.URL.Path, clientIP(r.RemoteAddr), &rq.x)
+		tr.record(p, &rq.sc, r.Host, r.Method, r.URL.Path, clientIP(r.RemoteAddr), &rq.x, nil)
 	}
 }
 

@@ -33,7 +33,7 @@ func (c *Conn) serveRequest(headLen int) (keep bool) {
 	m.Observe(status, d)
 	if tr := c.p.tracing.Load(); tr != nil {
 		c.x.status, c.x.duration, c.x.bytesOut = status, d, c.written
-		tr.record(c.p, &c.sc, unsafeString(c.req.host), c.req.method, c.req.path, c.ip, &c.x)
+		c.recBuf = tr.record(c.p, &c.sc, unsafeString(c.req.host), c.req.method, c.req.path, c.ip, &c.x, c.recBuf)
 	}
 	return keep && !c.req.close && !c.draining.Load()
 }

@@ -49,6 +49,22 @@ func (s *Service) checkCertificates(ctx context.Context, p *plan, req Request) e
 			return fmt.Errorf("certificate %q is used by route %q, which this apply keeps: %w", name, r.GetName(), model.ErrFailedPrecondition)
 		}
 	}
+	return p.checkServices(s, written)
+}
+
+// checkServices fails when a route the apply writes or keeps names a service it prunes.
+func (p *plan) checkServices(s *Service, written map[string]bool) error {
+	for _, r := range p.routes {
+		if svc := r.GetService(); svc != "" && p.deletes(KindService, svc) {
+			return fmt.Errorf("route %q names service %q, which this apply prunes: %w", r.GetName(), svc, model.ErrFailedPrecondition)
+		}
+	}
+	for _, it := range s.cfg.State.Items(store.KindRoute) {
+		r := it.Value.(*edgeplanev1.Route)
+		if svc := r.GetService(); svc != "" && !written[r.GetName()] && !p.deletes(store.KindRoute, r.GetName()) && p.deletes(KindService, svc) {
+			return fmt.Errorf("route %q names service %q, which this apply prunes: %w", r.GetName(), svc, model.ErrFailedPrecondition)
+		}
+	}
 	return nil
 }
 

@@ -20,6 +20,7 @@ import (
 type plan struct {
 	changes []*edgeplanev1.ConfigChange
 	writes  []store.Write
+	svcOps  []svcOp
 	routes  []*edgeplanev1.Route // routes written, for their self-signed certificates
 	// final maps the names of the certificates left after the apply to whether they
 	// are issued (their config item exists and stays).
@@ -48,6 +49,9 @@ func (s *Service) plan(ctx context.Context, req Request) (*plan, error) {
 		return nil, err
 	}
 	if err := s.planRoutes(p, req); err != nil {
+		return nil, err
+	}
+	if err := s.planServices(ctx, p, req); err != nil {
 		return nil, err
 	}
 	if err := s.checkCertificates(ctx, p, req); err != nil {

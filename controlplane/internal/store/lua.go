@@ -4,8 +4,10 @@ import "github.com/redis/go-redis/v9"
 
 // luaLib is the one body every versioned write shares, prepended to each script (newScript).
 // A stored value is "<version>:<payload>"; the version is the config revision that wrote it
-// for config kinds, a per-entry write count for metadata hashes. Failures are raised as
-// EDGEPLANE_* error replies (mapErr) before anything is written.
+// for config kinds, a per-entry write count for metadata hashes. Failures are raised with
+// error(code, 0), a plain string, before anything is written: redis-server and the --dev
+// store's Lua (miniredis) both report it with the EDGEPLANE_* code in the message, which
+// mapErr matches (an error table, {err = code}, works on redis-server only).
 //
 //   - ep_check(hash, name, pre, want) returns the version stored for name (0 if none), after
 //     checking pre (create: must not exist; exists: must exist; any) and want (an expected
@@ -22,7 +24,7 @@ import "github.com/redis/go-redis/v9"
 //     history the store no longer has (a failover lost writes and their revisions were
 //     reused; see state.errDiverged). Effects replication (Redis 7) makes TIME safe here.
 const luaLib = `
-local function ep_fail(code) error({err = code}) end
+local function ep_fail(code) error(code, 0) end
 local function ep_check(hash, name, pre, want)
   local cur = redis.call('HGET', hash, name)
   if pre == 'create' and cur then ep_fail('` + errReplyExists + `') end
