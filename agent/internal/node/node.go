@@ -6,6 +6,7 @@ package node
 import (
 	"cmp"
 	"fmt"
+	"github.com/edgeplane/edgeplane/internal/redisurl"
 	"log/slog"
 	"os"
 	"sync"
@@ -76,8 +77,8 @@ type Config struct {
 	DialOptions []grpc.DialOption
 	// Logger receives the agent's logs, each with a "component" attribute. Nil discards.
 	Logger *slog.Logger
-	// RedisURL, when set, is where request records go (redis://[user:pass@]host:port/db),
-	// overriding the control plane's TelemetrySettings; empty takes the control plane's.
+	// RedisURL, when set, is where request records go, in any form internal/redisurl
+	// accepts (one server, Cluster ?addr=, Sentinel ?master_name=), overriding the control plane's TelemetrySettings; empty takes the control plane's.
 	RedisURL string
 	// RequestStream, when set, overrides the request stream's name; empty takes the
 	// control plane's, else proxy.DefaultRequestStream.
@@ -125,6 +126,11 @@ func New(cfg Config) (*Agent, error) {
 	cfg.MetricsAddr = cmp.Or(cfg.MetricsAddr, DefaultMetricsAddr)
 	cfg.DrainTimeout = cmp.Or(cfg.DrainTimeout, DefaultDrainTimeout)
 	cfg.TraceBuffer = cmp.Or(cfg.TraceBuffer, DefaultTraceBuffer)
+	if cfg.RedisURL != "" {
+		if err := redisurl.Validate(cfg.RedisURL); err != nil {
+			return nil, fmt.Errorf("--redis-url: %w", err)
+		}
+	}
 	if cfg.NodeID == "" {
 		h, err := os.Hostname()
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/edgeplane/edgeplane/internal/redisurl"
 	"log/slog"
 	"maps"
 	"net"
@@ -50,6 +51,12 @@ import (
 type Config struct {
 	// RedisURL is the state store (see newRedis for the URL forms). Required unless Dev.
 	RedisURL string
+	// RedisMinReplicas, when positive, makes config writes wait (WAIT) until that many Redis
+	// replicas confirm them before they are acknowledged; unconfirmed writes fail with
+	// Unavailable (they may still take effect). RedisMinReplicasTimeout bounds the wait
+	// (default store.DefaultMinReplicasTimeout). See ha.go.
+	RedisMinReplicas        int
+	RedisMinReplicasTimeout time.Duration
 	// Dev runs on an embedded in-memory Redis-compatible store; nothing persists.
 	Dev bool
 	// Auth configures authentication and authorization (auth.go).
@@ -160,6 +167,9 @@ func New(cfg Config) (*App, error) {
 	if err := a.checkTransport(); err != nil {
 		return nil, err
 	}
+	if err := checkMinReplicas(a.cfg); err != nil {
+		return nil, err
+	}
 	if err := a.checkDashboard(); err != nil {
 		return nil, err
 	}
@@ -171,7 +181,8 @@ func New(cfg Config) (*App, error) {
 		a.closeAll()
 		return nil, err
 	}
-	a.store = store.New(store.Config{Client: a.rdb, ACLClient: a.tel.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets})
+	a.store = store.New(store.Config{Client: a.rdb, ACLClient: a.tel.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets,
+		MinReplicas: a.cfg.RedisMinReplicas, MinReplicasTimeout: a.cfg.RedisMinReplicasTimeout})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	creds, err := a.setupTLS(ctx, a.store)
@@ -221,6 +232,11 @@ func (a *App) open() error {
 		a.log.Warn("DEV MODE: state lives in an embedded in-memory store and is LOST when the control plane exits; use --redis-url in production")
 	case url == "":
 		return errors.New("no state store: set --redis-url (or EDGEPLANE_REDIS_URL), or --dev for an in-memory one")
+	}
+	if u := a.cfg.AgentRedisURL; u != "" && u != NoAgentRedis {
+		if err := redisurl.Validate(u); err != nil {
+			return fmt.Errorf("--agent-redis-url: %w", err)
+		}
 	}
 	var err error
 	switch {

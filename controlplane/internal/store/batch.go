@@ -63,8 +63,9 @@ for i = 1, n do
   end
 end
 if config then
+  local at, prev = ep_chain(KEYS[2], rev)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], rev .. '-0', 'op', 'batch', 'kind', 'batch',
-    'name', tostring(#log), 'data', table.concat(log))
+    'name', tostring(#log), 'data', table.concat(log), 'at', at, 'prev', prev)
 end
 return rev
 `)
@@ -101,7 +102,7 @@ func (s *Store) CommitBatch(ctx context.Context, writes []Write, fresh bool) (in
 		keys = append(keys, key)
 		args = append(args, op, w.Name, w.Pre.arg(), ifv, payload, kind)
 	}
-	rev, err := batchScript.Run(ctx, s.rdb, keys, args...).Int64()
+	rev, err := s.runScript(ctx, batchScript, keys, args...).Int64()
 	return rev, mapErr(err, fmt.Sprintf("committing %d writes", len(writes)))
 }
 

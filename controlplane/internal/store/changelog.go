@@ -19,6 +19,10 @@ type Change struct {
 	Name     string
 	Delete   bool
 	Payload  []byte // the resource as written, for a put
+	// At marks the entry's write; Prev is the mark of the changelog entry before it ("" when
+	// the writer did not chain it). Every change of a batch entry carries the entry's. See
+	// ep_chain.
+	At, Prev string
 }
 
 // ReadChangelog returns changelog entries with revisions above after, oldest first, at most
@@ -77,9 +81,15 @@ func parseChanges(msgs []redis.XMessage) ([]Change, error) {
 		if err != nil {
 			return nil, err
 		}
+		at, _ := m.Values["at"].(string)
+		prev, _ := m.Values["prev"].(string)
 		if op, _ := m.Values["op"].(string); op == "batch" {
+			from := len(out)
 			if out, err = appendBatch(out, m, rev); err != nil {
 				return nil, err
+			}
+			for i := from; i < len(out); i++ {
+				out[i].At, out[i].Prev = at, prev
 			}
 			continue
 		}
@@ -87,6 +97,7 @@ func parseChanges(msgs []redis.XMessage) ([]Change, error) {
 		if !ok {
 			return nil, fmt.Errorf("changelog entry %s is malformed", m.ID)
 		}
+		c.At, c.Prev = at, prev
 		out = append(out, c)
 	}
 	return out, nil

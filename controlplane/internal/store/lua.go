@@ -16,7 +16,13 @@ import "github.com/redis/go-redis/v9"
 //   - ep_set(hash, name, op, v, payload) writes (op "put") or deletes (op "del") an entry.
 //   - ep_versioned(hash, name, op, want, payload) is a metadata write: op create|put|del,
 //     returns the new version (the deleted one for del).
-//   - ep_log(logkey, maxlen, rev, op, kind, name, data) appends a changelog entry at rev.
+//   - ep_log(logkey, maxlen, rev, op, kind, name, data) appends a changelog entry at rev,
+//     chained (ep_chain) to the entry before it.
+//   - ep_chain(logkey, rev) returns a mark unique to this write ("at": the primary's clock in
+//     microseconds and rev) and the mark of the changelog's last entry ("prev", "" if none).
+//     A replica that applied an entry whose mark is not the next entry's prev followed a
+//     history the store no longer has (a failover lost writes and their revisions were
+//     reused; see state.errDiverged). Effects replication (Redis 7) makes TIME safe here.
 const luaLib = `
 local function ep_fail(code) error(code, 0) end
 local function ep_check(hash, name, pre, want)
@@ -49,8 +55,23 @@ local function ep_versioned(hash, name, op, want, payload)
   ep_set(hash, name, 'put', v + 1, payload)
   return v + 1
 end
+local function ep_chain(logkey, rev)
+  local now = redis.call('TIME')
+  local at = now[1] .. string.format('%06d', now[2]) .. '.' .. rev
+  local prev = ''
+  local last = redis.call('XREVRANGE', logkey, '+', '-', 'COUNT', 1)
+  if last[1] then
+    local f = last[1][2]
+    for i = 1, #f, 2 do
+      if f[i] == 'at' then prev = f[i + 1] end
+    end
+  end
+  return at, prev
+end
 local function ep_log(logkey, maxlen, rev, op, kind, name, data)
-  redis.call('XADD', logkey, 'MAXLEN', '~', maxlen, rev .. '-0', 'op', op, 'kind', kind, 'name', name, 'data', data)
+  local at, prev = ep_chain(logkey, rev)
+  redis.call('XADD', logkey, 'MAXLEN', '~', maxlen, rev .. '-0', 'op', op, 'kind', kind, 'name', name, 'data', data,
+    'at', at, 'prev', prev)
 end
 `
 
