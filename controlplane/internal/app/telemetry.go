@@ -107,12 +107,17 @@ func (a *App) buildTelemetry() {
 		Client: a.tel.tail, Stream: names.Requests, Group: keyspace.GroupMetrics, Name: a.cfg.ReplicaID,
 		Handler: a.metrics, Logger: a.log.With("component", "metrics"),
 	}))
+	search := &telemetry.SearchIndex{Client: a.tel.rdb, Index: index}
+	a.consumers = append(a.consumers, streams.New(streams.Config{
+		Client: a.tel.tail, Stream: names.Requests, Group: keyspace.GroupSearch, Name: a.cfg.ReplicaID,
+		Handler: search, Logger: a.log.With("component", "search"),
+	}))
 	a.trimmer = &telemetry.Trimmer{Client: a.tel.rdb, Streams: names.All(), Indexed: names.Indexed(), Index: index,
 		MaxRecords: a.maxRecords(), Logger: a.log.With("component", "telemetry")}
 	a.telemetry = &api.Telemetry{
 		Reader: &telemetry.Reader{Client: a.tel.rdb, Blocking: a.tel.events, Streams: names, Index: index,
-			Groups: []telemetry.Group{{Stream: names.Requests, Group: keyspace.GroupMetrics}, {Stream: names.Events, Group: keyspace.GroupAlerts}}},
-		Metrics: a.metrics,
+			Groups: []telemetry.Group{{Stream: names.Requests, Group: keyspace.GroupMetrics}, {Stream: names.Requests, Group: keyspace.GroupSearch}, {Stream: names.Events, Group: keyspace.GroupAlerts}}},
+		Metrics: a.metrics, Search: search,
 	}
 	a.tel.health = &telemetry.Health{Client: a.tel.rdb, Publisher: a.pub}
 	a.alerts = alerts.New(alerts.Config{

@@ -1,0 +1,458 @@
+package telemetry
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/internal/keyspace"
+	"github.com/edgeplane/edgeplane/internal/requestlog"
+)
+
+// RequestQuery selects request records. Zero fields match everything.
+type RequestQuery struct {
+	ClientIP, Host, Route, Method string
+	// Status is an exact status code; StatusClass its first digit (5 for 5xx).
+	Status, StatusClass int
+	// PathPrefix matches the path's start (query string included).
+	PathPrefix string
+	// MinLatency keeps records that took at least this long.
+	MinLatency time.Duration
+	TraceID    string
+	// From, To: the time range [From, To), by the records' stream ids.
+	From, To time.Time
+	// Before is a page cursor: only records with an id below it ("" for the first page).
+	Before string
+	// Limit is the most records returned (at least 1).
+	Limit int
+}
+
+// RequestPage is one page of a request search.
+type RequestPage struct {
+	// Entries match, newest first.
+	Entries []Entry
+	// Next is the cursor of the next page; "" when there is none.
+	Next string
+	// Total counts the records of the whole range [From, To) (not just this page, and
+	// whatever Before is) that the index matches. When Exact, that is the number of
+	// matching records. Otherwise a filter the index only narrows applies (method, path
+	// prefix, a minimum latency between two latency buckets, or no indexed filter at all):
+	// Total then counts the records matching the indexed filters, an upper bound (for a
+	// query with no indexed filter: the matches among the Examined records, a lower bound).
+	Total int64
+	Exact bool
+	// Examined is how many records were read and checked for this page.
+	Examined int
+}
+
+// MaxExamined bounds how many records one request search reads and checks.
+const MaxExamined = 20000
+
+// posting list of one bucket: entry ids as (ms offset << 32 | seq), ascending.
+type plist []uint64
+
+// term is one indexed condition: the union of the postings of keys, keeping only the
+// entries of hash when hashed.
+type term struct {
+	keys   []string
+	hashed bool
+	hash   uint32
+}
+
+// SearchRequests returns the request records of stream matching q, newest first.
+func (s *SearchIndex) SearchRequests(ctx context.Context, stream string, q RequestQuery) (RequestPage, error) {
+	now, err := s.Client.Time(ctx).Result()
+	if err != nil {
+		return RequestPage{}, fmt.Errorf("searching %s: reading the Redis clock: %w", stream, err)
+	}
+	w := s.Index.width()
+	q.From = maxTime(q.From, now.Add(-s.Index.retention()-2*w))
+	q.To = minTime(q.To, now.Add(2*w))
+	if !q.From.Before(q.To) {
+		return RequestPage{Exact: true}, nil
+	}
+	if q.TraceID != "" {
+		return s.byTrace(ctx, stream, q, now)
+	}
+	terms, exact := s.terms(q)
+	if len(terms) == 0 {
+		return s.scan(ctx, stream, q)
+	}
+	cands, total, err := s.candidates(ctx, stream, q, terms)
+	if err != nil {
+		return RequestPage{}, err
+	}
+	page, err := s.check(ctx, stream, q, cands)
+	page.Total, page.Exact = total, exact
+	return page, err
+}
+
+// terms returns q's indexed conditions and whether they are the whole query.
+func (s *SearchIndex) terms(q RequestQuery) (terms []func(start int64) term, exact bool) {
+	exact = q.Method == "" && q.PathPrefix == ""
+	hashed := func(letter, value string, shards uint32) func(int64) term {
+		h := hash32(value)
+		return func(_ int64) term { return term{keys: []string{letter + shardName(h, shards)}, hashed: true, hash: h} }
+	}
+	plain := func(names ...string) func(int64) term {
+		return func(_ int64) term { return term{keys: names} }
+	}
+	if q.Host != "" {
+		terms = append(terms, hashed(termHost, q.Host, smallShards))
+	}
+	if q.Route != "" {
+		terms = append(terms, hashed(termRoute, q.Route, smallShards))
+	}
+	if q.ClientIP != "" {
+		terms = append(terms, hashed(termClient, q.ClientIP, bigShards))
+	}
+	if p := q.PathPrefix; len(p) > 1 && strings.IndexByte(p[1:], '/') >= 0 {
+		terms = append(terms, hashed(termPath, FirstSegment(p), bigShards))
+	}
+	if q.Status != 0 {
+		terms = append(terms, plain(termStatus+strconv.Itoa(q.Status)))
+	}
+	if q.StatusClass != 0 {
+		terms = append(terms, plain(termClass+strconv.Itoa(q.StatusClass)))
+	}
+	if q.MinLatency > 0 {
+		b := latencyBucket(q.MinLatency)
+		exact = exact && latencyBounds[b] == q.MinLatency
+		var names []string
+		for i := b; i < len(latencyBounds); i++ {
+			names = append(names, termLatency+strconv.Itoa(i))
+		}
+		terms = append(terms, plain(names...))
+	}
+	return terms, exact
+}
+
+// bucketCands is one bucket's candidates, ascending.
+type bucketCands struct {
+	start int64
+	ids   plist
+}
+
+// candidates reads every term's postings of the buckets overlapping [From, To) in one
+// pipeline and intersects them per bucket; it returns the buckets newest first, each
+// bucket's candidates inside the range, and their total.
+func (s *SearchIndex) candidates(ctx context.Context, stream string, q RequestQuery, terms []func(int64) term) ([]bucketCands, int64, error) {
+	w := s.Index.width().Milliseconds()
+	from, to := q.From.UnixMilli(), q.To.UnixMilli()
+	pipe := s.Client.Pipeline()
+	type pending struct {
+		start int64
+		terms []term
+		gets  [][]*redis.StringCmd
+	}
+	var buckets []pending
+	for b := (to - 1) - (to-1)%w; b+w > from; b -= w {
+		p := pending{start: b}
+		for _, tf := range terms {
+			t := tf(b)
+			gets := make([]*redis.StringCmd, len(t.keys))
+			for i, k := range t.keys {
+				gets[i] = pipe.Get(ctx, keyspace.SearchPostings(stream, b, k))
+			}
+			p.terms, p.gets = append(p.terms, t), append(p.gets, gets)
+		}
+		buckets = append(buckets, p)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, 0, fmt.Errorf("searching %s: reading postings: %w", stream, err)
+	}
+	var out []bucketCands
+	var total int64
+	for _, p := range buckets {
+		var acc plist
+		for i, t := range p.terms {
+			l := decodeTerm(t, p.gets[i])
+			if i == 0 {
+				acc = l
+			} else {
+				acc = intersect(acc, l)
+			}
+			if len(acc) == 0 {
+				break
+			}
+		}
+		acc = clip(acc, p.start, from, to)
+		if len(acc) > 0 {
+			out = append(out, bucketCands{start: p.start, ids: acc})
+			total += int64(len(acc))
+		}
+	}
+	return out, total, nil
+}
+
+// decodeTerm returns the sorted, deduplicated union of a term's postings strings.
+func decodeTerm(t term, gets []*redis.StringCmd) plist {
+	var l plist
+	for _, g := range gets {
+		v, err := g.Bytes()
+		if err != nil {
+			continue
+		}
+		if t.hashed {
+			for i := 0; i+12 <= len(v); i += 12 {
+				if binary.BigEndian.Uint32(v[i:]) == t.hash {
+					l = append(l, binary.BigEndian.Uint64(v[i+4:]))
+				}
+			}
+			continue
+		}
+		for i := 0; i+8 <= len(v); i += 8 {
+			l = append(l, binary.BigEndian.Uint64(v[i:]))
+		}
+	}
+	if len(gets) > 1 || !slices.IsSorted(l) {
+		slices.Sort(l)
+	}
+	return slices.Compact(l)
+}
+
+// intersect returns the entries in both sorted lists (reusing a).
+func intersect(a, b plist) plist {
+	out := a[:0]
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}
+
+// clip keeps the entries of the bucket starting at start whose time is in [from, to).
+func clip(l plist, start, from, to int64) plist {
+	lo := slices.IndexFunc(l, func(p uint64) bool { return start+int64(p>>32) >= from })
+	if lo < 0 {
+		return nil
+	}
+	l = l[lo:]
+	hi := slices.IndexFunc(l, func(p uint64) bool { return start+int64(p>>32) >= to })
+	if hi >= 0 {
+		l = l[:hi]
+	}
+	return l
+}
+
+// entryID is the stream id of a bucket's posting.
+func entryID(start int64, p uint64) string {
+	return strconv.FormatInt(start+int64(p>>32), 10) + "-" + strconv.FormatUint(p&(1<<32-1), 10)
+}
+
+// check reads the candidates newest first, after q.Before, keeps those matching all of q,
+// and stops at q.Limit matches or MaxExamined records.
+func (s *SearchIndex) check(ctx context.Context, stream string, q RequestQuery, cands []bucketCands) (RequestPage, error) {
+	var ids []string
+	var page RequestPage
+	flush := func() error {
+		entries, err := s.read(ctx, stream, ids)
+		if err != nil {
+			return err
+		}
+		for i, e := range entries {
+			page.Examined++
+			if e != nil && q.matches(e) {
+				page.Entries = append(page.Entries, *e)
+				if len(page.Entries) == q.Limit {
+					page.Next = ids[i]
+					return nil
+				}
+			}
+		}
+		if page.Examined >= MaxExamined {
+			page.Next = ids[len(ids)-1]
+		}
+		ids = ids[:0]
+		return nil
+	}
+	batch := min(max(2*q.Limit, 100), 1000)
+	for _, b := range cands {
+		for i := len(b.ids) - 1; i >= 0; i-- {
+			id := entryID(b.start, b.ids[i])
+			if q.Before != "" && !idLess(id, q.Before) {
+				continue
+			}
+			ids = append(ids, id)
+			if len(ids) < min(batch, MaxExamined-page.Examined) {
+				continue
+			}
+			if err := flush(); err != nil || page.Next != "" {
+				return page, err
+			}
+		}
+	}
+	if len(ids) > 0 {
+		if err := flush(); err != nil {
+			return page, err
+		}
+	}
+	if page.Next != "" && !hasAfter(cands, page.Next) {
+		page.Next = ""
+	}
+	return page, nil
+}
+
+// hasAfter reports whether any candidate is older than id.
+func hasAfter(cands []bucketCands, id string) bool {
+	if len(cands) == 0 {
+		return false
+	}
+	last := cands[len(cands)-1]
+	return idLess(entryID(last.start, last.ids[0]), id)
+}
+
+// read returns the entries of ids (nil for one trimmed since it was indexed), in order, in
+// one pipeline.
+func (s *SearchIndex) read(ctx context.Context, stream string, ids []string) ([]*Entry, error) {
+	pipe := s.Client.Pipeline()
+	cmds := make([]*redis.XMessageSliceCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.XRange(ctx, stream, id, id)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("searching %s: reading records: %w", stream, err)
+	}
+	out := make([]*Entry, len(ids))
+	for i, c := range cmds {
+		if m := c.Val(); len(m) == 1 {
+			e := toEntry(stream, m[0])
+			out[i] = &e
+		}
+	}
+	return out, nil
+}
+
+// scan walks the stream backwards from q.To (or q.Before) to q.From, checking every record:
+// the search of a query without an indexed filter.
+func (s *SearchIndex) scan(ctx context.Context, stream string, q RequestQuery) (RequestPage, error) {
+	end := "(" + strconv.FormatInt(q.To.UnixMilli(), 10)
+	if q.Before != "" && idLess(q.Before, strconv.FormatInt(q.To.UnixMilli(), 10)+"-0") {
+		end = "(" + q.Before
+	}
+	start := strconv.FormatInt(q.From.UnixMilli(), 10)
+	var page RequestPage
+	for page.Examined < MaxExamined {
+		msgs, err := s.Client.XRevRangeN(ctx, stream, end, start, int64(min(500, MaxExamined-page.Examined))).Result()
+		if err != nil {
+			return page, fmt.Errorf("searching %s: %w", stream, err)
+		}
+		for _, m := range msgs {
+			page.Examined++
+			e := toEntry(stream, m)
+			if !q.matches(&e) {
+				continue
+			}
+			page.Total++
+			if len(page.Entries) < q.Limit {
+				page.Entries = append(page.Entries, e)
+				page.Next = m.ID
+			}
+		}
+		if len(msgs) == 0 || len(msgs) < 500 && page.Examined < MaxExamined {
+			page.Exact = true
+			if len(page.Entries) < q.Limit {
+				page.Next = ""
+			}
+			return page, nil
+		}
+		end = "(" + msgs[len(msgs)-1].ID
+	}
+	if len(page.Entries) < q.Limit {
+		page.Next = strings.TrimPrefix(end, "(")
+	}
+	return page, nil
+}
+
+// byTrace reads the trace's request records through the trace index.
+func (s *SearchIndex) byTrace(ctx context.Context, stream string, q RequestQuery, now time.Time) (RequestPage, error) {
+	msgs, err := s.Index.lookup(ctx, s.Client, stream, q.TraceID, now)
+	if err != nil {
+		return RequestPage{}, fmt.Errorf("searching %s: %w", stream, err)
+	}
+	page := RequestPage{Exact: true}
+	for i := len(msgs) - 1; i >= 0; i-- {
+		e := toEntry(stream, msgs[i])
+		page.Examined++
+		if !q.matches(&e) || !e.Time.Before(q.To) || e.Time.Before(q.From) {
+			continue
+		}
+		page.Total++
+		if (q.Before == "" || idLess(e.ID, q.Before)) && len(page.Entries) < q.Limit {
+			page.Entries = append(page.Entries, e)
+		} else if len(page.Entries) == q.Limit && page.Next == "" {
+			page.Next = page.Entries[len(page.Entries)-1].ID
+		}
+	}
+	return page, nil
+}
+
+// matches checks every filter of q on a record (time range aside).
+func (q *RequestQuery) matches(e *Entry) bool {
+	r, err := requestlog.Parse(fieldsAny(e.Fields))
+	if err != nil {
+		return false
+	}
+	switch {
+	case q.Host != "" && r.Host != q.Host,
+		q.Route != "" && r.Route != q.Route,
+		q.Method != "" && r.Method != q.Method,
+		q.ClientIP != "" && ClientIP(r.Client) != q.ClientIP,
+		q.Status != 0 && r.Status != q.Status,
+		q.StatusClass != 0 && r.Status/100 != q.StatusClass,
+		q.PathPrefix != "" && !strings.HasPrefix(r.Path, q.PathPrefix),
+		r.Duration < q.MinLatency,
+		q.TraceID != "" && r.TraceID != q.TraceID:
+		return false
+	}
+	return true
+}
+
+// fieldsAny is an entry's fields as a stream entry's values.
+func fieldsAny(f map[string]string) map[string]any {
+	m := make(map[string]any, len(f))
+	for k, v := range f {
+		m[k] = v
+	}
+	return m
+}
+
+// idLess reports whether stream id a is below b.
+func idLess(a, b string) bool {
+	am, as, _ := parseID(a)
+	bm, bs, _ := parseID(b)
+	return am < bm || am == bm && as < bs
+}
+
+// ValidID reports whether id is a stream id ("ms-seq").
+func ValidID(id string) bool {
+	_, _, ok := parseID(id)
+	return ok
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
