@@ -5,8 +5,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,7 +36,9 @@ import (
 // query keeps only its value's postings of the shard; the rare hash collision is removed
 // when the record is read. Hashed fields have a bounded number of keys per bucket whatever
 // values clients send (a Host header, a path, an address). Postings cost 72 bytes a record
-// plus APPEND's slack. A bucket's strings expire one retention after its end, as the trace
+// plus APPEND's slack, which compaction takes back: once the consumer writes two buckets
+// past one, it rewrites that bucket's strings at their exact size (compactScript). A
+// bucket's strings expire one retention after its end, as the trace
 // index's do; the trimmer (Trimmer.Searched) also deletes the buckets older than the
 // stream's first entry.
 
@@ -72,7 +77,20 @@ type SearchIndex struct {
 	Client redis.UniversalClient
 	// Index gives the buckets' width and the retention (the request stream's).
 	Index Index
+
+	mu      sync.Mutex
+	written map[string]map[int64]map[string]bool // stream -> bucket start -> keys this handler appended to
 }
+
+// compactScript rewrites each of KEYS at its exact size, keeping its expiry. APPEND grows a
+// string greedily (to twice its length below 1 MB), a SET stores the value as is.
+var compactScript = redis.NewScript(`
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if v then redis.call('SET', KEYS[i], v, 'KEEPTTL') end
+end
+return #KEYS
+`)
 
 var _ streams.Handler = (*SearchIndex)(nil)
 
@@ -102,7 +120,43 @@ func (s *SearchIndex) Handle(ctx context.Context, stream, group string, msgs []r
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("writing the search index of %s: %w", stream, err)
 	}
-	return nil, nil
+	return nil, s.compact(ctx, stream, &b)
+}
+
+// compact notes the keys b appended to and compacts those of the buckets that end a whole
+// bucket before the newest one b wrote (a late posting appended after that grows the string
+// again, which only costs memory). A failure leaves the strings as they are: it is retried
+// with the next batch.
+func (s *SearchIndex) compact(ctx context.Context, stream string, b *postings) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.written == nil {
+		s.written = map[string]map[int64]map[string]bool{}
+	}
+	buckets := s.written[stream]
+	if buckets == nil {
+		buckets = map[int64]map[string]bool{}
+		s.written[stream] = buckets
+	}
+	newest := int64(0)
+	for _, key := range b.order {
+		start := b.ends[key] - b.width
+		if buckets[start] == nil {
+			buckets[start] = map[string]bool{}
+		}
+		buckets[start][key] = true
+		newest = max(newest, start)
+	}
+	for start, keys := range buckets {
+		if start+2*b.width > newest {
+			continue
+		}
+		if err := compactScript.Run(ctx, s.Client, slices.Collect(maps.Keys(keys))).Err(); err != nil {
+			return fmt.Errorf("compacting the search index of %s: %w", stream, err)
+		}
+		delete(buckets, start)
+	}
+	return nil
 }
 
 // postings accumulates a batch's postings per key.

@@ -52,7 +52,7 @@ type RequestPage struct {
 }
 
 // MaxExamined bounds how many records one request search reads and checks.
-const MaxExamined = 20000
+const MaxExamined = 10000
 
 // posting list of one bucket: entry ids as (ms offset << 32 | seq), ascending.
 type plist []uint64
@@ -263,10 +263,10 @@ func (s *SearchIndex) check(ctx context.Context, stream string, q RequestQuery, 
 		if err != nil {
 			return err
 		}
-		for i, e := range entries {
+		for i, m := range entries {
 			page.Examined++
-			if e != nil && q.matches(e) {
-				page.Entries = append(page.Entries, *e)
+			if m != nil && q.matches(m.Values) {
+				page.Entries = append(page.Entries, toEntry(stream, *m))
 				if len(page.Entries) == q.Limit {
 					page.Next = ids[i]
 					return nil
@@ -317,7 +317,7 @@ func hasAfter(cands []bucketCands, id string) bool {
 
 // read returns the entries of ids (nil for one trimmed since it was indexed), in order, in
 // one pipeline.
-func (s *SearchIndex) read(ctx context.Context, stream string, ids []string) ([]*Entry, error) {
+func (s *SearchIndex) read(ctx context.Context, stream string, ids []string) ([]*redis.XMessage, error) {
 	pipe := s.Client.Pipeline()
 	cmds := make([]*redis.XMessageSliceCmd, len(ids))
 	for i, id := range ids {
@@ -326,11 +326,10 @@ func (s *SearchIndex) read(ctx context.Context, stream string, ids []string) ([]
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("searching %s: reading records: %w", stream, err)
 	}
-	out := make([]*Entry, len(ids))
+	out := make([]*redis.XMessage, len(ids))
 	for i, c := range cmds {
 		if m := c.Val(); len(m) == 1 {
-			e := toEntry(stream, m[0])
-			out[i] = &e
+			out[i] = &m[0]
 		}
 	}
 	return out, nil
@@ -352,13 +351,12 @@ func (s *SearchIndex) scan(ctx context.Context, stream string, q RequestQuery) (
 		}
 		for _, m := range msgs {
 			page.Examined++
-			e := toEntry(stream, m)
-			if !q.matches(&e) {
+			if !q.matches(m.Values) {
 				continue
 			}
 			page.Total++
 			if len(page.Entries) < q.Limit {
-				page.Entries = append(page.Entries, e)
+				page.Entries = append(page.Entries, toEntry(stream, m))
 				page.Next = m.ID
 			}
 		}
@@ -387,7 +385,7 @@ func (s *SearchIndex) byTrace(ctx context.Context, stream string, q RequestQuery
 	for i := len(msgs) - 1; i >= 0; i-- {
 		e := toEntry(stream, msgs[i])
 		page.Examined++
-		if !q.matches(&e) || !e.Time.Before(q.To) || e.Time.Before(q.From) {
+		if !q.matches(msgs[i].Values) || !e.Time.Before(q.To) || e.Time.Before(q.From) {
 			continue
 		}
 		page.Total++
@@ -400,9 +398,9 @@ func (s *SearchIndex) byTrace(ctx context.Context, stream string, q RequestQuery
 	return page, nil
 }
 
-// matches checks every filter of q on a record (time range aside).
-func (q *RequestQuery) matches(e *Entry) bool {
-	r, err := requestlog.Parse(fieldsAny(e.Fields))
+// matches checks every filter of q on a stream entry's values (time range aside).
+func (q *RequestQuery) matches(values map[string]any) bool {
+	r, err := requestlog.Parse(values)
 	if err != nil {
 		return false
 	}
@@ -419,15 +417,6 @@ func (q *RequestQuery) matches(e *Entry) bool {
 		return false
 	}
 	return true
-}
-
-// fieldsAny is an entry's fields as a stream entry's values.
-func fieldsAny(f map[string]string) map[string]any {
-	m := make(map[string]any, len(f))
-	for k, v := range f {
-		m[k] = v
-	}
-	return m
 }
 
 // idLess reports whether stream id a is below b.

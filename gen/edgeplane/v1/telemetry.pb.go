@@ -406,7 +406,7 @@ type QueryLogsResponse struct {
 	// the examined records, a lower bound, exact only when count_exact.
 	TotalCount int64 `protobuf:"varint,3,opt,name=total_count,json=totalCount,proto3" json:"total_count,omitempty"`
 	CountExact bool  `protobuf:"varint,4,opt,name=count_exact,json=countExact,proto3" json:"count_exact,omitempty"`
-	// Records read and checked to answer this page (at most 20000).
+	// Records read and checked to answer this page (at most 10000).
 	Examined      int64 `protobuf:"varint,5,opt,name=examined,proto3" json:"examined,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
