@@ -38,4 +38,14 @@ func telemetryFlags(fs *flag.FlagSet, cfg *app.TelemetryConfig) {
 		cfg.MaxRecords = n
 		return nil
 	})
+	fs.Func("stream-retention", "per-stream retention by age or length, overriding --telemetry-retention and --telemetry-max-records: logs:request:stream=24h,events:all:stream=100000 (streams named as in the default namespace)", func(v string) error {
+		if cfg.StreamRetention != "" {
+			v = cfg.StreamRetention + "," + v // repeated: one list
+		}
+		if _, err := telemetry.ParseStreamRetention(v, telemetry.StreamNames("").All()); err != nil {
+			return err
+		}
+		cfg.StreamRetention = v
+		return nil
+	})
 }

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,8 @@ type Trimmer struct {
 	Every time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Limits override the retention (Index's) and MaxRecords per stream, by stream name.
+	Limits map[string]StreamLimit
 
 	cleared map[string]int64 // stream -> end of the last index bucket deleted; Run's only
 }
@@ -75,12 +78,16 @@ func (t *Trimmer) Trim(ctx context.Context) error {
 	if maxLen <= 0 {
 		maxLen = DefaultMaxRecords
 	}
-	minID := strconv.FormatInt(now.Add(-t.Index.retention()).UnixMilli(), 10)
 	var errs []error
 	for _, s := range t.Streams {
+		age, n := t.Index.retention(), maxLen
+		if l, ok := t.Limits[s]; ok {
+			age, n = cmp.Or(l.MaxAge, age), cmp.Or(l.MaxLen, n)
+		}
+		minID := strconv.FormatInt(now.Add(-age).UnixMilli(), 10)
 		pipe := t.Client.Pipeline()
 		pipe.XTrimMinIDApprox(ctx, s, minID, 0)
-		pipe.XTrimMaxLenApprox(ctx, s, maxLen, 0)
+		pipe.XTrimMaxLenApprox(ctx, s, n, 0)
 		if _, err := pipe.Exec(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("trimming %s: %w", s, err))
 		}
