@@ -43,7 +43,7 @@ func (h *Telemetry) queryRequests(ctx context.Context, req *edgeplanev1.QueryLog
 		return nil, unavailable(err)
 	}
 	res := &edgeplanev1.QueryLogsResponse{Entries: toProtoEntries(page.Entries), TotalCount: page.Total,
-		CountExact: page.Exact, Examined: int64(page.Examined)}
+		CountExact: page.Exact, CountLowerBound: page.LowerBound, Examined: int64(page.Examined)}
 	if page.Next != "" {
 		res.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(page.Next))
 	}

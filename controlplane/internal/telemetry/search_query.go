@@ -41,12 +41,14 @@ type RequestPage struct {
 	Next string
 	// Total counts the records of the whole range [From, To) (not just this page, and
 	// whatever Before is) that the index matches. When Exact, that is the number of
-	// matching records. Otherwise a filter the index only narrows applies (method, path
-	// prefix, a minimum latency between two latency buckets, or no indexed filter at all):
-	// Total then counts the records matching the indexed filters, an upper bound (for a
-	// query with no indexed filter: the matches among the Examined records, a lower bound).
-	Total int64
-	Exact bool
+	// matching records. With LowerBound, a query without an indexed filter scanned the
+	// stream from Before (or To) and stopped at MaxExamined records: Total counts the
+	// matches it saw. With neither, a filter the index only narrows applies (method, path
+	// prefix, a minimum latency between two latency buckets): Total counts the records
+	// matching the indexed filters, an upper bound.
+	Total      int64
+	Exact      bool
+	LowerBound bool
 	// Examined is how many records were read and checked for this page.
 	Examined int
 }
@@ -361,7 +363,8 @@ func (s *SearchIndex) scan(ctx context.Context, stream string, q RequestQuery) (
 			}
 		}
 		if len(msgs) == 0 || len(msgs) < 500 && page.Examined < MaxExamined {
-			page.Exact = true
+			page.Exact = q.Before == ""
+			page.LowerBound = !page.Exact
 			if len(page.Entries) < q.Limit {
 				page.Next = ""
 			}
@@ -372,6 +375,7 @@ func (s *SearchIndex) scan(ctx context.Context, stream string, q RequestQuery) (
 	if len(page.Entries) < q.Limit {
 		page.Next = strings.TrimPrefix(end, "(")
 	}
+	page.LowerBound = true
 	return page, nil
 }
 

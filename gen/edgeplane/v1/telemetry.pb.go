@@ -399,17 +399,20 @@ type QueryLogsResponse struct {
 	// Request searches: pass as page_token for the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	// Request searches: records of the whole time range (every page, not only this one) that
-	// match. With count_exact, exactly the matches. Without it, a filter applies that the
-	// index only narrows (method, path_prefix, a min_latency between two latency buckets):
-	// total_count then counts the records matching the indexed filters, an upper bound; and a
-	// search with no indexed filter at all (scanning the stream) counts the matches among
-	// the examined records, a lower bound, exact only when count_exact.
+	// match. With count_exact, exactly the matches. With count_lower_bound, a search without
+	// any indexed filter (host, route, client_ip, status, status_class, a path_prefix naming
+	// a first segment, min_latency, trace_id) scanned the stream and stopped at its bound:
+	// total_count counts the matches among the examined records. With neither, a filter
+	// applies that the index only narrows (method, path_prefix, a min_latency between two
+	// latency buckets): total_count counts the records matching the indexed filters, an
+	// upper bound.
 	TotalCount int64 `protobuf:"varint,3,opt,name=total_count,json=totalCount,proto3" json:"total_count,omitempty"`
 	CountExact bool  `protobuf:"varint,4,opt,name=count_exact,json=countExact,proto3" json:"count_exact,omitempty"`
 	// Records read and checked to answer this page (at most 10000).
-	Examined      int64 `protobuf:"varint,5,opt,name=examined,proto3" json:"examined,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Examined        int64 `protobuf:"varint,5,opt,name=examined,proto3" json:"examined,omitempty"`
+	CountLowerBound bool  `protobuf:"varint,6,opt,name=count_lower_bound,json=countLowerBound,proto3" json:"count_lower_bound,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *QueryLogsResponse) Reset() {
@@ -475,6 +478,13 @@ func (x *QueryLogsResponse) GetExamined() int64 {
 		return x.Examined
 	}
 	return 0
+}
+
+func (x *QueryLogsResponse) GetCountLowerBound() bool {
+	if x != nil {
+		return x.CountLowerBound
+	}
+	return false
 }
 
 type GetTraceRequest struct {
@@ -1239,7 +1249,7 @@ const file_edgeplane_v1_telemetry_proto_rawDesc = "" +
 	"\vmin_latency\x18\x0f \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"minLatency\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x10 \x01(\tR\tpageToken\"\xce\x01\n" +
+	"page_token\x18\x10 \x01(\tR\tpageToken\"\xfa\x01\n" +
 	"\x11QueryLogsResponse\x123\n" +
 	"\aentries\x18\x01 \x03(\v2\x19.edgeplane.v1.StreamEntryR\aentries\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1f\n" +
@@ -1247,7 +1257,8 @@ const file_edgeplane_v1_telemetry_proto_rawDesc = "" +
 	"totalCount\x12\x1f\n" +
 	"\vcount_exact\x18\x04 \x01(\bR\n" +
 	"countExact\x12\x1a\n" +
-	"\bexamined\x18\x05 \x01(\x03R\bexamined\",\n" +
+	"\bexamined\x18\x05 \x01(\x03R\bexamined\x12*\n" +
+	"\x11count_lower_bound\x18\x06 \x01(\bR\x0fcountLowerBound\",\n" +
 	"\x0fGetTraceRequest\x12\x19\n" +
 	"\btrace_id\x18\x01 \x01(\tR\atraceId\"G\n" +
 	"\x10GetTraceResponse\x123\n" +
