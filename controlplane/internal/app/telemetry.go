@@ -121,7 +121,8 @@ func (a *App) buildTelemetry() {
 		Handler: search, Logger: a.log.With("component", "search"),
 	}))
 	a.trimmer = &telemetry.Trimmer{Client: a.tel.rdb, Streams: names.All(), Indexed: names.Indexed(), Index: index,
-		MaxRecords: a.maxRecords(), Limits: limits, Logger: a.log.With("component", "telemetry")}
+		MaxRecords: a.maxRecords(), Limits: limits, Searched: []string{names.Requests}, Search: search.Index,
+		Logger: a.log.With("component", "telemetry")}
 	a.telemetry = &api.Telemetry{
 		Reader: &telemetry.Reader{Client: a.tel.rdb, Blocking: a.tel.events, Streams: names, Index: index,
 			Groups: []telemetry.Group{{Stream: names.Requests, Group: keyspace.GroupMetrics}, {Stream: names.Requests, Group: keyspace.GroupSearch}, {Stream: names.Events, Group: keyspace.GroupAlerts}}},

@@ -41,8 +41,13 @@ type Trimmer struct {
 	Logger *slog.Logger
 	// Limits override the retention (Index's) and MaxRecords per stream, by stream name.
 	Limits map[string]StreamLimit
+	// Searched streams have a log search index (SearchIndex, of width Search's) whose
+	// buckets older than the stream's first entry are deleted too.
+	Searched []string
+	Search   Index
 
-	cleared map[string]int64 // stream -> end of the last index bucket deleted; Run's only
+	cleared       map[string]int64 // stream -> end of the last index bucket deleted; Run's only
+	searchCleared map[string]int64 // the same for the search index
 }
 
 // Run trims until ctx ends. Failures are logged and the next round tries again.
@@ -94,6 +99,11 @@ func (t *Trimmer) Trim(ctx context.Context) error {
 	}
 	for _, s := range t.Indexed {
 		if err := t.clearIndex(ctx, s, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, s := range t.Searched {
+		if err := t.clearSearch(ctx, s, now); err != nil {
 			errs = append(errs, err)
 		}
 	}
