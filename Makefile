@@ -27,7 +27,7 @@ SOAK_DURATION ?= 10m
 SOAK_RETENTION ?= 2m
 SOAK_ARGS ?=
 
-.PHONY: help deps deps-apt tools build generate lint test fuzz bench soak run images clean
+.PHONY: help deps deps-apt tools build generate lint test fuzz bench soak run images clean chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -73,6 +73,11 @@ bench: ## Go benchmarks (-benchmem), then bench/run.sh (control plane) and bench
 	go test -run '^$$' -bench '$(BENCH)' $(BENCH_FLAGS) $(BENCH_PKGS)
 	bench/run.sh
 	@if [ -x bench/peers/run.sh ]; then bench/peers/run.sh; fi
+
+chaos: ## the chaos suite: every fault (replica kill, 30 s agent partition, Redis failover, AOF restart, disk full, wipe) against 3 replicas, Sentinel, 3 agents; prints a fault x invariant table (< 15 min)
+	@table="$$(mktemp)"; trap 'rm -f "$$table"' EXIT; \
+	EDGEPLANE_CHAOS=full EDGEPLANE_CHAOS_TABLE="$$table" go test -count=1 -timeout 15m -run '^TestChaos_' ./internal/e2e; rc=$$?; \
+	cat "$$table"; exit $$rc
 
 soak: ## minutes of max load through a traced agent; Redis memory must level off (SOAK_DURATION=10m SOAK_RETENTION=2m)
 	go run ./bench/cmd/soak -duration $(SOAK_DURATION) -retention $(SOAK_RETENTION) $(SOAK_ARGS)

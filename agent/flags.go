@@ -39,7 +39,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.StringVar(&o.config.MetricsAddr, "metrics-addr", node.DefaultMetricsAddr, "listen address for /metrics, /healthz and /readyz")
 	fs.BoolVar(&o.config.Pprof, "pprof", false, "also serve /debug/pprof/ on the metrics address")
 	fs.IntVar(&maxRoutes, "max-routes", 0, "reject (NACK) a config with more routes than this, keeping the current one; 0 means no limit")
-	fs.StringVar(&o.config.RedisURL, "redis-url", "", "Redis for request records, redis://[user:pass@]host:port/db; overrides the control plane's telemetry settings (default: the control plane's)")
+	fs.StringVar(&o.config.RedisURL, "redis-url", "", "Redis for request records, redis://[user:pass@]host:port/db, ?addr=h:p for Cluster, ?master_name=NAME for Sentinel; overrides the control plane's telemetry settings (default: the control plane's)")
 	fs.StringVar(&o.config.RequestStream, "request-stream", "", "stream request records go to; overrides the control plane's (default: the control plane's, else "+proxy.DefaultRequestStream+")")
 	fs.IntVar(&o.config.TraceBuffer, "trace-buffer", node.DefaultTraceBuffer, "request records that may wait for Redis; more are dropped and counted")
 	fs.StringVar(&o.config.CacheDir, "cache-dir", defaultCacheDir(lookupEnv), "directory for the config cache (created if missing)")

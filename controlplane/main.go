@@ -38,11 +38,16 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] == "token" {
 		return runToken(args[1:])
 	}
+	if len(args) > 0 && (args[0] == "backup" || args[0] == "restore") {
+		return runBackup(args[1:], args[0] == "restore")
+	}
 	fs := flag.NewFlagSet("edgeplane-control", flag.ContinueOnError)
 	var cfg app.Config
 	var logFormat, logLevel string
 	var showVersion bool
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis URL of the state store: redis://[:password@]host:port/db; add ?addr=h:p for Cluster, ?master_name=NAME for Sentinel")
+	fs.IntVar(&cfg.RedisMinReplicas, "redis-min-replicas", 0, "acknowledge a config write only once this many Redis replicas have it (WAIT); unconfirmed writes fail with Unavailable and may still take effect")
+	fs.DurationVar(&cfg.RedisMinReplicasTimeout, "redis-min-replicas-timeout", time.Second, "how long a config write waits for --redis-min-replicas replicas (at most 30s)")
 	fs.BoolVar(&cfg.Dev, "dev", false, "run on an embedded in-memory store (nothing persists)")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:7000", "gRPC API listen address")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:7001", "health endpoint listen address (- disables)")

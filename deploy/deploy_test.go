@@ -188,3 +188,35 @@ func TestCompose_RedisNotPublished(t *testing.T) {
 		}
 	}
 }
+
+func TestSentinelCompose_Config(t *testing.T) {
+	cli := compose(t)
+	args := append(cli[1:], "-f", "docker-compose.sentinel.yml", "config", "-q")
+	env := []string{"REDIS_PASSWORD=" + randomTag(t), "REPLICA_PASSWORD=" + randomTag(t), "SENTINEL_PASSWORD=" + randomTag(t)}
+	run(t, ".", env, cli[0], args...)
+}
+
+// The HA Redis config keeps what README "High availability" promises: AOF fsynced every
+// second, dangerous commands gone, and the compose file's ACL denying them to edgeplane.
+func TestRedisHAConfig_DurableAndLocked(t *testing.T) {
+	conf, err := os.ReadFile("ha/redis-ha.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"appendonly yes", "appendfsync everysec", `rename-command FLUSHALL ""`,
+		`rename-command FLUSHDB ""`, `rename-command DEBUG ""`, "masteruser replicator"} {
+		if !strings.Contains(string(conf), "\n"+want+"\n") {
+			t.Errorf("ha/redis-ha.conf lacks %q", want)
+		}
+	}
+	compose, err := os.ReadFile("docker-compose.sentinel.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"user default off", "-flushall -flushdb -config -replicaof -slaveof -debug",
+		"EDGEPLANE_REDIS_MIN_REPLICAS", "master_name=edgeplane"} {
+		if !strings.Contains(string(compose), want) {
+			t.Errorf("docker-compose.sentinel.yml lacks %q", want)
+		}
+	}
+}

@@ -28,7 +28,7 @@ func (o *applyOpts) register(cmd *cobra.Command, withWrite bool) {
 	fs := cmd.Flags()
 	fs.StringArrayVarP(&o.files, "filename", "f", nil, "file or directory of YAML/JSON objects (repeatable; - for stdin)")
 	fs.BoolVarP(&o.recursive, "recursive", "R", false, "read directories' subdirectories too")
-	fs.BoolVar(&o.prune, "prune", false, "delete routes and certificates matching -l that the files do not name")
+	fs.BoolVar(&o.prune, "prune", false, "delete routes, certificates and services matching -l that the files do not name")
 	fs.StringToStringVarP(&o.selector, "selector", "l", nil, "labels (k=v,...) an object must carry to be pruned")
 	if withWrite {
 		fs.BoolVar(&o.dryRun, "dry-run", false, "print what would change; store nothing")
@@ -49,9 +49,12 @@ routes and certificates whose labels match -l and that the files do not name are
 the same revision. An etag in a file is a precondition (the apply fails with Aborted if the
 object changed since).
 
-Each document has a kind (Route or Certificate) and the API's fields. Certificates are
-declared by reference (name, domains, acmeDirectory, labels): the control plane obtains
-them; private keys never go in files.`,
+Each document has a kind (Route, Certificate or Service) and the API's fields. Certificates
+are declared by reference (name, domains, acmeDirectory, labels): the control plane obtains
+them; private keys never go in files. Services (Docker) are created and changed before the
+routes' revision and pruned after it, each in its own step; a failure undoes the apply's
+service changes and stores nothing else. Declaring services needs the admin role unless the
+control plane runs with --docker-create-role operator.`,
 		Example: `  edgeplane apply -f routes/ --dry-run            # coloured diff, nothing stored
   edgeplane apply -f routes/                      # apply, then wait for the fleet
   edgeplane apply -f routes/ --prune -l team=web  # also delete team=web objects not in routes/
@@ -89,7 +92,7 @@ func (a *app) apply(cmd *cobra.Command, o *applyOpts) error {
 	}
 	defer c.conn.Close()
 	res, err := c.config.ApplyConfig(cmd.Context(), &edgeplanev1.ApplyConfigRequest{Routes: d.routes, Certificates: d.certs,
-		DryRun: o.dryRun, Prune: o.prune, Selector: o.selector})
+		Services: d.svcs, DryRun: o.dryRun, Prune: o.prune, Selector: o.selector})
 	if err != nil {
 		return reportApplyErr(cmd.ErrOrStderr(), d, err)
 	}

@@ -114,3 +114,13 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 // RequireTransportSecurity is false only for plaintext loopback (dev), where the
 // control plane accepts no token anyway unless configured to.
 func (b bearer) RequireTransportSecurity() bool { return b.tls }
+
+// with dials, runs fn with the clients and closes the connection.
+func (a *app) with(fn func(c *clients) error) error {
+	c, err := a.dial()
+	if err != nil {
+		return err
+	}
+	defer c.conn.Close()
+	return fn(c)
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -23,7 +25,7 @@ func (a *app) exportCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "export",
 		Short: "Print the whole config as YAML that apply accepts",
-		Long: `export prints every route and every declared (ACME) certificate as YAML documents, without
+		Long: `export prints every route, declared (ACME) certificate and Docker service as YAML documents, without
 output-only fields (etag, revision, times, status): a backup, or a migration to another
 cluster with apply. Uploaded certificates are not exported (their keys never leave the
 control plane); upload them on the other cluster first.`,
@@ -31,16 +33,13 @@ control plane); upload them on the other cluster first.`,
   edgeplane --context new-cluster apply -f config.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.dial()
-			if err != nil {
-				return err
-			}
-			defer c.conn.Close()
-			objs, err := exportable(cmd.Context(), c)
-			if err != nil {
-				return err
-			}
-			return writeDocs(cmd.OutOrStdout(), objs)
+			return a.with(func(c *clients) error {
+				objs, err := exportable(cmd.Context(), c)
+				if err != nil {
+					return err
+				}
+				return writeDocs(cmd.OutOrStdout(), objs)
+			})
 		},
 	}
 }
@@ -60,6 +59,11 @@ func exportable(ctx context.Context, c *clients) ([]proto.Message, error) {
 		out = append(out, &edgeplanev1.Certificate{Name: ce.GetName(), Domains: ce.GetDomains(),
 			AcmeDirectory: ce.GetAcmeDirectory(), Labels: ce.GetLabels()})
 	}
+	svcs, err := exportServices(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, svcs...)
 	routes, err := listRoutes(ctx, c)
 	if err != nil {
 		return nil, err
@@ -68,6 +72,31 @@ func exportable(ctx context.Context, c *clients) ([]proto.Message, error) {
 		r = proto.CloneOf(r)
 		r.Etag, r.Revision, r.CreateTime, r.UpdateTime = "", 0, nil, nil
 		out = append(out, r)
+	}
+	return out, nil
+}
+
+// exportServices returns the Docker services' declared fields. host_port is left out (0
+// keeps a service's port on its own cluster and takes any free one on another).
+func exportServices(ctx context.Context, c *clients) ([]proto.Message, error) {
+	r, err := findResource("services")
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.list(ctx, c)
+	if status.Code(err) == codes.Unimplemented {
+		return nil, nil // Docker services are disabled on this control plane
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]proto.Message, 0, len(res))
+	for _, m := range res {
+		s := m.(*edgeplanev1.Service)
+		out = append(out, &edgeplanev1.Service{Name: s.GetName(), Image: s.GetImage(), Command: s.GetCommand(), Env: s.GetEnv(),
+			ContainerPort: s.GetContainerPort(), MemoryLimit: s.GetMemoryLimit(), CpuLimit: s.GetCpuLimit(),
+			RestartPolicy: s.GetRestartPolicy(), MaxRestarts: s.GetMaxRestarts(), Labels: s.GetLabels(), Health: s.GetHealth(),
+			ReadOnlyRoot: s.GetReadOnlyRoot(), User: s.GetUser()})
 	}
 	return out, nil
 }

@@ -31,6 +31,11 @@ import (
 //	kind: Certificate
 //	name: shop
 //	domains: [shop.example.com]
+//	---
+//	kind: Service
+//	name: whoami
+//	image: traefik/whoami:v1.10
+//	containerPort: 80
 //
 // Fields are the API's (protojson: lowerCamelCase or snake_case).
 
@@ -40,6 +45,8 @@ type declared struct {
 	routeSrc []string
 	certs    []*edgeplanev1.Certificate
 	certSrc  []string
+	svcs     []*edgeplanev1.Service
+	svcSrc   []string
 }
 
 // maxFileBytes bounds one config file.
@@ -150,10 +157,13 @@ func (d *declared) add(doc any, src string) error {
 	case "certificate":
 		c := &edgeplanev1.Certificate{}
 		d.certs, d.certSrc, m = append(d.certs, c), append(d.certSrc, src), c
+	case "service":
+		v := &edgeplanev1.Service{}
+		d.svcs, d.svcSrc, m = append(d.svcs, v), append(d.svcSrc, src), v
 	case "":
-		return errors.New("kind is missing: use Route or Certificate")
+		return errors.New("kind is missing: use Route, Certificate or Service")
 	default:
-		return fmt.Errorf("kind %q: use Route or Certificate", kind)
+		return fmt.Errorf("kind %q: use Route, Certificate or Service", kind)
 	}
 	if err := protojson.Unmarshal(b, m); err != nil {
 		return fmt.Errorf("%v %q: %w", kind, obj["name"], err)
@@ -161,7 +171,7 @@ func (d *declared) add(doc any, src string) error {
 	return nil
 }
 
-var objectField = regexp.MustCompile(`^(routes|certificates)\[(\d+)\]\.?(.*)$`)
+var objectField = regexp.MustCompile(`^(routes|certificates|services)\[(\d+)\]\.?(.*)$`)
 
 // locate turns an API field path ("routes[3].hosts[0]") into where the object came from:
 // "dir/api.yaml#1: route \"api\": hosts[0]".
@@ -176,6 +186,8 @@ func (d *declared) locate(field string) string {
 		return fmt.Sprintf("%s: route %q: %s", d.routeSrc[i], d.routes[i].GetName(), m[3])
 	case m[1] == "certificates" && i < len(d.certs):
 		return fmt.Sprintf("%s: certificate %q: %s", d.certSrc[i], d.certs[i].GetName(), m[3])
+	case m[1] == "services" && i < len(d.svcs):
+		return fmt.Sprintf("%s: service %q: %s", d.svcSrc[i], d.svcs[i].GetName(), m[3])
 	}
 	return field
 }

@@ -18,6 +18,7 @@ import (
 // logsOpts are the logs command's flags that do not map one to one onto the request.
 type logsOpts struct {
 	status            string
+	component, level  string
 	minLatency, since time.Duration
 	until             string
 }
@@ -27,36 +28,46 @@ func (a *app) logsCmd() *cobra.Command {
 	req := &edgeplanev1.QueryLogsRequest{Requests: true}
 	cmd := &cobra.Command{
 		Use:   "logs",
-		Short: "Search request records (QueryLogs), newest first",
+		Short: "Search request records, or the control plane's logs (QueryLogs), newest first",
 		Long: `logs searches the agents' request records (logs:request:stream) by host, route, method,
 status or status class, client IP, path prefix, minimum latency, trace id and time, newest
 first, a page at a time. It prints how many records of the whole time range match ("at most"
 when a filter the index only narrows applies, "at least" when no indexed filter was given and
 the scan stopped at its bound; see the README) and, when there are more, the --page-token
-that prints the next page.`,
+that prints the next page.
+
+With --component or --level it prints the control planes' own log records (logs:all:stream)
+instead, by component, minimum level and trace.`,
 		Example: `  edgeplane logs --host shop.example.com --status 5xx
   edgeplane logs --ip 203.0.113.7 --since 24h
   edgeplane logs --path /api/ --min-latency 500ms --limit 20
   edgeplane logs --status 404 --method GET -o json
-  edgeplane logs --host shop.example.com --page-token MTc2NDYzMDg5ODE3MS0w`,
+  edgeplane logs --host shop.example.com --page-token MTc2NDYzMDg5ODE3MS0w
+  edgeplane logs --level warn                     # the control plane's logs
+  edgeplane logs --component fanout --since 10m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.fill(req, time.Now()); err != nil {
 				return err
 			}
-			c, err := a.dial()
-			if err != nil {
-				return err
+			controlPlane := o.level != "" || o.component != ""
+			if controlPlane {
+				if err := o.controlPlane(req); err != nil {
+					return err
+				}
 			}
-			defer c.conn.Close()
-			res, err := c.telemet.QueryLogs(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			if a.output == "json" || a.output == "yaml" {
-				return a.printOne(cmd.OutOrStdout(), res)
-			}
-			return printLogs(cmd.OutOrStdout(), cmd.ErrOrStderr(), res)
+			return a.with(func(c *clients) error {
+				res, err := c.telemet.QueryLogs(cmd.Context(), req)
+				switch {
+				case err != nil:
+					return err
+				case controlPlane:
+					return a.printEntries(cmd.OutOrStdout(), res.GetEntries())
+				case a.output == "json" || a.output == "yaml":
+					return a.printOne(cmd.OutOrStdout(), res)
+				}
+				return printLogs(cmd.OutOrStdout(), cmd.ErrOrStderr(), res)
+			})
 		},
 	}
 	fs := cmd.Flags()
@@ -72,7 +83,20 @@ that prints the next page.`,
 	fs.StringVar(&o.until, "until", "", "search records before this time (RFC 3339; default now)")
 	fs.Int32Var(&req.Limit, "limit", 100, "records per page, at most 1000")
 	fs.StringVar(&req.PageToken, "page-token", "", "print the page after the one that printed this token")
+	fs.StringVar(&o.component, "component", "", "the control plane's logs: only records of this component")
+	fs.StringVar(&o.level, "level", "", "the control plane's logs: minimum level (debug, info, warn or error)")
 	return cmd
+}
+
+// controlPlane turns req into a search of the control plane's logs; request filters are
+// refused there.
+func (o *logsOpts) controlPlane(req *edgeplanev1.QueryLogsRequest) error {
+	if req.Host != "" || req.Route != "" || req.Method != "" || req.Status != 0 || req.StatusClass != "" ||
+		req.ClientIp != "" || req.PathPrefix != "" || req.MinLatency != nil || req.PageToken != "" {
+		return fmt.Errorf("--component and --level search the control plane's logs: request filters do not apply")
+	}
+	req.Requests, req.Component, req.Level = false, o.component, strings.ToUpper(o.level)
+	return nil
 }
 
 // fill completes req from the flags that need converting.

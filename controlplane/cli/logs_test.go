@@ -136,3 +136,14 @@ func TestLogs_BadFlagsAreRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestLogs_LevelOrComponentSearchTheControlPlanesLogs(t *testing.T) {
+	addr := logsServer(t, 4)
+	out, _, err := runCLI(t, addr, "logs", "--level", "warn", "-o", "json")
+	if err != nil || strings.Contains(out, "a.test") {
+		t.Errorf("--level warn: got %q, %v; want the control plane's logs (none here), no request records", out, err)
+	}
+	if _, _, err := runCLI(t, addr, "logs", "--level", "warn", "--host", "a.test"); err == nil || !strings.Contains(err.Error(), "request filters do not apply") {
+		t.Errorf("--level with --host: got %v, want a refusal", err)
+	}
+}

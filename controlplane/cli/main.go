@@ -66,6 +66,6 @@ and by flags. Without any, it talks plaintext to 127.0.0.1:7000 (make run).`,
 	pf.StringVarP(&a.output, "output", "o", "table", "output format: table, yaml or json")
 	pf.StringVar(&a.color, "color", "auto", "colour diffs: auto (when stdout is a terminal), always or never")
 	root.AddCommand(a.getCmd(), a.describeCmd(), a.applyCmd(), a.diffCmd(), a.deleteCmd(), a.exportCmd(),
-		a.eventsCmd(), a.traceCmd(), a.topCmd(), a.alertsCmd(), a.configCmd(), a.logsCmd())
+		a.eventsCmd(), a.logsCmd(), a.traceCmd(), a.topCmd(), a.alertsCmd(), a.configCmd())
 	return root
 }

@@ -27,19 +27,16 @@ new events until Ctrl-C.`,
   edgeplane events --trace 4bf92f3577b34da6a3ce929d0e0e4736 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.dial()
-			if err != nil {
-				return err
-			}
-			defer c.conn.Close()
 			if req.AfterId == "" {
 				req.AfterId = "0"
 			}
-			stream, err := c.telemet.TailEvents(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			return a.printEvents(cmd, stream, follow)
+			return a.with(func(c *clients) error {
+				stream, err := c.telemet.TailEvents(cmd.Context(), req)
+				if err != nil {
+					return err
+				}
+				return a.printEvents(cmd, stream, follow)
+			})
 		},
 	}
 	fs := cmd.Flags()
@@ -128,21 +125,13 @@ func (a *app) traceCmd() *cobra.Command {
   edgeplane trace 4bf92f3577b34da6a3ce929d0e0e4736 -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.dial()
-			if err != nil {
-				return err
-			}
-			defer c.conn.Close()
-			res, err := c.telemet.GetTrace(cmd.Context(), &edgeplanev1.GetTraceRequest{TraceId: args[0]})
-			if err != nil {
-				return err
-			}
-			for _, e := range res.GetEntries() {
-				if err := a.printEntry(cmd.OutOrStdout(), e); err != nil {
+			return a.with(func(c *clients) error {
+				res, err := c.telemet.GetTrace(cmd.Context(), &edgeplanev1.GetTraceRequest{TraceId: args[0]})
+				if err != nil {
 					return err
 				}
-			}
-			return nil
+				return a.printEntries(cmd.OutOrStdout(), res.GetEntries())
+			})
 		},
 	}
 }
@@ -215,24 +204,33 @@ func (a *app) alertsCmd() *cobra.Command {
 		Example: "  edgeplane alerts\n  edgeplane alerts -o yaml",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.dial()
-			if err != nil {
-				return err
-			}
-			defer c.conn.Close()
-			res, err := c.telemet.ListAlerts(cmd.Context(), &edgeplanev1.ListAlertsRequest{})
-			if err != nil {
-				return err
-			}
-			return a.printList(cmd.OutOrStdout(), msgs(res.GetAlerts()), table{[]string{"NAME", "SEVERITY", "SINCE", "LABELS", "SUMMARY"}, func(m proto.Message) []string {
-				al := m.(*edgeplanev1.FiringAlert)
-				var ls []string
-				for k, v := range al.GetLabels() {
-					ls = append(ls, k+"="+v)
+			return a.with(func(c *clients) error {
+				res, err := c.telemet.ListAlerts(cmd.Context(), &edgeplanev1.ListAlertsRequest{})
+				if err != nil {
+					return err
 				}
-				sort.Strings(ls)
-				return []string{al.GetName(), al.GetSeverity(), age(al.GetStartsAt()), strings.Join(ls, ","), al.GetSummary()}
-			}})
+				return a.printList(cmd.OutOrStdout(), msgs(res.GetAlerts()), alertsTable)
+			})
 		},
 	}
+}
+
+var alertsTable = table{[]string{"NAME", "SEVERITY", "SINCE", "LABELS", "SUMMARY"}, func(m proto.Message) []string {
+	al := m.(*edgeplanev1.FiringAlert)
+	var ls []string
+	for k, v := range al.GetLabels() {
+		ls = append(ls, k+"="+v)
+	}
+	sort.Strings(ls)
+	return []string{al.GetName(), al.GetSeverity(), age(al.GetStartsAt()), strings.Join(ls, ","), al.GetSummary()}
+}}
+
+// printEntries prints stream entries one by one (printEntry).
+func (a *app) printEntries(w io.Writer, entries []*edgeplanev1.StreamEntry) error {
+	for _, e := range entries {
+		if err := a.printEntry(w, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }

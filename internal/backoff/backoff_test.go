@@ -3,6 +3,7 @@ package backoff
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -75,4 +76,27 @@ func TestBackoff_WaitCancelled(t *testing.T) {
 	if err := b.Wait(ctx); err != nil && err != context.Canceled {
 		t.Errorf("Wait() = %v, want nil or %v", err, context.Canceled)
 	}
+}
+
+// Wait sleeps at most the ceiling of its delay, and a cancellation ends it at once; run
+// on synctest's fake clock, so hour-long delays take no real time.
+func TestBackoff_WaitSleepsItsDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := New(Config{Min: time.Hour, Max: time.Hour})
+		start := time.Now()
+		if err := b.Wait(t.Context()); err != nil {
+			t.Fatalf("Wait() = %v, want nil", err)
+		}
+		if took := time.Since(start); took > time.Hour {
+			t.Errorf("Wait() took %v, want at most the 1h ceiling", took)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- b.Wait(ctx) }()
+		synctest.Wait() // Wait is asleep (or, on a draw of 0, done)
+		cancel()
+		if err := <-done; err != nil && err != context.Canceled {
+			t.Errorf("cancelled Wait() = %v, want nil or %v", err, context.Canceled)
+		}
+	})
 }

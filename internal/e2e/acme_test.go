@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/pebbletest"
 	"github.com/edgeplane/edgeplane/internal/redistest"
 )
@@ -108,6 +109,27 @@ func waitStatus(t *testing.T, c *control, name string, status edgeplanev1.Certif
 		return nil
 	})
 	return got
+}
+
+// waitSettled waits until certificate name is READY and not due again (no issuance left to
+// start) and no replica holds its issuance lock (none in flight): any second issuance would
+// have finished.
+func waitSettled(t *testing.T, c *control, rdb *redis.Client, name string) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		res, err := c.Certs().GetCertificate(t.Context(), &edgeplanev1.GetCertificateRequest{Name: name})
+		if err != nil {
+			return err
+		}
+		cert := res.GetCertificate()
+		if cert.GetStatus() != edgeplanev1.CertificateStatus_CERTIFICATE_STATUS_READY || !cert.GetRenewTime().AsTime().After(time.Now()) {
+			return fmt.Errorf("certificate %s: got %v renewing at %v, want READY and not due", name, cert.GetStatus(), cert.GetRenewTime().AsTime())
+		}
+		if n, err := rdb.Exists(t.Context(), keyspace.New("").CertificateLock(name)).Result(); err != nil || n != 0 {
+			return fmt.Errorf("certificate %s: issuance lock held (%v)", name, err)
+		}
+		return nil
+	})
 }
 
 func acmeRoute(name, target string, hosts ...string) *edgeplanev1.Route {
@@ -293,13 +315,20 @@ func TestACME_TwoReplicasIssueEachCertificateOnce(t *testing.T) {
 	for _, n := range names {
 		create(t, cp2, acmeRoute(n, target, n+".example.test"))
 	}
+	rdb := redis.NewClient(&redis.Options{Addr: site.rds.Addr})
+	defer rdb.Close()
 	for _, n := range names {
-		waitStatus(t, cp1, "acme-"+n, edgeplanev1.CertificateStatus_CERTIFICATE_STATUS_READY, 30*time.Second)
+		waitSettled(t, cp1, rdb, "acme-"+n)
 	}
-	time.Sleep(2 * time.Second) // a second issuance, if any, would finish now
 	if got := site.ca.Issued(); got != len(names) {
 		t.Errorf("pebble issued %d certificates for %d routes, want one each", got, len(names))
 	}
+	eventually(t, 10*time.Second, func() error { // the replicas' log lines are read asynchronously
+		if got := len(cp1.Logs("certificate ready")) + len(cp2.Logs("certificate ready")); got < len(names) {
+			return fmt.Errorf("got %d certificate_ready log lines, want %d", got, len(names))
+		}
+		return nil
+	})
 	if got := len(cp1.Logs("certificate ready")) + len(cp2.Logs("certificate ready")); got != len(names) {
 		t.Errorf("got %d certificate_ready events across replicas, want %d", got, len(names))
 	}

@@ -21,8 +21,8 @@ import (
 type cli struct {
 	t    *testing.T
 	bin  string
-	addr string
-	home string // an empty contexts file location, so the caller's own is never read
+	addr string // EDGEPLANE_ADDRESS; empty: the contexts file's
+	home string // holds the contexts file (none unless a test writes one), so the caller's own is never read
 }
 
 func buildCLI(t *testing.T) string {
@@ -41,7 +41,7 @@ func (c *cli) run(args ...string) (string, string, int) {
 	c.t.Helper()
 	cmd := exec.Command(c.bin, args...)
 	cmd.Env = append(os.Environ(), "EDGEPLANE_ADDRESS="+c.addr, "EDGEPLANE_CONFIG="+filepath.Join(c.home, "config.yaml"),
-		"EDGEPLANE_TOKEN=", "EDGEPLANE_CONTEXT=")
+		"EDGEPLANE_TOKEN=", "EDGEPLANE_CONTEXT=", "EDGEPLANE_CA_PIN=", "EDGEPLANE_CA_FILE=", "EDGEPLANE_INSECURE=")
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

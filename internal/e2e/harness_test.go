@@ -22,6 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/waitfor"
 )
 
 // bins holds the binaries built once by TestMain.
@@ -284,20 +285,7 @@ func (a *agent) expectServes(host, path string, status int, want string) {
 }
 
 // eventually retries fn until it succeeds or timeout passes, then fails with its last error.
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+var eventually = waitfor.Eventually
 
 // backend starts an HTTP server answering "<name> <path>".
 func backend(t *testing.T, name string) string {

@@ -166,10 +166,6 @@ func TestWaitForAgents_NackIsReportedAndNotResent(t *testing.T) {
 	cp.Start()
 	cp.WaitServing()
 	eventually(t, 30*time.Second, func() error { return connected(t, cp, 1) })
-	time.Sleep(500 * time.Millisecond) // room for a (wrong) resend to arrive and be logged
-	if n := countRevision(ag.Logs("config rejected"), nacked); n != 1 {
-		t.Errorf("revision %d was rejected %d times, want once: the control plane resent it", nacked, n)
-	}
 
 	// The next change is a new attempt: with "web" gone the whole config fits and applies.
 	del, err := cp.Routes().DeleteRoute(t.Context(), &edgeplanev1.DeleteRouteRequest{Name: "web", WaitForAgents: wait5s})
@@ -178,6 +174,18 @@ func TestWaitForAgents_NackIsReportedAndNotResent(t *testing.T) {
 	}
 	if del.GetPropagation().GetAcked() != 1 {
 		t.Errorf("after the fix: got %v, want acked 1", del.GetPropagation())
+	}
+	// Updates reach the agent in order on its stream, so a (wrong) resend after the
+	// reconnect came, and was logged, before the delete: once the delete's "config applied"
+	// line is read, every line before it is too.
+	eventually(t, 10*time.Second, func() error {
+		if countRevision(ag.Logs("config applied"), del.GetPropagation().GetRevision()) == 0 {
+			return fmt.Errorf("no config applied line for revision %d", del.GetPropagation().GetRevision())
+		}
+		return nil
+	})
+	if n := countRevision(ag.Logs("config rejected"), nacked); n != 1 {
+		t.Errorf("revision %d was rejected %d times, want once: the control plane resent it", nacked, n)
 	}
 	ag.expectServes("second.test", "/", http.StatusOK, "S /")
 	ag.expectServes("web.test", "/", http.StatusNotFound, "no route")

@@ -24,9 +24,13 @@ func TestTelemetry_TraceLogsAndEventsOfAnAdminCall(t *testing.T) {
 	cp := startControl(t, rds.URL(), "cp-1")
 	tel := edgeplanev1.NewTelemetryServiceClient(cp.conn)
 
+	tc := tracectx.New()
 	tailCtx, stopTail := context.WithCancel(t.Context())
 	defer stopTail()
-	tail, err := tel.TailEvents(tailCtx, &edgeplanev1.TailEventsRequest{EventTypes: []string{"route_changed"}})
+	// From the stream's start (after_id "0"), so the write's event is delivered whether the
+	// tail starts reading before or after the write; the trace id picks it out.
+	tail, err := tel.TailEvents(tailCtx, &edgeplanev1.TailEventsRequest{EventTypes: []string{"route_changed"},
+		TraceId: tc.TraceIDString(), AfterId: "0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,9 +40,6 @@ func TestTelemetry_TraceLogsAndEventsOfAnAdminCall(t *testing.T) {
 			tailed <- res.GetEvent()
 		}
 	}()
-	time.Sleep(300 * time.Millisecond) // the tail is reading before the write
-
-	tc := tracectx.New()
 	ctx := metadata.AppendToOutgoingContext(t.Context(), tracectx.Header, tc.String())
 	if _, err := cp.Routes().CreateRoute(ctx, &edgeplanev1.CreateRouteRequest{Route: route("web", "web.test", "http://127.0.0.1:1")}); err != nil {
 		t.Fatal(err)

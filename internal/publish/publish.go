@@ -6,6 +6,7 @@ package publish
 
 import (
 	"context"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -19,12 +20,17 @@ type Config struct {
 	Client redis.UniversalClient
 	// MaxLen caps each stream approximately (XADD MAXLEN ~). Default 100000.
 	MaxLen int64
-	// Buffer is how many records may wait for Redis. Default 65536.
+	// Buffer is how many records may wait for Redis. Default 65536. PublishValue's records
+	// count apart (Buffer of them, at most 512 bytes each on average), and while a failed
+	// pipeline is retried up to as many more wait in it.
 	Buffer int
 	// Batch is the most records sent in one pipeline. Default 512.
 	Batch int
 	// RetryEvery is the pause after a failed pipeline. Default 500ms.
 	RetryEvery time.Duration
+	// Linger is how long PublishValue's records wait for more before a pipeline goes out
+	// (so one carries many). Default 5ms.
+	Linger time.Duration
 	// Index, when set, is given the written records that have a TraceID, with the ids Redis
 	// assigned them, and its commands go out in one more pipeline after the batch's.
 	Index Indexer
@@ -43,10 +49,18 @@ type Record struct {
 	TraceID string
 }
 
-// Publisher buffers and sends records. Publish is safe for concurrent use.
+// Publisher buffers and sends records. Publish and PublishValue are safe for concurrent use.
 type Publisher struct {
 	cfg     Config
 	buf     chan Record
+	values  [valueShards]valueShard // PublishValue's buffers
+	spare   [valueShards]valueBatch // the sender's side of values (Run only)
+	wake    chan struct{}           // a values buffer went from empty to not
+	maxRecs int                     // per values buffer
+	// maxBytes bounds a values buffer's bytes; maxLenArg is MaxLen as XADD's argument.
+	maxBytes  int
+	maxLenArg any
+
 	sent    atomic.Uint64
 	dropped atomic.Uint64
 	failed  atomic.Uint64
@@ -67,7 +81,12 @@ func New(cfg Config) *Publisher {
 	if cfg.RetryEvery <= 0 {
 		cfg.RetryEvery = 500 * time.Millisecond
 	}
-	return &Publisher{cfg: cfg, buf: make(chan Record, cfg.Buffer)}
+	if cfg.Linger <= 0 {
+		cfg.Linger = 5 * time.Millisecond
+	}
+	shardRecs := max(1, cfg.Buffer/valueShards)
+	return &Publisher{cfg: cfg, buf: make(chan Record, cfg.Buffer), wake: make(chan struct{}, 1),
+		maxRecs: shardRecs, maxBytes: shardRecs * bytesPerRecord, maxLenArg: strconv.FormatInt(cfg.MaxLen, 10)}
 }
 
 // Publish queues r. It never blocks: with the buffer full, r is dropped and counted. Hot:
@@ -91,7 +110,8 @@ type Stats struct {
 
 // Stats returns the counters.
 func (p *Publisher) Stats() Stats {
-	s := Stats{Sent: p.sent.Load(), Dropped: p.dropped.Load(), FailedBatches: p.failed.Load(), Buffered: len(p.buf)}
+	s := Stats{Sent: p.sent.Load(), Dropped: p.dropped.Load(), FailedBatches: p.failed.Load(),
+		Buffered: len(p.buf) + p.bufferedValues()}
 	if e := p.lastErr.Load(); e != nil {
 		s.LastError = *e
 	}
@@ -109,7 +129,12 @@ func (p *Publisher) Run(ctx context.Context) error {
 			last, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 			defer cancel()
 			p.send(last, p.drain(batch[:0]))
+			p.flushValues(last, false) // what an interrupted flush left
+			p.flushValues(last, false) // what is buffered
 			return nil
+		case <-p.wake:
+			p.flushValues(ctx, true)
+			continue
 		case r := <-p.buf:
 			batch = p.drain(append(batch[:0], r))
 		}

@@ -45,6 +45,8 @@ type Options struct {
 	Password string
 	// Args are extra redis-server arguments, appended last (e.g. "--maxmemory", "10mb").
 	Args []string
+	// ConfigFile, when set, is passed first (a sentinel's config, which it rewrites).
+	ConfigFile string
 }
 
 // Server is one redis-server process. Its port stays the same across Stop and Start.
@@ -113,6 +115,9 @@ func (s *Server) URL() string {
 // Port returns the TCP port the server listens on.
 func (s *Server) Port() int { return s.port }
 
+// Dir returns the server's working directory (AOF files, a cluster node's nodes.conf).
+func (s *Server) Dir() string { return s.dir }
+
 // Start starts the server again on the same port after Stop or Kill. Without
 // Options.Persist the restarted server is empty. It fails the test if the server is running.
 func (s *Server) Start() {
@@ -130,7 +135,7 @@ func (s *Server) Start() {
 		if time.Now().After(deadline) {
 			s.t.Fatalf("redistest: restarting redis-server on %s: %v", s.Addr, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling the port, not waiting for an event
 	}
 }
 
@@ -220,13 +225,17 @@ func (s *Server) stop(sig syscall.Signal) error {
 }
 
 func (s *Server) args() []string {
-	args := []string{
+	var args []string
+	if s.opts.ConfigFile != "" {
+		args = append(args, s.opts.ConfigFile)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
 		"--daemonize", "no",
 		"--save", "",
-	}
+	)
 	if s.opts.Persist {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {

@@ -1,5 +1,7 @@
 // Package requestlog defines the request trace record agents publish to the request stream
-// (logs:request:stream), one per proxied request, and how it is written and read.
+// (logs:request:stream), one per proxied request, and how it is written and read: agents
+// write the compact form (one field, see Field and Compact); Parse reads it and the older
+// field-per-value form (Values).
 package requestlog
 
 import (
@@ -40,12 +42,28 @@ func (r *Record) Values() []any {
 // ErrMalformed: an entry lacks a field or has one that does not parse.
 var ErrMalformed = errors.New("malformed request record")
 
-// Parse reads a stream entry's values.
+// Parse reads a stream entry's values: a compact record (Field) or the field-per-value form.
 func Parse(v map[string]any) (Record, error) {
+	if IsCompact(v) {
+		s, ok := v[Field].(string)
+		if !ok {
+			return Record{}, fmt.Errorf("%w: %s is not text", ErrMalformed, Field)
+		}
+		return parseCompact(s)
+	}
+	return parseFields(v)
+}
+
+func parseFields(v map[string]any) (Record, error) {
+	return parseWith(func(k string) (string, bool) { s, ok := v[k].(string); return s, ok })
+}
+
+// parseWith reads a record whose values get returns by field name.
+func parseWith(get func(name string) (string, bool)) (Record, error) {
 	var r Record
-	str := func(k string) string { s, _ := v[k].(string); return s }
+	str := func(k string) string { s, _ := get(k); return s }
 	num := func(k string) (int64, error) {
-		s, ok := v[k].(string)
+		s, ok := get(k)
 		if !ok {
 			return 0, fmt.Errorf("%w: no %s", ErrMalformed, k)
 		}

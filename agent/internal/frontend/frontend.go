@@ -62,7 +62,11 @@ type Server struct {
 	h2ln    *chanListener
 	gauges  [2]prometheus.Gauge // http, https
 
-	abort context.Context // cancelled when Shutdown gives up draining
+	// abort is cancelled when Shutdown gives up draining; it ends TLS handshakes still in
+	// progress. A context kept in a struct, against STYLE on purpose: it is the server's
+	// lifetime, not a request's, and tls.Conn.HandshakeContext takes a context; deriving
+	// each handshake's from it costs no goroutine per connection, where a channel would.
+	abort context.Context
 	stop  context.CancelFunc
 
 	limits proxy.Limits

@@ -241,7 +241,7 @@ func TestServer_ProxyProtocol(t *testing.T) {
 }
 
 func TestServer_ShutdownDrains(t *testing.T) {
-	release := make(chan struct{})
+	release, arrived := make(chan struct{}), make(chan struct{}, 1)
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/ws" {
 			c, err := websocket.Accept(w, r, nil)
@@ -252,6 +252,7 @@ func TestServer_ShutdownDrains(t *testing.T) {
 			c.Read(context.Background()) // until the proxy closes it
 			return
 		}
+		arrived <- struct{}{}
 		<-release
 		io.WriteString(w, "late")
 	}))
@@ -290,16 +291,22 @@ func TestServer_ShutdownDrains(t *testing.T) {
 		resp.Body.Close()
 		inflight <- fmt.Sprintf("close=%v %s", resp.Close, b)
 	}()
-	time.Sleep(100 * time.Millisecond)
+	<-arrived // the slow request is in flight
 
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	shut := make(chan error, 1)
 	began := time.Now()
 	go func() { shut <- s.Shutdown(ctx) }()
-	time.Sleep(100 * time.Millisecond)
-	if _, err := net.DialTimeout("tcp", s.HTTPAddr(), 200*time.Millisecond); err == nil {
-		t.Error("still accepting after Shutdown began")
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", s.HTTPAddr(), 200*time.Millisecond)
+		if err != nil {
+			break // the listener is closed
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still accepting 2s after Shutdown began")
+		}
 	}
 	idle.SetReadDeadline(time.Now().Add(time.Second))
 	if _, err := idle.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {

@@ -38,6 +38,8 @@ type Metrics struct {
 	upstream  *prometheus.CounterVec
 	panics    *prometheus.CounterVec
 	overflow  *prometheus.CounterVec
+	retry     retryVecs
+	targets   *prometheus.GaugeVec
 	revision  prometheus.Gauge
 	connected prometheus.Gauge
 	conns     *prometheus.GaugeVec
@@ -75,6 +77,8 @@ func New() *Metrics {
 			Name: "edgeplane_agent_control_plane_connected",
 			Help: "1 while the config stream to the control plane is open, else 0.",
 		}),
+		retry:   newRetryVecs(),
+		targets: newHealthGauge(),
 		conns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "edgeplane_agent_open_connections",
 			Help: "Client connections open, by listener (http, https).",
@@ -88,7 +92,7 @@ func New() *Metrics {
 		Name: "edgeplane_agent_traces_dropped_total",
 		Help: "Request records dropped because the publishing buffer was full (Redis slow or down).",
 	}, func() float64 { _, d := m.traceStats(); return float64(d) })
-	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.panics, m.overflow, m.revision, m.connected, m.conns, published, dropped,
+	m.reg.MustRegister(m.requests, m.duration, m.upstream, m.panics, m.overflow, m.retry.retries, m.retry.exhausted, m.targets, m.revision, m.connected, m.conns, published, dropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -136,12 +140,13 @@ type Route struct {
 	upstream [numErrKinds]prometheus.Counter
 	panics   prometheus.Counter
 	overflow [numOverflowKinds]prometheus.Counter
+	retry    routeRetries
 }
 
 // Route resolves the metrics of the route called name. Call it when a table is built, not
 // per request.
 func (m *Metrics) Route(name string) *Route {
-	r := &Route{latency: m.duration.WithLabelValues(name), panics: m.panics.WithLabelValues(name)}
+	r := &Route{latency: m.duration.WithLabelValues(name), panics: m.panics.WithLabelValues(name), retry: m.retry.route(name)}
 	for i := range r.classes {
 		class := "other"
 		if i > 0 {
@@ -165,6 +170,7 @@ func (m *Metrics) Forget(name string) {
 	m.upstream.DeletePartialMatch(prometheus.Labels{"route": name})
 	m.panics.DeleteLabelValues(name)
 	m.overflow.DeletePartialMatch(prometheus.Labels{"route": name})
+	m.retry.forget(name)
 }
 
 // Observe counts a finished request with status and duration d.

@@ -24,8 +24,9 @@ type session struct {
 	hello   *edgeplanev1.Hello
 	updates chan *edgeplanev1.ConfigUpdate
 	replies chan *edgeplanev1.AgentMessage
-	closed  chan struct{} // closed when the agent ends its side of the stream
-	end     chan struct{} // closed by the test to end the stream from the control plane
+	health  chan *edgeplanev1.TargetHealthReport // target health reports, apart from the answers
+	closed  chan struct{}                        // closed when the agent ends its side of the stream
+	end     chan struct{}                        // closed by the test to end the stream from the control plane
 }
 
 func startControlPlane(t *testing.T) *fakeControlPlane {
@@ -53,7 +54,7 @@ func (cp *fakeControlPlane) Connect(st grpc.BidiStreamingServer[edgeplanev1.Agen
 		return err
 	}
 	s := &session{hello: first.GetHello(), updates: make(chan *edgeplanev1.ConfigUpdate),
-		replies: make(chan *edgeplanev1.AgentMessage, 16), closed: make(chan struct{}), end: make(chan struct{})}
+		replies: make(chan *edgeplanev1.AgentMessage, 16), health: make(chan *edgeplanev1.TargetHealthReport, 64), closed: make(chan struct{}), end: make(chan struct{})}
 	cp.sessions <- s
 	go func() {
 		defer close(s.closed)
@@ -61,6 +62,13 @@ func (cp *fakeControlPlane) Connect(st grpc.BidiStreamingServer[edgeplanev1.Agen
 			m, err := st.Recv()
 			if err != nil {
 				return
+			}
+			if r := m.GetTargetHealth(); r != nil {
+				select {
+				case s.health <- r:
+				default: // the test does not read them
+				}
+				continue
 			}
 			s.replies <- m
 		}

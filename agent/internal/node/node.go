@@ -6,6 +6,7 @@ package node
 import (
 	"cmp"
 	"fmt"
+	"github.com/edgeplane/edgeplane/internal/redisurl"
 	"log/slog"
 	"os"
 	"sync"
@@ -76,8 +77,8 @@ type Config struct {
 	DialOptions []grpc.DialOption
 	// Logger receives the agent's logs, each with a "component" attribute. Nil discards.
 	Logger *slog.Logger
-	// RedisURL, when set, is where request records go (redis://[user:pass@]host:port/db),
-	// overriding the control plane's TelemetrySettings; empty takes the control plane's.
+	// RedisURL, when set, is where request records go, in any form internal/redisurl
+	// accepts (one server, Cluster ?addr=, Sentinel ?master_name=), overriding the control plane's TelemetrySettings; empty takes the control plane's.
 	RedisURL string
 	// RequestStream, when set, overrides the request stream's name; empty takes the
 	// control plane's, else proxy.DefaultRequestStream.
@@ -104,6 +105,7 @@ type Agent struct {
 
 	telemetry chan *edgeplanev1.TelemetrySettings // latest from the control plane, for runTelemetry
 	traces    traceStats
+	targets   *healthReporter // target health for the control plane and the gauge
 
 	config atomic.Pointer[routeset.Set] // what the proxy serves; nil before any config
 	mu     sync.Mutex                   // guards changed
@@ -124,6 +126,11 @@ func New(cfg Config) (*Agent, error) {
 	cfg.MetricsAddr = cmp.Or(cfg.MetricsAddr, DefaultMetricsAddr)
 	cfg.DrainTimeout = cmp.Or(cfg.DrainTimeout, DefaultDrainTimeout)
 	cfg.TraceBuffer = cmp.Or(cfg.TraceBuffer, DefaultTraceBuffer)
+	if cfg.RedisURL != "" {
+		if err := redisurl.Validate(cfg.RedisURL); err != nil {
+			return nil, fmt.Errorf("--redis-url: %w", err)
+		}
+	}
 	if cfg.NodeID == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -144,6 +151,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.proxy = p
+	a.targets = newHealthReporter(p, a.metrics)
 	a.frontend = frontend.New(frontend.Config{Proxy: p, HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr,
 		ProxyProtocol: cfg.ProxyProtocol, ProxyProtocolFrom: cfg.ProxyProtocolFrom, Metrics: a.metrics, Logger: log.With("component", "frontend")})
 	if err := a.checkTransport(); err != nil {
@@ -182,7 +190,7 @@ func (a *Agent) dial(log *slog.Logger, creds credentials.TransportCredentials, r
 	a.stream = stream.New(stream.Config{
 		Conn: conn, Applier: (*applier)(a), NodeID: a.cfg.NodeID, Labels: a.cfg.Labels,
 		Version: a.cfg.Version, Backoff: a.cfg.Backoff, Logger: log, OnConnected: a.metrics.SetConnected,
-		Renewal: renew, OnSettings: a.onSettings,
+		Renewal: renew, OnSettings: a.onSettings, TargetHealth: a.targets.Latest,
 	})
 	return nil
 }

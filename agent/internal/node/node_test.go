@@ -16,6 +16,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/internal/cache"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/backoff"
+	"github.com/edgeplane/edgeplane/internal/waitfor"
 )
 
 func backend(t *testing.T, body string) string {
@@ -278,16 +279,10 @@ func TestAgent_ShutdownDrainsInFlight(t *testing.T) {
 	}
 }
 
-// waitUntil polls cond until it holds, failing the test after 10s.
+// waitUntil waits until cond holds, failing the test after 10s.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfor.True(t, 10*time.Second, what, cond)
 }
 
 // logCount is a slog handler counting the records whose message is msg.

@@ -61,6 +61,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return a.stream.Run(gctx)
 	})
 	g.Go(func() error { return a.runTelemetry(gctx) })
+	g.Go(func() error { return a.targets.run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		a.shutdown(metricsSrv)

@@ -12,6 +12,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/publish"
+	"github.com/edgeplane/edgeplane/internal/redisurl"
 )
 
 // DefaultTraceBuffer is how many request records may wait for Redis before more are dropped.
@@ -104,19 +105,19 @@ func (a *Agent) runTelemetry(ctx context.Context) error {
 // startPublisher connects a publisher for s, makes the proxy use it and returns the
 // function that stops it; nil if s.url is not a Redis URL.
 func (a *Agent) startPublisher(ctx context.Context, s telemetrySettings) (stop func()) {
-	opts, err := redis.ParseURL(s.url)
+	client, err := redisurl.Open(s.url, redisurl.Tuning{
+		PoolSize: redisPoolSize, MaxRetries: -1, DialerRetries: 1,
+		DialTimeout: redisDialTimeout, ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout,
+	})
 	if err != nil {
 		a.log.LogAttrs(ctx, slog.LevelWarn, "request records off: bad Redis URL", slog.Any("error", err))
 		return nil
 	}
-	opts.PoolSize, opts.MinIdleConns, opts.MaxRetries, opts.DialerRetries = redisPoolSize, 0, -1, 1
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = redisDialTimeout, redisIOTimeout, redisIOTimeout
 	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{a.log.With("component", "telemetry")}) })
-	client := redis.NewClient(opts)
 	pub := publish.New(publish.Config{Client: client, MaxLen: s.maxLen, Buffer: a.cfg.TraceBuffer})
 	a.traces.use(pub)
 	a.proxy.SetPublisher(pub, s.stream)
-	a.log.LogAttrs(ctx, slog.LevelInfo, "publishing request records", slog.String("redis", opts.Addr),
+	a.log.LogAttrs(ctx, slog.LevelInfo, "publishing request records", slog.Any("redis", client.Addrs), slog.String("mode", string(client.Mode)),
 		slog.String("stream", s.stream))
 	pctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

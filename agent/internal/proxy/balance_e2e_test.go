@@ -27,42 +27,6 @@ func TestProxy_WeightedTargets(t *testing.T) {
 	}
 }
 
-func TestProxy_RetriesIdempotentRequestsOnConnectFailure(t *testing.T) {
-	var posts atomic.Int32
-	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost {
-			posts.Add(1)
-		}
-		w.Write([]byte("good"))
-	}))
-	t.Cleanup(good.Close)
-	dead := "http://" + closedAddr(t)
-	// A long cooldown and a high threshold: this test sees retries, not ejection.
-	p := newProxy(t, Config{EjectAfter: 1000}, &edgeplanev1.Route{Name: "r", Hosts: []string{"r.test"}, Targets: targets(dead, good.URL)})
-	for mode, f := range paths(t, p) {
-		t.Run(mode, func(t *testing.T) {
-			for i := range 6 {
-				if resp, body := get(t, f, "r.test", "/"); resp.StatusCode != 200 || body != "good" {
-					t.Fatalf("GET %d: got %d %q, want 200 from the live target after a retry", i, resp.StatusCode, body)
-				}
-			}
-			posts.Store(0)
-			var failed int
-			for range 6 {
-				if resp, _ := do(t, f, http.MethodPost, "r.test", "/", strings.NewReader("x")); resp.StatusCode == http.StatusBadGateway {
-					failed++
-				}
-			}
-			// The fast path retries any request whose connection failed (nothing was sent);
-			// the net/http path only idempotent ones without a body.
-			wantFailed := map[string]int{"fast": 0, "net/http": 3}[mode]
-			if failed != wantFailed || int(posts.Load()) != 6-wantFailed {
-				t.Errorf("POSTs: %d failed, %d reached the backend; want %d and %d", failed, posts.Load(), wantFailed, 6-wantFailed)
-			}
-		})
-	}
-}
-
 func TestProxy_PassiveHealthEjectsAndRestores(t *testing.T) {
 	var hits atomic.Int32
 	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))

@@ -295,7 +295,7 @@ func TestProxy_PanicModeCounted(t *testing.T) {
 	m := metrics.New()
 	a, b, c := flaky(t, "a"), flaky(t, "b"), flaky(t, "c")
 	p := newProxy(t, Config{EjectAfter: 2, Metrics: m}, &edgeplanev1.Route{Name: "pm", Hosts: []string{"pm.test"},
-		Targets: targets(a.URL, b.URL, c.URL)})
+		Targets: targets(a.URL, b.URL, c.URL), RetryPolicy: &edgeplanev1.RetryPolicy{MaxAttempts: 1}}) // no retries: each request is one pick
 	f := paths(t, p)["fast"]
 	a.Close()
 	b.Close()

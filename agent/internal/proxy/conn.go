@@ -47,6 +47,7 @@ type Conn struct {
 	sc      tracectx.Context // the agent's span of the current request
 	x       exchange         // what the current request's record needs
 	written int64            // bytes written to the client for the current request
+	recBuf  []byte           // the current request's encoded record
 }
 
 // NewConn prepares the fast path for client connection c; secure says it arrived over TLS.

@@ -24,20 +24,39 @@ import (
 
 // countingBackend counts the connections it accepts.
 func countingBackend(t *testing.T, idle time.Duration) (*httptest.Server, *atomic.Int32) {
-	var conns atomic.Int32
-	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s, opened, _ := closingBackend(t, idle)
+	return s, opened
+}
+
+// closingBackend is countingBackend that also counts the connections closed, by either side.
+func closingBackend(t *testing.T, idle time.Duration) (s *httptest.Server, opened, closed *atomic.Int32) {
+	opened, closed = new(atomic.Int32), new(atomic.Int32)
+	s = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		io.WriteString(w, "ok")
 	}))
 	s.Config.IdleTimeout = idle
 	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
+		switch st {
+		case http.StateNew:
+			opened.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			closed.Add(1)
 		}
 	}
 	s.Start()
 	t.Cleanup(s.Close)
-	return s, &conns
+	return s, opened, closed
+}
+
+// waitClosed waits until closed reaches n.
+func waitClosed(t *testing.T, closed *atomic.Int32, n int32) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); closed.Load() < n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("backend connections closed: got %d, want %d", closed.Load(), n)
+		}
+	}
 }
 
 func TestProxy_KeepAlive(t *testing.T) {
@@ -71,14 +90,14 @@ func TestProxy_KeepAlive(t *testing.T) {
 }
 
 func TestProxy_BackendClosedIdleConnection(t *testing.T) {
-	be, conns := countingBackend(t, 30*time.Millisecond)
+	be, conns, closed := closingBackend(t, 30*time.Millisecond)
 	p := newProxy(t, Config{}, route("idle", "idle.test", be.URL))
 	f := paths(t, p)["fast"]
 	for i := range 3 {
 		if resp, body := do(t, f, http.MethodPut, "idle.test", "/", strings.NewReader("small body")); resp.StatusCode != 200 || body != "ok" {
 			t.Fatalf("request %d: got %d %q, want 200 on a fresh connection", i, resp.StatusCode, body)
 		}
-		time.Sleep(80 * time.Millisecond) // the backend closes the idle connection
+		waitClosed(t, closed, int32(i+1)) // the backend closed the idle connection
 	}
 	if conns.Load() != 3 {
 		t.Errorf("backend connections = %d, want 3", conns.Load())
@@ -257,6 +276,8 @@ func TestProxy_Timeouts(t *testing.T) {
 			conns.Store(0)
 			get(t, f, "idle.test", "/")
 			get(t, f, "idle.test", "/") // reuses the backend connection
+			// The fast path ages pooled connections out when it next looks (no timer closes
+			// them), so time must pass: the timeout is the subject of the test.
 			time.Sleep(120 * time.Millisecond)
 			get(t, f, "idle.test", "/") // the pooled connection idled out
 			if conns.Load() != 2 {

@@ -9,15 +9,15 @@ import (
 
 var errBadResponse = errors.New("malformed response from upstream")
 
-// forward proxies c.req to one of up's targets and relays the response. The request holds
-// a circuit-breaker slot at its target throughout (503 at once when it gets none). A
-// connection failure to a target counts against its health and is retried once on another
-// target, whatever the method: nothing was sent, and the body is still unread. A kept
-// connection the backend had closed in the meantime is replaced by a fresh one when the
-// request may be sent again (Go's Transport rules): it is idempotent and its body is still
-// at hand, or nothing of it was written. After any error while the request body was only
-// partly read, the client connection closes: what follows on it is the rest of that body,
-// not a request.
+// forward proxies c.req to one of up's targets and relays the response, trying again
+// where the route's retry policy allows (see retryPolicy; each retry goes to another target
+// when there is one, within the route's retry budget). The request holds a circuit-breaker
+// slot at the target of its current try (503 at once when the first gets none; a retry
+// whose target has none is not made). Every failed try counts against its target's health. A kept connection the backend had closed in the meantime is replaced by
+// a fresh one when the request may be sent again (Go's Transport rules): it is idempotent
+// and its body is still at hand, or nothing of it was written; that is not a retry. After
+// any error while the request body was only partly read, the client connection closes:
+// what follows on it is the rest of that body, not a request.
 //
 // Hot path: no allocation and no shared lock when the client connection already holds a
 // connection to the target.
@@ -26,6 +26,9 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 	now := start.UnixNano()
 	inBuf := min(req.length, int64(len(c.rb.buffered())))
 	replayable := inBuf == req.length
+	idempotent := c.idempotent()
+	retryIdempotent := idempotent || req.method == http.MethodPut || req.method == http.MethodDelete
+	up.budget.deposit(now)
 	key := up.hash.keyOfConn(c)
 	t := up.pick(now, nil, key)
 	if !up.admit(t) {
@@ -33,26 +36,32 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 	}
 	held := t // the target whose circuit-breaker slot this request holds
 	defer func() { up.done(held) }()
-	idempotent := c.idempotent()
-	retried, fresh := false, false
-	for attempt := 0; ; attempt++ {
+	tryStart, fresh, stale := start, false, 0
+	next := func(n *target) { // move to the retry's target n (admitted by up.retry)
+		if n != held {
+			up.done(held)
+			held = n
+		}
+		t, tryStart, now = n, time.Now(), nanotime()
+		c.x.tries++
+	}
+	for c.x.tries = 1; ; {
 		c.x.target = t
 		bc, reused, err := c.backend(t, start, fresh, !idempotent)
+		fresh = false
 		if err != nil {
 			up.failed(t, err, now)
-			if !retried { // nothing was sent: any request may go to another target
-				if t2 := up.pick(now, t, key); t2 != nil && up.admit(t2) {
-					up.done(held)
-					t, held, retried = t2, t2, true
-					continue
-				}
+			if n := up.retry(t, key, retryConnect, c.x.tries, retryIdempotent, replayable, now); n != nil {
+				next(n)
+				continue
 			}
 			return c.upstreamError(up, err, c.consumeBody(inBuf, replayable))
 		}
+		deadline, perTry := up.tryDeadline(start, tryStart)
 		var headLen int
 		written, sendErr := c.send(up, t, bc, inBuf)
 		if err = sendErr; err == nil {
-			headLen, err = c.awaitHead(bc, start.Add(up.timeouts.response))
+			headLen, err = c.awaitHead(bc, deadline)
 		}
 		if err != nil {
 			bc.conn.Close()
@@ -60,22 +69,58 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 				c.stopWatch()
 				return statusClientGone, false
 			}
-			if reused && attempt < 2 && bc.rb.w == 0 && !isTimeout(err) &&
+			if reused && stale < 2 && bc.rb.w == 0 && !isTimeout(err) &&
 				(written == 0 || replayable && idempotent) {
+				stale++
 				fresh = true // the backend closed the kept connection: send again on a new one
 				continue
 			}
 			up.failed(t, err, now)
 			c.stopWatch()
+			if n := c.retryBroken(up, t, key, err, sendErr != nil && written == 0, perTry, retryIdempotent, replayable); n != nil {
+				next(n)
+				continue
+			}
 			// A body not whole in the buffer was read whole only if send finished.
 			return c.upstreamError(up, err, c.consumeBody(inBuf, replayable) || sendErr == nil)
 		}
-		c.consumeBody(inBuf, replayable)
 		up.answered(t, c.resp.status, now)
+		if c.resp.status >= 500 {
+			if n := c.retry5xx(up, t, key, bc, retryIdempotent, replayable, now); n != nil {
+				next(n)
+				continue
+			}
+		}
+		c.consumeBody(inBuf, replayable)
 		status, keep = c.relay(up, bc, headLen)
 		c.stopWatch()
 		return status, keep
 	}
+}
+
+// retryBroken returns the target to retry a try whose exchange broke with err, or nil.
+// unsent: nothing of the request was written (retried as a connect failure). A timeout is
+// retried only when it was the per-try timeout: the route's response timeout is final.
+func (c *Conn) retryBroken(up *upstream, t *target, key hashKey, err error, unsent, perTry, idempotent, replayable bool) *target {
+	reason := retryReset
+	switch {
+	case unsent:
+		reason = retryConnect
+	case isTimeout(err) && !perTry:
+		return nil
+	}
+	return up.retry(t, key, reason, c.x.tries, idempotent, replayable, nanotime())
+}
+
+// retry5xx returns the target to retry a 5xx answer on, or nil to relay it. The answer
+// retried is dropped with its connection.
+func (c *Conn) retry5xx(up *upstream, t *target, key hashKey, bc *bconn, idempotent, replayable bool, now int64) *target {
+	next := up.retry(t, key, retry5xx, c.x.tries, idempotent, replayable, now)
+	if next != nil {
+		bc.conn.Close()
+		c.stopWatch()
+	}
+	return next
 }
 
 // idempotent reports whether the request may be sent twice: GET, HEAD, OPTIONS and TRACE,

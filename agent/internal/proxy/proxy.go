@@ -84,6 +84,7 @@ type Proxy struct {
 	node           string
 	tracing        atomic.Pointer[tracing] // nil: no request records
 	limits         Limits
+	healthKick     chan struct{} // see HealthChanged
 }
 
 // New returns a Proxy with no Table: it answers every request with 503 until Swap. It
@@ -109,6 +110,7 @@ func New(cfg Config) (*Proxy, error) {
 		log: log, metrics: m, noRoute: m.Route(metrics.NoRoute), transports: newTransports(), pools: newPools(),
 		health: cfg.healthConfig(), checks: newChecks(log),
 		strip: stripSet(strip), defaultCert: cert, node: cfg.NodeID, limits: cfg.Limits.withDefaults(),
+		healthKick: make(chan struct{}, 1),
 	}
 	p.reqActions = requestActions(p.strip)
 	for k := range p.strip {
@@ -194,7 +196,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if tr := p.tracing.Load(); tr != nil {
 		rq.x.status, rq.x.duration, rq.x.bytesOut = status, d, sw.written
 		rq.x.bytesIn = max(rq.x.bytesIn, 0)
-		tr.record(p, &rq.sc, r.Host, r.Method, r.URL.Path, clientIP(r.RemoteAddr), &rq.x)
+		tr.record(p, &rq.sc, r.Host, r.Method, r.URL.Path, clientIP(r.RemoteAddr), &rq.x, nil)
 	}
 }
 

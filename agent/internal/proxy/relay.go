@@ -77,6 +77,7 @@ func (c *Conn) composeResponse(up *upstream, chunk, clientClose bool) []byte {
 		b = append(b, "\r\n"...)
 	}
 	b = append(b, up.response.lines...)
+	b = up.appendAttempts(b, c.x.tries)
 	b = appendTraceHeaders(b, &c.sc)
 	if chunk {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)

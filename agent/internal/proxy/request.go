@@ -33,7 +33,7 @@ func (c *Conn) serveRequest(headLen int) (keep bool) {
 	m.Observe(status, d)
 	if tr := c.p.tracing.Load(); tr != nil {
 		c.x.status, c.x.duration, c.x.bytesOut = status, d, c.written
-		tr.record(c.p, &c.sc, unsafeString(c.req.host), c.req.method, c.req.path, c.ip, &c.x)
+		c.recBuf = tr.record(c.p, &c.sc, unsafeString(c.req.host), c.req.method, c.req.path, c.ip, &c.x, c.recBuf)
 	}
 	return keep && !c.req.close && !c.draining.Load()
 }
@@ -152,8 +152,12 @@ func (c *Conn) upstreamError(up *upstream, err error, bodyRead bool) (int, bool)
 	if isTimeout(err) {
 		status = http.StatusGatewayTimeout
 	}
-	up.log.Warn("upstream request failed", "host", string(c.req.host), "path", c.req.path, "error", err)
-	if !c.reply(status, up.failBody(status), nil, !bodyRead) {
+	up.log.Warn("upstream request failed", "host", string(c.req.host), "path", c.req.path, "error", err, "tries", c.x.tries)
+	var headers []byte // nil: the default plain-text ones
+	if up.retries.expose {
+		headers = up.appendAttempts([]byte("Content-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n"), c.x.tries)
+	}
+	if !c.reply(status, up.failBody(status), headers, !bodyRead) {
 		return status, false
 	}
 	return status, bodyRead

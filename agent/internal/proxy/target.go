@@ -35,8 +35,9 @@ type target struct {
 	breaker breaker       // circuit-breaker state; also the in-flight count least-request reads
 
 	fails        atomic.Int32
-	ejectedUntil atomic.Int64 // unix nanoseconds; 0 when never ejected
-	strikes      atomic.Int32 // ejections since the back-off last started over
+	ejectedUntil atomic.Int64           // unix nanoseconds; 0 when never ejected
+	strikes      atomic.Int32           // ejections since the back-off last started over
+	ejectReason  atomic.Pointer[string] // why it was last ejected (see health)
 }
 
 // healthConfig is a route's passive health policy.

@@ -6,19 +6,19 @@ import (
 	"encoding/hex"
 	"io"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/edgeplane/edgeplane/internal/keyspace"
-	"github.com/edgeplane/edgeplane/internal/publish"
 	"github.com/edgeplane/edgeplane/internal/requestlog"
 	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
 
-// Publisher receives one record per proxied request. Publish must never block (a
-// *publish.Publisher drops and counts what its buffer cannot hold).
+// Publisher receives one record per proxied request: an entry of stream with one field
+// whose value is the encoded record (requestlog.Field, requestlog.Compact). PublishValue
+// must copy value, never block, and should not allocate (a *publish.Publisher drops and
+// counts what its buffer cannot hold); shard spreads concurrent callers over its locks.
 type Publisher interface {
-	Publish(publish.Record)
+	PublishValue(shard uint8, stream, field string, value []byte)
 }
 
 // DefaultRequestStream is the stream request records go to when none is configured.
@@ -126,15 +126,16 @@ type exchange struct {
 	bytesOut int64
 	route    *Route  // nil when none matched
 	target   *target // nil when no backend was tried
+	tries    int     // tries made (retries + 1); 0 when no backend was tried
 	revision int64
 }
 
-// record builds and publishes the request record. Strings pointing into connection
-// buffers are copied.
-func (tr *tracing) record(p *Proxy, sc *tracectx.Context, host, method, path, client string, x *exchange) {
-	r := requestlog.Record{
-		TraceID: hex.EncodeToString(sc.TraceID[:]), SpanID: hex.EncodeToString(sc.SpanID[:]),
-		Node: p.node, Host: strings.Clone(host), Method: method, Path: strings.Clone(path),
+// record encodes the request record into buf (returned for reuse; host and path may
+// point into connection buffers: they are only read) and publishes it. Hot: once per
+// request; no allocation once buf has room.
+func (tr *tracing) record(p *Proxy, sc *tracectx.Context, host, method, path, client string, x *exchange, buf []byte) []byte {
+	r := requestlog.Compact{
+		TraceID: sc.TraceID, SpanID: sc.SpanID, Node: p.node, Host: host, Method: method, Path: path,
 		Status: x.status, Duration: x.duration, BytesIn: x.bytesIn, BytesOut: x.bytesOut,
 		Client: client, Revision: x.revision,
 	}
@@ -144,7 +145,10 @@ func (tr *tracing) record(p *Proxy, sc *tracectx.Context, host, method, path, cl
 	if x.target != nil {
 		r.Upstream = x.target.raw
 	}
-	tr.pub.Publish(publish.Record{Stream: tr.stream, Values: r.Values()})
+	buf = r.Append(buf[:0])
+	// The span id is ours and random: it spreads connections over the publisher's locks.
+	tr.pub.PublishValue(sc.SpanID[0], tr.stream, requestlog.Field, buf)
+	return buf
 }
 
 // httpRequest is a net/http-path request's trace state, in its context.

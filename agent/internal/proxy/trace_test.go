@@ -5,33 +5,53 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
-	"github.com/edgeplane/edgeplane/internal/publish"
 	"github.com/edgeplane/edgeplane/internal/requestlog"
 	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
 
-// chanPublisher hands every record to the test.
-type chanPublisher chan publish.Record
+// copyPublisher does what publish.Publisher does on the request path (copy the value under
+// a lock) and throws the copies away once 1 MiB has gathered.
+type copyPublisher struct {
+	mu  sync.Mutex
+	buf []byte
+}
 
-func (c chanPublisher) Publish(r publish.Record) { c <- r }
+func (c *copyPublisher) PublishValue(_ uint8, _, _ string, value []byte) {
+	c.mu.Lock()
+	if len(c.buf)+len(value) > 1<<20 {
+		c.buf = c.buf[:0]
+	}
+	c.buf = append(c.buf, value...)
+	c.mu.Unlock()
+}
+
+// chanPublisher hands every record to the test.
+type chanPublisher chan published
+
+type published struct {
+	stream string
+	values map[string]any
+}
+
+func (c chanPublisher) PublishValue(_ uint8, stream, field string, value []byte) {
+	c <- published{stream, map[string]any{field: string(value)}}
+}
 
 func (c chanPublisher) next(t *testing.T) (string, requestlog.Record) {
 	t.Helper()
 	select {
 	case r := <-c:
-		m := map[string]any{}
-		for i := 0; i+1 < len(r.Values); i += 2 {
-			m[r.Values[i].(string)] = r.Values[i+1]
-		}
+		m := r.values
 		rec, err := requestlog.Parse(m)
 		if err != nil {
 			t.Fatalf("record does not parse: %v (%v)", err, m)
 		}
-		return r.Stream, rec
+		return r.stream, rec
 	case <-time.After(5 * time.Second):
 		t.Fatal("no request record within 5s")
 		return "", requestlog.Record{}
@@ -153,18 +173,18 @@ func BenchmarkTraceCost(b *testing.B) {
 	p := &Proxy{node: "bench-node"}
 	for _, on := range []bool{false, true} {
 		b.Run(map[bool]string{false: "headers", true: "headers+record"}[on], func(b *testing.B) {
-			pub := newDrainPublisher(65536)
-			defer pub.close()
+			pub := &copyPublisher{}
 			tr := &tracing{pub: pub, stream: DefaultRequestStream}
 			rng := newRand()
 			buf := make([]byte, 0, 256)
+			var rec []byte
 			b.ReportAllocs()
 			for b.Loop() {
 				sc := span(in, rng)
 				buf = appendTraceHeaders(appendTraceparent(buf[:0], &sc), &sc)
 				if on {
-					tr.record(p, &sc, "bench.test", http.MethodGet, "/api/items", "127.0.0.1",
-						&exchange{status: 200, duration: time.Millisecond, bytesIn: 180, bytesOut: 120, route: rt, target: tg, revision: 7})
+					rec = tr.record(p, &sc, "bench.test", http.MethodGet, "/api/items", "127.0.0.1",
+						&exchange{status: 200, duration: time.Millisecond, bytesIn: 180, bytesOut: 120, route: rt, target: tg, revision: 7}, rec)
 				}
 			}
 		})

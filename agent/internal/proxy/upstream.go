@@ -28,6 +28,8 @@ type upstream struct {
 	underscores  bool  // forward header names holding '_'
 	timeouts     transportKey
 	health       healthConfig
+	retries      retryPolicy
+	budget       *retryBudget
 	limits       breakerLimits // per-target circuit breakers
 	hash         *hashSource   // where LB_POLICY_HASH reads a request's key; nil for other policies
 	overflowMsg  string        // body of a 503 for a request a circuit breaker refused
@@ -73,6 +75,8 @@ func (p *Proxy) newUpstream(src *edgeplanev1.Route, tgs []*edgeplanev1.Target, r
 		timeouts:     rt.tkey,
 		underscores:  rt.underscores,
 		health:       p.health.forRoute(src.GetOutlierDetection()),
+		retries:      newRetryPolicy(src.GetRetryPolicy()),
+		budget:       newRetryBudget(src.GetRetryPolicy()),
 		limits:       newBreakerLimits(src.GetCircuitBreakers(), rt.tkey.connect),
 		hash:         newHashSource(src.GetLoadBalancer()),
 		overflowMsg:  overflowMessage(src.GetName()),
@@ -120,6 +124,7 @@ func (u *upstream) reverseProxy(t *http.Transport) *httputil.ReverseProxy {
 		delete(resp.Header, "Traceparent") // the agent returns its own span and trace id
 		delete(resp.Header, traceIDHeader)
 		u.response.apply(resp.Header)
+		u.setAttempts(resp.Header, resp.Request)
 		return nil
 	}
 	return rp
@@ -199,6 +204,7 @@ func (u *upstream) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if isTimeout(err) {
 		status = http.StatusGatewayTimeout
 	}
+	u.setAttempts(w.Header(), r)
 	if r.ProtoMajor == 1 && bodyUnread(r) {
 		w.Header().Set("Connection", "close") // the rest of the body is no request
 	}
@@ -222,55 +228,6 @@ func writeError(w http.ResponseWriter, status int, body string) {
 	fmt.Fprint(w, body)
 }
 
-// retrier is the net/http path's RoundTripper: it records passive health and retries an
-// idempotent request without a body once on another target when the connection to the
-// first could not be made.
-type retrier struct {
-	up *upstream
-	tr *http.Transport
-}
-
-func (rt *retrier) RoundTrip(req *http.Request) (*http.Response, error) {
-	t, _ := req.Context().Value(targetKey{}).(*target)
-	resp, err := rt.tr.RoundTrip(req)
-	if err == nil || t == nil {
-		if t != nil {
-			rt.up.answered(t, resp.StatusCode, nanotime())
-		}
-		return resp, err
-	}
-	if req.Context().Err() != nil {
-		return nil, err // the client went away; not the target's fault
-	}
-	now := nanotime()
-	rt.up.failed(t, err, now)
-	if !isDialError(err) || !retryable(req.Method, req.ContentLength > 0 || req.Body != nil && req.Body != http.NoBody) {
-		return nil, err
-	}
-	t2 := rt.up.pick(now, t, rt.up.hash.keyOfRequest(req))
-	if t2 == nil || !rt.up.admit(t2) {
-		return nil, err
-	}
-	defer rt.up.done(t2) // the retry's slot is held until its response head (the first's to the end)
-	if rq, _ := req.Context().Value(httpRequestKey{}).(*httpRequest); rq != nil {
-		rq.x.target = t2
-	}
-	retry := req.Clone(req.Context())
-	retry.URL.Scheme, retry.URL.Host = t2.url.Scheme, t2.url.Host
-	retry.URL.Path = t2.url.Path + strings.TrimPrefix(req.URL.Path, t.url.Path)
-	retry.URL.RawPath = t2.url.EscapedPath() + strings.TrimPrefix(req.URL.EscapedPath(), t.url.EscapedPath())
-	if !rt.up.preserveHost {
-		retry.Host = ""
-	}
-	resp, err = rt.tr.RoundTrip(retry)
-	if err != nil {
-		rt.up.failed(t2, err, nanotime())
-	} else {
-		rt.up.answered(t2, resp.StatusCode, nanotime())
-	}
-	return resp, err
-}
-
 // failed records a failed exchange with t: passive health and the route's error counter.
 func (u *upstream) failed(t *target, err error, now int64) {
 	u.metrics.UpstreamError(kindOf(err))
@@ -290,20 +247,12 @@ func (u *upstream) answered(t *target, status int, now int64) {
 // outlier counts a failure against t and ejects it at the threshold.
 func (u *upstream) outlier(t *target, now int64, err error) {
 	if cooldown := t.failed(u.health, now); cooldown != 0 {
+		t.ejected(u.health.after, err)
 		u.picker.rebuild(now)
+		u.p.healthChanged()
 		u.log.Warn("target ejected after consecutive failures", "target", t.host,
 			"cooldown", time.Duration(cooldown), "error", err)
 	}
-}
-
-// retryable reports whether a request may be sent again to another target after the
-// connection to the first failed: idempotent methods without a body.
-func retryable(method string, hasBody bool) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete:
-		return !hasBody
-	}
-	return false
 }
 
 func isDialError(err error) bool {

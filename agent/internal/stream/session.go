@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -16,7 +17,8 @@ type connectStream = grpc.BidiStreamingClient[edgeplanev1.AgentMessage, edgeplan
 // session runs one stream until it breaks. applied reports whether any update was applied.
 func (c *Client) session(ctx context.Context) (applied bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	var reporting sync.WaitGroup
+	defer func() { cancel(); reporting.Wait() }()
 	defer c.stopRenewal()
 	st, err := c.api.Connect(ctx)
 	if err != nil {
@@ -27,6 +29,10 @@ func (c *Client) session(ctx context.Context) (applied bool, err error) {
 	}
 	if err := c.renew(st, cancel); err != nil {
 		return false, err
+	}
+	if c.cfg.TargetHealth != nil {
+		reporting.Add(1)
+		go func() { defer reporting.Done(); c.reportHealth(ctx, st) }()
 	}
 	for first := true; ; first = false {
 		msg, err := st.Recv()
@@ -44,10 +50,12 @@ func (c *Client) session(ctx context.Context) (applied bool, err error) {
 		}
 		reply, ok := c.handle(ctx, u)
 		applied = applied || ok
-		if err := st.Send(reply); err != nil {
+		if err := c.send(st, reply); err != nil {
 			return applied, fmt.Errorf("answering revision %d: %w", u.GetRevision(), err)
 		}
 		if c.resync {
+			c.sendMu.Lock() // no report after the half-close
+			defer c.sendMu.Unlock()
 			closeGently(st, cancel)
 			return applied, errResync
 		}
@@ -160,5 +168,37 @@ func (c *Client) stopRenewal() {
 	if c.renewTimer != nil {
 		c.renewTimer.Stop()
 		c.renewTimer = nil
+	}
+}
+
+// send sends msg on st; the session's sends go one at a time.
+func (c *Client) send(st connectStream, msg *edgeplanev1.AgentMessage) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	return st.Send(msg)
+}
+
+// reportHealth sends the latest target health report, then each newer one, at most one per
+// ReportGap (changes meanwhile coalesce into the next), until ctx ends or a send fails (the
+// session's receive loop sees the broken stream).
+func (c *Client) reportHealth(ctx context.Context, st connectStream) {
+	gap := c.cfg.ReportGap
+	if gap <= 0 {
+		gap = DefaultReportGap
+	}
+	for {
+		report, changed := c.cfg.TargetHealth()
+		msg := &edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_TargetHealth{TargetHealth: report}}
+		if err := c.send(st, msg); err != nil {
+			return
+		}
+		if !sleep(ctx, gap) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
 	}
 }

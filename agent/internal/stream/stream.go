@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,7 +48,17 @@ type Config struct {
 	Renewal Renewal
 	// OnSettings, if set, receives the agent's own settings from the control plane.
 	OnSettings func(*edgeplanev1.AgentSettings)
+	// TargetHealth, if set, returns the agent's latest target health report and a channel
+	// closed when a newer one exists. Each stream sends the latest report after its Hello,
+	// then every newer one, at most one per ReportGap.
+	TargetHealth func() (*edgeplanev1.TargetHealthReport, <-chan struct{})
+	// ReportGap is the least time between two health reports; default DefaultReportGap.
+	ReportGap time.Duration
 }
+
+// DefaultReportGap is the least time between two target health reports of one agent:
+// changes within it are coalesced into one report.
+const DefaultReportGap = time.Second
 
 // Renewal is an agent certificate that can be renewed over the config stream.
 type Renewal interface {
@@ -69,6 +80,8 @@ type Client struct {
 	renewDue atomic.Bool
 	// renewTimer ends the current stream when the certificate is due; owned by Run's goroutine.
 	renewTimer *time.Timer
+	// sendMu serialises a session's sends: its answers and its health reports.
+	sendMu sync.Mutex
 }
 
 // New returns a Client; it does not connect until Run.

@@ -14,8 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/edgeplane/edgeplane/bench/internal/harness"
@@ -38,18 +36,11 @@ func run() error {
 	settle := flag.Duration("settle", 6*time.Second, "wait after the last snapshot before sampling (>= one 5s heartbeat)")
 	samples := flag.Int("samples", 5, "RSS samples (1s apart); the median is reported")
 	flag.Parse()
-	harness.RaiseNoFile()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	b, err := harness.ControlBinary(*bin)
+	ctx, b, rds, done, err := harness.Setup(*bin)
 	if err != nil {
 		return err
 	}
-	rds, err := harness.StartRedis(ctx)
-	if err != nil {
-		return err
-	}
-	defer rds.Stop()
+	defer done()
 	cp, err := harness.StartControl(ctx, harness.ControlOptions{Bin: b, RedisURL: rds.URL(), Replica: "bench-mem", Env: []string{"GODEBUG=gctrace=1"}})
 	if err != nil {
 		return err

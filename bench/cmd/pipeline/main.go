@@ -13,9 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"slices"
-	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -44,17 +42,11 @@ func run() error {
 	rate := flag.Int("rate", 20000, "request records per second")
 	dur := flag.Duration("duration", 5*time.Second, "how long to publish")
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	b, err := harness.ControlBinary(*bin)
+	ctx, b, rds, done, err := harness.Setup(*bin)
 	if err != nil {
 		return err
 	}
-	rds, err := harness.StartRedis(ctx)
-	if err != nil {
-		return err
-	}
-	defer rds.Stop()
+	defer done()
 	cp, err := harness.StartControl(ctx, harness.ControlOptions{Bin: b, RedisURL: rds.URL()})
 	if err != nil {
 		return err

@@ -23,11 +23,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/edgeplane/edgeplane/bench/internal/harness"
@@ -60,18 +58,11 @@ func run() error {
 		}
 		sizes = append(sizes, n)
 	}
-	harness.RaiseNoFile()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	b, err := harness.ControlBinary(*bin)
+	ctx, b, rds, done, err := harness.Setup(*bin)
 	if err != nil {
 		return err
 	}
-	rds, err := harness.StartRedis(ctx)
-	if err != nil {
-		return err
-	}
-	defer rds.Stop()
+	defer done()
 	for _, n := range sizes {
 		results := map[string][]result{}
 		for r := range max(*repeat, 1) {

@@ -13,12 +13,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -49,18 +47,11 @@ func run() error {
 	agentsFlag := flag.String("agents", "0,100", "connected agents per run, comma-separated")
 	conns := flag.Int("conns", 4, "gRPC connections the writers share")
 	flag.Parse()
-	harness.RaiseNoFile()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	b, err := harness.ControlBinary(*bin)
+	ctx, b, rds, done, err := harness.Setup(*bin)
 	if err != nil {
 		return err
 	}
-	rds, err := harness.StartRedis(ctx)
-	if err != nil {
-		return err
-	}
-	defer rds.Stop()
+	defer done()
 
 	base, err := incrBaseline(ctx, rds, *clients, *dur)
 	if err != nil {

@@ -16,7 +16,8 @@ import (
 type round struct {
 	m     *Manager
 	now   time.Time
-	hosts map[string]*traffic // nil until read
+	hosts map[string]*traffic  // nil until read
+	fleet []*edgeplanev1.Agent // nil until read
 }
 
 // traffic is one host's requests over the window.
@@ -30,7 +31,7 @@ func (m *Manager) hasSource(r Rule) bool {
 	switch r.Kind {
 	case ErrorRate, Latency:
 		return m.cfg.Metrics != nil
-	case AgentDown:
+	case AgentDown, NoHealthyTarget:
 		return m.cfg.Agents != nil
 	case TelemetryStore:
 		return m.cfg.Telemetry != nil
@@ -45,6 +46,8 @@ func (rd *round) check(ctx context.Context, r Rule) ([]Alert, error) {
 		return rd.checkTraffic(ctx, r)
 	case AgentDown:
 		return rd.checkAgents(ctx, r)
+	case NoHealthyTarget:
+		return rd.checkTargets(ctx, r)
 	case ConsumerLag:
 		return rd.checkLag(ctx, r)
 	case TelemetryStore:
@@ -106,9 +109,9 @@ func (rd *round) checkTraffic(ctx context.Context, r Rule) ([]Alert, error) {
 
 // checkAgents fires for agents disconnected longer than r.Duration.
 func (rd *round) checkAgents(ctx context.Context, r Rule) ([]Alert, error) {
-	agents, err := rd.m.cfg.Agents.Agents(ctx)
+	agents, err := rd.agents(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing agents: %w", err)
+		return nil, err
 	}
 	var out []Alert
 	for _, a := range agents {

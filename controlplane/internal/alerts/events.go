@@ -20,8 +20,8 @@ const maxEventAge = 10 * time.Minute
 
 // Handle implements streams.Handler for the events stream: certificate_failed,
 // certificate_expiring, service_died and service_oom fire their rules' alerts;
-// certificate_ready, service_started and service_deleted resolve them; agent_connected and
-// agent_disconnected make Run evaluate at once. Other events, events that do not parse, and
+// certificate_ready, service_started and service_deleted resolve them; agent_connected,
+// agent_disconnected, target_unhealthy and target_healthy make Run evaluate at once. Other events, events that do not parse, and
 // events older than maxEventAge, are acknowledged and ignored. Entries handled are
 // acknowledged; on a Redis error the rest stay pending for a retry.
 func (m *Manager) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
@@ -48,7 +48,7 @@ func (m *Manager) Handle(ctx context.Context, stream, group string, msgs []redis
 func (m *Manager) handleEvent(ctx context.Context, ev event.Event) error {
 	now := time.Now()
 	switch e := ev.(type) {
-	case *event.AgentConnected, *event.AgentDisconnected:
+	case *event.AgentConnected, *event.AgentDisconnected, *event.TargetUnhealthy, *event.TargetHealthy:
 		m.evaluateSoon()
 	case *event.CertificateFailed:
 		return m.fireKind(ctx, CertificateFailure, func(r Rule) (Alert, bool) {

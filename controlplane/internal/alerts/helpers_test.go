@@ -19,6 +19,7 @@ import (
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/publish"
 	"github.com/edgeplane/edgeplane/internal/redistest"
+	"github.com/edgeplane/edgeplane/internal/waitfor"
 )
 
 // amAlert is what an Alertmanager receives.
@@ -124,13 +125,7 @@ func startManager(t *testing.T, cfg alerts.Config) *alerts.Manager {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.True(t, 10*time.Second, what, ok)
 }
 
 func activeIDs(t *testing.T, m *alerts.Manager) []string {

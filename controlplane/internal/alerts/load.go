@@ -20,7 +20,7 @@ type ruleFile struct {
 }
 
 var knownKinds = map[Kind]bool{ErrorRate: true, Latency: true, CertificateExpiry: true, CertificateFailure: true,
-	AgentDown: true, ServiceDied: true, ConsumerLag: true, TelemetryStore: true}
+	AgentDown: true, ServiceDied: true, ConsumerLag: true, TelemetryStore: true, NoHealthyTarget: true}
 
 // LoadRules reads rules from a JSON array such as
 //
@@ -55,7 +55,7 @@ func LoadRules(path string) ([]Rule, error) {
 
 func (r ruleFile) rule() (Rule, error) {
 	if !knownKinds[r.Kind] {
-		return Rule{}, fmt.Errorf("kind %q: use error_rate, latency, certificate_expiry, certificate_failure, agent_down, service_died, consumer_lag or telemetry_store", r.Kind)
+		return Rule{}, fmt.Errorf("kind %q: use error_rate, latency, certificate_expiry, certificate_failure, agent_down, service_died, consumer_lag, telemetry_store or no_healthy_target", r.Kind)
 	}
 	switch r.Severity {
 	case "", Critical, Warning, Info:

@@ -53,6 +53,10 @@ const (
 	// or at 90% of its maxmemory (with noeviction it then refuses writes), or the control
 	// plane's publisher dropping records or failing writes. Labels: store.
 	TelemetryStore Kind = "telemetry_store"
+	// NoHealthyTarget fires per agent and route while the agent reports no healthy target
+	// for the route (every one ejected or failing health checks); it resolves when one is
+	// healthy again or the agent stops reporting the route. Labels: node_id, route.
+	NoHealthyTarget Kind = "no_healthy_target"
 )
 
 // Rule is one alerting rule. Which threshold fields a rule reads depends on its Kind; a zero
@@ -92,6 +96,7 @@ func DefaultRules() []Rule {
 		{Name: "ServiceDied", Kind: ServiceDied, Severity: Critical},
 		{Name: "ConsumerLag", Kind: ConsumerLag, Severity: Warning, Duration: 5 * time.Second, Group: "metrics"},
 		{Name: "TelemetryDropping", Kind: TelemetryStore, Severity: Critical},
+		{Name: "NoHealthyTarget", Kind: NoHealthyTarget, Severity: Critical},
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/auth"
 	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
@@ -19,9 +20,9 @@ type Fleet struct {
 	edgeplanev1.UnimplementedFleetServiceServer
 	edgeplanev1.UnimplementedAgentServiceServer
 	Fanout *fanout.Fanout
-	// Sessions is the context agent streams run under; cancelling it ends them all, which
-	// lets a graceful stop finish. Nil means each stream's own context only.
-	Sessions context.Context
+	// Sessions, once closed, ends every agent stream, which lets a graceful stop finish.
+	// Nil: each stream ends with its own context only.
+	Sessions <-chan struct{}
 	// Enrollment serves Enroll and RevokeAgent; its Enroller is nil when TLS is off.
 	Enrollment *Enrollment
 	// RequireCert makes Connect demand a verified agent certificate and bind the stream to
@@ -34,6 +35,9 @@ var (
 	_ edgeplanev1.AgentServiceServer = (*Fleet)(nil)
 )
 
+// maxListAgentsBytes bounds the agents of one ListAgents page, in encoded bytes.
+const maxListAgentsBytes = 3 << 20
+
 // ListAgents implements FleetService.ListAgents.
 func (h *Fleet) ListAgents(ctx context.Context, req *edgeplanev1.ListAgentsRequest) (*edgeplanev1.ListAgentsResponse, error) {
 	all, err := h.Fanout.Agents(ctx)
@@ -44,6 +48,10 @@ func (h *Fleet) ListAgents(ctx context.Context, req *edgeplanev1.ListAgentsReque
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	// Agents with many targets report their health (up to 1,000 entries each): a page stops
+	// before it outgrows what a gRPC client takes by default (4 MiB).
+	items, next = page.Fit(items, (*edgeplanev1.Agent).GetNodeId, func(a *edgeplanev1.Agent) int { return proto.Size(a) },
+		maxListAgentsBytes, next)
 	return &edgeplanev1.ListAgentsResponse{Agents: items, NextPageToken: next}, nil
 }
 
@@ -114,9 +122,15 @@ func (h *Fleet) RevokeAgent(ctx context.Context, req *edgeplanev1.RevokeAgentReq
 	return res, err
 }
 
-// mergeCancel returns a context of a that is also cancelled when b is.
-func mergeCancel(a, b context.Context) (context.Context, context.CancelFunc) {
+// mergeCancel returns a context of a that is also cancelled when b is closed.
+func mergeCancel(a context.Context, b <-chan struct{}) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(a)
-	stop := context.AfterFunc(b, cancel)
-	return ctx, func() { stop(); cancel() }
+	go func() { // ends with ctx, which the caller's cancel ends
+		select {
+		case <-b:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/waitfor"
 )
 
 // traceOf returns the x-trace-id the server sent with a call.
@@ -155,17 +156,4 @@ func TestGuard_StreamsPerPrincipal(t *testing.T) {
 	})
 }
 
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var eventually = waitfor.Eventually

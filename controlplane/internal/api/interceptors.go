@@ -103,7 +103,9 @@ func callLevel(code codes.Code) slog.Level {
 	return slog.LevelWarn
 }
 
-// tracedStream gives a stream handler the traced context.
+// tracedStream gives a stream handler the traced context. It keeps a context in a struct
+// (against STYLE, necessarily): grpc.ServerStream hands its handler the context through
+// its Context method, so a wrapper that changes the context must hold it.
 type tracedStream struct {
 	grpc.ServerStream
 	ctx context.Context

@@ -159,6 +159,14 @@ func (h *Telemetry) GetAlertSummary(ctx context.Context, _ *edgeplanev1.GetAlert
 	for _, a := range alerts {
 		res.BySeverity[a.GetSeverity()]++
 	}
+	hours, err := h.Reader.AlertHours(ctx, time.Now())
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	for _, hr := range hours {
+		res.Hourly = append(res.Hourly, &edgeplanev1.AlertHour{StartTime: timestamppb.New(hr.Start),
+			Fired: int32(hr.Fired), Resolved: int32(hr.Resolved)})
+	}
 	return res, nil
 }
 
@@ -179,7 +187,7 @@ func (h *Telemetry) GetConsumerLag(ctx context.Context, _ *edgeplanev1.GetConsum
 	res := &edgeplanev1.GetConsumerLagResponse{}
 	for g, l := range lags {
 		res.Consumers = append(res.Consumers, &edgeplanev1.ConsumerLag{Stream: g.Stream, Group: g.Group,
-			Lag: durationpb.New(l.Age), Pending: l.Pending, Undelivered: l.Undelivered})
+			Lag: durationpb.New(l.Age), Pending: l.Pending, Undelivered: l.Undelivered, MessagesProcessed: l.Processed})
 	}
 	sort.Slice(res.Consumers, func(i, j int) bool { return res.Consumers[i].GetStream() < res.Consumers[j].GetStream() })
 	return res, nil

@@ -8,11 +8,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/edgeplane/edgeplane/internal/redisurl"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -49,6 +51,12 @@ import (
 type Config struct {
 	// RedisURL is the state store (see newRedis for the URL forms). Required unless Dev.
 	RedisURL string
+	// RedisMinReplicas, when positive, makes config writes wait (WAIT) until that many Redis
+	// replicas confirm them before they are acknowledged; unconfirmed writes fail with
+	// Unavailable (they may still take effect). RedisMinReplicasTimeout bounds the wait
+	// (default store.DefaultMinReplicasTimeout). See ha.go.
+	RedisMinReplicas        int
+	RedisMinReplicasTimeout time.Duration
 	// Dev runs on an embedded in-memory Redis-compatible store; nothing persists.
 	Dev bool
 	// Auth configures authentication and authorization (auth.go).
@@ -141,8 +149,8 @@ type App struct {
 	policy    *auth.Policy        // the method table (auth.go)
 	authn     *auth.Authenticator // says who is calling
 	health    *health.Server
-	sessions  context.Context
-	endAll    context.CancelFunc
+	sessions  chan struct{} // closed by endAll: ends every agent stream
+	endAll    func()
 	ca        *pki.CA // the cluster CA; nil with TLS off
 	store     *store.Store
 	dash      *dashboard.Dashboard // nil when not served
@@ -159,6 +167,9 @@ func New(cfg Config) (*App, error) {
 	if err := a.checkTransport(); err != nil {
 		return nil, err
 	}
+	if err := checkMinReplicas(a.cfg); err != nil {
+		return nil, err
+	}
 	if err := a.checkDashboard(); err != nil {
 		return nil, err
 	}
@@ -170,7 +181,8 @@ func New(cfg Config) (*App, error) {
 		a.closeAll()
 		return nil, err
 	}
-	a.store = store.New(store.Config{Client: a.rdb, ACLClient: a.tel.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets})
+	a.store = store.New(store.Config{Client: a.rdb, ACLClient: a.tel.rdb, Namespace: a.cfg.Namespace, Secrets: a.secrets,
+		MinReplicas: a.cfg.RedisMinReplicas, MinReplicasTimeout: a.cfg.RedisMinReplicasTimeout})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	creds, err := a.setupTLS(ctx, a.store)
@@ -221,6 +233,11 @@ func (a *App) open() error {
 	case url == "":
 		return errors.New("no state store: set --redis-url (or EDGEPLANE_REDIS_URL), or --dev for an in-memory one")
 	}
+	if u := a.cfg.AgentRedisURL; u != "" && u != NoAgentRedis {
+		if err := redisurl.Validate(u); err != nil {
+			return fmt.Errorf("--agent-redis-url: %w", err)
+		}
+	}
 	var err error
 	switch {
 	case a.cfg.SecretsKeyFile != "":
@@ -268,7 +285,8 @@ func (a *App) build(creds []grpc.ServerOption) {
 		State: a.state, Store: st, ReplicaID: a.cfg.ReplicaID, Heartbeat: a.cfg.Heartbeat, Events: a.events.For("fanout"),
 		Logger: a.log.With("component", "fanout"), Settings: a.agentSettings(st), Renew: a.renewAgent,
 	})
-	a.sessions, a.endAll = context.WithCancel(context.Background())
+	a.sessions = make(chan struct{})
+	a.endAll = sync.OnceFunc(func() { close(a.sessions) })
 	a.prom = prometheus.NewRegistry()
 	a.prom.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.grpc = grpc.NewServer(append(append(append(api.Interceptors(a.log, a.prom), a.guardOptions(st)...),

@@ -68,3 +68,17 @@ func OpenTokenAdmin(redisURL, namespace string) (admin *auth.TokenAdmin, close f
 	st := store.New(store.Config{Client: rdb, Namespace: namespace})
 	return &auth.TokenAdmin{Store: st}, rdb.Close, nil
 }
+
+// OpenStore opens the store in the Redis at redisURL under namespace without a secrets key
+// (sealed values stay sealed), for `edgeplane-control backup` and `restore`. Call close
+// when done.
+func OpenStore(redisURL, namespace string) (st *store.Store, close func() error, err error) {
+	if redisURL == "" {
+		return nil, nil, errors.New("no state store: set --redis-url (or EDGEPLANE_REDIS_URL)")
+	}
+	rdb, err := newRedis(redisURL, 2)
+	if err != nil {
+		return nil, nil, err
+	}
+	return store.New(store.Config{Client: rdb, Namespace: namespace}), rdb.Close, nil
+}

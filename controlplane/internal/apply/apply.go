@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/certs"
@@ -33,23 +34,34 @@ type Config struct {
 	Wake func()
 	// Events receives route_changed for every route the apply changed. Nil drops them.
 	Events *telemetry.Events
+	// Services runs Docker service operations. Nil: declaring services fails with
+	// model.ErrFailedPrecondition (Docker services are disabled).
+	Services Services
+	// Logger defaults to discarding.
+	Logger *slog.Logger
 }
 
 // Service applies declared sets. Safe for concurrent use.
 type Service struct {
 	cfg        Config
+	log        *slog.Logger
 	selfSigned *certs.SelfSigned
 }
 
 // New returns a Service.
 func New(cfg Config) *Service {
-	return &Service{cfg: cfg, selfSigned: &certs.SelfSigned{Store: cfg.Store, State: cfg.State}}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, log: log, selfSigned: &certs.SelfSigned{Store: cfg.Store, State: cfg.State}}
 }
 
 // Request is a declared set.
 type Request struct {
 	Routes       []*edgeplanev1.Route
 	Certificates []*edgeplanev1.Certificate
+	Services     []*edgeplanev1.Service
 	DryRun       bool
 	// Prune deletes the objects whose labels include every Selector label and that the set
 	// does not name.
@@ -59,9 +71,14 @@ type Request struct {
 
 // Result says what an apply did (or, dry, would do).
 type Result struct {
-	// Revision is the revision holding the change; 0 for a dry run or when nothing changed.
+	// Revision is the revision holding the change of routes and certificates (or, with
+	// services only, the last revision the apply made); 0 for a dry run or when nothing
+	// changed.
 	Revision int64
-	Changes  []*edgeplanev1.ConfigChange
+	// Latest is the last revision the apply made (pruned services' endpoints are removed
+	// after Revision): the one to wait for.
+	Latest  int64
+	Changes []*edgeplanev1.ConfigChange
 }
 
 // maxAttempts bounds the retries of an apply whose objects changed under it (concurrent
@@ -73,7 +90,7 @@ const maxAttempts = 10
 // when a route would lack its certificate, model.ErrUnavailable when the store or state
 // cannot be read. Nothing is stored on any error.
 func (s *Service) Apply(ctx context.Context, req Request) (Result, error) {
-	if err := validate(req, s.cfg.ACMEDirectory); err != nil {
+	if err := s.validate(ctx, req); err != nil {
 		return Result{}, err
 	}
 	for range maxAttempts {
@@ -81,20 +98,45 @@ func (s *Service) Apply(ctx context.Context, req Request) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		if req.DryRun || len(p.writes) == 0 {
+		if req.DryRun || len(p.writes) == 0 && len(p.svcOps) == 0 {
 			return Result{Changes: p.changes}, nil
 		}
-		rev, err := s.commit(ctx, p)
+		res, err := s.run(ctx, p)
 		if isRace(err) {
 			continue // an object changed between the plan and the commit: plan again
 		}
 		if err != nil {
 			return Result{}, err
 		}
-		s.announce(ctx, p, rev)
-		return Result{Revision: rev, Changes: p.changes}, nil
+		s.announce(ctx, p, res.Revision)
+		return res, nil
 	}
 	return Result{}, fmt.Errorf("applying the config: %w: objects kept changing under it (%d attempts)", model.ErrConflict, maxAttempts)
+}
+
+// run carries out a plan: services created and changed, then the routes' and
+// certificates' revision, then pruned services removed.
+func (s *Service) run(ctx context.Context, p *plan) (Result, error) {
+	undo, svcRev, err := s.applyServices(ctx, p.svcOps)
+	if err != nil {
+		return Result{}, err
+	}
+	var rev int64
+	if len(p.writes) > 0 {
+		if rev, err = s.commit(ctx, p); err != nil {
+			undo.run(ctx, s.logUndo)
+			return Result{}, err
+		}
+	}
+	delRev, err := s.deleteServices(ctx, p.svcOps)
+	latest := max(rev, svcRev, delRev)
+	if err != nil {
+		return Result{}, fmt.Errorf("applied at revision %d, but removing pruned services failed: %w", latest, err)
+	}
+	if rev == 0 {
+		rev = latest
+	}
+	return Result{Revision: rev, Latest: latest, Changes: p.changes}, nil
 }
 
 // commit makes the self-signed certificates the plan's routes need (make before break),
@@ -109,6 +151,10 @@ func (s *Service) commit(ctx context.Context, p *plan) (int64, error) {
 }
 
 func isRace(err error) bool {
+	var step *stepError
+	if errors.As(err, &step) {
+		return false
+	}
 	return errors.Is(err, model.ErrConflict) || errors.Is(err, model.ErrAlreadyExists) || errors.Is(err, model.ErrNotFound)
 }
 

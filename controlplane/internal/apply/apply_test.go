@@ -163,3 +163,52 @@ func TestApply_RouteNeedsItsCertificate(t *testing.T) {
 		t.Fatalf("got %v, want a violation of routes[1].tls.certificate", err)
 	}
 }
+
+// TestApply_CertificatesChangeAndPrune: a declared certificate's new domains are a change
+// that schedules a new order; pruning it removes its metadata; an uploaded certificate is
+// never replaced by an apply.
+func TestApply_CertificatesChangeAndPrune(t *testing.T) {
+	svc, st := newService(t)
+	ctx := t.Context()
+	team := map[string]string{"team": "a"}
+	cert := &edgeplanev1.Certificate{Name: "shop", Domains: []string{"shop.test"}, Labels: team}
+	if _, err := svc.Apply(ctx, apply.Request{Certificates: []*edgeplanev1.Certificate{cert}}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := st.GetCertMeta(ctx, "shop")
+	if err != nil || before.GetStatus() != edgeplanev1.CertificateStatus_CERTIFICATE_STATUS_PENDING {
+		t.Fatalf("declared certificate: got %v %v, want PENDING metadata", before, err)
+	}
+	cert.Domains = []string{"shop.test", "www.shop.test"}
+	res, err := svc.Apply(ctx, apply.Request{Certificates: []*edgeplanev1.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := summary(res), []string{"CHANGED certificate/shop[domains]"}; !slices.Equal(got, want) {
+		t.Errorf("changes: got %q, want %q", got, want)
+	}
+	after, _ := st.GetCertMeta(ctx, "shop")
+	if len(after.GetDomains()) != 2 || after.GetRenewTime().AsTime().Before(before.GetRenewTime().AsTime()) {
+		t.Errorf("changed certificate: got domains %v renew %v, want two domains and a new order scheduled", after.GetDomains(), after.GetRenewTime())
+	}
+	res, err = svc.Apply(ctx, apply.Request{Routes: routes(1, "a"), Prune: true, Selector: team})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := summary(res); !slices.Contains(got, "DELETED certificate/shop[]") {
+		t.Errorf("changes: got %q, want the certificate pruned", got)
+	}
+	if _, err := st.GetCertMeta(ctx, "shop"); !errors.Is(err, model.ErrNotFound) {
+		t.Errorf("pruned certificate's metadata: got %v, want ErrNotFound", err)
+	}
+
+	uploaded := &edgeplanev1.Certificate{Name: "up", Domains: []string{"up.test"},
+		Source: edgeplanev1.CertificateSource_CERTIFICATE_SOURCE_UPLOADED}
+	if _, err := st.CreateCertMeta(ctx, uploaded); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Apply(ctx, apply.Request{Certificates: []*edgeplanev1.Certificate{{Name: "up", Domains: []string{"up.test"}}}})
+	if !errors.Is(err, model.ErrFailedPrecondition) {
+		t.Errorf("declaring an uploaded certificate: got %v, want ErrFailedPrecondition", err)
+	}
+}

@@ -12,10 +12,10 @@ import (
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
-// checkCertificates fails when a route written by the plan names a certificate agents do
-// not have (or one that covers none of its hosts), or when a route that stays names a
-// certificate the plan deletes.
-func (s *Service) checkCertificates(ctx context.Context, p *plan, req Request) error {
+// checkReferences fails when a route written by the plan names a certificate agents do
+// not have (or one that does not cover its hosts), or when a route the apply writes or
+// keeps names a certificate or a service the plan prunes.
+func (s *Service) checkReferences(ctx context.Context, p *plan, req Request) error {
 	index := make(map[string]int, len(req.Routes))
 	for i, r := range req.Routes {
 		index[r.GetName()] = i
@@ -47,6 +47,22 @@ func (s *Service) checkCertificates(ctx context.Context, p *plan, req Request) e
 		r := it.Value.(*edgeplanev1.Route)
 		if name := certName(r); !written[r.GetName()] && p.deletedCerts[name] && !p.deletes(store.KindRoute, r.GetName()) {
 			return fmt.Errorf("certificate %q is used by route %q, which this apply keeps: %w", name, r.GetName(), model.ErrFailedPrecondition)
+		}
+	}
+	return p.checkServices(s, written)
+}
+
+// checkServices fails when a route the apply writes or keeps names a service it prunes.
+func (p *plan) checkServices(s *Service, written map[string]bool) error {
+	for _, r := range p.routes {
+		if svc := r.GetService(); svc != "" && p.deletes(KindService, svc) {
+			return fmt.Errorf("route %q names service %q, which this apply prunes: %w", r.GetName(), svc, model.ErrFailedPrecondition)
+		}
+	}
+	for _, it := range s.cfg.State.Items(store.KindRoute) {
+		r := it.Value.(*edgeplanev1.Route)
+		if svc := r.GetService(); svc != "" && !written[r.GetName()] && !p.deletes(store.KindRoute, r.GetName()) && p.deletes(KindService, svc) {
+			return fmt.Errorf("route %q names service %q, which this apply prunes: %w", r.GetName(), svc, model.ErrFailedPrecondition)
 		}
 	}
 	return nil

@@ -20,9 +20,9 @@ import (
 type plan struct {
 	changes []*edgeplanev1.ConfigChange
 	writes  []store.Write
+	svcOps  []svcOp
 	routes  []*edgeplanev1.Route // routes written, for their self-signed certificates
-	// final maps the names of the certificates left after the apply to whether they
-	// are issued (their config item exists and stays).
+	// deletedCerts names the certificates the plan prunes.
 	deletedCerts map[string]bool
 }
 
@@ -50,7 +50,10 @@ func (s *Service) plan(ctx context.Context, req Request) (*plan, error) {
 	if err := s.planRoutes(p, req); err != nil {
 		return nil, err
 	}
-	if err := s.checkCertificates(ctx, p, req); err != nil {
+	if err := s.planServices(ctx, p, req); err != nil {
+		return nil, err
+	}
+	if err := s.checkReferences(ctx, p, req); err != nil {
 		return nil, err
 	}
 	slices.SortStableFunc(p.changes, func(a, b *edgeplanev1.ConfigChange) int {

@@ -1,6 +1,8 @@
 package apply
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/certs"
@@ -8,16 +10,16 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 )
 
-// MaxObjects bounds the routes plus certificates of one apply.
-const MaxObjects = 2000
+// MaxObjects bounds the routes, certificates and services of one apply.
+const MaxObjects = 1000
 
 // validate checks the whole request and reports every bad field, named by its object
 // ("routes[3].hosts[0]").
 func validate(req Request, defaultDirectory string) error {
 	var vs []model.FieldViolation
 	add := func(field, desc string) { vs = append(vs, model.FieldViolation{Field: field, Description: desc}) }
-	if n := len(req.Routes) + len(req.Certificates); n > MaxObjects {
-		add("routes", fmt.Sprintf("%d routes and certificates; at most %d in one apply", n, MaxObjects))
+	if n := len(req.Routes) + len(req.Certificates) + len(req.Services); n > MaxObjects {
+		add("routes", fmt.Sprintf("%d routes, certificates and services; at most %d in one apply", n, MaxObjects))
 		return &model.ValidationError{Violations: vs}
 	}
 	seen := map[string]int{}
@@ -43,6 +45,13 @@ func validate(req Request, defaultDirectory string) error {
 		}
 		seen[c.GetName()] = i
 	}
+	clear(seen)
+	for i, svc := range req.Services {
+		if j, dup := seen[svc.GetName()]; dup && svc.GetName() != "" {
+			add(fmt.Sprintf("services[%d].name", i), fmt.Sprintf("%q is also services[%d]", svc.GetName(), j))
+		}
+		seen[svc.GetName()] = i
+	}
 	if req.Prune && len(req.Selector) == 0 {
 		add("selector", "prune needs a label selector (such as {\"team\": \"a\"}) so it only deletes what this set owns")
 	}
@@ -61,6 +70,29 @@ func violations(err error) []model.FieldViolation {
 	}
 	if err != nil {
 		return []model.FieldViolation{{Field: "", Description: err.Error()}}
+	}
+	return nil
+}
+
+// validate checks the request, the services with the Docker manager's rules.
+func (s *Service) validate(ctx context.Context, req Request) error {
+	err := validate(req, s.cfg.ACMEDirectory)
+	var verr *model.ValidationError
+	if err != nil && !errors.As(err, &verr) {
+		return err
+	}
+	if len(req.Services) > 0 && s.cfg.Services == nil {
+		return fmt.Errorf("the request declares services but Docker services are disabled on this control plane: %w", model.ErrFailedPrecondition)
+	}
+	var vs []model.FieldViolation
+	if verr != nil {
+		vs = verr.Violations
+	}
+	for i, svc := range req.Services {
+		vs = append(vs, violations(s.cfg.Services.Validate(ctx, fmt.Sprintf("services[%d]", i), svc))...)
+	}
+	if len(vs) > 0 {
+		return &model.ValidationError{Violations: vs}
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
 
 // maxConcurrent bounds the orders one replica runs at once.
@@ -120,7 +121,9 @@ func (m *Manager) start(ctx context.Context, mt *maintainer, name string) {
 		case mt.sem <- struct{}{}:
 		}
 		defer func() { <-mt.sem }()
-		m.obtain(ctx, name)
+		// One trace per attempt: its logs and certificate_requested/ready/failed events share
+		// the trace id, from the order to the outcome.
+		m.obtain(tracectx.With(ctx, tracectx.New()), name)
 	}()
 }
 

@@ -2,10 +2,15 @@ package dashboard
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/alerts"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
@@ -61,7 +66,7 @@ func (d *Dashboard) recentAlerts(r *http.Request, v visitor) ([]*edgeplanev1.Str
 	for {
 		e, err := stream.Recv()
 		if err != nil {
-			if ctx.Err() != nil {
+			if caughtUp(ctx, err) {
 				break // the deadline ends the read: what came is what there is
 			}
 			return nil, err
@@ -75,6 +80,12 @@ func (d *Dashboard) recentAlerts(r *http.Request, v visitor) ([]*edgeplanev1.Str
 		got[i], got[j] = got[j], got[i]
 	}
 	return got, nil
+}
+
+// caughtUp: a TailEvents read ended by recentTimeout, seen from either side (the server's
+// copy of the deadline may end the stream, cleanly, just before the client's does).
+func caughtUp(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, io.EOF) || status.Code(err) == codes.DeadlineExceeded
 }
 
 // condition says in words when a rule fires.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -129,6 +130,16 @@ func (b *browser) poll(timeout time.Duration, expr string) error {
 	defer cancel()
 	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond)))
 	return err
+}
+
+// scripts turns the page's JavaScript on or off (DevTools' own evaluation keeps working).
+func (b *browser) scripts(t *testing.T, on bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !on}); err != nil {
+		t.Fatalf("turning scripts on=%v: %v", on, err)
+	}
 }
 
 // screenshotDir is where screenshots go for review (gitignored).

@@ -46,7 +46,7 @@ func TestBrowser_Dashboard(t *testing.T) {
 	t.Run("a route created over gRPC appears", func(t *testing.T) {
 		b.do(t, 10*time.Second, "routes page", chromedp.Navigate(c.URL("routes")), chromedp.WaitVisible(`#routes`))
 		c.createRoute(t, "web", "web.test", back.URL)
-		b.waitJS(t, 5*time.Second, "route web on the routes page", `!!document.querySelector("#route-web")`)
+		b.waitJS(t, 10*time.Second, "route web on the routes page", `!!document.querySelector("#route-web")`)
 	})
 
 	t.Run("a rejected config shows red", func(t *testing.T) {
@@ -100,6 +100,24 @@ func TestBrowser_Dashboard(t *testing.T) {
 		}
 	})
 
+	t.Run("tables and search work with JavaScript off", func(t *testing.T) {
+		b.scripts(t, false)
+		defer b.scripts(t, true)
+		b.do(t, 10*time.Second, "routes page without JavaScript", chromedp.Navigate(c.URL("routes")), chromedp.WaitVisible(`#route-search`),
+			chromedp.SendKeys(`#route-search`, "api"), chromedp.Click(`#route-search-go`),
+			// The form's GET loads a new page, whose search box says api in its HTML.
+			chromedp.WaitVisible(`#route-search[value="api"]`), chromedp.WaitVisible(`#route-api`))
+		if eval[bool](t, b, `!!document.querySelector("#route-web")`) {
+			t.Error("searching for api still lists web")
+		}
+		if got := eval[string](t, b, `location.search`); got != "?q=api" {
+			t.Errorf("search URL: got %q, want ?q=api", got)
+		}
+		if got := eval[string](t, b, `document.querySelector("#live-status").textContent`); got != "" {
+			t.Errorf("live status %q: the script ran with JavaScript off", got)
+		}
+	})
+
 	t.Run("every page loads without console errors", func(t *testing.T) {
 		b.takeErrors()
 		for _, p := range []struct{ name, path string }{
@@ -124,6 +142,17 @@ func TestBrowser_Dashboard(t *testing.T) {
 			}
 		}
 	})
+}
+
+// without returns errs but those that mention s.
+func without(errs []string, s string) []string {
+	var out []string
+	for _, e := range errs {
+		if !strings.Contains(e, s) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Logging in with tokens in a real browser: a viewer sees but cannot renew, an operator can.
@@ -156,14 +185,14 @@ func TestBrowser_LoginAndRoles(t *testing.T) {
 	if err != nil || status != http.StatusForbidden {
 		t.Errorf("viewer's forged renewal from the page: got %d, %v; want 403", status, err)
 	}
-	b.takeErrors() // the refused fetch logs a failed load
 
 	b.do(t, 10*time.Second, "log out", chromedp.Click(`#logout`), chromedp.WaitVisible(`#token`))
 	logIn(operator)
 	b.do(t, 10*time.Second, "renew as operator", chromedp.Navigate(c.URL("certificates")), chromedp.WaitVisible(`#renew-site`),
 		chromedp.Click(`#renew-site`), chromedp.WaitVisible(`#renewed`))
 	b.screenshot(t, "certificates-operator")
-	if errs := b.takeErrors(); len(errs) > 0 {
+	// The refused fetch above logs a failed load, maybe only now: that one is expected.
+	if errs := without(b.takeErrors(), "/ui/certificates/site/renew"); len(errs) > 0 {
 		t.Errorf("operator pages: console errors: %v", errs)
 	}
 }

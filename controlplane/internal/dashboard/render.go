@@ -84,6 +84,9 @@ func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error, code
 	if err != nil {
 		st := status.Convert(err)
 		code, msg = httpCode(st.Code()), st.Message()
+		if code >= http.StatusInternalServerError {
+			d.log.WarnContext(r.Context(), "dashboard page failed", "path", r.URL.Path, "code", st.Code().String(), "err", msg)
+		}
 	}
 	if code == http.StatusUnauthorized && r.Method == http.MethodGet && !wantsJSON(r) {
 		http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)

@@ -26,6 +26,7 @@ import (
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/dockertest"
 	"github.com/edgeplane/edgeplane/internal/redistest"
+	"github.com/edgeplane/edgeplane/internal/waitfor"
 )
 
 // env is one control plane's view: a Manager on a real engine and a real redis-server.
@@ -142,20 +143,7 @@ func get(url string) (int, string, error) {
 	return res.StatusCode, string(b), err
 }
 
-func eventually(t *testing.T, timeout time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+var eventually = waitfor.Eventually
 
 func TestService_Lifecycle(t *testing.T) {
 	e := newEnv(t)

@@ -262,3 +262,13 @@ func parseEtag(field, etag string) (int64, error) {
 func invalid(field, desc string) error {
 	return &model.ValidationError{Violations: []model.FieldViolation{{Field: field, Description: desc}}}
 }
+
+// Declared returns the writable fields of in: what a caller declares of a service (for
+// ConfigService.ApplyConfig's comparisons).
+func Declared(in *edgeplanev1.Service) *edgeplanev1.Service { return definition(in) }
+
+// Validate checks a service as Create would before touching anything, with field paths
+// under prefix ("services[2]").
+func (m *Manager) Validate(ctx context.Context, prefix string, in *edgeplanev1.Service) error {
+	return m.validate(ctx, prefix, in)
+}

@@ -84,6 +84,12 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 				renewed = true
 				continue
 			}
+			if r := m.GetTargetHealth(); r != nil {
+				if err := f.targetHealth(ctx, s, r); err != nil {
+					return err
+				}
+				continue
+			}
 			if m.GetAck() == nil && m.GetNack() == nil {
 				return fmt.Errorf("agent sent %T after Hello", m.GetKind())
 			}

@@ -160,7 +160,7 @@ func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, id *Identit
 
 func (f *Fanout) close(s *session) {
 	f.unregister(s)
-	s.edit(func(a *edgeplanev1.Agent) { a.Connected = false })
+	s.edit(func(a *edgeplanev1.Agent) { a.Connected, a.TargetHealth = false, nil }) // its view of targets ends with it
 	f.rec.release(s)
 }
 

@@ -16,12 +16,19 @@ import (
 
 var stream = keyspace.DefaultRequestStream
 
+// publish writes n records, alternately in the compact form agents write now and in the
+// field-per-value form older agents wrote: both are counted.
 func publish(t *testing.T, rdb redis.UniversalClient, n, status int, host string, d time.Duration) {
 	t.Helper()
 	pipe := rdb.Pipeline()
-	for range n {
+	for i := range n {
 		r := requestlog.Record{Host: host, Method: "GET", Path: "/", Status: status, Duration: d, BytesIn: 1, BytesOut: 10, Route: "web", Revision: 1}
-		pipe.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: r.Values()})
+		values := r.Values()
+		if i%2 == 0 {
+			c := requestlog.Compact{Host: host, Method: "GET", Path: "/", Status: status, Duration: d, BytesIn: 1, BytesOut: 10, Route: "web", Revision: 1}
+			values = []any{requestlog.Field, string(c.Append(nil))}
+		}
+		pipe.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: values})
 	}
 	if _, err := pipe.Exec(t.Context()); err != nil {
 		t.Fatal(err)
@@ -178,5 +185,51 @@ func TestProcessor_SeriesPerWindowAreCapped(t *testing.T) {
 		if want[s.Host] != s.Requests {
 			t.Errorf("%s: got %d requests, want %d", s.Host, s.Requests, want[s.Host])
 		}
+	}
+}
+
+// A batch of which only some entries were already counted elsewhere adds exactly the rest:
+// the counts of the others are taken back out of the batch's sums, classes, latency
+// buckets and bytes included.
+func TestProcessor_PartlyCountedBatchAddsOnlyTheRest(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	p := metrics.New(metrics.Config{Client: rdb})
+	start := time.Now()
+	publish(t, rdb, 10, 200, "a.test", time.Millisecond)
+	publish(t, rdb, 10, 503, "a.test", 300*time.Millisecond)
+	if err := rdb.XGroupCreate(t.Context(), stream, "g", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := rdb.XReadGroup(t.Context(), &redis.XReadGroupArgs{Group: "g", Consumer: "slow", Streams: []string{stream, ">"}, Count: 100}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := res[0].Messages
+	claimed, _, err := rdb.XAutoClaim(t.Context(), &redis.XAutoClaimArgs{Stream: stream, Group: "g", Consumer: "fast", Start: "0", Count: 100}).Result()
+	if err != nil || len(claimed) != 20 {
+		t.Fatalf("claim: got %d %v", len(claimed), err)
+	}
+	// The claimer counts entries 5..14 (some 200s, some 503s); the slow consumer then
+	// handles all 20.
+	for _, batch := range [][]redis.XMessage{claimed[5:15], msgs} {
+		if _, err := p.Handle(t.Context(), stream, "g", batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ := p.Query(t.Context(), stream, "a.test", start.Add(-time.Minute), time.Now().Add(time.Minute))
+	if len(got) != 1 {
+		t.Fatalf("got %+v, want one series", got)
+	}
+	s := got[0]
+	if s.Requests != 20 || s.StatusClasses["2xx"] != 10 || s.StatusClasses["5xx"] != 10 || s.BytesIn != 20 || s.BytesOut != 200 {
+		t.Errorf("got %d requests, classes %v, bytes %d/%d; want 20, 10 2xx and 10 5xx, 20/200", s.Requests, s.StatusClasses, s.BytesIn, s.BytesOut)
+	}
+	if want := (10*time.Millisecond + 3000*time.Millisecond) / 20; s.MeanDuration != want {
+		t.Errorf("mean duration: got %s, want %s", s.MeanDuration, want)
+	}
+	if s.P50 < time.Millisecond || s.P50 > 1100*time.Microsecond || s.P99 < 300*time.Millisecond || s.P99 > 330*time.Millisecond {
+		t.Errorf("percentiles: got p50 %s p99 %s, want ~1ms and ~300ms", s.P50, s.P99)
 	}
 }

@@ -9,6 +9,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -66,48 +67,63 @@ func New(cfg Config) *Processor {
 // series of the batch, 3 keys: the window's index (keyspace.MetricsIndex), the series'
 // counters and the window's overflow series' counters (keyspace.MetricsSeries). ARGV:
 // group, retention seconds, max series, series count n, then per series its name and its
-// overflow name, then per entry 7 values: id, series number (1..n), status class, bytes in,
-// bytes out, bucket, duration µs. Entries whose XACK acknowledged them are summed per
-// series in Lua, then each sum is added with one HINCRBY per field. A window's index holds
-// at most maxSeries series: a further one counts under its overflow series ("(other)" host,
-// same route). Every key shares the stream's hash tag (one Cluster slot).
+// overflow name, then per series (in the same order) what Go summed: entry count e, field
+// count f, f pairs of counter field and sum, and e pairs of entry id and that entry's own
+// counts ("class bucket bytes_in bytes_out duration_us"). Each entry is acknowledged
+// (XACK); the rare one that was already acknowledged (a consumer presumed dead had its work
+// claimed and counted it) has its own counts taken back out of the sums. Each series' sums
+// are then added with one HINCRBY per field. A window's index holds at most maxSeries
+// series: a further one counts under its overflow series ("(other)" host, same route).
+// Every key shares the stream's hash tag (one Cluster slot). Returns the ids not counted.
+//
+// Per entry the script does one XACK and one comparison on two arguments: summing in Go
+// is what makes a batch cheap for Redis (Lua string and table work per entry, with nine
+// arguments each, was most of its cost).
 var aggregateScript = redis.NewScript(`
 local group, ttl, maxSeries, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local counted, acc = {}, {}
-local function add(f, k, v) f[k] = (f[k] or 0) + v end
-for i = 5 + 2 * n, #ARGV, 7 do
-  if redis.call('XACK', KEYS[1], group, ARGV[i]) == 1 then
-    local g = tonumber(ARGV[i + 1])
-    local f = acc[g]
-    if not f then
-      f = {}
-      acc[g] = f
-    end
-    add(f, 'requests', 1)
-    add(f, 's' .. ARGV[i + 2], 1)
-    add(f, 'bytes_in', tonumber(ARGV[i + 3]))
-    add(f, 'bytes_out', tonumber(ARGV[i + 4]))
-    add(f, 'b' .. ARGV[i + 5], 1)
-    add(f, 'duration_us', tonumber(ARGV[i + 6]))
-    counted[#counted + 1] = ARGV[i]
-  end
-end
+local skipped = {}
+local i = 5 + 2 * n
 for g = 1, n do
-  local f = acc[g]
-  if f then
+  local e, nf = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  i = i + 2
+  local f = {}
+  for j = 0, nf - 1 do
+    f[ARGV[i + 2 * j]] = tonumber(ARGV[i + 2 * j + 1])
+  end
+  i = i + 2 * nf
+  local acked = 0
+  for j = 0, e - 1 do
+    local id = ARGV[i + 2 * j]
+    if redis.call('XACK', KEYS[1], group, id) == 1 then
+      acked = acked + 1
+    else
+      skipped[#skipped + 1] = id
+      local c, b, bin, bout, d = string.match(ARGV[i + 2 * j + 1], '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
+      f['requests'] = f['requests'] - 1
+      f['s' .. c] = f['s' .. c] - 1
+      f['b' .. b] = f['b' .. b] - 1
+      f['bytes_in'] = f['bytes_in'] - tonumber(bin)
+      f['bytes_out'] = f['bytes_out'] - tonumber(bout)
+      f['duration_us'] = f['duration_us'] - tonumber(d)
+    end
+  end
+  i = i + 2 * e
+  if acked > 0 then
     local idx, key, series = KEYS[3 * g - 1], KEYS[3 * g], ARGV[3 + 2 * g]
     if redis.call('SISMEMBER', idx, series) == 0 and redis.call('SCARD', idx) >= maxSeries then
       key, series = KEYS[3 * g + 1], ARGV[4 + 2 * g]
     end
     for k, v in pairs(f) do
-      redis.call('HINCRBY', key, k, string.format('%.0f', v))
+      if v ~= 0 then
+        redis.call('HINCRBY', key, k, string.format('%.0f', v))
+      end
     end
     redis.call('EXPIRE', key, ttl)
     redis.call('SADD', idx, series)
     redis.call('EXPIRE', idx, ttl)
   end
 end
-return counted
+return skipped
 `)
 
 // overflowHost is the host a window's series beyond MaxSeries are counted under.
@@ -115,36 +131,72 @@ const overflowHost = "(other)"
 
 // batch is one script call's keys and arguments under construction.
 type batch struct {
-	stream  string
-	keys    []string
-	series  []any          // per series: name, overflow name
-	entries []any          // per entry: 7 values
-	number  map[string]int // "window\nseries" -> series number
+	stream string
+	keys   []string
+	names  []any              // per series: name, overflow name
+	order  []*series          // in key order
+	byID   map[string]*series // "window\nseries" -> its series
+	traces map[string]string  // entry id -> trace id, for the index
+	ids    []string           // parsed entries, in stream order
 }
 
-// seriesOf returns the number of (window, host, route)'s series, declaring its keys.
-func (b *batch) seriesOf(win int64, host, route string) int {
+// series is one (window, host, route) of a batch: its entries and their summed counts.
+type series struct {
+	sums    map[string]int64
+	entries []any // id, own counts, id, own counts, ...
+}
+
+// seriesOf returns (window, host, route)'s series, declaring its keys.
+func (b *batch) seriesOf(win int64, host, route string) *series {
 	name := keyspace.Series(host, route)
 	id := strconv.FormatInt(win, 10) + "\n" + name
-	if n, ok := b.number[id]; ok {
-		return n
+	if s, ok := b.byID[id]; ok {
+		return s
 	}
 	other := keyspace.Series(overflowHost, route)
 	b.keys = append(b.keys, keyspace.MetricsIndex(b.stream, win),
 		keyspace.MetricsSeries(b.stream, win, name), keyspace.MetricsSeries(b.stream, win, other))
-	b.series = append(b.series, name, other)
-	b.number[id] = len(b.number) + 1
-	return len(b.number)
+	b.names = append(b.names, name, other)
+	s := &series{sums: make(map[string]int64, 8)}
+	b.byID[id] = s
+	b.order = append(b.order, s)
+	return s
+}
+
+// add sums r, entry id, into its series.
+func (s *series) add(id string, r *requestlog.Record) {
+	class, bk, us := strconv.Itoa(r.Status/100)+"xx", bucket(r.Duration), r.Duration.Microseconds()
+	s.sums["requests"]++
+	s.sums["s"+class]++
+	s.sums["b"+strconv.Itoa(bk)]++
+	s.sums["bytes_in"] += r.BytesIn
+	s.sums["bytes_out"] += r.BytesOut
+	s.sums["duration_us"] += us
+	s.entries = append(s.entries, id, fmt.Sprintf("%s %d %d %d %d", class, bk, r.BytesIn, r.BytesOut, us))
+}
+
+// args returns the script's arguments for the batch.
+func (b *batch) args(group string, ttl int64, maxSeries int) []any {
+	args := make([]any, 0, 4+len(b.names)+2*len(b.ids)+20*len(b.order))
+	args = append(args, group, ttl, maxSeries, len(b.order))
+	args = append(args, b.names...)
+	for _, s := range b.order {
+		args = append(args, len(s.entries)/2, len(s.sums))
+		for k, v := range s.sums {
+			args = append(args, k, v)
+		}
+		args = append(args, s.entries...)
+	}
+	return args
 }
 
 // Handle implements streams.Handler: malformed records are returned for dead-lettering, the
-// others counted and acknowledged in one script call.
+// others summed per series here and counted and acknowledged in one script call.
 func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
-	b := &batch{stream: stream, keys: []string{stream}, number: map[string]int{}}
+	b := &batch{stream: stream, keys: []string{stream}, byID: map[string]*series{},
+		traces: make(map[string]string, len(msgs)), ids: make([]string, 0, len(msgs))}
 	var dead []string
-	byID := make(map[string]redis.XMessage, len(msgs))
 	for _, m := range msgs {
-		byID[m.ID] = m
 		r, err := requestlog.Parse(m.Values)
 		if err != nil {
 			if errors.Is(err, requestlog.ErrMalformed) {
@@ -153,30 +205,32 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 			}
 			return dead, err
 		}
+		b.traces[m.ID] = r.TraceID
+		b.ids = append(b.ids, m.ID)
 		win := streams.IDTime(m.ID).Truncate(p.cfg.Window).Unix()
-		b.entries = append(b.entries, m.ID, b.seriesOf(win, r.Host, r.Route), strconv.Itoa(r.Status/100)+"xx",
-			r.BytesIn, r.BytesOut, bucket(r.Duration), r.Duration.Microseconds())
+		b.seriesOf(win, r.Host, r.Route).add(m.ID, &r)
 	}
-	if len(b.entries) == 0 {
+	if len(b.ids) == 0 {
 		return dead, nil
 	}
-	args := make([]any, 0, 4+len(b.series)+len(b.entries))
-	args = append(args, group, int64(p.cfg.Retention.Seconds()), p.cfg.MaxSeries, len(b.number))
-	args = append(append(args, b.series...), b.entries...)
-	counted, err := aggregateScript.Run(ctx, p.cfg.Client, b.keys, args...).StringSlice()
+	args := b.args(group, int64(p.cfg.Retention.Seconds()), p.cfg.MaxSeries)
+	skipped, err := aggregateScript.Run(ctx, p.cfg.Client, b.keys, args...).StringSlice()
 	if err != nil || p.cfg.Index == nil {
 		return dead, err
 	}
-	return dead, p.index(ctx, stream, counted, byID)
+	for _, id := range skipped {
+		delete(b.traces, id) // counted (and indexed) by whoever acknowledged it first
+	}
+	return dead, p.index(ctx, stream, b.ids, b.traces)
 }
 
 // index posts counted records in the trace index. A failure here loses only index entries
 // (the counts are in), so it is reported but not retried.
-func (p *Processor) index(ctx context.Context, stream string, ids []string, byID map[string]redis.XMessage) error {
+func (p *Processor) index(ctx context.Context, stream string, ids []string, traceOf map[string]string) error {
 	traces := make([]string, 0, len(ids))
 	indexed := make([]string, 0, len(ids))
 	for _, id := range ids {
-		if trace, _ := byID[id].Values["trace_id"].(string); trace != "" {
+		if trace := traceOf[id]; trace != "" {
 			traces, indexed = append(traces, trace), append(indexed, id)
 		}
 	}

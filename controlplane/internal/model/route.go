@@ -15,12 +15,14 @@ import (
 
 // Limits on a route's fields.
 const (
-	MaxPriority  = 1000
-	MaxWeight    = 1000
-	MaxHosts     = 100
-	MaxTargets   = 100
-	MaxTimeout   = time.Hour
-	maxPathBytes = 1024
+	MaxPriority = 1000
+	MaxWeight   = 1000
+	MaxHosts    = 100
+	MaxTargets  = 100
+	MaxTimeout  = time.Hour
+	// MaxTargetURLBytes bounds a target URL (agents report their targets by URL).
+	MaxTargetURLBytes = 2048
+	maxPathBytes      = 1024
 )
 
 var (
@@ -88,6 +90,7 @@ func ValidateRoute(prefix string, r *edgeplanev1.Route) error {
 	validateHealthCheck(&vs, f("health_check"), r.GetHealthCheck())
 	validateLoadBalancer(&vs, f("load_balancer"), r.GetLoadBalancer())
 	validateBreakers(&vs, f("circuit_breakers"), r.GetCircuitBreakers())
+	validateRetry(&vs, f("retry_policy"), r.GetRetryPolicy())
 	validateHardening(&vs, f, r)
 	if p := LabelsProblem(r.GetLabels(), MaxObjectLabels); p != "" {
 		vs.add(f("labels"), p)
@@ -175,6 +178,9 @@ func validateBackend(vs *violations, prefix string, r *edgeplanev1.Route) {
 // ValidateTargetURL checks a backend URL: absolute http or https with a host, no query,
 // fragment or credentials.
 func ValidateTargetURL(raw string) error {
+	if len(raw) > MaxTargetURLBytes {
+		return fmt.Errorf("longer than %d bytes", MaxTargetURLBytes)
+	}
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil:

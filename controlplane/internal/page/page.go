@@ -45,3 +45,18 @@ func Slice[T any](all []T, key func(T) string, size int, token string) ([]T, str
 func invalid(field, desc string) error {
 	return &model.ValidationError{Violations: []model.FieldViolation{{Field: field, Description: desc}}}
 }
+
+// Fit cuts items (a page from Slice) so that the sizes of those kept add up to at most
+// budget bytes, keeping at least one, and returns them with the token of the page after
+// the last one kept: next when nothing was cut. It bounds a response whose items vary in
+// size.
+func Fit[T any](items []T, key func(T) string, size func(T) int, budget int, next string) ([]T, string) {
+	total := 0
+	for i, it := range items {
+		total += size(it)
+		if total > budget && i > 0 {
+			return items[:i], base64.RawURLEncoding.EncodeToString([]byte(key(items[i-1])))
+		}
+	}
+	return items, next
+}

@@ -30,6 +30,7 @@ var setters = map[string]func(dst, src *edgeplanev1.Route){
 	},
 	"encoded_slashes":     func(d, s *edgeplanev1.Route) { d.EncodedSlashes = s.EncodedSlashes },
 	"keep_empty_segments": func(d, s *edgeplanev1.Route) { d.KeepEmptySegments = s.KeepEmptySegments },
+	"retry_policy":        func(d, s *edgeplanev1.Route) { d.RetryPolicy = s.RetryPolicy },
 	"labels":              func(d, s *edgeplanev1.Route) { d.Labels = s.Labels },
 	"health_check":        func(d, s *edgeplanev1.Route) { d.HealthCheck = s.HealthCheck },
 	"load_balancer":       func(d, s *edgeplanev1.Route) { d.LoadBalancer = s.LoadBalancer },
@@ -44,6 +45,7 @@ var maskAliases = map[string]string{
 	"upgradeProtocols": "upgrade_protocols", "allowUnderscoresInHeaders": "allow_underscores_in_headers",
 	"encodedSlashes": "encoded_slashes", "keepEmptySegments": "keep_empty_segments",
 	"healthCheck": "health_check", "loadBalancer": "load_balancer", "circuitBreakers": "circuit_breakers",
+	"retryPolicy": "retry_policy",
 }
 
 func checkMask(mask []string) error {

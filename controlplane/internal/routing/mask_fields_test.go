@@ -32,6 +32,7 @@ func TestUpdate_EveryWritableFieldIsKept(t *testing.T) {
 	full.HealthCheck = &edgeplanev1.HealthCheck{Path: "/healthz", Interval: durationpb.New(time.Second)}
 	full.LoadBalancer = &edgeplanev1.LoadBalancer{Policy: edgeplanev1.LbPolicy_LB_POLICY_HASH, HashCookie: "session"}
 	full.CircuitBreakers = &edgeplanev1.CircuitBreakers{MaxRequests: 10}
+	full.RetryPolicy = &edgeplanev1.RetryPolicy{MaxAttempts: 3}
 	full.PreserveHost = true
 	full.Priority = 7
 	full.Tls = &edgeplanev1.TlsPolicy{Mode: edgeplanev1.TlsMode_TLS_MODE_NONE}

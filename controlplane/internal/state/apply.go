@@ -1,10 +1,17 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 )
+
+// errDiverged: the store's changelog does not continue the history this replica applied:
+// a Redis failover lost writes it had seen (acknowledged or not) and later writes reused
+// their revisions. The replica reloads, advances the store's revision past its own and
+// sends every agent a full snapshot.
+var errDiverged = errors.New("the store's history diverged from this replica's")
 
 // apply adds changelog entries in order; entries at or below the current revision are
 // skipped, except further changes of the revision this call is applying (a batch entry
@@ -17,6 +24,10 @@ func (s *State) apply(changes []store.Change) error {
 	for _, c := range changes {
 		if c.Revision < s.rev || c.Revision == s.rev && c.Revision != applying {
 			continue
+		}
+		if c.Revision != applying && c.Prev != "" && s.lastAt != "" && c.Prev != s.lastAt {
+			s.diverged = true
+			return fmt.Errorf("%w: revision %d follows %s, this replica applied %s", errDiverged, c.Revision, c.Prev, s.lastAt)
 		}
 		applying = c.Revision
 		if c.Revision != s.rev+1 && c.Revision != s.rev {
@@ -38,7 +49,7 @@ func (s *State) apply(changes []store.Change) error {
 		if c.Kind == store.KindRoute {
 			s.sorted = nil
 		}
-		s.rev = c.Revision
+		s.rev, s.lastAt = c.Revision, c.At
 		s.history = append(s.history, entry{c.Revision, c.Kind, c.Name})
 	}
 	s.trimLocked()

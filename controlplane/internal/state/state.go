@@ -50,11 +50,15 @@ type State struct {
 	// rev is the revision the config is at; epoch changes when the store's revision went
 	// backwards (a wiped Redis), which invalidates every agent's revision.
 	rev, epoch int64
-	items      map[string]map[string]store.Item // kind -> name -> item; values immutable
-	sorted     []*edgeplanev1.Route             // routes by name; nil when stale
-	history    []entry                          // ascending revisions
-	oldest     int64                            // history covers every revision in (oldest, rev]
-	changed    chan struct{}                    // closed and replaced on every change
+	// lastAt is the chain mark of the changelog entry at rev ("" if unknown); diverged is
+	// set when the store's history no longer continues this replica's (errDiverged).
+	lastAt   string
+	diverged bool
+	items    map[string]map[string]store.Item // kind -> name -> item; values immutable
+	sorted   []*edgeplanev1.Route             // routes by name; nil when stale
+	history  []entry                          // ascending revisions
+	oldest   int64                            // history covers every revision in (oldest, rev]
+	changed  chan struct{}                    // closed and replaced on every change
 
 	cacheMu sync.Mutex // guards cache
 	cache   *edgeplanev1.ConfigUpdate
@@ -132,10 +136,37 @@ func (s *State) follow(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if cur := s.Revision(); rev < cur {
-			return fmt.Errorf("store revision went backwards from %d to %d", cur, rev)
+		if err := s.checkHead(ctx, rev); err != nil {
+			return err
 		}
 	}
+}
+
+// checkHead runs when the changelog is quiet: the store's revision (rev) must not be below
+// this replica's, and the store's entry at this replica's revision must be the one it
+// applied (not a later write that reused the revision of one a failover lost).
+func (s *State) checkHead(ctx context.Context, rev int64) error {
+	s.mu.RLock()
+	cur, lastAt := s.rev, s.lastAt
+	s.mu.RUnlock()
+	err := error(nil)
+	if rev < cur {
+		err = fmt.Errorf("%w: store revision went backwards from %d to %d", errDiverged, cur, rev)
+	} else if lastAt != "" {
+		head, rerr := s.cfg.Store.ReadChangelog(ctx, cur-1, 1)
+		if rerr != nil {
+			return rerr
+		}
+		if len(head) == 1 && head[0].Revision == cur && head[0].At != "" && head[0].At != lastAt {
+			err = fmt.Errorf("%w: the store's revision %d is %s, this replica applied %s", errDiverged, cur, head[0].At, lastAt)
+		}
+	}
+	if err != nil {
+		s.mu.Lock()
+		s.diverged = true
+		s.mu.Unlock()
+	}
+	return err
 }
 
 func (s *State) load(ctx context.Context) error {
@@ -143,8 +174,19 @@ func (s *State) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if rev == 0 {
+	restored := rev == 0
+	if restored {
 		if rev, items, err = s.restore(ctx); err != nil {
+			return err
+		}
+	}
+	s.mu.RLock()
+	// A store that came back empty and was refilled from memory (by this replica or
+	// another) continues this replica's history unless it is behind it.
+	cur, diverged := s.rev, (s.diverged && !restored) || rev < s.rev
+	s.mu.RUnlock()
+	if diverged {
+		if rev, items, err = s.advance(ctx, cur); err != nil {
 			return err
 		}
 	}
@@ -158,11 +200,17 @@ func (s *State) load(ctx context.Context) error {
 	}
 	var hist []entry
 	var later []store.Change
+	lastAt := ""
 	for _, c := range changes {
-		if c.Revision <= rev {
-			hist = append(hist, entry{c.Revision, c.Kind, c.Name})
-		} else {
+		switch {
+		case c.Revision > rev:
 			later = append(later, c)
+		case diverged: // agents' revisions up to rev may name writes the store lost
+		default:
+			hist = append(hist, entry{c.Revision, c.Kind, c.Name})
+			if c.Revision == rev {
+				lastAt = c.At
+			}
 		}
 	}
 	oldest := rev
@@ -170,11 +218,13 @@ func (s *State) load(ctx context.Context) error {
 		oldest = hist[0].rev - 1
 	}
 	s.mu.Lock()
-	if rev < s.rev {
+	if diverged {
 		s.epoch++
-		s.log.WarnContext(ctx, "store revision went backwards; agents get full snapshots", "was", s.rev, "now", rev)
+		s.log.WarnContext(ctx, "the store lost revisions this replica had applied (a Redis failover lost writes?); revision advanced past them, agents get full snapshots",
+			"was", cur, "now", rev)
 	}
 	s.rev, s.items, s.sorted, s.history, s.oldest = rev, m, nil, hist, oldest
+	s.lastAt, s.diverged = lastAt, false
 	s.trimLocked()
 	s.notifyLocked()
 	s.mu.Unlock()
@@ -184,6 +234,15 @@ func (s *State) load(ctx context.Context) error {
 		return s.apply(later)
 	}
 	return nil
+}
+
+// advance raises the store's revision above cur, the last this replica (and its agents)
+// applied, and reads the store again: its config, at a revision no agent has seen.
+func (s *State) advance(ctx context.Context, cur int64) (int64, []store.Item, error) {
+	if _, err := s.cfg.Store.Advance(ctx, cur+1); err != nil {
+		return 0, nil, err
+	}
+	return s.cfg.Store.Snapshot(ctx)
 }
 
 func newItems() map[string]map[string]store.Item {

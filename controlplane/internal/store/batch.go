@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
@@ -28,9 +29,9 @@ type Write struct {
 }
 
 // batchScript checks every write's precondition, then makes all of them: the config writes
-// at one new revision with one changelog entry ("op" "batch", then "op<i>", "kind<i>",
-// "name<i>", "data<i>" for i in 1..n), the metadata writes with their versions bumped.
-// Nothing is written when any check fails.
+// at one new revision with one changelog entry ("op" "batch", "data" holding each change as
+// "<op> <kind> <name> <payload length>\n<payload>", see parseBatch), the metadata writes
+// with their versions bumped. Nothing is written when any check fails.
 //
 // KEYS: revision, changelog, then the hash of each write.
 // ARGV: fresh, changelog MAXLEN, then per write: op (put|del), name, precondition
@@ -50,8 +51,7 @@ for i = 1, n do
 end
 local rev = 0
 if config then rev = redis.call('INCR', KEYS[1]) end
-local log = {'op', 'batch'}
-local k = 0
+local log = {}
 for i = 1, n do
   local a = 6 * (i - 1) + 2
   local op, name, payload, kind = ARGV[a + 1], ARGV[a + 2], ARGV[a + 5], ARGV[a + 6]
@@ -59,15 +59,13 @@ for i = 1, n do
     ep_set(KEYS[i + 2], name, op, vs[i] + 1, payload)
   else
     ep_set(KEYS[i + 2], name, op, rev, payload)
-    k = k + 1
-    for _, f in ipairs({{'op', op}, {'kind', kind}, {'name', name}, {'data', payload}}) do
-      table.insert(log, f[1] .. k)
-      table.insert(log, f[2])
-    end
+    table.insert(log, op .. ' ' .. kind .. ' ' .. name .. ' ' .. #payload .. '\n' .. payload)
   end
 end
 if config then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], rev .. '-0', unpack(log))
+  local at, prev = ep_chain(KEYS[2], rev)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], rev .. '-0', 'op', 'batch', 'kind', 'batch',
+    'name', tostring(#log), 'data', table.concat(log), 'at', at, 'prev', prev)
 end
 return rev
 `)
@@ -87,6 +85,9 @@ func (s *Store) CommitBatch(ctx context.Context, writes []Write, fresh bool) (in
 	args := make([]any, 0, 2+6*len(writes))
 	args = append(args, f, s.changelogLen)
 	for _, w := range writes {
+		if w.Name == "" || strings.ContainsAny(w.Name, " \n") {
+			return 0, fmt.Errorf("committing %s %q: a batch name must be non-empty, without spaces or newlines", w.Kind, w.Name)
+		}
 		key, payload, kind, err := s.batchArgs(w)
 		if err != nil {
 			return 0, err
@@ -101,7 +102,7 @@ func (s *Store) CommitBatch(ctx context.Context, writes []Write, fresh bool) (in
 		keys = append(keys, key)
 		args = append(args, op, w.Name, w.Pre.arg(), ifv, payload, kind)
 	}
-	rev, err := batchScript.Run(ctx, s.rdb, keys, args...).Int64()
+	rev, err := s.runScript(ctx, batchScript, keys, args...).Int64()
 	return rev, mapErr(err, fmt.Sprintf("committing %d writes", len(writes)))
 }
 

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
@@ -62,5 +63,24 @@ func TestCommitBatch_OneRevisionAllOrNothing(t *testing.T) {
 	}
 	if _, err := s.GetRoute(ctx, "c"); !errors.Is(err, model.ErrNotFound) {
 		t.Errorf("route c after a failed batch: got %v, want ErrNotFound", err)
+	}
+}
+
+// TestCommitBatch_AThousandWrites: the largest apply (apply.MaxObjects) fits one script
+// call and one changelog entry (Lua's unpack has a limit of about 8,000 values).
+func TestCommitBatch_AThousandWrites(t *testing.T) {
+	s, _, _ := newStore(t)
+	ws := make([]store.Write, 1000)
+	for i := range ws {
+		name := fmt.Sprintf("r%04d", i)
+		ws[i] = store.Write{Kind: store.KindRoute, Name: name, Value: route(name), Pre: store.MustCreate}
+	}
+	rev, err := s.CommitBatch(t.Context(), ws, true)
+	if err != nil || rev != 1 {
+		t.Fatalf("got rev %d err %v, want 1 nil", rev, err)
+	}
+	changes, err := s.ReadChangelog(t.Context(), 0, 0)
+	if err != nil || len(changes) != 1000 {
+		t.Fatalf("changes: got %d %v, want 1000", len(changes), err)
 	}
 }

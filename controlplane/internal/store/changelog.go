@@ -19,6 +19,10 @@ type Change struct {
 	Name     string
 	Delete   bool
 	Payload  []byte // the resource as written, for a put
+	// At marks the entry's write; Prev is the mark of the changelog entry before it ("" when
+	// the writer did not chain it). Every change of a batch entry carries the entry's. See
+	// ep_chain.
+	At, Prev string
 }
 
 // ReadChangelog returns changelog entries with revisions above after, oldest first, at most
@@ -77,47 +81,59 @@ func parseChanges(msgs []redis.XMessage) ([]Change, error) {
 		if err != nil {
 			return nil, err
 		}
+		at, _ := m.Values["at"].(string)
+		prev, _ := m.Values["prev"].(string)
 		if op, _ := m.Values["op"].(string); op == "batch" {
+			from := len(out)
 			if out, err = appendBatch(out, m, rev); err != nil {
 				return nil, err
 			}
+			for i := from; i < len(out); i++ {
+				out[i].At, out[i].Prev = at, prev
+			}
 			continue
 		}
-		c, ok := parseChange(m.Values, "", rev)
+		c, ok := parseChange(m.Values, rev)
 		if !ok {
 			return nil, fmt.Errorf("changelog entry %s is malformed", m.ID)
 		}
+		c.At, c.Prev = at, prev
 		out = append(out, c)
 	}
 	return out, nil
 }
 
-// appendBatch appends the changes of a batch entry (CommitBatch), all at revision rev.
+// appendBatch appends the changes of a batch entry (CommitBatch), all at revision rev. Its
+// data holds each change as "<op> <kind> <name> <payload length>\n<payload>".
 func appendBatch(out []Change, m redis.XMessage, rev int64) ([]Change, error) {
-	for i := 1; ; i++ {
-		suffix := strconv.Itoa(i)
-		if _, more := m.Values["op"+suffix]; !more {
-			if i == 1 {
-				return nil, fmt.Errorf("changelog entry %s is an empty batch", m.ID)
-			}
-			return out, nil
-		}
-		c, ok := parseChange(m.Values, suffix, rev)
-		if !ok {
-			return nil, fmt.Errorf("changelog entry %s is malformed (change %d)", m.ID, i)
-		}
-		out = append(out, c)
+	data, _ := m.Values["data"].(string)
+	if data == "" {
+		return nil, fmt.Errorf("changelog entry %s is an empty batch", m.ID)
 	}
+	for data != "" {
+		head, rest, ok := strings.Cut(data, "\n")
+		f := strings.Split(head, " ")
+		if !ok || len(f) != 4 || (f[0] != "put" && f[0] != "del") || f[1] == "" || f[2] == "" {
+			return nil, fmt.Errorf("changelog entry %s: malformed batch change %q", m.ID, head)
+		}
+		n, err := strconv.Atoi(f[3])
+		if err != nil || n < 0 || n > len(rest) {
+			return nil, fmt.Errorf("changelog entry %s: batch change %q has a bad length", m.ID, head)
+		}
+		out = append(out, Change{Revision: rev, Kind: f[1], Name: f[2], Delete: f[0] == "del", Payload: []byte(rest[:n])})
+		data = rest[n:]
+	}
+	return out, nil
 }
 
-// parseChange reads the fields op, kind, name and data, each followed by suffix.
-func parseChange(v map[string]any, suffix string, rev int64) (Change, bool) {
+// parseChange reads the fields op, kind, name and data.
+func parseChange(v map[string]any, rev int64) (Change, bool) {
 	c := Change{Revision: rev}
-	c.Kind, _ = v["kind"+suffix].(string)
-	c.Name, _ = v["name"+suffix].(string)
-	op, _ := v["op"+suffix].(string)
+	c.Kind, _ = v["kind"].(string)
+	c.Name, _ = v["name"].(string)
+	op, _ := v["op"].(string)
 	c.Delete = op == "del"
-	data, _ := v["data"+suffix].(string)
+	data, _ := v["data"].(string)
 	c.Payload = []byte(data)
 	return c, c.Kind != "" && c.Name != "" && (op == "put" || op == "del")
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -38,6 +39,12 @@ type Config struct {
 	// ACLClient is the Redis agents publish their request records to, where their ACL users
 	// are made (agentacl.go). Default: Client.
 	ACLClient redis.UniversalClient
+	// MinReplicas, when positive, makes every config write (Commit) wait until that many
+	// replicas confirm it (WAIT), failing with model.ErrUnavailable and ErrNotReplicated
+	// otherwise. Default 0: acknowledged once the primary has it.
+	MinReplicas int
+	// MinReplicasTimeout bounds that wait. Default DefaultMinReplicasTimeout.
+	MinReplicasTimeout time.Duration
 }
 
 // Store reads and writes the control plane's state. It is safe for concurrent use.
@@ -47,6 +54,9 @@ type Store struct {
 	acl          redis.UniversalClient // agents' ACL users live here
 	keys         keys
 	changelogLen int64
+
+	minReplicas        int
+	minReplicasTimeout time.Duration
 }
 
 // keys caches the store's fixed key names (internal/keyspace declares them all); keys named
@@ -100,12 +110,17 @@ func New(cfg Config) *Store {
 	if cfg.ACLClient == nil {
 		cfg.ACLClient = cfg.Client
 	}
+	if cfg.MinReplicasTimeout <= 0 {
+		cfg.MinReplicasTimeout = DefaultMinReplicasTimeout
+	}
 	return &Store{
-		rdb:          cfg.Client,
-		acl:          cfg.ACLClient,
-		secrets:      cfg.Secrets,
-		changelogLen: n,
-		keys:         newKeys(keyspace.New(cfg.Namespace)),
+		minReplicas:        cfg.MinReplicas,
+		minReplicasTimeout: cfg.MinReplicasTimeout,
+		rdb:                cfg.Client,
+		acl:                cfg.ACLClient,
+		secrets:            cfg.Secrets,
+		changelogLen:       n,
+		keys:               newKeys(keyspace.New(cfg.Namespace)),
 	}
 }
 
@@ -128,6 +143,9 @@ func mapErr(err error, what string) error {
 	if errors.Is(err, redis.Nil) {
 		return fmt.Errorf("%s: %w", what, model.ErrNotFound)
 	}
+	if errors.Is(err, model.ErrUnavailable) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	msg := err.Error()
 	switch {
 	case strings.Contains(msg, errReplyExists):
@@ -140,11 +158,25 @@ func mapErr(err error, what string) error {
 		return fmt.Errorf("%s: %w: the store lost its data; a replica is restoring it", what, model.ErrUnavailable)
 	}
 	var rerr redis.Error
-	if errors.As(err, &rerr) && !strings.HasPrefix(msg, "LOADING") && !strings.HasPrefix(msg, "CLUSTERDOWN") &&
-		!strings.HasPrefix(msg, "MASTERDOWN") && !strings.HasPrefix(msg, "TRYAGAIN") {
+	if errors.As(err, &rerr) && !transient(msg) {
 		return fmt.Errorf("%s: redis: %w", what, err)
 	}
 	return fmt.Errorf("%s: %w: %v", what, model.ErrUnavailable, err)
+}
+
+// transientReplies are the replies of a Redis that is loading, failing over or between
+// primaries: the command may work again in a moment. READONLY is a demoted primary (a
+// Sentinel or Cluster failover the client has not followed yet), also inside a script's
+// error.
+var transientReplies = []string{"LOADING", "CLUSTERDOWN", "MASTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "UNBLOCKED", "MOVED", "ASK"}
+
+func transient(msg string) bool {
+	for _, p := range transientReplies {
+		if strings.HasPrefix(msg, p) || strings.Contains(msg, "-"+p) || strings.Contains(msg, ": "+p) {
+			return true
+		}
+	}
+	return false
 }
 
 // splitValue splits a stored "revision:payload" value.

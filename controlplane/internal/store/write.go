@@ -83,7 +83,7 @@ func (s *Store) Commit(ctx context.Context, op Op) (int64, error) {
 	if op.Fresh {
 		fresh = "1"
 	}
-	rev, err := writeScript.Run(ctx, s.rdb,
+	rev, err := s.runScript(ctx, writeScript,
 		[]string{s.keys.revision, hash, s.keys.changelog},
 		verb, op.Name, op.Pre.arg(), ifRev, op.Payload, s.changelogLen, op.Kind, fresh,
 	).Int64()

@@ -20,6 +20,9 @@ type Lag struct {
 	Pending int64
 	// Undelivered entries after the group's last delivered id (Redis 7's "lag").
 	Undelivered int64
+	// Processed entries: read by the group (Redis 7's "entries-read", counted since the
+	// group was made, trimmed entries included) and acknowledged.
+	Processed int64
 }
 
 // GroupLag measures group's lag on stream at now.
@@ -32,7 +35,7 @@ func GroupLag(ctx context.Context, rdb redis.UniversalClient, stream, group stri
 		if g.Name != group {
 			continue
 		}
-		l := Lag{Pending: g.Pending, Undelivered: max(g.Lag, 0)}
+		l := Lag{Pending: g.Pending, Undelivered: max(g.Lag, 0), Processed: max(g.EntriesRead-g.Pending, 0)}
 		oldest := ""
 		if g.Pending > 0 {
 			p, err := rdb.XPending(ctx, stream, group).Result()

@@ -13,6 +13,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
 	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/redistest"
+	"github.com/edgeplane/edgeplane/internal/waitfor"
 )
 
 // recorder acknowledges what it processes, rejects entries without "n" as malformed, and
@@ -80,13 +81,7 @@ func add(t *testing.T, rdb redis.UniversalClient, n int, values ...any) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.True(t, 10*time.Second, what, cond)
 }
 
 func newClient(t *testing.T, srv *redistest.Server) redis.UniversalClient {
@@ -109,6 +104,10 @@ func TestConsumer_ProcessesAcksAndDeadLettersMalformed(t *testing.T) {
 		l, err := streams.GroupLag(t.Context(), rdb, "s", "g", time.Now())
 		return err == nil && l.Age == 0 && l.Pending == 0
 	})
+	// Dead-lettered entries were read and acknowledged too: 103 in all.
+	if l, err := streams.GroupLag(t.Context(), rdb, "s", "g", time.Now()); err != nil || l.Processed != 103 {
+		t.Errorf("processed: got %d %v, want 103", l.Processed, err)
+	}
 	dead, _ := rdb.XRange(t.Context(), keyspace.DeadLetter("s"), "-", "+").Result()
 	if dead[0].Values["reason"] != "malformed entry" || dead[0].Values["f_garbage"] != "x" || dead[0].Values["original_id"] == nil {
 		t.Errorf("dead letter: got %v", dead[0].Values)
@@ -133,8 +132,8 @@ func TestConsumer_ClaimsWorkOfACrashedConsumer(t *testing.T) {
 	stop()
 	later := time.Now().Add(time.Minute) // GroupLag's clock is the caller's: no need to wait
 	lag, err := streams.GroupLag(t.Context(), rdb, "s", "g", later)
-	if err != nil || lag.Pending != 40 || lag.Age < time.Minute {
-		t.Errorf("lag with a dead consumer a minute on: got %+v %v, want 40 pending, age over a minute", lag, err)
+	if err != nil || lag.Pending != 40 || lag.Age < time.Minute || lag.Processed != 0 {
+		t.Errorf("lag with a dead consumer a minute on: got %+v %v, want 40 pending, age over a minute, none processed", lag, err)
 	}
 	h := &recorder{rdb: rdb, seen: map[string]int{}}
 	run(t, streams.New(streams.Config{Client: newClient(t, srv), Stream: "s", Group: "g", Name: "takes-over", Handler: h, Block: 20 * time.Millisecond, ClaimIdle: 100 * time.Millisecond}))

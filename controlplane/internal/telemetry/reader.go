@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
+	"github.com/edgeplane/edgeplane/internal/requestlog"
 )
 
 // Entry is one stream record.
@@ -185,6 +186,12 @@ func (r *Reader) ConsumerLag(ctx context.Context, now time.Time) (map[Group]stre
 }
 
 func toEntry(stream string, m redis.XMessage) Entry {
+	if requestlog.IsCompact(m.Values) {
+		// An agent's compact request record: shown with the field-per-value names.
+		if r, err := requestlog.Parse(m.Values); err == nil {
+			return Entry{Stream: stream, ID: m.ID, Time: streams.IDTime(m.ID), Fields: r.Fields()}
+		}
+	}
 	fields := make(map[string]string, len(m.Values))
 	for k, v := range m.Values {
 		fields[k] = fmt.Sprint(v)

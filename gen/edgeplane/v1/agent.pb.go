@@ -9,6 +9,7 @@ package edgeplanev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -158,6 +159,7 @@ type AgentMessage struct {
 	//	*AgentMessage_Ack
 	//	*AgentMessage_Nack
 	//	*AgentMessage_Renew
+	//	*AgentMessage_TargetHealth
 	Kind          isAgentMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -236,6 +238,15 @@ func (x *AgentMessage) GetRenew() *RenewCertificate {
 	return nil
 }
 
+func (x *AgentMessage) GetTargetHealth() *TargetHealthReport {
+	if x != nil {
+		if x, ok := x.Kind.(*AgentMessage_TargetHealth); ok {
+			return x.TargetHealth
+		}
+	}
+	return nil
+}
+
 type isAgentMessage_Kind interface {
 	isAgentMessage_Kind()
 }
@@ -256,6 +267,10 @@ type AgentMessage_Renew struct {
 	Renew *RenewCertificate `protobuf:"bytes,4,opt,name=renew,proto3,oneof"`
 }
 
+type AgentMessage_TargetHealth struct {
+	TargetHealth *TargetHealthReport `protobuf:"bytes,5,opt,name=target_health,json=targetHealth,proto3,oneof"`
+}
+
 func (*AgentMessage_Hello) isAgentMessage_Kind() {}
 
 func (*AgentMessage_Ack) isAgentMessage_Kind() {}
@@ -263,6 +278,137 @@ func (*AgentMessage_Ack) isAgentMessage_Kind() {}
 func (*AgentMessage_Nack) isAgentMessage_Kind() {}
 
 func (*AgentMessage_Renew) isAgentMessage_Kind() {}
+
+func (*AgentMessage_TargetHealth) isAgentMessage_Kind() {}
+
+// TargetHealthReport is the health of the agent's targets as the agent sees them: sent when
+// it changes (coalesced), always whole. The control plane refuses a report over 1,000
+// entries or with strings over their bounds (route 63 bytes, target 2,048, reason 256).
+type TargetHealthReport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Targets       []*TargetHealth        `protobuf:"bytes,1,rep,name=targets,proto3" json:"targets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TargetHealthReport) Reset() {
+	*x = TargetHealthReport{}
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TargetHealthReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TargetHealthReport) ProtoMessage() {}
+
+func (x *TargetHealthReport) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TargetHealthReport.ProtoReflect.Descriptor instead.
+func (*TargetHealthReport) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *TargetHealthReport) GetTargets() []*TargetHealth {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+// TargetHealth is one target of one route, as one agent sees it.
+type TargetHealth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The route's name.
+	Route string `protobuf:"bytes,1,opt,name=route,proto3" json:"route,omitempty"`
+	// The target's URL as configured.
+	Target string `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	// It gets requests (false: ejected by passive health or failing active checks).
+	Healthy bool `protobuf:"varint,3,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	// Why it is unhealthy ("ejected after 5 consecutive failures: ..."); empty when healthy.
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When it last changed between healthy and unhealthy.
+	Since         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TargetHealth) Reset() {
+	*x = TargetHealth{}
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TargetHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TargetHealth) ProtoMessage() {}
+
+func (x *TargetHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TargetHealth.ProtoReflect.Descriptor instead.
+func (*TargetHealth) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TargetHealth) GetRoute() string {
+	if x != nil {
+		return x.Route
+	}
+	return ""
+}
+
+func (x *TargetHealth) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *TargetHealth) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
+func (x *TargetHealth) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *TargetHealth) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
 
 // RenewCertificate asks, over the authenticated stream, for a new client certificate for a
 // new key. The answer is a ControlMessage.certificate.
@@ -275,7 +421,7 @@ type RenewCertificate struct {
 
 func (x *RenewCertificate) Reset() {
 	*x = RenewCertificate{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[3]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -287,7 +433,7 @@ func (x *RenewCertificate) String() string {
 func (*RenewCertificate) ProtoMessage() {}
 
 func (x *RenewCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[3]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -300,7 +446,7 @@ func (x *RenewCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewCertificate.ProtoReflect.Descriptor instead.
 func (*RenewCertificate) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RenewCertificate) GetCsrPem() []byte {
@@ -327,7 +473,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[4]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -339,7 +485,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[4]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -352,7 +498,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Hello) GetNodeId() string {
@@ -401,7 +547,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[5]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -413,7 +559,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[5]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -426,7 +572,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Ack) GetRevision() int64 {
@@ -454,7 +600,7 @@ type Nack struct {
 
 func (x *Nack) Reset() {
 	*x = Nack{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +612,7 @@ func (x *Nack) String() string {
 func (*Nack) ProtoMessage() {}
 
 func (x *Nack) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +625,7 @@ func (x *Nack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Nack.ProtoReflect.Descriptor instead.
 func (*Nack) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Nack) GetRevision() int64 {
@@ -511,7 +657,7 @@ type ControlMessage struct {
 
 func (x *ControlMessage) Reset() {
 	*x = ControlMessage{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +669,7 @@ func (x *ControlMessage) String() string {
 func (*ControlMessage) ProtoMessage() {}
 
 func (x *ControlMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +682,7 @@ func (x *ControlMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlMessage.ProtoReflect.Descriptor instead.
 func (*ControlMessage) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ControlMessage) GetKind() isControlMessage_Kind {
@@ -606,7 +752,7 @@ type IssuedCertificate struct {
 
 func (x *IssuedCertificate) Reset() {
 	*x = IssuedCertificate{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[8]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +764,7 @@ func (x *IssuedCertificate) String() string {
 func (*IssuedCertificate) ProtoMessage() {}
 
 func (x *IssuedCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[8]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +777,7 @@ func (x *IssuedCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssuedCertificate.ProtoReflect.Descriptor instead.
 func (*IssuedCertificate) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *IssuedCertificate) GetCertificatePem() []byte {
@@ -661,7 +807,7 @@ type AgentSettings struct {
 
 func (x *AgentSettings) Reset() {
 	*x = AgentSettings{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[9]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -673,7 +819,7 @@ func (x *AgentSettings) String() string {
 func (*AgentSettings) ProtoMessage() {}
 
 func (x *AgentSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[9]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -686,7 +832,7 @@ func (x *AgentSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentSettings.ProtoReflect.Descriptor instead.
 func (*AgentSettings) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AgentSettings) GetTelemetry() *TelemetrySettings {
@@ -732,7 +878,7 @@ type ConfigUpdate struct {
 
 func (x *ConfigUpdate) Reset() {
 	*x = ConfigUpdate{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[10]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +890,7 @@ func (x *ConfigUpdate) String() string {
 func (*ConfigUpdate) ProtoMessage() {}
 
 func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[10]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +903,7 @@ func (x *ConfigUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigUpdate.ProtoReflect.Descriptor instead.
 func (*ConfigUpdate) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ConfigUpdate) GetRevision() int64 {
@@ -859,7 +1005,7 @@ type TelemetrySettings struct {
 
 func (x *TelemetrySettings) Reset() {
 	*x = TelemetrySettings{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[11]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +1017,7 @@ func (x *TelemetrySettings) String() string {
 func (*TelemetrySettings) ProtoMessage() {}
 
 func (x *TelemetrySettings) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[11]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +1030,7 @@ func (x *TelemetrySettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TelemetrySettings.ProtoReflect.Descriptor instead.
 func (*TelemetrySettings) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TelemetrySettings) GetRedisUrl() string {
@@ -920,7 +1066,7 @@ type ServiceEndpoints struct {
 
 func (x *ServiceEndpoints) Reset() {
 	*x = ServiceEndpoints{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[12]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +1078,7 @@ func (x *ServiceEndpoints) String() string {
 func (*ServiceEndpoints) ProtoMessage() {}
 
 func (x *ServiceEndpoints) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[12]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +1091,7 @@ func (x *ServiceEndpoints) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceEndpoints.ProtoReflect.Descriptor instead.
 func (*ServiceEndpoints) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ServiceEndpoints) GetName() string {
@@ -979,7 +1125,7 @@ type TlsCertificate struct {
 
 func (x *TlsCertificate) Reset() {
 	*x = TlsCertificate{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[13]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1137,7 @@ func (x *TlsCertificate) String() string {
 func (*TlsCertificate) ProtoMessage() {}
 
 func (x *TlsCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[13]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1150,7 @@ func (x *TlsCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TlsCertificate.ProtoReflect.Descriptor instead.
 func (*TlsCertificate) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TlsCertificate) GetName() string {
@@ -1047,7 +1193,7 @@ type AcmeChallenge struct {
 
 func (x *AcmeChallenge) Reset() {
 	*x = AcmeChallenge{}
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[14]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1205,7 @@ func (x *AcmeChallenge) String() string {
 func (*AcmeChallenge) ProtoMessage() {}
 
 func (x *AcmeChallenge) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_agent_proto_msgTypes[14]
+	mi := &file_edgeplane_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1218,7 @@ func (x *AcmeChallenge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcmeChallenge.ProtoReflect.Descriptor instead.
 func (*AcmeChallenge) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_edgeplane_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AcmeChallenge) GetToken() string {
@@ -1093,7 +1239,7 @@ var File_edgeplane_v1_agent_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x18edgeplane/v1/agent.proto\x12\fedgeplane.v1\x1a\x1aedgeplane/v1/routing.proto\"`\n" +
+	"\x18edgeplane/v1/agent.proto\x12\fedgeplane.v1\x1a\x1aedgeplane/v1/routing.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"`\n" +
 	"\rEnrollRequest\x12\x1d\n" +
 	"\n" +
 	"join_token\x18\x01 \x01(\tR\tjoinToken\x12\x17\n" +
@@ -1102,13 +1248,22 @@ const file_edgeplane_v1_agent_proto_rawDesc = "" +
 	"\x0eEnrollResponse\x12'\n" +
 	"\x0fcertificate_pem\x18\x01 \x01(\fR\x0ecertificatePem\x12\x15\n" +
 	"\x06ca_pem\x18\x02 \x01(\fR\x05caPem\x12\x17\n" +
-	"\anode_id\x18\x03 \x01(\tR\x06nodeId\"\xcc\x01\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\"\x95\x02\n" +
 	"\fAgentMessage\x12+\n" +
 	"\x05hello\x18\x01 \x01(\v2\x13.edgeplane.v1.HelloH\x00R\x05hello\x12%\n" +
 	"\x03ack\x18\x02 \x01(\v2\x11.edgeplane.v1.AckH\x00R\x03ack\x12(\n" +
 	"\x04nack\x18\x03 \x01(\v2\x12.edgeplane.v1.NackH\x00R\x04nack\x126\n" +
-	"\x05renew\x18\x04 \x01(\v2\x1e.edgeplane.v1.RenewCertificateH\x00R\x05renewB\x06\n" +
-	"\x04kind\"+\n" +
+	"\x05renew\x18\x04 \x01(\v2\x1e.edgeplane.v1.RenewCertificateH\x00R\x05renew\x12G\n" +
+	"\rtarget_health\x18\x05 \x01(\v2 .edgeplane.v1.TargetHealthReportH\x00R\ftargetHealthB\x06\n" +
+	"\x04kind\"J\n" +
+	"\x12TargetHealthReport\x124\n" +
+	"\atargets\x18\x01 \x03(\v2\x1a.edgeplane.v1.TargetHealthR\atargets\"\xa0\x01\n" +
+	"\fTargetHealth\x12\x14\n" +
+	"\x05route\x18\x01 \x01(\tR\x05route\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x12\x18\n" +
+	"\ahealthy\x18\x03 \x01(\bR\ahealthy\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x120\n" +
+	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\"+\n" +
 	"\x10RenewCertificate\x12\x17\n" +
 	"\acsr_pem\x18\x01 \x01(\fR\x06csrPem\"\xeb\x01\n" +
 	"\x05Hello\x12\x17\n" +
@@ -1187,52 +1342,58 @@ func file_edgeplane_v1_agent_proto_rawDescGZIP() []byte {
 	return file_edgeplane_v1_agent_proto_rawDescData
 }
 
-var file_edgeplane_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_edgeplane_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_edgeplane_v1_agent_proto_goTypes = []any{
-	(*EnrollRequest)(nil),     // 0: edgeplane.v1.EnrollRequest
-	(*EnrollResponse)(nil),    // 1: edgeplane.v1.EnrollResponse
-	(*AgentMessage)(nil),      // 2: edgeplane.v1.AgentMessage
-	(*RenewCertificate)(nil),  // 3: edgeplane.v1.RenewCertificate
-	(*Hello)(nil),             // 4: edgeplane.v1.Hello
-	(*Ack)(nil),               // 5: edgeplane.v1.Ack
-	(*Nack)(nil),              // 6: edgeplane.v1.Nack
-	(*ControlMessage)(nil),    // 7: edgeplane.v1.ControlMessage
-	(*IssuedCertificate)(nil), // 8: edgeplane.v1.IssuedCertificate
-	(*AgentSettings)(nil),     // 9: edgeplane.v1.AgentSettings
-	(*ConfigUpdate)(nil),      // 10: edgeplane.v1.ConfigUpdate
-	(*TelemetrySettings)(nil), // 11: edgeplane.v1.TelemetrySettings
-	(*ServiceEndpoints)(nil),  // 12: edgeplane.v1.ServiceEndpoints
-	(*TlsCertificate)(nil),    // 13: edgeplane.v1.TlsCertificate
-	(*AcmeChallenge)(nil),     // 14: edgeplane.v1.AcmeChallenge
-	nil,                       // 15: edgeplane.v1.Hello.LabelsEntry
-	(*Route)(nil),             // 16: edgeplane.v1.Route
-	(*Target)(nil),            // 17: edgeplane.v1.Target
+	(*EnrollRequest)(nil),         // 0: edgeplane.v1.EnrollRequest
+	(*EnrollResponse)(nil),        // 1: edgeplane.v1.EnrollResponse
+	(*AgentMessage)(nil),          // 2: edgeplane.v1.AgentMessage
+	(*TargetHealthReport)(nil),    // 3: edgeplane.v1.TargetHealthReport
+	(*TargetHealth)(nil),          // 4: edgeplane.v1.TargetHealth
+	(*RenewCertificate)(nil),      // 5: edgeplane.v1.RenewCertificate
+	(*Hello)(nil),                 // 6: edgeplane.v1.Hello
+	(*Ack)(nil),                   // 7: edgeplane.v1.Ack
+	(*Nack)(nil),                  // 8: edgeplane.v1.Nack
+	(*ControlMessage)(nil),        // 9: edgeplane.v1.ControlMessage
+	(*IssuedCertificate)(nil),     // 10: edgeplane.v1.IssuedCertificate
+	(*AgentSettings)(nil),         // 11: edgeplane.v1.AgentSettings
+	(*ConfigUpdate)(nil),          // 12: edgeplane.v1.ConfigUpdate
+	(*TelemetrySettings)(nil),     // 13: edgeplane.v1.TelemetrySettings
+	(*ServiceEndpoints)(nil),      // 14: edgeplane.v1.ServiceEndpoints
+	(*TlsCertificate)(nil),        // 15: edgeplane.v1.TlsCertificate
+	(*AcmeChallenge)(nil),         // 16: edgeplane.v1.AcmeChallenge
+	nil,                           // 17: edgeplane.v1.Hello.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*Route)(nil),                 // 19: edgeplane.v1.Route
+	(*Target)(nil),                // 20: edgeplane.v1.Target
 }
 var file_edgeplane_v1_agent_proto_depIdxs = []int32{
-	4,  // 0: edgeplane.v1.AgentMessage.hello:type_name -> edgeplane.v1.Hello
-	5,  // 1: edgeplane.v1.AgentMessage.ack:type_name -> edgeplane.v1.Ack
-	6,  // 2: edgeplane.v1.AgentMessage.nack:type_name -> edgeplane.v1.Nack
-	3,  // 3: edgeplane.v1.AgentMessage.renew:type_name -> edgeplane.v1.RenewCertificate
-	15, // 4: edgeplane.v1.Hello.labels:type_name -> edgeplane.v1.Hello.LabelsEntry
-	10, // 5: edgeplane.v1.ControlMessage.update:type_name -> edgeplane.v1.ConfigUpdate
-	8,  // 6: edgeplane.v1.ControlMessage.certificate:type_name -> edgeplane.v1.IssuedCertificate
-	9,  // 7: edgeplane.v1.ControlMessage.settings:type_name -> edgeplane.v1.AgentSettings
-	11, // 8: edgeplane.v1.AgentSettings.telemetry:type_name -> edgeplane.v1.TelemetrySettings
-	16, // 9: edgeplane.v1.ConfigUpdate.routes:type_name -> edgeplane.v1.Route
-	13, // 10: edgeplane.v1.ConfigUpdate.certificates:type_name -> edgeplane.v1.TlsCertificate
-	14, // 11: edgeplane.v1.ConfigUpdate.challenges:type_name -> edgeplane.v1.AcmeChallenge
-	12, // 12: edgeplane.v1.ConfigUpdate.services:type_name -> edgeplane.v1.ServiceEndpoints
-	11, // 13: edgeplane.v1.ConfigUpdate.telemetry:type_name -> edgeplane.v1.TelemetrySettings
-	17, // 14: edgeplane.v1.ServiceEndpoints.targets:type_name -> edgeplane.v1.Target
-	2,  // 15: edgeplane.v1.AgentService.Connect:input_type -> edgeplane.v1.AgentMessage
-	0,  // 16: edgeplane.v1.AgentService.Enroll:input_type -> edgeplane.v1.EnrollRequest
-	7,  // 17: edgeplane.v1.AgentService.Connect:output_type -> edgeplane.v1.ControlMessage
-	1,  // 18: edgeplane.v1.AgentService.Enroll:output_type -> edgeplane.v1.EnrollResponse
-	17, // [17:19] is the sub-list for method output_type
-	15, // [15:17] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	6,  // 0: edgeplane.v1.AgentMessage.hello:type_name -> edgeplane.v1.Hello
+	7,  // 1: edgeplane.v1.AgentMessage.ack:type_name -> edgeplane.v1.Ack
+	8,  // 2: edgeplane.v1.AgentMessage.nack:type_name -> edgeplane.v1.Nack
+	5,  // 3: edgeplane.v1.AgentMessage.renew:type_name -> edgeplane.v1.RenewCertificate
+	3,  // 4: edgeplane.v1.AgentMessage.target_health:type_name -> edgeplane.v1.TargetHealthReport
+	4,  // 5: edgeplane.v1.TargetHealthReport.targets:type_name -> edgeplane.v1.TargetHealth
+	18, // 6: edgeplane.v1.TargetHealth.since:type_name -> google.protobuf.Timestamp
+	17, // 7: edgeplane.v1.Hello.labels:type_name -> edgeplane.v1.Hello.LabelsEntry
+	12, // 8: edgeplane.v1.ControlMessage.update:type_name -> edgeplane.v1.ConfigUpdate
+	10, // 9: edgeplane.v1.ControlMessage.certificate:type_name -> edgeplane.v1.IssuedCertificate
+	11, // 10: edgeplane.v1.ControlMessage.settings:type_name -> edgeplane.v1.AgentSettings
+	13, // 11: edgeplane.v1.AgentSettings.telemetry:type_name -> edgeplane.v1.TelemetrySettings
+	19, // 12: edgeplane.v1.ConfigUpdate.routes:type_name -> edgeplane.v1.Route
+	15, // 13: edgeplane.v1.ConfigUpdate.certificates:type_name -> edgeplane.v1.TlsCertificate
+	16, // 14: edgeplane.v1.ConfigUpdate.challenges:type_name -> edgeplane.v1.AcmeChallenge
+	14, // 15: edgeplane.v1.ConfigUpdate.services:type_name -> edgeplane.v1.ServiceEndpoints
+	13, // 16: edgeplane.v1.ConfigUpdate.telemetry:type_name -> edgeplane.v1.TelemetrySettings
+	20, // 17: edgeplane.v1.ServiceEndpoints.targets:type_name -> edgeplane.v1.Target
+	2,  // 18: edgeplane.v1.AgentService.Connect:input_type -> edgeplane.v1.AgentMessage
+	0,  // 19: edgeplane.v1.AgentService.Enroll:input_type -> edgeplane.v1.EnrollRequest
+	9,  // 20: edgeplane.v1.AgentService.Connect:output_type -> edgeplane.v1.ControlMessage
+	1,  // 21: edgeplane.v1.AgentService.Enroll:output_type -> edgeplane.v1.EnrollResponse
+	20, // [20:22] is the sub-list for method output_type
+	18, // [18:20] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_agent_proto_init() }
@@ -1246,8 +1407,9 @@ func file_edgeplane_v1_agent_proto_init() {
 		(*AgentMessage_Ack)(nil),
 		(*AgentMessage_Nack)(nil),
 		(*AgentMessage_Renew)(nil),
+		(*AgentMessage_TargetHealth)(nil),
 	}
-	file_edgeplane_v1_agent_proto_msgTypes[7].OneofWrappers = []any{
+	file_edgeplane_v1_agent_proto_msgTypes[9].OneofWrappers = []any{
 		(*ControlMessage_Update)(nil),
 		(*ControlMessage_Certificate)(nil),
 		(*ControlMessage_Settings)(nil),
@@ -1258,7 +1420,7 @@ func file_edgeplane_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_agent_proto_rawDesc), len(file_edgeplane_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -89,13 +89,21 @@ type ApplyConfigRequest struct {
 	Certificates []*Certificate `protobuf:"bytes,2,rep,name=certificates,proto3" json:"certificates,omitempty"`
 	// Only compute the changes; store nothing.
 	DryRun bool `protobuf:"varint,3,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
-	// Delete routes and certificates that match selector but are not in the set.
+	// Delete routes, certificates and services that match selector but are not in the set.
 	Prune bool `protobuf:"varint,4,opt,name=prune,proto3" json:"prune,omitempty"`
 	// Labels an object must all carry to be pruned. Required with prune.
 	Selector map[string]string `protobuf:"bytes,5,rep,name=selector,proto3" json:"selector,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// When set, return only after every connected agent has answered the revision, or this
 	// long (at most 5m). The response's propagation says how far it got.
 	WaitForAgents *durationpb.Duration `protobuf:"bytes,6,opt,name=wait_for_agents,json=waitForAgents,proto3" json:"wait_for_agents,omitempty"`
+	// The Docker services to hold: their writable fields as in DockerService.CreateService
+	// (a host_port of 0 keeps the port a service has). Containers cannot join a Redis
+	// transaction, so services are changed through DockerService's own operations around the
+	// one revision of routes and certificates: created and changed services first (a route
+	// may then name them), pruned ones after. If one of those fails, the services this apply
+	// created are removed, changed ones are put back, and nothing else is stored. Declaring
+	// services needs the role DockerService.CreateService needs (admin by default).
+	Services      []*Service `protobuf:"bytes,7,rep,name=services,proto3" json:"services,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -168,6 +176,13 @@ func (x *ApplyConfigRequest) GetSelector() map[string]string {
 func (x *ApplyConfigRequest) GetWaitForAgents() *durationpb.Duration {
 	if x != nil {
 		return x.WaitForAgents
+	}
+	return nil
+}
+
+func (x *ApplyConfigRequest) GetServices() []*Service {
+	if x != nil {
+		return x.Services
 	}
 	return nil
 }
@@ -247,7 +262,7 @@ func (x *ApplyConfigResponse) GetDryRun() bool {
 // ConfigChange is what an apply does (or, dry, would do) to one object.
 type ConfigChange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "route" or "certificate".
+	// "route", "certificate" or "service".
 	Kind   string       `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	Name   string       `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Action ConfigAction `protobuf:"varint,3,opt,name=action,proto3,enum=edgeplane.v1.ConfigAction" json:"action,omitempty"`
@@ -320,14 +335,15 @@ var File_edgeplane_v1_config_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_config_proto_rawDesc = "" +
 	"\n" +
-	"\x19edgeplane/v1/config.proto\x12\fedgeplane.v1\x1a\x1eedgeplane/v1/certificate.proto\x1a\x1aedgeplane/v1/routing.proto\x1a\x1egoogle/protobuf/duration.proto\"\xfb\x02\n" +
+	"\x19edgeplane/v1/config.proto\x12\fedgeplane.v1\x1a\x1eedgeplane/v1/certificate.proto\x1a\x19edgeplane/v1/docker.proto\x1a\x1aedgeplane/v1/routing.proto\x1a\x1egoogle/protobuf/duration.proto\"\xae\x03\n" +
 	"\x12ApplyConfigRequest\x12+\n" +
 	"\x06routes\x18\x01 \x03(\v2\x13.edgeplane.v1.RouteR\x06routes\x12=\n" +
 	"\fcertificates\x18\x02 \x03(\v2\x19.edgeplane.v1.CertificateR\fcertificates\x12\x17\n" +
 	"\adry_run\x18\x03 \x01(\bR\x06dryRun\x12\x14\n" +
 	"\x05prune\x18\x04 \x01(\bR\x05prune\x12J\n" +
 	"\bselector\x18\x05 \x03(\v2..edgeplane.v1.ApplyConfigRequest.SelectorEntryR\bselector\x12A\n" +
-	"\x0fwait_for_agents\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\rwaitForAgents\x1a;\n" +
+	"\x0fwait_for_agents\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\rwaitForAgents\x121\n" +
+	"\bservices\x18\a \x03(\v2\x15.edgeplane.v1.ServiceR\bservices\x1a;\n" +
 	"\rSelectorEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbd\x01\n" +
@@ -374,23 +390,25 @@ var file_edgeplane_v1_config_proto_goTypes = []any{
 	(*Route)(nil),               // 5: edgeplane.v1.Route
 	(*Certificate)(nil),         // 6: edgeplane.v1.Certificate
 	(*durationpb.Duration)(nil), // 7: google.protobuf.Duration
-	(*Propagation)(nil),         // 8: edgeplane.v1.Propagation
+	(*Service)(nil),             // 8: edgeplane.v1.Service
+	(*Propagation)(nil),         // 9: edgeplane.v1.Propagation
 }
 var file_edgeplane_v1_config_proto_depIdxs = []int32{
 	5, // 0: edgeplane.v1.ApplyConfigRequest.routes:type_name -> edgeplane.v1.Route
 	6, // 1: edgeplane.v1.ApplyConfigRequest.certificates:type_name -> edgeplane.v1.Certificate
 	4, // 2: edgeplane.v1.ApplyConfigRequest.selector:type_name -> edgeplane.v1.ApplyConfigRequest.SelectorEntry
 	7, // 3: edgeplane.v1.ApplyConfigRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	3, // 4: edgeplane.v1.ApplyConfigResponse.changes:type_name -> edgeplane.v1.ConfigChange
-	8, // 5: edgeplane.v1.ApplyConfigResponse.propagation:type_name -> edgeplane.v1.Propagation
-	0, // 6: edgeplane.v1.ConfigChange.action:type_name -> edgeplane.v1.ConfigAction
-	1, // 7: edgeplane.v1.ConfigService.ApplyConfig:input_type -> edgeplane.v1.ApplyConfigRequest
-	2, // 8: edgeplane.v1.ConfigService.ApplyConfig:output_type -> edgeplane.v1.ApplyConfigResponse
-	8, // [8:9] is the sub-list for method output_type
-	7, // [7:8] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	8, // 4: edgeplane.v1.ApplyConfigRequest.services:type_name -> edgeplane.v1.Service
+	3, // 5: edgeplane.v1.ApplyConfigResponse.changes:type_name -> edgeplane.v1.ConfigChange
+	9, // 6: edgeplane.v1.ApplyConfigResponse.propagation:type_name -> edgeplane.v1.Propagation
+	0, // 7: edgeplane.v1.ConfigChange.action:type_name -> edgeplane.v1.ConfigAction
+	1, // 8: edgeplane.v1.ConfigService.ApplyConfig:input_type -> edgeplane.v1.ApplyConfigRequest
+	2, // 9: edgeplane.v1.ConfigService.ApplyConfig:output_type -> edgeplane.v1.ApplyConfigResponse
+	9, // [9:10] is the sub-list for method output_type
+	8, // [8:9] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_config_proto_init() }
@@ -399,6 +417,7 @@ func file_edgeplane_v1_config_proto_init() {
 		return
 	}
 	file_edgeplane_v1_certificate_proto_init()
+	file_edgeplane_v1_docker_proto_init()
 	file_edgeplane_v1_routing_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

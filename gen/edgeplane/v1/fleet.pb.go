@@ -130,8 +130,11 @@ type Agent struct {
 	// The control-plane replica it is connected to.
 	Replica string `protobuf:"bytes,9,opt,name=replica,proto3" json:"replica,omitempty"`
 	// Hash of the applied config as the agent computed it.
-	ConfigHash    string                 `protobuf:"bytes,10,opt,name=config_hash,json=configHash,proto3" json:"config_hash,omitempty"`
-	ConnectTime   *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=connect_time,json=connectTime,proto3" json:"connect_time,omitempty"`
+	ConfigHash  string                 `protobuf:"bytes,10,opt,name=config_hash,json=configHash,proto3" json:"config_hash,omitempty"`
+	ConnectTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=connect_time,json=connectTime,proto3" json:"connect_time,omitempty"`
+	// Health of each route's targets as this agent sees them (its last report); only
+	// targets of the routes it serves. Cleared when it disconnects.
+	TargetHealth  []*TargetHealth `protobuf:"bytes,12,rep,name=target_health,json=targetHealth,proto3" json:"target_health,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -239,6 +242,13 @@ func (x *Agent) GetConfigHash() string {
 func (x *Agent) GetConnectTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ConnectTime
+	}
+	return nil
+}
+
+func (x *Agent) GetTargetHealth() []*TargetHealth {
+	if x != nil {
+		return x.TargetHealth
 	}
 	return nil
 }
@@ -440,12 +450,12 @@ var File_edgeplane_v1_fleet_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_fleet_proto_rawDesc = "" +
 	"\n" +
-	"\x18edgeplane/v1/fleet.proto\x12\fedgeplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"-\n" +
+	"\x18edgeplane/v1/fleet.proto\x12\fedgeplane.v1\x1a\x18edgeplane/v1/agent.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"-\n" +
 	"\x12RevokeAgentRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"R\n" +
 	"\x13RevokeAgentResponse\x12;\n" +
 	"\vrevoke_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"revokeTime\"\xf6\x03\n" +
+	"revokeTime\"\xb7\x04\n" +
 	"\x05Agent\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x127\n" +
 	"\x06labels\x18\x02 \x03(\v2\x1f.edgeplane.v1.Agent.LabelsEntryR\x06labels\x12\x18\n" +
@@ -460,7 +470,8 @@ const file_edgeplane_v1_fleet_proto_rawDesc = "" +
 	"\vconfig_hash\x18\n" +
 	" \x01(\tR\n" +
 	"configHash\x12=\n" +
-	"\fconnect_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vconnectTime\x1a9\n" +
+	"\fconnect_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\vconnectTime\x12?\n" +
+	"\rtarget_health\x18\f \x03(\v2\x1a.edgeplane.v1.TargetHealthR\ftargetHealth\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"O\n" +
@@ -506,25 +517,27 @@ var file_edgeplane_v1_fleet_proto_goTypes = []any{
 	(*GetAgentResponse)(nil),      // 6: edgeplane.v1.GetAgentResponse
 	nil,                           // 7: edgeplane.v1.Agent.LabelsEntry
 	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*TargetHealth)(nil),          // 9: edgeplane.v1.TargetHealth
 }
 var file_edgeplane_v1_fleet_proto_depIdxs = []int32{
-	8, // 0: edgeplane.v1.RevokeAgentResponse.revoke_time:type_name -> google.protobuf.Timestamp
-	7, // 1: edgeplane.v1.Agent.labels:type_name -> edgeplane.v1.Agent.LabelsEntry
-	8, // 2: edgeplane.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	8, // 3: edgeplane.v1.Agent.connect_time:type_name -> google.protobuf.Timestamp
-	2, // 4: edgeplane.v1.ListAgentsResponse.agents:type_name -> edgeplane.v1.Agent
-	2, // 5: edgeplane.v1.GetAgentResponse.agent:type_name -> edgeplane.v1.Agent
-	3, // 6: edgeplane.v1.FleetService.ListAgents:input_type -> edgeplane.v1.ListAgentsRequest
-	5, // 7: edgeplane.v1.FleetService.GetAgent:input_type -> edgeplane.v1.GetAgentRequest
-	0, // 8: edgeplane.v1.FleetService.RevokeAgent:input_type -> edgeplane.v1.RevokeAgentRequest
-	4, // 9: edgeplane.v1.FleetService.ListAgents:output_type -> edgeplane.v1.ListAgentsResponse
-	6, // 10: edgeplane.v1.FleetService.GetAgent:output_type -> edgeplane.v1.GetAgentResponse
-	1, // 11: edgeplane.v1.FleetService.RevokeAgent:output_type -> edgeplane.v1.RevokeAgentResponse
-	9, // [9:12] is the sub-list for method output_type
-	6, // [6:9] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	8,  // 0: edgeplane.v1.RevokeAgentResponse.revoke_time:type_name -> google.protobuf.Timestamp
+	7,  // 1: edgeplane.v1.Agent.labels:type_name -> edgeplane.v1.Agent.LabelsEntry
+	8,  // 2: edgeplane.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	8,  // 3: edgeplane.v1.Agent.connect_time:type_name -> google.protobuf.Timestamp
+	9,  // 4: edgeplane.v1.Agent.target_health:type_name -> edgeplane.v1.TargetHealth
+	2,  // 5: edgeplane.v1.ListAgentsResponse.agents:type_name -> edgeplane.v1.Agent
+	2,  // 6: edgeplane.v1.GetAgentResponse.agent:type_name -> edgeplane.v1.Agent
+	3,  // 7: edgeplane.v1.FleetService.ListAgents:input_type -> edgeplane.v1.ListAgentsRequest
+	5,  // 8: edgeplane.v1.FleetService.GetAgent:input_type -> edgeplane.v1.GetAgentRequest
+	0,  // 9: edgeplane.v1.FleetService.RevokeAgent:input_type -> edgeplane.v1.RevokeAgentRequest
+	4,  // 10: edgeplane.v1.FleetService.ListAgents:output_type -> edgeplane.v1.ListAgentsResponse
+	6,  // 11: edgeplane.v1.FleetService.GetAgent:output_type -> edgeplane.v1.GetAgentResponse
+	1,  // 12: edgeplane.v1.FleetService.RevokeAgent:output_type -> edgeplane.v1.RevokeAgentResponse
+	10, // [10:13] is the sub-list for method output_type
+	7,  // [7:10] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_fleet_proto_init() }
@@ -532,6 +545,7 @@ func file_edgeplane_v1_fleet_proto_init() {
 	if File_edgeplane_v1_fleet_proto != nil {
 		return
 	}
+	file_edgeplane_v1_agent_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

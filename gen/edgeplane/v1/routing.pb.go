@@ -258,6 +258,8 @@ type Route struct {
 	KeepEmptySegments bool `protobuf:"varint,44,opt,name=keep_empty_segments,json=keepEmptySegments,proto3" json:"keep_empty_segments,omitempty"`
 	// Passive health of the route's targets; unset fields take the agent's defaults.
 	OutlierDetection *OutlierDetection `protobuf:"bytes,61,opt,name=outlier_detection,json=outlierDetection,proto3" json:"outlier_detection,omitempty"`
+	// When and how often a failed request is tried again; unset fields take the defaults.
+	RetryPolicy *RetryPolicy `protobuf:"bytes,66,opt,name=retry_policy,json=retryPolicy,proto3" json:"retry_policy,omitempty"`
 	// Free-form labels (at most 32; keys 1-63 bytes, values at most 253). Agents ignore them;
 	// ConfigService.ApplyConfig prunes by them ("team": "a").
 	Labels map[string]string `protobuf:"bytes,70,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -451,6 +453,13 @@ func (x *Route) GetKeepEmptySegments() bool {
 func (x *Route) GetOutlierDetection() *OutlierDetection {
 	if x != nil {
 		return x.OutlierDetection
+	}
+	return nil
+}
+
+func (x *Route) GetRetryPolicy() *RetryPolicy {
+	if x != nil {
+		return x.RetryPolicy
 	}
 	return nil
 }
@@ -751,6 +760,117 @@ func (x *CircuitBreakers) GetMaxRequests() uint32 {
 	return 0
 }
 
+// RetryPolicy is how a route's agent tries a failed request again, on another target when
+// there is one. A connection that could not be opened is retried for every method (nothing
+// was sent). A reset or broken exchange, a per-try timeout and (with retry_5xx) a 5xx answer
+// are retried only for idempotent requests (GET, HEAD, OPTIONS, TRACE, PUT, DELETE or one
+// with an Idempotency-Key) unless retry_non_idempotent is set, and only when the request
+// body is still at hand (a body streamed to the backend is never sent twice). Retries are
+// capped by a budget, so that they cannot multiply an outage.
+type RetryPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Tries in all, the first included, 1-5; 0 means 2. 1 turns retries off.
+	MaxAttempts uint32 `protobuf:"varint,1,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
+	// Retry 5xx answers too (the last try's answer is relayed). Off by default: an answer
+	// is relayed as it is.
+	Retry_5Xx bool `protobuf:"varint,2,opt,name=retry_5xx,json=retry5xx,proto3" json:"retry_5xx,omitempty"`
+	// Retry non-idempotent requests (POST, PATCH) after a reset or a 5xx too: only for
+	// backends that make them safe to repeat.
+	RetryNonIdempotent bool `protobuf:"varint,3,opt,name=retry_non_idempotent,json=retryNonIdempotent,proto3" json:"retry_non_idempotent,omitempty"`
+	// Retries allowed as a percentage of the route's requests over the last 10 s, 0-100;
+	// unset means 20.
+	BudgetPercent *uint32 `protobuf:"varint,4,opt,name=budget_percent,json=budgetPercent,proto3,oneof" json:"budget_percent,omitempty"`
+	// Retries allowed per second on top of budget_percent (so a quiet route can retry),
+	// 0-1000; unset means 10.
+	MinRetriesPerSecond *uint32 `protobuf:"varint,5,opt,name=min_retries_per_second,json=minRetriesPerSecond,proto3,oneof" json:"min_retries_per_second,omitempty"`
+	// Bounds the wait for each try's response head, 1ms-1h; unset means only the route's
+	// response timeout. A try that runs out of it is retried like a reset one.
+	PerTryTimeout *durationpb.Duration `protobuf:"bytes,6,opt,name=per_try_timeout,json=perTryTimeout,proto3" json:"per_try_timeout,omitempty"`
+	// Add X-Edgeplane-Attempts (tries made) to responses. Off by default.
+	ExposeAttempts bool `protobuf:"varint,7,opt,name=expose_attempts,json=exposeAttempts,proto3" json:"expose_attempts,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RetryPolicy) Reset() {
+	*x = RetryPolicy{}
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryPolicy) ProtoMessage() {}
+
+func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
+func (*RetryPolicy) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RetryPolicy) GetMaxAttempts() uint32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *RetryPolicy) GetRetry_5Xx() bool {
+	if x != nil {
+		return x.Retry_5Xx
+	}
+	return false
+}
+
+func (x *RetryPolicy) GetRetryNonIdempotent() bool {
+	if x != nil {
+		return x.RetryNonIdempotent
+	}
+	return false
+}
+
+func (x *RetryPolicy) GetBudgetPercent() uint32 {
+	if x != nil && x.BudgetPercent != nil {
+		return *x.BudgetPercent
+	}
+	return 0
+}
+
+func (x *RetryPolicy) GetMinRetriesPerSecond() uint32 {
+	if x != nil && x.MinRetriesPerSecond != nil {
+		return *x.MinRetriesPerSecond
+	}
+	return 0
+}
+
+func (x *RetryPolicy) GetPerTryTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.PerTryTimeout
+	}
+	return nil
+}
+
+func (x *RetryPolicy) GetExposeAttempts() bool {
+	if x != nil {
+		return x.ExposeAttempts
+	}
+	return false
+}
+
 // OutlierDetection is how a route's agent ejects failing targets (passive health, as Envoy's
 // outlier_detection). Gateway errors always count as failures: connection refused or timed
 // out, a reset or broken exchange, no response within the response timeout.
@@ -777,7 +897,7 @@ type OutlierDetection struct {
 
 func (x *OutlierDetection) Reset() {
 	*x = OutlierDetection{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +909,7 @@ func (x *OutlierDetection) String() string {
 func (*OutlierDetection) ProtoMessage() {}
 
 func (x *OutlierDetection) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[4]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +922,7 @@ func (x *OutlierDetection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutlierDetection.ProtoReflect.Descriptor instead.
 func (*OutlierDetection) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{4}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *OutlierDetection) GetConsecutiveFailures() uint32 {
@@ -853,7 +973,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +985,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[5]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +998,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{5}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Target) GetUrl() string {
@@ -909,7 +1029,7 @@ type TlsPolicy struct {
 
 func (x *TlsPolicy) Reset() {
 	*x = TlsPolicy{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +1041,7 @@ func (x *TlsPolicy) String() string {
 func (*TlsPolicy) ProtoMessage() {}
 
 func (x *TlsPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[6]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1054,7 @@ func (x *TlsPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TlsPolicy.ProtoReflect.Descriptor instead.
 func (*TlsPolicy) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{6}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *TlsPolicy) GetMode() TlsMode {
@@ -971,7 +1091,7 @@ type HeaderRules struct {
 
 func (x *HeaderRules) Reset() {
 	*x = HeaderRules{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1103,7 @@ func (x *HeaderRules) String() string {
 func (*HeaderRules) ProtoMessage() {}
 
 func (x *HeaderRules) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[7]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1116,7 @@ func (x *HeaderRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderRules.ProtoReflect.Descriptor instead.
 func (*HeaderRules) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{7}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *HeaderRules) GetSet() map[string]string {
@@ -1028,7 +1148,7 @@ type Timeouts struct {
 
 func (x *Timeouts) Reset() {
 	*x = Timeouts{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1160,7 @@ func (x *Timeouts) String() string {
 func (*Timeouts) ProtoMessage() {}
 
 func (x *Timeouts) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[8]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1173,7 @@ func (x *Timeouts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Timeouts.ProtoReflect.Descriptor instead.
 func (*Timeouts) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{8}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Timeouts) GetConnect() *durationpb.Duration {
@@ -1094,7 +1214,7 @@ type Propagation struct {
 
 func (x *Propagation) Reset() {
 	*x = Propagation{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1106,7 +1226,7 @@ func (x *Propagation) String() string {
 func (*Propagation) ProtoMessage() {}
 
 func (x *Propagation) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[9]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1119,7 +1239,7 @@ func (x *Propagation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Propagation.ProtoReflect.Descriptor instead.
 func (*Propagation) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{9}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Propagation) GetRevision() int64 {
@@ -1161,7 +1281,7 @@ type Rejection struct {
 
 func (x *Rejection) Reset() {
 	*x = Rejection{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1293,7 @@ func (x *Rejection) String() string {
 func (*Rejection) ProtoMessage() {}
 
 func (x *Rejection) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[10]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1306,7 @@ func (x *Rejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rejection.ProtoReflect.Descriptor instead.
 func (*Rejection) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{10}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Rejection) GetNodeId() string {
@@ -1215,7 +1335,7 @@ type CreateRouteRequest struct {
 
 func (x *CreateRouteRequest) Reset() {
 	*x = CreateRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1227,7 +1347,7 @@ func (x *CreateRouteRequest) String() string {
 func (*CreateRouteRequest) ProtoMessage() {}
 
 func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[11]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1240,7 +1360,7 @@ func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRouteRequest.ProtoReflect.Descriptor instead.
 func (*CreateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{11}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateRouteRequest) GetRoute() *Route {
@@ -1268,7 +1388,7 @@ type CreateRouteResponse struct {
 
 func (x *CreateRouteResponse) Reset() {
 	*x = CreateRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1400,7 @@ func (x *CreateRouteResponse) String() string {
 func (*CreateRouteResponse) ProtoMessage() {}
 
 func (x *CreateRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[12]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1413,7 @@ func (x *CreateRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRouteResponse.ProtoReflect.Descriptor instead.
 func (*CreateRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{12}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateRouteResponse) GetRoute() *Route {
@@ -1319,7 +1439,7 @@ type GetRouteRequest struct {
 
 func (x *GetRouteRequest) Reset() {
 	*x = GetRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1451,7 @@ func (x *GetRouteRequest) String() string {
 func (*GetRouteRequest) ProtoMessage() {}
 
 func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[13]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1464,7 @@ func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouteRequest.ProtoReflect.Descriptor instead.
 func (*GetRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{13}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetRouteRequest) GetName() string {
@@ -1363,7 +1483,7 @@ type GetRouteResponse struct {
 
 func (x *GetRouteResponse) Reset() {
 	*x = GetRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1495,7 @@ func (x *GetRouteResponse) String() string {
 func (*GetRouteResponse) ProtoMessage() {}
 
 func (x *GetRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[14]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1508,7 @@ func (x *GetRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouteResponse.ProtoReflect.Descriptor instead.
 func (*GetRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{14}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetRouteResponse) GetRoute() *Route {
@@ -1410,7 +1530,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1542,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[15]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1555,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{15}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListRoutesRequest) GetPageSize() int32 {
@@ -1465,7 +1585,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1477,7 +1597,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[16]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1490,7 +1610,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{16}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -1527,7 +1647,7 @@ type UpdateRouteRequest struct {
 
 func (x *UpdateRouteRequest) Reset() {
 	*x = UpdateRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[17]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1659,7 @@ func (x *UpdateRouteRequest) String() string {
 func (*UpdateRouteRequest) ProtoMessage() {}
 
 func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[17]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1672,7 @@ func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRouteRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{17}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateRouteRequest) GetRoute() *Route {
@@ -1586,7 +1706,7 @@ type UpdateRouteResponse struct {
 
 func (x *UpdateRouteResponse) Reset() {
 	*x = UpdateRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[18]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1718,7 @@ func (x *UpdateRouteResponse) String() string {
 func (*UpdateRouteResponse) ProtoMessage() {}
 
 func (x *UpdateRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[18]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +1731,7 @@ func (x *UpdateRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRouteResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{18}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateRouteResponse) GetRoute() *Route {
@@ -1640,7 +1760,7 @@ type DeleteRouteRequest struct {
 
 func (x *DeleteRouteRequest) Reset() {
 	*x = DeleteRouteRequest{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[19]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1772,7 @@ func (x *DeleteRouteRequest) String() string {
 func (*DeleteRouteRequest) ProtoMessage() {}
 
 func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[19]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1785,7 @@ func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRouteRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{19}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteRouteRequest) GetName() string {
@@ -1698,7 +1818,7 @@ type DeleteRouteResponse struct {
 
 func (x *DeleteRouteResponse) Reset() {
 	*x = DeleteRouteResponse{}
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[20]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +1830,7 @@ func (x *DeleteRouteResponse) String() string {
 func (*DeleteRouteResponse) ProtoMessage() {}
 
 func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_routing_proto_msgTypes[20]
+	mi := &file_edgeplane_v1_routing_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +1843,7 @@ func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRouteResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{20}
+	return file_edgeplane_v1_routing_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteRouteResponse) GetPropagation() *Propagation {
@@ -1737,7 +1857,7 @@ var File_edgeplane_v1_routing_proto protoreflect.FileDescriptor
 
 const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\n" +
-	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\n" +
+	"\x1aedgeplane/v1/routing.proto\x12\fedgeplane.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\n" +
 	"\n" +
 	"\x05Route\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
@@ -1765,7 +1885,8 @@ const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\x1callow_underscores_in_headers\x18* \x01(\bR\x19allowUnderscoresInHeaders\x12E\n" +
 	"\x0fencoded_slashes\x18+ \x01(\x0e2\x1c.edgeplane.v1.EncodedSlashesR\x0eencodedSlashes\x12.\n" +
 	"\x13keep_empty_segments\x18, \x01(\bR\x11keepEmptySegments\x12K\n" +
-	"\x11outlier_detection\x18= \x01(\v2\x1e.edgeplane.v1.OutlierDetectionR\x10outlierDetection\x127\n" +
+	"\x11outlier_detection\x18= \x01(\v2\x1e.edgeplane.v1.OutlierDetectionR\x10outlierDetection\x12<\n" +
+	"\fretry_policy\x18B \x01(\v2\x19.edgeplane.v1.RetryPolicyR\vretryPolicy\x127\n" +
 	"\x06labels\x18F \x03(\v2\x1f.edgeplane.v1.Route.LabelsEntryR\x06labels\x12<\n" +
 	"\fhealth_check\x18> \x01(\v2\x19.edgeplane.v1.HealthCheckR\vhealthCheck\x12?\n" +
 	"\rload_balancer\x18? \x01(\v2\x1a.edgeplane.v1.LoadBalancerR\floadBalancer\x12H\n" +
@@ -1795,7 +1916,17 @@ const file_edgeplane_v1_routing_proto_rawDesc = "" +
 	"\x0fmax_connections\x18\x01 \x01(\rR\x0emaxConnections\x125\n" +
 	"\x14max_pending_requests\x18\x02 \x01(\rH\x00R\x12maxPendingRequests\x88\x01\x01\x12!\n" +
 	"\fmax_requests\x18\x03 \x01(\rR\vmaxRequestsB\x17\n" +
-	"\x15_max_pending_requests\"\xcb\x02\n" +
+	"\x15_max_pending_requests\"\xff\x02\n" +
+	"\vRetryPolicy\x12!\n" +
+	"\fmax_attempts\x18\x01 \x01(\rR\vmaxAttempts\x12\x1b\n" +
+	"\tretry_5xx\x18\x02 \x01(\bR\bretry5xx\x120\n" +
+	"\x14retry_non_idempotent\x18\x03 \x01(\bR\x12retryNonIdempotent\x12*\n" +
+	"\x0ebudget_percent\x18\x04 \x01(\rH\x00R\rbudgetPercent\x88\x01\x01\x128\n" +
+	"\x16min_retries_per_second\x18\x05 \x01(\rH\x01R\x13minRetriesPerSecond\x88\x01\x01\x12A\n" +
+	"\x0fper_try_timeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\rperTryTimeout\x12'\n" +
+	"\x0fexpose_attempts\x18\a \x01(\bR\x0eexposeAttemptsB\x11\n" +
+	"\x0f_budget_percentB\x19\n" +
+	"\x17_min_retries_per_second\"\xcb\x02\n" +
 	"\x10OutlierDetection\x121\n" +
 	"\x14consecutive_failures\x18\x01 \x01(\rR\x13consecutiveFailures\x12\x1b\n" +
 	"\tcount_5xx\x18\x02 \x01(\bR\bcount5xx\x12G\n" +
@@ -1898,7 +2029,7 @@ func file_edgeplane_v1_routing_proto_rawDescGZIP() []byte {
 }
 
 var file_edgeplane_v1_routing_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_edgeplane_v1_routing_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_edgeplane_v1_routing_proto_goTypes = []any{
 	(LbPolicy)(0),                 // 0: edgeplane.v1.LbPolicy
 	(EncodedSlashes)(0),           // 1: edgeplane.v1.EncodedSlashes
@@ -1907,83 +2038,86 @@ var file_edgeplane_v1_routing_proto_goTypes = []any{
 	(*HealthCheck)(nil),           // 4: edgeplane.v1.HealthCheck
 	(*LoadBalancer)(nil),          // 5: edgeplane.v1.LoadBalancer
 	(*CircuitBreakers)(nil),       // 6: edgeplane.v1.CircuitBreakers
-	(*OutlierDetection)(nil),      // 7: edgeplane.v1.OutlierDetection
-	(*Target)(nil),                // 8: edgeplane.v1.Target
-	(*TlsPolicy)(nil),             // 9: edgeplane.v1.TlsPolicy
-	(*HeaderRules)(nil),           // 10: edgeplane.v1.HeaderRules
-	(*Timeouts)(nil),              // 11: edgeplane.v1.Timeouts
-	(*Propagation)(nil),           // 12: edgeplane.v1.Propagation
-	(*Rejection)(nil),             // 13: edgeplane.v1.Rejection
-	(*CreateRouteRequest)(nil),    // 14: edgeplane.v1.CreateRouteRequest
-	(*CreateRouteResponse)(nil),   // 15: edgeplane.v1.CreateRouteResponse
-	(*GetRouteRequest)(nil),       // 16: edgeplane.v1.GetRouteRequest
-	(*GetRouteResponse)(nil),      // 17: edgeplane.v1.GetRouteResponse
-	(*ListRoutesRequest)(nil),     // 18: edgeplane.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),    // 19: edgeplane.v1.ListRoutesResponse
-	(*UpdateRouteRequest)(nil),    // 20: edgeplane.v1.UpdateRouteRequest
-	(*UpdateRouteResponse)(nil),   // 21: edgeplane.v1.UpdateRouteResponse
-	(*DeleteRouteRequest)(nil),    // 22: edgeplane.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),   // 23: edgeplane.v1.DeleteRouteResponse
-	nil,                           // 24: edgeplane.v1.Route.LabelsEntry
-	nil,                           // 25: edgeplane.v1.HeaderRules.SetEntry
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil), // 28: google.protobuf.FieldMask
+	(*RetryPolicy)(nil),           // 7: edgeplane.v1.RetryPolicy
+	(*OutlierDetection)(nil),      // 8: edgeplane.v1.OutlierDetection
+	(*Target)(nil),                // 9: edgeplane.v1.Target
+	(*TlsPolicy)(nil),             // 10: edgeplane.v1.TlsPolicy
+	(*HeaderRules)(nil),           // 11: edgeplane.v1.HeaderRules
+	(*Timeouts)(nil),              // 12: edgeplane.v1.Timeouts
+	(*Propagation)(nil),           // 13: edgeplane.v1.Propagation
+	(*Rejection)(nil),             // 14: edgeplane.v1.Rejection
+	(*CreateRouteRequest)(nil),    // 15: edgeplane.v1.CreateRouteRequest
+	(*CreateRouteResponse)(nil),   // 16: edgeplane.v1.CreateRouteResponse
+	(*GetRouteRequest)(nil),       // 17: edgeplane.v1.GetRouteRequest
+	(*GetRouteResponse)(nil),      // 18: edgeplane.v1.GetRouteResponse
+	(*ListRoutesRequest)(nil),     // 19: edgeplane.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),    // 20: edgeplane.v1.ListRoutesResponse
+	(*UpdateRouteRequest)(nil),    // 21: edgeplane.v1.UpdateRouteRequest
+	(*UpdateRouteResponse)(nil),   // 22: edgeplane.v1.UpdateRouteResponse
+	(*DeleteRouteRequest)(nil),    // 23: edgeplane.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),   // 24: edgeplane.v1.DeleteRouteResponse
+	nil,                           // 25: edgeplane.v1.Route.LabelsEntry
+	nil,                           // 26: edgeplane.v1.HeaderRules.SetEntry
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 28: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil), // 29: google.protobuf.FieldMask
 }
 var file_edgeplane_v1_routing_proto_depIdxs = []int32{
-	8,  // 0: edgeplane.v1.Route.targets:type_name -> edgeplane.v1.Target
-	9,  // 1: edgeplane.v1.Route.tls:type_name -> edgeplane.v1.TlsPolicy
-	10, // 2: edgeplane.v1.Route.request_headers:type_name -> edgeplane.v1.HeaderRules
-	10, // 3: edgeplane.v1.Route.response_headers:type_name -> edgeplane.v1.HeaderRules
-	11, // 4: edgeplane.v1.Route.timeouts:type_name -> edgeplane.v1.Timeouts
-	26, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
-	26, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
+	9,  // 0: edgeplane.v1.Route.targets:type_name -> edgeplane.v1.Target
+	10, // 1: edgeplane.v1.Route.tls:type_name -> edgeplane.v1.TlsPolicy
+	11, // 2: edgeplane.v1.Route.request_headers:type_name -> edgeplane.v1.HeaderRules
+	11, // 3: edgeplane.v1.Route.response_headers:type_name -> edgeplane.v1.HeaderRules
+	12, // 4: edgeplane.v1.Route.timeouts:type_name -> edgeplane.v1.Timeouts
+	27, // 5: edgeplane.v1.Route.create_time:type_name -> google.protobuf.Timestamp
+	27, // 6: edgeplane.v1.Route.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 7: edgeplane.v1.Route.encoded_slashes:type_name -> edgeplane.v1.EncodedSlashes
-	7,  // 8: edgeplane.v1.Route.outlier_detection:type_name -> edgeplane.v1.OutlierDetection
-	24, // 9: edgeplane.v1.Route.labels:type_name -> edgeplane.v1.Route.LabelsEntry
-	4,  // 10: edgeplane.v1.Route.health_check:type_name -> edgeplane.v1.HealthCheck
-	5,  // 11: edgeplane.v1.Route.load_balancer:type_name -> edgeplane.v1.LoadBalancer
-	6,  // 12: edgeplane.v1.Route.circuit_breakers:type_name -> edgeplane.v1.CircuitBreakers
-	27, // 13: edgeplane.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
-	27, // 14: edgeplane.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
-	27, // 15: edgeplane.v1.HealthCheck.slow_start:type_name -> google.protobuf.Duration
-	0,  // 16: edgeplane.v1.LoadBalancer.policy:type_name -> edgeplane.v1.LbPolicy
-	27, // 17: edgeplane.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
-	27, // 18: edgeplane.v1.OutlierDetection.max_ejection_time:type_name -> google.protobuf.Duration
-	2,  // 19: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
-	25, // 20: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
-	27, // 21: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
-	27, // 22: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
-	27, // 23: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
-	13, // 24: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
-	3,  // 25: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
-	27, // 26: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	3,  // 27: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
-	12, // 28: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	3,  // 29: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
-	3,  // 30: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
-	3,  // 31: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
-	28, // 32: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	27, // 33: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	3,  // 34: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
-	12, // 35: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	27, // 36: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
-	12, // 37: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
-	14, // 38: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
-	16, // 39: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
-	18, // 40: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
-	20, // 41: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
-	22, // 42: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
-	15, // 43: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
-	17, // 44: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
-	19, // 45: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
-	21, // 46: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
-	23, // 47: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
-	43, // [43:48] is the sub-list for method output_type
-	38, // [38:43] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	8,  // 8: edgeplane.v1.Route.outlier_detection:type_name -> edgeplane.v1.OutlierDetection
+	7,  // 9: edgeplane.v1.Route.retry_policy:type_name -> edgeplane.v1.RetryPolicy
+	25, // 10: edgeplane.v1.Route.labels:type_name -> edgeplane.v1.Route.LabelsEntry
+	4,  // 11: edgeplane.v1.Route.health_check:type_name -> edgeplane.v1.HealthCheck
+	5,  // 12: edgeplane.v1.Route.load_balancer:type_name -> edgeplane.v1.LoadBalancer
+	6,  // 13: edgeplane.v1.Route.circuit_breakers:type_name -> edgeplane.v1.CircuitBreakers
+	28, // 14: edgeplane.v1.HealthCheck.interval:type_name -> google.protobuf.Duration
+	28, // 15: edgeplane.v1.HealthCheck.timeout:type_name -> google.protobuf.Duration
+	28, // 16: edgeplane.v1.HealthCheck.slow_start:type_name -> google.protobuf.Duration
+	0,  // 17: edgeplane.v1.LoadBalancer.policy:type_name -> edgeplane.v1.LbPolicy
+	28, // 18: edgeplane.v1.RetryPolicy.per_try_timeout:type_name -> google.protobuf.Duration
+	28, // 19: edgeplane.v1.OutlierDetection.base_ejection_time:type_name -> google.protobuf.Duration
+	28, // 20: edgeplane.v1.OutlierDetection.max_ejection_time:type_name -> google.protobuf.Duration
+	2,  // 21: edgeplane.v1.TlsPolicy.mode:type_name -> edgeplane.v1.TlsMode
+	26, // 22: edgeplane.v1.HeaderRules.set:type_name -> edgeplane.v1.HeaderRules.SetEntry
+	28, // 23: edgeplane.v1.Timeouts.connect:type_name -> google.protobuf.Duration
+	28, // 24: edgeplane.v1.Timeouts.response:type_name -> google.protobuf.Duration
+	28, // 25: edgeplane.v1.Timeouts.idle:type_name -> google.protobuf.Duration
+	14, // 26: edgeplane.v1.Propagation.rejected:type_name -> edgeplane.v1.Rejection
+	3,  // 27: edgeplane.v1.CreateRouteRequest.route:type_name -> edgeplane.v1.Route
+	28, // 28: edgeplane.v1.CreateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	3,  // 29: edgeplane.v1.CreateRouteResponse.route:type_name -> edgeplane.v1.Route
+	13, // 30: edgeplane.v1.CreateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	3,  // 31: edgeplane.v1.GetRouteResponse.route:type_name -> edgeplane.v1.Route
+	3,  // 32: edgeplane.v1.ListRoutesResponse.routes:type_name -> edgeplane.v1.Route
+	3,  // 33: edgeplane.v1.UpdateRouteRequest.route:type_name -> edgeplane.v1.Route
+	29, // 34: edgeplane.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	28, // 35: edgeplane.v1.UpdateRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	3,  // 36: edgeplane.v1.UpdateRouteResponse.route:type_name -> edgeplane.v1.Route
+	13, // 37: edgeplane.v1.UpdateRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	28, // 38: edgeplane.v1.DeleteRouteRequest.wait_for_agents:type_name -> google.protobuf.Duration
+	13, // 39: edgeplane.v1.DeleteRouteResponse.propagation:type_name -> edgeplane.v1.Propagation
+	15, // 40: edgeplane.v1.RoutingService.CreateRoute:input_type -> edgeplane.v1.CreateRouteRequest
+	17, // 41: edgeplane.v1.RoutingService.GetRoute:input_type -> edgeplane.v1.GetRouteRequest
+	19, // 42: edgeplane.v1.RoutingService.ListRoutes:input_type -> edgeplane.v1.ListRoutesRequest
+	21, // 43: edgeplane.v1.RoutingService.UpdateRoute:input_type -> edgeplane.v1.UpdateRouteRequest
+	23, // 44: edgeplane.v1.RoutingService.DeleteRoute:input_type -> edgeplane.v1.DeleteRouteRequest
+	16, // 45: edgeplane.v1.RoutingService.CreateRoute:output_type -> edgeplane.v1.CreateRouteResponse
+	18, // 46: edgeplane.v1.RoutingService.GetRoute:output_type -> edgeplane.v1.GetRouteResponse
+	20, // 47: edgeplane.v1.RoutingService.ListRoutes:output_type -> edgeplane.v1.ListRoutesResponse
+	22, // 48: edgeplane.v1.RoutingService.UpdateRoute:output_type -> edgeplane.v1.UpdateRouteResponse
+	24, // 49: edgeplane.v1.RoutingService.DeleteRoute:output_type -> edgeplane.v1.DeleteRouteResponse
+	45, // [45:50] is the sub-list for method output_type
+	40, // [40:45] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_routing_proto_init() }
@@ -1993,13 +2127,14 @@ func file_edgeplane_v1_routing_proto_init() {
 	}
 	file_edgeplane_v1_routing_proto_msgTypes[3].OneofWrappers = []any{}
 	file_edgeplane_v1_routing_proto_msgTypes[4].OneofWrappers = []any{}
+	file_edgeplane_v1_routing_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_routing_proto_rawDesc), len(file_edgeplane_v1_routing_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

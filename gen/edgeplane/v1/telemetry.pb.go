@@ -999,8 +999,11 @@ func (*GetAlertSummaryRequest) Descriptor() ([]byte, []int) {
 type GetAlertSummaryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Firing alerts by severity.
-	BySeverity    map[string]int32 `protobuf:"bytes,1,rep,name=by_severity,json=bySeverity,proto3" json:"by_severity,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	Firing        int32            `protobuf:"varint,2,opt,name=firing,proto3" json:"firing,omitempty"`
+	BySeverity map[string]int32 `protobuf:"bytes,1,rep,name=by_severity,json=bySeverity,proto3" json:"by_severity,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Firing     int32            `protobuf:"varint,2,opt,name=firing,proto3" json:"firing,omitempty"`
+	// Notifications of the last 24 hours on the alerts stream, one entry per clock hour
+	// (UTC), oldest first, the current hour last; hours trimmed from the stream count 0.
+	Hourly        []*AlertHour `protobuf:"bytes,3,rep,name=hourly,proto3" json:"hourly,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1049,6 +1052,77 @@ func (x *GetAlertSummaryResponse) GetFiring() int32 {
 	return 0
 }
 
+func (x *GetAlertSummaryResponse) GetHourly() []*AlertHour {
+	if x != nil {
+		return x.Hourly
+	}
+	return nil
+}
+
+// AlertHour counts one hour's alert notifications.
+type AlertHour struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hour's start.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Alerts that fired (including re-notifications after the cooldown).
+	Fired int32 `protobuf:"varint,2,opt,name=fired,proto3" json:"fired,omitempty"`
+	// Alerts that resolved.
+	Resolved      int32 `protobuf:"varint,3,opt,name=resolved,proto3" json:"resolved,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertHour) Reset() {
+	*x = AlertHour{}
+	mi := &file_edgeplane_v1_telemetry_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertHour) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertHour) ProtoMessage() {}
+
+func (x *AlertHour) ProtoReflect() protoreflect.Message {
+	mi := &file_edgeplane_v1_telemetry_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertHour.ProtoReflect.Descriptor instead.
+func (*AlertHour) Descriptor() ([]byte, []int) {
+	return file_edgeplane_v1_telemetry_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *AlertHour) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *AlertHour) GetFired() int32 {
+	if x != nil {
+		return x.Fired
+	}
+	return 0
+}
+
+func (x *AlertHour) GetResolved() int32 {
+	if x != nil {
+		return x.Resolved
+	}
+	return 0
+}
+
 type GetConsumerLagRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1057,7 +1131,7 @@ type GetConsumerLagRequest struct {
 
 func (x *GetConsumerLagRequest) Reset() {
 	*x = GetConsumerLagRequest{}
-	mi := &file_edgeplane_v1_telemetry_proto_msgTypes[15]
+	mi := &file_edgeplane_v1_telemetry_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1143,7 @@ func (x *GetConsumerLagRequest) String() string {
 func (*GetConsumerLagRequest) ProtoMessage() {}
 
 func (x *GetConsumerLagRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_telemetry_proto_msgTypes[15]
+	mi := &file_edgeplane_v1_telemetry_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1156,7 @@ func (x *GetConsumerLagRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsumerLagRequest.ProtoReflect.Descriptor instead.
 func (*GetConsumerLagRequest) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_telemetry_proto_rawDescGZIP(), []int{15}
+	return file_edgeplane_v1_telemetry_proto_rawDescGZIP(), []int{16}
 }
 
 // ConsumerLag is one consumer group's position on a stream.
@@ -1091,16 +1165,19 @@ type ConsumerLag struct {
 	Stream string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
 	Group  string                 `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
 	// Age of the oldest entry the group has not finished; zero when caught up.
-	Lag           *durationpb.Duration `protobuf:"bytes,3,opt,name=lag,proto3" json:"lag,omitempty"`
-	Pending       int64                `protobuf:"varint,4,opt,name=pending,proto3" json:"pending,omitempty"`
-	Undelivered   int64                `protobuf:"varint,5,opt,name=undelivered,proto3" json:"undelivered,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Lag         *durationpb.Duration `protobuf:"bytes,3,opt,name=lag,proto3" json:"lag,omitempty"`
+	Pending     int64                `protobuf:"varint,4,opt,name=pending,proto3" json:"pending,omitempty"`
+	Undelivered int64                `protobuf:"varint,5,opt,name=undelivered,proto3" json:"undelivered,omitempty"`
+	// Entries the group has read and acknowledged since it was made (Redis 7's entries-read
+	// less those pending), dead-lettered ones included.
+	MessagesProcessed int64 `protobuf:"varint,6,opt,name=messages_processed,json=messagesProcessed,proto3" json:"messages_processed,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ConsumerLag) Reset() {
 	*x = ConsumerLag{}
-	mi := &file_edgeplane_v1_telemetry_proto_msgTypes[16]
+	mi := &file_edgeplane_v1_telemetry_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1189,7 @@ func (x *ConsumerLag) String() string {
 func (*ConsumerLag) ProtoMessage() {}
 
 func (x *ConsumerLag) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_telemetry_proto_msgTypes[16]
+	mi := &file_edgeplane_v1_telemetry_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1202,7 @@ func (x *ConsumerLag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsumerLag.ProtoReflect.Descriptor instead.
 func (*ConsumerLag) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_telemetry_proto_rawDescGZIP(), []int{16}
+	return file_edgeplane_v1_telemetry_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ConsumerLag) GetStream() string {
@@ -1163,6 +1240,13 @@ func (x *ConsumerLag) GetUndelivered() int64 {
 	return 0
 }
 
+func (x *ConsumerLag) GetMessagesProcessed() int64 {
+	if x != nil {
+		return x.MessagesProcessed
+	}
+	return 0
+}
+
 type GetConsumerLagResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Consumers     []*ConsumerLag         `protobuf:"bytes,1,rep,name=consumers,proto3" json:"consumers,omitempty"`
@@ -1172,7 +1256,7 @@ type GetConsumerLagResponse struct {
 
 func (x *GetConsumerLagResponse) Reset() {
 	*x = GetConsumerLagResponse{}
-	mi := &file_edgeplane_v1_telemetry_proto_msgTypes[17]
+	mi := &file_edgeplane_v1_telemetry_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1268,7 @@ func (x *GetConsumerLagResponse) String() string {
 func (*GetConsumerLagResponse) ProtoMessage() {}
 
 func (x *GetConsumerLagResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_edgeplane_v1_telemetry_proto_msgTypes[17]
+	mi := &file_edgeplane_v1_telemetry_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1281,7 @@ func (x *GetConsumerLagResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConsumerLagResponse.ProtoReflect.Descriptor instead.
 func (*GetConsumerLagResponse) Descriptor() ([]byte, []int) {
-	return file_edgeplane_v1_telemetry_proto_rawDescGZIP(), []int{17}
+	return file_edgeplane_v1_telemetry_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetConsumerLagResponse) GetConsumers() []*ConsumerLag {
@@ -1297,21 +1381,28 @@ const file_edgeplane_v1_telemetry_proto_rawDesc = "" +
 	"\x11ListAlertsRequest\"G\n" +
 	"\x12ListAlertsResponse\x121\n" +
 	"\x06alerts\x18\x01 \x03(\v2\x19.edgeplane.v1.FiringAlertR\x06alerts\"\x18\n" +
-	"\x16GetAlertSummaryRequest\"\xc8\x01\n" +
+	"\x16GetAlertSummaryRequest\"\xf9\x01\n" +
 	"\x17GetAlertSummaryResponse\x12V\n" +
 	"\vby_severity\x18\x01 \x03(\v25.edgeplane.v1.GetAlertSummaryResponse.BySeverityEntryR\n" +
 	"bySeverity\x12\x16\n" +
-	"\x06firing\x18\x02 \x01(\x05R\x06firing\x1a=\n" +
+	"\x06firing\x18\x02 \x01(\x05R\x06firing\x12/\n" +
+	"\x06hourly\x18\x03 \x03(\v2\x17.edgeplane.v1.AlertHourR\x06hourly\x1a=\n" +
 	"\x0fBySeverityEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x17\n" +
-	"\x15GetConsumerLagRequest\"\xa4\x01\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"x\n" +
+	"\tAlertHour\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12\x14\n" +
+	"\x05fired\x18\x02 \x01(\x05R\x05fired\x12\x1a\n" +
+	"\bresolved\x18\x03 \x01(\x05R\bresolved\"\x17\n" +
+	"\x15GetConsumerLagRequest\"\xd3\x01\n" +
 	"\vConsumerLag\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\tR\x05group\x12+\n" +
 	"\x03lag\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x03lag\x12\x18\n" +
 	"\apending\x18\x04 \x01(\x03R\apending\x12 \n" +
-	"\vundelivered\x18\x05 \x01(\x03R\vundelivered\"Q\n" +
+	"\vundelivered\x18\x05 \x01(\x03R\vundelivered\x12-\n" +
+	"\x12messages_processed\x18\x06 \x01(\x03R\x11messagesProcessed\"Q\n" +
 	"\x16GetConsumerLagResponse\x127\n" +
 	"\tconsumers\x18\x01 \x03(\v2\x19.edgeplane.v1.ConsumerLagR\tconsumers2\xdd\x04\n" +
 	"\x10TelemetryService\x12Q\n" +
@@ -1339,7 +1430,7 @@ func file_edgeplane_v1_telemetry_proto_rawDescGZIP() []byte {
 	return file_edgeplane_v1_telemetry_proto_rawDescData
 }
 
-var file_edgeplane_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_edgeplane_v1_telemetry_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_edgeplane_v1_telemetry_proto_goTypes = []any{
 	(*StreamEntry)(nil),             // 0: edgeplane.v1.StreamEntry
 	(*TailEventsRequest)(nil),       // 1: edgeplane.v1.TailEventsRequest
@@ -1356,57 +1447,60 @@ var file_edgeplane_v1_telemetry_proto_goTypes = []any{
 	(*ListAlertsResponse)(nil),      // 12: edgeplane.v1.ListAlertsResponse
 	(*GetAlertSummaryRequest)(nil),  // 13: edgeplane.v1.GetAlertSummaryRequest
 	(*GetAlertSummaryResponse)(nil), // 14: edgeplane.v1.GetAlertSummaryResponse
-	(*GetConsumerLagRequest)(nil),   // 15: edgeplane.v1.GetConsumerLagRequest
-	(*ConsumerLag)(nil),             // 16: edgeplane.v1.ConsumerLag
-	(*GetConsumerLagResponse)(nil),  // 17: edgeplane.v1.GetConsumerLagResponse
-	nil,                             // 18: edgeplane.v1.StreamEntry.FieldsEntry
-	nil,                             // 19: edgeplane.v1.TrafficMetrics.StatusClassesEntry
-	nil,                             // 20: edgeplane.v1.FiringAlert.LabelsEntry
-	nil,                             // 21: edgeplane.v1.GetAlertSummaryResponse.BySeverityEntry
-	(*timestamppb.Timestamp)(nil),   // 22: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 23: google.protobuf.Duration
+	(*AlertHour)(nil),               // 15: edgeplane.v1.AlertHour
+	(*GetConsumerLagRequest)(nil),   // 16: edgeplane.v1.GetConsumerLagRequest
+	(*ConsumerLag)(nil),             // 17: edgeplane.v1.ConsumerLag
+	(*GetConsumerLagResponse)(nil),  // 18: edgeplane.v1.GetConsumerLagResponse
+	nil,                             // 19: edgeplane.v1.StreamEntry.FieldsEntry
+	nil,                             // 20: edgeplane.v1.TrafficMetrics.StatusClassesEntry
+	nil,                             // 21: edgeplane.v1.FiringAlert.LabelsEntry
+	nil,                             // 22: edgeplane.v1.GetAlertSummaryResponse.BySeverityEntry
+	(*timestamppb.Timestamp)(nil),   // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 24: google.protobuf.Duration
 }
 var file_edgeplane_v1_telemetry_proto_depIdxs = []int32{
-	22, // 0: edgeplane.v1.StreamEntry.time:type_name -> google.protobuf.Timestamp
-	18, // 1: edgeplane.v1.StreamEntry.fields:type_name -> edgeplane.v1.StreamEntry.FieldsEntry
+	23, // 0: edgeplane.v1.StreamEntry.time:type_name -> google.protobuf.Timestamp
+	19, // 1: edgeplane.v1.StreamEntry.fields:type_name -> edgeplane.v1.StreamEntry.FieldsEntry
 	0,  // 2: edgeplane.v1.TailEventsResponse.event:type_name -> edgeplane.v1.StreamEntry
-	22, // 3: edgeplane.v1.QueryLogsRequest.start_time:type_name -> google.protobuf.Timestamp
-	22, // 4: edgeplane.v1.QueryLogsRequest.end_time:type_name -> google.protobuf.Timestamp
-	23, // 5: edgeplane.v1.QueryLogsRequest.min_latency:type_name -> google.protobuf.Duration
+	23, // 3: edgeplane.v1.QueryLogsRequest.start_time:type_name -> google.protobuf.Timestamp
+	23, // 4: edgeplane.v1.QueryLogsRequest.end_time:type_name -> google.protobuf.Timestamp
+	24, // 5: edgeplane.v1.QueryLogsRequest.min_latency:type_name -> google.protobuf.Duration
 	0,  // 6: edgeplane.v1.QueryLogsResponse.entries:type_name -> edgeplane.v1.StreamEntry
 	0,  // 7: edgeplane.v1.GetTraceResponse.entries:type_name -> edgeplane.v1.StreamEntry
-	23, // 8: edgeplane.v1.GetMetricsRequest.window:type_name -> google.protobuf.Duration
-	19, // 9: edgeplane.v1.TrafficMetrics.status_classes:type_name -> edgeplane.v1.TrafficMetrics.StatusClassesEntry
-	23, // 10: edgeplane.v1.TrafficMetrics.p50:type_name -> google.protobuf.Duration
-	23, // 11: edgeplane.v1.TrafficMetrics.p95:type_name -> google.protobuf.Duration
-	23, // 12: edgeplane.v1.TrafficMetrics.p99:type_name -> google.protobuf.Duration
+	24, // 8: edgeplane.v1.GetMetricsRequest.window:type_name -> google.protobuf.Duration
+	20, // 9: edgeplane.v1.TrafficMetrics.status_classes:type_name -> edgeplane.v1.TrafficMetrics.StatusClassesEntry
+	24, // 10: edgeplane.v1.TrafficMetrics.p50:type_name -> google.protobuf.Duration
+	24, // 11: edgeplane.v1.TrafficMetrics.p95:type_name -> google.protobuf.Duration
+	24, // 12: edgeplane.v1.TrafficMetrics.p99:type_name -> google.protobuf.Duration
 	8,  // 13: edgeplane.v1.GetMetricsResponse.metrics:type_name -> edgeplane.v1.TrafficMetrics
 	8,  // 14: edgeplane.v1.GetMetricsResponse.total:type_name -> edgeplane.v1.TrafficMetrics
-	20, // 15: edgeplane.v1.FiringAlert.labels:type_name -> edgeplane.v1.FiringAlert.LabelsEntry
-	22, // 16: edgeplane.v1.FiringAlert.starts_at:type_name -> google.protobuf.Timestamp
+	21, // 15: edgeplane.v1.FiringAlert.labels:type_name -> edgeplane.v1.FiringAlert.LabelsEntry
+	23, // 16: edgeplane.v1.FiringAlert.starts_at:type_name -> google.protobuf.Timestamp
 	10, // 17: edgeplane.v1.ListAlertsResponse.alerts:type_name -> edgeplane.v1.FiringAlert
-	21, // 18: edgeplane.v1.GetAlertSummaryResponse.by_severity:type_name -> edgeplane.v1.GetAlertSummaryResponse.BySeverityEntry
-	23, // 19: edgeplane.v1.ConsumerLag.lag:type_name -> google.protobuf.Duration
-	16, // 20: edgeplane.v1.GetConsumerLagResponse.consumers:type_name -> edgeplane.v1.ConsumerLag
-	1,  // 21: edgeplane.v1.TelemetryService.TailEvents:input_type -> edgeplane.v1.TailEventsRequest
-	3,  // 22: edgeplane.v1.TelemetryService.QueryLogs:input_type -> edgeplane.v1.QueryLogsRequest
-	5,  // 23: edgeplane.v1.TelemetryService.GetTrace:input_type -> edgeplane.v1.GetTraceRequest
-	7,  // 24: edgeplane.v1.TelemetryService.GetMetrics:input_type -> edgeplane.v1.GetMetricsRequest
-	11, // 25: edgeplane.v1.TelemetryService.ListAlerts:input_type -> edgeplane.v1.ListAlertsRequest
-	13, // 26: edgeplane.v1.TelemetryService.GetAlertSummary:input_type -> edgeplane.v1.GetAlertSummaryRequest
-	15, // 27: edgeplane.v1.TelemetryService.GetConsumerLag:input_type -> edgeplane.v1.GetConsumerLagRequest
-	2,  // 28: edgeplane.v1.TelemetryService.TailEvents:output_type -> edgeplane.v1.TailEventsResponse
-	4,  // 29: edgeplane.v1.TelemetryService.QueryLogs:output_type -> edgeplane.v1.QueryLogsResponse
-	6,  // 30: edgeplane.v1.TelemetryService.GetTrace:output_type -> edgeplane.v1.GetTraceResponse
-	9,  // 31: edgeplane.v1.TelemetryService.GetMetrics:output_type -> edgeplane.v1.GetMetricsResponse
-	12, // 32: edgeplane.v1.TelemetryService.ListAlerts:output_type -> edgeplane.v1.ListAlertsResponse
-	14, // 33: edgeplane.v1.TelemetryService.GetAlertSummary:output_type -> edgeplane.v1.GetAlertSummaryResponse
-	17, // 34: edgeplane.v1.TelemetryService.GetConsumerLag:output_type -> edgeplane.v1.GetConsumerLagResponse
-	28, // [28:35] is the sub-list for method output_type
-	21, // [21:28] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	22, // 18: edgeplane.v1.GetAlertSummaryResponse.by_severity:type_name -> edgeplane.v1.GetAlertSummaryResponse.BySeverityEntry
+	15, // 19: edgeplane.v1.GetAlertSummaryResponse.hourly:type_name -> edgeplane.v1.AlertHour
+	23, // 20: edgeplane.v1.AlertHour.start_time:type_name -> google.protobuf.Timestamp
+	24, // 21: edgeplane.v1.ConsumerLag.lag:type_name -> google.protobuf.Duration
+	17, // 22: edgeplane.v1.GetConsumerLagResponse.consumers:type_name -> edgeplane.v1.ConsumerLag
+	1,  // 23: edgeplane.v1.TelemetryService.TailEvents:input_type -> edgeplane.v1.TailEventsRequest
+	3,  // 24: edgeplane.v1.TelemetryService.QueryLogs:input_type -> edgeplane.v1.QueryLogsRequest
+	5,  // 25: edgeplane.v1.TelemetryService.GetTrace:input_type -> edgeplane.v1.GetTraceRequest
+	7,  // 26: edgeplane.v1.TelemetryService.GetMetrics:input_type -> edgeplane.v1.GetMetricsRequest
+	11, // 27: edgeplane.v1.TelemetryService.ListAlerts:input_type -> edgeplane.v1.ListAlertsRequest
+	13, // 28: edgeplane.v1.TelemetryService.GetAlertSummary:input_type -> edgeplane.v1.GetAlertSummaryRequest
+	16, // 29: edgeplane.v1.TelemetryService.GetConsumerLag:input_type -> edgeplane.v1.GetConsumerLagRequest
+	2,  // 30: edgeplane.v1.TelemetryService.TailEvents:output_type -> edgeplane.v1.TailEventsResponse
+	4,  // 31: edgeplane.v1.TelemetryService.QueryLogs:output_type -> edgeplane.v1.QueryLogsResponse
+	6,  // 32: edgeplane.v1.TelemetryService.GetTrace:output_type -> edgeplane.v1.GetTraceResponse
+	9,  // 33: edgeplane.v1.TelemetryService.GetMetrics:output_type -> edgeplane.v1.GetMetricsResponse
+	12, // 34: edgeplane.v1.TelemetryService.ListAlerts:output_type -> edgeplane.v1.ListAlertsResponse
+	14, // 35: edgeplane.v1.TelemetryService.GetAlertSummary:output_type -> edgeplane.v1.GetAlertSummaryResponse
+	18, // 36: edgeplane.v1.TelemetryService.GetConsumerLag:output_type -> edgeplane.v1.GetConsumerLagResponse
+	30, // [30:37] is the sub-list for method output_type
+	23, // [23:30] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_telemetry_proto_init() }
@@ -1420,7 +1514,7 @@ func file_edgeplane_v1_telemetry_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_edgeplane_v1_telemetry_proto_rawDesc), len(file_edgeplane_v1_telemetry_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
