@@ -226,3 +226,43 @@ func idTime(id string) time.Time {
 	fmt.Sscanf(id, "%d-", &ms)
 	return time.UnixMilli(ms)
 }
+
+func TestSearchRequests_ScanStopsAtItsBoundAndContinuesOnTheNextPage(t *testing.T) {
+	rdb := newRedis(t)
+	stream := telemetry.StreamNames("").Requests
+	s := &telemetry.SearchIndex{Client: rdb, Index: telemetry.Index{Retention: time.Hour}}
+	// 100 POSTs, then MaxExamined+500 GETs: a method-only search scans from the newest.
+	n := telemetry.MaxExamined + 600
+	pipe := rdb.Pipeline()
+	for i := range n {
+		r := searchRecord(i)
+		r.Method = "GET"
+		if i < 100 {
+			r.Method = "POST"
+		}
+		pipe.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: r.Values()})
+	}
+	if _, err := pipe.Exec(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	q := telemetry.RequestQuery{Method: "POST", From: now.Add(-time.Hour), To: now.Add(time.Minute), Limit: 30}
+	page, err := s.SearchRequests(t.Context(), stream, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Examined != telemetry.MaxExamined || len(page.Entries) != 0 || !page.LowerBound || page.Exact || page.Next == "" {
+		t.Fatalf("first page: got examined %d, %d entries, lower bound %v, exact %v, next %q; want %d, 0, true, false, a cursor",
+			page.Examined, len(page.Entries), page.LowerBound, page.Exact, page.Next, telemetry.MaxExamined)
+	}
+	var got int
+	for q.Before = page.Next; q.Before != ""; q.Before = page.Next {
+		if page, err = s.SearchRequests(t.Context(), stream, q); err != nil {
+			t.Fatal(err)
+		}
+		got += len(page.Entries)
+	}
+	if got != 100 {
+		t.Errorf("later pages: got %d POSTs, want 100", got)
+	}
+}

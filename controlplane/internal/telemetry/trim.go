@@ -15,8 +15,8 @@ import (
 	"github.com/edgeplane/edgeplane/internal/keyspace"
 )
 
-// DefaultMaxRecords caps each telemetry stream unless configured (at ~240 bytes a request
-// record with its index, ~250 MB for the request stream).
+// DefaultMaxRecords caps each telemetry stream unless configured (at ~300 bytes a request
+// record with its trace and search indexes, ~300 MB for the request stream).
 const DefaultMaxRecords = 1_000_000
 
 // Trimmer bounds the telemetry streams in age and size: every Every it trims each stream
