@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/netip"
 	"strings"
 	"time"
@@ -39,6 +40,9 @@ func (h *Telemetry) queryRequests(ctx context.Context, req *edgeplanev1.QueryLog
 		return nil, err
 	}
 	page, err := h.Search.SearchRequests(ctx, h.Reader.Streams.Requests, q)
+	if errors.Is(err, telemetry.ErrTooBroad) {
+		return nil, invalid("start_time", err.Error())
+	}
 	if err != nil {
 		return nil, unavailable(err)
 	}

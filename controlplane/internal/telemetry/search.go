@@ -77,6 +77,8 @@ type SearchIndex struct {
 	Client redis.UniversalClient
 	// Index gives the buckets' width and the retention (the request stream's).
 	Index Index
+	// MaxRead bounds the postings one search reads. Default MaxPostingBytes.
+	MaxRead int64
 
 	mu      sync.Mutex
 	written map[string]map[int64]map[string]bool // stream -> bucket start -> keys this handler appended to

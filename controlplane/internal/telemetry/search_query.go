@@ -1,8 +1,10 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -141,56 +143,88 @@ type bucketCands struct {
 	ids   plist
 }
 
-// candidates reads every term's postings of the buckets overlapping [From, To) in one
-// pipeline and intersects them per bucket; it returns the buckets newest first, each
-// bucket's candidates inside the range, and their total.
+// MaxPostingBytes bounds the index one request search reads (the postings of its terms over
+// its time range) unless SearchIndex.MaxRead says otherwise; a broader search fails with
+// ErrTooBroad, having held at most this much and one pipeline's worth.
+const MaxPostingBytes = 64 << 20
+
+// ErrTooBroad: a search would read more than MaxPostingBytes of index.
+var ErrTooBroad = errors.New("the search would read over 64 MB of index: narrow the time range or add a filter")
+
+// bucketsPerRead is how many buckets' postings one pipeline reads.
+const bucketsPerRead = 8
+
+// candidates reads every term's postings of the buckets overlapping [From, To), newest
+// first, bucketsPerRead buckets a pipeline, and intersects them per bucket; it returns the
+// buckets, newest first, each one's candidates inside the range, and their total.
 func (s *SearchIndex) candidates(ctx context.Context, stream string, q RequestQuery, terms []func(int64) term) ([]bucketCands, int64, error) {
 	w := s.Index.width().Milliseconds()
 	from, to := q.From.UnixMilli(), q.To.UnixMilli()
+	var starts []int64
+	for b := (to - 1) - (to-1)%w; b+w > from; b -= w {
+		starts = append(starts, b)
+	}
+	var out []bucketCands
+	var total, read int64
+	for len(starts) > 0 {
+		n := min(len(starts), bucketsPerRead)
+		got, bytes, err := s.readBuckets(ctx, stream, starts[:n], terms)
+		if err != nil {
+			return nil, 0, err
+		}
+		if read += bytes; read > cmp.Or(s.MaxRead, MaxPostingBytes) {
+			return nil, 0, ErrTooBroad
+		}
+		for _, b := range got {
+			if b.ids = clip(b.ids, b.start, from, to); len(b.ids) > 0 {
+				out = append(out, b)
+				total += int64(len(b.ids))
+			}
+		}
+		starts = starts[n:]
+	}
+	return out, total, nil
+}
+
+// readBuckets reads the terms' postings of the buckets starting at starts in one pipeline
+// and returns each bucket's intersection and the bytes read.
+func (s *SearchIndex) readBuckets(ctx context.Context, stream string, starts []int64, terms []func(int64) term) ([]bucketCands, int64, error) {
 	pipe := s.Client.Pipeline()
 	type pending struct {
-		start int64
 		terms []term
 		gets  [][]*redis.StringCmd
 	}
-	var buckets []pending
-	for b := (to - 1) - (to-1)%w; b+w > from; b -= w {
-		p := pending{start: b}
+	buckets := make([]pending, len(starts))
+	for i, b := range starts {
 		for _, tf := range terms {
 			t := tf(b)
 			gets := make([]*redis.StringCmd, len(t.keys))
-			for i, k := range t.keys {
-				gets[i] = pipe.Get(ctx, keyspace.SearchPostings(stream, b, k))
+			for k, key := range t.keys {
+				gets[k] = pipe.Get(ctx, keyspace.SearchPostings(stream, b, key))
 			}
-			p.terms, p.gets = append(p.terms, t), append(p.gets, gets)
+			buckets[i].terms, buckets[i].gets = append(buckets[i].terms, t), append(buckets[i].gets, gets)
 		}
-		buckets = append(buckets, p)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, 0, fmt.Errorf("searching %s: reading postings: %w", stream, err)
 	}
-	var out []bucketCands
-	var total int64
-	for _, p := range buckets {
-		var acc plist
-		for i, t := range p.terms {
-			l := decodeTerm(t, p.gets[i])
-			if i == 0 {
-				acc = l
+	var bytes int64
+	out := make([]bucketCands, len(starts))
+	for i, p := range buckets {
+		out[i].start = starts[i]
+		for ti, t := range p.terms {
+			for _, g := range p.gets[ti] {
+				bytes += int64(len(g.Val()))
+			}
+			l := decodeTerm(t, p.gets[ti])
+			if ti == 0 {
+				out[i].ids = l
 			} else {
-				acc = intersect(acc, l)
+				out[i].ids = intersect(out[i].ids, l)
 			}
-			if len(acc) == 0 {
-				break
-			}
-		}
-		acc = clip(acc, p.start, from, to)
-		if len(acc) > 0 {
-			out = append(out, bucketCands{start: p.start, ids: acc})
-			total += int64(len(acc))
 		}
 	}
-	return out, total, nil
+	return out, bytes, nil
 }
 
 // decodeTerm returns the sorted, deduplicated union of a term's postings strings.

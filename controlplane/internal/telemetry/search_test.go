@@ -1,6 +1,7 @@
 package telemetry_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -264,5 +265,22 @@ func TestSearchRequests_ScanStopsAtItsBoundAndContinuesOnTheNextPage(t *testing.
 	}
 	if got != 100 {
 		t.Errorf("later pages: got %d POSTs, want 100", got)
+	}
+}
+
+func TestSearchRequests_RefusesASearchReadingMoreThanItsBound(t *testing.T) {
+	rdb := newRedis(t)
+	stream := telemetry.StreamNames("").Requests
+	s := &telemetry.SearchIndex{Client: rdb, Index: telemetry.Index{Retention: time.Hour}}
+	fillSearch(t, rdb, s, stream, 600)
+	now := time.Now()
+	q := telemetry.RequestQuery{Host: "h1.test", From: now.Add(-time.Hour), To: now.Add(time.Minute), Limit: 10}
+	s.MaxRead = 100 * 12 // h1.test alone has 200 postings of 12 bytes
+	if _, err := s.SearchRequests(t.Context(), stream, q); !errors.Is(err, telemetry.ErrTooBroad) {
+		t.Errorf("with a %d-byte bound: got %v, want ErrTooBroad", s.MaxRead, err)
+	}
+	s.MaxRead = 0 // the default
+	if page, err := s.SearchRequests(t.Context(), stream, q); err != nil || page.Total != 200 {
+		t.Errorf("with the default bound: got total %d, %v; want 200", page.Total, err)
 	}
 }
