@@ -82,7 +82,8 @@ chaos: ## the chaos suite: every fault (replica kill, 30 s agent partition, Redi
 soak: ## minutes of max load through a traced agent; Redis memory must level off (SOAK_DURATION=10m SOAK_RETENTION=2m)
 	go run ./bench/cmd/soak -duration $(SOAK_DURATION) -retention $(SOAK_RETENTION) $(SOAK_ARGS)
 
-run: build ## control plane (--dev, in-memory store) and one agent; Ctrl-C stops both
+run: build ## control plane (--dev, in-memory store), one agent, a demo backend and an example route; Ctrl-C stops them
+	$(GO_BUILD) -o bin/demo-backend ./deploy/demo-backend
 	@deploy/dev.sh
 
 images: build ## Docker images from deploy/Dockerfile.* (FROM scratch, no registry needed)

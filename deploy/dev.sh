@@ -10,6 +10,7 @@ AGENT_HTTP_ADDR=127.0.0.1:8080
 AGENT_HTTPS_ADDR=127.0.0.1:8443
 AGENT_METRICS_ADDR=127.0.0.1:8081
 CACHE_DIR=./tmp/dev-agent-cache
+DEMO_ADDR=127.0.0.1:9000
 
 pids=()
 stop() {
@@ -41,22 +42,36 @@ bin/edgeplane-agent --control-plane "$GRPC_ADDR" --node-id dev-agent \
 pids+=($!)
 wait_port "$AGENT_HTTP_ADDR" 30 "${pids[1]}"
 
+# The example: a demo backend on $DEMO_ADDR (unless something already answers there) and a
+# route hello.localhost -> it, applied with the CLI and served by the agent before we go on.
+if (exec 3<>"/dev/tcp/${DEMO_ADDR%:*}/${DEMO_ADDR##*:}") 2>/dev/null; then
+  echo "dev: $DEMO_ADDR is taken; the example route sends to whatever answers there" >&2
+else
+  bin/demo-backend "$DEMO_ADDR" &
+  pids+=($!)
+  wait_port "$DEMO_ADDR" 10 "${pids[2]}"
+fi
+bin/edgeplane --address "$GRPC_ADDR" --insecure apply --wait 10s -f - <<YAML
+kind: Route
+name: hello
+hosts: [hello.localhost]
+targets: [{url: "http://$DEMO_ADDR"}]
+labels: {example: "make-run"}
+YAML
+
 cat <<MSG
 
-edgeplane is running (Ctrl-C stops both):
+edgeplane is running (Ctrl-C stops everything):
   dashboard      http://$HTTP_ADDR/ui/   <- open this in a browser
   control plane  gRPC $GRPC_ADDR  health/metrics http://$HTTP_ADDR   (pid ${pids[0]})
   agent          http://$AGENT_HTTP_ADDR  metrics http://$AGENT_METRICS_ADDR  (pid ${pids[1]})
 
-A backend to route to, in another terminal:
-  python3 -m http.server 9000 --bind 127.0.0.1
-
-Try:
-  grpcurl -plaintext $GRPC_ADDR list
-  grpcurl -plaintext -d '{"route":{"name":"hello","hosts":["hello.localhost"],"targets":[{"url":"http://127.0.0.1:9000"}]},"waitForAgents":"5s"}' \\
-    $GRPC_ADDR edgeplane.v1.RoutingService/CreateRoute
+The example route "hello" sends hello.localhost to a demo backend on $DEMO_ADDR. Try:
   curl -H 'Host: hello.localhost' http://$AGENT_HTTP_ADDR/
+  for i in \$(seq 200); do curl -s -H 'Host: hello.localhost' http://$AGENT_HTTP_ADDR/ >/dev/null; done
   # then watch http://$HTTP_ADDR/ui/routes/hello while you curl: its charts move
+  bin/edgeplane --address $GRPC_ADDR --insecure get routes
+  grpcurl -plaintext $GRPC_ADDR list
   grpcurl -plaintext $GRPC_ADDR edgeplane.v1.RoutingService/ListRoutes
   grpcurl -plaintext $GRPC_ADDR edgeplane.v1.FleetService/ListAgents
 
