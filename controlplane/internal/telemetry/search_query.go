@@ -216,6 +216,9 @@ func (s *SearchIndex) readBuckets(ctx context.Context, stream string, starts []i
 			for _, g := range p.gets[ti] {
 				bytes += int64(len(g.Val()))
 			}
+			if ti > 0 && len(out[i].ids) == 0 {
+				continue // nothing left to intersect; the bytes still count
+			}
 			l := decodeTerm(t, p.gets[ti])
 			if ti == 0 {
 				out[i].ids = l
