@@ -30,12 +30,22 @@ func telemetryFlags(fs *flag.FlagSet, cfg *app.TelemetryConfig) {
 		return nil
 	})
 	cfg.MaxRecords = telemetry.DefaultMaxRecords
-	fs.Func("telemetry-max-records", "cap of each telemetry stream in records, at least 1000 (default 1000000; ~240 bytes each for request records)", func(v string) error {
+	fs.Func("telemetry-max-records", "cap of each telemetry stream in records, at least 1000 (default 1000000; ~300 bytes each for request records, search index included)", func(v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < minMaxRecords {
 			return fmt.Errorf("%q: want a whole number of at least %d", v, minMaxRecords)
 		}
 		cfg.MaxRecords = n
+		return nil
+	})
+	fs.Func("stream-retention", "per-stream retention by age or length, overriding --telemetry-retention and --telemetry-max-records: logs:request:stream=24h,events:all:stream=100000 (streams named as in the default namespace)", func(v string) error {
+		if cfg.StreamRetention != "" {
+			v = cfg.StreamRetention + "," + v // repeated: one list
+		}
+		if _, err := telemetry.ParseStreamRetention(v, telemetry.StreamNames("").All()); err != nil {
+			return err
+		}
+		cfg.StreamRetention = v
 		return nil
 	})
 }

@@ -29,6 +29,8 @@ type Telemetry struct {
 	Metrics *metrics.Processor
 	// Alerts may be nil while no alert manager runs: ListAlerts then says Unavailable.
 	Alerts Alerts
+	// Search answers QueryLogs over request records; nil: Unavailable.
+	Search *telemetry.SearchIndex
 }
 
 var _ edgeplanev1.TelemetryServiceServer = (*Telemetry)(nil)
@@ -51,6 +53,9 @@ func (h *Telemetry) TailEvents(req *edgeplanev1.TailEventsRequest, stream edgepl
 
 // QueryLogs implements TelemetryService.QueryLogs.
 func (h *Telemetry) QueryLogs(ctx context.Context, req *edgeplanev1.QueryLogsRequest) (*edgeplanev1.QueryLogsResponse, error) {
+	if isRequestSearch(req) {
+		return h.queryRequests(ctx, req)
+	}
 	f := telemetry.LogFilter{TraceID: req.GetTraceId(), Component: req.GetComponent(), Limit: int(req.GetLimit())}
 	if f.TraceID != "" && !traceIDPattern.MatchString(f.TraceID) {
 		return nil, invalid("trace_id", "must be 32 lowercase hex characters")

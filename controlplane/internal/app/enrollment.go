@@ -49,7 +49,7 @@ func (a *App) agentSettings(st *store.Store) func(ctx context.Context, node stri
 		c := *u
 		c.User = url.UserPassword(st.AgentRedisUser(node), pw)
 		return &edgeplanev1.AgentSettings{Telemetry: &edgeplanev1.TelemetrySettings{
-			RedisUrl: c.String(), RequestStream: stream, MaxLen: a.maxRecords()}}
+			RedisUrl: c.String(), RequestStream: stream, MaxLen: a.streamMaxLen(stream)}}
 	}
 }
 

@@ -32,6 +32,10 @@ type TelemetryConfig struct {
 	Retention time.Duration
 	// MaxRecords caps each telemetry stream. Default telemetry.DefaultMaxRecords.
 	MaxRecords int64
+	// StreamRetention overrides Retention and MaxRecords per stream:
+	// "logs:request:stream=24h,events:all:stream=100000" (telemetry.ParseStreamRetention,
+	// streams named as in the default namespace).
+	StreamRetention string
 }
 
 // telemetryClients are the telemetry Redis's pools, apart from the state's so that no
@@ -61,7 +65,7 @@ func (a *App) openTelemetry(stateURL string) error {
 			return err
 		}
 	}
-	a.pub = publish.New(publish.Config{Client: a.tel.pub, MaxLen: a.maxRecords(), Index: a.traceIndex()})
+	a.pub = publish.New(publish.Config{Client: a.tel.pub, MaxLen: a.publishMaxLen(), Index: a.traceIndex()})
 	return nil
 }
 
@@ -94,7 +98,7 @@ func (a *App) agentTelemetry() *edgeplanev1.TelemetrySettings {
 		return nil
 	}
 	return &edgeplanev1.TelemetrySettings{RedisUrl: a.cfg.AgentRedisURL,
-		RequestStream: a.keys().Streams().Requests, MaxLen: a.maxRecords()}
+		RequestStream: a.keys().Streams().Requests, MaxLen: a.streamMaxLen(a.keys().Streams().Requests)}
 }
 
 // buildTelemetry makes the request-metrics consumer, the trimmer and the alert manager, and
@@ -107,12 +111,22 @@ func (a *App) buildTelemetry() {
 		Client: a.tel.tail, Stream: names.Requests, Group: keyspace.GroupMetrics, Name: a.cfg.ReplicaID,
 		Handler: a.metrics, Logger: a.log.With("component", "metrics"),
 	}))
+	limits := a.streamLimits()
+	search := &telemetry.SearchIndex{Client: a.tel.rdb, Index: index}
+	if age := limits[names.Requests].MaxAge; age > 0 {
+		search.Index = telemetry.Index{Retention: age}
+	}
+	a.consumers = append(a.consumers, streams.New(streams.Config{
+		Client: a.tel.tail, Stream: names.Requests, Group: keyspace.GroupSearch, Name: a.cfg.ReplicaID,
+		Handler: search, Logger: a.log.With("component", "search"),
+	}))
 	a.trimmer = &telemetry.Trimmer{Client: a.tel.rdb, Streams: names.All(), Indexed: names.Indexed(), Index: index,
-		MaxRecords: a.maxRecords(), Logger: a.log.With("component", "telemetry")}
+		MaxRecords: a.maxRecords(), Limits: limits, Searched: []string{names.Requests}, Search: search.Index,
+		Logger: a.log.With("component", "telemetry")}
 	a.telemetry = &api.Telemetry{
 		Reader: &telemetry.Reader{Client: a.tel.rdb, Blocking: a.tel.events, Streams: names, Index: index,
-			Groups: []telemetry.Group{{Stream: names.Requests, Group: keyspace.GroupMetrics}, {Stream: names.Events, Group: keyspace.GroupAlerts}}},
-		Metrics: a.metrics,
+			Groups: []telemetry.Group{{Stream: names.Requests, Group: keyspace.GroupMetrics}, {Stream: names.Requests, Group: keyspace.GroupSearch}, {Stream: names.Events, Group: keyspace.GroupAlerts}}},
+		Metrics: a.metrics, Search: search,
 	}
 	a.tel.health = &telemetry.Health{Client: a.tel.rdb, Publisher: a.pub}
 	a.alerts = alerts.New(alerts.Config{
@@ -155,4 +169,41 @@ func (a *App) adviseTelemetry(ctx context.Context) {
 	if advice, err := a.tel.health.Advice(ctx, shared); err == nil && advice != "" {
 		a.log.WarnContext(ctx, "unsafe telemetry Redis settings", "component", "telemetry", "advice", advice)
 	}
+}
+
+// streamLimits returns --stream-retention's limits keyed by this namespace's stream names
+// (the flag names them as in the default namespace; it was validated when parsed).
+func (a *App) streamLimits() map[string]telemetry.StreamLimit {
+	base := telemetry.StreamNames("").All()
+	byBase, err := telemetry.ParseStreamRetention(a.cfg.Telemetry.StreamRetention, base)
+	if err != nil {
+		a.log.Error("ignoring --stream-retention", "err", err)
+		return nil
+	}
+	out := map[string]telemetry.StreamLimit{}
+	for i, name := range a.keys().Streams().All() {
+		if l, ok := byBase[base[i]]; ok {
+			out[name] = l
+		}
+	}
+	return out
+}
+
+// streamMaxLen is the cap publishers write stream with (XADD MAXLEN ~): its own length
+// limit, else --telemetry-max-records.
+func (a *App) streamMaxLen(stream string) int64 {
+	if l := a.streamLimits()[stream].MaxLen; l > 0 {
+		return l
+	}
+	return a.maxRecords()
+}
+
+// publishMaxLen is the control plane's publishers' cap (one for every stream they write):
+// the largest length limit, the trimmer enforcing each stream's own.
+func (a *App) publishMaxLen() int64 {
+	n := a.maxRecords()
+	for _, l := range a.streamLimits() {
+		n = max(n, l.MaxLen)
+	}
+	return n
 }

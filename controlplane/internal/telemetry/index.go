@@ -30,9 +30,8 @@ import (
 // The hash tag is the stream's name, so a stream and its index share one Redis Cluster slot (as the metrics
 // counters do) and the lookup script may touch them together.
 //
-// Log search is designed to use the same scheme (README, "Telemetry storage"; not built yet):
-// a posting string per (bucket, field, value) for low-cardinality fields, sharded like this
-// one for the others.
+// Log search over request records uses the same scheme (SearchIndex, search.go): a posting
+// string per (bucket, term), values a client chooses hashed into shards.
 
 // entrySize is the size of one posting.
 const entrySize = 24

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,8 +15,8 @@ import (
 	"github.com/edgeplane/edgeplane/internal/keyspace"
 )
 
-// DefaultMaxRecords caps each telemetry stream unless configured (at ~240 bytes a request
-// record with its index, ~250 MB for the request stream).
+// DefaultMaxRecords caps each telemetry stream unless configured (at ~300 bytes a request
+// record with its trace and search indexes, ~300 MB for the request stream).
 const DefaultMaxRecords = 1_000_000
 
 // Trimmer bounds the telemetry streams in age and size: every Every it trims each stream
@@ -38,8 +39,15 @@ type Trimmer struct {
 	Every time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Limits override the retention (Index's) and MaxRecords per stream, by stream name.
+	Limits map[string]StreamLimit
+	// Searched streams have a log search index (SearchIndex, of width Search's) whose
+	// buckets older than the stream's first entry are deleted too.
+	Searched []string
+	Search   Index
 
-	cleared map[string]int64 // stream -> end of the last index bucket deleted; Run's only
+	cleared       map[string]int64 // stream -> end of the last index bucket deleted; Run's only
+	searchCleared map[string]int64 // the same for the search index
 }
 
 // Run trims until ctx ends. Failures are logged and the next round tries again.
@@ -75,18 +83,27 @@ func (t *Trimmer) Trim(ctx context.Context) error {
 	if maxLen <= 0 {
 		maxLen = DefaultMaxRecords
 	}
-	minID := strconv.FormatInt(now.Add(-t.Index.retention()).UnixMilli(), 10)
 	var errs []error
 	for _, s := range t.Streams {
+		age, n := t.Index.retention(), maxLen
+		if l, ok := t.Limits[s]; ok {
+			age, n = cmp.Or(l.MaxAge, age), cmp.Or(l.MaxLen, n)
+		}
+		minID := strconv.FormatInt(now.Add(-age).UnixMilli(), 10)
 		pipe := t.Client.Pipeline()
 		pipe.XTrimMinIDApprox(ctx, s, minID, 0)
-		pipe.XTrimMaxLenApprox(ctx, s, maxLen, 0)
+		pipe.XTrimMaxLenApprox(ctx, s, n, 0)
 		if _, err := pipe.Exec(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("trimming %s: %w", s, err))
 		}
 	}
 	for _, s := range t.Indexed {
 		if err := t.clearIndex(ctx, s, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, s := range t.Searched {
+		if err := t.clearSearch(ctx, s, now); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -222,7 +222,31 @@ type QueryLogsRequest struct {
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	EndTime   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// At most this many records; 0 means 100, the maximum is 1000.
-	Limit         int32 `protobuf:"varint,6,opt,name=limit,proto3" json:"limit,omitempty"`
+	Limit int32 `protobuf:"varint,6,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Search the agents' request records (logs:request:stream) instead of the control
+	// plane's logs. Implied by any of the request filters below; component and level do not
+	// apply to request records. Each string is at most 256 bytes.
+	Requests bool `protobuf:"varint,7,opt,name=requests,proto3" json:"requests,omitempty"`
+	// Client IP, without the port ("10.0.0.7", "2001:db8::1").
+	ClientIp string `protobuf:"bytes,8,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	// Request host, exactly.
+	Host string `protobuf:"bytes,9,opt,name=host,proto3" json:"host,omitempty"`
+	// Route name, exactly.
+	Route string `protobuf:"bytes,10,opt,name=route,proto3" json:"route,omitempty"`
+	// HTTP method, exactly (checked on the records read, not indexed).
+	Method string `protobuf:"bytes,11,opt,name=method,proto3" json:"method,omitempty"`
+	// Exact status code, 100-999.
+	Status int32 `protobuf:"varint,12,opt,name=status,proto3" json:"status,omitempty"`
+	// Status class: "1xx" to "5xx".
+	StatusClass string `protobuf:"bytes,13,opt,name=status_class,json=statusClass,proto3" json:"status_class,omitempty"`
+	// Path (query string included) starts with this; must start with "/". A prefix naming a
+	// whole first segment ("/api/", "/api/v1") uses the index, a shorter one ("/ap") is
+	// checked on the records read.
+	PathPrefix string `protobuf:"bytes,14,opt,name=path_prefix,json=pathPrefix,proto3" json:"path_prefix,omitempty"`
+	// Only requests that took at least this long (0 to 1h).
+	MinLatency *durationpb.Duration `protobuf:"bytes,15,opt,name=min_latency,json=minLatency,proto3" json:"min_latency,omitempty"`
+	// next_page_token of the previous page (same filters).
+	PageToken     string `protobuf:"bytes,16,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -299,11 +323,96 @@ func (x *QueryLogsRequest) GetLimit() int32 {
 	return 0
 }
 
+func (x *QueryLogsRequest) GetRequests() bool {
+	if x != nil {
+		return x.Requests
+	}
+	return false
+}
+
+func (x *QueryLogsRequest) GetClientIp() string {
+	if x != nil {
+		return x.ClientIp
+	}
+	return ""
+}
+
+func (x *QueryLogsRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *QueryLogsRequest) GetRoute() string {
+	if x != nil {
+		return x.Route
+	}
+	return ""
+}
+
+func (x *QueryLogsRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *QueryLogsRequest) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *QueryLogsRequest) GetStatusClass() string {
+	if x != nil {
+		return x.StatusClass
+	}
+	return ""
+}
+
+func (x *QueryLogsRequest) GetPathPrefix() string {
+	if x != nil {
+		return x.PathPrefix
+	}
+	return ""
+}
+
+func (x *QueryLogsRequest) GetMinLatency() *durationpb.Duration {
+	if x != nil {
+		return x.MinLatency
+	}
+	return nil
+}
+
+func (x *QueryLogsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type QueryLogsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entries       []*StreamEntry         `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Entries []*StreamEntry         `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Request searches: pass as page_token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// Request searches: records of the whole time range (every page, not only this one) that
+	// match. With count_exact, exactly the matches. With count_lower_bound, a search without
+	// any indexed filter (host, route, client_ip, status, status_class, a path_prefix naming
+	// a first segment, min_latency, trace_id) scanned the stream and stopped at its bound:
+	// total_count counts the matches among the examined records. With neither, a filter
+	// applies that the index only narrows (method, path_prefix, a min_latency between two
+	// latency buckets): total_count counts the records matching the indexed filters, an
+	// upper bound.
+	TotalCount int64 `protobuf:"varint,3,opt,name=total_count,json=totalCount,proto3" json:"total_count,omitempty"`
+	CountExact bool  `protobuf:"varint,4,opt,name=count_exact,json=countExact,proto3" json:"count_exact,omitempty"`
+	// Records read and checked to answer this page (at most 10000).
+	Examined        int64 `protobuf:"varint,5,opt,name=examined,proto3" json:"examined,omitempty"`
+	CountLowerBound bool  `protobuf:"varint,6,opt,name=count_lower_bound,json=countLowerBound,proto3" json:"count_lower_bound,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *QueryLogsResponse) Reset() {
@@ -341,6 +450,41 @@ func (x *QueryLogsResponse) GetEntries() []*StreamEntry {
 		return x.Entries
 	}
 	return nil
+}
+
+func (x *QueryLogsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *QueryLogsResponse) GetTotalCount() int64 {
+	if x != nil {
+		return x.TotalCount
+	}
+	return 0
+}
+
+func (x *QueryLogsResponse) GetCountExact() bool {
+	if x != nil {
+		return x.CountExact
+	}
+	return false
+}
+
+func (x *QueryLogsResponse) GetExamined() int64 {
+	if x != nil {
+		return x.Examined
+	}
+	return 0
+}
+
+func (x *QueryLogsResponse) GetCountLowerBound() bool {
+	if x != nil {
+		return x.CountLowerBound
+	}
+	return false
 }
 
 type GetTraceRequest struct {
@@ -1167,7 +1311,7 @@ const file_edgeplane_v1_telemetry_proto_rawDesc = "" +
 	"\btrace_id\x18\x03 \x01(\tR\atraceId\x12\x19\n" +
 	"\bafter_id\x18\x04 \x01(\tR\aafterId\"E\n" +
 	"\x12TailEventsResponse\x12/\n" +
-	"\x05event\x18\x01 \x01(\v2\x19.edgeplane.v1.StreamEntryR\x05event\"\xe9\x01\n" +
+	"\x05event\x18\x01 \x01(\v2\x19.edgeplane.v1.StreamEntryR\x05event\"\x9b\x04\n" +
 	"\x10QueryLogsRequest\x12\x19\n" +
 	"\btrace_id\x18\x01 \x01(\tR\atraceId\x12\x1c\n" +
 	"\tcomponent\x18\x02 \x01(\tR\tcomponent\x12\x14\n" +
@@ -1175,9 +1319,30 @@ const file_edgeplane_v1_telemetry_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x14\n" +
-	"\x05limit\x18\x06 \x01(\x05R\x05limit\"H\n" +
+	"\x05limit\x18\x06 \x01(\x05R\x05limit\x12\x1a\n" +
+	"\brequests\x18\a \x01(\bR\brequests\x12\x1b\n" +
+	"\tclient_ip\x18\b \x01(\tR\bclientIp\x12\x12\n" +
+	"\x04host\x18\t \x01(\tR\x04host\x12\x14\n" +
+	"\x05route\x18\n" +
+	" \x01(\tR\x05route\x12\x16\n" +
+	"\x06method\x18\v \x01(\tR\x06method\x12\x16\n" +
+	"\x06status\x18\f \x01(\x05R\x06status\x12!\n" +
+	"\fstatus_class\x18\r \x01(\tR\vstatusClass\x12\x1f\n" +
+	"\vpath_prefix\x18\x0e \x01(\tR\n" +
+	"pathPrefix\x12:\n" +
+	"\vmin_latency\x18\x0f \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"minLatency\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x10 \x01(\tR\tpageToken\"\xfa\x01\n" +
 	"\x11QueryLogsResponse\x123\n" +
-	"\aentries\x18\x01 \x03(\v2\x19.edgeplane.v1.StreamEntryR\aentries\",\n" +
+	"\aentries\x18\x01 \x03(\v2\x19.edgeplane.v1.StreamEntryR\aentries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1f\n" +
+	"\vtotal_count\x18\x03 \x01(\x03R\n" +
+	"totalCount\x12\x1f\n" +
+	"\vcount_exact\x18\x04 \x01(\bR\n" +
+	"countExact\x12\x1a\n" +
+	"\bexamined\x18\x05 \x01(\x03R\bexamined\x12*\n" +
+	"\x11count_lower_bound\x18\x06 \x01(\bR\x0fcountLowerBound\",\n" +
 	"\x0fGetTraceRequest\x12\x19\n" +
 	"\btrace_id\x18\x01 \x01(\tR\atraceId\"G\n" +
 	"\x10GetTraceResponse\x123\n" +
@@ -1299,42 +1464,43 @@ var file_edgeplane_v1_telemetry_proto_depIdxs = []int32{
 	0,  // 2: edgeplane.v1.TailEventsResponse.event:type_name -> edgeplane.v1.StreamEntry
 	23, // 3: edgeplane.v1.QueryLogsRequest.start_time:type_name -> google.protobuf.Timestamp
 	23, // 4: edgeplane.v1.QueryLogsRequest.end_time:type_name -> google.protobuf.Timestamp
-	0,  // 5: edgeplane.v1.QueryLogsResponse.entries:type_name -> edgeplane.v1.StreamEntry
-	0,  // 6: edgeplane.v1.GetTraceResponse.entries:type_name -> edgeplane.v1.StreamEntry
-	24, // 7: edgeplane.v1.GetMetricsRequest.window:type_name -> google.protobuf.Duration
-	20, // 8: edgeplane.v1.TrafficMetrics.status_classes:type_name -> edgeplane.v1.TrafficMetrics.StatusClassesEntry
-	24, // 9: edgeplane.v1.TrafficMetrics.p50:type_name -> google.protobuf.Duration
-	24, // 10: edgeplane.v1.TrafficMetrics.p95:type_name -> google.protobuf.Duration
-	24, // 11: edgeplane.v1.TrafficMetrics.p99:type_name -> google.protobuf.Duration
-	8,  // 12: edgeplane.v1.GetMetricsResponse.metrics:type_name -> edgeplane.v1.TrafficMetrics
-	8,  // 13: edgeplane.v1.GetMetricsResponse.total:type_name -> edgeplane.v1.TrafficMetrics
-	21, // 14: edgeplane.v1.FiringAlert.labels:type_name -> edgeplane.v1.FiringAlert.LabelsEntry
-	23, // 15: edgeplane.v1.FiringAlert.starts_at:type_name -> google.protobuf.Timestamp
-	10, // 16: edgeplane.v1.ListAlertsResponse.alerts:type_name -> edgeplane.v1.FiringAlert
-	22, // 17: edgeplane.v1.GetAlertSummaryResponse.by_severity:type_name -> edgeplane.v1.GetAlertSummaryResponse.BySeverityEntry
-	15, // 18: edgeplane.v1.GetAlertSummaryResponse.hourly:type_name -> edgeplane.v1.AlertHour
-	23, // 19: edgeplane.v1.AlertHour.start_time:type_name -> google.protobuf.Timestamp
-	24, // 20: edgeplane.v1.ConsumerLag.lag:type_name -> google.protobuf.Duration
-	17, // 21: edgeplane.v1.GetConsumerLagResponse.consumers:type_name -> edgeplane.v1.ConsumerLag
-	1,  // 22: edgeplane.v1.TelemetryService.TailEvents:input_type -> edgeplane.v1.TailEventsRequest
-	3,  // 23: edgeplane.v1.TelemetryService.QueryLogs:input_type -> edgeplane.v1.QueryLogsRequest
-	5,  // 24: edgeplane.v1.TelemetryService.GetTrace:input_type -> edgeplane.v1.GetTraceRequest
-	7,  // 25: edgeplane.v1.TelemetryService.GetMetrics:input_type -> edgeplane.v1.GetMetricsRequest
-	11, // 26: edgeplane.v1.TelemetryService.ListAlerts:input_type -> edgeplane.v1.ListAlertsRequest
-	13, // 27: edgeplane.v1.TelemetryService.GetAlertSummary:input_type -> edgeplane.v1.GetAlertSummaryRequest
-	16, // 28: edgeplane.v1.TelemetryService.GetConsumerLag:input_type -> edgeplane.v1.GetConsumerLagRequest
-	2,  // 29: edgeplane.v1.TelemetryService.TailEvents:output_type -> edgeplane.v1.TailEventsResponse
-	4,  // 30: edgeplane.v1.TelemetryService.QueryLogs:output_type -> edgeplane.v1.QueryLogsResponse
-	6,  // 31: edgeplane.v1.TelemetryService.GetTrace:output_type -> edgeplane.v1.GetTraceResponse
-	9,  // 32: edgeplane.v1.TelemetryService.GetMetrics:output_type -> edgeplane.v1.GetMetricsResponse
-	12, // 33: edgeplane.v1.TelemetryService.ListAlerts:output_type -> edgeplane.v1.ListAlertsResponse
-	14, // 34: edgeplane.v1.TelemetryService.GetAlertSummary:output_type -> edgeplane.v1.GetAlertSummaryResponse
-	18, // 35: edgeplane.v1.TelemetryService.GetConsumerLag:output_type -> edgeplane.v1.GetConsumerLagResponse
-	29, // [29:36] is the sub-list for method output_type
-	22, // [22:29] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	24, // 5: edgeplane.v1.QueryLogsRequest.min_latency:type_name -> google.protobuf.Duration
+	0,  // 6: edgeplane.v1.QueryLogsResponse.entries:type_name -> edgeplane.v1.StreamEntry
+	0,  // 7: edgeplane.v1.GetTraceResponse.entries:type_name -> edgeplane.v1.StreamEntry
+	24, // 8: edgeplane.v1.GetMetricsRequest.window:type_name -> google.protobuf.Duration
+	20, // 9: edgeplane.v1.TrafficMetrics.status_classes:type_name -> edgeplane.v1.TrafficMetrics.StatusClassesEntry
+	24, // 10: edgeplane.v1.TrafficMetrics.p50:type_name -> google.protobuf.Duration
+	24, // 11: edgeplane.v1.TrafficMetrics.p95:type_name -> google.protobuf.Duration
+	24, // 12: edgeplane.v1.TrafficMetrics.p99:type_name -> google.protobuf.Duration
+	8,  // 13: edgeplane.v1.GetMetricsResponse.metrics:type_name -> edgeplane.v1.TrafficMetrics
+	8,  // 14: edgeplane.v1.GetMetricsResponse.total:type_name -> edgeplane.v1.TrafficMetrics
+	21, // 15: edgeplane.v1.FiringAlert.labels:type_name -> edgeplane.v1.FiringAlert.LabelsEntry
+	23, // 16: edgeplane.v1.FiringAlert.starts_at:type_name -> google.protobuf.Timestamp
+	10, // 17: edgeplane.v1.ListAlertsResponse.alerts:type_name -> edgeplane.v1.FiringAlert
+	22, // 18: edgeplane.v1.GetAlertSummaryResponse.by_severity:type_name -> edgeplane.v1.GetAlertSummaryResponse.BySeverityEntry
+	15, // 19: edgeplane.v1.GetAlertSummaryResponse.hourly:type_name -> edgeplane.v1.AlertHour
+	23, // 20: edgeplane.v1.AlertHour.start_time:type_name -> google.protobuf.Timestamp
+	24, // 21: edgeplane.v1.ConsumerLag.lag:type_name -> google.protobuf.Duration
+	17, // 22: edgeplane.v1.GetConsumerLagResponse.consumers:type_name -> edgeplane.v1.ConsumerLag
+	1,  // 23: edgeplane.v1.TelemetryService.TailEvents:input_type -> edgeplane.v1.TailEventsRequest
+	3,  // 24: edgeplane.v1.TelemetryService.QueryLogs:input_type -> edgeplane.v1.QueryLogsRequest
+	5,  // 25: edgeplane.v1.TelemetryService.GetTrace:input_type -> edgeplane.v1.GetTraceRequest
+	7,  // 26: edgeplane.v1.TelemetryService.GetMetrics:input_type -> edgeplane.v1.GetMetricsRequest
+	11, // 27: edgeplane.v1.TelemetryService.ListAlerts:input_type -> edgeplane.v1.ListAlertsRequest
+	13, // 28: edgeplane.v1.TelemetryService.GetAlertSummary:input_type -> edgeplane.v1.GetAlertSummaryRequest
+	16, // 29: edgeplane.v1.TelemetryService.GetConsumerLag:input_type -> edgeplane.v1.GetConsumerLagRequest
+	2,  // 30: edgeplane.v1.TelemetryService.TailEvents:output_type -> edgeplane.v1.TailEventsResponse
+	4,  // 31: edgeplane.v1.TelemetryService.QueryLogs:output_type -> edgeplane.v1.QueryLogsResponse
+	6,  // 32: edgeplane.v1.TelemetryService.GetTrace:output_type -> edgeplane.v1.GetTraceResponse
+	9,  // 33: edgeplane.v1.TelemetryService.GetMetrics:output_type -> edgeplane.v1.GetMetricsResponse
+	12, // 34: edgeplane.v1.TelemetryService.ListAlerts:output_type -> edgeplane.v1.ListAlertsResponse
+	14, // 35: edgeplane.v1.TelemetryService.GetAlertSummary:output_type -> edgeplane.v1.GetAlertSummaryResponse
+	18, // 36: edgeplane.v1.TelemetryService.GetConsumerLag:output_type -> edgeplane.v1.GetConsumerLagResponse
+	30, // [30:37] is the sub-list for method output_type
+	23, // [23:30] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_edgeplane_v1_telemetry_proto_init() }

@@ -1,0 +1,247 @@
+package telemetry
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
+	"github.com/edgeplane/edgeplane/internal/keyspace"
+	"github.com/edgeplane/edgeplane/internal/requestlog"
+)
+
+// The log search index over request records: time-bucketed postings like the trace index
+// (index.go), one Redis string per (bucket, term), appended with APPEND, no key per record.
+// Each record is posted under 7 terms:
+//
+//	s:<status>    e.g. s:503        8-byte postings
+//	x:<class>     e.g. x:5 (5xx)    8-byte postings
+//	l:<latency>   latency bucket    8-byte postings (latencyBounds)
+//	h:<shard>     host              12-byte postings, 64 shards by the value's hash
+//	r:<shard>     route             12-byte postings, 64 shards
+//	c:<shard>     client IP         12-byte postings, 256 shards
+//	p:<shard>     path's first segment ("/api" of "/api/v1/x?y"), 256 shards
+//
+// An 8-byte posting is the entry id: ms offset from the bucket's start (uint32 BE), then
+// the sequence (uint32 BE). A 12-byte one starts with the value's 32-bit FNV-1a hash, so a
+// query keeps only its value's postings of the shard; the rare hash collision is removed
+// when the record is read. Hashed fields have a bounded number of keys per bucket whatever
+// values clients send (a Host header, a path, an address). Postings cost 72 bytes a record
+// plus APPEND's slack, which compaction takes back: once the consumer writes two buckets
+// past one, it rewrites that bucket's strings at their exact size (compactScript). A
+// bucket's strings expire one retention after its end, as the trace
+// index's do; the trimmer (Trimmer.Searched) also deletes the buckets older than the
+// stream's first entry.
+
+// Search terms' field letters and shard counts.
+const (
+	termStatus  = "s:"
+	termClass   = "x:"
+	termLatency = "l:"
+	termHost    = "h:"
+	termRoute   = "r:"
+	termClient  = "c:"
+	termPath    = "p:"
+
+	smallShards = 64
+	bigShards   = 256
+)
+
+// latencyBounds are the latency buckets' lower bounds: bucket i holds [bounds[i], bounds[i+1]).
+var latencyBounds = []time.Duration{0, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second,
+	2500 * time.Millisecond, 5 * time.Second, 10 * time.Second}
+
+// latencyBucket returns d's bucket.
+func latencyBucket(d time.Duration) int {
+	i := 0
+	for i+1 < len(latencyBounds) && d >= latencyBounds[i+1] {
+		i++
+	}
+	return i
+}
+
+// SearchIndex writes and reads the log search index of request streams. It is a
+// streams.Handler for the GroupSearch consumer group on the request stream.
+type SearchIndex struct {
+	// Client writes postings and acknowledges entries. Required for Handle.
+	Client redis.UniversalClient
+	// Index gives the buckets' width and the retention (the request stream's).
+	Index Index
+	// MaxRead bounds the postings one search reads. Default MaxPostingBytes.
+	MaxRead int64
+
+	mu      sync.Mutex
+	written map[string]map[int64]map[string]bool // stream -> bucket start -> keys this handler appended to
+}
+
+// compactScript rewrites each of KEYS at its exact size, keeping its expiry. APPEND grows a
+// string greedily (to twice its length below 1 MB), a SET stores the value as is.
+var compactScript = redis.NewScript(`
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if v then redis.call('SET', KEYS[i], v, 'KEEPTTL') end
+end
+return #KEYS
+`)
+
+var _ streams.Handler = (*SearchIndex)(nil)
+
+// Handle posts each parsable request record under its terms and acknowledges the batch in
+// one MULTI. A record posted twice (redelivered after a crash) is read once: queries drop
+// duplicate postings. Records that do not parse are acknowledged unposted (the metrics
+// group dead-letters them).
+func (s *SearchIndex) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
+	b := postings{width: s.Index.width().Milliseconds(), byKey: map[string][]byte{}, stream: stream}
+	ids := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		ids = append(ids, m.ID)
+		r, err := requestlog.Parse(m.Values)
+		if err != nil {
+			continue
+		}
+		b.add(m.ID, &r)
+	}
+	pipe := s.Client.TxPipeline()
+	for _, key := range b.order {
+		pipe.Append(ctx, key, string(b.byKey[key]))
+		pipe.PExpireAt(ctx, key, time.UnixMilli(b.ends[key]).Add(s.Index.retention()))
+	}
+	if len(ids) > 0 {
+		pipe.XAck(ctx, stream, group, ids...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("writing the search index of %s: %w", stream, err)
+	}
+	return nil, s.compact(ctx, stream, &b)
+}
+
+// compact notes the keys b appended to and compacts those of the buckets that end a whole
+// bucket before the newest one b wrote (a late posting appended after that grows the string
+// again, which only costs memory). A failure leaves the strings as they are: it is retried
+// with the next batch.
+func (s *SearchIndex) compact(ctx context.Context, stream string, b *postings) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.written == nil {
+		s.written = map[string]map[int64]map[string]bool{}
+	}
+	buckets := s.written[stream]
+	if buckets == nil {
+		buckets = map[int64]map[string]bool{}
+		s.written[stream] = buckets
+	}
+	newest := int64(0)
+	for _, key := range b.order {
+		start := b.ends[key] - b.width
+		if buckets[start] == nil {
+			buckets[start] = map[string]bool{}
+		}
+		buckets[start][key] = true
+		newest = max(newest, start)
+	}
+	for start, keys := range buckets {
+		if start+2*b.width > newest {
+			continue
+		}
+		if err := compactScript.Run(ctx, s.Client, slices.Collect(maps.Keys(keys))).Err(); err != nil {
+			return fmt.Errorf("compacting the search index of %s: %w", stream, err)
+		}
+		delete(buckets, start)
+	}
+	return nil
+}
+
+// postings accumulates a batch's postings per key.
+type postings struct {
+	stream string
+	width  int64
+	byKey  map[string][]byte
+	order  []string
+	ends   map[string]int64
+}
+
+// add posts the entry id of r under each of its terms.
+func (b *postings) add(id string, r *requestlog.Record) {
+	ms, seq, ok := parseID(id)
+	if !ok {
+		return
+	}
+	start := ms - ms%b.width
+	var e [12]byte
+	binary.BigEndian.PutUint32(e[4:], uint32(ms-start))
+	binary.BigEndian.PutUint32(e[8:], uint32(min(seq, 1<<32-1)))
+	plain := e[4:]
+	b.put(start, termStatus+strconv.Itoa(r.Status), plain)
+	b.put(start, termClass+strconv.Itoa(r.Status/100), plain)
+	b.put(start, termLatency+strconv.Itoa(latencyBucket(r.Duration)), plain)
+	for _, f := range []struct {
+		letter, value string
+		shards        uint32
+	}{{termHost, r.Host, smallShards}, {termRoute, r.Route, smallShards},
+		{termClient, ClientIP(r.Client), bigShards}, {termPath, FirstSegment(r.Path), bigShards}} {
+		h := hash32(f.value)
+		binary.BigEndian.PutUint32(e[:4], h)
+		b.put(start, f.letter+shardName(h, f.shards), e[:])
+	}
+}
+
+func (b *postings) put(start int64, term string, entry []byte) {
+	key := keyspace.SearchPostings(b.stream, start, term)
+	cur, seen := b.byKey[key]
+	if !seen {
+		if b.ends == nil {
+			b.ends = map[string]int64{}
+		}
+		b.order = append(b.order, key)
+		b.ends[key] = start + b.width
+	}
+	b.byKey[key] = append(cur, entry...)
+}
+
+// hash32 is the 32-bit FNV-1a hash of s.
+func hash32(s string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(s))
+	return h.Sum32()
+}
+
+// shardName is the shard of hash h among n, in hex.
+func shardName(h, n uint32) string { return strconv.FormatUint(uint64(h%n), 16) }
+
+// ClientIP returns the IP of a client address ("10.0.0.1:5000" -> "10.0.0.1",
+// "[::1]:80" -> "::1"); an address without a port is returned as is.
+func ClientIP(addr string) string {
+	if strings.HasPrefix(addr, "[") {
+		if i := strings.Index(addr, "]"); i > 0 {
+			return addr[1:i]
+		}
+	}
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 && strings.Count(addr, ":") == 1 {
+		return addr[:i]
+	}
+	return addr
+}
+
+// FirstSegment returns a path's first segment: "/api" of "/api/v1?x", "/" of "/" or "/?q".
+func FirstSegment(path string) string {
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	if len(path) <= 1 {
+		return "/"
+	}
+	if i := strings.IndexByte(path[1:], '/'); i >= 0 {
+		return path[:i+1]
+	}
+	return path
+}
