@@ -55,7 +55,7 @@ func TestFleet_TargetHealthEventsAndAlert(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(50 * time.Millisecond):
 				load(t, ag, http.MethodGet, "solo.test", 2, 1)
 			}
 		}
