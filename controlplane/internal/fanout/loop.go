@@ -19,7 +19,8 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 		return err
 	}
 	_, rev, agentEpoch := f.cfg.State.Watch()
-	var inflight int64                               // revision sent and not yet answered; 0 when none
+	var inflight int64                               // revision sent and not yet answered, while waiting
+	waiting := false                                 // an update is in flight (its revision may be 0: an empty store's snapshot)
 	attempted, attemptedEpoch := applied, agentEpoch // last revision sent, never sent again
 	if applied > rev {
 		attempted = -1 // the agent is ahead of the store (a wiped Redis): send a snapshot
@@ -36,13 +37,13 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 		if err != nil {
 			return fmt.Errorf("sending settings: %w", err)
 		}
-		inflight = rev
+		inflight, waiting = rev, true
 	}
 	var hold <-chan time.Time // set while waiting out the spacing between updates
 	renewed := false          // the agent renewed its certificate on this stream
 	for {
 		changed, rev, epoch := f.cfg.State.Watch()
-		due := inflight == 0 && (rev > attempted || epoch != attemptedEpoch)
+		due := !waiting && (rev > attempted || epoch != attemptedEpoch)
 		if due && hold == nil {
 			if wait := f.spacing() - time.Since(lastSend); wait > 0 {
 				hold = time.After(wait) // changes arriving meanwhile join this update
@@ -59,10 +60,10 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 				if err := stream.SendMsg(msg); err != nil {
 					return fmt.Errorf("sending revision %d: %w", u.GetRevision(), err)
 				}
-				inflight, attempted = u.GetRevision(), u.GetRevision()
+				inflight, attempted, waiting = u.GetRevision(), u.GetRevision(), true
 			}
 		}
-		if inflight != 0 || hold != nil {
+		if waiting || hold != nil {
 			changed = nil // re-checked after the answer or the hold; saves a wake-up per change
 		}
 		select {
@@ -93,16 +94,17 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 			if m.GetAck() == nil && m.GetNack() == nil {
 				return fmt.Errorf("agent sent %T after Hello", m.GetKind())
 			}
-			if r := f.answer(ctx, s, m, inflight); r > 0 {
+			if r, ok := f.answer(ctx, s, m, inflight); ok {
 				applied, agentEpoch = r, attemptedEpoch
 			}
-			inflight = 0
+			waiting = false
 		}
 	}
 }
 
-// answer records an Ack or Nack and returns the revision the agent now serves (0 if unchanged).
-func (f *Fanout) answer(ctx context.Context, s *session, m *edgeplanev1.AgentMessage, inflight int64) int64 {
+// answer records an Ack or Nack and returns the revision the agent now serves, with ok false
+// if that is unchanged (a Nack). An acked revision may be 0: an empty store's snapshot.
+func (f *Fanout) answer(ctx context.Context, s *session, m *edgeplanev1.AgentMessage, inflight int64) (rev int64, ok bool) {
 	if a := m.GetAck(); a != nil {
 		if a.GetRevision() != inflight {
 			f.log.WarnContext(ctx, "agent acked a revision that was not in flight", "node_id", s.node, "revision", a.GetRevision(), "in_flight", inflight)
@@ -114,7 +116,7 @@ func (f *Fanout) answer(ctx context.Context, s *session, m *edgeplanev1.AgentMes
 			}
 		})
 		f.rec.mark(s)
-		return a.GetRevision()
+		return a.GetRevision(), true
 	}
 	n := m.GetNack()
 	n.Error = clip(n.GetError(), maxNackError)
@@ -124,7 +126,7 @@ func (f *Fanout) answer(ctx context.Context, s *session, m *edgeplanev1.AgentMes
 		st.LastError, st.RejectedRevision = n.GetError(), n.GetRevision()
 	})
 	f.rec.mark(s)
-	return 0
+	return 0, false
 }
 
 // sendSettings sends the agent's own settings, if it has any, before any update.

@@ -45,6 +45,15 @@ func TestServe_Orderings(t *testing.T) {
 			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1", Revision: r1 + 40})
 			want(t, a.next(t), r1, true, 0, "a")
 		}},
+		{"agent ahead of an empty store (a restarted --dev store) gets an empty snapshot, then the first write", func(t *testing.T, r *rig) {
+			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1", Revision: 1}) // it once had revision 1
+			want(t, a.next(t), 0, true, 0)
+			a.ack(0)
+			r1 := r.put(t, "a") // the store reuses revision 1, which the agent once had
+			want(t, a.next(t), r1, false, 0, "a")
+			a.ack(r1)
+			r.status(t, "n1", func(s *edgeplanev1.Agent) bool { return s.GetAppliedRevision() == r1 })
+		}},
 		{"changes during an unanswered update coalesce into one delta", func(t *testing.T, r *rig) {
 			r1 := r.put(t, "a")
 			a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
