@@ -108,3 +108,19 @@ func TestManager_WebhookRetriesAndNeverBlocks(t *testing.T) {
 	}
 	waitFor(t, "the resolution", func() bool { return len(flaky.alerts()) == 2 })
 }
+
+// Every consumer group on the request stream has a default lag rule: a stalled group
+// (metrics or the log search index) is alerted, not found out by a missing answer.
+func TestDefaultRules_EveryRequestGroupHasALagRule(t *testing.T) {
+	var groups []string
+	for _, r := range alerts.DefaultRules() {
+		if r.Kind == alerts.ConsumerLag {
+			groups = append(groups, r.Group)
+		}
+	}
+	for _, g := range []string{keyspace.GroupMetrics, keyspace.GroupSearch} {
+		if !slices.Contains(groups, g) {
+			t.Errorf("default ConsumerLag rules cover %v, want %q among them", groups, g)
+		}
+	}
+}
