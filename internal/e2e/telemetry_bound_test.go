@@ -45,9 +45,11 @@ func TestTelemetry_ShortSoakStaysBounded(t *testing.T) {
 
 	records := tdb.XLen(t.Context(), "logs:request:stream").Val()
 	perRecord := (infoInt(t, tdb, "used_memory") - base) / max(records, 1)
+	searchPerRecord := keysMemory(t, tdb, keyspace.SearchPrefix(keyspace.DefaultRequestStream)+"*") / max(records, 1)
 	// MINID ~ trims whole stream nodes and the trimmer runs every second, but on a loaded
-	// two-core box a round can start late: the bound must hold once a round has run.
-	eventually(t, 10*time.Second, func() error {
+	// two-core box a round can start late (seconds, with tests running beside it): the bound
+	// must hold once a round has run.
+	eventually(t, 30*time.Second, func() error {
 		first, err := tdb.XRangeN(t.Context(), "logs:request:stream", "-", "+", 1).Result()
 		if err != nil || len(first) == 0 {
 			return fmt.Errorf("request stream: %v %v", first, err)
@@ -68,9 +70,14 @@ func TestTelemetry_ShortSoakStaysBounded(t *testing.T) {
 			t.Errorf("index bucket %s is %s old, past its expiry", k, age)
 		}
 	}
-	t.Logf("%d records retained, %d bytes each all telemetry included", records, perRecord)
-	if records < 1000 || perRecord > 300 {
-		t.Errorf("got %d records at %d bytes each, want at least 1000 at most 300 bytes", records, perRecord)
+	// The budget of issue 17 (a record and the index that finds it by trace id: 300 bytes)
+	// and, beside it, the log search index's own (up to ~125 bytes a record until a closed
+	// bucket is compacted, which this short run never reaches; ~81 after).
+	t.Logf("%d records retained, %d bytes each all telemetry included, of which the log search index %d",
+		records, perRecord, searchPerRecord)
+	if records < 1000 || perRecord-searchPerRecord > 300 || searchPerRecord > 160 {
+		t.Errorf("got %d records at %d bytes each (search index %d), want at least 1000 at most 300 bytes without the search index and at most 160 for it",
+			records, perRecord, searchPerRecord)
 	}
 	if w := cp.Logs("unsafe telemetry Redis settings"); len(w) != 1 || !strings.Contains(fmt.Sprint(w[0]["advice"]), "no maxmemory") {
 		t.Errorf("start-up warnings: got %v, want one saying the telemetry Redis has no maxmemory", w)
@@ -126,4 +133,21 @@ func infoInt(t *testing.T, rdb *redis.Client, field string) int64 {
 	}
 	t.Fatalf("no %s in INFO", field)
 	return 0
+}
+
+// keysMemory sums MEMORY USAGE of the keys matching pattern.
+func keysMemory(t *testing.T, rdb *redis.Client, pattern string) int64 {
+	t.Helper()
+	var total int64
+	iter := rdb.Scan(t.Context(), 0, pattern, 1000).Iterator()
+	for iter.Next(t.Context()) {
+		n, err := rdb.MemoryUsage(t.Context(), iter.Val(), 0).Result()
+		if err == nil {
+			total += n
+		}
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return total
 }
