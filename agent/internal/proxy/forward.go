@@ -13,11 +13,12 @@ var errBadResponse = errors.New("malformed response from upstream")
 // where the route's retry policy allows (see retryPolicy; each retry goes to another target
 // when there is one, within the route's retry budget). The request holds a circuit-breaker
 // slot at the target of its current try (503 at once when the first gets none; a retry
-// whose target has none is not made). Every failed try counts against its target's health. A kept connection the backend had closed in the meantime is replaced by
-// a fresh one when the request may be sent again (Go's Transport rules): it is idempotent
-// and its body is still at hand, or nothing of it was written; that is not a retry. After
-// any error while the request body was only partly read, the client connection closes:
-// what follows on it is the rest of that body, not a request.
+// whose target has none is not made). Every failed try counts against its target's
+// health. A kept connection the backend had closed in the meantime is replaced by a fresh
+// one when the request may be sent again (Go's Transport rules): it is idempotent and its
+// body is still at hand, or nothing of it was written; that is not a retry. After any error
+// while the request body was only partly read, the client connection closes: what follows
+// on it is the rest of that body, not a request.
 //
 // Hot path: no allocation and no shared lock when the client connection already holds a
 // connection to the target.
