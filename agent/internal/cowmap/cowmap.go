@@ -9,8 +9,8 @@ package cowmap
 
 import (
 	"hash/maphash"
-	"maps"
 	"iter"
+	"maps"
 )
 
 const (
