@@ -67,6 +67,9 @@ func (t *Table) route(name string) *Route {
 	return rt
 }
 
+// ActiveChecks reports whether any route of t has targets under active health checks.
+func (t *Table) ActiveChecks() bool { return t.checked > 0 }
+
 // Revision returns the config revision t was built from.
 func (t *Table) Revision() int64 { return t.revision }
 
