@@ -242,8 +242,8 @@ func fetchProfile(ctx context.Context, metricsAddr, path string) error {
 type agent struct {
 	metrics string
 	addr    string
-	cmd  *exec.Cmd
-	dir  string
+	cmd     *exec.Cmd
+	dir     string
 }
 
 // startAgent runs the agent on free ports with a disk cache in a temporary directory.
