@@ -62,6 +62,11 @@ func TestLog_AppendAndLoad(t *testing.T) {
 			t.Fatalf("Append(%d) error = %v", d.GetRevision(), err)
 		}
 	}
+	// The control plane sends telemetry settings on an empty delta at the same revision.
+	if err := l.Append(&edgeplanev1.ConfigUpdate{Revision: 12, BaseRevision: 12,
+		Telemetry: &edgeplanev1.TelemetrySettings{RequestStream: "s"}}); err != nil {
+		t.Fatal(err)
+	}
 	if rev, ok := l.Persisted(); rev != 12 || !ok {
 		t.Errorf("Persisted() = %d, %v; want 12, true", rev, ok)
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -75,7 +77,11 @@ func (l *Log) Append(u *edgeplanev1.ConfigUpdate) error {
 		l.ok = false // the next compaction writes it
 		return nil
 	}
-	b, err := l.encodeLocked(configOnly(u))
+	c := configOnly(u)
+	if u.GetRevision() == l.rev && u.GetBaseRevision() == l.rev && proto.Size(c) == proto.Size(&edgeplanev1.ConfigUpdate{Revision: l.rev, BaseRevision: l.rev}) {
+		return nil // an empty same-revision delta (telemetry settings only): nothing to record
+	}
+	b, err := l.encodeLocked(c)
 	if err != nil {
 		return l.failLocked(err)
 	}
