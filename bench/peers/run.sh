@@ -10,8 +10,10 @@
 #
 #   bench/peers/run.sh                 # 5 s per target, 2 rounds
 #   SECS=10 ROUNDS=3 bench/peers/run.sh
-#   PPROF=1 bench/peers/run.sh         # also save a CPU profile of the agent under load
+#   PPROF=1 bench/peers/run.sh         # also save CPU profiles of the agent under load, one per
+#                                       # protocol: /tmp/edgeplane-agent{,-https,-h2}.pprof
 #   CONTROL_BIN=bin/edgeplane-control bench/peers/run.sh   # use a control plane already built
+#   AGENT_BIN=bin/edgeplane-agent bench/peers/run.sh       # and an agent
 #   TRACING=off bench/peers/run.sh     # leave out edgeplane-trace (below): no redis-server,
 #                                       # the control plane on its --dev store
 #   BASE_AGENT_BIN=/tmp/old-agent bench/peers/run.sh        # also measure another agent build
@@ -102,7 +104,7 @@ wait_port() {
 echo "# building into $DIR" >&2
 go build -o "$DIR/backend" ./bench/peers/backend
 if [[ -n ${CONTROL_BIN:-} ]]; then cp "$CONTROL_BIN" "$DIR/edgeplane-control"; else go build -o "$DIR/edgeplane-control" ./controlplane; fi
-CGO_ENABLED=0 go build -trimpath -o "$DIR/edgeplane-agent" ./agent
+if [[ -n ${AGENT_BIN:-} ]]; then cp "$AGENT_BIN" "$DIR/edgeplane-agent"; else CGO_ENABLED=0 go build -trimpath -o "$DIR/edgeplane-agent" ./agent; fi
 go build -o "$DIR/pushtls" ./bench/peers/pushtls
 # One certificate for nginx and the agent: bench.test for h2load (SNI and :authority, with
 # --connect-to), localhost for wrk (which sends the URL's host as SNI and -H's Host).
@@ -273,8 +275,9 @@ for round in $(seq "$ROUNDS"); do
 	direct=""
 	for t in "${targets[@]}"; do
 		IFS='|' read -r name url procs <<<"$t"
-		if [[ $name == edgeplane && ${PPROF:-0} == 1 && $round == 1 ]]; then
-			curl -fsS -o "${PROFILE:-/tmp/edgeplane-agent.pprof}" "http://$AGENT_METRICS/debug/pprof/profile?seconds=$((SECS > 1 ? SECS - 1 : 1))" &
+		if [[ $name =~ ^edgeplane(-https|-h2)?$ && ${PPROF:-0} == 1 && $round == 1 ]]; then
+			profile=/tmp/edgeplane-agent${name#edgeplane}.pprof
+			curl -fsS -o "$profile" "http://$AGENT_METRICS/debug/pprof/profile?seconds=$((SECS > 1 ? SECS - 1 : 1))" &
 			prof=$!
 		fi
 		# shellcheck disable=SC2086 # procs is a list
@@ -282,7 +285,7 @@ for round in $(seq "$ROUNDS"); do
 		read -r rps n p50 p99 errs <<<"$(load "$name" "$url")"
 		# shellcheck disable=SC2086
 		after=$(cpu_ticks $procs)
-		[[ -n ${prof:-} ]] && { wait "$prof" || true; prof=""; echo "# agent CPU profile: ${PROFILE:-/tmp/edgeplane-agent.pprof}" >&2; }
+		[[ -n ${prof:-} ]] && { wait "$prof" || true; prof=""; echo "# agent CPU profile: $profile" >&2; }
 		read -r cpu parts <<<"$(cpu_us "$before" "$after" "${n:-0}")"
 		[[ $name == direct ]] && direct=$rps
 		share=$(awk -v a="${rps:-0}" -v b="${direct:-0}" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }')
