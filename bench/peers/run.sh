@@ -247,7 +247,7 @@ load() {
 		out=$(h2load -c64 -m1 -t2 -D "$SECS" --connect-to "127.0.0.1:${hp##*:}" --log-file "$DIR/h2.log" "$url" 2>&1)
 		local lat
 		lat=$(cut -f3 "$DIR/h2.log" | sort -n | awk '{ d[NR] = $1 } END { if (NR) printf "%.2fms %.2fms", d[int(NR * 0.5) + 1] / 1000, d[int(NR * 0.99) + 1] / 1000; else print "? ?" }')
-		awk -v lat="$lat" '/^finished in/ { rps = $4 + 0 } /^requests:/ { n = $2; bad = $10 + $12 } /^status codes:/ { non2xx = $5 + $7 + $9 }
+		awk -v lat="$lat" '/^finished in/ { rps = $4 + 0 } /^requests:/ { n = $6; bad = $10 + $12 } /^status codes:/ { non2xx = $5 + $7 + $9 }
 			END { printf "%s %s %s %s\n", rps + 0, n + 0, lat, (bad + non2xx > 0) ? sprintf("errors=%d non2xx=%d", bad, non2xx) : "" }' <<<"$out"
 		rm -f "$DIR/h2.log"
 		return
