@@ -25,11 +25,17 @@ import (
 // leaseScript returns the owner's lease, or leases the first free port at or after
 // ARGV[6] (wrapping within ARGV[4]-ARGV[5]) that is not in an excluded range.
 //
-// KEYS: ports, owners, used bitmap of the host.
+// KEYS: ports, owners, used bitmap of the host, the store's epoch, the restore marks.
 // ARGV: host, purpose, owner, lo, hi, start, strict ("1": only start will do), time (unix
-// ms), excluded ranges ("a-b,c-d").
-// Returns {port, created (0|1), lease JSON}.
+// ms), excluded ranges ("a-b,c-d"), the epoch the replica's durable mirror follows ("":
+// none, not checked).
+// Returns {port, created (0|1), lease JSON}. Refused (EDGEPLANE_WIPED) while the store was
+// wiped and its leases are not all back: its epoch is not the mirror's, or replicas are
+// still putting back their copies (durable.go).
 var leaseScript = redis.NewScript(`
+if ARGV[10] ~= '' and (redis.call('GET', KEYS[4]) ~= ARGV[10] or redis.call('EXISTS', KEYS[5]) == 1) then
+  return redis.error_reply('` + errReplyWiped + `')
+end
 local host, purpose, owner = ARGV[1], ARGV[2], ARGV[3]
 local lo, hi, start = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local ofield = host .. '/' .. purpose .. '/' .. owner
@@ -166,8 +172,9 @@ func (s *Store) LeasePort(ctx context.Context, r LeaseRequest) (PortLease, bool,
 	for _, e := range r.Excluded {
 		fmt.Fprintf(&ex, "%d-%d,", e[0], e[1])
 	}
-	res, err := leaseScript.Run(ctx, s.rdb, s.portKeys(r.Host), r.Host, r.Purpose, r.Owner, r.Lo, r.Hi, r.Start,
-		strict, time.Now().UnixMilli(), ex.String()).Slice()
+	keys := append(s.portKeys(r.Host), s.keys.Epoch(), s.keys.RestoreMarks())
+	res, err := leaseScript.Run(ctx, s.rdb, keys, r.Host, r.Purpose, r.Owner, r.Lo, r.Hi, r.Start,
+		strict, time.Now().UnixMilli(), ex.String(), s.DurableEpoch()).Slice()
 	what := fmt.Sprintf("leasing a %s port for %q on %s", r.Purpose, r.Owner, r.Host)
 	if err != nil {
 		return PortLease{}, false, portErr(err, what)

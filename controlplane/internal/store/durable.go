@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Durable state is what the store acknowledges to clients besides the config: port leases,
+// admin and join tokens, the cluster CA, what agents enrolled with, certificates' metadata,
+// ACME accounts, Docker service definitions. The config itself survives a wiped Redis
+// through every replica's in-memory state (state.State and Restore); the durable state does
+// through a mirror each replica keeps in memory (durable_*.go):
+//
+//   - every write to a durable key through this store is read back into the mirror before
+//     the call returns (the hook in durable_hook.go), so whatever this replica acknowledged
+//     is held here, and announced on keyspace.DurableChanged so the other replicas read the
+//     same keys into theirs;
+//   - every key's copy carries a mark, the primary's clock (µs) when it was read: of two
+//     copies the later one is the key's state after every write acknowledged before it;
+//   - the store's epoch (keyspace.Epoch) names its history. A replica that finds it gone or
+//     changed knows the store was wiped and puts its mirror back (durable_restore.go): key by
+//     key the latest copy of all replicas wins within a short window, expiry times are
+//     absolute, a key deleted before the wipe stays deleted (its copy is a tombstone);
+//   - port leases are refused while the store's epoch is not the one the replica's mirror
+//     follows, and during the window, so no port is leased from a store still missing a
+//     lease.
+
+// durableExact and durablePrefixes name the durable keys, after the namespace prefix.
+var (
+	durableExact = map[string]bool{
+		"ports": true, "ports:owners": true, "docker:services": true,
+		"certificates:meta": true, "acme:accounts": true,
+		"ca": true, "jointokens": true,
+		"agents:revoked": true, "agents:enrolled": true, "agents:redis": true, "agents:certs": true,
+		"tokens": true, "tokens:names": true,
+	}
+	durablePrefixes = []string{"ports:used:", "jointoken:"}
+)
+
+// durable reports whether key (a full key name) is durable state.
+func (s *Store) durable(key string) bool {
+	rest, ok := strings.CutPrefix(key, s.prefix())
+	if !ok {
+		return false
+	}
+	if durableExact[rest] {
+		return true
+	}
+	for _, p := range durablePrefixes {
+		if strings.HasPrefix(rest, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// bitmap reports whether key is a port bitmap, merged bit by bit on restore.
+func (s *Store) bitmap(key string) bool {
+	return strings.HasPrefix(key, s.prefix()+"ports:used:")
+}
+
+// copyOf is one durable key as a replica last read it.
+type copyOf struct {
+	mark     int64  // the primary's clock when read, µs
+	typ      string // Redis type; "none" for a key that did not exist (a tombstone)
+	expireAt int64  // absolute expiry, Unix ms; 0: none
+	values   []string
+}
+
+// mirror is this replica's copy of the durable keys.
+type mirror struct {
+	mu      sync.Mutex        // guards the fields below
+	running bool              // RunDurable is following the store
+	epoch   string            // the store history the copies belong to; "" before the first read
+	keys    map[string]copyOf // key -> latest copy
+	fenced  time.Time         // until then durable writes through this replica are refused
+	wake    chan struct{}     // nudges RunDurable to check the epoch (cap 1)
+}
+
+func newMirror() *mirror {
+	return &mirror{keys: map[string]copyOf{}, wake: make(chan struct{}, 1)}
+}
+
+// apply takes the copies of a read made in epoch; false (nothing taken) if the mirror
+// follows another epoch, which means the store was wiped.
+func (m *mirror) apply(epoch string, copies map[string]copyOf) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.epoch == "" || epoch != m.epoch {
+		return false
+	}
+	for k, c := range copies {
+		if old, ok := m.keys[k]; !ok || old.mark <= c.mark {
+			m.keys[k] = c
+		}
+	}
+	return true
+}
+
+func (m *mirror) nudge() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// state returns the epoch followed and a copy of the keys map.
+func (m *mirror) state() (string, map[string]copyOf) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]copyOf, len(m.keys))
+	for k, c := range m.keys {
+		out[k] = c
+	}
+	return m.epoch, out
+}
+
+// DurableEpoch is the store history this replica's mirror follows ("" when it follows
+// none: RunDurable is not running or has not read the store yet).
+func (s *Store) DurableEpoch() string {
+	s.mirror.mu.Lock()
+	defer s.mirror.mu.Unlock()
+	if !s.mirror.running {
+		return ""
+	}
+	return s.mirror.epoch
+}
+
+type ctxKey struct{}
+
+// unmirrored marks a context whose commands the mirror's hook leaves alone (its own reads
+// and restores).
+func unmirrored(ctx context.Context) context.Context { return context.WithValue(ctx, ctxKey{}, true) }
+
+func isUnmirrored(ctx context.Context) bool { return ctx.Value(ctxKey{}) != nil }

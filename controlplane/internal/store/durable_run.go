@@ -1,0 +1,186 @@
+package store
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// durableFullEvery is how many one-second checks pass between two full reads of the durable
+// keys (a backstop for announcements missed while a replica was disconnected).
+const durableFullEvery = 10
+
+// RunDurable keeps this replica's mirror of the durable state (durable.go) until ctx ends,
+// and puts it back when the store was wiped. sub receives the other replicas'
+// announcements (Pub/Sub; keep it apart from the write client). Errors from Redis are
+// logged and retried; it returns nil when ctx ends.
+func (s *Store) RunDurable(ctx context.Context, sub redis.UniversalClient, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ps := sub.Subscribe(ctx, s.keys.DurableChanged())
+	defer ps.Close()
+	msgs := ps.Channel()
+	s.mirror.mu.Lock()
+	s.mirror.running = true
+	s.mirror.mu.Unlock()
+	defer func() {
+		s.mirror.mu.Lock()
+		s.mirror.running = false
+		s.mirror.mu.Unlock()
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		if err := s.syncDurable(ctx, n%durableFullEvery == 0, log); err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "following durable state", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-s.mirror.wake:
+		case m, ok := <-msgs:
+			if !ok {
+				return nil
+			}
+			if keys, isKeys := announcedKeys(m.Payload); isKeys {
+				s.capture(ctx, keys)
+				n-- // not a check of its own
+				continue
+			}
+		}
+	}
+}
+
+// announcedKeys reads an announcement: key names, or "restored <epoch>" (false).
+func announcedKeys(payload string) ([]string, bool) {
+	if strings.HasPrefix(payload, "restored ") {
+		return nil, false
+	}
+	return strings.Fields(payload), true
+}
+
+// syncDurable checks the store's epoch: the first time it takes (or makes) one and reads
+// every durable key; on the same epoch it reads them all when full is set; on another it
+// puts the mirror back (the store was wiped) and reads the result.
+func (s *Store) syncDurable(ctx context.Context, full bool, log *slog.Logger) error {
+	r, err := s.readDurable(ctx, nil)
+	if err != nil {
+		return err
+	}
+	epoch, copies := s.mirror.state()
+	switch {
+	case epoch == "" && r.epoch == "":
+		if err := s.rdb.SetNX(unmirrored(ctx), s.keys.Epoch(), newEpoch(), 0).Err(); err != nil {
+			return mapErr(err, "starting the store's epoch")
+		}
+		return s.reloadDurable(ctx)
+	case epoch == "":
+		return s.reloadDurable(ctx)
+	case r.epoch == epoch:
+		if full {
+			return s.refreshDurable(ctx, copies)
+		}
+		return nil
+	}
+	done, now, err := s.restoreDurable(ctx, epoch, copies)
+	if err != nil {
+		return err
+	}
+	if done {
+		log.ErrorContext(ctx, "the store lost its durable state (Redis wiped or restarted without persistence?); put back the copy held in memory: port leases, tokens, the cluster CA",
+			"keys", len(copies), "epoch", now)
+		s.mirror.mu.Lock()
+		s.mirror.fenced = time.Now().Add(RestoreWindow)
+		s.mirror.mu.Unlock()
+		_ = s.rdb.Publish(unmirrored(ctx), s.keys.DurableChanged(), "restored "+now).Err()
+	} else {
+		log.ErrorContext(ctx, "the store's durable state follows another history and its restore window has closed; this replica's copy was not put back",
+			"keys", len(copies), "epoch", now)
+	}
+	return s.reloadDurable(ctx)
+}
+
+// durableKeys lists the store's durable keys.
+func (s *Store) durableKeys(ctx context.Context) ([]string, error) {
+	node, err := s.primaryFor(ctx, s.keys.revision)
+	if err != nil {
+		return nil, err
+	}
+	names, err := scanKeys(unmirrored(ctx), node, s.prefix()+"*")
+	if err != nil {
+		return nil, mapErr(err, "listing durable keys")
+	}
+	out := names[:0]
+	for _, n := range names {
+		if s.durable(n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// reloadDurable replaces the mirror with the store's durable keys, in the store's epoch.
+func (s *Store) reloadDurable(ctx context.Context) error {
+	names, err := s.durableKeys(ctx)
+	if err != nil {
+		return err
+	}
+	r, err := s.readAll(ctx, names)
+	if err != nil {
+		return err
+	}
+	s.mirror.mu.Lock()
+	s.mirror.epoch, s.mirror.keys = r.epoch, r.copies
+	s.mirror.mu.Unlock()
+	return nil
+}
+
+// refreshDurable reads every durable key, and those the mirror holds that are gone.
+func (s *Store) refreshDurable(ctx context.Context, held map[string]copyOf) error {
+	names, err := s.durableKeys(ctx)
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		seen[n] = true
+	}
+	for k := range held {
+		if !seen[k] {
+			names = append(names, k)
+		}
+	}
+	r, err := s.readAll(ctx, names)
+	if err != nil {
+		return err
+	}
+	if !s.mirror.apply(r.epoch, r.copies) {
+		s.mirror.nudge()
+	}
+	return nil
+}
+
+// readAll reads names in batches; every batch must be in the same epoch.
+func (s *Store) readAll(ctx context.Context, names []string) (durableRead, error) {
+	const batch = 500
+	all := durableRead{copies: map[string]copyOf{}}
+	for i := 0; i == 0 || i < len(names); i += batch {
+		r, err := s.readDurable(ctx, names[i:min(i+batch, len(names))])
+		if err != nil {
+			return durableRead{}, err
+		}
+		if i > 0 && r.epoch != all.epoch {
+			return durableRead{}, mapErr(redis.Nil, "reading durable state: the store changed history while being read")
+		}
+		all.epoch = r.epoch
+		for k, c := range r.copies {
+			all.copies[k] = c
+		}
+	}
+	return all, nil
+}
