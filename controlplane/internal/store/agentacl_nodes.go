@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -16,12 +18,7 @@ import (
 func (s *Store) aclEverywhere(ctx context.Context, args ...any) error {
 	switch c := s.acl.(type) {
 	case *redis.ClusterClient:
-		return c.ForEachShard(ctx, func(ctx context.Context, n *redis.Client) error {
-			if err := n.Do(ctx, args...).Err(); err != nil {
-				return fmt.Errorf("on %s: %w", n.Options().Addr, err)
-			}
-			return nil
-		})
+		return onClusterNodes(ctx, c, args...)
 	case *redis.Client:
 		if err := c.Do(ctx, args...).Err(); err != nil {
 			return err
@@ -30,6 +27,37 @@ func (s *Store) aclEverywhere(ctx context.Context, args ...any) error {
 	default:
 		return s.acl.Do(ctx, args...).Err()
 	}
+}
+
+// onClusterNodes runs a command on every node the cluster lists now (CLUSTER SHARDS; the
+// client's own view of the replicas may be stale), except nodes it marks failed.
+func onClusterNodes(ctx context.Context, c *redis.ClusterClient, args ...any) error {
+	shards, err := c.ClusterShards(ctx).Result()
+	if err != nil {
+		return fmt.Errorf("listing cluster nodes: %w", err)
+	}
+	co := c.Options()
+	var errs []error
+	for _, sh := range shards {
+		for _, n := range sh.Nodes {
+			if n.Health == "fail" || n.Health == "failed" {
+				continue
+			}
+			host := cmp.Or(n.IP, n.Endpoint)
+			addr := net.JoinHostPort(host, strconv.FormatInt(n.Port, 10))
+			if n.Port == 0 && n.TLSPort != 0 {
+				addr = net.JoinHostPort(host, strconv.FormatInt(n.TLSPort, 10))
+			}
+			nc := redis.NewClient(&redis.Options{Addr: addr, Username: co.Username, Password: co.Password,
+				CredentialsProvider: co.CredentialsProvider, TLSConfig: co.TLSConfig, Dialer: co.Dialer,
+				DialTimeout: co.DialTimeout, ReadTimeout: co.ReadTimeout, WriteTimeout: co.WriteTimeout, MaxRetries: -1})
+			if err := nc.Do(ctx, args...).Err(); err != nil {
+				errs = append(errs, fmt.Errorf("on %s: %w", addr, err))
+			}
+			_ = nc.Close()
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // onReplicas runs a command on every replica primary reports (ROLE), connecting with the
