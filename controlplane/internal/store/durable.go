@@ -77,6 +77,9 @@ type mirror struct {
 	keys    map[string]copyOf // key -> latest copy
 	fenced  time.Time         // until then durable writes through this replica are refused
 	wake    chan struct{}     // nudges RunDurable to check the epoch (cap 1)
+	// emptySeen counts checks that found no epoch before this replica had one; owned by
+	// RunDurable's goroutine.
+	emptySeen int
 }
 
 func newMirror() *mirror {

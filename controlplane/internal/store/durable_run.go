@@ -13,6 +13,10 @@ import (
 // keys (a backstop for announcements missed while a replica was disconnected).
 const durableFullEvery = 10
 
+// emptyChecks is how many one-second checks a replica that holds no copy yet sees a store
+// without an epoch before it starts one.
+const emptyChecks = 3
+
 // RunDurable keeps this replica's mirror of the durable state (durable.go) until ctx ends,
 // and puts it back when the store was wiped. sub receives the other replicas'
 // announcements (Pub/Sub; keep it apart from the write client). Errors from Redis are
@@ -75,6 +79,11 @@ func (s *Store) syncDurable(ctx context.Context, full bool, log *slog.Logger) er
 	epoch, copies := s.mirror.state()
 	switch {
 	case epoch == "" && r.epoch == "":
+		// A new store, or one wiped under running replicas which are about to put their
+		// copies back (their restore needs the epoch missing): wait a few checks first.
+		if s.mirror.emptySeen++; s.mirror.emptySeen < emptyChecks {
+			return nil
+		}
 		if err := s.rdb.SetNX(unmirrored(ctx), s.keys.Epoch(), newEpoch(), 0).Err(); err != nil {
 			return mapErr(err, "starting the store's epoch")
 		}
