@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
@@ -132,4 +133,26 @@ func TestDurable_WipeLosesNothingAcknowledged(t *testing.T) {
 	if err != nil || !bytes.Equal(cert, caCert) || !bytes.Equal(key, caKey) {
 		t.Errorf("CA after the wipe: %q %q %v; want the one stored before", cert, key, err)
 	}
+}
+
+// The embedded store of --dev (miniredis) runs the mirror's scripts too: a token survives
+// its FLUSHALL.
+func TestDurable_DevStoreWipe(t *testing.T) {
+	mini := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mini.Addr()})
+	sub := redis.NewClient(&redis.Options{Addr: mini.Addr()})
+	st := store.New(store.Config{Client: rdb})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = st.RunDurable(ctx, sub, nil) }()
+	t.Cleanup(func() { cancel(); <-done; rdb.Close(); sub.Close() })
+	waitfor.True(t, 10*time.Second, "the store follows an epoch", func() bool { return st.DurableEpoch() != "" })
+	if err := st.CreateToken(t.Context(), store.Token{Name: "ops", Role: "admin", Hash: "h-ops"}); err != nil {
+		t.Fatal(err)
+	}
+	mini.FlushAll()
+	waitfor.Eventually(t, 10*time.Second, func() error {
+		_, err := st.TokenByHash(t.Context(), "h-ops")
+		return err
+	})
 }
