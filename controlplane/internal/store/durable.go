@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
-	"time"
+	"sync/atomic"
 )
 
 // Durable state is what the store acknowledges to clients besides the config: port leases,
@@ -71,12 +71,16 @@ type copyOf struct {
 
 // mirror is this replica's copy of the durable keys.
 type mirror struct {
-	mu      sync.Mutex        // guards the fields below
-	running bool              // RunDurable is following the store
-	epoch   string            // the store history the copies belong to; "" before the first read
-	keys    map[string]copyOf // key -> latest copy
-	fenced  time.Time         // until then durable writes through this replica are refused
-	wake    chan struct{}     // nudges RunDurable to check the epoch (cap 1)
+	// running is set while RunDurable follows the store; fenced is the Unix time (ns) until
+	// which durable writes through this replica are refused. Read on every command (hot).
+	running atomic.Bool
+	fenced  atomic.Int64
+
+	mu    sync.Mutex        // guards epoch and keys
+	epoch string            // the store history the copies belong to; "" before the first read
+	keys  map[string]copyOf // key -> latest copy
+
+	wake chan struct{} // nudges RunDurable to check the epoch (cap 1)
 	// emptySeen counts checks that found no epoch before this replica had one; owned by
 	// RunDurable's goroutine.
 	emptySeen int
@@ -123,11 +127,11 @@ func (m *mirror) state() (string, map[string]copyOf) {
 // DurableEpoch is the store history this replica's mirror follows ("" when it follows
 // none: RunDurable is not running or has not read the store yet).
 func (s *Store) DurableEpoch() string {
-	s.mirror.mu.Lock()
-	defer s.mirror.mu.Unlock()
-	if !s.mirror.running {
+	if !s.mirror.running.Load() {
 		return ""
 	}
+	s.mirror.mu.Lock()
+	defer s.mirror.mu.Unlock()
 	return s.mirror.epoch
 }
 

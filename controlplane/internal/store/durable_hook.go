@@ -79,10 +79,7 @@ var errFenced = fmt.Errorf("%w: the store lost its data and replicas are restori
 
 func (h hook) around(ctx context.Context, cmds []redis.Cmder, run func() error) error {
 	m := h.s.mirror
-	m.mu.Lock()
-	on, fenced := m.running, time.Now().Before(m.fenced)
-	m.mu.Unlock()
-	if !on || isUnmirrored(ctx) {
+	if !m.running.Load() || isUnmirrored(ctx) {
 		return run()
 	}
 	var keys []string
@@ -92,7 +89,7 @@ func (h hook) around(ctx context.Context, cmds []redis.Cmder, run func() error) 
 	if len(keys) == 0 {
 		return run()
 	}
-	if fenced {
+	if time.Now().UnixNano() < m.fenced.Load() {
 		for _, c := range cmds {
 			c.SetErr(errFenced)
 		}

@@ -28,14 +28,8 @@ func (s *Store) RunDurable(ctx context.Context, sub redis.UniversalClient, log *
 	ps := sub.Subscribe(ctx, s.keys.DurableChanged())
 	defer ps.Close()
 	msgs := ps.Channel()
-	s.mirror.mu.Lock()
-	s.mirror.running = true
-	s.mirror.mu.Unlock()
-	defer func() {
-		s.mirror.mu.Lock()
-		s.mirror.running = false
-		s.mirror.mu.Unlock()
-	}()
+	s.mirror.running.Store(true)
+	defer s.mirror.running.Store(false)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for n := 0; ; n++ {
@@ -103,9 +97,7 @@ func (s *Store) syncDurable(ctx context.Context, full bool, log *slog.Logger) er
 	if done {
 		log.ErrorContext(ctx, "the store lost its durable state (Redis wiped or restarted without persistence?); put back the copy held in memory: port leases, tokens, the cluster CA",
 			"keys", len(copies), "epoch", now)
-		s.mirror.mu.Lock()
-		s.mirror.fenced = time.Now().Add(RestoreWindow)
-		s.mirror.mu.Unlock()
+		s.mirror.fenced.Store(time.Now().Add(RestoreWindow).UnixNano())
 		_ = s.rdb.Publish(unmirrored(ctx), s.keys.DurableChanged(), "restored "+now).Err()
 	} else {
 		log.ErrorContext(ctx, "the store's durable state follows another history and its restore window has closed; this replica's copy was not put back",
