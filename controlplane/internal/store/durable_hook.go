@@ -103,17 +103,21 @@ func (h hook) around(ctx context.Context, cmds []redis.Cmder, run func() error) 
 	return err
 }
 
-// capture reads keys into the mirror and tells the other replicas to read them too. A read
-// made in another epoch (the store was wiped) is not taken: RunDurable is nudged instead.
+// capture reads keys into the mirror after this replica wrote them, and tells the other
+// replicas to read them too.
 func (s *Store) capture(ctx context.Context, keys []string) {
+	if s.follow(ctx, keys) {
+		_ = s.rdb.Publish(unmirrored(ctx), s.keys.DurableChanged(), strings.Join(keys, " ")).Err()
+	}
+}
+
+// follow reads keys into the mirror and reports whether it took them. A read made in
+// another epoch (the store was wiped) is not taken: RunDurable is nudged instead.
+func (s *Store) follow(ctx context.Context, keys []string) bool {
 	r, err := s.readDurable(ctx, keys)
-	if err != nil {
-		s.mirror.nudge()
-		return
+	if err == nil && s.mirror.apply(r.epoch, r.copies) {
+		return true
 	}
-	if !s.mirror.apply(r.epoch, r.copies) {
-		s.mirror.nudge()
-		return
-	}
-	_ = s.rdb.Publish(unmirrored(ctx), s.keys.DurableChanged(), strings.Join(keys, " ")).Err()
+	s.mirror.nudge()
+	return false
 }

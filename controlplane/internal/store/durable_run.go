@@ -32,24 +32,44 @@ func (s *Store) RunDurable(ctx context.Context, sub redis.UniversalClient, log *
 	defer s.mirror.running.Store(false)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	for n := 0; ; n++ {
-		if err := s.syncDurable(ctx, n%durableFullEvery == 0, log); err != nil && ctx.Err() == nil {
-			log.WarnContext(ctx, "following durable state", "err", err)
+	failing := false
+	for n, full := 0, true; ; n++ {
+		err := s.syncDurable(ctx, full || n%durableFullEvery == 0, log)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil && !failing:
+			log.WarnContext(ctx, "cannot follow the durable state (retrying every second)", "err", err)
+		case err == nil && failing:
+			log.InfoContext(ctx, "following the durable state again")
 		}
+		failing = err != nil
+		var ok bool
+		if full, ok = s.awaitCheck(ctx, tick.C, msgs); !ok {
+			return nil
+		}
+	}
+}
+
+// awaitCheck follows announced keys until the next check is due: a tick, a nudge, or
+// another replica's restore (full: read every key then). It reports false when ctx ends.
+func (s *Store) awaitCheck(ctx context.Context, tick <-chan time.Time, msgs <-chan *redis.Message) (full, ok bool) {
+	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-tick.C:
+			return false, false
+		case <-tick:
+			return false, true
 		case <-s.mirror.wake:
-		case m, ok := <-msgs:
-			if !ok {
-				return nil
+			return false, true
+		case m, open := <-msgs:
+			if !open {
+				return false, false
 			}
-			if keys, isKeys := announcedKeys(m.Payload); isKeys {
-				s.capture(ctx, keys)
-				n-- // not a check of its own
-				continue
+			keys, isKeys := announcedKeys(m.Payload)
+			if !isKeys {
+				return true, true
 			}
+			s.follow(ctx, keys) // the announcing replica wrote them; nothing to announce
 		}
 	}
 }
