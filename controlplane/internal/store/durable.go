@@ -61,12 +61,62 @@ func (s *Store) bitmap(key string) bool {
 	return strings.HasPrefix(key, s.prefix()+"ports:used:")
 }
 
-// copyOf is one durable key as a replica last read it.
+// copyOf is one durable key as a replica last read it. A hash is kept field by field, each
+// field with the mark of the read that last saw it (or saw it gone), so a write can be
+// followed by reading just the fields it changed.
 type copyOf struct {
 	mark     int64  // the primary's clock when read, µs
 	typ      string // Redis type; "none" for a key that did not exist (a tombstone)
 	expireAt int64  // absolute expiry, Unix ms; 0: none
 	values   []string
+	fields   map[string]fieldCopy // hashes
+	partial  bool                 // a hash read field by field: fields holds only those
+	// whole is the mark of the latest read of a whole hash: a field it did not list was
+	// absent then.
+	whole int64
+}
+
+// fieldCopy is one field of a hash as last read.
+type fieldCopy struct {
+	mark  int64
+	value string
+	gone  bool
+}
+
+// target is a key a write changed, and the hash fields it changed (nil: any).
+type target struct {
+	Key    string   `json:"k"`
+	Fields []string `json:"f,omitempty"`
+}
+
+// merge returns old updated with the later read c of the same key.
+func merge(old copyOf, had bool, c copyOf) copyOf {
+	if c.typ != "hash" && !(c.typ == "none" && had && old.typ == "hash") {
+		if had && old.mark > c.mark {
+			return old
+		}
+		return c
+	}
+	if !had || old.typ != "hash" {
+		old = copyOf{typ: "hash", fields: map[string]fieldCopy{}}
+	}
+	for f, fc := range c.fields {
+		if cur, ok := old.fields[f]; !ok || cur.mark <= fc.mark {
+			old.fields[f] = fc
+		}
+	}
+	if !c.partial { // a whole read: fields it did not see are gone
+		old.whole = max(old.whole, c.mark)
+		for f, cur := range old.fields {
+			if _, seen := c.fields[f]; !seen && !cur.gone && cur.mark <= c.mark {
+				old.fields[f] = fieldCopy{mark: c.mark, gone: true}
+			}
+		}
+	}
+	if c.mark >= old.mark {
+		old.mark, old.expireAt = c.mark, c.expireAt
+	}
+	return old
 }
 
 // mirror is this replica's copy of the durable keys.
@@ -99,9 +149,8 @@ func (m *mirror) apply(epoch string, copies map[string]copyOf) bool {
 		return false
 	}
 	for k, c := range copies {
-		if old, ok := m.keys[k]; !ok || old.mark <= c.mark {
-			m.keys[k] = c
-		}
+		old, had := m.keys[k]
+		m.keys[k] = merge(old, had, c)
 	}
 	return true
 }
@@ -113,15 +162,33 @@ func (m *mirror) nudge() {
 	}
 }
 
-// state returns the epoch followed and a copy of the keys map.
+// state returns the epoch followed and a deep copy of the keys.
 func (m *mirror) state() (string, map[string]copyOf) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make(map[string]copyOf, len(m.keys))
 	for k, c := range m.keys {
+		if c.fields != nil {
+			f := make(map[string]fieldCopy, len(c.fields))
+			for name, fc := range c.fields {
+				f[name] = fc
+			}
+			c.fields = f
+		}
 		out[k] = c
 	}
 	return m.epoch, out
+}
+
+// held returns the names of the keys the mirror holds.
+func (m *mirror) held() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.keys))
+	for k := range m.keys {
+		out = append(out, k)
+	}
+	return out
 }
 
 // DurableEpoch is the store history this replica's mirror follows ("" when it follows

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -24,8 +25,9 @@ var readCommands = map[string]bool{
 	"evalsha_ro": true, "eval_ro": true,
 }
 
-// durableWrites returns the durable keys cmd may change.
-func (s *Store) durableWrites(cmd redis.Cmder) []string {
+// durableWrites returns the durable keys cmd may change, with the hash fields when the
+// command names them.
+func (s *Store) durableWrites(cmd redis.Cmder) []target {
 	args := cmd.Args()
 	if len(args) < 2 {
 		return nil
@@ -34,22 +36,43 @@ func (s *Store) durableWrites(cmd redis.Cmder) []string {
 	if readCommands[name] {
 		return nil
 	}
-	var keys []any
+	key, _ := args[1].(string)
 	switch name {
 	case "eval", "evalsha":
-		n, _ := strconv.Atoi(fmt.Sprint(args[2]))
-		if len(args) >= 3+n {
-			keys = args[3 : 3+n]
-		}
+		return s.scriptWrites(args)
 	case "del", "unlink":
-		keys = args[1:]
-	default:
-		keys = args[1:2]
+		var out []target
+		for _, k := range args[1:] {
+			if ks, ok := k.(string); ok && s.durable(ks) {
+				out = append(out, target{Key: ks})
+			}
+		}
+		return out
 	}
-	var out []string
-	for _, k := range keys {
+	if !s.durable(key) {
+		return nil
+	}
+	step := map[string]int{"hset": 2, "hmset": 2, "hsetnx": 2, "hincrby": 2, "hdel": 1}[name]
+	if step == 0 {
+		return []target{{Key: key}}
+	}
+	t := target{Key: key}
+	for i := 2; i < len(args); i += step {
+		t.Fields = append(t.Fields, fmt.Sprint(args[i]))
+	}
+	return []target{t}
+}
+
+// scriptWrites returns the durable keys among a script's KEYS.
+func (s *Store) scriptWrites(args []any) []target {
+	n, _ := strconv.Atoi(fmt.Sprint(args[2]))
+	if len(args) < 3+n {
+		return nil
+	}
+	var out []target
+	for _, k := range args[3 : 3+n] {
 		if ks, ok := k.(string); ok && s.durable(ks) {
-			out = append(out, ks)
+			out = append(out, target{Key: ks})
 		}
 	}
 	return out
@@ -82,14 +105,14 @@ func (h hook) around(ctx context.Context, cmds []redis.Cmder, run func() error) 
 	if !m.running.Load() || isUnmirrored(ctx) {
 		return run()
 	}
-	var keys []string
+	var targets []target
 	for _, c := range cmds {
-		keys = append(keys, h.s.durableWrites(c)...)
+		targets = append(targets, h.s.durableWrites(c)...)
 	}
-	if len(keys) == 0 {
+	if len(targets) == 0 {
 		return run()
 	}
-	if time.Now().UnixNano() < m.fenced.Load() {
+	if h.s.fenced() {
 		for _, c := range cmds {
 			c.SetErr(errFenced)
 		}
@@ -99,22 +122,28 @@ func (h hook) around(ctx context.Context, cmds []redis.Cmder, run func() error) 
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return err
 	}
-	h.s.capture(ctx, keys)
+	h.s.capture(ctx, targets)
 	return err
 }
 
-// capture reads keys into the mirror after this replica wrote them, and tells the other
+// fenced reports whether durable writes through this replica are refused right now.
+func (s *Store) fenced() bool { return time.Now().UnixNano() < s.mirror.fenced.Load() }
+
+// capture reads targets into the mirror after this replica wrote them, and tells the other
 // replicas to read them too.
-func (s *Store) capture(ctx context.Context, keys []string) {
-	if s.follow(ctx, keys) {
-		_ = s.rdb.Publish(unmirrored(ctx), s.keys.DurableChanged(), strings.Join(keys, " ")).Err()
+func (s *Store) capture(ctx context.Context, targets []target) {
+	if !s.mirror.running.Load() || !s.follow(ctx, targets) {
+		return
+	}
+	if b, err := json.Marshal(targets); err == nil {
+		_ = s.rdb.Publish(unmirrored(ctx), s.keys.DurableChanged(), b).Err()
 	}
 }
 
-// follow reads keys into the mirror and reports whether it took them. A read made in
+// follow reads targets into the mirror and reports whether it took them. A read made in
 // another epoch (the store was wiped) is not taken: RunDurable is nudged instead.
-func (s *Store) follow(ctx context.Context, keys []string) bool {
-	r, err := s.readDurable(ctx, keys)
+func (s *Store) follow(ctx context.Context, targets []target) bool {
+	r, err := s.readDurable(ctx, targets)
 	if err == nil && s.mirror.apply(r.epoch, r.copies) {
 		return true
 	}

@@ -21,7 +21,13 @@ func TestRestoreDurable_MergeRules(t *testing.T) {
 	ctx := t.Context()
 	k := func(name string) string { return s.prefix() + name }
 	nowMs := time.Now().UnixMilli()
-	hash := func(mark int64, kv ...string) copyOf { return copyOf{mark: mark, typ: "hash", values: kv} }
+	hash := func(mark int64, kv ...string) copyOf {
+		c := copyOf{mark: mark, whole: mark, typ: "hash", fields: map[string]fieldCopy{}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			c.fields[kv[i]] = fieldCopy{mark: mark, value: kv[i+1]}
+		}
+		return c
+	}
 
 	// After the wipe, before any restore: a token written through a replica.
 	if err := rdb.HSet(ctx, k("tokens:names"), "new", "h-new").Err(); err != nil {
@@ -31,8 +37,8 @@ func TestRestoreDurable_MergeRules(t *testing.T) {
 		k("tokens"):       hash(100, "h-a", "a", "h-gone", "gone"),
 		k("tokens:names"): hash(100, "a", "h-a", "new", "stale"),
 		k("ca"):           {mark: 100, typ: "string", values: []string{"old-ca"}},
-		k("jointoken:x"):  {mark: 100, typ: "hash", values: []string{"uses", "0"}, expireAt: nowMs + 3_600_000},
-		k("jointoken:y"):  {mark: 100, typ: "hash", values: []string{"uses", "0"}, expireAt: nowMs - 1000},
+		k("jointoken:x"):  withExpiry(hash(100, "uses", "0"), nowMs+3_600_000),
+		k("jointoken:y"):  withExpiry(hash(100, "uses", "0"), nowMs-1000),
 	}
 	newer := map[string]copyOf{
 		k("tokens"):      hash(200, "h-a", "a", "h-b", "b"),
@@ -60,7 +66,7 @@ func TestRestoreDurable_MergeRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok, _, err := s.restoreDurable(ctx, "e1", map[string]copyOf{
-		k("jointoken:z"): {mark: 300, typ: "hash", values: []string{"uses", "1"}, expireAt: nowMs + 60_000},
+		k("jointoken:z"): withExpiry(hash(300, "uses", "1"), nowMs+60_000),
 	})
 	if err != nil || !ok {
 		t.Fatalf("a third replica within the window: %v %v", ok, err)
@@ -74,5 +80,40 @@ func TestRestoreDurable_MergeRules(t *testing.T) {
 	}
 	if n := rdb.Exists(ctx, k("restore:scratch")).Val(); n != 0 {
 		t.Errorf("the scratch key was left behind")
+	}
+}
+
+func withExpiry(c copyOf, at int64) copyOf {
+	c.expireAt = at
+	return c
+}
+
+// The same copies restored oldest first end the same: a field the newer whole read did not
+// list goes, and a hash the newer copy saw deleted is deleted.
+func TestRestoreDurable_OlderCopyFirst(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	s := New(Config{Client: rdb})
+	ctx := t.Context()
+	k := func(name string) string { return s.prefix() + name }
+	older := map[string]copyOf{
+		k("tokens"):      {mark: 100, whole: 100, typ: "hash", fields: map[string]fieldCopy{"h-a": {mark: 100, value: "a"}, "h-gone": {mark: 100, value: "gone"}}},
+		k("jointoken:x"): {mark: 100, whole: 100, typ: "hash", fields: map[string]fieldCopy{"uses": {mark: 100, value: "0"}}},
+	}
+	newer := map[string]copyOf{
+		k("tokens"):      {mark: 200, whole: 200, typ: "hash", fields: map[string]fieldCopy{"h-a": {mark: 200, value: "a"}, "h-b": {mark: 200, value: "b"}}},
+		k("jointoken:x"): {mark: 200, typ: "none"},
+	}
+	for i, c := range []map[string]copyOf{older, newer} {
+		if ok, _, err := s.restoreDurable(ctx, "e1", c); err != nil || !ok {
+			t.Fatalf("restore %d: %v %v", i, ok, err)
+		}
+	}
+	if got := rdb.HGetAll(ctx, k("tokens")).Val(); len(got) != 2 || got["h-b"] != "b" || got["h-a"] != "a" {
+		t.Errorf("tokens: got %v, want the newer copy {h-a: a, h-b: b}", got)
+	}
+	if n := rdb.Exists(ctx, k("jointoken:x")).Val(); n != 0 {
+		t.Errorf("a join token the newer copy saw deleted exists")
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strings"
 	"time"
@@ -65,21 +66,23 @@ func (s *Store) awaitCheck(ctx context.Context, tick <-chan time.Time, msgs <-ch
 			if !open {
 				return false, false
 			}
-			keys, isKeys := announcedKeys(m.Payload)
+			targets, isKeys := announced(m.Payload)
 			if !isKeys {
 				return true, true
 			}
-			s.follow(ctx, keys) // the announcing replica wrote them; nothing to announce
+			s.follow(ctx, targets) // the announcing replica wrote them; nothing to announce
 		}
 	}
 }
 
-// announcedKeys reads an announcement: key names, or "restored <epoch>" (false).
-func announcedKeys(payload string) ([]string, bool) {
-	if strings.HasPrefix(payload, "restored ") {
+// announced reads an announcement: the targets a replica wrote (JSON), or "restored
+// <epoch>" (false).
+func announced(payload string) ([]target, bool) {
+	var t []target
+	if strings.HasPrefix(payload, "restored ") || json.Unmarshal([]byte(payload), &t) != nil {
 		return nil, false
 	}
-	return strings.Fields(payload), true
+	return t, true
 }
 
 // syncDurable checks the store's epoch: the first time it takes (or makes) one and reads
@@ -106,7 +109,7 @@ func (s *Store) syncDurable(ctx context.Context, full bool, log *slog.Logger) er
 		return s.reloadDurable(ctx)
 	case r.epoch == epoch:
 		if full {
-			return s.refreshDurable(ctx, copies)
+			return s.refreshDurable(ctx)
 		}
 		return nil
 	}
@@ -162,7 +165,7 @@ func (s *Store) reloadDurable(ctx context.Context) error {
 }
 
 // refreshDurable reads every durable key, and those the mirror holds that are gone.
-func (s *Store) refreshDurable(ctx context.Context, held map[string]copyOf) error {
+func (s *Store) refreshDurable(ctx context.Context) error {
 	names, err := s.durableKeys(ctx)
 	if err != nil {
 		return err
@@ -171,7 +174,7 @@ func (s *Store) refreshDurable(ctx context.Context, held map[string]copyOf) erro
 	for _, n := range names {
 		seen[n] = true
 	}
-	for k := range held {
+	for _, k := range s.mirror.held() {
 		if !seen[k] {
 			names = append(names, k)
 		}
@@ -191,7 +194,11 @@ func (s *Store) readAll(ctx context.Context, names []string) (durableRead, error
 	const batch = 500
 	all := durableRead{copies: map[string]copyOf{}}
 	for i := 0; i == 0 || i < len(names); i += batch {
-		r, err := s.readDurable(ctx, names[i:min(i+batch, len(names))])
+		var ts []target
+		for _, n := range names[i:min(i+batch, len(names))] {
+			ts = append(ts, target{Key: n})
+		}
+		r, err := s.readDurable(ctx, ts)
 		if err != nil {
 			return durableRead{}, err
 		}

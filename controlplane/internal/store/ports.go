@@ -172,10 +172,13 @@ func (s *Store) LeasePort(ctx context.Context, r LeaseRequest) (PortLease, bool,
 	for _, e := range r.Excluded {
 		fmt.Fprintf(&ex, "%d-%d,", e[0], e[1])
 	}
-	keys := append(s.portKeys(r.Host), s.keys.Epoch(), s.keys.RestoreMarks())
-	res, err := leaseScript.Run(ctx, s.rdb, keys, r.Host, r.Purpose, r.Owner, r.Lo, r.Hi, r.Start,
-		strict, time.Now().UnixMilli(), ex.String(), s.DurableEpoch()).Slice()
 	what := fmt.Sprintf("leasing a %s port for %q on %s", r.Purpose, r.Owner, r.Host)
+	if s.fenced() {
+		return PortLease{}, false, fmt.Errorf("%s: %w", what, errFenced)
+	}
+	keys := append(s.portKeys(r.Host), s.keys.Epoch(), s.keys.RestoreMarks())
+	res, err := leaseScript.Run(unmirrored(ctx), s.rdb, keys, r.Host, r.Purpose, r.Owner, r.Lo, r.Hi, r.Start,
+		strict, time.Now().UnixMilli(), ex.String(), s.DurableEpoch()).Slice()
 	if err != nil {
 		return PortLease{}, false, portErr(err, what)
 	}
@@ -185,6 +188,9 @@ func (s *Store) LeasePort(ctx context.Context, r LeaseRequest) (PortLease, bool,
 	port, _ := res[0].(int64)
 	created, _ := res[1].(int64)
 	raw, _ := res[2].(string)
+	if created == 1 {
+		s.capture(ctx, s.leaseTargets(r.Host, r.Purpose, r.Owner, int(port)))
+	}
 	l, err := decodeLease(r.Host, int(port), raw)
 	return l, created == 1, err
 }
@@ -201,7 +207,10 @@ func (s *Store) ReleaseOwnerPort(ctx context.Context, host, purpose, owner strin
 }
 
 func (s *Store) release(ctx context.Context, what, host, port, purpose, owner string) (PortLease, error) {
-	res, err := releaseScript.Run(ctx, s.rdb, s.portKeys(host), host, port, purpose, owner).Slice()
+	if s.fenced() {
+		return PortLease{}, fmt.Errorf("%s: %w", what, errFenced)
+	}
+	res, err := releaseScript.Run(unmirrored(ctx), s.rdb, s.portKeys(host), host, port, purpose, owner).Slice()
 	if err != nil {
 		return PortLease{}, portErr(err, what)
 	}
@@ -210,7 +219,22 @@ func (s *Store) release(ctx context.Context, what, host, port, purpose, owner st
 	}
 	p, _ := res[0].(int64)
 	raw, _ := res[1].(string)
-	return decodeLease(host, int(p), raw)
+	l, err := decodeLease(host, int(p), raw)
+	if err == nil {
+		s.capture(ctx, s.leaseTargets(host, l.Purpose, l.Owner, l.Port))
+	}
+	return l, err
+}
+
+// leaseTargets are what a lease or release changes, for the durable mirror: one field of
+// the leases and of the owners, and the host's bitmap (the scripts run unmirrored so the
+// mirror reads these fields, not the whole hashes).
+func (s *Store) leaseTargets(host, purpose, owner string, port int) []target {
+	return []target{
+		{Key: s.keys.ports, Fields: []string{fmt.Sprintf("%s/%05d", host, port)}},
+		{Key: s.keys.portOwners, Fields: []string{host + "/" + purpose + "/" + owner}},
+		{Key: s.keys.PortsUsed(host)},
+	}
 }
 
 // PortLeases returns every lease, ordered by host, then port.
