@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,4 +46,20 @@ func TestMirror_FollowsWritesOfEveryReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitfor.True(t, 5*time.Second, "the deletion reaches the first replica's copy", func() bool { return !holds(a) })
+}
+
+func TestCombine_OneReadPerKey(t *testing.T) {
+	got := combine([]target{
+		{Key: "a", Fields: []string{"x"}}, {Key: "b"}, {Key: "a", Fields: []string{"y", "x"}},
+		{Key: "c", Fields: []string{"z"}}, {Key: "c"},
+	})
+	want := []target{{Key: "a", Fields: []string{"x", "y"}}, {Key: "b"}, {Key: "c"}}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].Key != want[i].Key || !slices.Equal(got[i].Fields, want[i].Fields) {
+			t.Errorf("target %d: got %v, want %v", i, got[i], want[i])
+		}
+	}
 }

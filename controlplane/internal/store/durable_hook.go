@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -143,10 +144,34 @@ func (s *Store) capture(ctx context.Context, targets []target) {
 // follow reads targets into the mirror and reports whether it took them. A read made in
 // another epoch (the store was wiped) is not taken: RunDurable is nudged instead.
 func (s *Store) follow(ctx context.Context, targets []target) bool {
-	r, err := s.readDurable(ctx, targets)
+	r, err := s.readDurable(ctx, combine(targets))
 	if err == nil && s.mirror.apply(r.epoch, r.copies) {
 		return true
 	}
 	s.mirror.nudge()
 	return false
+}
+
+// combine merges targets naming the same key: one whole read if any wants the whole key,
+// else every field once.
+func combine(targets []target) []target {
+	at := map[string]int{}
+	var out []target
+	for _, t := range targets {
+		i, ok := at[t.Key]
+		switch {
+		case !ok:
+			at[t.Key] = len(out)
+			out = append(out, target{Key: t.Key, Fields: slices.Clone(t.Fields)})
+		case out[i].Fields == nil || t.Fields == nil:
+			out[i].Fields = nil
+		default:
+			for _, f := range t.Fields {
+				if !slices.Contains(out[i].Fields, f) {
+					out[i].Fields = append(out[i].Fields, f)
+				}
+			}
+		}
+	}
+	return out
 }
