@@ -233,3 +233,68 @@ func TestProcessor_PartlyCountedBatchAddsOnlyTheRest(t *testing.T) {
 		t.Errorf("percentiles: got p50 %s p99 %s, want ~1ms and ~300ms", s.P50, s.P99)
 	}
 }
+
+// publishBlocks writes n blocks (as agents publish), each with 3 records of a.test (200,
+// 1ms), 2 of b.test (503, 300ms) and one record that does not parse (skipped).
+func publishBlocks(t *testing.T, rdb redis.UniversalClient, n int) {
+	t.Helper()
+	var recs []requestlog.Record
+	for i := range 5 {
+		r := requestlog.Record{Host: "a.test", Method: "GET", Path: "/", Status: 200, Duration: time.Millisecond, BytesIn: 1, BytesOut: 10, Route: "web"}
+		if i >= 3 {
+			r.Host, r.Status, r.Duration = "b.test", 503, 300*time.Millisecond
+		}
+		recs = append(recs, r)
+	}
+	block := string(requestlog.AppendBlock(nil, recs)) + "\n1\tbroken"
+	for range n {
+		if err := rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{requestlog.BlockField, block}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Blocks of records of several series are counted exactly once per record, also when a
+// consumer presumed dead counted some blocks of a batch already.
+func TestProcessor_BlocksAreCountedOncePerRecordUnderRedelivery(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	p := metrics.New(metrics.Config{Client: rdb})
+	start := time.Now()
+	publishBlocks(t, rdb, 6)
+	if err := rdb.XGroupCreate(t.Context(), stream, "g", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := rdb.XReadGroup(t.Context(), &redis.XReadGroupArgs{Group: "g", Consumer: "slow", Streams: []string{stream, ">"}, Count: 100}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed, _, err := rdb.XAutoClaim(t.Context(), &redis.XAutoClaimArgs{Stream: stream, Group: "g", Consumer: "fast", Start: "0", Count: 100}).Result()
+	if err != nil || len(claimed) != 6 {
+		t.Fatalf("claim: got %d %v", len(claimed), err)
+	}
+	for _, batch := range [][]redis.XMessage{claimed[1:4], res[0].Messages} {
+		if dead, err := p.Handle(t.Context(), stream, "g", batch); err != nil || len(dead) != 0 {
+			t.Fatalf("Handle: got dead %v, %v; want none", dead, err)
+		}
+	}
+	for host, want := range map[string]struct {
+		requests, class int64
+		p99             time.Duration
+	}{"a.test": {18, 18, time.Millisecond}, "b.test": {12, 12, 300 * time.Millisecond}} {
+		got, _ := p.Query(t.Context(), stream, host, start.Add(-time.Minute), time.Now().Add(time.Minute))
+		if len(got) != 1 {
+			t.Fatalf("%s: got %+v, want one series", host, got)
+		}
+		s := got[0]
+		class := s.StatusClasses["2xx"] + s.StatusClasses["5xx"]
+		if s.Requests != want.requests || class != want.class || s.BytesIn != want.requests || s.P99 < want.p99 || s.P99 > want.p99*11/10 {
+			t.Errorf("%s: got %d requests, classes %v, bytes in %d, p99 %s; want %d, %d, %d, ~%s",
+				host, s.Requests, s.StatusClasses, s.BytesIn, s.P99, want.requests, want.class, want.requests, want.p99)
+		}
+	}
+	if n, _ := rdb.XPending(t.Context(), stream, "g").Result(); n.Count != 0 {
+		t.Errorf("pending: got %d, want every block acknowledged", n.Count)
+	}
+}
