@@ -1,6 +1,6 @@
 // Command pipeline measures request-to-metrics latency: request records are published into
 // logs:request:stream at a steady rate (as agents publish them, through the same
-// non-blocking publisher), and the real control plane's metrics consumer turns them into
+// non-blocking publisher, compact records packed many to an entry), and the real control plane's metrics consumer turns them into
 // counts. Every 50 ms the benchmark samples the consumer's lag, the age of the oldest record
 // not yet counted; its p50/p99 bound how long a request takes to show in GetMetrics. At the
 // end every record must have been counted exactly once.
@@ -54,7 +54,9 @@ func run() error {
 	defer cp.Stop()
 	tel := edgeplanev1.NewTelemetryServiceClient(cp.Conn)
 
-	pub := publish.New(publish.Config{Client: rds.Client, Buffer: 1 << 18})
+	// As agents publish: compact records, many to an entry.
+	pub := publish.New(publish.Config{Client: rds.Client, Buffer: 1 << 18, Pack: &publish.Packing{
+		Field: requestlog.Field, Into: requestlog.BlockField, MaxRecords: requestlog.MaxBlockRecords, MaxBytes: requestlog.MaxBlockBytes}})
 	pctx, stopPub := context.WithCancel(ctx)
 	defer stopPub()
 	pubDone := make(chan struct{})
@@ -92,7 +94,8 @@ func produce(ctx context.Context, pub *publish.Publisher, rate int, dur time.Dur
 	defer tick.Stop()
 	end := time.Now().Add(dur)
 	start, n := time.Now(), 0
-	rec := requestlog.Record{Host: "bench.test", Method: "GET", Path: "/", Status: 200, Duration: time.Millisecond, Route: "bench", Node: "bench", Revision: 1}
+	rec := requestlog.Compact{Host: "bench.test", Method: "GET", Path: "/", Status: 200, Duration: time.Millisecond, Route: "bench", Node: "bench", Revision: 1}
+	var buf []byte
 	for now := range tick.C {
 		if now.After(end) || ctx.Err() != nil {
 			return n
@@ -104,7 +107,9 @@ func produce(ctx context.Context, pub *publish.Publisher, rate int, dur time.Dur
 			} else {
 				rec.Status = 200
 			}
-			pub.Publish(publish.Record{Stream: stream, Values: rec.Values()})
+			rec.TraceID[0], rec.TraceID[1], rec.SpanID[0] = byte(n), byte(n>>8), byte(n)
+			buf = rec.Append(buf[:0])
+			pub.PublishValue(rec.SpanID[0], stream, requestlog.Field, buf)
 		}
 	}
 	return n
