@@ -205,6 +205,8 @@ type batch struct {
 	ids    []any                 // the entries counted, in stream order
 	traces []string              // trace ids of records to index
 	refs   []requestlog.Ref      // and where they are
+	last   *series               // the series of the last record (records come in runs)
+	lastK  seriesKey
 }
 
 // series is one (window, host, route) of a batch: its summed counts and each entry's own.
@@ -218,7 +220,11 @@ type series struct {
 // seriesOf returns (window, host, route)'s series, declaring its keys.
 func (b *batch) seriesOf(win int64, host, route string) *series {
 	k := seriesKey{win, host, route}
+	if b.last != nil && b.lastK == k {
+		return b.last
+	}
 	if s, ok := b.byKey[k]; ok {
+		b.last, b.lastK = s, k
 		return s
 	}
 	name, other := keyspace.Series(host, route), keyspace.Series(overflowHost, route)
@@ -226,8 +232,10 @@ func (b *batch) seriesOf(win int64, host, route string) *series {
 		keyspace.MetricsSeries(b.stream, win, name), keyspace.MetricsSeries(b.stream, win, other))
 	b.names = append(b.names, name, other)
 	s := &series{}
-	b.byKey[seriesKey{win, strings.Clone(host), strings.Clone(route)}] = s
+	k = seriesKey{win, strings.Clone(host), strings.Clone(route)}
+	b.byKey[k] = s
 	b.order = append(b.order, s)
+	b.last, b.lastK = s, k
 	return s
 }
 

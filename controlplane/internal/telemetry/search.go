@@ -167,20 +167,26 @@ func (s *SearchIndex) compact(ctx context.Context, stream string, b *postings, k
 	return nil
 }
 
-// postingKey names one postings string of a batch: its bucket and term (a field letter and
-// a number: the status, class or latency bucket, or the shard).
+// postingKey names one postings string of a batch: its bucket and term (a field, by its
+// place in termLetters, and a number: the status, class or latency bucket, or the shard).
+// Only numbers, so that hashing it is cheap: it is looked up 7 times per record.
 type postingKey struct {
-	start  int64
-	letter string
-	n      uint32
-	hex    bool // n is a shard, named in hex
+	start int64
+	n     uint32
+	field uint8
 }
 
+// termLetters are the fields' letters, by postingKey.field; the hashed fields' (shards,
+// named in hex) come after firstSharded.
+var termLetters = [...]string{termStatus, termClass, termLatency, termHost, termRoute, termClient, termPath}
+
+const firstSharded = 3
+
 func (k postingKey) term() string {
-	if k.hex {
-		return k.letter + strconv.FormatUint(uint64(k.n), 16)
+	if k.field >= firstSharded {
+		return termLetters[k.field] + strconv.FormatUint(uint64(k.n), 16)
 	}
-	return k.letter + strconv.FormatUint(uint64(k.n), 10)
+	return termLetters[k.field] + strconv.FormatUint(uint64(k.n), 10)
 }
 
 // postings accumulates a batch's postings per key.
@@ -197,17 +203,16 @@ func (b *postings) add(ref requestlog.Ref, r *requestlog.Record) {
 	binary.BigEndian.PutUint32(e[4:], uint32(ref.MS-start))
 	binary.BigEndian.PutUint32(e[8:], ref.Packed())
 	plain := e[4:]
-	b.put(postingKey{start, termStatus, uint32(r.Status), false}, plain)
-	b.put(postingKey{start, termClass, uint32(r.Status / 100), false}, plain)
-	b.put(postingKey{start, termLatency, uint32(latencyBucket(r.Duration)), false}, plain)
-	for _, f := range [...]struct {
-		letter, value string
-		shards        uint32
-	}{{termHost, r.Host, smallShards}, {termRoute, r.Route, smallShards},
-		{termClient, ClientIP(r.Client), bigShards}, {termPath, FirstSegment(r.Path), bigShards}} {
+	b.put(postingKey{start, uint32(r.Status), 0}, plain)
+	b.put(postingKey{start, uint32(r.Status / 100), 1}, plain)
+	b.put(postingKey{start, uint32(latencyBucket(r.Duration)), 2}, plain)
+	for i, f := range [...]struct {
+		value  string
+		shards uint32
+	}{{r.Host, smallShards}, {r.Route, smallShards}, {ClientIP(r.Client), bigShards}, {FirstSegment(r.Path), bigShards}} {
 		h := hash32(f.value)
 		binary.BigEndian.PutUint32(e[:4], h)
-		b.put(postingKey{start, f.letter, h % f.shards, true}, e[:])
+		b.put(postingKey{start, h % f.shards, uint8(firstSharded + i)}, e[:])
 	}
 }
 
