@@ -84,6 +84,8 @@ func TestTelemetry_RecordsInRedis(t *testing.T) {
 	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 3, Snapshot: true,
 		Routes:    []*edgeplanev1.Route{route("app", "app.test", traceBackend(t))},
 		Telemetry: &edgeplanev1.TelemetrySettings{RedisUrl: "redis://127.0.0.1:1"}}), 3)
+	// The publisher starts beside the config stream: requests before it are not recorded.
+	waitUntil(t, "publishing", a.proxy.Publishing)
 
 	const n = 40
 	type sent struct {
