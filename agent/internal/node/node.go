@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/edgeplane/edgeplane/agent/internal/cache"
 	"github.com/edgeplane/edgeplane/agent/internal/frontend"
 	"github.com/edgeplane/edgeplane/agent/internal/metrics"
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
@@ -102,6 +103,7 @@ type Agent struct {
 	frontend *frontend.Server
 	conn     *grpc.ClientConn
 	stream   *stream.Client
+	cache    *cache.Log // nil without CacheDir
 
 	telemetry chan *edgeplanev1.TelemetrySettings // latest from the control plane, for runTelemetry
 	traces    traceStats
@@ -151,6 +153,10 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.proxy = p
+	if cfg.CacheDir != "" {
+		a.cache = cache.NewLog(cfg.CacheDir, a.servedSnapshot, a.cacheEvent)
+		a.cacheMetrics()
+	}
 	a.targets = newHealthReporter(p, a.metrics)
 	a.frontend = frontend.New(frontend.Config{Proxy: p, HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr,
 		ProxyProtocol: cfg.ProxyProtocol, ProxyProtocolFrom: cfg.ProxyProtocolFrom, Metrics: a.metrics, Logger: log.With("component", "frontend")})
