@@ -89,10 +89,35 @@ func New(cfg Config) *Fanout {
 	return &Fanout{cfg: cfg, log: log, rec: newRecorder(cfg.Store, log), sessions: map[string]*session{}}
 }
 
-// Run writes session statuses to the store and refreshes heartbeats until ctx ends.
+// Run tells sessions about changes, writes session statuses to the store and refreshes
+// heartbeats until ctx ends. Sessions send no change while it is not running.
 func (f *Fanout) Run(ctx context.Context) error {
-	go f.heartbeat(ctx)
-	return f.rec.run(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); f.heartbeat(ctx) }()
+	go func() { defer wg.Done(); f.broadcast(ctx) }()
+	err := f.rec.run(ctx)
+	wg.Wait()
+	return err
+}
+
+// broadcast wakes every session at every change of the state. One goroutine walks the
+// sessions, so a change costs each session one wake-up, not a select over a channel the
+// whole fleet shares.
+func (f *Fanout) broadcast(ctx context.Context) {
+	for {
+		changed, _, _ := f.cfg.State.Watch()
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+		f.mu.Lock()
+		for _, s := range f.sessions {
+			s.kickSelf()
+		}
+		f.mu.Unlock()
+	}
 }
 
 // Connected returns the number of agents connected to this replica.
