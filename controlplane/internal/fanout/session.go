@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
@@ -85,12 +84,21 @@ func (s *session) sendMessage(stream Stream, m *edgeplanev1.ControlMessage) erro
 	return stream.Send(m)
 }
 
-// snapshot returns a copy of the status, seen now.
+// snapshot returns a copy of the status, seen now. Hot: once per flush per changed agent.
+// The copy is shallow: nested values (labels, timestamps, target health) are only ever
+// replaced in the status, never changed in place, so sharing them is safe.
 func (s *session) snapshot() *edgeplanev1.Agent {
+	now := timestamppb.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.status.LastSeen = timestamppb.Now()
-	return proto.CloneOf(s.status)
+	st := s.status
+	st.LastSeen = now
+	return &edgeplanev1.Agent{
+		NodeId: st.NodeId, Labels: st.Labels, Version: st.Version, Connected: st.Connected,
+		AppliedRevision: st.AppliedRevision, LastError: st.LastError, RejectedRevision: st.RejectedRevision,
+		LastSeen: now, Replica: st.Replica, ConfigHash: st.ConfigHash, ConnectTime: st.ConnectTime,
+		TargetHealth: st.TargetHealth,
+	}
 }
 
 // edit changes the status under the lock. Hot: called for every ack of every agent.
