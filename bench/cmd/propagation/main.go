@@ -16,6 +16,14 @@
 // mTLS/plaintext ratios:
 //
 //	bench=propagation-tls-ratio agents=1000 repeats=3 ... p50_ratio=... p99_ratio=... cpu_ratio=...
+//
+// cpu_us_per_agent_write is the control plane's CPU (from /proc) over the writes, per write and
+// per agent. -base-bin runs a second control-plane binary (a baseline, e.g. main built apart)
+// beside -bin, alternating their order per repeat, and ends with medians and new/base ratios:
+//
+//	bench=propagation-base-ratio tls=off agents=10000 repeats=3 ... p99_ratio=... cpu_us_per_agent_write_new=... cpu_ratio=...
+//
+// -perf FILE records the control plane's CPU during the writes (perf record -g) for perf report.
 package main
 
 import (
