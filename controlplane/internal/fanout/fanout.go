@@ -101,10 +101,12 @@ func (f *Fanout) Run(ctx context.Context) error {
 	return err
 }
 
-// broadcast wakes every session at every change of the state. One goroutine walks the
-// sessions, so a change costs each session one wake-up, not a select over a channel the
-// whole fleet shares.
+// broadcast hands every change of the state to every session. One goroutine walks the
+// sessions and sends each idle agent its small update itself (sendDirect); it wakes a
+// session's loop only for what could block (a large update, the spacing, a session busy
+// sending). So a change costs no session a select over a channel the whole fleet shares.
 func (f *Fanout) broadcast(ctx context.Context) {
+	var all []*session
 	for {
 		changed, _, _ := f.cfg.State.Watch()
 		select {
@@ -113,10 +115,17 @@ func (f *Fanout) broadcast(ctx context.Context) {
 		case <-changed:
 		}
 		f.mu.Lock()
+		all = all[:0]
 		for _, s := range f.sessions {
-			s.kickSelf()
+			all = append(all, s)
 		}
 		f.mu.Unlock()
+		for _, s := range all {
+			if !f.sendDirect(s) {
+				s.kickSelf()
+			}
+		}
+		clear(all) // keep no closed session alive until the next change
 	}
 }
 

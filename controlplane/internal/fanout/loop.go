@@ -65,6 +65,9 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 	}
 	stop := context.AfterFunc(ctx, s.kickSelf)
 	defer stop()
+	s.sendMu.Lock()
+	s.stream, s.ready = stream, true // the broadcaster may send now
+	s.sendMu.Unlock()
 	s.kickSelf()
 	for range s.kick {
 		if err := s.failure(); err != nil {
@@ -122,6 +125,50 @@ func (f *Fanout) pump(s *session, stream Stream) error {
 		return fmt.Errorf("sending revision %d: %w", u.GetRevision(), err)
 	}
 	return nil
+}
+
+// directMax bounds an update the broadcaster sends itself. One message this small, to an
+// agent with nothing else in flight, fits the stream's write quota (64 KiB in grpc-go) and
+// its flow-control window, so the send cannot wait on a slow agent.
+const directMax = 16 << 10
+
+// sendDirect sends s its due update from the broadcaster's goroutine, sparing the session's
+// loop a wake-up, when that cannot block: the loop is running, nothing else is sending to s,
+// no spacing holds it back and the update is one small message. It reports whether s is
+// handled; if not, the caller kicks the session's loop. Hot: once per agent per change.
+func (f *Fanout) sendDirect(s *session) bool {
+	if !s.sendMu.TryLock() {
+		return false
+	}
+	defer s.sendMu.Unlock()
+	if !s.ready {
+		return false
+	}
+	_, rev, epoch := f.cfg.State.Watch()
+	d := &s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.dueLocked(rev, epoch) {
+		return true // in flight or held: the answer or the timer kicks the loop
+	}
+	if time.Since(d.lastSend) < f.spacing() {
+		return false
+	}
+	u := f.cfg.State.Update(d.applied, d.agentEpoch)
+	if u == nil {
+		d.attempted, d.attemptedEpoch, d.lastSend = rev, epoch, time.Now()
+		return true
+	}
+	msgs, err := f.encode(u)
+	if err != nil || len(msgs) != 1 || len(msgs[0].b) > directMax {
+		return false
+	}
+	d.attempted, d.attemptedEpoch, d.lastSend = u.GetRevision(), epoch, time.Now()
+	d.inflight, d.waiting = u.GetRevision(), true
+	if err := s.stream.SendMsg(msgs[0]); err != nil {
+		s.fail(fmt.Errorf("sending revision %d: %w", u.GetRevision(), err))
+	}
+	return true
 }
 
 // handle handles one message of the agent after its Hello, on the session's receiving

@@ -31,7 +31,9 @@ type session struct {
 	d      delivery
 	kick   chan struct{} // wakes the session's loop; capacity 1
 	err    atomic.Pointer[error]
-	sendMu sync.Mutex // serialises sends on the stream (updates, settings, certificates)
+	sendMu sync.Mutex // serialises sends on the stream (updates, settings, certificates); guards stream, ready
+	stream Stream     // set when the loop starts
+	ready  bool       // the broadcaster may send on stream (sendDirect): the loop runs
 	// procMu is held while the receiver handles a message; ended (set under it when the
 	// session closes) stops the receiver from handling more.
 	procMu sync.Mutex
@@ -243,6 +245,9 @@ func (f *Fanout) close(s *session) {
 	s.procMu.Lock()
 	s.ended = true
 	s.procMu.Unlock()
+	s.sendMu.Lock()
+	s.ready = false // nothing is sent once the handler returns
+	s.sendMu.Unlock()
 	f.unregister(s)
 	s.edit(func(a *edgeplanev1.Agent) { a.Connected, a.TargetHealth = false, nil }) // its view of targets ends with it
 	f.rec.release(s)
