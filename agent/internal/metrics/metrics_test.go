@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -19,6 +20,9 @@ func scrape(t *testing.T, m *Metrics) string {
 func TestMetrics_RouteSeries(t *testing.T) {
 	m := New()
 	r := m.Route("web")
+	if out := scrape(t, m); strings.Contains(out, `route="web"`) {
+		t.Error("a route's series exist before its first request (they are made on first use)")
+	}
 	r.Observe(200, 3*time.Millisecond)
 	r.Observe(204, time.Millisecond)
 	r.Observe(502, time.Millisecond)
@@ -38,9 +42,32 @@ func TestMetrics_RouteSeries(t *testing.T) {
 			t.Errorf("scrape lacks %q", want)
 		}
 	}
+	if strings.Contains(out, `code_class="4xx",route="web"`) || strings.Contains(out, `kind="timeout",route="web"`) {
+		t.Error("series never counted are exported")
+	}
 	m.Forget("web")
 	if out := scrape(t, m); strings.Contains(out, `route="web"`) {
 		t.Error("series of a forgotten route are still exported")
+	}
+}
+
+// Many goroutines using a route's series for the first time at once all count into one series.
+func TestMetrics_FirstUseRacesCountOnce(t *testing.T) {
+	m := New()
+	r := m.Route("web")
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				r.Observe(200, time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	if out := scrape(t, m); !strings.Contains(out, `edgeplane_agent_requests_total{code_class="2xx",route="web"} 800`) {
+		t.Errorf("800 requests from 8 goroutines not counted in one series:\n%s", out)
 	}
 }
 

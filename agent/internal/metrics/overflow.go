@@ -21,4 +21,8 @@ func newOverflow() *prometheus.CounterVec {
 
 // Overflow counts a request a circuit breaker refused; kind is one of the Overflow*
 // constants. Hot path for an overloaded route: one atomic add.
-func (r *Route) Overflow(kind int) { r.overflow[kind].Inc() }
+func (r *Route) Overflow(kind int) {
+	series(&r.overflow[kind], func() prometheus.Counter {
+		return r.m.overflow.WithLabelValues(r.name, overflowNames[kind])
+	}).Inc()
+}

@@ -31,27 +31,19 @@ func newRetryVecs() retryVecs {
 	}
 }
 
-// routeRetries are one route's resolved retry counters.
-type routeRetries struct {
-	retries   [numRetryReasons]prometheus.Counter
-	exhausted prometheus.Counter
-}
-
-func (v retryVecs) route(name string) routeRetries {
-	r := routeRetries{exhausted: v.exhausted.WithLabelValues(name)}
-	for i := range r.retries {
-		r.retries[i] = v.retries.WithLabelValues(name, retryReasonNames[i])
-	}
-	return r
-}
-
 func (v retryVecs) forget(name string) {
 	v.retries.DeletePartialMatch(prometheus.Labels{"route": name})
 	v.exhausted.DeleteLabelValues(name)
 }
 
 // Retry counts a retry for reason (RetryConnect, RetryReset or Retry5xx).
-func (r *Route) Retry(reason int) { r.retry.retries[reason].Inc() }
+func (r *Route) Retry(reason int) {
+	series(&r.retries[reason], func() prometheus.Counter {
+		return r.m.retry.retries.WithLabelValues(r.name, retryReasonNames[reason])
+	}).Inc()
+}
 
 // RetryBudgetExhausted counts a retry refused by the route's retry budget.
-func (r *Route) RetryBudgetExhausted() { r.retry.exhausted.Inc() }
+func (r *Route) RetryBudgetExhausted() {
+	series(&r.budget, func() prometheus.Counter { return r.m.retry.exhausted.WithLabelValues(r.name) }).Inc()
+}
