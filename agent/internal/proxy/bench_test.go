@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/publish"
 	"github.com/edgeplane/edgeplane/internal/redistest"
+	"github.com/edgeplane/edgeplane/internal/requestlog"
 )
 
 // BenchmarkProxy measures a whole proxied request on loopback, client -> Proxy -> backend,
@@ -99,7 +101,8 @@ func BenchmarkFastPath(b *testing.B) {
 }
 
 // drainPublisher is the agent's publisher as it runs: publish.Publisher sending to a real
-// redis-server (started for the benchmark).
+// redis-server (started for the benchmark), packing records into blocks with the agent's
+// settings (agent/internal/node's recordBlocks and traceLinger).
 type drainPublisher struct {
 	*publish.Publisher
 	stop func()
@@ -108,7 +111,9 @@ type drainPublisher struct {
 func newDrainPublisher(tb testing.TB, size int) *drainPublisher {
 	srv := redistest.New(tb)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	pub := publish.New(publish.Config{Client: rdb, Buffer: size})
+	pub := publish.New(publish.Config{Client: rdb, Buffer: size, Linger: 20 * time.Millisecond,
+		Pack: &publish.Packing{Field: requestlog.Field, Into: requestlog.BlockField,
+			MaxRecords: requestlog.MaxBlockRecords, MaxBytes: requestlog.MaxBlockBytes}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = pub.Run(ctx); close(done) }()
