@@ -8,6 +8,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // loop sends updates and handles answers. applied is the revision the agent serves; it is
@@ -45,13 +46,13 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 		changed, rev, epoch := f.cfg.State.Watch()
 		due := !waiting && (rev > attempted || epoch != attemptedEpoch)
 		if due && hold == nil {
-			if wait := f.spacing() - time.Since(lastSend); wait > 0 {
+			if wait := f.spacing() - clock.Since(lastSend); wait > 0 {
 				hold = time.After(wait) // changes arriving meanwhile join this update
 				due = false
 			}
 		}
 		if due && hold == nil {
-			attempted, attemptedEpoch, lastSend = rev, epoch, time.Now()
+			attempted, attemptedEpoch, lastSend = rev, epoch, clock.Now()
 			if u := f.cfg.State.Update(applied, agentEpoch); u != nil {
 				msg, err := f.encode(u)
 				if err != nil {
@@ -150,7 +151,7 @@ func (f *Fanout) renew(ctx context.Context, s *session, r *edgeplanev1.RenewCert
 	if s.id == nil || f.cfg.Renew == nil {
 		return fmt.Errorf("%w: certificate renewal needs a stream authenticated by a certificate", model.ErrDenied)
 	}
-	if !s.id.renewalDue(time.Now()) {
+	if !s.id.renewalDue(clock.Now()) {
 		return fmt.Errorf("%w: certificate renewal before half its lifetime has passed", model.ErrDenied)
 	}
 	certPEM, caPEM, err := f.cfg.Renew(r.GetCsrPem(), s.node)

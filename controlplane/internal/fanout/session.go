@@ -16,6 +16,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // session is one agent's stream on this replica.
@@ -33,7 +34,7 @@ type session struct {
 func (s *session) snapshot() *edgeplanev1.Agent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.status.LastSeen = timestamppb.Now()
+	s.status.LastSeen = timestamppb.New(clock.Now())
 	return proto.CloneOf(s.status)
 }
 
@@ -138,7 +139,7 @@ func (f *Fanout) previous(ctx context.Context, h *edgeplanev1.Hello) *edgeplanev
 func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, id *Identity, cancel context.CancelCauseFunc) (*session, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	now := timestamppb.Now()
+	now := timestamppb.New(clock.Now())
 	s := &session{
 		node:   h.GetNodeId(),
 		token:  f.cfg.ReplicaID + "/" + hex.EncodeToString(b[:]),

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Port leases live in three keys:
@@ -167,7 +168,7 @@ func (s *Store) LeasePort(ctx context.Context, r LeaseRequest) (PortLease, bool,
 		fmt.Fprintf(&ex, "%d-%d,", e[0], e[1])
 	}
 	res, err := leaseScript.Run(ctx, s.rdb, s.portKeys(r.Host), r.Host, r.Purpose, r.Owner, r.Lo, r.Hi, r.Start,
-		strict, time.Now().UnixMilli(), ex.String()).Slice()
+		strict, clock.Now().UnixMilli(), ex.String()).Slice()
 	what := fmt.Sprintf("leasing a %s port for %q on %s", r.Purpose, r.Owner, r.Host)
 	if err != nil {
 		return PortLease{}, false, portErr(err, what)
