@@ -61,8 +61,8 @@ func TestChaos_InvariantsHoldUnderFaults(t *testing.T) {
 		})
 	}
 	var rows []chaosRow
-	for _, f := range faults {
-		rows = append(rows, e.run(t, f))
+	for k, f := range faults {
+		rows = append(rows, e.run(t, k+1, f))
 	}
 	table := e.hosts + "\n\n" + chaosTable(rows)
 	t.Log("\n" + table)
@@ -104,6 +104,7 @@ type chaosEnv struct {
 	served  [3]atomic.Int64
 	failed  [3]atomic.Int64
 	stop    [3]func()
+	meter   *meter
 	disk    string // edge-1's cache directory on a small tmpfs, "" if none
 }
 
@@ -122,17 +123,20 @@ func startChaos(t *testing.T, full bool) *chaosEnv {
 	if e.net != nil {
 		redisIP := e.net.addHost("redis", 10)
 		e.s = redistest.NewSentinel(t, redistest.Options{Persist: true, Host: redisIP, Wrap: e.net.wrap("redis")})
+		tel := redistest.NewWithOptions(t, redistest.Options{Host: redisIP, Wrap: e.net.wrap("redis")})
 		admin := tokenCreate(t, e.s.URL(), "admin")
 		for i := range e.cps {
 			host := fmt.Sprintf("cp-%d", i+1)
 			e.net.addHost(host, 11+i)
-			e.cps[i], e.pin = startNetControl(t, e.net, host, e.s.URL(), admin, "--redis-min-replicas", "1")
+			e.cps[i], e.pin = startNetControl(t, e.net, host, e.s.URL(), admin, "--redis-min-replicas", "1", "--telemetry-redis-url", tel.URL())
 		}
 		target = netBackend(t, e.net, "B")
 	} else {
 		e.s = redistest.NewSentinel(t, redistest.Options{Persist: true})
+		tel := redistest.New(t)
 		for i := range e.cps {
-			e.cps[i] = startControl(t, e.s.URL(), fmt.Sprintf("cp-%d", i+1), "--redis-min-replicas", "1")
+			e.cps[i] = startControl(t, e.s.URL(), fmt.Sprintf("cp-%d", i+1), "--redis-min-replicas", "1",
+				"--telemetry-redis-url", tel.URL(), "--agent-redis-url", tel.URL())
 		}
 		target = backend(t, "B")
 	}
@@ -155,10 +159,13 @@ func startChaos(t *testing.T, full bool) *chaosEnv {
 		e.agents[i] = startAgent(t, e.proxies[i].Addr, node, cache)
 	}
 	eventually(t, 20*time.Second, func() error { return connected(t, e.cps[0], 3) })
-	create(t, e.cps[0], route("steady", "steady.test", target))
+	steady := route("steady", "steady.test", target)
+	steady.Hosts = append(steady.Hosts, "*.metered.test")
+	create(t, e.cps[0], steady)
+	e.meter = newMeter()
 	for i, a := range e.agents {
 		a.expectServes("steady.test", "/", http.StatusOK, "B /")
-		e.stop[i] = steadyTraffic(a, "steady.test", &e.served[i], &e.failed[i])
+		e.stop[i] = e.meter.traffic(a, &e.served[i], &e.failed[i])
 	}
 	e.w = startWriter(t, target, e.cps[0], e.cps[1], e.cps[2])
 	e.w.leaseEvery = 5
@@ -179,10 +186,12 @@ type chaosRow struct {
 	missing              int           // (route, agent) pairs acked but not served afterwards
 	monotonic, portsOnce bool
 	losesLeases          bool
+	counted, answered    int64 // GetMetrics' count of the fault's requests, and the clients' answers
 }
 
-func (e *chaosEnv) run(t *testing.T, f chaosFault) chaosRow {
+func (e *chaosEnv) run(t *testing.T, k int, f chaosFault) chaosRow {
 	t.Logf("fault: %s", f.name)
+	host, start := e.meter.next(k), time.Now()
 	from := len(e.w.Results())
 	for i := range e.served {
 		e.served[i].Store(0)
@@ -226,10 +235,13 @@ func (e *chaosEnv) run(t *testing.T, f chaosFault) chaosRow {
 		row.served += e.served[i].Load()
 		row.failedReqs += e.failed[i].Load()
 	}
+	e.meter.next(0) // the next fault's traffic is counted apart
+	row.counted, row.answered = e.meter.exact(e, e.cps[0], host, time.Since(start)+time.Minute)
 	row.monotonic = monotonic(e.agents[:]...)
 	row.portsOnce = portsOnce(e.w.Results())
 	if (row.otherCodes > 0 && !(f.deadlineKnown && row.otherCodes == row.deadlines)) || row.longest > writeDeadline+500*time.Millisecond || row.failedReqs > 0 ||
-		row.missing > 0 || row.converge > convergeBound || !row.monotonic || (!row.portsOnce && !f.losesLeases) {
+		row.missing > 0 || row.converge > convergeBound || !row.monotonic ||
+		(row.counted != row.answered && !f.losesLeases) || (!row.portsOnce && !f.losesLeases) {
 		t.Errorf("fault %q broke an invariant: %+v", f.name, row)
 	}
 	return row
@@ -415,8 +427,8 @@ func portsOnce(rs []writeResult) bool {
 
 func chaosTable(rows []chaosRow) string {
 	var b strings.Builder
-	b.WriteString("| fault | writes | failed (all Unavailable?) | longest write | proxied requests failed / served | acked writes on every agent after heal | revisions never backwards | no port leased twice |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| fault | writes | failed (all Unavailable?) | longest write | proxied requests failed / served | acked writes on every agent after heal | revisions never backwards | metrics count exact (GetMetrics / answered) | no port leased twice |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		unavail := "yes"
 		if r.otherCodes > 0 {
@@ -429,8 +441,12 @@ func chaosTable(rows []chaosRow) string {
 		if r.missing > 0 {
 			conv = fmt.Sprintf("%d of %d missing", r.missing, 3*r.ackedRoutes)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d (%s) | %.2f s | %d / %d | %s | %s | %s |\n", r.fault, r.writes, r.failedWrites, unavail,
-			r.longest.Seconds(), r.failedReqs, r.served, conv, yes(r.monotonic), ports(r))
+		metrics := fmt.Sprintf("%s (%d / %d)", yes(r.counted == r.answered), r.counted, r.answered)
+		if r.counted != r.answered && r.losesLeases {
+			metrics = fmt.Sprintf("BROKEN, known: the records went with the data (%d / %d)", r.counted, r.answered)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d (%s) | %.2f s | %d / %d | %s | %s | %s | %s |\n", r.fault, r.writes, r.failedWrites, unavail,
+			r.longest.Seconds(), r.failedReqs, r.served, conv, yes(r.monotonic), metrics, ports(r))
 	}
 	return b.String()
 }
