@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -11,9 +14,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/edgeplane/edgeplane/internal/capin"
 )
 
 // chaosNet is the chaos suite's network: every host (each control-plane replica, each
@@ -197,7 +206,7 @@ func run(name string, args ...string) error {
 // ip:7000 (plaintext gRPC is allowed on loopback only), with the args of startControlTLS;
 // every replica seals the CA with the same key, so they share it. The test's calls carry
 // token (admin). It returns the replica and the CA pin it logs.
-func startNetControl(t *testing.T, n *chaosNet, host, redisURL, token string, extra ...string) (*control, string) {
+func startNetControl(t *testing.T, n *chaosNet, host, redisURL string, token *adminBearer, extra ...string) (*control, string) {
 	t.Helper()
 	key := filepath.Join(t.TempDir(), "secrets.key")
 	if err := os.WriteFile(key, bytes.Repeat([]byte("p"), 32), 0o600); err != nil {
@@ -207,7 +216,7 @@ func startNetControl(t *testing.T, n *chaosNet, host, redisURL, token string, ex
 	args := append(n.wrap(host)[1:], bins.control, "--redis-url", redisURL, "--grpc-addr", addr, "--http-addr", "-",
 		"--secrets-key-file", key, "--replica-id", host, "--log-format", "json", "--log-level", "debug")
 	args = append(args, extra...)
-	c := &control{proc: startProc(t, host, "ip", args...), Addr: addr, token: token}
+	c := &control{proc: startProc(t, host, "ip", args...), Addr: addr}
 	var pin string
 	eventually(t, 20*time.Second, func() error {
 		for _, l := range c.proc.Lines() {
@@ -218,10 +227,31 @@ func startNetControl(t *testing.T, n *chaosNet, host, redisURL, token string, ex
 		}
 		return errNotYet
 	})
-	c.conn = dialTLS(t, addr, pin, nil, token)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{InsecureSkipVerify: true,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			_, err := capin.VerifyChain(raw, pin, n.hosts[host])
+			return err
+		}})), grpc.WithPerRPCCredentials(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c.conn = conn
 	c.WaitServing()
 	return c, pin
 }
+
+// adminBearer is the suite's admin token, sent on every call; a wiped Redis loses it, and the
+// wipe's heal makes a new one (as an operator would) and swaps it in.
+type adminBearer struct{ secret atomic.Pointer[string] }
+
+func (b *adminBearer) set(secret string) { b.secret.Store(&secret) }
+
+func (b *adminBearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + *b.secret.Load()}, nil
+}
+
+func (*adminBearer) RequireTransportSecurity() bool { return true }
 
 // startNetAgent starts an agent inside host's namespace (the args of startAgent), its proxy
 // on ip:8080; extra are its enrolment flags.

@@ -35,25 +35,25 @@ func TestChaos_InvariantsHoldUnderFaults(t *testing.T) {
 	}
 	e := startChaos(t, full)
 	faults := []chaosFault{
-		{"kill -9 a control-plane replica mid-write (down 3 s)", e.killReplica, false, false},
-		{fmt.Sprintf("partition an agent from the control plane %v", partition), func() func() { return e.partitionAgent(partition) }, false, false},
-		{"Redis failover (SENTINEL FAILOVER)", e.sentinelFailover, false, false},
+		{"kill -9 a control-plane replica mid-write (down 3 s)", e.killReplica, false, codes.OK},
+		{fmt.Sprintf("partition an agent from the control plane %v", partition), func() func() { return e.partitionAgent(partition) }, false, codes.OK},
+		{"Redis failover (SENTINEL FAILOVER)", e.sentinelFailover, false, codes.OK},
 	}
 	if full {
 		faults = append(faults,
-			chaosFault{"Redis primary kill -9 and restart from its AOF", e.restartPrimary, false, false},
+			chaosFault{"Redis primary kill -9 and restart from its AOF", e.restartPrimary, false, codes.OK},
 		)
 		if e.disk != "" {
-			faults = append(faults, chaosFault{"an agent's disk full (cache directory, 5 s)", e.diskFull, false, false})
+			faults = append(faults, chaosFault{"an agent's disk full (cache directory, 5 s)", e.diskFull, false, codes.OK})
 		}
 		if e.net != nil {
 			faults = append(faults, chaosFault{"partition a control-plane replica from Redis 10s",
-				func() func() { return e.partitionReplicaFromRedis(10 * time.Second) }, false, true})
+				func() func() { return e.partitionReplicaFromRedis(10 * time.Second) }, false, codes.DeadlineExceeded})
 		}
 		faults = append(faults,
-			chaosFault{"one replica's clock 5 minutes ahead (fault hook, 10 s)", e.skewClock, false, false},
-			chaosFault{"together: agent partitioned 10s + Redis failover + replica kill -9", e.together, false, false},
-			chaosFault{"Redis wiped empty (FLUSHALL on the primary)", e.wipeRedis, true, false})
+			chaosFault{"one replica's clock 5 minutes ahead (fault hook, 10 s)", e.skewClock, false, codes.OK},
+			chaosFault{"together: agent partitioned 10s + Redis failover + replica kill -9", e.together, false, codes.OK},
+			chaosFault{"Redis wiped empty (FLUSHALL on the primary)", e.wipeRedis, true, codes.Unauthenticated})
 	}
 	if only := os.Getenv("EDGEPLANE_CHAOS_ONLY"); only != "" { // faults by words of their names, "|" between
 		faults = slices.DeleteFunc(faults, func(f chaosFault) bool {
@@ -80,10 +80,10 @@ type chaosFault struct {
 	// config they hold in memory, not the leases), so a port may be leased again; the table
 	// shows it, the suite does not fail on it.
 	losesLeases bool
-	// deadlineKnown: writes through a replica cut from Redis may end DeadlineExceeded (at
-	// the client's deadline) instead of Unavailable; the table shows it as a known break,
-	// the suite does not fail on it.
-	deadlineKnown bool
+	// knownCode: writes may fail with this code instead of Unavailable, a known break the
+	// table shows and the suite does not fail on: DeadlineExceeded (at the client's deadline)
+	// through a replica cut from Redis, Unauthenticated after a wipe took the admin token.
+	knownCode codes.Code
 }
 
 // convergeBound is how long after a fault heals every agent must have applied the last
@@ -99,6 +99,7 @@ type chaosEnv struct {
 	net     *chaosNet          // the hosts' network namespaces; nil in the fallback
 	hosts   string             // how the hosts run, for the table
 	pin     string             // the replicas' CA pin (TLS in namespaces)
+	admin   *adminBearer       // the test's admin token (TLS in namespaces)
 	proxies [3]*partitionProxy // the fallback's partitions (no namespaces)
 	w       *writer
 	served  [3]atomic.Int64
@@ -124,11 +125,12 @@ func startChaos(t *testing.T, full bool) *chaosEnv {
 		redisIP := e.net.addHost("redis", 10)
 		e.s = redistest.NewSentinel(t, redistest.Options{Persist: true, Host: redisIP, Wrap: e.net.wrap("redis")})
 		tel := redistest.NewWithOptions(t, redistest.Options{Host: redisIP, Wrap: e.net.wrap("redis")})
-		admin := tokenCreate(t, e.s.URL(), "admin")
+		e.admin = &adminBearer{}
+		e.admin.set(tokenCreate(t, e.s.URL(), "admin"))
 		for i := range e.cps {
 			host := fmt.Sprintf("cp-%d", i+1)
 			e.net.addHost(host, 11+i)
-			e.cps[i], e.pin = startNetControl(t, e.net, host, e.s.URL(), admin, "--redis-min-replicas", "1", "--telemetry-redis-url", tel.URL())
+			e.cps[i], e.pin = startNetControl(t, e.net, host, e.s.URL(), e.admin, "--redis-min-replicas", "1", "--telemetry-redis-url", tel.URL())
 		}
 		target = netBackend(t, e.net, "B")
 	} else {
@@ -177,8 +179,8 @@ type chaosRow struct {
 	fault                string
 	writes, failedWrites int
 	otherCodes           int // failed writes not Unavailable
-	deadlines            int // of which DeadlineExceeded
-	deadlineKnown        bool
+	known                int // of which the fault's knownCode
+	knownCode            codes.Code
 	ackedRoutes          int
 	longest              time.Duration
 	served, failedReqs   int64
@@ -203,7 +205,7 @@ func (e *chaosEnv) run(t *testing.T, k int, f chaosFault) chaosRow {
 	healed := time.Now()
 	e.w.WaitAcked(5, 60*time.Second)
 	rs := e.w.Results()[from:]
-	row := chaosRow{fault: f.name, writes: len(rs), losesLeases: f.losesLeases, deadlineKnown: f.deadlineKnown}
+	row := chaosRow{fault: f.name, writes: len(rs), losesLeases: f.losesLeases, knownCode: f.knownCode}
 	for _, r := range rs {
 		row.longest = max(row.longest, r.took)
 		if r.code != codes.OK {
@@ -211,8 +213,8 @@ func (e *chaosEnv) run(t *testing.T, k int, f chaosFault) chaosRow {
 			if r.code != codes.Unavailable {
 				row.otherCodes++
 			}
-			if r.code == codes.DeadlineExceeded {
-				row.deadlines++
+			if f.knownCode != codes.OK && r.code == f.knownCode {
+				row.known++
 			}
 		}
 	}
@@ -239,7 +241,7 @@ func (e *chaosEnv) run(t *testing.T, k int, f chaosFault) chaosRow {
 	row.counted, row.answered = e.meter.exact(e, e.cps[0], host, time.Since(start)+time.Minute)
 	row.monotonic = monotonic(e.agents[:]...)
 	row.portsOnce = portsOnce(e.w.Results())
-	if (row.otherCodes > 0 && !(f.deadlineKnown && row.otherCodes == row.deadlines)) || row.longest > writeDeadline+500*time.Millisecond || row.failedReqs > 0 ||
+	if row.otherCodes > row.known || row.longest > writeDeadline+500*time.Millisecond || row.failedReqs > 0 ||
 		row.missing > 0 || row.converge > convergeBound || !row.monotonic ||
 		(row.counted != row.answered && !f.losesLeases) || (!row.portsOnce && !f.losesLeases) {
 		t.Errorf("fault %q broke an invariant: %+v", f.name, row)
@@ -395,7 +397,12 @@ func (e *chaosEnv) wipeRedis() func() {
 	if err := p.Client().FlushAll(context.Background()).Err(); err != nil {
 		e.t.Fatal(err)
 	}
-	return func() {}
+	if e.admin == nil {
+		return func() {}
+	}
+	// The admin token went with the data (writes fail Unauthenticated until then): the heal
+	// is the operator making a new one.
+	return func() { e.admin.set(tokenCreate(e.t, e.s.URL(), "admin")) }
 }
 
 func monotonic(agents ...*agent) bool {
@@ -434,8 +441,8 @@ func chaosTable(rows []chaosRow) string {
 		if r.otherCodes > 0 {
 			unavail = fmt.Sprintf("no: %d other", r.otherCodes)
 		}
-		if r.deadlines > 0 && r.deadlines == r.otherCodes && r.deadlineKnown {
-			unavail = fmt.Sprintf("BROKEN, known: %d DeadlineExceeded at the client's deadline", r.deadlines)
+		if r.known > 0 && r.known == r.otherCodes {
+			unavail = fmt.Sprintf("BROKEN, known: %d %v", r.known, r.knownCode)
 		}
 		conv := fmt.Sprintf("all %d, applied %.2f s after heal", r.ackedRoutes, r.converge.Seconds())
 		if r.missing > 0 {
