@@ -69,10 +69,9 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 1m); `make test` runs 
 	  done; \
 	done
 
-bench: ## Go benchmarks (-benchmem), then bench/run.sh (control plane) and bench/peers/run.sh (proxy vs nginx/HAProxy/Caddy)
+bench: ## Go benchmarks (-benchmem), then bench/run.sh: the control plane, the agent programs, the proxy vs nginx/HAProxy/Caddy (bench/peers), and one table of issue 12's rows, now vs goal, from that run
 	go test -run '^$$' -bench '$(BENCH)' $(BENCH_FLAGS) $(BENCH_PKGS)
 	bench/run.sh
-	@if [ -x bench/peers/run.sh ]; then bench/peers/run.sh; fi
 
 chaos: ## the chaos suite: every fault (replica kill, 30 s agent partition, Redis failover, AOF restart, disk full, replica cut from Redis, clock 5 min off, faults together, wipe) against 3 replicas, Sentinel, 3 agents, each host in its own network namespace (as root); prints a fault x invariant table (< 15 min)
 	@table="$$(mktemp)"; trap 'rm -f "$$table"' EXIT; \

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# bench/run.sh: builds the control plane and the benchmark programs, runs them all against a
-# private redis-server on 127.0.0.1 and prints a markdown table of the results.
+# bench/run.sh: builds the control plane, the agent and the benchmark programs, runs them all
+# against a private redis-server on 127.0.0.1 and prints a markdown table of the results;
+# then the proxy beside nginx (bench/peers/run.sh, into the same results file), and last one
+# table of issue 12's rows, now against goal, from everything this run measured
+# (bench/summary.sh).
 #
-#   bench/run.sh                 # the whole suite (~3-4 minutes on 2 cores)
+#   bench/run.sh                 # the whole suite (~6-8 minutes on 2 cores)
 #   OUT=/tmp/results.txt bench/run.sh
 #   PROPAGATION_ARGS="-agents=1,100,1000 -writes=20" bench/run.sh
+#   BENCHES="served coldstart peers" bench/run.sh    # only these parts (default: all)
+#   SECS=10 ROUNDS=5 bench/run.sh     # bench/peers/run.sh's variables pass through
 #
 # Each program is also runnable alone, e.g. go run ./bench/cmd/propagation -agents=1000.
+# Programs that need an agent (served, coldstart, agentmem) get -agent-bin; parts whose
+# program does not exist in this tree are skipped, and their summary rows say "not run".
 set -euo pipefail
 export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 export PATH="$PATH:$(go env GOPATH)/bin"
@@ -17,16 +24,21 @@ DIR=$(mktemp -d "${TMPDIR:-/tmp}/edgeplane-bench.XXXXXX")
 trap 'rm -rf "$DIR"' EXIT
 OUT=${OUT:-$DIR/results.txt}
 
+BENCHES=${BENCHES:-propagation memory writes pipeline service served coldstart agentmem peers}
+want() { [[ " $BENCHES " == *" $1 "* ]]; }
+
 echo "# building into $DIR" >&2
 go build -o "$DIR/edgeplane-control" ./controlplane
-for cmd in propagation memory writes pipeline service; do
-	go build -o "$DIR/$cmd" "./bench/cmd/$cmd"
+CGO_ENABLED=0 go build -trimpath -o "$DIR/edgeplane-agent" ./agent
+for cmd in propagation memory writes pipeline service served coldstart agentmem; do
+	if want "$cmd" && [[ -d bench/cmd/$cmd ]]; then go build -o "$DIR/$cmd" "./bench/cmd/$cmd"; fi
 done
 
 : >"$OUT"
 run() {
 	local name=$1
 	shift
+	[[ -x $DIR/$name ]] || return 0
 	echo "# $name $*" >&2
 	local start=$SECONDS
 	if ! "$DIR/$name" -bin "$DIR/edgeplane-control" "$@" | tee -a "$OUT"; then
@@ -49,6 +61,14 @@ if docker info >/dev/null 2>&1; then
 	# shellcheck disable=SC2086
 	run service ${SERVICE_ARGS:--runs=10 -via=agent}
 fi
+# Issue 12's agent-side programs: change to served at 10/10,000/100,000 routes, cold start at
+# 100,000 routes, memory per route.
+# shellcheck disable=SC2086
+run served -agent-bin "$DIR/edgeplane-agent" ${SERVED_ARGS:-}
+# shellcheck disable=SC2086
+run coldstart -agent-bin "$DIR/edgeplane-agent" ${COLDSTART_ARGS:-}
+# shellcheck disable=SC2086
+run agentmem -agent-bin "$DIR/edgeplane-agent" ${AGENTMEM_ARGS:-}
 
 echo
 echo "## edgeplane control-plane benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
@@ -99,3 +119,15 @@ BEGIN {
 			v["cp_cpu_pct"], v["redis_cpu_pct"], v["bench_cpu_pct"], v["other_cpu_pct"], v["goal_per_s"], pass(v["pass"])
 	}
 }' "$OUT"
+
+if want peers; then
+	echo
+	if ! OUT="$OUT" CONTROL_BIN="$DIR/edgeplane-control" AGENT_BIN="$DIR/edgeplane-agent" bench/peers/run.sh; then
+		echo "bench=peers status=FAILED" | tee -a "$OUT"
+	fi
+fi
+
+echo
+echo "## issue 12: every row, now against goal ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, one run)"
+echo
+bench/summary.sh "$OUT"

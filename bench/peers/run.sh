@@ -4,24 +4,35 @@
 # keep-alive load: wrk -t2 -c64 on a 12-byte response, all on 127.0.0.1.
 #
 # The agent is the real binary, configured by the real control plane (--dev, in-memory
-# store) through the pushroute example, exactly as an operator would.
+# store) through its API, exactly as an operator would: bench/peers/pushtls uploads a
+# certificate (ECDSA P-256, made here with openssl, the one nginx uses too) and creates the
+# route with it, served over HTTP and HTTPS.
 #
 #   bench/peers/run.sh                 # 5 s per target, 2 rounds
 #   SECS=10 ROUNDS=3 bench/peers/run.sh
-#   PPROF=1 bench/peers/run.sh         # also save a CPU profile of the agent under load
+#   PPROF=1 bench/peers/run.sh         # also save CPU profiles of the agent under load, one per
+#                                       # protocol: /tmp/edgeplane-agent{,-https,-h2}.pprof
 #   CONTROL_BIN=bin/edgeplane-control bench/peers/run.sh   # use a control plane already built
+#   AGENT_BIN=bin/edgeplane-agent bench/peers/run.sh       # and an agent
 #   TRACING=off bench/peers/run.sh     # leave out edgeplane-trace (below): no redis-server,
 #                                       # the control plane on its --dev store
 #   BASE_AGENT_BIN=/tmp/old-agent bench/peers/run.sh        # also measure another agent build
 #                                                           # (e.g. before a change), same run,
 #                                                           # tracing off and (unless TRACING=off) on
+#   ONLY="nginx edgeplane" bench/peers/run.sh              # only these targets (names below)
+#   OUT=/tmp/results.txt bench/peers/run.sh  # also append the medians as bench=peers lines
+#   PORT_BASE=19100 bench/peers/run.sh       # ports 19100-19115 instead of 9100-9115
+#   KEEP_LOGS=/tmp/logs bench/peers/run.sh   # copy the processes' logs there at the end
 #
 # Targets: the backend directly; nginx as a user configures it (worker_processes auto,
 # keep-alive to the backend) with access_log off, and the same nginx with access_log on
 # (buffered, to a file: nginx-log); HAProxy; Caddy; the agent with request tracing off
 # (edgeplane); a second agent with tracing on (edgeplane-trace: --redis-url to a real
 # redis-server that the control plane, --insecure on loopback, also uses, so its metrics
-# consumer counts and indexes every record as in production).
+# consumer counts and indexes every record as in production). Over TLS 1.3 (same
+# certificate, same backend, tracing off): nginx-https and edgeplane-https with wrk over
+# https (keep-alive, HTTP/1.1), nginx-h2 and edgeplane-h2 with h2load (Debian's
+# nghttp2-client: -c64 -m1 -t2, one stream at a time per connection like wrk's load).
 #
 # Prints one line per target and round, then a markdown table of the medians: requests/s,
 # share of direct, ratio to nginx, p50 and p99 latency, and CPU per request: the user+system
@@ -34,20 +45,23 @@ cd "$(dirname "$0")/../.."
 
 SECS=${SECS:-5}
 ROUNDS=${ROUNDS:-2}
-BACKEND=127.0.0.1:9100
-NGINX=127.0.0.1:9101
-HAPROXY=127.0.0.1:9102
-CADDY=127.0.0.1:9103
-AGENT=127.0.0.1:9104
-AGENT_HTTPS=127.0.0.1:9105
-AGENT_METRICS=127.0.0.1:9106
-BASE_AGENT=127.0.0.1:9107
-CP_GRPC=127.0.0.1:9110
-CP_HTTP=127.0.0.1:9111
-NGINX_LOG=127.0.0.1:9108
-AGENT_TRACE=127.0.0.1:9109
-REDIS_PORT=9112
-BASE_AGENT_TRACE=127.0.0.1:9113
+P=${PORT_BASE:-9100} # ports P .. P+13 on 127.0.0.1
+BACKEND=127.0.0.1:$((P + 0))
+NGINX=127.0.0.1:$((P + 1))
+HAPROXY=127.0.0.1:$((P + 2))
+CADDY=127.0.0.1:$((P + 3))
+AGENT=127.0.0.1:$((P + 4))
+AGENT_HTTPS=127.0.0.1:$((P + 5))
+AGENT_METRICS=127.0.0.1:$((P + 6))
+BASE_AGENT=127.0.0.1:$((P + 7))
+CP_GRPC=127.0.0.1:$((P + 10))
+CP_HTTP=127.0.0.1:$((P + 11))
+NGINX_LOG=127.0.0.1:$((P + 8))
+AGENT_TRACE=127.0.0.1:$((P + 9))
+REDIS_PORT=$((P + 12))
+BASE_AGENT_TRACE=127.0.0.1:$((P + 13))
+NGINX_TLS=127.0.0.1:$((P + 14))
+BASE_AGENT_HTTPS=127.0.0.1:$((P + 15))
 HOST=bench.test
 
 need() {
@@ -61,6 +75,8 @@ need nginx nginx-light
 need haproxy haproxy
 need caddy caddy
 need redis-server redis-server
+need h2load nghttp2-client
+need openssl openssl
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/edgeplane-peers.XXXXXX")
@@ -74,6 +90,7 @@ cleanup() {
 	rm -rf "$DIR"
 }
 trap cleanup EXIT
+[[ -n ${KEEP_LOGS:-} ]] && trap 'cp "$DIR"/*.log "$KEEP_LOGS"/ 2>/dev/null; cleanup' EXIT
 
 # wait_port HOST:PORT: until something accepts there (30 s at most).
 wait_port() {
@@ -87,8 +104,13 @@ wait_port() {
 echo "# building into $DIR" >&2
 go build -o "$DIR/backend" ./bench/peers/backend
 if [[ -n ${CONTROL_BIN:-} ]]; then cp "$CONTROL_BIN" "$DIR/edgeplane-control"; else go build -o "$DIR/edgeplane-control" ./controlplane; fi
-CGO_ENABLED=0 go build -trimpath -o "$DIR/edgeplane-agent" ./agent
-go build -o "$DIR/pushroute" ./controlplane/examples/pushroute
+if [[ -n ${AGENT_BIN:-} ]]; then cp "$AGENT_BIN" "$DIR/edgeplane-agent"; else CGO_ENABLED=0 go build -trimpath -o "$DIR/edgeplane-agent" ./agent; fi
+go build -o "$DIR/pushtls" ./bench/peers/pushtls
+# One certificate for nginx and the agent: bench.test for h2load (SNI and :authority, with
+# --connect-to), localhost for wrk (which sends the URL's host as SNI and -H's Host).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=bench.test \
+	-addext "subjectAltName=DNS:$HOST,DNS:localhost" -keyout "$DIR/key.pem" -out "$DIR/cert.pem" 2>/dev/null
+(umask 077 && openssl rand -hex 32 >"$DIR/secrets.key")
 
 "$DIR/backend" "$BACKEND" & pids+=($!)
 
@@ -104,6 +126,9 @@ http {
     location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host \$host; } }
   server { listen $NGINX_LOG;
     access_log $DIR/access.log combined buffer=64k flush=1s;
+    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host \$host; } }
+  server { listen $NGINX_TLS ssl http2;
+    ssl_certificate $DIR/cert.pem; ssl_certificate_key $DIR/key.pem; ssl_protocols TLSv1.3;
     location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host \$host; } }
 }
 CONF
@@ -137,12 +162,12 @@ haproxy -f "$DIR/haproxy.cfg" -D -p "$DIR/haproxy.pid"
 caddy run --config "$DIR/Caddyfile" --adapter caddyfile >"$DIR/caddy.log" 2>&1 & pids+=($!)
 
 tracing=${TRACING:-on}
-cp_store=(--dev)
+cp_store=(--dev --secrets-key-file "$DIR/secrets.key")
 if [[ $tracing == on ]]; then
 	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
 		--pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log" --dir "$DIR"
 	wait_port "127.0.0.1:$REDIS_PORT"
-	cp_store=(--insecure --redis-url "redis://127.0.0.1:$REDIS_PORT")
+	cp_store=(--insecure --redis-url "redis://127.0.0.1:$REDIS_PORT" --secrets-key-file "$DIR/secrets.key")
 fi
 "$DIR/edgeplane-control" "${cp_store[@]}" --agent-redis-url - --grpc-addr "$CP_GRPC" --http-addr "$CP_HTTP" \
 	--log-level warn >"$DIR/control.log" 2>&1 & pids+=($!)
@@ -161,7 +186,7 @@ if [[ $tracing == on ]]; then
 	wait_port "$AGENT_TRACE"
 fi
 if [[ -n ${BASE_AGENT_BIN:-} ]]; then
-	"$BASE_AGENT_BIN" --control-plane "$CP_GRPC" --node-id bench-base --http-addr "$BASE_AGENT" --https-addr - \
+	"$BASE_AGENT_BIN" --control-plane "$CP_GRPC" --node-id bench-base --http-addr "$BASE_AGENT" --https-addr "$BASE_AGENT_HTTPS" \
 		--metrics-addr 127.0.0.1:0 --cache-dir "$DIR/cache-base" --log-level warn >"$DIR/agent-base.log" 2>&1 & pids+=($!)
 	base_pid=$!
 	wait_port "$BASE_AGENT"
@@ -173,8 +198,8 @@ if [[ -n ${BASE_AGENT_BIN:-} ]]; then
 		wait_port "$BASE_AGENT_TRACE"
 	fi
 fi
-"$DIR/pushroute" -addr "$CP_GRPC" -name bench -host "$HOST" -target "http://$BACKEND" >&2
-for t in "$BACKEND" "$NGINX" "$NGINX_LOG" "$HAPROXY" "$CADDY"; do wait_port "$t"; done
+"$DIR/pushtls" -addr "$CP_GRPC" -name bench -host "$HOST" -target "http://$BACKEND" -cert "$DIR/cert.pem" -key "$DIR/key.pem" >&2
+for t in "$BACKEND" "$NGINX" "$NGINX_LOG" "$NGINX_TLS" "$HAPROXY" "$CADDY"; do wait_port "$t"; done
 until curl -fsS -o /dev/null -H "Host: $HOST" "http://$AGENT/"; do sleep 0.1; done
 
 # Each target: name|URL|the processes its CPU time is read from (name:pid ...).
@@ -184,20 +209,53 @@ targets=("direct|http://$BACKEND/|backend:${pids[0]}"
 	"nginx-log|http://$NGINX_LOG/|$(nginx_pids)"
 	"haproxy|http://$HAPROXY/|haproxy:$(cat "$DIR/haproxy.pid")"
 	"caddy|http://$CADDY/|caddy:${pids[1]}"
-	"edgeplane|http://$AGENT/|agent:$agent_pid")
+	"edgeplane|http://$AGENT/|agent:$agent_pid"
+	"nginx-https|https://localhost:${NGINX_TLS##*:}/|$(nginx_pids)"
+	"edgeplane-https|https://localhost:${AGENT_HTTPS##*:}/|agent:$agent_pid"
+	"nginx-h2|https://$HOST:${NGINX_TLS##*:}/|$(nginx_pids)"
+	"edgeplane-h2|https://$HOST:${AGENT_HTTPS##*:}/|agent:$agent_pid")
 if [[ $tracing == on ]]; then
 	until curl -fsS -o /dev/null -H "Host: $HOST" "http://$AGENT_TRACE/"; do sleep 0.1; done
 	targets+=("edgeplane-trace|http://$AGENT_TRACE/|agent:$trace_pid redis:$(cat "$DIR/redis.pid") cp:$cp_pid")
 fi
 if [[ -n ${BASE_AGENT_BIN:-} ]]; then
 	until curl -fsS -o /dev/null -H "Host: $HOST" "http://$BASE_AGENT/"; do sleep 0.1; done
-	targets+=("edgeplane-base|http://$BASE_AGENT/|agent:$base_pid")
+	targets+=("edgeplane-base|http://$BASE_AGENT/|agent:$base_pid"
+		"edgeplane-base-https|https://localhost:${BASE_AGENT_HTTPS##*:}/|agent:$base_pid"
+		"edgeplane-base-h2|https://$HOST:${BASE_AGENT_HTTPS##*:}/|agent:$base_pid")
 	if [[ $tracing == on ]]; then
 		until curl -fsS -o /dev/null -H "Host: $HOST" "http://$BASE_AGENT_TRACE/"; do sleep 0.1; done
 		targets+=("edgeplane-base-trace|http://$BASE_AGENT_TRACE/|agent:$base_trace_pid redis:$(cat "$DIR/redis.pid") cp:$cp_pid")
 	fi
 fi
+if [[ -n ${ONLY:-} ]]; then
+	kept=()
+	for t in "${targets[@]}"; do [[ " $ONLY " == *" ${t%%|*} "* ]] && kept+=("$t"); done
+	targets=("${kept[@]}")
+fi
+until curl -fsSk -o /dev/null --connect-to "$HOST:${AGENT_HTTPS##*:}:$AGENT_HTTPS" "https://$HOST:${AGENT_HTTPS##*:}/"; do sleep 0.1; done
 hz=$(getconf CLK_TCK)
+
+# load NAME URL: SECS of keep-alive load; prints "rps requests p50 p99 errors". HTTP/1.1
+# (plain or TLS) with wrk; targets named *-h2 with h2load (URL's host as SNI and :authority,
+# connecting to 127.0.0.1), whose per-request log gives the percentiles.
+load() {
+	local name=$1 url=$2 out
+	if [[ $name == *-h2 ]]; then
+		local hp=${url#https://}
+		hp=${hp%/}
+		out=$(h2load -c64 -m1 -t2 -D "$SECS" --connect-to "127.0.0.1:${hp##*:}" --log-file "$DIR/h2.log" "$url" 2>&1)
+		local lat
+		lat=$(cut -f3 "$DIR/h2.log" | sort -n | awk '{ d[NR] = $1 } END { if (NR) printf "%.2fms %.2fms", d[int(NR * 0.5) + 1] / 1000, d[int(NR * 0.99) + 1] / 1000; else print "? ?" }')
+		awk -v lat="$lat" '/^finished in/ { rps = $4 + 0 } /^requests:/ { n = $6; bad = $10 + $12 } /^status codes:/ { non2xx = $5 + $7 + $9 }
+			END { printf "%s %s %s %s\n", rps + 0, n + 0, lat, (bad + non2xx > 0) ? sprintf("errors=%d non2xx=%d", bad, non2xx) : "" }' <<<"$out"
+		rm -f "$DIR/h2.log"
+		return
+	fi
+	out=$(wrk -t2 -c64 -d"${SECS}s" --latency -H "Host: $HOST" "$url" 2>&1)
+	awk '/Requests\/sec/ { rps = $2 } /requests in/ { n = $1 } $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
+		/Non-2xx|Socket errors/ { e = e $0 " " } END { print rps + 0, n + 0, p50 == "" ? "?" : p50, p99 == "" ? "?" : p99, e }' <<<"$out"
+}
 
 # cpu_ticks name:pid...: one line per process, its name and the user+system clock ticks used.
 cpu_ticks() {
@@ -217,62 +275,85 @@ for round in $(seq "$ROUNDS"); do
 	direct=""
 	for t in "${targets[@]}"; do
 		IFS='|' read -r name url procs <<<"$t"
-		if [[ $name == edgeplane && ${PPROF:-0} == 1 && $round == 1 ]]; then
-			curl -fsS -o "${PROFILE:-/tmp/edgeplane-agent.pprof}" "http://$AGENT_METRICS/debug/pprof/profile?seconds=$((SECS > 1 ? SECS - 1 : 1))" &
+		if [[ $name =~ ^edgeplane(-https|-h2)?$ && ${PPROF:-0} == 1 && $round == 1 ]]; then
+			profile=/tmp/edgeplane-agent${name#edgeplane}.pprof
+			curl -fsS -o "$profile" "http://$AGENT_METRICS/debug/pprof/profile?seconds=$((SECS > 1 ? SECS - 1 : 1))" &
 			prof=$!
 		fi
 		# shellcheck disable=SC2086 # procs is a list
 		before=$(cpu_ticks $procs)
-		out=$(wrk -t2 -c64 -d"${SECS}s" --latency -H "Host: $HOST" "$url" 2>&1)
+		read -r rps n p50 p99 errs <<<"$(load "$name" "$url")"
 		# shellcheck disable=SC2086
 		after=$(cpu_ticks $procs)
-		[[ -n ${prof:-} ]] && { wait "$prof" || true; prof=""; echo "# agent CPU profile: ${PROFILE:-/tmp/edgeplane-agent.pprof}" >&2; }
-		rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
-		n=$(awk '/requests in/{print $1}' <<<"$out")
-		p50=$(awk '$1=="50%"{print $2}' <<<"$out")
-		p99=$(awk '$1=="99%"{print $2}' <<<"$out")
-		errs=$(awk '/Non-2xx|Socket errors/{s=s $0 " "} END{print s}' <<<"$out")
+		[[ -n ${prof:-} ]] && { wait "$prof" || true; prof=""; echo "# agent CPU profile: $profile" >&2; }
 		read -r cpu parts <<<"$(cpu_us "$before" "$after" "${n:-0}")"
 		[[ $name == direct ]] && direct=$rps
-		share=$(awk -v a="${rps:-0}" -v b="${direct:-1}" 'BEGIN{printf "%.2f", a/b}')
+		share=$(awk -v a="${rps:-0}" -v b="${direct:-0}" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }')
 		echo "round=$round target=$name rps=${rps:-0} p50=${p50:-?} p99=${p99:-?} share_of_direct=$share cpu_us=$cpu cpu_parts=$parts ${errs}" | tee -a "$results"
 	done
 done
 
-# Medians over rounds; ratio to nginx of the medians; latencies converted to ms.
+# Medians over rounds. Each target is compared with the nginx that speaks its protocol
+# (nginx-log for edgeplane-trace, nginx-https for *-https, nginx-h2 for *-h2): the ratio of
+# the medians, and per round the ratio within that round. Latencies converted to ms. With
+# OUT set, the same figures are appended to it as bench=peers lines (bench/summary.sh).
 echo
-echo "## proxies on $(nproc) CPUs, wrk -t2 -c64 -d${SECS}s, $ROUNDS rounds (medians) — $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "## proxies on $(nproc) CPUs, wrk -t2 -c64 -d${SECS}s (h2: h2load -c64 -m1 -t2), $ROUNDS rounds (medians) — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-awk '
+awk -v secs="$SECS" -v out="${OUT:-/dev/null}" '
 function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
 function median(list,   n, a, i, j, t) {
 	n = split(list, a, " ")
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
 	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
 }
+function peer(t) {
+	sub(/^edgeplane-base/, "edgeplane", t)
+	if (t == "edgeplane-trace") return "nginx-log"
+	if (t ~ /-https$/) return t == "nginx-https" ? "" : "nginx-https"
+	if (t ~ /-h2$/) return t == "nginx-h2" ? "" : "nginx-h2"
+	if (t == "direct" || t == "nginx" || t == "nginx-log") return ""
+	return "nginx"
+}
+function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
 {
-	for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+	delete v
+	for (i = 1; i <= NF; i++) { p = index($i, "="); if (p) v[substr($i, 1, p - 1)] = substr($i, p + 1) }
 	t = v["target"]; if (!(t in seen)) { seen[t] = 1; order[++n] = t }
+	r = v["round"]; if (!(r in rseen)) { rseen[r] = 1; rounds[++nr] = r }
+	rr[t, r] = v["rps"]
 	rps[t] = rps[t] " " v["rps"]; p50[t] = p50[t] " " ms(v["p50"]); p99[t] = p99[t] " " ms(v["p99"]); cpu[t] = cpu[t] " " v["cpu_us"]
 	if (v["cpu_parts"] ~ /,/) parts[t] = parts[t] (parts[t] == "" ? "" : " / ") v["cpu_parts"]
 }
 END {
-	d = median(rps["direct"]); g = median(rps["nginx"])
-	print "| target | requests/s | share of direct | vs nginx | p50 ms | p99 ms | CPU µs/request |"
-	print "|---|---|---|---|---|---|---|"
+	d = median(rps["direct"])
+	print "| target | requests/s | share of direct | vs nginx (same protocol) | per round | p50 ms | p99 ms | CPU µs/request | CPU vs nginx |"
+	print "|---|---|---|---|---|---|---|---|---|"
 	for (i = 1; i <= n; i++) {
-		t = order[i]; r = median(rps[t])
-		printf "| %s | %.0f | %.2f | %.2fx | %.2f | %.2f | %.1f |\n", t, r, r / d, r / g, median(p50[t]), median(p99[t]), median(cpu[t])
+		t = order[i]; r = median(rps[t]); q = peer(t); g = (q in seen) ? median(rps[q]) : 0
+		per = ""
+		for (k = 1; k <= nr; k++) if (q in seen && rr[q, rounds[k]] > 0) per = per (per == "" ? "" : "/") ratio(rr[t, rounds[k]], rr[q, rounds[k]])
+		c = median(cpu[t]); gc = (q in seen) ? median(cpu[q]) : 0
+		printf "| %s | %.0f | %s | %s | %s | %.2f | %.2f | %.1f | %s |\n", t, r, ratio(r, d), (q == "" ? "-" : ratio(r, g) "x " q), (per == "" ? "-" : per), \
+			median(p50[t]), median(p99[t]), c, (q == "" ? "-" : ratio(c, gc) "x")
+		printf "bench=peers target=%s rps=%.0f p50_ms=%.2f p99_ms=%.2f cpu_us=%.1f rounds=%d secs=%s", t, r, median(p50[t]), median(p99[t]), c, nr, secs >> out
+		if (q in seen) printf " vs=%s ratio=%s ratio_rounds=%s peer_cpu_us=%.1f", q, ratio(r, g), per, gc >> out
+		if (t == "edgeplane-trace" && ("edgeplane" in seen)) printf " vs_untraced=%s untraced_cpu_us=%.1f", ratio(r, median(rps["edgeplane"])), median(cpu["edgeplane"]) >> out
+		printf "\n" >> out
 	}
 	print ""
-	if ("nginx-log" in seen) printf "nginx-log vs nginx: %.2fx requests/s\n", median(rps["nginx-log"]) / g
+	g = median(rps["nginx"])
+	if (("nginx-log" in seen) && g > 0) printf "nginx-log vs nginx: %sx requests/s\n", ratio(median(rps["nginx-log"]), g)
 	if ("edgeplane-trace" in seen) {
 		l = ("nginx-log" in seen) ? median(rps["nginx-log"]) : g
-		printf "edgeplane-trace: %.2fx nginx-log, %.2fx edgeplane (tracing off); CPU µs/request by process, per round: %s\n", \
-			median(rps["edgeplane-trace"]) / l, median(rps["edgeplane-trace"]) / median(rps["edgeplane"]), parts["edgeplane-trace"]
+		printf "edgeplane-trace: %sx nginx-log, %sx edgeplane (tracing off); CPU µs/request by process, per round: %s\n", \
+			ratio(median(rps["edgeplane-trace"]), l), ratio(median(rps["edgeplane-trace"]), median(rps["edgeplane"])), parts["edgeplane-trace"]
 	}
-	if ("edgeplane-base-trace" in seen) printf "edgeplane-trace vs edgeplane-base-trace: %.2fx requests/s, %.2fx CPU µs/request; base by process, per round: %s\n", \
-		median(rps["edgeplane-trace"]) / median(rps["edgeplane-base-trace"]), median(cpu["edgeplane-trace"]) / median(cpu["edgeplane-base-trace"]), parts["edgeplane-base-trace"]
-	if ("edgeplane-base" in seen) printf "edgeplane vs edgeplane-base: %.2fx requests/s, %.2fx CPU µs/request\n", \
-		median(rps["edgeplane"]) / median(rps["edgeplane-base"]), median(cpu["edgeplane"]) / median(cpu["edgeplane-base"])
+	if ("edgeplane-base-trace" in seen) printf "edgeplane-trace vs edgeplane-base-trace: %sx requests/s, %sx CPU µs/request; base by process, per round: %s\n", \
+		ratio(median(rps["edgeplane-trace"]), median(rps["edgeplane-base-trace"])), ratio(median(cpu["edgeplane-trace"]), median(cpu["edgeplane-base-trace"])), parts["edgeplane-base-trace"]
+	split("edgeplane edgeplane-https edgeplane-h2", base, " ")
+	for (k = 1; k <= 3; k++) {
+		t = base[k]; b = t; sub(/^edgeplane/, "edgeplane-base", b)
+		if ((t in seen) && (b in seen)) printf "%s vs %s: %sx requests/s, %sx CPU µs/request\n", t, b, ratio(median(rps[t]), median(rps[b])), ratio(median(cpu[t]), median(cpu[b]))
+	}
 }' "$results"

@@ -2,11 +2,13 @@ package frontend
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,8 +103,9 @@ func TestServer_SlowLorisHeadClosedAfterHeaderTimeout(t *testing.T) {
 			time.Sleep(50 * time.Millisecond) // the slow client's pace, not synchronisation
 		}
 	}()
+	// Closed with trickled bytes still unread, the connection may end in a reset, not EOF.
 	_, err := io.ReadAll(c)
-	if d := time.Since(start); err != nil || d > 3*time.Second {
+	if d := time.Since(start); err != nil && !errors.Is(err, syscall.ECONNRESET) || d > 3*time.Second {
 		t.Errorf("slow head: read ended after %v with %v; want the connection closed at the 300ms header timeout", d, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,8 @@ type Conn struct {
 
 	state    atomic.Int32
 	draining atomic.Bool
+
+	readBy, writeBy int64 // the read and write deadlines last set (Unix ns; 0: unknown)
 
 	rb       rbuf
 	req      request
@@ -93,6 +96,9 @@ func (c *Conn) Serve() (handoff net.Conn) {
 		if !c.serveRequest(end) {
 			break
 		}
+		if len(c.rb.buffered()) == 0 {
+			runtime.Gosched()
+		}
 	}
 	c.c.Close()
 	return nil
@@ -116,7 +122,7 @@ func (c *Conn) idle() bool {
 // readHead reads until the buffer holds a complete request head and returns its length, or
 // -1 for a head net/http must parse (bare LF line endings).
 func (c *Conn) readHead() (int, error) {
-	c.c.SetReadDeadline(time.Now().Add(c.p.limits.IdleTimeout))
+	c.readWithin(c.p.limits.IdleTimeout)
 	started := false
 	for {
 		if end := c.rb.headEnd(); end > 0 {
@@ -128,7 +134,7 @@ func (c *Conn) readHead() (int, error) {
 			}
 			if !started {
 				started = true
-				c.c.SetReadDeadline(time.Now().Add(c.p.limits.HeaderTimeout))
+				c.readWithin(c.p.limits.HeaderTimeout)
 			}
 		}
 		if _, err := c.rb.fill(c.c); err != nil {
@@ -157,10 +163,30 @@ func (c *Conn) handoff() net.Conn {
 // write writes b to the client within the write timeout, counting the bytes for the
 // request record.
 func (c *Conn) write(b []byte) (int, error) {
-	c.c.SetWriteDeadline(time.Now().Add(c.p.limits.WriteTimeout))
+	setWithin(&c.writeBy, c.p.limits.WriteTimeout, c.c.SetWriteDeadline)
 	n, err := c.c.Write(b)
 	c.written += int64(n)
 	return n, err
+}
+
+// readWithin makes the next reads from the client fail after timeout (see setWithin).
+func (c *Conn) readWithin(timeout time.Duration) {
+	setWithin(&c.readBy, timeout, c.c.SetReadDeadline)
+}
+
+// setWithin sets a deadline timeout from now through set, unless the one last set (*by) is
+// no later than that and less than a sixteenth of timeout earlier: then the operation
+// times out after 15/16 to 16/16 of timeout. A busy keep-alive connection so re-arms the
+// runtime timer behind each deadline about once per sixteenth of the timeout instead of on
+// every request. Whoever sets the deadline another way must zero *by.
+func setWithin(by *int64, timeout time.Duration, set func(time.Time) error) {
+	d := time.Now().Add(timeout)
+	want := d.UnixNano()
+	if *by <= want && *by > want-int64(timeout/16) {
+		return
+	}
+	*by = want
+	set(d)
 }
 
 // Drain makes the connection close after its current request, or at once if it is idle.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"runtime"
 	"time"
 )
 
@@ -62,6 +63,7 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 		var headLen int
 		written, sendErr := c.send(up, t, bc, inBuf)
 		if err = sendErr; err == nil {
+			runtime.Gosched()
 			headLen, err = c.awaitHead(bc, deadline)
 		}
 		if err != nil {
@@ -169,7 +171,7 @@ func (c *Conn) send(up *upstream, t *target, bc *bconn, inBuf int64) (written in
 	buf := buffers.Get()
 	defer buffers.Put(buf)
 	for rest > 0 {
-		c.c.SetReadDeadline(time.Now().Add(c.p.limits.BodyTimeout))
+		c.readWithin(c.p.limits.BodyTimeout)
 		n, err := c.c.Read(buf[:min(int64(len(buf)), rest)])
 		if n > 0 {
 			if _, werr := bc.conn.Write(buf[:n]); werr != nil {
@@ -328,6 +330,7 @@ func (c *Conn) fillBackend(bc *bconn, deadline time.Time) error {
 		}
 		if c.watch == nil {
 			c.startWatch(bc)
+			c.readBy = 0 // the watcher moves the client's read deadline
 		}
 		bc.deadline = time.Time{}.Add(1) // the watcher may have moved it: set it again
 	}

@@ -59,6 +59,46 @@ func TestProxy_StreamsResponses(t *testing.T) {
 	}
 }
 
+// A body of known length that the backend sends in pieces reaches the client piece by piece
+// on both paths (the net/http path holds a piece at most flushDelay): the client reads the
+// first half before the backend sends the second.
+func TestProxy_StreamsKnownLengthResponses(t *testing.T) {
+	next := make(chan struct{})
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		io.WriteString(w, "first")
+		w.(http.Flusher).Flush()
+		select {
+		case <-next: // the client read the first half
+			io.WriteString(w, "-rest")
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(be.Close)
+	p := newProxy(t, Config{}, route("kl", "kl.test", be.URL))
+	for mode, f := range paths(t, p) {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second) // a held piece fails, not hangs
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.url+"/", nil)
+			req.Host = "kl.test"
+			resp, err := f.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			first := make([]byte, 5)
+			if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "first" {
+				t.Fatalf("read %q, %v; want the first half before the backend sends the rest", first, err)
+			}
+			next <- struct{}{}
+			if rest, err := io.ReadAll(resp.Body); err != nil || string(rest) != "-rest" {
+				t.Errorf("then read %q, %v; want \"-rest\"", rest, err)
+			}
+		})
+	}
+}
+
 func TestProxy_StreamsRequestBodies(t *testing.T) {
 	firstPart := make(chan string, 1)
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

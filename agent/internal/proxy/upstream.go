@@ -111,11 +111,18 @@ func (p *Proxy) newUpstream(src *edgeplanev1.Route, tgs []*edgeplanev1.Target, r
 	return u, nil
 }
 
+// flushDelay is how long the net/http path (HTTP/2, handed-over requests) may hold response
+// bytes of a known length before writing them out. SSE and bodies of unknown length
+// (chunked, until close) are written as they arrive; a known-length body is flushed within
+// flushDelay of its first unflushed bytes, so a small answer goes out whole with the end of
+// its stream (on HTTP/2 one write of HEADERS, DATA and END_STREAM, not two).
+const flushDelay = 5 * time.Millisecond
+
 func (u *upstream) reverseProxy(t *http.Transport) *httputil.ReverseProxy {
 	rp := &httputil.ReverseProxy{
 		Rewrite:       u.rewrite,
 		Transport:     &retrier{up: u, tr: t},
-		FlushInterval: -1, // stream every write: SSE and other streaming responses arrive as sent
+		FlushInterval: flushDelay,
 		BufferPool:    buffers,
 		ErrorHandler:  u.fail,
 		ErrorLog:      slog.NewLogLogger(u.log.Handler(), slog.LevelWarn),

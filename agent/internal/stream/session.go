@@ -34,6 +34,7 @@ func (c *Client) session(ctx context.Context) (applied bool, err error) {
 		reporting.Add(1)
 		go func() { defer reporting.Done(); c.reportHealth(ctx, st) }()
 	}
+	asm := c.assembly()
 	for first := true; ; first = false {
 		msg, err := st.Recv()
 		if err != nil {
@@ -48,7 +49,10 @@ func (c *Client) session(ctx context.Context) (applied bool, err error) {
 			c.other(ctx, msg, cancel)
 			continue
 		}
-		reply, ok := c.handle(ctx, u)
+		reply, ok := c.update(ctx, asm, u)
+		if reply == nil {
+			continue // more chunks are due, or this one was dropped
+		}
 		applied = applied || ok
 		if err := c.send(st, reply); err != nil {
 			return applied, fmt.Errorf("answering revision %d: %w", u.GetRevision(), err)
@@ -60,6 +64,44 @@ func (c *Client) session(ctx context.Context) (applied bool, err error) {
 			return applied, errResync
 		}
 	}
+}
+
+// update handles one ConfigUpdate, a whole one or a chunk. It returns the Ack or Nack to send
+// (nil while a chunked snapshot is incomplete or u was dropped) and whether it applied one.
+func (c *Client) update(ctx context.Context, asm *assembly, u *edgeplanev1.ConfigUpdate) (*edgeplanev1.AgentMessage, bool) {
+	whole, reply := c.assemble(ctx, asm, u)
+	if whole == nil {
+		return reply, false
+	}
+	return c.handle(ctx, whole)
+}
+
+// assembly returns an empty assembly with the configured bounds.
+func (c *Client) assembly() *assembly {
+	a := &assembly{maxBytes: c.cfg.MaxSnapshotBytes, maxChunks: c.cfg.MaxChunks}
+	if a.maxBytes <= 0 {
+		a.maxBytes = DefaultMaxSnapshotBytes
+	}
+	if a.maxChunks == 0 {
+		a.maxChunks = DefaultMaxChunks
+	}
+	return a
+}
+
+// assemble passes u through asm: it returns u itself when it is not a chunk, the whole
+// snapshot when u is its last chunk, a Nack when u breaks the assembly's bounds, and nil and
+// nil while more chunks are due or when u was dropped.
+func (c *Client) assemble(ctx context.Context, asm *assembly, u *edgeplanev1.ConfigUpdate) (*edgeplanev1.ConfigUpdate, *edgeplanev1.AgentMessage) {
+	if u.GetChunkCount() == 0 {
+		asm.reset()
+		return u, nil
+	}
+	whole, err := asm.add(u)
+	if err != nil {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "config rejected", slog.Int64("revision", u.GetRevision()), slog.Any("error", err))
+		return nil, nack(u.GetRevision(), err)
+	}
+	return whole, nil
 }
 
 func (c *Client) hello() *edgeplanev1.AgentMessage {

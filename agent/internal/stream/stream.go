@@ -1,6 +1,8 @@
 // Package stream keeps an agent's config stream to the control plane open: it sends Hello,
 // hands each ConfigUpdate to an Applier and answers with Ack or Nack, and reconnects with
 // jittered exponential backoff when the stream breaks or the control plane is unreachable.
+// A snapshot that arrives in chunks is joined back into one ConfigUpdate, within bounds,
+// before the Applier sees it; a stream that breaks mid-snapshot applies none of it.
 package stream
 
 import (
@@ -54,6 +56,11 @@ type Config struct {
 	TargetHealth func() (*edgeplanev1.TargetHealthReport, <-chan struct{})
 	// ReportGap is the least time between two health reports; default DefaultReportGap.
 	ReportGap time.Duration
+	// MaxSnapshotBytes bounds the encoded size of a snapshot that arrives in chunks, and
+	// MaxChunks their number; a snapshot past either is refused with a Nack (the agent keeps
+	// serving what it serves). Defaults DefaultMaxSnapshotBytes and DefaultMaxChunks.
+	MaxSnapshotBytes int
+	MaxChunks        uint32
 }
 
 // DefaultReportGap is the least time between two target health reports of one agent:

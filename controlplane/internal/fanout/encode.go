@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -21,23 +22,42 @@ func (e *Encoded) PreEncoded() []byte { return e.b }
 
 // encoder caches the wire form of the latest shared update.
 type encoder struct {
-	mu  sync.Mutex // guards upd, enc
+	mu  sync.Mutex // guards upd, enc, err
 	upd *edgeplanev1.ConfigUpdate
-	enc *Encoded
+	enc []*Encoded
+	err error // errLargeDelta for upd, remembered so a fleet does not size it again
 }
 
-// encode returns u as an encoded ControlMessage, marshalling it only when u is not the
-// update encoded last.
-func (f *Fanout) encode(u *edgeplanev1.ConfigUpdate) (*Encoded, error) {
+// errLargeDelta says a delta is too large for one message; send a snapshot, which may go in
+// chunks, instead.
+var errLargeDelta = errors.New("delta too large for one message")
+
+// encode returns u as the encoded ControlMessages to send: one, or the chunks of a large
+// snapshot. It marshals only when u is not the update encoded last. A delta larger than one
+// message returns errLargeDelta.
+func (f *Fanout) encode(u *edgeplanev1.ConfigUpdate) ([]*Encoded, error) {
 	e := &f.enc
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.upd != u {
-		b, err := proto.Marshal(&edgeplanev1.ControlMessage{Kind: &edgeplanev1.ControlMessage_Update{Update: u}})
+	if e.upd == u {
+		return e.enc, e.err
+	}
+	parts := []*edgeplanev1.ConfigUpdate{u}
+	if chunks := split(u, f.cfg.MaxMessageBytes, f.cfg.MaxMessageBytes/4); chunks != nil {
+		if !u.GetSnapshot() {
+			e.upd, e.enc, e.err = u, nil, fmt.Errorf("revision %d from %d: %w", u.GetRevision(), u.GetBaseRevision(), errLargeDelta)
+			return nil, e.err
+		}
+		parts = chunks
+	}
+	enc := make([]*Encoded, len(parts))
+	for i, p := range parts {
+		b, err := proto.Marshal(&edgeplanev1.ControlMessage{Kind: &edgeplanev1.ControlMessage_Update{Update: p}})
 		if err != nil {
 			return nil, fmt.Errorf("encoding revision %d: %w", u.GetRevision(), err)
 		}
-		e.upd, e.enc = u, &Encoded{b: b}
+		enc[i] = &Encoded{b: b}
 	}
-	return e.enc, nil
+	e.upd, e.enc, e.err = u, enc, nil
+	return enc, nil
 }

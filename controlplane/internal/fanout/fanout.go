@@ -38,6 +38,10 @@ type Config struct {
 	// writes. The spacing grows with the fleet (200µs per connected agent up to this cap), so
 	// a small fleet sees every change at once. Default 20ms; negative disables it.
 	MinUpdateInterval time.Duration
+	// MaxMessageBytes is the largest update sent as one message; a larger snapshot is sent
+	// in chunks of at most a quarter of it, and a larger delta is replaced by a snapshot.
+	// Default DefaultMaxMessageBytes.
+	MaxMessageBytes int
 	// HelloTimeout bounds the wait for an agent's Hello. Default 10s.
 	HelloTimeout time.Duration
 	// Events receives agent_connected, agent_disconnected and config_rejected. Nil drops them.
@@ -71,6 +75,9 @@ func New(cfg Config) *Fanout {
 	}
 	if cfg.MinUpdateInterval == 0 {
 		cfg.MinUpdateInterval = 20 * time.Millisecond
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if cfg.HelloTimeout <= 0 {
 		cfg.HelloTimeout = 10 * time.Second

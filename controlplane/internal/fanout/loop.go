@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -31,11 +32,7 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 	var lastSend time.Time
 	if u := f.cfg.State.Settings(); u != nil && applied == rev && u.GetRevision() == rev {
 		// The agent is current, but still needs the telemetry settings.
-		msg, err := f.encode(u)
-		if err == nil {
-			err = stream.SendMsg(msg)
-		}
-		if err != nil {
+		if err := f.send(stream, u); err != nil {
 			return fmt.Errorf("sending settings: %w", err)
 		}
 		inflight, waiting = rev, true
@@ -54,11 +51,12 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 		if due && hold == nil {
 			attempted, attemptedEpoch, lastSend = rev, epoch, clock.Now()
 			if u := f.cfg.State.Update(applied, agentEpoch); u != nil {
-				msg, err := f.encode(u)
-				if err != nil {
-					return err
+				err := f.send(stream, u)
+				if errors.Is(err, errLargeDelta) {
+					u = f.cfg.State.Update(-1, agentEpoch) // no agent serves -1: a snapshot, in chunks
+					err = f.send(stream, u)
 				}
-				if err := stream.SendMsg(msg); err != nil {
+				if err != nil {
 					return fmt.Errorf("sending revision %d: %w", u.GetRevision(), err)
 				}
 				inflight, attempted, waiting = u.GetRevision(), u.GetRevision(), true
@@ -101,6 +99,21 @@ func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, 
 			waiting = false
 		}
 	}
+}
+
+// send sends u: one message, or every chunk of a large snapshot back to back (the agent
+// answers once, for the whole snapshot).
+func (f *Fanout) send(stream Stream, u *edgeplanev1.ConfigUpdate) error {
+	msgs, err := f.encode(u)
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if err := stream.SendMsg(m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // answer records an Ack or Nack and returns the revision the agent now serves, with ok false

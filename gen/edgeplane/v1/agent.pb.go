@@ -871,7 +871,21 @@ type ConfigUpdate struct {
 	DeletedServices []string `protobuf:"bytes,11,rep,name=deleted_services,json=deletedServices,proto3" json:"deleted_services,omitempty"`
 	// Where the agent publishes its request records; sent with every update. Unset: the
 	// control plane has no settings for agents (the agent's own flags, if any, apply).
-	Telemetry     *TelemetrySettings `protobuf:"bytes,12,opt,name=telemetry,proto3" json:"telemetry,omitempty"`
+	Telemetry *TelemetrySettings `protobuf:"bytes,12,opt,name=telemetry,proto3" json:"telemetry,omitempty"`
+	// Chunks. A snapshot too large for one message (over about 4 MiB, gRPC's default receive
+	// limit) is sent as chunk_count ConfigUpdates of the same revision, back to back, with
+	// chunk_index 0, 1, ... chunk_count-1 and each at most about 1 MiB. The lists of the chunks
+	// concatenated are the snapshot; telemetry rides on chunk 0. The agent applies and answers
+	// (one Ack or Nack) only once the last chunk arrives; a stream that breaks mid-sequence
+	// applies nothing, and chunks of another revision than the one being assembled are dropped.
+	// A chunk has snapshot false and base_revision -1, so an agent that predates chunks refuses
+	// it as a delta that does not fit what it serves: it keeps serving, never part of a
+	// snapshot. Snapshots that fit one message are sent whole, as before (chunk_count 0).
+	//
+	// Position of this chunk in its snapshot, from 0.
+	ChunkIndex uint32 `protobuf:"varint,13,opt,name=chunk_index,json=chunkIndex,proto3" json:"chunk_index,omitempty"`
+	// Number of chunks of this snapshot; 0 for an update that is not a chunk.
+	ChunkCount    uint32 `protobuf:"varint,14,opt,name=chunk_count,json=chunkCount,proto3" json:"chunk_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -988,6 +1002,20 @@ func (x *ConfigUpdate) GetTelemetry() *TelemetrySettings {
 		return x.Telemetry
 	}
 	return nil
+}
+
+func (x *ConfigUpdate) GetChunkIndex() uint32 {
+	if x != nil {
+		return x.ChunkIndex
+	}
+	return 0
+}
+
+func (x *ConfigUpdate) GetChunkCount() uint32 {
+	if x != nil {
+		return x.ChunkCount
+	}
+	return 0
 }
 
 // TelemetrySettings tell agents where to publish one record per proxied request.
@@ -1292,7 +1320,7 @@ const file_edgeplane_v1_agent_proto_rawDesc = "" +
 	"\x0fcertificate_pem\x18\x01 \x01(\fR\x0ecertificatePem\x12\x15\n" +
 	"\x06ca_pem\x18\x02 \x01(\fR\x05caPem\"N\n" +
 	"\rAgentSettings\x12=\n" +
-	"\ttelemetry\x18\x01 \x01(\v2\x1f.edgeplane.v1.TelemetrySettingsR\ttelemetry\"\xc6\x04\n" +
+	"\ttelemetry\x18\x01 \x01(\v2\x1f.edgeplane.v1.TelemetrySettingsR\ttelemetry\"\x88\x05\n" +
 	"\fConfigUpdate\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1a\n" +
 	"\bsnapshot\x18\x02 \x01(\bR\bsnapshot\x12#\n" +
@@ -1308,7 +1336,11 @@ const file_edgeplane_v1_agent_proto_rawDesc = "" +
 	"\bservices\x18\n" +
 	" \x03(\v2\x1e.edgeplane.v1.ServiceEndpointsR\bservices\x12)\n" +
 	"\x10deleted_services\x18\v \x03(\tR\x0fdeletedServices\x12=\n" +
-	"\ttelemetry\x18\f \x01(\v2\x1f.edgeplane.v1.TelemetrySettingsR\ttelemetry\"p\n" +
+	"\ttelemetry\x18\f \x01(\v2\x1f.edgeplane.v1.TelemetrySettingsR\ttelemetry\x12\x1f\n" +
+	"\vchunk_index\x18\r \x01(\rR\n" +
+	"chunkIndex\x12\x1f\n" +
+	"\vchunk_count\x18\x0e \x01(\rR\n" +
+	"chunkCount\"p\n" +
 	"\x11TelemetrySettings\x12\x1b\n" +
 	"\tredis_url\x18\x01 \x01(\tR\bredisUrl\x12%\n" +
 	"\x0erequest_stream\x18\x02 \x01(\tR\rrequestStream\x12\x17\n" +
