@@ -45,6 +45,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.StringVar(&o.config.CacheDir, "cache-dir", defaultCacheDir(lookupEnv), "directory for the config cache (created if missing)")
 	fs.StringVar(&o.config.JoinToken, "join-token", "", "join token to enrol with (once; the certificate is then kept in --cache-dir); needs --ca-pin")
 	fs.StringVar(&o.config.CAPin, "ca-pin", "", "sha256:<hex> pin of the cluster CA's public key, printed with the join token and by edgeplane-control at start")
+	fs.DurationVar(&o.config.Backoff.Max, "reconnect-max", node.DefaultReconnectMax, "longest wait between two attempts to reach the control plane (fully jittered; raise it for very large fleets)")
 	fs.BoolVar(&o.config.Insecure, "insecure", false, "allow a plaintext stream to a control plane that is not on loopback")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/internal/node"
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
@@ -139,5 +140,29 @@ func TestParseFlags_Limits(t *testing.T) {
 		if _, err := parseFlags(args, none); err == nil {
 			t.Errorf("parseFlags(%q) succeeded, want an error", args)
 		}
+	}
+}
+
+func TestParseFlags_ReconnectMax(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want time.Duration
+	}{
+		{"default", nil, nil, node.DefaultReconnectMax},
+		{"environment", nil, map[string]string{"EDGEPLANE_RECONNECT_MAX": "5s"}, 5 * time.Second},
+		{"flag", []string{"--reconnect-max", "500ms"}, nil, 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseFlags(tt.args, func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			if err != nil {
+				t.Fatalf("parseFlags() error = %v", err)
+			}
+			if got := o.config.Backoff.Max; got != tt.want {
+				t.Errorf("reconnect max = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -22,6 +22,9 @@ type Config struct {
 	Min time.Duration
 	// Max caps every delay. Zero means DefaultMax; it is raised to Min if smaller.
 	Max time.Duration
+	// Rand draws the jitter; nil uses math/rand/v2's global source. Tests pass a seeded one
+	// to assert a whole schedule.
+	Rand *rand.Rand
 }
 
 // Backoff hands out successive delays. It is not safe for concurrent use: each retry loop
@@ -29,11 +32,12 @@ type Config struct {
 type Backoff struct {
 	min, max time.Duration
 	attempt  int
+	rand     *rand.Rand // nil: the global source
 }
 
 // New returns a Backoff whose next delay is the first one.
 func New(cfg Config) *Backoff {
-	b := &Backoff{min: cfg.Min, max: cfg.Max}
+	b := &Backoff{min: cfg.Min, max: cfg.Max, rand: cfg.Rand}
 	if b.min <= 0 {
 		b.min = DefaultMin
 	}
@@ -62,6 +66,9 @@ func (b *Backoff) Next() time.Duration {
 	c := b.Ceiling()
 	if c < b.max {
 		b.attempt++
+	}
+	if b.rand != nil {
+		return time.Duration(b.rand.Int64N(int64(c) + 1))
 	}
 	return rand.N(c + 1)
 }

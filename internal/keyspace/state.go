@@ -87,3 +87,22 @@ func (s Space) AgentUser(node string) string { return s.ns + "-agent-" + node }
 
 // BenchCounter is a string the benchmarks INCR to measure Redis itself (bench/cmd/writes).
 func (s Space) BenchCounter(name string) string { return s.state + "bench:" + name }
+
+// Epoch is a string: a random id written once per store history. A store that lost it was
+// wiped (a Redis emptied or restarted without persistence); the replica restoring what it
+// held writes a new one (controlplane store, durable.go).
+func (s Space) Epoch() string { return s.state + "epoch" }
+
+// RestoreMarks is a hash, kept a few seconds after a wipe while replicas put back the state
+// they hold: "_from" -> the epoch before the wipe, and each restored key's name -> the mark
+// (Redis time, µs) of the copy written.
+func (s Space) RestoreMarks() string { return s.state + "restore:marks" }
+
+// RestoreScratch is a string used inside one restore script (merging port bitmaps) and
+// deleted before it returns.
+func (s Space) RestoreScratch() string { return s.state + "restore:scratch" }
+
+// DurableChanged is a Pub/Sub channel: the names of durable state keys a replica wrote
+// (space separated), or "restored <epoch>" after a wipe, so every replica's in-memory copy
+// follows.
+func (s Space) DurableChanged() string { return s.state + "durable" }

@@ -34,6 +34,8 @@ type Config struct {
 	// Index, when set, is given the written records that have a TraceID, with the ids Redis
 	// assigned them, and its commands go out in one more pipeline after the batch's.
 	Index Indexer
+	// Pack, when set, packs PublishValue's records of one field many to an entry.
+	Pack *Packing
 }
 
 // Indexer adds to pipe the commands that index stream's entries ids[i] under traceIDs[i].
@@ -51,12 +53,17 @@ type Record struct {
 
 // Publisher buffers and sends records. Publish and PublishValue are safe for concurrent use.
 type Publisher struct {
-	cfg     Config
-	buf     chan Record
-	values  [valueShards]valueShard // PublishValue's buffers
-	spare   [valueShards]valueBatch // the sender's side of values (Run only)
-	wake    chan struct{}           // a values buffer went from empty to not
-	maxRecs int                     // per values buffer
+	cfg    Config
+	buf    chan Record
+	values [valueShards]valueShard // PublishValue's buffers
+	spare  [valueShards]valueBatch // the sender's side of values (Run only)
+	// pending are the entries of the flush under way, their values in out; those before
+	// next have been sent (Run only).
+	pending []outEntry
+	out     []byte
+	next    int
+	wake    chan struct{} // a values buffer went from empty to not
+	maxRecs int           // per values buffer
 	// maxBytes bounds a values buffer's bytes; maxLenArg is MaxLen as XADD's argument.
 	maxBytes  int
 	maxLenArg any
@@ -83,6 +90,16 @@ func New(cfg Config) *Publisher {
 	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = 5 * time.Millisecond
+	}
+	if cfg.Pack != nil {
+		pk := *cfg.Pack
+		if pk.MaxRecords <= 0 {
+			pk.MaxRecords = 256
+		}
+		if pk.MaxBytes <= 0 {
+			pk.MaxBytes = 64 << 10
+		}
+		cfg.Pack = &pk
 	}
 	shardRecs := max(1, cfg.Buffer/valueShards)
 	return &Publisher{cfg: cfg, buf: make(chan Record, cfg.Buffer), wake: make(chan struct{}, 1),

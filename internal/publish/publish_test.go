@@ -123,11 +123,14 @@ func BenchmarkPublish(b *testing.B) {
 func TestPublish_RedisOutOfMemoryDropsAndCounts(t *testing.T) {
 	srv := redistest.NewWithOptions(t, redistest.Options{Args: []string{"--maxmemory", "2mb", "--maxmemory-policy", "noeviction"}})
 	p, rdb := start(t, srv, publish.Config{Buffer: 100, RetryEvery: 10 * time.Millisecond})
-	big := make([]byte, 64<<10)
-	for i := 0; ; i++ {
-		err := rdb.Set(context.Background(), fmt.Sprintf("fill:%d", i), big, 0).Err()
-		if err != nil {
-			break
+	// Fill with large values, then small ones: memory left under maxmemory after a refused
+	// large value could still take a small record.
+	for _, size := range []int{64 << 10, 64} {
+		v := make([]byte, size)
+		for i := 0; ; i++ {
+			if err := rdb.Set(context.Background(), fmt.Sprintf("fill:%d:%d", size, i), v, 0).Err(); err != nil {
+				break
+			}
 		}
 	}
 	for i := range 1000 {

@@ -77,9 +77,27 @@ func (p *Publisher) bufferedValues() int {
 	return n
 }
 
+// Packing makes PublishValue's records of one field go out many to a stream entry: their
+// values joined by newlines (which they must not hold) as the value of field Into, at most
+// MaxRecords records and MaxBytes bytes an entry. Redis then stores, delivers and
+// acknowledges one entry per block instead of one per record.
+type Packing struct {
+	// Field is the field whose records are packed; Into the packed entries' field. Required.
+	Field, Into string
+	// MaxRecords and MaxBytes bound an entry. Defaults 256 and 64 KiB.
+	MaxRecords, MaxBytes int
+}
+
+// outEntry is one stream entry of a flush: its value is out[from:to], holding recs records.
+type outEntry struct {
+	stream, field  string
+	from, to, recs int
+}
+
 // flushValues waits Linger (if linger) for more records, then sends everything the
-// PublishValue buffers hold, retrying a failed pipeline after RetryEvery until ctx ends. It
-// reports whether everything went out; if not, the rest goes first next time.
+// PublishValue buffers hold (packed, see Packing), retrying a failed pipeline after
+// RetryEvery until ctx ends. It reports whether everything went out; if not, the rest goes
+// first next time (and that call sends only it).
 func (p *Publisher) flushValues(ctx context.Context, linger bool) bool {
 	if linger {
 		t := time.NewTimer(p.cfg.Linger)
@@ -89,53 +107,88 @@ func (p *Publisher) flushValues(ctx context.Context, linger bool) bool {
 		}
 		t.Stop()
 	}
-	for i := range p.values {
-		if len(p.spare[i].recs) > 0 {
-			continue // left by a flush that ctx interrupted: send it first
+	if len(p.pending) == 0 {
+		for i := range p.values {
+			s := &p.values[i]
+			s.mu.Lock()
+			s.cur, p.spare[i] = p.spare[i], s.cur
+			s.mu.Unlock()
 		}
-		s := &p.values[i]
-		s.mu.Lock()
-		s.cur, p.spare[i] = p.spare[i], s.cur
-		s.mu.Unlock()
+		p.pack()
+		for i := range p.spare {
+			p.spare[i].reset()
+		}
 	}
-	for i := range p.spare {
-		b := &p.spare[i]
-		for sent := 0; sent < len(b.recs); {
-			n, ok := p.sendValues(ctx, b, sent)
-			if !ok {
-				if !sleep(ctx, p.cfg.RetryEvery) {
-					return false
-				}
-				continue
+	for p.next < len(p.pending) {
+		n, ok := p.sendEntries(ctx, p.pending[p.next:])
+		if !ok {
+			if !sleep(ctx, p.cfg.RetryEvery) {
+				return false
 			}
-			sent += n
+			continue
 		}
-		b.reset()
+		p.next += n
 	}
+	p.pending, p.next, p.out = p.pending[:0], 0, p.out[:0]
 	return true
 }
 
-// sendValues sends up to Batch records of b from index from in one pipeline.
-func (p *Publisher) sendValues(ctx context.Context, b *valueBatch, from int) (int, bool) {
-	to := min(len(b.recs), from+p.cfg.Batch)
-	pipe := p.cfg.Client.Pipeline()
-	start := 0
-	if from > 0 {
-		start = b.recs[from-1].end
+// pack turns the spare buffers into entries in p.pending, their values in p.out: first the
+// packed field's records, many to an entry, then the others one to an entry.
+func (p *Publisher) pack() {
+	pk := p.cfg.Pack
+	open := -1 // the entry being filled
+	for i := range p.spare {
+		b := &p.spare[i]
+		start := 0
+		for _, r := range b.recs {
+			v := b.data[start:r.end]
+			start = r.end
+			if pk == nil || r.field != pk.Field {
+				continue
+			}
+			if open >= 0 {
+				e := &p.pending[open]
+				if e.stream != r.stream || e.recs >= pk.MaxRecords || e.to-e.from+1+len(v) > pk.MaxBytes {
+					open = -1
+				} else {
+					p.out = append(append(p.out, '\n'), v...)
+					e.to, e.recs = len(p.out), e.recs+1
+					continue
+				}
+			}
+			from := len(p.out)
+			p.out = append(p.out, v...)
+			p.pending = append(p.pending, outEntry{stream: r.stream, field: pk.Into, from: from, to: len(p.out), recs: 1})
+			open = len(p.pending) - 1
+		}
 	}
-	var stream, field any
-	var lastStream, lastField string
-	for _, r := range b.recs[from:to] {
-		if stream == nil || r.stream != lastStream {
-			stream, lastStream = r.stream, r.stream
+	for i := range p.spare {
+		b := &p.spare[i]
+		start := 0
+		for _, r := range b.recs {
+			v := b.data[start:r.end]
+			start = r.end
+			if pk != nil && r.field == pk.Field {
+				continue
+			}
+			from := len(p.out)
+			p.out = append(p.out, v...)
+			p.pending = append(p.pending, outEntry{stream: r.stream, field: r.field, from: from, to: len(p.out), recs: 1})
 		}
-		if field == nil || r.field != lastField {
-			field, lastField = r.field, r.field
-		}
-		// The value is read by Exec below, before b is reused: no copy needed.
-		v := unsafe.String(unsafe.SliceData(b.data[start:]), r.end-start)
-		pipe.Do(ctx, "XADD", stream, "MAXLEN", "~", p.maxLenArg, "*", field, v)
-		start = r.end
+	}
+}
+
+// sendEntries sends up to Batch of es in one pipeline and reports how many.
+func (p *Publisher) sendEntries(ctx context.Context, es []outEntry) (int, bool) {
+	es = es[:min(len(es), p.cfg.Batch)]
+	pipe := p.cfg.Client.Pipeline()
+	recs := 0
+	for _, e := range es {
+		// The value is read by Exec below, before p.out is reused: no copy needed.
+		v := unsafe.String(unsafe.SliceData(p.out[e.from:]), e.to-e.from)
+		pipe.Do(ctx, "XADD", e.stream, "MAXLEN", "~", p.maxLenArg, "*", e.field, v)
+		recs += e.recs
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		p.failed.Add(1)
@@ -143,8 +196,8 @@ func (p *Publisher) sendValues(ctx context.Context, b *valueBatch, from int) (in
 		p.lastErr.Store(&msg)
 		return 0, false
 	}
-	p.sent.Add(uint64(to - from))
-	return to - from, true
+	p.sent.Add(uint64(recs))
+	return len(es), true
 }
 
 // sleep waits d or until ctx ends, reporting whether d passed.

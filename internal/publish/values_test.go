@@ -3,6 +3,7 @@ package publish_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -141,4 +142,66 @@ func BenchmarkPublishValue(b *testing.B) {
 	b.ReportMetric(float64(p.Stats().Sent)/b.Elapsed().Seconds(), "records/s")
 	cancel()
 	<-done
+}
+
+// With Packing, records go out many to an entry, newline-joined under the packed field,
+// each caller's still in order; the counters count records, not entries.
+func TestPublishValue_PacksRecordsIntoBlocks(t *testing.T) {
+	srv := redistest.New(t)
+	p, rdb := start(t, srv, publish.Config{Linger: 50 * time.Millisecond,
+		Pack: &publish.Packing{Field: "r", Into: "b", MaxRecords: 100}})
+	const callers, each = 4, 300
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			for i := range each {
+				p.PublishValue(uint8(c), "s", "r", fmt.Appendf(nil, "%d:%d", c, i))
+			}
+		})
+	}
+	wg.Wait()
+	p.PublishValue(0, "s", "other", []byte("alone"))
+	next := make([]int, callers)
+	others := 0
+	var entries int
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Stats().Sent < callers*each+1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	msgs, err := rdb.XRange(t.Context(), "s", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		entries++
+		if v, ok := m.Values["other"]; ok {
+			others++
+			if v != "alone" || len(m.Values) != 1 {
+				t.Errorf("unpacked entry: got %v, want other=alone", m.Values)
+			}
+			continue
+		}
+		lines := strings.Split(m.Values["b"].(string), "\n")
+		if len(m.Values) != 1 || len(lines) > 100 {
+			t.Fatalf("block %v: want one field b of at most 100 lines", m.Values)
+		}
+		for _, l := range lines {
+			var c, i int
+			if _, err := fmt.Sscanf(l, "%d:%d", &c, &i); err != nil || i != next[c] {
+				t.Fatalf("caller %d: got record %q, want index %d", c, l, next[c])
+			}
+			next[c]++
+		}
+	}
+	for c := range callers {
+		if next[c] != each {
+			t.Errorf("caller %d: got %d records, want %d", c, next[c], each)
+		}
+	}
+	if others != 1 || entries > callers*each/10 {
+		t.Errorf("entries: got %d (%d unpacked), want few blocks and 1 unpacked", entries, others)
+	}
+	if st := p.Stats(); st.Sent != callers*each+1 || st.Dropped != 0 {
+		t.Errorf("stats: got %+v, want %d sent", st, callers*each+1)
+	}
 }

@@ -1,7 +1,8 @@
 // Package requestlog defines the request trace record agents publish to the request stream
 // (logs:request:stream), one per proxied request, and how it is written and read: agents
-// write the compact form (one field, see Field and Compact); Parse reads it and the older
-// field-per-value form (Values).
+// write the compact form (Compact), many records to a stream entry (a block, BlockField);
+// Each and Records read blocks, entries of one compact record (Field) and the older
+// field-per-value form (Values); Ref addresses a record inside its entry.
 package requestlog
 
 import (

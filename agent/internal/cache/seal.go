@@ -54,22 +54,36 @@ func Seal(dir, name string, plaintext []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return sealWith(aead, name, nil, plaintext), nil
+}
+
+// sealWith appends plaintext sealed by aead for name to out.
+func sealWith(aead cipher.AEAD, name string, out, plaintext []byte) []byte {
 	nonce := make([]byte, aead.NonceSize())
 	_, _ = rand.Read(nonce)
-	out := append([]byte(sealedPrefix), nonce...)
-	return aead.Seal(out, nonce, plaintext, []byte(sealedPrefix+name)), nil
+	out = append(out, sealedPrefix...)
+	out = append(out, nonce...)
+	return aead.Seal(out, nonce, plaintext, []byte(sealedPrefix+name))
 }
 
 // Unseal reverses Seal. Data that is not sealed (written by an older agent) is returned as
 // it is; it is sealed when next written.
 func Unseal(dir, name string, data []byte) ([]byte, error) {
-	rest, ok := strings.CutPrefix(string(data), sealedPrefix)
-	if !ok {
+	if !strings.HasPrefix(string(data), sealedPrefix) {
 		return data, nil
 	}
 	aead, err := sealer(dir)
 	if err != nil {
 		return nil, err
+	}
+	return openWith(aead, name, data)
+}
+
+// openWith opens data sealed by sealWith for name.
+func openWith(aead cipher.AEAD, name string, data []byte) ([]byte, error) {
+	rest, ok := strings.CutPrefix(string(data), sealedPrefix)
+	if !ok {
+		return nil, errors.New("not sealed")
 	}
 	n := aead.NonceSize()
 	if len(rest) < n {

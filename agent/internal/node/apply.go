@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/edgeplane/edgeplane/agent/internal/cache"
 	"github.com/edgeplane/edgeplane/agent/internal/routeset"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
@@ -21,8 +23,11 @@ func (ap *applier) Serving() (int64, string) {
 	return s.Revision(), s.Hash()
 }
 
-// Apply implements stream.Applier: check, build, swap, cache. If caching fails the previous
-// table is swapped back, so an error always leaves the agent as it was.
+// Apply implements stream.Applier: check, build, swap, then record u in the disk cache. A
+// delta costs O(what it changes) at every step, and the Ack (sent when Apply returns) follows
+// the swap: the new table is already serving. The disk cache never fails an update: a
+// failed write (a full disk) is logged and counted, the agent serves and acknowledges u
+// from memory, and the cache is written in the background once there is space again.
 func (ap *applier) Apply(_ context.Context, u *edgeplanev1.ConfigUpdate) (string, error) {
 	a := (*Agent)(ap)
 	prev := a.config.Load()
@@ -34,12 +39,11 @@ func (ap *applier) Apply(_ context.Context, u *edgeplanev1.ConfigUpdate) (string
 	if err != nil {
 		return "", err
 	}
-	old := a.proxy.Swap(table)
-	if err := a.save(next); err != nil {
-		a.proxy.Swap(old)
-		return "", err
-	}
+	a.proxy.Swap(table)
 	a.setConfig(next)
+	if a.cache != nil {
+		_ = a.cache.Append(u) // a failure is reported by cacheEvent and retried by the cache's Run
+	}
 	if ts := u.GetTelemetry(); ts != nil && !a.ownTelemetry.Load() {
 		a.offerTelemetry(ts)
 	}
@@ -60,11 +64,44 @@ func (a *Agent) prepare(prev *routeset.Set, u *edgeplanev1.ConfigUpdate) (*route
 	return next, nil
 }
 
-func (a *Agent) save(s *routeset.Set) error {
-	if a.cfg.CacheDir == "" {
+// servedSnapshot returns the served config as a snapshot, for the disk cache; nil before
+// any config.
+func (a *Agent) servedSnapshot() *edgeplanev1.ConfigUpdate {
+	s := a.config.Load()
+	if s == nil {
 		return nil
 	}
-	return cache.Save(a.cfg.CacheDir, s.Snapshot())
+	return s.Snapshot()
+}
+
+// cacheEvent is told when writing the disk cache starts failing (err) and when it works
+// again (nil).
+func (a *Agent) cacheEvent(err error) {
+	if err != nil {
+		a.log.LogAttrs(context.Background(), slog.LevelWarn, "cannot write the config cache; serving and acknowledging configs from memory, retrying",
+			slog.Any("error", err), slog.Duration("retry_every", cache.RetryEvery))
+		return
+	}
+	a.log.LogAttrs(context.Background(), slog.LevelInfo, "config cache written again")
+}
+
+// cacheMetrics registers the disk cache's metrics.
+func (a *Agent) cacheMetrics() {
+	a.metrics.Registry().MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "edgeplane_agent_config_cache_write_failures_total",
+			Help: "Failed writes of the config cache (a full disk); the agent serves from memory and retries.",
+		}, func() float64 { return float64(a.cache.Failures()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "edgeplane_agent_config_cache_current",
+			Help: "1 when the config cache on disk holds the served revision, else 0 (not written yet, or writes failing).",
+		}, func() float64 {
+			if _, ok := a.cache.Persisted(); ok {
+				return 1
+			}
+			return 0
+		}),
+	)
 }
 
 func (a *Agent) setConfig(s *routeset.Set) {
@@ -76,35 +113,51 @@ func (a *Agent) setConfig(s *routeset.Set) {
 	a.mu.Unlock()
 }
 
-// loadCache serves the cached config, if there is one the agent can apply. A missing cache
-// is normal; a bad one is logged and ignored (the control plane will send a snapshot).
+// loadCache serves the cached config (its snapshot and the deltas after it), if there is
+// one the agent can apply. A missing cache is normal; a bad one is logged and ignored (the
+// control plane will send a snapshot). A delta that does not apply ends the replay: the
+// agent serves the revision before it.
 func (a *Agent) loadCache(ctx context.Context) {
 	if a.cfg.CacheDir == "" {
 		return
 	}
-	u, err := cache.Load(a.cfg.CacheDir)
+	snap, deltas, err := cache.Load(a.cfg.CacheDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
 	if err == nil {
-		err = a.serveCached(u)
+		err = a.serveCached(ctx, snap, deltas)
 	}
 	if err != nil {
 		a.log.LogAttrs(ctx, slog.LevelWarn, "ignoring config cache", slog.Any("error", err))
 		return
 	}
 	a.log.LogAttrs(ctx, slog.LevelInfo, "serving cached config",
-		slog.Int64("revision", a.Revision()), slog.Int("routes", a.RouteCount()))
+		slog.Int64("revision", a.Revision()), slog.Int("routes", a.RouteCount()), slog.Int("deltas", len(deltas)))
 }
 
-func (a *Agent) serveCached(u *edgeplanev1.ConfigUpdate) error {
-	next, err := a.prepare(nil, u)
+func (a *Agent) serveCached(ctx context.Context, snap *edgeplanev1.ConfigUpdate, deltas []*edgeplanev1.ConfigUpdate) error {
+	next, err := (*routeset.Set)(nil).Apply(snap)
 	if err != nil {
-		return fmt.Errorf("cached revision %d: %w", u.GetRevision(), err)
+		return fmt.Errorf("cached revision %d: %w", snap.GetRevision(), err)
+	}
+	for _, d := range deltas {
+		n, err := next.Apply(d)
+		if err != nil {
+			a.log.LogAttrs(ctx, slog.LevelWarn, "config cache: a delta does not apply; serving the revision before it",
+				slog.Int64("revision", d.GetRevision()), slog.Any("error", err))
+			break
+		}
+		next = n
+	}
+	if a.cfg.Validate != nil {
+		if err := a.cfg.Validate(next.Routes()); err != nil {
+			return fmt.Errorf("cached revision %d: %w", next.Revision(), err)
+		}
 	}
 	table, err := a.proxy.Build(next)
 	if err != nil {
-		return fmt.Errorf("cached revision %d: %w", u.GetRevision(), err)
+		return fmt.Errorf("cached revision %d: %w", next.Revision(), err)
 	}
 	a.proxy.Swap(table)
 	a.setConfig(next)

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/edgeplane/edgeplane/agent/internal/cache"
 	"github.com/edgeplane/edgeplane/agent/internal/frontend"
 	"github.com/edgeplane/edgeplane/agent/internal/metrics"
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
@@ -34,6 +35,12 @@ const (
 	DefaultHTTPAddr     = ":8080"
 	DefaultMetricsAddr  = "127.0.0.1:8081"
 	DefaultDrainTimeout = 10 * time.Second
+	// DefaultReconnectMax caps the delay between two attempts to reach the control plane:
+	// an agent finds a healed control plane at most this long after it is back, well
+	// within the 5 s catch-up goal. Delays are fully jittered, so a fleet that lost a
+	// restarted control plane comes back spread over this time (internal/backoff's
+	// schedule tests: at most about fleet/s at the busiest); large fleets may raise it.
+	DefaultReconnectMax = 2 * time.Second
 )
 
 // Config configures an Agent. Zero fields take the defaults above.
@@ -69,7 +76,8 @@ type Config struct {
 	// Validate, if set, sees every new full route set (sorted by name) after the agent's own
 	// checks; an error rejects the config with a Nack carrying the error's text.
 	Validate func([]*edgeplanev1.Route) error
-	// Backoff spaces reconnection attempts.
+	// Backoff spaces reconnection attempts; Max defaults to DefaultReconnectMax, Min to
+	// backoff.DefaultMin.
 	Backoff backoff.Config
 	// DrainTimeout bounds how long shutdown waits for in-flight requests.
 	DrainTimeout time.Duration
@@ -102,6 +110,7 @@ type Agent struct {
 	frontend *frontend.Server
 	conn     *grpc.ClientConn
 	stream   *stream.Client
+	cache    *cache.Log // nil without CacheDir
 
 	telemetry chan *edgeplanev1.TelemetrySettings // latest from the control plane, for runTelemetry
 	traces    traceStats
@@ -125,6 +134,8 @@ func New(cfg Config) (*Agent, error) {
 	cfg.HTTPAddr = cmp.Or(cfg.HTTPAddr, DefaultHTTPAddr)
 	cfg.MetricsAddr = cmp.Or(cfg.MetricsAddr, DefaultMetricsAddr)
 	cfg.DrainTimeout = cmp.Or(cfg.DrainTimeout, DefaultDrainTimeout)
+	cfg.Backoff.Min = cmp.Or(cfg.Backoff.Min, backoff.DefaultMin)
+	cfg.Backoff.Max = cmp.Or(cfg.Backoff.Max, DefaultReconnectMax)
 	cfg.TraceBuffer = cmp.Or(cfg.TraceBuffer, DefaultTraceBuffer)
 	if cfg.RedisURL != "" {
 		if err := redisurl.Validate(cfg.RedisURL); err != nil {
@@ -151,6 +162,10 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.proxy = p
+	if cfg.CacheDir != "" {
+		a.cache = cache.NewLog(cfg.CacheDir, a.servedSnapshot, a.cacheEvent)
+		a.cacheMetrics()
+	}
 	a.targets = newHealthReporter(p, a.metrics)
 	a.frontend = frontend.New(frontend.Config{Proxy: p, HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr,
 		ProxyProtocol: cfg.ProxyProtocol, ProxyProtocolFrom: cfg.ProxyProtocolFrom, Metrics: a.metrics, Logger: log.With("component", "frontend")})
@@ -175,11 +190,12 @@ func (a *Agent) dial(log *slog.Logger, creds credentials.TransportCredentials, r
 		// with a PING the control plane must read and answer: twice the packets per update.
 		// 8 MiB lets a large snapshot flow without waiting on window updates.
 		grpc.WithInitialWindowSize(8 << 20), grpc.WithInitialConnWindowSize(8 << 20),
-		// gRPC redials on its own schedule (up to 2 minutes apart by default); keep it
-		// within the agent's backoff so a returning control plane is found as promptly.
+		// gRPC redials on its own schedule (up to 2 minutes apart by default); keep it at
+		// half the agent's ceiling (at most 1.2x that with its jitter) so the channel is
+		// ready again by the time the agent's next attempt comes after a heal.
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: grpcbackoff.Config{
-			BaseDelay: cmp.Or(a.cfg.Backoff.Min, backoff.DefaultMin), Multiplier: 1.6, Jitter: 0.2,
-			MaxDelay: cmp.Or(a.cfg.Backoff.Max, backoff.DefaultMax),
+			BaseDelay: a.cfg.Backoff.Min, Multiplier: 1.6, Jitter: 0.2,
+			MaxDelay: max(a.cfg.Backoff.Max/2, a.cfg.Backoff.Min),
 		}, MinConnectTimeout: 5 * time.Second}),
 	}, a.cfg.DialOptions...)
 	conn, err := grpc.NewClient(a.cfg.ControlPlane, opts...)

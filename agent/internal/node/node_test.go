@@ -194,10 +194,11 @@ func TestAgent_ServesCacheWithoutControlPlane(t *testing.T) {
 	first := startAgent(t, Config{ControlPlane: cp.addr, CacheDir: dir})
 	wantAck(t, cp.next(t).push(t, &edgeplanev1.ConfigUpdate{Revision: 12, Snapshot: true,
 		Routes: []*edgeplanev1.Route{route("one", "one.test", one)}}), 12)
-	cached, err := cache.Load(dir)
-	if err != nil || cached.GetRevision() != 12 || len(cached.GetRoutes()) != 1 {
-		t.Fatalf("cache after Ack: %v, %v; want revision 12 with 1 route", cached, err)
-	}
+	// The cache is written in the background after the Ack.
+	waitUntil(t, "the cache to hold revision 12", func() bool {
+		cached, _, err := cache.Load(dir)
+		return err == nil && cached.GetRevision() == 12 && len(cached.GetRoutes()) == 1
+	})
 
 	// A second agent on the same cache, with nothing listening at its control plane address.
 	second := startAgent(t, Config{ControlPlane: closedAddr(t), CacheDir: dir})

@@ -61,6 +61,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		return a.stream.Run(gctx)
 	})
 	g.Go(func() error { return a.runTelemetry(gctx) })
+	if a.cache != nil {
+		g.Go(func() error { a.cache.Run(gctx); return nil })
+	}
 	g.Go(func() error { return a.targets.run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()

@@ -30,6 +30,8 @@ type healthReporter struct {
 	proxy   *proxy.Proxy
 	metrics *metrics.Metrics
 	last    map[targetKey]targetSeen // owned by run
+	walked  *proxy.Table             // the table last walked, owned by run
+	dynamic bool                     // the last walk saw a target whose health changes by itself
 
 	mu      sync.Mutex // guards report and changed
 	report  *edgeplanev1.TargetHealthReport
@@ -57,25 +59,56 @@ func (h *healthReporter) Latest() (*edgeplanev1.TargetHealthReport, <-chan struc
 	return h.report, h.changed
 }
 
-// run refreshes the report on every signalled change and every healthPoll until ctx ends.
+// reporterDuty bounds the share of a core the reporter's walks over the table may take: after
+// a walk that took d, the next one waits at least d*reporterDuty (a walk over 100,000 routes
+// takes a large fraction of a second on a small machine).
+const reporterDuty = 20
+
+// run refreshes the report on every signalled change and every healthPoll until ctx ends. A
+// poll that can find nothing new (the same table, every target healthy and no active checks)
+// is skipped, so a large, steady table costs nothing; polls are spaced by reporterDuty times
+// the last walk's duration. A signalled change (an ejection) is walked at once.
 func (h *healthReporter) run(ctx context.Context) error {
-	t := time.NewTicker(healthPoll)
-	defer t.Stop()
+	kicked := true
 	for {
-		h.refresh(time.Now())
+		start := time.Now()
+		if kicked || h.mayChange() {
+			h.refresh(start)
+		}
+		gap := reporterDuty * time.Since(start)
+		t := time.NewTimer(max(healthPoll, gap))
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		case <-t.C:
+			kicked = false
 		case <-h.proxy.HealthChanged():
+			t.Stop()
+			kicked = true // at once: an ejection may last only a second
 		}
 	}
+}
+
+// mayChange reports whether a refresh could find something new: the table changed since the
+// last walk, or that walk saw a target whose health changes by itself (unhealthy: a cooldown
+// ends; actively checked).
+func (h *healthReporter) mayChange() bool {
+	return h.proxy.Table() != h.walked || h.dynamic
 }
 
 // refresh reads the proxy's target health; if anything changed it updates the gauge and
 // publishes a new report.
 func (h *healthReporter) refresh(now time.Time) {
+	h.walked = h.proxy.Table() // before the walk: a table swapped in meanwhile is walked next time
 	states := h.proxy.TargetHealth()
+	h.dynamic = h.walked != nil && h.walked.ActiveChecks()
+	for _, s := range states {
+		if !s.Healthy {
+			h.dynamic = true
+			break
+		}
+	}
 	next := make(map[targetKey]targetSeen, len(states))
 	changed := len(states) != len(h.last)
 	for _, s := range states {
@@ -110,29 +143,34 @@ func (h *healthReporter) refresh(now time.Time) {
 // MaxReportTargets of them in whole routes, routes with an unhealthy target first.
 func bounded(states []proxy.TargetState, seen map[targetKey]targetSeen) []*edgeplanev1.TargetHealth {
 	type group struct {
-		entries []*edgeplanev1.TargetHealth
-		sick    bool
+		first, n int // states[first:first+n], the ones under maxTargetBytes
+		sick     bool
 	}
 	var groups []*group
+	var idx []int // indexes of the states reported, grouped
 	for i, s := range states {
 		if len(s.Target) > maxTargetBytes {
 			continue // the control plane refuses such a report (and its own routes have none)
 		}
 		if i == 0 || states[i-1].Route != s.Route || len(groups) == 0 {
-			groups = append(groups, &group{})
+			groups = append(groups, &group{first: len(idx)})
 		}
 		g := groups[len(groups)-1]
 		g.sick = g.sick || !s.Healthy
-		g.entries = append(g.entries, &edgeplanev1.TargetHealth{Route: s.Route, Target: s.Target, Healthy: s.Healthy,
-			Reason: s.Reason, Since: timestamppb.New(seen[targetKey{s.Route, s.Target}].since)})
+		g.n++
+		idx = append(idx, i)
 	}
 	sort.SliceStable(groups, func(i, j int) bool { return groups[i].sick && !groups[j].sick })
 	var out []*edgeplanev1.TargetHealth
 	for _, g := range groups {
-		if len(out)+len(g.entries) > MaxReportTargets {
+		if len(out)+g.n > MaxReportTargets {
 			continue
 		}
-		out = append(out, g.entries...)
+		for _, i := range idx[g.first : g.first+g.n] {
+			s := states[i]
+			out = append(out, &edgeplanev1.TargetHealth{Route: s.Route, Target: s.Target, Healthy: s.Healthy,
+				Reason: s.Reason, Since: timestamppb.New(seen[targetKey{s.Route, s.Target}].since)})
+		}
 	}
 	return out
 }

@@ -19,7 +19,7 @@ func TestAgent_ReportsTargetHealth(t *testing.T) {
 	dead := "http://" + closedAddr(t)
 	r := route("web", "web.test", dead)
 	r.Targets = append(r.Targets, &edgeplanev1.Target{Url: backend(t, "live")})
-	r.OutlierDetection = &edgeplanev1.OutlierDetection{ConsecutiveFailures: 1, BaseEjectionTime: durationpb.New(time.Second)}
+	r.OutlierDetection = &edgeplanev1.OutlierDetection{ConsecutiveFailures: 1, BaseEjectionTime: durationpb.New(3 * time.Second)} // long enough to see the gauge at 0 on a loaded machine
 	r.RetryPolicy = &edgeplanev1.RetryPolicy{MaxAttempts: 1}
 	s := cp.next(t)
 	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true, Routes: []*edgeplanev1.Route{r}}), 1)
@@ -101,5 +101,38 @@ func TestBounded_KeepsWholeRoutesSickFirst(t *testing.T) {
 		if n != 40 {
 			t.Errorf("route %s: %d of its 40 targets reported, want whole routes", r, n)
 		}
+	}
+}
+
+// The reporter skips polls that can find nothing new: same table, every target healthy, no
+// active checks. A new table, or an unhealthy target, makes it walk again.
+func TestHealthReporter_SkipsIdlePolls(t *testing.T) {
+	a, err := New(Config{NodeID: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := (*applier)(a)
+	if _, err := ap.Apply(t.Context(), &edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true,
+		Routes: []*edgeplanev1.Route{route("web", "web.test", "http://127.0.0.1:9")}}); err != nil {
+		t.Fatal(err)
+	}
+	h := a.targets
+	if !h.mayChange() {
+		t.Fatal("mayChange() = false before the first walk")
+	}
+	h.refresh(time.Now())
+	if h.mayChange() {
+		t.Error("mayChange() = true with the same table, all healthy, no active checks")
+	}
+	if _, err := ap.Apply(t.Context(), &edgeplanev1.ConfigUpdate{Revision: 2, BaseRevision: 1,
+		Routes: []*edgeplanev1.Route{route("api", "api.test", "http://127.0.0.1:9")}}); err != nil {
+		t.Fatal(err)
+	}
+	if !h.mayChange() {
+		t.Error("mayChange() = false after a new table")
+	}
+	h.refresh(time.Now())
+	if len(h.last) != 2 || h.mayChange() {
+		t.Errorf("after walking the new table: %d targets, mayChange %v; want 2, false", len(h.last), h.mayChange())
 	}
 }

@@ -13,6 +13,7 @@ import (
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/publish"
 	"github.com/edgeplane/edgeplane/internal/redisurl"
+	"github.com/edgeplane/edgeplane/internal/requestlog"
 )
 
 // DefaultTraceBuffer is how many request records may wait for Redis before more are dropped.
@@ -25,6 +26,15 @@ const (
 	redisIOTimeout   = time.Second
 	redisPoolSize    = 2
 )
+
+// recordBlocks packs request records many to a stream entry (requestlog.BlockField): Redis
+// and the control plane's consumers then pay per block, not per request.
+var recordBlocks = publish.Packing{Field: requestlog.Field, Into: requestlog.BlockField,
+	MaxRecords: requestlog.MaxBlockRecords, MaxBytes: requestlog.MaxBlockBytes}
+
+// traceLinger is how long request records gather before a block goes out: one pipeline per
+// 20 ms at most, whatever the request rate.
+const traceLinger = 20 * time.Millisecond
 
 // telemetrySettings is where request records go; a zero url means nowhere.
 type telemetrySettings struct {
@@ -114,7 +124,8 @@ func (a *Agent) startPublisher(ctx context.Context, s telemetrySettings) (stop f
 		return nil
 	}
 	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{a.log.With("component", "telemetry")}) })
-	pub := publish.New(publish.Config{Client: client, MaxLen: s.maxLen, Buffer: a.cfg.TraceBuffer})
+	pub := publish.New(publish.Config{Client: client, MaxLen: s.maxLen, Buffer: a.cfg.TraceBuffer, Pack: &recordBlocks,
+		Linger: traceLinger})
 	a.traces.use(pub)
 	a.proxy.SetPublisher(pub, s.stream)
 	a.log.LogAttrs(ctx, slog.LevelInfo, "publishing request records", slog.Any("redis", client.Addrs), slog.String("mode", string(client.Mode)),

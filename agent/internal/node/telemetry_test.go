@@ -48,30 +48,29 @@ func call(ctx context.Context, client *http.Client, addr, host, path, traceparen
 	return resp.StatusCode, string(b), resp.Header.Get("X-Trace-Id"), err
 }
 
-// records waits until stream holds n entries (at most 5s) and returns them parsed.
+// records waits until stream holds n records (at most 5s; the agent packs them many to an
+// entry) and returns them parsed.
 func records(t *testing.T, rdb *redis.Client, stream string, n int) []requestlog.Record {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		l, _ := rdb.XLen(t.Context(), stream).Result()
-		if l >= int64(n) || time.Now().After(deadline) {
-			break
+		msgs, err := rdb.XRange(t.Context(), stream, "-", "+").Result()
+		if err != nil {
+			t.Fatalf("XRANGE %s: %v", stream, err)
+		}
+		var out []requestlog.Record
+		for _, m := range msgs {
+			rs, err := requestlog.Records(m.Values)
+			if err != nil {
+				t.Fatalf("entry %s: %v", m.ID, err)
+			}
+			out = append(out, rs...)
+		}
+		if len(out) >= n || time.Now().After(deadline) {
+			return out
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	msgs, err := rdb.XRange(t.Context(), stream, "-", "+").Result()
-	if err != nil {
-		t.Fatalf("XRANGE %s: %v", stream, err)
-	}
-	var out []requestlog.Record
-	for _, m := range msgs {
-		r, err := requestlog.Parse(m.Values)
-		if err != nil {
-			t.Fatalf("entry %s: %v", m.ID, err)
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
 func TestTelemetry_RecordsInRedis(t *testing.T) {
@@ -85,6 +84,8 @@ func TestTelemetry_RecordsInRedis(t *testing.T) {
 	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 3, Snapshot: true,
 		Routes:    []*edgeplanev1.Route{route("app", "app.test", traceBackend(t))},
 		Telemetry: &edgeplanev1.TelemetrySettings{RedisUrl: "redis://127.0.0.1:1"}}), 3)
+	// The publisher starts beside the config stream: requests before it are not recorded.
+	waitUntil(t, "publishing", a.proxy.Publishing)
 
 	const n = 40
 	type sent struct {

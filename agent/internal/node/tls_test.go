@@ -93,7 +93,9 @@ func TestAgent_CertificatesChallengesAndMetrics(t *testing.T) {
 		t.Errorf("/metrics lacks %q", missing)
 	}
 
-	// Restarted from its cache, without a control plane, the agent has the certificate.
+	// Restarted from its cache, without a control plane, the agent has the certificate. (The
+	// cache is written in the background after the Ack.)
+	waitUntil(t, "the served revision in the cache", func() bool { return cachedRevision(dir) == a.Revision() })
 	second := startAgent(t, Config{ControlPlane: closedAddr(t), CacheDir: dir, HTTPSAddr: "127.0.0.1:0"})
 	if second.ConfigHash() != a.ConfigHash() {
 		t.Errorf("from cache: hash %q, want %q", second.ConfigHash(), a.ConfigHash())

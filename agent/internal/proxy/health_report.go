@@ -66,7 +66,7 @@ func (p *Proxy) TargetHealth() []TargetState {
 	}
 	now := nanotime()
 	var out []TargetState
-	for name, rt := range tb.byName {
+	for name, rt := range tb.byName.All() {
 		if rt.up == nil {
 			continue
 		}

@@ -91,7 +91,7 @@ func (cs *checks) epochLocked(route string) *atomic.Uint64 {
 func (cs *checks) reconcile(t *Table) {
 	want := make(map[checkKey]*activeHealth)
 	if t != nil {
-		for _, rt := range t.byName {
+		for _, rt := range t.byName.All() {
 			if rt.up == nil {
 				continue
 			}

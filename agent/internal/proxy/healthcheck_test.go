@@ -59,7 +59,7 @@ func fastCheck() *edgeplanev1.HealthCheck {
 }
 
 func activeStatus(p *Proxy, route string, i int) int32 {
-	return p.Table().byName[route].up.targets[i].active.status.Load()
+	return p.Table().route(route).up.targets[i].active.status.Load()
 }
 
 func TestChecks_ProbersFollowConfig(t *testing.T) {
@@ -105,10 +105,10 @@ func TestChecks_UnrelatedChangeKeepsProberAndVerdict(t *testing.T) {
 	rt := &edgeplanev1.Route{Name: "k", Hosts: []string{"k.test"}, Targets: targets(a.URL, b.URL), HealthCheck: fastCheck()}
 	p := newProxy(t, Config{}, rt)
 	waitUntil(t, 5*time.Second, "target a to fail its checks", func() bool { return activeStatus(p, "k", 0) == activeDown })
-	before := p.Table().byName["k"].up.targets[0].active
+	before := p.Table().route("k").up.targets[0].active
 	changed := &edgeplanev1.Route{Name: "k", Hosts: []string{"k.test", "k2.test"}, Targets: targets(a.URL, b.URL), HealthCheck: fastCheck()}
 	apply(t, p, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{changed}})
-	after := p.Table().byName["k"].up.targets[0].active
+	after := p.Table().route("k").up.targets[0].active
 	if after != before || activeStatus(p, "k", 0) != activeDown {
 		t.Errorf("a host added to the route: got a new prober (%v) or lost its verdict; want the same prober, still down", after != before)
 	}
@@ -116,7 +116,7 @@ func TestChecks_UnrelatedChangeKeepsProberAndVerdict(t *testing.T) {
 	other.Path = "/other"
 	apply(t, p, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{{Name: "k", Hosts: []string{"k.test"},
 		Targets: targets(a.URL, b.URL), HealthCheck: other}}})
-	if p.Table().byName["k"].up.targets[0].active == before {
+	if p.Table().route("k").up.targets[0].active == before {
 		t.Error("the check's path changed: want a new prober")
 	}
 }
@@ -197,7 +197,7 @@ func TestProxy_ActiveCheckEjectsBackendThatNeverAnswers(t *testing.T) {
 	waitUntil(t, 5*time.Second, "the silent target to fail its checks by timeout", func() bool {
 		return activeStatus(p, "hang", 0) == activeDown
 	})
-	if h := p.Table().byName["hang"].up.targets[0].healthState(nanotime()); h.Active != ActiveUnhealthy || !strings.Contains(h.ActiveError, "deadline") {
+	if h := p.Table().route("hang").up.targets[0].healthState(nanotime()); h.Active != ActiveUnhealthy || !strings.Contains(h.ActiveError, "deadline") {
 		t.Errorf("healthState() = %+v, want unhealthy with a timeout error", h)
 	}
 	for mode, f := range paths(t, p) {

@@ -15,7 +15,7 @@ func (t *Table) Match(host, path, method string) *Route {
 	if path == "" {
 		path = "/"
 	}
-	if idx, ok := t.exact[host]; ok {
+	if idx, ok := t.exact.Get(host); ok {
 		if rt := idx.match(path, method); rt != nil {
 			return rt
 		}
@@ -26,7 +26,7 @@ func (t *Table) Match(host, path, method string) *Route {
 			return nil
 		}
 		s = s[i+1:]
-		if idx, ok := t.wildcard[s]; ok {
+		if idx, ok := t.wildcard.Get(s); ok {
 			if rt := idx.match(path, method); rt != nil {
 				return rt
 			}

@@ -73,6 +73,7 @@ type Proxy struct {
 	table          atomic.Pointer[Table]
 	transports     *transports // used by Build only
 	pools          *pools      // used by Build only
+	replaced       int         // routes replaced or removed by incremental builds since the last sweep
 	health         healthConfig
 	checks         *checks         // active health check probers, matched to the served Table by Swap
 	strip          map[string]bool // lower-case names never forwarded from clients
@@ -142,10 +143,18 @@ func (p *Proxy) Build(s *routeset.Set) (*Table, error) { return p.build(s) }
 // targets t no longer checks are stopped (Swap waits for them), new ones started.
 func (p *Proxy) Swap(t *Table) *Table {
 	old := p.table.Swap(t)
-	p.checks.reconcile(t)
-	if old != nil && t != nil {
-		for name := range old.byName {
-			if t.byName[name] == nil {
+	if (old != nil && old.checked > 0) || (t != nil && t.checked > 0) {
+		p.checks.reconcile(t) // else no prober runs or should
+	}
+	switch {
+	case old == nil || t == nil:
+	case t.delta && t.from == old.revision:
+		for _, name := range t.removed {
+			p.metrics.Forget(name)
+		}
+	default:
+		for name := range old.byName.All() {
+			if t.route(name) == nil {
 				p.metrics.Forget(name)
 			}
 		}

@@ -113,10 +113,10 @@ func TestProxy_BuildReusesUnchangedRoutes(t *testing.T) {
 	t1 := apply(t, p, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{a, b}})
 	b2 := &edgeplanev1.Route{Name: "b", Hosts: []string{"b.test"}, Targets: targets("http://127.0.0.1:2")}
 	t2 := apply(t, p, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{a, b2}})
-	if t2.byName["a"] != t1.byName["a"] {
+	if t2.route("a") != t1.route("a") {
 		t.Error("unchanged route a was rebuilt")
 	}
-	if t2.byName["b"] == t1.byName["b"] {
+	if t2.route("b") == t1.route("b") {
 		t.Error("changed route b was reused")
 	}
 }

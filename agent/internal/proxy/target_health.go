@@ -52,8 +52,8 @@ func (h TargetHealth) Healthy() bool { return !h.Ejected && h.Active != ActiveUn
 // in the route's target order. Not the hot path: it walks the table.
 func (t *Table) TargetHealth() map[string][]TargetHealth {
 	now := nanotime()
-	out := make(map[string][]TargetHealth, len(t.byName))
-	for name, rt := range t.byName {
+	out := make(map[string][]TargetHealth, t.byName.Len())
+	for name, rt := range t.byName.All() {
 		if rt.up == nil {
 			continue
 		}

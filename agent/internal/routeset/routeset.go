@@ -9,13 +9,10 @@
 package routeset
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
+	"sync"
 
-	"google.golang.org/protobuf/proto"
-
+	"github.com/edgeplane/edgeplane/agent/internal/cowmap"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -27,11 +24,50 @@ var ErrBaseMismatch = errors.New("delta base revision does not match the served 
 // empty configuration at revision 0, served before any config arrived.
 type Set struct {
 	revision   int64
-	routes     items[*edgeplanev1.Route]            // by name
-	certs      items[*edgeplanev1.TlsCertificate]   // by name
-	challenges items[*edgeplanev1.AcmeChallenge]    // by token
-	services   items[*edgeplanev1.ServiceEndpoints] // by name
+	routes     cowmap.Map[*edgeplanev1.Route]            // by name
+	certs      cowmap.Map[*edgeplanev1.TlsCertificate]   // by name
+	challenges cowmap.Map[*edgeplanev1.AcmeChallenge]    // by token
+	services   cowmap.Map[*edgeplanev1.ServiceEndpoints] // by name
+	sum        digest
 	hash       string
+	changes    Changes
+	lazy       *lazy
+}
+
+// lazy holds the sorted lists of a Set, made on first use (a delta never needs them).
+type lazy struct {
+	once       sync.Once
+	routes     []*edgeplanev1.Route
+	certs      []*edgeplanev1.TlsCertificate
+	challenges []*edgeplanev1.AcmeChallenge
+	services   []*edgeplanev1.ServiceEndpoints
+}
+
+func (s *Set) sorted() *lazy {
+	s.lazy.once.Do(func() {
+		s.lazy.routes = sortedValues(s.routes)
+		s.lazy.certs = sortedValues(s.certs)
+		s.lazy.challenges = sortedValues(s.challenges)
+		s.lazy.services = sortedValues(s.services)
+	})
+	return s.lazy
+}
+
+// Changes says how a Set differs from the one Apply made it from: everything (Snapshot),
+// or the keys of the items a delta upserted or deleted, by kind.
+type Changes struct {
+	Snapshot bool
+	// Base is the revision of the Set the delta was applied to.
+	Base                                       int64
+	Routes, Certificates, Challenges, Services []string
+}
+
+// Changes returns what the update that made s changed; for the nil Set, a Snapshot.
+func (s *Set) Changes() Changes {
+	if s == nil {
+		return Changes{Snapshot: true}
+	}
+	return s.changes
 }
 
 // Revision returns the config revision of s.
@@ -55,16 +91,16 @@ func (s *Set) Len() int {
 	if s == nil {
 		return 0
 	}
-	return len(s.routes.sorted)
+	return s.routes.Len()
 }
 
-// Routes returns the routes of s sorted by name. Callers must not modify the slice or the
-// routes.
+// Routes returns the routes of s sorted by name (sorted on first use: O(n log n) once per
+// Set). Callers must not modify the slice or the routes.
 func (s *Set) Routes() []*edgeplanev1.Route {
 	if s == nil {
 		return nil
 	}
-	return s.routes.sorted
+	return s.sorted().routes
 }
 
 // Get returns the route called name, or nil.
@@ -72,7 +108,8 @@ func (s *Set) Get(name string) *edgeplanev1.Route {
 	if s == nil {
 		return nil
 	}
-	return s.routes.by[name]
+	r, _ := s.routes.Get(name)
+	return r
 }
 
 // Certificates returns the TLS certificates of s sorted by name. Callers must not modify
@@ -81,7 +118,7 @@ func (s *Set) Certificates() []*edgeplanev1.TlsCertificate {
 	if s == nil {
 		return nil
 	}
-	return s.certs.sorted
+	return s.sorted().certs
 }
 
 // Challenges returns the ACME HTTP-01 challenges of s sorted by token. Callers must not
@@ -90,7 +127,7 @@ func (s *Set) Challenges() []*edgeplanev1.AcmeChallenge {
 	if s == nil {
 		return nil
 	}
-	return s.challenges.sorted
+	return s.sorted().challenges
 }
 
 // Services returns where the Docker-managed services of s run, sorted by name.
@@ -98,7 +135,7 @@ func (s *Set) Services() []*edgeplanev1.ServiceEndpoints {
 	if s == nil {
 		return nil
 	}
-	return s.services.sorted
+	return s.sorted().services
 }
 
 // Service returns the endpoints of the service called name, or nil.
@@ -106,7 +143,8 @@ func (s *Set) Service(name string) *edgeplanev1.ServiceEndpoints {
 	if s == nil {
 		return nil
 	}
-	return s.services.by[name]
+	v, _ := s.services.Get(name)
+	return v
 }
 
 // Snapshot returns s as a snapshot ConfigUpdate (what the disk cache stores).
@@ -117,20 +155,35 @@ func (s *Set) Snapshot() *edgeplanev1.ConfigUpdate {
 	}
 }
 
-// Hash returns the config hash of a Set's contents, each sorted by name (challenges by
-// token): the first 16 hex digits of the SHA-256 of the deterministic protobuf encoding of
-// ConfigUpdate{routes, certificates, challenges, services} (every other field unset).
-// Without certificates, challenges and services it is the hash of the routes alone.
+// Hash returns the config hash of a config's contents, in any order: the first 16 hex
+// digits of the SHA-256 of the digest of its items, where each item counts for the SHA-256 of
+// its kind's ConfigUpdate field number and its deterministic protobuf encoding, and the
+// digest sums those hashes lane by lane (see digest). Equal contents give equal hashes
+// however they arrived; Apply keeps a Set's hash up to date item by item.
 func Hash(routes []*edgeplanev1.Route, certs []*edgeplanev1.TlsCertificate, challenges []*edgeplanev1.AcmeChallenge,
 	services []*edgeplanev1.ServiceEndpoints) (string, error) {
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(&edgeplanev1.ConfigUpdate{
-		Routes: routes, Certificates: certs, Challenges: challenges, Services: services,
-	})
-	if err != nil {
-		return "", fmt.Errorf("hashing config: %w", err)
+	var d digest
+	for _, r := range routes {
+		if err := d.add(tagRoute, r); err != nil {
+			return "", err
+		}
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8]), nil
+	for _, c := range certs {
+		if err := d.add(tagCertificate, c); err != nil {
+			return "", err
+		}
+	}
+	for _, c := range challenges {
+		if err := d.add(tagChallenge, c); err != nil {
+			return "", err
+		}
+	}
+	for _, sv := range services {
+		if err := d.add(tagService, sv); err != nil {
+			return "", err
+		}
+	}
+	return d.String(), nil
 }
 
 // HashRoutes returns Hash(routes, nil, nil, nil).

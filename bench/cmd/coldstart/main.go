@@ -10,8 +10,9 @@
 //	bench=coldstart routes=100000 runs=3 snapshot_bytes=... ms=... apply_ms=... goal_ms=2000 pass=true
 //
 // ms is agent start to serving; apply_ms is the agent's own Apply of the snapshot (its
-// "config applied" log line); other_ms is the rest of each run (process start, connect,
-// transfer, decoding and joining the chunks).
+// "config applied" log line, which includes writing the disk cache and may end after the new
+// table already serves); other_ms is ms minus apply_ms per run: process start, connect,
+// transfer, decoding and joining the chunks (negative when the cache write outlasts serving).
 package main
 
 import (

@@ -16,6 +16,14 @@
 // mTLS/plaintext ratios:
 //
 //	bench=propagation-tls-ratio agents=1000 repeats=3 ... p50_ratio=... p99_ratio=... cpu_ratio=...
+//
+// cpu_us_per_agent_write is the control plane's CPU (from /proc) over the writes, per write and
+// per agent. -base-bin runs a second control-plane binary (a baseline, e.g. main built apart)
+// beside -bin, alternating their order per repeat, and ends with medians and new/base ratios:
+//
+//	bench=propagation-base-ratio tls=off agents=10000 repeats=3 ... p99_ratio=... cpu_us_per_agent_write_new=... cpu_ratio=...
+//
+// -perf FILE records the control plane's CPU during the writes (perf record -g) for perf report.
 package main
 
 import (
@@ -23,9 +31,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/edgeplane/edgeplane/bench/internal/harness"
@@ -46,6 +56,8 @@ func run() error {
 	gap := flag.Duration("gap", 0, "pause between one write reaching every agent and the next write")
 	budget := flag.Duration("budget", 45*time.Second, "stop issuing writes for a fleet size after this long")
 	tlsModes := flag.String("tls", "off", "off, on, or off,on to compare plaintext with mTLS in one run")
+	baseBin := flag.String("base-bin", "", "a baseline edgeplane-control binary: each size and mode then runs with it and with -bin, alternating their order per repeat, and a bench=propagation-base-ratio line compares them")
+	flag.StringVar(&perfOut, "perf", "", "record the control plane's CPU during the writes with perf record -g into FILE-<control>-<agents>-<tls>-<repeat> (read with perf report -i)")
 	repeat := flag.Int("repeat", 1, "run the -tls modes this many times, alternating their order (off,on then on,off...) so drift in the machine's load hits both")
 	flag.Parse()
 	modes := strings.Split(*tlsModes, ",")
@@ -63,34 +75,72 @@ func run() error {
 		return err
 	}
 	defer done()
+	controls := []control{{"new", b}}
+	if *baseBin != "" {
+		controls = []control{{"base", *baseBin}, {"new", b}}
+	}
 	for _, n := range sizes {
-		results := map[string][]result{}
+		results := map[string][]result{} // by control and mode ("new/off")
 		for r := range max(*repeat, 1) {
-			for _, mode := range order(modes, r) {
-				m := mode2opts(mode, perAgent)
-				if m.err != nil {
-					return m.err
+			for _, c := range order(controls, r) {
+				for _, mode := range order(modes, r) {
+					m := mode2opts(mode, perAgent)
+					if m.err != nil {
+						return m.err
+					}
+					m.control, m.repeat, m.compared = c.name, r, len(controls) > 1
+					res, err := scenario(ctx, c.bin, rds, n, *writes, *gap, *budget, m)
+					if m.pki != nil {
+						m.pki.Close()
+					}
+					if err != nil {
+						return fmt.Errorf("agents=%d tls=%s control=%s: %w", n, mode, c.name, err)
+					}
+					results[c.name+"/"+mode] = append(results[c.name+"/"+mode], res)
 				}
-				res, err := scenario(ctx, b, rds, n, *writes, *gap, *budget, m)
-				if m.pki != nil {
-					m.pki.Close()
-				}
-				if err != nil {
-					return fmt.Errorf("agents=%d tls=%s: %w", n, mode, err)
-				}
-				results[mode] = append(results[mode], res)
 			}
 		}
-		if on, off := results["on"], results["off"]; len(on) > 0 && len(off) > 0 {
+		if on, off := results["new/on"], results["new/off"]; len(on) > 0 && len(off) > 0 {
 			printRatio(n, on, off)
+		}
+		for _, mode := range modes {
+			if base := results["base/"+mode]; len(base) > 0 {
+				printBaseRatio(n, mode, results["new/"+mode], base)
+			}
 		}
 	}
 	return nil
 }
 
-// order is the modes of repeat r: reversed on odd repeats.
-func order(modes []string, r int) []string {
-	out := append([]string(nil), modes...)
+// control is one control-plane binary under test.
+type control struct{ name, bin string }
+
+// perfOut, when set, is where scenario records the control plane's CPU profile (-perf).
+var perfOut string
+
+// printBaseRatio prints the new control plane against the baseline: medians over the repeats.
+func printBaseRatio(n int, mode string, cur, base []result) {
+	med := func(rs []result, f func(result) float64) float64 {
+		xs := make([]float64, len(rs))
+		for i, r := range rs {
+			xs[i] = f(r)
+		}
+		slices.Sort(xs)
+		return xs[len(xs)/2]
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	p50 := func(r result) float64 { return ms(r.p50) }
+	p99 := func(r result) float64 { return ms(r.p99) }
+	cpu := func(r result) float64 { return r.cpu * 1000 / float64(n) }
+	fmt.Printf("bench=propagation-base-ratio tls=%s agents=%d repeats=%d p50_ms_new=%.1f p50_ms_base=%.1f p50_ratio=%.3f "+
+		"p99_ms_new=%.1f p99_ms_base=%.1f p99_ratio=%.3f cpu_us_per_agent_write_new=%.2f cpu_us_per_agent_write_base=%.2f cpu_ratio=%.3f\n",
+		mode, n, len(cur), med(cur, p50), med(base, p50), med(cur, p50)/med(base, p50),
+		med(cur, p99), med(base, p99), med(cur, p99)/med(base, p99), med(cur, cpu), med(base, cpu), med(cur, cpu)/med(base, cpu))
+}
+
+// order is the modes (or controls) of repeat r: reversed on odd repeats.
+func order[T any](modes []T, r int) []T {
+	out := append([]T(nil), modes...)
 	if r%2 == 1 {
 		slices.Reverse(out)
 	}
@@ -127,6 +177,9 @@ func printRatio(n int, on, off []result) {
 // tlsMode is one -tls mode.
 type tlsMode struct {
 	name     string
+	control  string // "new" or "base"
+	repeat   int
+	compared bool // a baseline runs too: lines say which control plane they measured
 	pki      *harness.PKI
 	perAgent bool
 	err      error
@@ -187,6 +240,10 @@ func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int
 	rcmd0 := redisCommands(ctx, rds)
 	me0 := harness.SelfCPUTime()
 	mb0, _ := harness.MachineCPU()
+	stopPerf, err := startPerf(cp.PID(), fmt.Sprintf("%s-%s-%d-%s-%d", perfOut, m.control, n, m.name, m.repeat))
+	if err != nil {
+		return result{}, err
+	}
 	start := time.Now()
 	var lastRev int64
 	var lastCommit time.Time
@@ -223,6 +280,7 @@ func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int
 		}
 	}
 	elapsed := time.Since(start)
+	stopPerf()
 	cpu1, _ := harness.CPUTime(cp.PID())
 	rcpu1, _ := harness.CPUTime(rds.PID())
 	rcmd1 := redisCommands(ctx, rds)
@@ -261,23 +319,27 @@ func scenario(ctx context.Context, bin string, rds *harness.Redis, n, writes int
 	if m.perAgent {
 		conns = n
 	}
-	fmt.Printf("bench=propagation tls=%s agents=%d writes=%d conns=%d connect_s=%.2f initial_all_s=%.2f "+
+	label := ""
+	if m.compared {
+		label = " control=" + m.control
+	}
+	cpuMs := float64(cpu1-cpu0) / float64(time.Millisecond) / float64(max(done, 1))
+	fmt.Printf("bench=propagation%s tls=%s agents=%d writes=%d conns=%d connect_s=%.2f initial_all_s=%.2f "+
 		"commit_to_all_acked_p50_ms=%s commit_to_all_acked_p99_ms=%s commit_to_all_acked_max_ms=%s "+
 		"call_start_to_all_p50_ms=%s call_start_to_all_p99_ms=%s "+
 		"per_agent_p50_ms=%s per_agent_p99_ms=%s create_call_p50_ms=%s create_call_p99_ms=%s "+
-		"cp_cpu_ms_per_write=%.1f bench_cpu_ms_per_write=%.1f redis_cpu_ms_per_write=%.1f redis_cmds_per_write=%.0f other_cpu_ms_per_write=%.1f writes_elapsed_s=%.2f fleet_status_lag_ms=%s stream_errors=%d goal_p99_ms=%s pass=%s\n",
-		m.name, n, done, conns, connected.Seconds(), initial.Seconds(),
+		"cp_cpu_ms_per_write=%.1f cpu_us_per_agent_write=%.2f bench_cpu_ms_per_write=%.1f redis_cpu_ms_per_write=%.1f redis_cmds_per_write=%.0f other_cpu_ms_per_write=%.1f writes_elapsed_s=%.2f fleet_status_lag_ms=%s stream_errors=%d goal_p99_ms=%s pass=%s\n",
+		label, m.name, n, done, conns, connected.Seconds(), initial.Seconds(),
 		harness.Ms(commitToAll.Quantile(0.5)), harness.Ms(commitToAll.Quantile(0.99)), harness.Ms(commitToAll.Max()),
 		harness.Ms(callToAll.Quantile(0.5)), harness.Ms(callToAll.Quantile(0.99)),
 		harness.Ms(perAgent.Quantile(0.5)), harness.Ms(perAgent.Quantile(0.99)),
 		harness.Ms(call.Quantile(0.5)), harness.Ms(call.Quantile(0.99)),
-		float64(cpu1-cpu0)/float64(time.Millisecond)/float64(max(done, 1)),
+		cpuMs, cpuMs*1000/float64(n),
 		float64(me1-me0)/float64(time.Millisecond)/float64(max(done, 1)),
 		float64(rcpu1-rcpu0)/float64(time.Millisecond)/float64(max(done, 1)), float64(rcmd1-rcmd0)/float64(max(done, 1)),
 		float64(max(0, other))/float64(time.Millisecond)/float64(max(done, 1)), elapsed.Seconds(),
 		statusLag, fleet.Failed(), goalStr, pass)
-	return result{p50: commitToAll.Quantile(0.5), p99: commitToAll.Quantile(0.99),
-		cpu: float64(cpu1-cpu0) / float64(time.Millisecond) / float64(max(done, 1))}, nil
+	return result{p50: commitToAll.Quantile(0.5), p99: commitToAll.Quantile(0.99), cpu: cpuMs}, nil
 }
 
 // redisCommands is how many commands the benchmark's redis-server has processed (0 on error).
@@ -293,4 +355,20 @@ func redisCommands(ctx context.Context, rds *harness.Redis) int64 {
 		}
 	}
 	return 0
+}
+
+// startPerf starts perf record -g on pid into out, when -perf is set; the returned func stops
+// it (SIGINT, so perf writes its file) and waits.
+func startPerf(pid int, out string) (func(), error) {
+	if perfOut == "" {
+		return func() {}, nil
+	}
+	cmd := exec.Command("perf", "record", "-g", "-q", "-o", out, "-p", strconv.Itoa(pid))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting perf: %w", err)
+	}
+	time.Sleep(200 * time.Millisecond) // perf attaches
+	fmt.Fprintf(os.Stderr, "# perf recording control plane pid=%d into %s\n", pid, out)
+	return func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }, nil
 }

@@ -1,6 +1,7 @@
 // Command soak drives maximum load through a real agent with request tracing on, for
 // minutes, and watches what telemetry costs: every -sample it prints the telemetry Redis's
-// used_memory, the retained request records and the bytes each costs, the agent's and the
+// used_memory, the retained request records (estimated: the stream length times the records
+// per entry of its oldest and newest entries) and the bytes each costs, the agent's and the
 // control plane's RSS, whether GetTrace finds a recent and an older-but-retained request,
 // how long those lookups took, and whether GetMetrics counts a probe host exactly.
 //

@@ -9,11 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/edgeplane/edgeplane/bench/internal/harness"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/keyspace"
+	"github.com/edgeplane/edgeplane/internal/requestlog"
 )
 
 // sample is one row of the table.
@@ -62,6 +64,28 @@ type sampler struct {
 	probeCli *http.Client
 }
 
+// retained estimates the request records stream holds: agents publish them many to an
+// entry, so its length times the records per entry of its oldest and newest 25 entries.
+func retained(ctx context.Context, c redis.UniversalClient, stream string) (int64, error) {
+	n, err := c.XLen(ctx, stream).Result()
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	oldest, err := c.XRangeN(ctx, stream, "-", "+", 25).Result()
+	if err != nil {
+		return 0, err
+	}
+	newest, err := c.XRevRangeN(ctx, stream, "+", "-", 25).Result()
+	if err != nil {
+		return 0, err
+	}
+	var recs int64
+	for _, m := range append(oldest, newest...) {
+		requestlog.Each(m.Values, func(int, *requestlog.Record, error) bool { recs++; return true })
+	}
+	return n * recs / int64(len(oldest)+len(newest)), nil
+}
+
 func (s *sampler) take(ctx context.Context) (sample, error) {
 	now := time.Now()
 	sm := sample{at: now.Sub(s.start).Round(time.Second)}
@@ -72,7 +96,7 @@ func (s *sampler) take(ctx context.Context) (sample, error) {
 	if sm.used, err = usedMemory(ctx, s.r); err != nil {
 		return sm, err
 	}
-	if sm.records, err = s.r.tel.Client.XLen(ctx, keyspace.DefaultRequestStream).Result(); err != nil {
+	if sm.records, err = retained(ctx, s.r.tel.Client, keyspace.DefaultRequestStream); err != nil {
 		return sm, err
 	}
 	if sm.records > 0 {

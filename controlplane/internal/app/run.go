@@ -21,6 +21,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopBg()
 	done := make(chan struct{})
 	g.Go(func() error { return a.state.Run(bg) })
+	g.Go(func() error { return a.store.RunDurable(bg, a.tail, a.log.With("component", "durable")) })
 	g.Go(func() error { return a.pub.Run(bg) })
 	a.runConsumers(bg, g)
 	g.Go(func() error { return a.fanout.Run(bg) })

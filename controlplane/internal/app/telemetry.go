@@ -101,6 +101,11 @@ func (a *App) agentTelemetry() *edgeplanev1.TelemetrySettings {
 		RequestStream: a.keys().Streams().Requests, MaxLen: a.streamMaxLen(a.keys().Streams().Requests)}
 }
 
+// requestLinger is how long the request stream's consumers gather blocks between reads
+// (streams.Config.Linger): a read, a script call and an acknowledgement per 100 ms under
+// load, not one per block an agent flushes.
+const requestLinger = 100 * time.Millisecond
+
 // buildTelemetry makes the request-metrics consumer, the trimmer and the alert manager, and
 // registers TelemetryService.
 func (a *App) buildTelemetry() {
@@ -109,7 +114,7 @@ func (a *App) buildTelemetry() {
 	a.metrics = metrics.New(metrics.Config{Client: a.tel.rdb, Index: index})
 	a.consumers = append(a.consumers, streams.New(streams.Config{
 		Client: a.tel.tail, Stream: names.Requests, Group: keyspace.GroupMetrics, Name: a.cfg.ReplicaID,
-		Handler: a.metrics, Logger: a.log.With("component", "metrics"),
+		Handler: a.metrics, Logger: a.log.With("component", "metrics"), Linger: requestLinger,
 	}))
 	limits := a.streamLimits()
 	search := &telemetry.SearchIndex{Client: a.tel.rdb, Index: index}
@@ -118,7 +123,7 @@ func (a *App) buildTelemetry() {
 	}
 	a.consumers = append(a.consumers, streams.New(streams.Config{
 		Client: a.tel.tail, Stream: names.Requests, Group: keyspace.GroupSearch, Name: a.cfg.ReplicaID,
-		Handler: search, Logger: a.log.With("component", "search"),
+		Handler: search, Logger: a.log.With("component", "search"), Linger: requestLinger,
 	}))
 	a.trimmer = &telemetry.Trimmer{Client: a.tel.rdb, Streams: names.All(), Indexed: names.Indexed(), Index: index,
 		MaxRecords: a.maxRecords(), Limits: limits, Searched: []string{names.Requests}, Search: search.Index,

@@ -89,10 +89,44 @@ func New(cfg Config) *Fanout {
 	return &Fanout{cfg: cfg, log: log, rec: newRecorder(cfg.Store, log), sessions: map[string]*session{}}
 }
 
-// Run writes session statuses to the store and refreshes heartbeats until ctx ends.
+// Run tells sessions about changes, writes session statuses to the store and refreshes
+// heartbeats until ctx ends. Sessions send no change while it is not running.
 func (f *Fanout) Run(ctx context.Context) error {
-	go f.heartbeat(ctx)
-	return f.rec.run(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); f.heartbeat(ctx) }()
+	go func() { defer wg.Done(); f.broadcast(ctx) }()
+	err := f.rec.run(ctx)
+	wg.Wait()
+	return err
+}
+
+// broadcast hands every change of the state to every session. One goroutine walks the
+// sessions and sends each idle agent its small update itself (sendDirect); it wakes a
+// session's loop only for what could block (a large update, the spacing, a session busy
+// sending). So a change costs no session a select over a channel the whole fleet shares.
+func (f *Fanout) broadcast(ctx context.Context) {
+	var all []*session
+	for {
+		changed, _, _ := f.cfg.State.Watch()
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+		f.mu.Lock()
+		all = all[:0]
+		for _, s := range f.sessions {
+			all = append(all, s)
+		}
+		f.mu.Unlock()
+		for _, s := range all {
+			if !f.sendDirect(s) {
+				s.kickSelf()
+			}
+		}
+		clear(all) // keep no closed session alive until the next change
+	}
 }
 
 // Connected returns the number of agents connected to this replica.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
@@ -12,106 +13,196 @@ import (
 	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
-// loop sends updates and handles answers. applied is the revision the agent serves; it is
-// valid in agentEpoch, the state's epoch when the agent got it (see state.Update). rejected
-// is a revision the agent NACKed before this stream, not to be sent again.
-func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, stream Stream,
-	msgs <-chan *edgeplanev1.AgentMessage, errc <-chan error) error {
+// delivery is what a session sent its agent and what the agent answered.
+//
+// Hot: per agent and per change, the session's goroutine wakes once (a kick: the change, the
+// spacing timer, or an answer while a change is due) and sends once; the answer is handled
+// on the goroutine that received it, which wakes the session only if a change is due.
+type delivery struct {
+	mu sync.Mutex // guards the fields below
+	// applied is the revision the agent serves; it is valid in agentEpoch, the state's epoch
+	// when the agent got it (see state.Update).
+	applied, agentEpoch int64
+	// attempted is the last revision sent (in attemptedEpoch), never sent again.
+	attempted, attemptedEpoch int64
+	inflight                  int64 // revision sent and not yet answered, while waiting
+	waiting                   bool  // an update is in flight (its revision may be 0: an empty store's snapshot)
+	holding                   bool  // a timer kicks the session once the spacing has passed
+	lastSend                  time.Time
+}
+
+// dueLocked reports whether the state at rev, epoch has something not yet attempted.
+func (d *delivery) dueLocked(rev, epoch int64) bool {
+	return !d.waiting && !d.holding && (rev > d.attempted || epoch != d.attemptedEpoch)
+}
+
+// loop sends updates until the session fails or ctx ends; the session's receiver handles the
+// answers (see handle). rejected is a revision the agent NACKed before this stream, not to
+// be sent again.
+func (f *Fanout) loop(ctx context.Context, s *session, applied, rejected int64, stream Stream) error {
 	if err := f.sendSettings(ctx, s, stream); err != nil {
 		return err
 	}
-	_, rev, agentEpoch := f.cfg.State.Watch()
-	var inflight int64                               // revision sent and not yet answered, while waiting
-	waiting := false                                 // an update is in flight (its revision may be 0: an empty store's snapshot)
-	attempted, attemptedEpoch := applied, agentEpoch // last revision sent, never sent again
+	_, rev, epoch := f.cfg.State.Watch()
+	d := &s.d
+	d.mu.Lock()
+	d.applied, d.agentEpoch = applied, epoch
+	d.attempted, d.attemptedEpoch = applied, epoch
 	if applied > rev {
-		attempted = -1 // the agent is ahead of the store (a wiped Redis): send a snapshot
+		d.attempted = -1 // the agent is ahead of the store (a wiped Redis): send a snapshot
 	} else if rejected <= rev {
-		attempted = max(attempted, rejected)
+		d.attempted = max(d.attempted, rejected)
 	}
-	var lastSend time.Time
+	var settings *edgeplanev1.ConfigUpdate
 	if u := f.cfg.State.Settings(); u != nil && applied == rev && u.GetRevision() == rev {
 		// The agent is current, but still needs the telemetry settings.
-		if err := f.send(stream, u); err != nil {
+		settings, d.inflight, d.waiting = u, rev, true
+	}
+	d.mu.Unlock()
+	if settings != nil {
+		if err := s.send(f, stream, settings); err != nil {
 			return fmt.Errorf("sending settings: %w", err)
 		}
-		inflight, waiting = rev, true
 	}
-	var hold <-chan time.Time // set while waiting out the spacing between updates
-	renewed := false          // the agent renewed its certificate on this stream
-	for {
-		changed, rev, epoch := f.cfg.State.Watch()
-		due := !waiting && (rev > attempted || epoch != attemptedEpoch)
-		if due && hold == nil {
-			if wait := f.spacing() - clock.Since(lastSend); wait > 0 {
-				hold = time.After(wait) // changes arriving meanwhile join this update
-				due = false
-			}
-		}
-		if due && hold == nil {
-			attempted, attemptedEpoch, lastSend = rev, epoch, clock.Now()
-			if u := f.cfg.State.Update(applied, agentEpoch); u != nil {
-				err := f.send(stream, u)
-				if errors.Is(err, errLargeDelta) {
-					u = f.cfg.State.Update(-1, agentEpoch) // no agent serves -1: a snapshot, in chunks
-					err = f.send(stream, u)
-				}
-				if err != nil {
-					return fmt.Errorf("sending revision %d: %w", u.GetRevision(), err)
-				}
-				inflight, attempted, waiting = u.GetRevision(), u.GetRevision(), true
-			}
-		}
-		if waiting || hold != nil {
-			changed = nil // re-checked after the answer or the hold; saves a wake-up per change
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-errc:
+	stop := context.AfterFunc(ctx, s.kickSelf)
+	defer stop()
+	s.sendMu.Lock()
+	s.stream, s.ready = stream, true // the broadcaster may send now
+	s.sendMu.Unlock()
+	s.kickSelf()
+	for range s.kick {
+		if err := s.failure(); err != nil {
 			return err
-		case <-changed:
-		case <-hold:
-			hold = nil
-		case m := <-msgs:
-			if r := m.GetRenew(); r != nil {
-				if renewed {
-					return fmt.Errorf("%w: one certificate renewal per stream", model.ErrDenied)
-				}
-				if err := f.renew(ctx, s, r, stream); err != nil {
-					return err
-				}
-				renewed = true
-				continue
-			}
-			if r := m.GetTargetHealth(); r != nil {
-				if err := f.targetHealth(ctx, s, r); err != nil {
-					return err
-				}
-				continue
-			}
-			if m.GetAck() == nil && m.GetNack() == nil {
-				return fmt.Errorf("agent sent %T after Hello", m.GetKind())
-			}
-			if r, ok := f.answer(ctx, s, m, inflight); ok {
-				applied, agentEpoch = r, attemptedEpoch
-			}
-			waiting = false
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := f.pump(s, stream); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
-// send sends u: one message, or every chunk of a large snapshot back to back (the agent
-// answers once, for the whole snapshot).
-func (f *Fanout) send(stream Stream, u *edgeplanev1.ConfigUpdate) error {
-	msgs, err := f.encode(u)
-	if err != nil {
-		return err
+// pump sends the agent what moves it to the current revision, unless an update is in flight,
+// the spacing holds it back (a timer then kicks the session), or nothing is due.
+func (f *Fanout) pump(s *session, stream Stream) error {
+	_, rev, epoch := f.cfg.State.Watch()
+	d := &s.d
+	d.mu.Lock()
+	if !d.dueLocked(rev, epoch) {
+		d.mu.Unlock()
+		return nil
 	}
-	for _, m := range msgs {
-		if err := stream.SendMsg(m); err != nil {
-			return err
+	if wait := f.spacing() - clock.Since(d.lastSend); wait > 0 {
+		d.holding = true // changes arriving meanwhile join this update
+		d.mu.Unlock()
+		time.AfterFunc(wait, func() {
+			d.mu.Lock()
+			d.holding = false
+			d.mu.Unlock()
+			s.kickSelf()
+		})
+		return nil
+	}
+	d.attempted, d.attemptedEpoch, d.lastSend = rev, epoch, clock.Now()
+	u := f.cfg.State.Update(d.applied, d.agentEpoch)
+	if u == nil {
+		d.mu.Unlock()
+		return nil
+	}
+	d.inflight, d.attempted, d.waiting = u.GetRevision(), u.GetRevision(), true
+	agentEpoch := d.agentEpoch
+	d.mu.Unlock()
+	err := s.send(f, stream, u)
+	if errors.Is(err, errLargeDelta) {
+		u = f.cfg.State.Update(-1, agentEpoch) // no agent serves -1: a snapshot, in chunks
+		d.mu.Lock()
+		d.inflight, d.attempted = u.GetRevision(), u.GetRevision()
+		d.mu.Unlock()
+		err = s.send(f, stream, u)
+	}
+	if err != nil {
+		return fmt.Errorf("sending revision %d: %w", u.GetRevision(), err)
+	}
+	return nil
+}
+
+// directMax bounds an update the broadcaster sends itself. One message this small, to an
+// agent with nothing else in flight, fits the stream's write quota (64 KiB in grpc-go) and
+// its flow-control window, so the send cannot wait on a slow agent.
+const directMax = 16 << 10
+
+// sendDirect sends s its due update from the broadcaster's goroutine, sparing the session's
+// loop a wake-up, when that cannot block: the loop is running, nothing else is sending to s,
+// no spacing holds it back and the update is one small message. It reports whether s is
+// handled; if not, the caller kicks the session's loop. Hot: once per agent per change.
+func (f *Fanout) sendDirect(s *session) bool {
+	if !s.sendMu.TryLock() {
+		return false
+	}
+	defer s.sendMu.Unlock()
+	if !s.ready {
+		return false
+	}
+	_, rev, epoch := f.cfg.State.Watch()
+	d := &s.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.dueLocked(rev, epoch) {
+		return true // in flight or held: the answer or the timer kicks the loop
+	}
+	if clock.Since(d.lastSend) < f.spacing() {
+		return false
+	}
+	u := f.cfg.State.Update(d.applied, d.agentEpoch)
+	if u == nil {
+		d.attempted, d.attemptedEpoch, d.lastSend = rev, epoch, clock.Now()
+		return true
+	}
+	msgs, err := f.encode(u)
+	if err != nil || len(msgs) != 1 || len(msgs[0].b) > directMax {
+		return false
+	}
+	d.attempted, d.attemptedEpoch, d.lastSend = u.GetRevision(), epoch, clock.Now()
+	d.inflight, d.waiting = u.GetRevision(), true
+	if err := s.stream.SendMsg(msgs[0]); err != nil {
+		s.fail(fmt.Errorf("sending revision %d: %w", u.GetRevision(), err))
+	}
+	return true
+}
+
+// handle handles one message of the agent after its Hello, on the session's receiving
+// goroutine. renewed says whether the agent already renewed its certificate on this stream.
+func (f *Fanout) handle(ctx context.Context, s *session, m *edgeplanev1.AgentMessage, stream Stream, renewed *bool) error {
+	if r := m.GetRenew(); r != nil {
+		if *renewed {
+			return fmt.Errorf("%w: one certificate renewal per stream", model.ErrDenied)
 		}
+		*renewed = true
+		return f.renew(ctx, s, r, stream)
+	}
+	if r := m.GetTargetHealth(); r != nil {
+		return f.targetHealth(ctx, s, r)
+	}
+	if m.GetAck() == nil && m.GetNack() == nil {
+		return fmt.Errorf("agent sent %T after Hello", m.GetKind())
+	}
+	d := &s.d
+	d.mu.Lock()
+	inflight := d.inflight
+	d.mu.Unlock()
+	r, ok := f.answer(ctx, s, m, inflight)
+	_, rev, epoch := f.cfg.State.Watch()
+	d.mu.Lock()
+	if ok {
+		d.applied, d.agentEpoch = r, d.attemptedEpoch
+	}
+	d.waiting = false
+	due := d.dueLocked(rev, epoch)
+	d.mu.Unlock()
+	if due {
+		s.kickSelf() // a change came while the agent was applying
 	}
 	return nil
 }
@@ -152,7 +243,7 @@ func (f *Fanout) sendSettings(ctx context.Context, s *session, stream Stream) er
 	if set == nil {
 		return nil
 	}
-	if err := stream.Send(&edgeplanev1.ControlMessage{Kind: &edgeplanev1.ControlMessage_Settings{Settings: set}}); err != nil {
+	if err := s.sendMessage(stream, &edgeplanev1.ControlMessage{Kind: &edgeplanev1.ControlMessage_Settings{Settings: set}}); err != nil {
 		return fmt.Errorf("sending agent settings: %w", err)
 	}
 	return nil
@@ -172,6 +263,6 @@ func (f *Fanout) renew(ctx context.Context, s *session, r *edgeplanev1.RenewCert
 		return fmt.Errorf("renewing the certificate of %q: %w", s.node, err)
 	}
 	f.log.InfoContext(ctx, "agent certificate renewed", "node_id", s.node)
-	return stream.Send(&edgeplanev1.ControlMessage{Kind: &edgeplanev1.ControlMessage_Certificate{
+	return s.sendMessage(stream, &edgeplanev1.ControlMessage{Kind: &edgeplanev1.ControlMessage_Certificate{
 		Certificate: &edgeplanev1.IssuedCertificate{CertificatePem: certPEM, CaPem: caPEM}}})
 }

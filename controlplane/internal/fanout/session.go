@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
@@ -28,14 +28,80 @@ type session struct {
 
 	mu     sync.Mutex // guards status
 	status *edgeplanev1.Agent
+
+	d      delivery
+	kick   chan struct{} // wakes the session's loop; capacity 1
+	err    atomic.Pointer[error]
+	sendMu sync.Mutex // serialises sends on the stream (updates, settings, certificates); guards stream, ready
+	stream Stream     // set when the loop starts
+	ready  bool       // the broadcaster may send on stream (sendDirect): the loop runs
+	// procMu is held while the receiver handles a message; ended (set under it when the
+	// session closes) stops the receiver from handling more.
+	procMu sync.Mutex
+	ended  bool
 }
 
-// snapshot returns a copy of the status, seen now.
+// kickSelf wakes the session's loop, unless a wake-up is already pending. It never blocks.
+func (s *session) kickSelf() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// fail ends the session with err (the first one wins).
+func (s *session) fail(err error) {
+	s.err.CompareAndSwap(nil, &err)
+	s.kickSelf()
+}
+
+// failure is the error the session failed with, nil while it runs.
+func (s *session) failure() error {
+	if p := s.err.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// send sends u: one message, or every chunk of a large snapshot back to back (the agent
+// answers once, for the whole snapshot).
+func (s *session) send(f *Fanout, stream Stream, u *edgeplanev1.ConfigUpdate) error {
+	msgs, err := f.encode(u)
+	if err != nil {
+		return err
+	}
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	for _, m := range msgs {
+		if err := stream.SendMsg(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendMessage sends one message that is not a shared update.
+func (s *session) sendMessage(stream Stream, m *edgeplanev1.ControlMessage) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	return stream.Send(m)
+}
+
+// snapshot returns a copy of the status, seen now. Hot: once per flush per changed agent.
+// The copy is shallow: nested values (labels, timestamps, target health) are only ever
+// replaced in the status, never changed in place, so sharing them is safe.
 func (s *session) snapshot() *edgeplanev1.Agent {
+	now := timestamppb.New(clock.Now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.status.LastSeen = timestamppb.New(clock.Now())
-	return proto.CloneOf(s.status)
+	st := s.status
+	st.LastSeen = now
+	return &edgeplanev1.Agent{
+		NodeId: st.NodeId, Labels: st.Labels, Version: st.Version, Connected: st.Connected,
+		AppliedRevision: st.AppliedRevision, LastError: st.LastError, RejectedRevision: st.RejectedRevision,
+		LastSeen: now, Replica: st.Replica, ConfigHash: st.ConfigHash, ConnectTime: st.ConnectTime,
+		TargetHealth: st.TargetHealth,
+	}
 }
 
 // edit changes the status under the lock. Hot: called for every ack of every agent.
@@ -66,7 +132,7 @@ func (f *Fanout) Serve(ctx context.Context, stream Stream) error { return f.Serv
 func (f *Fanout) ServeAs(ctx context.Context, stream Stream, id *Identity) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	msgs, errc := receive(ctx, stream)
+	msgs, errc, handler := receive(ctx, stream)
 	hello, err := f.awaitHello(ctx, msgs, errc)
 	if err == nil {
 		err = checkHello(hello, id)
@@ -91,7 +157,23 @@ func (f *Fanout) ServeAs(ctx context.Context, stream Stream, id *Identity) error
 	f.log.InfoContext(ctx, "agent connected", "node_id", s.node, "revision", hello.GetRevision(), "version", hello.GetVersion())
 	f.cfg.Events.Emit(ctx, &event.AgentConnected{NodeID: s.node, Replica: f.cfg.ReplicaID,
 		Revision: hello.GetRevision(), Version: hello.GetVersion()})
-	err = f.loop(ctx, s, hello.GetRevision(), s.status.GetRejectedRevision(), stream, msgs, errc)
+	renewed := false
+	handler <- func(m *edgeplanev1.AgentMessage, err error) bool {
+		s.procMu.Lock()
+		defer s.procMu.Unlock()
+		if s.ended {
+			return false
+		}
+		if err == nil {
+			err = f.handle(ctx, s, m, stream, &renewed)
+		}
+		if err != nil {
+			s.fail(err)
+			return false
+		}
+		return true
+	}
+	err = f.loop(ctx, s, hello.GetRevision(), s.status.GetRejectedRevision(), stream)
 	f.log.InfoContext(ctx, "agent disconnected", "node_id", s.node, "reason", err)
 	f.cfg.Events.Emit(ctx, &event.AgentDisconnected{NodeID: s.node, Replica: f.cfg.ReplicaID, Reason: errText(err)})
 	if cause := context.Cause(ctx); errors.Is(cause, model.ErrDenied) {
@@ -145,6 +227,7 @@ func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, id *Identit
 		token:  f.cfg.ReplicaID + "/" + hex.EncodeToString(b[:]),
 		id:     id,
 		cancel: cancel,
+		kick:   make(chan struct{}, 1),
 		status: &edgeplanev1.Agent{
 			NodeId: h.GetNodeId(), Labels: h.GetLabels(), Version: h.GetVersion(), Connected: true,
 			AppliedRevision: h.GetRevision(), ConfigHash: h.GetConfigHash(), LastSeen: now,
@@ -160,29 +243,49 @@ func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, id *Identit
 }
 
 func (f *Fanout) close(s *session) {
+	s.procMu.Lock()
+	s.ended = true
+	s.procMu.Unlock()
+	s.sendMu.Lock()
+	s.ready = false // nothing is sent once the handler returns
+	s.sendMu.Unlock()
 	f.unregister(s)
 	s.edit(func(a *edgeplanev1.Agent) { a.Connected, a.TargetHealth = false, nil }) // its view of targets ends with it
 	f.rec.release(s)
 }
 
-// receive turns stream.Recv into channels, owned by the caller's ctx.
-func receive(ctx context.Context, stream Stream) (<-chan *edgeplanev1.AgentMessage, <-chan error) {
+// receive reads the stream on its own goroutine, owned by the caller's ctx. The first message
+// (the Hello) or error arrives on the channels; every later one is handed, with its error, to
+// the handler the caller sends once the session is open, on the receiving goroutine itself
+// (no hand-off per message). The handler returns false to stop reading.
+func receive(ctx context.Context, stream Stream) (<-chan *edgeplanev1.AgentMessage, <-chan error, chan<- func(*edgeplanev1.AgentMessage, error) bool) {
 	msgs, errc := make(chan *edgeplanev1.AgentMessage), make(chan error, 1)
+	handler := make(chan func(*edgeplanev1.AgentMessage, error) bool, 1)
 	go func() {
+		m, err := stream.Recv()
+		if err != nil {
+			errc <- err
+			return
+		}
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+			return
+		}
+		var h func(*edgeplanev1.AgentMessage, error) bool
+		select {
+		case h = <-handler:
+		case <-ctx.Done():
+			return
+		}
 		for {
 			m, err := stream.Recv()
-			if err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
+			if !h(m, err) || err != nil {
 				return
 			}
 		}
 	}()
-	return msgs, errc
+	return msgs, errc, handler
 }
 
 // errText is err's message, "" for nil.

@@ -233,3 +233,107 @@ func TestProcessor_PartlyCountedBatchAddsOnlyTheRest(t *testing.T) {
 		t.Errorf("percentiles: got p50 %s p99 %s, want ~1ms and ~300ms", s.P50, s.P99)
 	}
 }
+
+// publishBlocks writes n blocks (as agents publish), each with 3 records of a.test (200,
+// 1ms), 2 of b.test (503, 300ms) and one record that does not parse (skipped).
+func publishBlocks(t *testing.T, rdb redis.UniversalClient, n int) {
+	t.Helper()
+	var recs []requestlog.Record
+	for i := range 5 {
+		r := requestlog.Record{Host: "a.test", Method: "GET", Path: "/", Status: 200, Duration: time.Millisecond, BytesIn: 1, BytesOut: 10, Route: "web"}
+		if i >= 3 {
+			r.Host, r.Status, r.Duration = "b.test", 503, 300*time.Millisecond
+		}
+		recs = append(recs, r)
+	}
+	block := string(requestlog.AppendBlock(nil, recs)) + "\n1\tbroken"
+	for range n {
+		if err := rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{requestlog.BlockField, block}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Blocks of records of several series are counted exactly once per record, also when a
+// consumer presumed dead counted some blocks of a batch already.
+func TestProcessor_BlocksAreCountedOncePerRecordUnderRedelivery(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	p := metrics.New(metrics.Config{Client: rdb})
+	start := time.Now()
+	publishBlocks(t, rdb, 6)
+	if err := rdb.XGroupCreate(t.Context(), stream, "g", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := rdb.XReadGroup(t.Context(), &redis.XReadGroupArgs{Group: "g", Consumer: "slow", Streams: []string{stream, ">"}, Count: 100}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	claimed, _, err := rdb.XAutoClaim(t.Context(), &redis.XAutoClaimArgs{Stream: stream, Group: "g", Consumer: "fast", Start: "0", Count: 100}).Result()
+	if err != nil || len(claimed) != 6 {
+		t.Fatalf("claim: got %d %v", len(claimed), err)
+	}
+	for _, batch := range [][]redis.XMessage{claimed[1:4], res[0].Messages} {
+		if dead, err := p.Handle(t.Context(), stream, "g", batch); err != nil || len(dead) != 0 {
+			t.Fatalf("Handle: got dead %v, %v; want none", dead, err)
+		}
+	}
+	for host, want := range map[string]struct {
+		requests, class int64
+		p99             time.Duration
+	}{"a.test": {18, 18, time.Millisecond}, "b.test": {12, 12, 300 * time.Millisecond}} {
+		got, _ := p.Query(t.Context(), stream, host, start.Add(-time.Minute), time.Now().Add(time.Minute))
+		if len(got) != 1 {
+			t.Fatalf("%s: got %+v, want one series", host, got)
+		}
+		s := got[0]
+		class := s.StatusClasses["2xx"] + s.StatusClasses["5xx"]
+		if s.Requests != want.requests || class != want.class || s.BytesIn != want.requests || s.P99 < want.p99 || s.P99 > want.p99*11/10 {
+			t.Errorf("%s: got %d requests, classes %v, bytes in %d, p99 %s; want %d, %d, %d, ~%s",
+				host, s.Requests, s.StatusClasses, s.BytesIn, s.P99, want.requests, want.class, want.requests, want.p99)
+		}
+	}
+	if n, _ := rdb.XPending(t.Context(), stream, "g").Result(); n.Count != 0 {
+		t.Errorf("pending: got %d, want every block acknowledged", n.Count)
+	}
+}
+
+// BenchmarkProcessor_Blocks: records as agents publish them, 100 to an entry; ns/op and
+// allocs/op are per record, the consumer's side (Handle) only.
+func BenchmarkProcessor_Blocks(b *testing.B) {
+	srv := redistest.New(b)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	p := metrics.New(metrics.Config{Client: rdb})
+	ctx := context.Background()
+	_ = rdb.XGroupCreateMkStream(ctx, stream, "g", "$").Err()
+	recs := make([]requestlog.Record, 100)
+	for i := range recs {
+		recs[i] = requestlog.Record{TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7", Node: "edge-1",
+			Host: "a.test", Method: "GET", Path: "/", Status: 200 + i%2*300, Duration: time.Duration(i) * time.Millisecond,
+			Client: "127.0.0.1:5000", Route: "web", Upstream: "http://127.0.0.1:9000", Revision: 1}
+	}
+	block := string(requestlog.AppendBlock(nil, recs))
+	const entries = 20
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += entries * len(recs) {
+		b.StopTimer()
+		pipe := rdb.Pipeline()
+		for range entries {
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{requestlog.BlockField, block}})
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+		res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{stream, ">"}, Count: entries}).Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := p.Handle(ctx, stream, "g", res[0].Messages); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 // Package metrics turns the agents' request records into per-window, per-host, per-route
 // counters and latency histograms kept in Redis, so any replica can answer GetMetrics.
 //
+// Agents publish records many to an entry (requestlog.BlockField); per-record work happens
+// here in Go, Redis sees one XACK per entry and one HINCRBY per counter and series a batch.
 // Counting is exact under redelivery: one Lua call per batch acknowledges each entry (XACK)
 // and adds its counts only if that XACK acknowledged it. An entry processed twice (a
 // consumer that was presumed dead and whose work was claimed) is counted once.
@@ -8,9 +10,8 @@ package metrics
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,9 +38,10 @@ type Config struct {
 	MaxSeries int
 }
 
-// Indexer adds to pipe the commands that index stream's entries ids[i] under traceIDs[i].
+// Indexer adds to pipe the commands that index stream's records refs[i] under traceIDs[i]
+// (32 hex digits).
 type Indexer interface {
-	Add(ctx context.Context, pipe redis.Pipeliner, stream string, traceIDs, ids []string)
+	AddRefs(ctx context.Context, pipe redis.Pipeliner, stream string, traceIDs []string, refs []requestlog.Ref)
 }
 
 // Processor aggregates request records; it is a streams.Handler.
@@ -66,23 +68,32 @@ func New(cfg Config) *Processor {
 // aggregateScript counts a batch of request records. KEYS[1] is the stream; then, per
 // series of the batch, 3 keys: the window's index (keyspace.MetricsIndex), the series'
 // counters and the window's overflow series' counters (keyspace.MetricsSeries). ARGV:
-// group, retention seconds, max series, series count n, then per series its name and its
-// overflow name, then per series (in the same order) what Go summed: entry count e, field
-// count f, f pairs of counter field and sum, and e pairs of entry id and that entry's own
-// counts ("class bucket bytes_in bytes_out duration_us"). Each entry is acknowledged
-// (XACK); the rare one that was already acknowledged (a consumer presumed dead had its work
-// claimed and counted it) has its own counts taken back out of the sums. Each series' sums
-// are then added with one HINCRBY per field. A window's index holds at most maxSeries
-// series: a further one counts under its overflow series ("(other)" host, same route).
-// Every key shares the stream's hash tag (one Cluster slot). Returns the ids not counted.
+// group, retention seconds, max series, series count n, entry count m, then per series its
+// name and its overflow name, then the m entry ids, then per series (in key order) what Go
+// summed: pair count e, field count f, f pairs of counter field and sum, and e pairs of an
+// entry's number (1..m) and that entry's own counts in the series ("field n field n ...").
+// Each entry is acknowledged (XACK) once; the rare one that was already acknowledged (a
+// consumer presumed dead had its work claimed and counted it) has its own counts taken back
+// out of the sums. Each series' sums are then added with one HINCRBY per field. A window's
+// index holds at most maxSeries series: a further one counts under its overflow series
+// ("(other)" host, same route). Every key shares the stream's hash tag (one Cluster slot).
+// Returns the ids not counted.
 //
-// Per entry the script does one XACK and one comparison on two arguments: summing in Go
-// is what makes a batch cheap for Redis (Lua string and table work per entry, with nine
-// arguments each, was most of its cost).
+// Per entry (a block of up to requestlog.MaxBlockRecords records) the script does one XACK
+// and one table lookup per series it touches: summing in Go is what makes a batch cheap.
 var aggregateScript = redis.NewScript(`
-local group, ttl, maxSeries, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local skipped = {}
-local i = 5 + 2 * n
+local group, ttl, maxSeries, n, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local skipped, acked = {}, {}
+local base = 6 + 2 * n
+for j = 0, m - 1 do
+  local id = ARGV[base + j]
+  if redis.call('XACK', KEYS[1], group, id) == 1 then
+    acked[j + 1] = true
+  else
+    skipped[#skipped + 1] = id
+  end
+end
+local i = base + m
 for g = 1, n do
   local e, nf = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
   i = i + 2
@@ -91,27 +102,21 @@ for g = 1, n do
     f[ARGV[i + 2 * j]] = tonumber(ARGV[i + 2 * j + 1])
   end
   i = i + 2 * nf
-  local acked = 0
+  local live = 0
   for j = 0, e - 1 do
-    local id = ARGV[i + 2 * j]
-    if redis.call('XACK', KEYS[1], group, id) == 1 then
-      acked = acked + 1
+    if acked[tonumber(ARGV[i + 2 * j])] then
+      live = live + 1
     else
-      skipped[#skipped + 1] = id
-      local c, b, bin, bout, d = string.match(ARGV[i + 2 * j + 1], '^(%S+) (%S+) (%S+) (%S+) (%S+)$')
-      f['requests'] = f['requests'] - 1
-      f['s' .. c] = f['s' .. c] - 1
-      f['b' .. b] = f['b' .. b] - 1
-      f['bytes_in'] = f['bytes_in'] - tonumber(bin)
-      f['bytes_out'] = f['bytes_out'] - tonumber(bout)
-      f['duration_us'] = f['duration_us'] - tonumber(d)
+      for k, v in string.gmatch(ARGV[i + 2 * j + 1], '(%S+) (%S+)') do
+        f[k] = f[k] - tonumber(v)
+      end
     end
   end
   i = i + 2 * e
-  if acked > 0 then
-    local idx, key, series = KEYS[3 * g - 1], KEYS[3 * g], ARGV[3 + 2 * g]
+  if live > 0 then
+    local idx, key, series = KEYS[3 * g - 1], KEYS[3 * g], ARGV[4 + 2 * g]
     if redis.call('SISMEMBER', idx, series) == 0 and redis.call('SCARD', idx) >= maxSeries then
-      key, series = KEYS[3 * g + 1], ARGV[4 + 2 * g]
+      key, series = KEYS[3 * g + 1], ARGV[5 + 2 * g]
     end
     for k, v in pairs(f) do
       if v ~= 0 then
@@ -129,86 +134,181 @@ return skipped
 // overflowHost is the host a window's series beyond MaxSeries are counted under.
 const overflowHost = "(other)"
 
+// counts are a series' counters, summed in Go.
+type counts struct {
+	requests, bytesIn, bytesOut, durationUS int64
+	class                                   [10]int64
+	buckets                                 map[int]int64
+}
+
+func (c *counts) add(r *requestlog.Record) {
+	c.requests++
+	c.class[r.Status/100]++
+	if c.buckets == nil {
+		c.buckets = make(map[int]int64, 8)
+	}
+	c.buckets[bucket(r.Duration)]++
+	c.bytesIn += r.BytesIn
+	c.bytesOut += r.BytesOut
+	c.durationUS += r.Duration.Microseconds()
+}
+
+func (c *counts) addCounts(o *counts) {
+	c.requests += o.requests
+	c.bytesIn += o.bytesIn
+	c.bytesOut += o.bytesOut
+	c.durationUS += o.durationUS
+	for i, n := range o.class {
+		c.class[i] += n
+	}
+	if c.buckets == nil {
+		c.buckets = make(map[int]int64, len(o.buckets))
+	}
+	for b, n := range o.buckets {
+		c.buckets[b] += n
+	}
+}
+
+// fields calls fn for each counter field that is not zero (the Redis hash's field names).
+func (c *counts) fields(fn func(field string, n int64)) {
+	for _, f := range []struct {
+		name string
+		n    int64
+	}{{"requests", c.requests}, {"bytes_in", c.bytesIn}, {"bytes_out", c.bytesOut}, {"duration_us", c.durationUS}} {
+		if f.n != 0 {
+			fn(f.name, f.n)
+		}
+	}
+	for i, n := range c.class {
+		if n != 0 {
+			fn("s"+strconv.Itoa(i)+"xx", n)
+		}
+	}
+	for b, n := range c.buckets {
+		fn("b"+strconv.Itoa(b), n)
+	}
+}
+
+// seriesKey names a series of a batch.
+type seriesKey struct {
+	win         int64
+	host, route string
+}
+
 // batch is one script call's keys and arguments under construction.
 type batch struct {
 	stream string
 	keys   []string
-	names  []any              // per series: name, overflow name
-	order  []*series          // in key order
-	byID   map[string]*series // "window\nseries" -> its series
-	traces map[string]string  // entry id -> trace id, for the index
-	ids    []string           // parsed entries, in stream order
+	names  []any                 // per series: name, overflow name
+	order  []*series             // in key order
+	byKey  map[seriesKey]*series // its series
+	ids    []any                 // the entries counted, in stream order
+	traces []string              // trace ids of records to index
+	refs   []requestlog.Ref      // and where they are
+	last   *series               // the series of the last record (records come in runs)
+	lastK  seriesKey
 }
 
-// series is one (window, host, route) of a batch: its entries and their summed counts.
+// series is one (window, host, route) of a batch: its summed counts and each entry's own.
 type series struct {
-	sums    map[string]int64
-	entries []any // id, own counts, id, own counts, ...
+	sums    counts
+	cur     counts // the current entry's records in this series
+	curN    int    // the current entry's number; 0 for none
+	entries []any  // entry number, own counts, entry number, own counts, ...
 }
 
 // seriesOf returns (window, host, route)'s series, declaring its keys.
 func (b *batch) seriesOf(win int64, host, route string) *series {
-	name := keyspace.Series(host, route)
-	id := strconv.FormatInt(win, 10) + "\n" + name
-	if s, ok := b.byID[id]; ok {
+	k := seriesKey{win, host, route}
+	if b.last != nil && b.lastK == k {
+		return b.last
+	}
+	if s, ok := b.byKey[k]; ok {
+		b.last, b.lastK = s, k
 		return s
 	}
-	other := keyspace.Series(overflowHost, route)
+	name, other := keyspace.Series(host, route), keyspace.Series(overflowHost, route)
 	b.keys = append(b.keys, keyspace.MetricsIndex(b.stream, win),
 		keyspace.MetricsSeries(b.stream, win, name), keyspace.MetricsSeries(b.stream, win, other))
 	b.names = append(b.names, name, other)
-	s := &series{sums: make(map[string]int64, 8)}
-	b.byID[id] = s
+	s := &series{}
+	k = seriesKey{win, strings.Clone(host), strings.Clone(route)}
+	b.byKey[k] = s
 	b.order = append(b.order, s)
+	b.last, b.lastK = s, k
 	return s
 }
 
-// add sums r, entry id, into its series.
-func (s *series) add(id string, r *requestlog.Record) {
-	class, bk, us := strconv.Itoa(r.Status/100)+"xx", bucket(r.Duration), r.Duration.Microseconds()
-	s.sums["requests"]++
-	s.sums["s"+class]++
-	s.sums["b"+strconv.Itoa(bk)]++
-	s.sums["bytes_in"] += r.BytesIn
-	s.sums["bytes_out"] += r.BytesOut
-	s.sums["duration_us"] += us
-	s.entries = append(s.entries, id, fmt.Sprintf("%s %d %d %d %d", class, bk, r.BytesIn, r.BytesOut, us))
+// add counts r of entry number n.
+func (s *series) add(n int, r *requestlog.Record) {
+	if s.curN != n {
+		s.close()
+		s.curN = n
+	}
+	s.cur.add(r)
+}
+
+// close moves the current entry's counts into the sums and the entries.
+func (s *series) close() {
+	if s.curN == 0 {
+		return
+	}
+	var own []byte
+	s.cur.fields(func(f string, n int64) {
+		own = strconv.AppendInt(append(append(own, f...), ' '), n, 10)
+		own = append(own, ' ')
+	})
+	s.entries = append(s.entries, s.curN, string(own))
+	s.sums.addCounts(&s.cur)
+	s.cur, s.curN = counts{}, 0
 }
 
 // args returns the script's arguments for the batch.
 func (b *batch) args(group string, ttl int64, maxSeries int) []any {
-	args := make([]any, 0, 4+len(b.names)+2*len(b.ids)+20*len(b.order))
-	args = append(args, group, ttl, maxSeries, len(b.order))
+	args := make([]any, 0, 5+len(b.names)+len(b.ids)+30*len(b.order))
+	args = append(args, group, ttl, maxSeries, len(b.order), len(b.ids))
 	args = append(args, b.names...)
+	args = append(args, b.ids...)
 	for _, s := range b.order {
-		args = append(args, len(s.entries)/2, len(s.sums))
-		for k, v := range s.sums {
-			args = append(args, k, v)
-		}
+		s.close()
+		start := len(args)
+		args = append(args, len(s.entries)/2, 0)
+		s.sums.fields(func(f string, n int64) { args = append(args, f, n) })
+		args[start+1] = (len(args) - start - 2) / 2
 		args = append(args, s.entries...)
 	}
 	return args
 }
 
-// Handle implements streams.Handler: malformed records are returned for dead-lettering, the
-// others summed per series here and counted and acknowledged in one script call.
+// Handle implements streams.Handler: entries none of whose records parse are returned for
+// dead-lettering (a block's unparsable records are skipped), the others' records summed per
+// series here and counted and acknowledged in one script call.
 func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
-	b := &batch{stream: stream, keys: []string{stream}, byID: map[string]*series{},
-		traces: make(map[string]string, len(msgs)), ids: make([]string, 0, len(msgs))}
+	b := &batch{stream: stream, keys: []string{stream}, byKey: map[seriesKey]*series{},
+		ids: make([]any, 0, len(msgs))}
 	var dead []string
 	for _, m := range msgs {
-		r, err := requestlog.Parse(m.Values)
-		if err != nil {
-			if errors.Is(err, requestlog.ErrMalformed) {
-				dead = append(dead, m.ID)
-				continue
-			}
-			return dead, err
-		}
-		b.traces[m.ID] = r.TraceID
-		b.ids = append(b.ids, m.ID)
+		n := len(b.ids) + 1
 		win := streams.IDTime(m.ID).Truncate(p.cfg.Window).Unix()
-		b.seriesOf(win, r.Host, r.Route).add(m.ID, &r)
+		good := 0
+		ref, refOK := requestlog.EntryRef(m.ID, 0)
+		requestlog.Each(m.Values, func(i int, r *requestlog.Record, err error) bool {
+			if err != nil {
+				return true
+			}
+			good++
+			b.seriesOf(win, r.Host, r.Route).add(n, r)
+			if refOK && r.TraceID != "" && p.cfg.Index != nil && i < 1<<16 {
+				ref.Place = uint16(i)
+				b.traces, b.refs = append(b.traces, r.TraceID), append(b.refs, ref)
+			}
+			return true
+		})
+		if good == 0 {
+			dead = append(dead, m.ID)
+			continue
+		}
+		b.ids = append(b.ids, m.ID)
 	}
 	if len(b.ids) == 0 {
 		return dead, nil
@@ -218,27 +318,31 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 	if err != nil || p.cfg.Index == nil {
 		return dead, err
 	}
-	for _, id := range skipped {
-		delete(b.traces, id) // counted (and indexed) by whoever acknowledged it first
-	}
-	return dead, p.index(ctx, stream, b.ids, b.traces)
+	return dead, p.index(ctx, stream, b, skipped)
 }
 
-// index posts counted records in the trace index. A failure here loses only index entries
+// index posts counted records in the trace index, but not those of skipped entries (counted,
+// and indexed, by whoever acknowledged them first). A failure here loses only index entries
 // (the counts are in), so it is reported but not retried.
-func (p *Processor) index(ctx context.Context, stream string, ids []string, traceOf map[string]string) error {
-	traces := make([]string, 0, len(ids))
-	indexed := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if trace := traceOf[id]; trace != "" {
-			traces, indexed = append(traces, trace), append(indexed, id)
+func (p *Processor) index(ctx context.Context, stream string, b *batch, skipped []string) error {
+	traces, refs := b.traces, b.refs
+	if len(skipped) > 0 {
+		skip := make(map[string]bool, len(skipped))
+		for _, id := range skipped {
+			skip[id] = true
+		}
+		traces, refs = nil, nil
+		for i, r := range b.refs {
+			if !skip[r.Entry()] {
+				traces, refs = append(traces, b.traces[i]), append(refs, r)
+			}
 		}
 	}
-	if len(indexed) == 0 {
+	if len(refs) == 0 {
 		return nil
 	}
 	pipe := p.cfg.Client.Pipeline()
-	p.cfg.Index.Add(ctx, pipe, stream, traces, indexed)
+	p.cfg.Index.AddRefs(ctx, pipe, stream, traces, refs)
 	_, err := pipe.Exec(ctx)
 	return err
 }

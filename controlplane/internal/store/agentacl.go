@@ -45,7 +45,9 @@ func (s *Store) AgentRedisUser(node string) string { return s.keys.AgentUser(nod
 // CreateAgentRedisUser (re)creates node's Redis ACL user with a new random password, allowed
 // only XADD on stream (nothing else: no reads, no other key, no channel), and keeps the
 // password sealed for AgentRedisPassword. Needs a control-plane Redis user that may run ACL
-// SETUSER. Returns the user name and password.
+// SETUSER. The user is made on every server agents may publish to (aclEverywhere: every
+// Cluster node, or the primary and its replicas), so a failover keeps it; it fails unless
+// every one of them took it. Returns the user name and password.
 func (s *Store) CreateAgentRedisUser(ctx context.Context, node, stream string) (string, string, error) {
 	if s.secrets == nil {
 		return "", "", ErrNoSecretsKey
@@ -53,8 +55,8 @@ func (s *Store) CreateAgentRedisUser(ctx context.Context, node, stream string) (
 	var b [24]byte
 	_, _ = rand.Read(b[:])
 	pw, user := hex.EncodeToString(b[:]), s.AgentRedisUser(node)
-	err := s.acl.Do(ctx, "ACL", "SETUSER", user, "reset", "on", ">"+pw, "resetkeys", "~"+globEscape(stream),
-		"resetchannels", "-@all", "+xadd").Err()
+	err := s.aclEverywhere(ctx, "ACL", "SETUSER", user, "reset", "on", ">"+pw, "resetkeys", "~"+globEscape(stream),
+		"resetchannels", "-@all", "+xadd")
 	if err != nil {
 		return "", "", mapErr(err, fmt.Sprintf("creating the Redis user of agent %q", node))
 	}
@@ -78,9 +80,10 @@ func (s *Store) AgentRedisPassword(ctx context.Context, node string) (string, er
 	return string(pw), err
 }
 
-// DeleteAgentRedisUser deletes node's Redis user and its password.
+// DeleteAgentRedisUser deletes node's Redis user, on every server it was made on, and its
+// password.
 func (s *Store) DeleteAgentRedisUser(ctx context.Context, node string) error {
-	if err := s.acl.Do(ctx, "ACL", "DELUSER", s.AgentRedisUser(node)).Err(); err != nil {
+	if err := s.aclEverywhere(ctx, "ACL", "DELUSER", s.AgentRedisUser(node)); err != nil {
 		return mapErr(err, fmt.Sprintf("deleting the Redis user of agent %q", node))
 	}
 	return mapErr(s.rdb.HDel(ctx, s.keys.identity.agentRedis, node).Err(), "deleting an agent's Redis password")

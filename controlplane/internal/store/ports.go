@@ -26,11 +26,17 @@ import (
 // leaseScript returns the owner's lease, or leases the first free port at or after
 // ARGV[6] (wrapping within ARGV[4]-ARGV[5]) that is not in an excluded range.
 //
-// KEYS: ports, owners, used bitmap of the host.
+// KEYS: ports, owners, used bitmap of the host, the store's epoch, the restore marks.
 // ARGV: host, purpose, owner, lo, hi, start, strict ("1": only start will do), time (unix
-// ms), excluded ranges ("a-b,c-d").
-// Returns {port, created (0|1), lease JSON}.
+// ms), excluded ranges ("a-b,c-d"), the epoch the replica's durable mirror follows ("":
+// none, not checked).
+// Returns {port, created (0|1), lease JSON}. Refused (EDGEPLANE_WIPED) while the store was
+// wiped and its leases are not all back: its epoch is not the mirror's, or replicas are
+// still putting back their copies (durable.go).
 var leaseScript = redis.NewScript(`
+if ARGV[10] ~= '' and (redis.call('GET', KEYS[4]) ~= ARGV[10] or redis.call('EXISTS', KEYS[5]) == 1) then
+  return redis.error_reply('` + errReplyWiped + `')
+end
 local host, purpose, owner = ARGV[1], ARGV[2], ARGV[3]
 local lo, hi, start = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local ofield = host .. '/' .. purpose .. '/' .. owner
@@ -167,9 +173,13 @@ func (s *Store) LeasePort(ctx context.Context, r LeaseRequest) (PortLease, bool,
 	for _, e := range r.Excluded {
 		fmt.Fprintf(&ex, "%d-%d,", e[0], e[1])
 	}
-	res, err := leaseScript.Run(ctx, s.rdb, s.portKeys(r.Host), r.Host, r.Purpose, r.Owner, r.Lo, r.Hi, r.Start,
-		strict, clock.Now().UnixMilli(), ex.String()).Slice()
 	what := fmt.Sprintf("leasing a %s port for %q on %s", r.Purpose, r.Owner, r.Host)
+	if s.fenced() {
+		return PortLease{}, false, fmt.Errorf("%s: %w", what, errFenced)
+	}
+	keys := append(s.portKeys(r.Host), s.keys.Epoch(), s.keys.RestoreMarks())
+	res, err := leaseScript.Run(unmirrored(ctx), s.rdb, keys, r.Host, r.Purpose, r.Owner, r.Lo, r.Hi, r.Start,
+		strict, clock.Now().UnixMilli(), ex.String(), s.DurableEpoch()).Slice()
 	if err != nil {
 		return PortLease{}, false, portErr(err, what)
 	}
@@ -179,6 +189,9 @@ func (s *Store) LeasePort(ctx context.Context, r LeaseRequest) (PortLease, bool,
 	port, _ := res[0].(int64)
 	created, _ := res[1].(int64)
 	raw, _ := res[2].(string)
+	if created == 1 {
+		s.capture(ctx, s.leaseTargets(r.Host, r.Purpose, r.Owner, int(port)))
+	}
 	l, err := decodeLease(r.Host, int(port), raw)
 	return l, created == 1, err
 }
@@ -195,7 +208,10 @@ func (s *Store) ReleaseOwnerPort(ctx context.Context, host, purpose, owner strin
 }
 
 func (s *Store) release(ctx context.Context, what, host, port, purpose, owner string) (PortLease, error) {
-	res, err := releaseScript.Run(ctx, s.rdb, s.portKeys(host), host, port, purpose, owner).Slice()
+	if s.fenced() {
+		return PortLease{}, fmt.Errorf("%s: %w", what, errFenced)
+	}
+	res, err := releaseScript.Run(unmirrored(ctx), s.rdb, s.portKeys(host), host, port, purpose, owner).Slice()
 	if err != nil {
 		return PortLease{}, portErr(err, what)
 	}
@@ -204,7 +220,22 @@ func (s *Store) release(ctx context.Context, what, host, port, purpose, owner st
 	}
 	p, _ := res[0].(int64)
 	raw, _ := res[1].(string)
-	return decodeLease(host, int(p), raw)
+	l, err := decodeLease(host, int(p), raw)
+	if err == nil {
+		s.capture(ctx, s.leaseTargets(host, l.Purpose, l.Owner, l.Port))
+	}
+	return l, err
+}
+
+// leaseTargets are what a lease or release changes, for the durable mirror: one field of
+// the leases and of the owners, and the host's bitmap (the scripts run unmirrored so the
+// mirror reads these fields, not the whole hashes).
+func (s *Store) leaseTargets(host, purpose, owner string, port int) []target {
+	return []target{
+		{Key: s.keys.ports, Fields: []string{fmt.Sprintf("%s/%05d", host, port)}},
+		{Key: s.keys.portOwners, Fields: []string{host + "/" + purpose + "/" + owner}},
+		{Key: s.keys.PortsUsed(host)},
+	}
 }
 
 // PortLeases returns every lease, ordered by host, then port.

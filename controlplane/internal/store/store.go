@@ -57,6 +57,8 @@ type Store struct {
 
 	minReplicas        int
 	minReplicasTimeout time.Duration
+
+	mirror *mirror // the durable state as this replica last read it (durable.go)
 }
 
 // keys caches the store's fixed key names (internal/keyspace declares them all); keys named
@@ -113,7 +115,8 @@ func New(cfg Config) *Store {
 	if cfg.MinReplicasTimeout <= 0 {
 		cfg.MinReplicasTimeout = DefaultMinReplicasTimeout
 	}
-	return &Store{
+	s := &Store{
+		mirror:             newMirror(),
 		minReplicas:        cfg.MinReplicas,
 		minReplicasTimeout: cfg.MinReplicasTimeout,
 		rdb:                cfg.Client,
@@ -122,6 +125,8 @@ func New(cfg Config) *Store {
 		changelogLen:       n,
 		keys:               newKeys(keyspace.New(cfg.Namespace)),
 	}
+	cfg.Client.AddHook(hook{s})
+	return s
 }
 
 // ChangelogKey is the changelog stream's key, for operators' XINFO/XRANGE.

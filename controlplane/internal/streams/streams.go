@@ -41,6 +41,11 @@ type Config struct {
 	Batch int64
 	// Block is how long one read waits. Default 1s.
 	Block time.Duration
+	// Linger, when set, is how long the consumer waits after a read that found entries but
+	// not a whole Batch, so that the next read takes many: each read, script call and
+	// acknowledgement then covers more entries, and entries wait up to Linger longer. Zero:
+	// read again at once.
+	Linger time.Duration
 	// ClaimIdle is how long an entry may stay pending with a consumer before another claims
 	// it. Default 30s.
 	ClaimIdle time.Duration
@@ -126,9 +131,19 @@ func (c *Consumer) readNew(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading: %w", err)
 	}
+	n := 0
 	for _, s := range res {
+		n += len(s.Messages)
 		if err := c.process(ctx, s.Messages); err != nil {
 			return err
+		}
+	}
+	if c.cfg.Linger > 0 && n > 0 && int64(n) < c.cfg.Batch {
+		t := time.NewTimer(c.cfg.Linger)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
 		}
 	}
 	return nil

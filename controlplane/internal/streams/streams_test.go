@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,4 +160,39 @@ func TestConsumer_DeadLettersAfterMaxDeliveries(t *testing.T) {
 	if p, _ := rdb.XPending(t.Context(), "s", "g").Result(); p.Count != 0 {
 		t.Errorf("pending after dead-lettering: %d, want 0", p.Count)
 	}
+}
+
+// With Linger, the consumer pauses after a partial read and then reads what gathered in one
+// go; every entry is processed once.
+func TestConsumer_WithLingerEveryEntryIsProcessedOnce(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := newClient(t, srv)
+	h := &batchCounter{recorder: recorder{rdb: rdb, seen: map[string]int{}}}
+	run(t, streams.New(streams.Config{Client: newClient(t, srv), Stream: "s", Group: "g", Name: "c1", Handler: h,
+		Batch: 1000, Block: 50 * time.Millisecond, Linger: 300 * time.Millisecond}))
+	add(t, rdb, 1)
+	waitFor(t, "the first entry", func() bool { e, _ := h.count(); return e == 1 })
+	// 100 more at once (MULTI: no read falls between them), while it lingers or not.
+	tx := rdb.TxPipeline()
+	for i := range 100 {
+		tx.XAdd(t.Context(), &redis.XAddArgs{Stream: "s", Values: []any{"n", i}})
+	}
+	if _, err := tx.Exec(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "101 entries processed once", func() bool { e, d := h.count(); return e == 101 && d == 101 })
+	if n := h.calls.Load(); n != 2 {
+		t.Errorf("handler calls: got %d for 101 entries, want 2", n)
+	}
+}
+
+// batchCounter counts the handler's calls.
+type batchCounter struct {
+	recorder
+	calls atomic.Int64
+}
+
+func (b *batchCounter) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
+	b.calls.Add(1)
+	return b.recorder.Handle(ctx, stream, group, msgs)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/internal/keyspace"
+	"github.com/edgeplane/edgeplane/internal/requestlog"
 )
 
 // The trace index: time-bucketed postings. For each indexed stream, each bucket of time
@@ -25,6 +26,10 @@ import (
 // the index never outlives what it indexes. GetTrace reads one shard of every bucket in the
 // retention window in one Lua call that scans the strings and reads the matching entries
 // with XRANGE: one round trip, no key per request.
+//
+// The request stream's records are many to an entry (requestlog.BlockField): there the
+// sequence is requestlog.Ref's packed sequence and place in the block (AddRefs), and the
+// lookup reads the block and takes the record at that place.
 //
 // Keys: keyspace.TraceBucket, "{<stream>}:trace:<bucket start, unix ms>:<shard, 2 hex>".
 // The hash tag is the stream's name, so a stream and its index share one Redis Cluster slot (as the metrics
@@ -94,6 +99,65 @@ func (x Index) Add(ctx context.Context, pipe redis.Pipeliner, stream string, tra
 		pipe.Append(ctx, key, string(byKey[key]))
 		pipe.PExpireAt(ctx, key, time.UnixMilli(ends[key]).Add(x.retention()))
 	}
+}
+
+// AddRefs is Add for request records, found by requestlog.Ref (a record's place in its
+// block): a posting's sequence is the Ref's packed sequence and place. Hot: called by the
+// metrics consumer for every batch of records; one allocation per postings string.
+func (x Index) AddRefs(ctx context.Context, pipe redis.Pipeliner, stream string, traceIDs []string, refs []requestlog.Ref) {
+	type bucketShard struct {
+		start int64
+		shard byte
+	}
+	w := x.width().Milliseconds()
+	byKey := map[bucketShard][]byte{}
+	var order []bucketShard
+	var trace [16]byte
+	for i := range min(len(traceIDs), len(refs)) {
+		if len(traceIDs[i]) != 32 || !decodeHex(trace[:], traceIDs[i]) {
+			continue
+		}
+		r := refs[i]
+		start := r.MS - r.MS%w
+		k := bucketShard{start, trace[0]}
+		buf, seen := byKey[k]
+		if !seen {
+			order = append(order, k)
+		}
+		buf = append(buf, trace[:]...)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(r.MS-start))
+		byKey[k] = binary.BigEndian.AppendUint32(buf, r.Packed())
+	}
+	for _, k := range order {
+		key := keyspace.TraceBucket(stream, k.start, k.shard)
+		pipe.Append(ctx, key, string(byKey[k]))
+		pipe.PExpireAt(ctx, key, time.UnixMilli(k.start+w).Add(x.retention()))
+	}
+}
+
+// decodeHex decodes the hex digits of s into dst (len(s) == 2*len(dst)) without allocating.
+func decodeHex(dst []byte, s string) bool {
+	for i := range dst {
+		a, ok1 := fromHex(s[2*i])
+		b, ok2 := fromHex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = a<<4 | b
+	}
+	return true
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // posting encodes one entry and returns it with its bucket's start.

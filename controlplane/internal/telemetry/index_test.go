@@ -46,23 +46,28 @@ func writeIndexed(t testing.TB, rdb *redis.Client, x telemetry.Index, stream str
 	traces := make([]string, 0, n)
 	for done := 0; done < n; {
 		batch := min(1000, n-done)
-		pipe := rdb.Pipeline()
-		adds := make([]*redis.StringCmd, batch)
 		recs := make([]requestlog.Record, batch)
 		for i := range batch {
 			recs[i] = sampleRecord(rng, done+i)
-			adds[i] = pipe.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: recs[i].Values()})
+		}
+		// Blocks of 100 records, as an agent under load publishes them.
+		pipe := rdb.Pipeline()
+		var adds []*redis.StringCmd
+		for i := 0; i < batch; i += 100 {
+			block := requestlog.AppendBlock(nil, recs[i:min(batch, i+100)])
+			adds = append(adds, pipe.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{requestlog.BlockField, string(block)}}))
 		}
 		if _, err := pipe.Exec(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		idx := rdb.Pipeline()
-		traceIDs, ids := make([]string, batch), make([]string, batch)
+		traceIDs, refs := make([]string, batch), make([]requestlog.Ref, batch)
 		for i := range batch {
-			traceIDs[i], ids[i] = recs[i].TraceID, adds[i].Val()
+			refs[i], _ = requestlog.EntryRef(adds[i/100].Val(), i%100)
+			traceIDs[i] = recs[i].TraceID
 			traces = append(traces, recs[i].TraceID)
 		}
-		x.Add(t.Context(), idx, stream, traceIDs, ids)
+		x.AddRefs(t.Context(), idx, stream, traceIDs, refs)
 		if _, err := idx.Exec(t.Context()); err != nil {
 			t.Fatal(err)
 		}

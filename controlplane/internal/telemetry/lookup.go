@@ -12,11 +12,14 @@ import (
 )
 
 // lookupScript finds a trace's entries. KEYS[1]: the stream; KEYS[2..]: one shard of each
-// bucket. ARGV[1]: the 16-byte trace id; ARGV[2]: the most entries to return; ARGV[3..]: each
-// bucket's start (unix ms), in KEYS order. It returns the matching stream entries (as
-// XRANGE does), oldest bucket first; postings whose entry was trimmed are skipped.
+// bucket. ARGV[1]: the 16-byte trace id; ARGV[2]: the most entries to return; ARGV[3]: 1 if
+// the stream's records are in blocks (a posting's sequence is a requestlog.Ref's packed
+// sequence and place), else 0; ARGV[4..]: each bucket's start (unix ms), in KEYS order. It
+// returns, oldest bucket first, the posting's id and its entry's fields (the whole block for
+// a block: the caller takes the record at the place); postings whose entry was trimmed are
+// skipped.
 var lookupScript = redis.NewScript(`
-local id, limit, size = ARGV[1], tonumber(ARGV[2]), 24
+local id, limit, packed, size = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1', 24
 local out = {}
 for i = 2, #KEYS do
   local s = redis.call('GET', KEYS[i])
@@ -27,11 +30,13 @@ for i = 2, #KEYS do
     if (p - 1) % size == 0 then
       local a, b, c, d = string.byte(s, p + 16, p + 19)
       local e, f, g, h = string.byte(s, p + 20, p + 23)
-      local ms = tonumber(ARGV[i + 1]) + ((a * 256 + b) * 256 + c) * 256 + d
+      local ms = tonumber(ARGV[i + 2]) + ((a * 256 + b) * 256 + c) * 256 + d
       local seq = ((e * 256 + f) * 256 + g) * 256 + h
       local sid = string.format('%.0f-%.0f', ms, seq)
-      local m = redis.call('XRANGE', KEYS[1], sid, sid)
-      if m[1] then out[#out + 1] = m[1] end
+      local xid = sid
+      if packed then xid = string.format('%.0f-%.0f', ms, math.floor(seq / 65536)) end
+      local m = redis.call('XRANGE', KEYS[1], xid, xid)
+      if m[1] then out[#out + 1] = {sid, m[1][2]} end
       from = p + size
     else
       from = p + 1
@@ -42,8 +47,10 @@ return out
 `)
 
 // lookup returns stream's entries of traceID whose bucket overlaps (now - retention - one
-// bucket, now + one bucket]; now is the Redis server's time, as stream ids are.
-func (x Index) lookup(ctx context.Context, c redis.Scripter, stream, traceID string, now time.Time) ([]redis.XMessage, error) {
+// bucket, now + one bucket]; now is the Redis server's time, as stream ids are. For a packed
+// stream (records in blocks) each is one record, with its record id (requestlog.Ref) and
+// values of one compact record (requestlog.Field).
+func (x Index) lookup(ctx context.Context, c redis.Scripter, stream, traceID string, now time.Time, packed bool) ([]redis.XMessage, error) {
 	var trace [16]byte
 	if _, err := hex.Decode(trace[:], []byte(traceID)); err != nil || len(traceID) != 32 {
 		return nil, fmt.Errorf("trace id %q is not 32 hex digits", traceID)
@@ -54,7 +61,11 @@ func (x Index) lookup(ctx context.Context, c redis.Scripter, stream, traceID str
 	first := now.Add(-x.retention()).UnixMilli() - w
 	first -= first % w
 	keys := []string{stream}
-	args := []any{string(trace[:]), maxTraceEntries}
+	flag := 0
+	if packed {
+		flag = 1
+	}
+	args := []any{string(trace[:]), maxTraceEntries, flag}
 	for start := first; start <= last; start += w {
 		keys = append(keys, keyspace.TraceBucket(stream, start, trace[0]))
 		args = append(args, start)
@@ -63,7 +74,19 @@ func (x Index) lookup(ctx context.Context, c redis.Scripter, stream, traceID str
 	if err != nil {
 		return nil, err
 	}
-	return toXMessages(v)
+	msgs, err := toXMessages(v)
+	if err != nil || !packed {
+		return msgs, err
+	}
+	out := msgs[:0]
+	seen := make(map[string]bool, len(msgs))
+	for _, m := range msgs {
+		if rec, ok := pick(m); ok && !seen[rec.ID] {
+			seen[rec.ID] = true
+			out = append(out, rec)
+		}
+	}
+	return out, nil
 }
 
 // toXMessages converts the script's reply (XRANGE's shape) to messages.

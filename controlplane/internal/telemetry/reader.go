@@ -53,7 +53,7 @@ func (r *Reader) traceIn(ctx context.Context, traceID string, streams []string) 
 	}
 	var out []Entry
 	for _, stream := range streams {
-		msgs, err := r.Index.lookup(ctx, r.Client, stream, traceID, now)
+		msgs, err := r.Index.lookup(ctx, r.Client, stream, traceID, now, stream == r.Streams.Requests)
 		if err != nil {
 			return nil, fmt.Errorf("reading trace %s from %s: %w", traceID, stream, err)
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"slices"
 	"strconv"
@@ -96,25 +95,33 @@ return #KEYS
 
 var _ streams.Handler = (*SearchIndex)(nil)
 
-// Handle posts each parsable request record under its terms and acknowledges the batch in
-// one MULTI. A record posted twice (redelivered after a crash) is read once: queries drop
-// duplicate postings. Records that do not parse are acknowledged unposted (the metrics
-// group dead-letters them).
+// Handle posts each parsable request record (many to an entry, requestlog.BlockField) under
+// its terms and acknowledges the batch in one MULTI. A record posted twice (redelivered
+// after a crash) is read once: queries drop duplicate postings. Records that do not parse
+// are acknowledged unposted (the metrics group dead-letters them).
 func (s *SearchIndex) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
-	b := postings{width: s.Index.width().Milliseconds(), byKey: map[string][]byte{}, stream: stream}
+	b := postings{width: s.Index.width().Milliseconds(), byKey: map[postingKey][]byte{}}
 	ids := make([]string, 0, len(msgs))
 	for _, m := range msgs {
 		ids = append(ids, m.ID)
-		r, err := requestlog.Parse(m.Values)
-		if err != nil {
+		ref, ok := requestlog.EntryRef(m.ID, 0)
+		if !ok {
 			continue
 		}
-		b.add(m.ID, &r)
+		requestlog.Each(m.Values, func(i int, r *requestlog.Record, err error) bool {
+			if err == nil && i < 1<<16 {
+				ref.Place = uint16(i)
+				b.add(ref, r)
+			}
+			return true
+		})
 	}
 	pipe := s.Client.TxPipeline()
-	for _, key := range b.order {
-		pipe.Append(ctx, key, string(b.byKey[key]))
-		pipe.PExpireAt(ctx, key, time.UnixMilli(b.ends[key]).Add(s.Index.retention()))
+	keys := make([]string, len(b.order))
+	for i, k := range b.order {
+		keys[i] = keyspace.SearchPostings(stream, k.start, k.term())
+		pipe.Append(ctx, keys[i], string(b.byKey[k]))
+		pipe.PExpireAt(ctx, keys[i], time.UnixMilli(k.start+b.width).Add(s.Index.retention()))
 	}
 	if len(ids) > 0 {
 		pipe.XAck(ctx, stream, group, ids...)
@@ -122,14 +129,14 @@ func (s *SearchIndex) Handle(ctx context.Context, stream, group string, msgs []r
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("writing the search index of %s: %w", stream, err)
 	}
-	return nil, s.compact(ctx, stream, &b)
+	return nil, s.compact(ctx, stream, &b, keys)
 }
 
 // compact notes the keys b appended to and compacts those of the buckets that end a whole
 // bucket before the newest one b wrote (a late posting appended after that grows the string
 // again, which only costs memory). A failure leaves the strings as they are: it is retried
 // with the next batch.
-func (s *SearchIndex) compact(ctx context.Context, stream string, b *postings) error {
+func (s *SearchIndex) compact(ctx context.Context, stream string, b *postings, keys []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.written == nil {
@@ -141,13 +148,12 @@ func (s *SearchIndex) compact(ctx context.Context, stream string, b *postings) e
 		s.written[stream] = buckets
 	}
 	newest := int64(0)
-	for _, key := range b.order {
-		start := b.ends[key] - b.width
-		if buckets[start] == nil {
-			buckets[start] = map[string]bool{}
+	for i, k := range b.order {
+		if buckets[k.start] == nil {
+			buckets[k.start] = map[string]bool{}
 		}
-		buckets[start][key] = true
-		newest = max(newest, start)
+		buckets[k.start][keys[i]] = true
+		newest = max(newest, k.start)
 	}
 	for start, keys := range buckets {
 		if start+2*b.width > newest {
@@ -161,58 +167,71 @@ func (s *SearchIndex) compact(ctx context.Context, stream string, b *postings) e
 	return nil
 }
 
+// postingKey names one postings string of a batch: its bucket and term (a field, by its
+// place in termLetters, and a number: the status, class or latency bucket, or the shard).
+// Only numbers, so that hashing it is cheap: it is looked up 7 times per record.
+type postingKey struct {
+	start int64
+	n     uint32
+	field uint8
+}
+
+// termLetters are the fields' letters, by postingKey.field; the hashed fields' (shards,
+// named in hex) come after firstSharded.
+var termLetters = [...]string{termStatus, termClass, termLatency, termHost, termRoute, termClient, termPath}
+
+const firstSharded = 3
+
+func (k postingKey) term() string {
+	if k.field >= firstSharded {
+		return termLetters[k.field] + strconv.FormatUint(uint64(k.n), 16)
+	}
+	return termLetters[k.field] + strconv.FormatUint(uint64(k.n), 10)
+}
+
 // postings accumulates a batch's postings per key.
 type postings struct {
-	stream string
-	width  int64
-	byKey  map[string][]byte
-	order  []string
-	ends   map[string]int64
+	width int64
+	byKey map[postingKey][]byte
+	order []postingKey
 }
 
-// add posts the entry id of r under each of its terms.
-func (b *postings) add(id string, r *requestlog.Record) {
-	ms, seq, ok := parseID(id)
-	if !ok {
-		return
-	}
-	start := ms - ms%b.width
+// add posts record ref (r) under each of its terms. Hot: called for every record.
+func (b *postings) add(ref requestlog.Ref, r *requestlog.Record) {
+	start := ref.MS - ref.MS%b.width
 	var e [12]byte
-	binary.BigEndian.PutUint32(e[4:], uint32(ms-start))
-	binary.BigEndian.PutUint32(e[8:], uint32(min(seq, 1<<32-1)))
+	binary.BigEndian.PutUint32(e[4:], uint32(ref.MS-start))
+	binary.BigEndian.PutUint32(e[8:], ref.Packed())
 	plain := e[4:]
-	b.put(start, termStatus+strconv.Itoa(r.Status), plain)
-	b.put(start, termClass+strconv.Itoa(r.Status/100), plain)
-	b.put(start, termLatency+strconv.Itoa(latencyBucket(r.Duration)), plain)
-	for _, f := range []struct {
-		letter, value string
-		shards        uint32
-	}{{termHost, r.Host, smallShards}, {termRoute, r.Route, smallShards},
-		{termClient, ClientIP(r.Client), bigShards}, {termPath, FirstSegment(r.Path), bigShards}} {
+	b.put(postingKey{start, uint32(r.Status), 0}, plain)
+	b.put(postingKey{start, uint32(r.Status / 100), 1}, plain)
+	b.put(postingKey{start, uint32(latencyBucket(r.Duration)), 2}, plain)
+	for i, f := range [...]struct {
+		value  string
+		shards uint32
+	}{{r.Host, smallShards}, {r.Route, smallShards}, {ClientIP(r.Client), bigShards}, {FirstSegment(r.Path), bigShards}} {
 		h := hash32(f.value)
 		binary.BigEndian.PutUint32(e[:4], h)
-		b.put(start, f.letter+shardName(h, f.shards), e[:])
+		b.put(postingKey{start, h % f.shards, uint8(firstSharded + i)}, e[:])
 	}
 }
 
-func (b *postings) put(start int64, term string, entry []byte) {
-	key := keyspace.SearchPostings(b.stream, start, term)
-	cur, seen := b.byKey[key]
+func (b *postings) put(k postingKey, entry []byte) {
+	cur, seen := b.byKey[k]
 	if !seen {
-		if b.ends == nil {
-			b.ends = map[string]int64{}
-		}
-		b.order = append(b.order, key)
-		b.ends[key] = start + b.width
+		b.order = append(b.order, k)
 	}
-	b.byKey[key] = append(cur, entry...)
+	b.byKey[k] = append(cur, entry...)
 }
 
 // hash32 is the 32-bit FNV-1a hash of s.
 func hash32(s string) uint32 {
-	h := fnv.New32a()
-	h.Write([]byte(s))
-	return h.Sum32()
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }
 
 // shardName is the shard of hash h among n, in hex.

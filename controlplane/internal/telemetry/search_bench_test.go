@@ -159,3 +159,42 @@ func BenchmarkQueryLogs(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSearchIndex_HandleBlocks: the search group's handler on blocks of 100 realistic
+// records; ns/op and allocs/op are per record (the handler's side only).
+func BenchmarkSearchIndex_HandleBlocks(b *testing.B) {
+	srv := redistest.New(b)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	stream := telemetry.StreamNames("").Requests
+	s := &telemetry.SearchIndex{Client: rdb, Index: telemetry.Index{Retention: time.Hour}}
+	rng := rand.New(rand.NewPCG(1, 2))
+	recs := make([]requestlog.Record, 100)
+	for i := range recs {
+		recs[i] = benchRecord(rng, i)
+	}
+	block := string(requestlog.AppendBlock(nil, recs))
+	ctx := b.Context()
+	_ = rdb.XGroupCreateMkStream(ctx, stream, "g", "$").Err()
+	const entries = 20
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += entries * len(recs) {
+		b.StopTimer()
+		pipe := rdb.Pipeline()
+		for range entries {
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{requestlog.BlockField, block}})
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+		res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{stream, ">"}, Count: entries}).Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := s.Handle(ctx, stream, "g", res[0].Messages); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/internal/keyspace"
+	"github.com/edgeplane/edgeplane/internal/requestlog"
 )
 
 // RequestQuery selects request records. Zero fields match everything.
@@ -353,21 +354,33 @@ func hasAfter(cands []bucketCands, id string) bool {
 	return idLess(entryID(last.start, last.ids[0]), id)
 }
 
-// read returns the entries of ids (nil for one trimmed since it was indexed), in order, in
-// one pipeline.
+// read returns the records of ids (record ids, requestlog.Ref; nil for one trimmed since it
+// was indexed), in order, reading each entry once, in one pipeline.
 func (s *SearchIndex) read(ctx context.Context, stream string, ids []string) ([]*redis.XMessage, error) {
 	pipe := s.Client.Pipeline()
-	cmds := make([]*redis.XMessageSliceCmd, len(ids))
+	cmds := map[string]*redis.XMessageSliceCmd{}
+	entries := make([]string, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.XRange(ctx, stream, id, id)
+		ref, ok := requestlog.ParseRef(id)
+		if !ok {
+			continue
+		}
+		entries[i] = ref.Entry()
+		if cmds[entries[i]] == nil {
+			cmds[entries[i]] = pipe.XRange(ctx, stream, entries[i], entries[i])
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("searching %s: reading records: %w", stream, err)
 	}
 	out := make([]*redis.XMessage, len(ids))
-	for i, c := range cmds {
-		if m := c.Val(); len(m) == 1 {
-			out[i] = &m[0]
+	for i, id := range ids {
+		c := cmds[entries[i]]
+		if c == nil || len(c.Val()) != 1 {
+			continue
+		}
+		if rec, ok := pick(redis.XMessage{ID: id, Values: c.Val()[0].Values}); ok {
+			out[i] = &rec
 		}
 	}
 	return out, nil

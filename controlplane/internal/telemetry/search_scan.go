@@ -11,31 +11,46 @@ import (
 )
 
 // scan walks the stream backwards from q.To (or q.Before) to q.From, checking every record:
-// the search of a query without an indexed filter.
+// the search of a query without an indexed filter. Records are many to an entry: the entry
+// holding Before is read again and its records from Before on skipped.
 func (s *SearchIndex) scan(ctx context.Context, stream string, q RequestQuery) (RequestPage, error) {
 	end := "(" + strconv.FormatInt(q.To.UnixMilli(), 10)
 	if q.Before != "" && idLess(q.Before, strconv.FormatInt(q.To.UnixMilli(), 10)+"-0") {
-		end = "(" + q.Before
+		if ref, ok := requestlog.ParseRef(q.Before); ok {
+			end = ref.Entry()
+		}
 	}
 	start := strconv.FormatInt(q.From.UnixMilli(), 10)
 	var page RequestPage
+	last := "" // the id of the last record examined
 	for page.Examined < MaxExamined {
-		msgs, err := s.Client.XRevRangeN(ctx, stream, end, start, int64(min(500, MaxExamined-page.Examined))).Result()
+		msgs, err := s.Client.XRevRangeN(ctx, stream, end, start, 100).Result()
 		if err != nil {
 			return page, fmt.Errorf("searching %s: %w", stream, err)
 		}
 		for _, m := range msgs {
-			page.Examined++
-			if !q.matches(m.Values) {
-				continue
+			recs := explode(m)
+			for i := len(recs) - 1; i >= 0 && page.Examined < MaxExamined; i-- {
+				rec := recs[i]
+				if q.Before != "" && !idLess(rec.ID, q.Before) {
+					continue
+				}
+				page.Examined++
+				last = rec.ID
+				if !q.matches(rec.Values) {
+					continue
+				}
+				page.Total++
+				if len(page.Entries) < q.Limit {
+					page.Entries = append(page.Entries, toEntry(stream, rec))
+					page.Next = rec.ID
+				}
 			}
-			page.Total++
-			if len(page.Entries) < q.Limit {
-				page.Entries = append(page.Entries, toEntry(stream, m))
-				page.Next = m.ID
+			if page.Examined >= MaxExamined {
+				break
 			}
 		}
-		if len(msgs) == 0 || len(msgs) < 500 && page.Examined < MaxExamined {
+		if len(msgs) == 0 || len(msgs) < 100 && page.Examined < MaxExamined {
 			page.Exact = q.Before == ""
 			page.LowerBound = !page.Exact
 			if len(page.Entries) < q.Limit {
@@ -46,7 +61,7 @@ func (s *SearchIndex) scan(ctx context.Context, stream string, q RequestQuery) (
 		end = "(" + msgs[len(msgs)-1].ID
 	}
 	if len(page.Entries) < q.Limit {
-		page.Next = strings.TrimPrefix(end, "(")
+		page.Next = last
 	}
 	page.LowerBound = true
 	return page, nil
@@ -54,7 +69,7 @@ func (s *SearchIndex) scan(ctx context.Context, stream string, q RequestQuery) (
 
 // byTrace reads the trace's request records through the trace index.
 func (s *SearchIndex) byTrace(ctx context.Context, stream string, q RequestQuery, now time.Time) (RequestPage, error) {
-	msgs, err := s.Index.lookup(ctx, s.Client, stream, q.TraceID, now)
+	msgs, err := s.Index.lookup(ctx, s.Client, stream, q.TraceID, now, true)
 	if err != nil {
 		return RequestPage{}, fmt.Errorf("searching %s: %w", stream, err)
 	}

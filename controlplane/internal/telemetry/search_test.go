@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -28,21 +29,44 @@ func searchRecord(i int) requestlog.Record {
 	}
 }
 
-// fillSearch adds n searchRecords to stream and runs them through the search consumer
-// group's handler, as the control plane does; it returns the records by stream id.
+// fillSearch adds n searchRecords to stream, in blocks of up to 7 as agents publish them,
+// and runs them through the search consumer group's handler, as the control plane does; it
+// returns the records by record id.
 func fillSearch(t testing.TB, rdb *redis.Client, s *telemetry.SearchIndex, stream string, n int) map[string]requestlog.Record {
 	t.Helper()
 	ctx := t.Context()
 	byID := map[string]requestlog.Record{}
-	for i := range n {
-		r := searchRecord(i)
-		id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: r.Values()}).Result()
+	var traces []string
+	var refs []requestlog.Ref
+	now, err := rdb.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := now.UnixMilli() - int64(n) // one block a millisecond, ending now
+	for i := 0; i < n; {
+		var recs []requestlog.Record
+		for ; i < n && len(recs) < 1+i%7; i++ {
+			recs = append(recs, searchRecord(i))
+		}
+		next++
+		id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: strconv.FormatInt(next, 10) + "-*",
+			Values: []any{requestlog.BlockField, string(requestlog.AppendBlock(nil, recs))}}).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		byID[id] = r
+		for place, r := range recs {
+			ref, _ := requestlog.EntryRef(id, place)
+			byID[ref.ID()] = r
+			traces, refs = append(traces, r.TraceID), append(refs, ref)
+		}
 	}
 	if err := rdb.XGroupCreateMkStream(ctx, stream, keyspace.GroupSearch, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The trace index, as the metrics consumer writes it.
+	pipe := rdb.Pipeline()
+	s.Index.AddRefs(ctx, pipe, stream, traces, refs)
+	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for {
@@ -54,16 +78,6 @@ func fillSearch(t testing.TB, rdb *redis.Client, s *telemetry.SearchIndex, strea
 			t.Fatal(err)
 		}
 		if _, err := s.Handle(ctx, stream, keyspace.GroupSearch, res[0].Messages); err != nil {
-			t.Fatal(err)
-		}
-		// The trace index, as the metrics consumer writes it.
-		pipe := rdb.Pipeline()
-		var traces, msgIDs []string
-		for _, m := range res[0].Messages {
-			traces, msgIDs = append(traces, byID[m.ID].TraceID), append(msgIDs, m.ID)
-		}
-		s.Index.Add(ctx, pipe, stream, traces, msgIDs)
-		if _, err := pipe.Exec(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
 	"github.com/edgeplane/edgeplane/internal/keyspace"
+	"github.com/edgeplane/edgeplane/internal/requestlog"
 )
 
 // DefaultMaxRecords caps each telemetry stream unless configured (at ~300 bytes a request
@@ -21,7 +23,8 @@ const DefaultMaxRecords = 1_000_000
 
 // Trimmer bounds the telemetry streams in age and size: every Every it trims each stream
 // with XTRIM MINID ~ (records older than Retention, by the Redis server's clock) and XTRIM
-// MAXLEN ~ MaxRecords, and deletes the trace-index buckets that end before the stream's
+// MAXLEN ~ (MaxRecords records: for the request stream, whose entries are blocks of records,
+// that many divided by the records per entry of its newest entries), and deletes the trace-index buckets that end before the stream's
 // first entry (which MAXLEN trimmed away before they aged out). Publishers also cap with
 // XADD MAXLEN ~, so between two rounds a stream overshoots by at most what arrives in
 // Every. Replicas may all run one: every step is idempotent. XTRIM and DEL are allowed on a
@@ -89,6 +92,11 @@ func (t *Trimmer) Trim(ctx context.Context) error {
 		if l, ok := t.Limits[s]; ok {
 			age, n = cmp.Or(l.MaxAge, age), cmp.Or(l.MaxLen, n)
 		}
+		per, err := t.recordsPerEntry(ctx, s)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		n = max(1, (n+per-1)/per)
 		minID := strconv.FormatInt(now.Add(-age).UnixMilli(), 10)
 		pipe := t.Client.Pipeline()
 		pipe.XTrimMinIDApprox(ctx, s, minID, 0)
@@ -108,6 +116,24 @@ func (t *Trimmer) Trim(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// recordsPerEntry estimates how many records an entry of stream holds (request records are
+// many to an entry, requestlog.BlockField) from its newest entries, so that the length cap
+// counts records: the cap in entries is MaxRecords divided by it.
+func (t *Trimmer) recordsPerEntry(ctx context.Context, stream string) (int64, error) {
+	msgs, err := t.Client.XRevRangeN(ctx, stream, "+", "-", 10).Result()
+	if err != nil || len(msgs) == 0 {
+		return 1, err
+	}
+	var recs int64
+	for _, m := range msgs {
+		recs++
+		if b, ok := m.Values[requestlog.BlockField].(string); ok && len(m.Values) == 1 {
+			recs += int64(strings.Count(b, "\n"))
+		}
+	}
+	return max(1, recs/int64(len(msgs))), nil
 }
 
 // clearIndex deletes stream's index buckets that end at or before its first entry and

@@ -13,6 +13,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/publish"
+	"github.com/edgeplane/edgeplane/internal/requestlog"
 	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
 
@@ -39,8 +40,17 @@ func TestTrimmer_DropsRecordsPastRetentionOrCapAndTheirIndex(t *testing.T) {
 	if n := rdb.XLen(t.Context(), streams.LogsAll).Val(); n != 0 {
 		t.Errorf("logs stream: got %d records older than the retention, want 0", n)
 	}
-	// MAXLEN ~ trims whole stream nodes (100 entries each by default).
-	if n := rdb.XLen(t.Context(), streams.Requests).Val(); n < 1000 || n > 1100 {
+	// MAXLEN ~ trims whole stream nodes (a block of 100 records fills one).
+	msgs, err := rdb.XRange(t.Context(), streams.Requests, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, m := range msgs {
+		recs, _ := requestlog.Records(m.Values)
+		n += len(recs)
+	}
+	if n < 1000 || n > 1100 {
 		t.Errorf("request stream: got %d records, want 1000 to 1100 (cap 1000)", n)
 	}
 }
