@@ -73,7 +73,7 @@ bench: ## Go benchmarks (-benchmem), then bench/run.sh: the control plane, the a
 	go test -run '^$$' -bench '$(BENCH)' $(BENCH_FLAGS) $(BENCH_PKGS)
 	bench/run.sh
 
-chaos: ## the chaos suite: every fault (replica kill, 30 s agent partition, Redis failover, AOF restart, disk full, wipe) against 3 replicas, Sentinel, 3 agents; prints a fault x invariant table (< 15 min)
+chaos: ## the chaos suite: every fault (replica kill, 30 s agent partition, Redis failover, AOF restart, disk full, replica cut from Redis, clock 5 min off, faults together, wipe) against 3 replicas, Sentinel, 3 agents, each host in its own network namespace (as root); prints a fault x invariant table (< 15 min)
 	@table="$$(mktemp)"; trap 'rm -f "$$table"' EXIT; \
 	EDGEPLANE_CHAOS=full EDGEPLANE_CHAOS_TABLE="$$table" go test -count=1 -timeout 15m -run '^TestChaos_' ./internal/e2e; rc=$$?; \
 	cat "$$table"; exit $$rc

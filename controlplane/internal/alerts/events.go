@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/streams"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 var _ streams.Handler = (*Manager)(nil)
@@ -28,7 +29,7 @@ func (m *Manager) Handle(ctx context.Context, stream, group string, msgs []redis
 	done := make([]string, 0, len(msgs))
 	var err error
 	for _, msg := range msgs {
-		if time.Since(streams.IDTime(msg.ID)) <= maxEventAge {
+		if clock.Since(streams.IDTime(msg.ID)) <= maxEventAge {
 			if _, ev, perr := event.Parse(msg.Values); perr == nil {
 				if err = m.handleEvent(ctx, ev); err != nil {
 					break
@@ -46,7 +47,7 @@ func (m *Manager) Handle(ctx context.Context, stream, group string, msgs []redis
 }
 
 func (m *Manager) handleEvent(ctx context.Context, ev event.Event) error {
-	now := time.Now()
+	now := clock.Now()
 	switch e := ev.(type) {
 	case *event.AgentConnected, *event.AgentDisconnected, *event.TargetUnhealthy, *event.TargetHealthy:
 		m.evaluateSoon()

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Alert is one alert: a rule firing for one set of labels.
@@ -127,7 +129,7 @@ func (m *Manager) resolve(ctx context.Context, id string) error {
 		if err := json.Unmarshal([]byte(stored), &a); err != nil {
 			return fmt.Errorf("decoding alert %s: %w", id, err)
 		}
-		a.EndsAt = time.Now()
+		a.EndsAt = clock.Now()
 		m.notify(ctx, a, true)
 	}
 	return nil

@@ -3,6 +3,8 @@ package alerts
 import (
 	"context"
 	"time"
+
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // TelemetryHealth says why telemetry is being lost, "" when it is not (telemetry.Health):
@@ -44,7 +46,7 @@ func (m *Manager) fireUnstored(ctx context.Context, a Alert) {
 // evaluateUnstored judges the TelemetryStore rules alone, when the alert state cannot be
 // read (the telemetry Redis is down).
 func (m *Manager) evaluateUnstored(ctx context.Context) {
-	rd := &round{m: m, now: time.Now()}
+	rd := &round{m: m, now: clock.Now()}
 	for _, r := range m.rules {
 		if r.Kind == TelemetryStore && m.hasSource(r) {
 			for _, a := range rd.checkTelemetry(ctx, r) {

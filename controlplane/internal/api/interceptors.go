@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/edgeplane/edgeplane/internal/clock"
 	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
 
@@ -41,7 +42,7 @@ func Interceptors(log *slog.Logger, reg prometheus.Registerer) []grpc.ServerOpti
 	done := func(ctx context.Context, method string, start time.Time, err error) {
 		logCall(ctx, log, method, start, err)
 		calls.WithLabelValues(method, status.Code(err).String()).Inc()
-		took.WithLabelValues(method).Observe(time.Since(start).Seconds())
+		took.WithLabelValues(method).Observe(clock.Since(start).Seconds())
 	}
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -72,7 +73,7 @@ func begin(ctx context.Context) (context.Context, time.Time) {
 		tc = tracectx.New()
 	}
 	_ = grpc.SetHeader(ctx, metadata.Pairs(TraceIDHeader, tc.TraceIDString(), tracectx.Header, tc.String()))
-	return tracectx.With(ctx, tc), time.Now()
+	return tracectx.With(ctx, tc), clock.Now()
 }
 
 // logCall logs one finished call: at info when it succeeded or the caller went away, at warn
@@ -86,7 +87,7 @@ func logCall(ctx context.Context, log *slog.Logger, method string, start time.Ti
 	if strings.HasPrefix(method, "/grpc.health.") || strings.HasPrefix(method, "/grpc.reflection.") {
 		level = slog.LevelDebug
 	}
-	attrs := []slog.Attr{slog.String("method", method), slog.String("code", code.String()), slog.Duration("duration", time.Since(start))}
+	attrs := []slog.Attr{slog.String("method", method), slog.String("code", code.String()), slog.Duration("duration", clock.Since(start))}
 	if code != codes.OK && code != codes.Canceled {
 		attrs = append(attrs, slog.String("error", status.Convert(err).Message()))
 	}

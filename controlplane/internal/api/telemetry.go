@@ -15,6 +15,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/metrics"
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Alerts is what TelemetryService needs of the alert manager.
@@ -73,7 +74,7 @@ func (h *Telemetry) QueryLogs(ctx context.Context, req *edgeplanev1.QueryLogsReq
 	case f.Limit == 0:
 		f.Limit = 100
 	}
-	f.To = time.Now().Add(time.Second)
+	f.To = clock.Now().Add(time.Second)
 	if req.GetEndTime() != nil {
 		f.To = req.GetEndTime().AsTime()
 	}
@@ -118,7 +119,7 @@ func (h *Telemetry) GetMetrics(ctx context.Context, req *edgeplanev1.GetMetricsR
 		}
 		window = d.AsDuration()
 	}
-	now := time.Now()
+	now := clock.Now()
 	sums, err := h.Metrics.Query(ctx, h.Reader.Streams.Requests, req.GetHost(), now.Add(-window), now.Add(time.Second))
 	if err != nil {
 		return nil, unavailable(err)
@@ -159,7 +160,7 @@ func (h *Telemetry) GetAlertSummary(ctx context.Context, _ *edgeplanev1.GetAlert
 	for _, a := range alerts {
 		res.BySeverity[a.GetSeverity()]++
 	}
-	hours, err := h.Reader.AlertHours(ctx, time.Now())
+	hours, err := h.Reader.AlertHours(ctx, clock.Now())
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -180,7 +181,7 @@ func (h *Telemetry) firing(ctx context.Context) ([]*edgeplanev1.FiringAlert, err
 
 // GetConsumerLag implements TelemetryService.GetConsumerLag.
 func (h *Telemetry) GetConsumerLag(ctx context.Context, _ *edgeplanev1.GetConsumerLagRequest) (*edgeplanev1.GetConsumerLagResponse, error) {
-	lags, err := h.Reader.ConsumerLag(ctx, time.Now())
+	lags, err := h.Reader.ConsumerLag(ctx, clock.Now())
 	if err != nil {
 		return nil, unavailable(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // maxFilterLen bounds every string filter of a request search.
@@ -35,7 +36,7 @@ func (h *Telemetry) queryRequests(ctx context.Context, req *edgeplanev1.QueryLog
 	if h.Search == nil {
 		return nil, status.Error(codes.Unavailable, "request search is not running on this replica")
 	}
-	q, err := requestQuery(req, time.Now())
+	q, err := requestQuery(req, clock.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"time"
+
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // DefaultAgentRetention is how long the status of an agent not seen is kept.
@@ -17,7 +19,7 @@ func (a *App) pruneAgents(ctx context.Context) error {
 	}
 	every := min(keep/10, time.Hour)
 	for {
-		if n, err := a.store.PruneAgents(ctx, time.Now().Add(-keep)); err != nil {
+		if n, err := a.store.PruneAgents(ctx, clock.Now().Add(-keep)); err != nil {
 			a.log.WarnContext(ctx, "pruning old agent statuses", "err", err)
 		} else if n > 0 {
 			a.log.InfoContext(ctx, "removed the statuses of agents not seen for a while", "agents", n, "retention", keep)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/pki"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // TLSConfig is the part of Config about transport security and agent identity.
@@ -123,7 +124,7 @@ func (a *App) serverCert(ca *pki.CA) (func(*tls.ClientHelloInfo) (*tls.Certifica
 	get := func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if cur == nil || time.Until(cur.Leaf.NotAfter) < serverCertLifetime/3 {
+		if cur == nil || clock.Until(cur.Leaf.NotAfter) < serverCertLifetime/3 {
 			c, err := ca.IssueServer(names, serverCertLifetime)
 			if err != nil {
 				return nil, err

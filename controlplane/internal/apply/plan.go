@@ -14,6 +14,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // plan is what an apply will do.
@@ -92,7 +93,7 @@ func (s *Service) planRoutes(p *plan, req Request) error {
 func (p *plan) route(cur, want *edgeplanev1.Route, curRev int64) {
 	next := cleanRoute(want)
 	if cur == nil {
-		now := timestamppb.Now()
+		now := timestamppb.New(clock.Now())
 		next.CreateTime, next.UpdateTime = now, now
 		p.add(store.KindRoute, next.GetName(), edgeplanev1.ConfigAction_CONFIG_ACTION_CREATED, nil)
 		p.writes = append(p.writes, store.Write{Kind: store.KindRoute, Name: next.GetName(), Value: next, Pre: store.MustCreate})
@@ -104,7 +105,7 @@ func (p *plan) route(cur, want *edgeplanev1.Route, curRev int64) {
 		p.add(store.KindRoute, next.GetName(), edgeplanev1.ConfigAction_CONFIG_ACTION_UNCHANGED, nil)
 		return
 	}
-	next.CreateTime, next.UpdateTime = cur.GetCreateTime(), timestamppb.Now()
+	next.CreateTime, next.UpdateTime = cur.GetCreateTime(), timestamppb.New(clock.Now())
 	p.add(store.KindRoute, next.GetName(), edgeplanev1.ConfigAction_CONFIG_ACTION_CHANGED, fields)
 	p.writes = append(p.writes, store.Write{Kind: store.KindRoute, Name: next.GetName(), Value: next,
 		Pre: store.MustExist, IfVersion: curRev})
@@ -151,7 +152,7 @@ func (s *Service) planCerts(p *plan, req Request, metas []*edgeplanev1.Certifica
 // cert plans one declared certificate against its metadata cur (nil: new).
 func (p *plan) cert(cur, want *edgeplanev1.Certificate) {
 	spec := certSpec(want)
-	now := timestamppb.Now()
+	now := timestamppb.New(clock.Now())
 	if cur == nil {
 		meta := proto.CloneOf(spec)
 		meta.Source, meta.Status = edgeplanev1.CertificateSource_CERTIFICATE_SOURCE_ACME, edgeplanev1.CertificateStatus_CERTIFICATE_STATUS_PENDING

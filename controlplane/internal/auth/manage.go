@@ -7,6 +7,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+	wallclock "github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Bounds of a token's lifetime (zero: no expiry).
@@ -82,5 +83,5 @@ func (m *TokenAdmin) now() time.Time {
 	if m.Now != nil {
 		return m.Now().UTC()
 	}
-	return time.Now().UTC()
+	return wallclock.Now().UTC()
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
 
@@ -49,13 +50,13 @@ func (m *Manager) Run(ctx context.Context) error {
 	defer mt.wg.Wait()
 	for {
 		changed, _, _ := m.cfg.State.Watch()
-		next, err := m.maintain(ctx, mt, time.Now())
+		next, err := m.maintain(ctx, mt, clock.Now())
 		if err != nil && ctx.Err() == nil {
 			m.log.WarnContext(ctx, "certificate maintenance failed", "err", err)
 		}
 		wait := m.cfg.ScanInterval
 		if !next.IsZero() {
-			wait = min(wait, max(time.Until(next), minPass))
+			wait = min(wait, max(clock.Until(next), minPass))
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -175,7 +176,7 @@ func (m *Manager) reconcileRoutes(ctx context.Context, mt *maintainer, metas []*
 // new one when they changed.
 func (m *Manager) ensureRouteCert(ctx context.Context, cur *edgeplanev1.Certificate, name string, hosts []string) bool {
 	domains := slices.Sorted(slices.Values(hosts))
-	now := timestamppb.Now()
+	now := timestamppb.New(clock.Now())
 	if cur == nil {
 		_, err := m.cfg.Store.CreateCertMeta(ctx, &edgeplanev1.Certificate{Name: name, Domains: domains,
 			Source: edgeplanev1.CertificateSource_CERTIFICATE_SOURCE_ACME, Status: edgeplanev1.CertificateStatus_CERTIFICATE_STATUS_PENDING,

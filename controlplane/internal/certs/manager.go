@@ -21,6 +21,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Fleet tells when the connected agents serve a revision (fanout.Fanout does).
@@ -117,7 +118,7 @@ func (m *Manager) Create(ctx context.Context, c *edgeplanev1.Certificate) (*edge
 	if c.GetAcmeDirectory() == "" && m.cfg.Directory == "" {
 		return nil, 0, fmt.Errorf("no ACME directory: set certificate.acme_directory or start the control plane with --acme-directory: %w", model.ErrFailedPrecondition)
 	}
-	now := timestamppb.Now()
+	now := timestamppb.New(clock.Now())
 	meta := &edgeplanev1.Certificate{Name: c.GetName(), Domains: c.GetDomains(), AcmeDirectory: c.GetAcmeDirectory(), Labels: c.GetLabels(),
 		Source: edgeplanev1.CertificateSource_CERTIFICATE_SOURCE_ACME, Status: edgeplanev1.CertificateStatus_CERTIFICATE_STATUS_PENDING,
 		RenewTime: now, CreateTime: now, UpdateTime: now}
@@ -137,7 +138,7 @@ func (m *Manager) createUpload(ctx context.Context, c *edgeplanev1.Certificate) 
 	if err != nil {
 		return nil, 0, err
 	}
-	now := timestamppb.Now()
+	now := timestamppb.New(clock.Now())
 	meta := describe(&edgeplanev1.Certificate{Name: c.GetName(), Domains: up.domains,
 		Labels: c.GetLabels(), Source: edgeplanev1.CertificateSource_CERTIFICATE_SOURCE_UPLOADED, CreateTime: now, UpdateTime: now}, up.leaf)
 	tc := &edgeplanev1.TlsCertificate{Name: c.GetName(), Domains: up.domains,
@@ -179,7 +180,7 @@ func (m *Manager) Get(ctx context.Context, name string) (*edgeplanev1.Certificat
 	if err != nil {
 		return nil, err
 	}
-	return view(meta, time.Now()), nil
+	return view(meta, clock.Now()), nil
 }
 
 // List returns a page of certificates ordered by name.
@@ -189,7 +190,7 @@ func (m *Manager) List(ctx context.Context, pageSize int, pageToken string) ([]*
 		return nil, "", err
 	}
 	all := make([]*edgeplanev1.Certificate, 0, len(metas))
-	now := time.Now()
+	now := clock.Now()
 	for _, c := range metas {
 		all = append(all, view(c, now))
 	}
@@ -213,7 +214,7 @@ func (m *Manager) Renew(ctx context.Context, name string) (*edgeplanev1.Certific
 			return nil, fmt.Errorf("certificate %q is %s, not from ACME: %w", name, meta.GetSource(), model.ErrFailedPrecondition)
 		}
 		ver, _ := store.ParseEtag(meta.GetEtag())
-		meta.RenewTime, meta.UpdateTime, meta.FailureCount = timestamppb.Now(), timestamppb.Now(), 0
+		meta.RenewTime, meta.UpdateTime, meta.FailureCount = timestamppb.New(clock.Now()), timestamppb.New(clock.Now()), 0
 		out, err := m.cfg.Store.PutCertMeta(ctx, meta, ver, "")
 		if errors.Is(err, model.ErrConflict) {
 			continue
@@ -305,7 +306,7 @@ func describe(c *edgeplanev1.Certificate, leaf *x509.Certificate) *edgeplanev1.C
 		c.Issuer = leaf.Issuer.Organization[0]
 	}
 	c.SerialNumber = leaf.SerialNumber.Text(16)
-	return view(c, time.Now())
+	return view(c, clock.Now())
 }
 
 func selfSignedView(it store.Item) *edgeplanev1.Certificate {

@@ -12,6 +12,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // obtain runs one attempt for the certificate name if it is due, holding its lock in the
@@ -34,7 +35,7 @@ func (m *Manager) obtain(ctx context.Context, name string) {
 	defer func() { cancel(nil); <-held }()
 
 	meta, err := m.cfg.Store.GetCertMeta(ctx, name) // fresh: another replica may have just done it
-	if err != nil || (meta.GetRenewTime() != nil && meta.GetRenewTime().AsTime().After(time.Now())) {
+	if err != nil || (meta.GetRenewTime() != nil && meta.GetRenewTime().AsTime().After(clock.Now())) {
 		return
 	}
 	renewal := meta.GetStatus() == edgeplanev1.CertificateStatus_CERTIFICATE_STATUS_READY
@@ -42,7 +43,7 @@ func (m *Manager) obtain(ctx context.Context, name string) {
 		m.emit(ctx, &event.CertificateExpiring{Cert: certOf(meta), NotAfter: meta.GetNotAfter().AsTime()})
 	}
 	m.emit(ctx, &event.CertificateRequested{Cert: certOf(meta), Renewal: renewal})
-	start := time.Now()
+	start := clock.Now()
 	ictx, icancel := context.WithTimeout(ctx, m.cfg.IssueTimeout)
 	iss, err := m.issue(ictx, meta)
 	icancel()
@@ -53,7 +54,7 @@ func (m *Manager) obtain(ctx context.Context, name string) {
 		m.recordFailure(ctx, name, token, err)
 		return
 	}
-	m.recordSuccess(ctx, name, token, iss, time.Since(start))
+	m.recordSuccess(ctx, name, token, iss, clock.Since(start))
 }
 
 // holdLock refreshes the lock until ctx ends; if it is lost, it cancels the attempt.
@@ -83,10 +84,10 @@ func (m *Manager) recordSuccess(ctx context.Context, name, token string, iss *is
 		}
 		ver, _ := store.ParseEtag(meta.GetEtag())
 		describe(meta, iss.leaf)
-		meta.LastError, meta.FailureCount, meta.UpdateTime = "", 0, timestamppb.Now()
+		meta.LastError, meta.FailureCount, meta.UpdateTime = "", 0, timestamppb.New(clock.Now())
 		meta.RenewTime = timestamppb.New(m.renewAt(ctx, iss.leaf))
 		if !slices.Equal(meta.GetDomains(), iss.cert.GetDomains()) {
-			meta.RenewTime = timestamppb.Now() // its domains changed during the order
+			meta.RenewTime = timestamppb.New(clock.Now()) // its domains changed during the order
 		}
 		rev, out, err := m.cfg.Store.CommitIssued(ctx, token, iss.cert, meta, ver, m.cfg.State.Fresh())
 		if errors.Is(err, model.ErrConflict) {
@@ -114,11 +115,11 @@ func (m *Manager) recordFailure(ctx context.Context, name, token string, cause e
 		ver, _ := store.ParseEtag(meta.GetEtag())
 		meta.FailureCount++
 		meta.LastError = cause.Error()
-		if view(meta, time.Now()).GetStatus() != edgeplanev1.CertificateStatus_CERTIFICATE_STATUS_READY {
+		if view(meta, clock.Now()).GetStatus() != edgeplanev1.CertificateStatus_CERTIFICATE_STATUS_READY {
 			meta.Status = edgeplanev1.CertificateStatus_CERTIFICATE_STATUS_FAILED
 		}
 		delay := m.retryDelay(meta.GetFailureCount())
-		meta.RenewTime, meta.UpdateTime = timestamppb.New(time.Now().Add(delay)), timestamppb.Now()
+		meta.RenewTime, meta.UpdateTime = timestamppb.New(clock.Now().Add(delay)), timestamppb.New(clock.Now())
 		out, err := m.cfg.Store.PutCertMeta(ctx, meta, ver, token)
 		if errors.Is(err, model.ErrConflict) {
 			continue

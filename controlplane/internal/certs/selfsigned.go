@@ -24,6 +24,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/state"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // SelfSignedPrefix starts the names of the certificates made for TLS_MODE_SELF_SIGNED routes:
@@ -61,7 +62,7 @@ func (s *SelfSigned) Ensure(ctx context.Context, r *edgeplanev1.Route) error {
 	case covers(cur.Value.(*edgeplanev1.TlsCertificate).GetDomains(), r.GetHosts()):
 		return nil
 	}
-	cert, err := MakeSelfSigned(name, r.GetHosts(), time.Now())
+	cert, err := MakeSelfSigned(name, r.GetHosts(), clock.Now())
 	if err != nil {
 		return err
 	}
@@ -112,7 +113,7 @@ func (s *SelfSigned) Run(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		changed, _, _ := s.State.Watch()
-		if err := s.prune(ctx, time.Now()); err != nil && ctx.Err() == nil && s.Logger != nil {
+		if err := s.prune(ctx, clock.Now()); err != nil && ctx.Err() == nil && s.Logger != nil {
 			s.Logger.WarnContext(ctx, "removing unused self-signed certificates failed", "err", err)
 		}
 		select {

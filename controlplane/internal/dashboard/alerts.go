@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/alerts"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Bounds of the Alerts page's "recent" list.
@@ -57,7 +58,7 @@ func (d *Dashboard) alertsPage(w http.ResponseWriter, r *http.Request, v visitor
 func (d *Dashboard) recentAlerts(r *http.Request, v visitor) ([]*edgeplanev1.StreamEntry, error) {
 	ctx, cancel := context.WithTimeout(v.ctx(r), recentTimeout)
 	defer cancel()
-	after := strconv.FormatInt(time.Now().Add(-recentSince).UnixMilli(), 10) + "-0"
+	after := strconv.FormatInt(clock.Now().Add(-recentSince).UnixMilli(), 10) + "-0"
 	stream, err := d.tel.TailEvents(ctx, &edgeplanev1.TailEventsRequest{EventTypes: []string{"alert_fired", "alert_resolved"}, AfterId: after})
 	if err != nil {
 		return nil, err

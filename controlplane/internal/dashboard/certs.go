@@ -1,9 +1,9 @@
 package dashboard
 
 import (
+	"github.com/edgeplane/edgeplane/internal/clock"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
@@ -38,7 +38,7 @@ func (d *Dashboard) certsPage(w http.ResponseWriter, r *http.Request, v visitor)
 	for _, c := range res.GetCertificates() {
 		data.Certs = append(data.Certs, certRow{Certificate: c, Status: enumName("CERTIFICATE_STATUS_", c.GetStatus())})
 	}
-	data.Timeline = certTimeline(data.Certs, time.Now())
+	data.Timeline = certTimeline(data.Certs, clock.Now())
 	d.render(w, r, http.StatusOK, "certificates", page{Title: "Certificates", Nav: "certificates", Refresh: 5000, V: v, Data: data})
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // funcs are the templates' helpers; each formats, none calls out.
@@ -52,7 +54,7 @@ func ago(t *timestamppb.Timestamp) string {
 	if t == nil || t.GetSeconds() == 0 {
 		return "—"
 	}
-	d := time.Since(t.AsTime())
+	d := clock.Since(t.AsTime())
 	if d < 0 {
 		return "in " + roughly(-d)
 	}

@@ -7,11 +7,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"time"
 
 	"google.golang.org/grpc/metadata"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/auth"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Cookie names.
@@ -86,7 +86,7 @@ func (d *Dashboard) visitor(w http.ResponseWriter, r *http.Request) (visitor, bo
 		}
 		return visitor{Who: auth.Insecure, Insecure: true, CSRF: d.csrf(id), cookie: id}, true, nil
 	}
-	se, ok := d.sessions.get(id, time.Now())
+	se, ok := d.sessions.get(id, clock.Now())
 	if !ok {
 		return visitor{}, false, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/auth"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // maxTokenLen bounds the API token a login form may carry.
@@ -55,7 +56,7 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		d.showLogin(w, r, http.StatusServiceUnavailable, "Cannot check tokens now: "+err.Error())
 		return
 	}
-	id := d.sessions.create(token, who, time.Now())
+	id := d.sessions.create(token, who, clock.Now())
 	d.setCookie(w, r, id, int(MaxSessionAge/time.Second))
 	d.log.InfoContext(r.Context(), "dashboard login", "principal", who.Name, "role", who.Role, "remote", r.RemoteAddr)
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"github.com/edgeplane/edgeplane/internal/clock"
 	"net/http"
 	"slices"
 	"strings"
@@ -102,7 +103,7 @@ func (d *Dashboard) routePage(w http.ResponseWriter, r *http.Request, v visitor)
 		return
 	}
 	data.Classes = sortedClasses(data.Traffic.Classes)
-	samples := d.history.record(rt.GetName(), data.Traffic, time.Now())
+	samples := d.history.record(rt.GetName(), data.Traffic, clock.Now())
 	data.Rate, data.Latency = rateChart(samples), latencyChart(samples)
 	d.render(w, r, http.StatusOK, "route", page{Title: "Route " + rt.GetName(), Nav: "routes", Refresh: 2000, V: v, Data: data})
 }

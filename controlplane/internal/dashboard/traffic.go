@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"github.com/edgeplane/edgeplane/internal/clock"
 	"net/http"
 	"sort"
 	"time"
@@ -78,7 +79,7 @@ func (d *Dashboard) trafficPage(w http.ResponseWriter, r *http.Request, v visito
 		data.Hosts = append(data.Hosts, *t)
 	}
 	sort.Slice(data.Hosts, func(i, j int) bool { return data.Hosts[i].Host < data.Hosts[j].Host })
-	samples := d.history.record(totalKey, data.Total, time.Now())
+	samples := d.history.record(totalKey, data.Total, clock.Now())
 	data.Rate, data.Latency = rateChart(samples), latencyChart(samples)
 	d.render(w, r, http.StatusOK, "traffic", page{Title: "Traffic", Nav: "traffic", Refresh: 2000, V: v, Data: data})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Stop timeouts.
@@ -27,7 +28,7 @@ func (m *Manager) Start(ctx context.Context, name string) (*edgeplanev1.Service,
 		return nil, 0, invalid("name", err.Error())
 	}
 	def, err := m.modify(ctx, name, 0, func(s *edgeplanev1.Service) {
-		s.DesiredState, s.StartTime = running, timestamppb.Now()
+		s.DesiredState, s.StartTime = running, timestamppb.New(clock.Now())
 	})
 	if err != nil {
 		return nil, 0, err
@@ -78,7 +79,7 @@ func (m *Manager) Stop(ctx context.Context, name string, timeout time.Duration) 
 		return nil, 0, err
 	}
 	def, err := m.modify(ctx, name, 0, func(s *edgeplanev1.Service) {
-		s.DesiredState, s.StopTime = stopped, timestamppb.Now()
+		s.DesiredState, s.StopTime = stopped, timestamppb.New(clock.Now())
 	})
 	if err != nil {
 		return nil, 0, err
@@ -155,7 +156,7 @@ func (m *Manager) Update(ctx context.Context, in *edgeplanev1.Service, mask []st
 			return nil, 0, err
 		}
 	}
-	now := timestamppb.Now()
+	now := timestamppb.New(clock.Now())
 	next.UpdateTime, next.StopTime = now, now
 	if next.GetDesiredState() == running {
 		next.StartTime = now

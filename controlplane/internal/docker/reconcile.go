@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Reconcile compares the stored services with this namespace's containers. Containers
@@ -38,7 +38,7 @@ func (m *Manager) Reconcile(ctx context.Context) error {
 	known := make(map[string]bool, len(defs))
 	for _, d := range defs {
 		known[d.GetName()] = true
-		if time.Since(d.GetUpdateTime().AsTime()) < m.cfg.SettleTime {
+		if clock.Since(d.GetUpdateTime().AsTime()) < m.cfg.SettleTime {
 			continue
 		}
 		c, ok := byService[d.GetName()]

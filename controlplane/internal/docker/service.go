@@ -16,6 +16,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/ports"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 const (
@@ -42,7 +43,7 @@ func (m *Manager) Create(ctx context.Context, in *edgeplanev1.Service) (*edgepla
 		return nil, 0, err
 	}
 	def := definition(in)
-	now := timestamppb.Now()
+	now := timestamppb.New(clock.Now())
 	def.CreateTime, def.UpdateTime, def.StartTime, def.DesiredState = now, now, now, running
 	stored, err := m.store.CreateService(ctx, def)
 	if err != nil {
@@ -169,7 +170,7 @@ func (m *Manager) Delete(ctx context.Context, name, etag string) (int64, error) 
 		return 0, err
 	}
 	def, err := m.modify(ctx, name, ifv, func(s *edgeplanev1.Service) {
-		s.DesiredState, s.StopTime = stopped, timestamppb.Now()
+		s.DesiredState, s.StopTime = stopped, timestamppb.New(clock.Now())
 	})
 	if err != nil {
 		return 0, err
@@ -211,7 +212,7 @@ func (m *Manager) modify(ctx context.Context, name string, ifVersion int64, fn f
 		}
 		next := proto.CloneOf(cur)
 		fn(next)
-		next.UpdateTime = timestamppb.Now()
+		next.UpdateTime = timestamppb.New(clock.Now())
 		out, err := m.store.PutService(ctx, next, version(cur))
 		if errors.Is(err, model.ErrConflict) && ifVersion == 0 {
 			continue

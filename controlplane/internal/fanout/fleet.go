@@ -6,6 +6,7 @@ import (
 	"time"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Agents returns every agent the store knows, ordered by node id. An agent whose status has
@@ -33,7 +34,7 @@ func (f *Fanout) Agent(ctx context.Context, node string) (*edgeplanev1.Agent, er
 }
 
 func (f *Fanout) fixConnected(a *edgeplanev1.Agent) {
-	if a.GetConnected() && time.Since(a.GetLastSeen().AsTime()) > 3*f.cfg.Heartbeat {
+	if a.GetConnected() && clock.Since(a.GetLastSeen().AsTime()) > 3*f.cfg.Heartbeat {
 		a.Connected = false
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // delivery is what a session sent its agent and what the agent answered.
@@ -93,7 +94,7 @@ func (f *Fanout) pump(s *session, stream Stream) error {
 		d.mu.Unlock()
 		return nil
 	}
-	if wait := f.spacing() - time.Since(d.lastSend); wait > 0 {
+	if wait := f.spacing() - clock.Since(d.lastSend); wait > 0 {
 		d.holding = true // changes arriving meanwhile join this update
 		d.mu.Unlock()
 		time.AfterFunc(wait, func() {
@@ -104,7 +105,7 @@ func (f *Fanout) pump(s *session, stream Stream) error {
 		})
 		return nil
 	}
-	d.attempted, d.attemptedEpoch, d.lastSend = rev, epoch, time.Now()
+	d.attempted, d.attemptedEpoch, d.lastSend = rev, epoch, clock.Now()
 	u := f.cfg.State.Update(d.applied, d.agentEpoch)
 	if u == nil {
 		d.mu.Unlock()
@@ -151,19 +152,19 @@ func (f *Fanout) sendDirect(s *session) bool {
 	if !d.dueLocked(rev, epoch) {
 		return true // in flight or held: the answer or the timer kicks the loop
 	}
-	if time.Since(d.lastSend) < f.spacing() {
+	if clock.Since(d.lastSend) < f.spacing() {
 		return false
 	}
 	u := f.cfg.State.Update(d.applied, d.agentEpoch)
 	if u == nil {
-		d.attempted, d.attemptedEpoch, d.lastSend = rev, epoch, time.Now()
+		d.attempted, d.attemptedEpoch, d.lastSend = rev, epoch, clock.Now()
 		return true
 	}
 	msgs, err := f.encode(u)
 	if err != nil || len(msgs) != 1 || len(msgs[0].b) > directMax {
 		return false
 	}
-	d.attempted, d.attemptedEpoch, d.lastSend = u.GetRevision(), epoch, time.Now()
+	d.attempted, d.attemptedEpoch, d.lastSend = u.GetRevision(), epoch, clock.Now()
 	d.inflight, d.waiting = u.GetRevision(), true
 	if err := s.stream.SendMsg(msgs[0]); err != nil {
 		s.fail(fmt.Errorf("sending revision %d: %w", u.GetRevision(), err))
@@ -254,7 +255,7 @@ func (f *Fanout) renew(ctx context.Context, s *session, r *edgeplanev1.RenewCert
 	if s.id == nil || f.cfg.Renew == nil {
 		return fmt.Errorf("%w: certificate renewal needs a stream authenticated by a certificate", model.ErrDenied)
 	}
-	if !s.id.renewalDue(time.Now()) {
+	if !s.id.renewalDue(clock.Now()) {
 		return fmt.Errorf("%w: certificate renewal before half its lifetime has passed", model.ErrDenied)
 	}
 	certPEM, caPEM, err := f.cfg.Renew(r.GetCsrPem(), s.node)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Flush pacing: a flush waits coalesce after the first change so a fleet's acks land in one
@@ -84,8 +85,8 @@ func (r *recorder) run(ctx context.Context) error {
 			return nil
 		case <-r.kick:
 		}
-		time.Sleep(max(coalesce, minFlushGap-time.Since(last)))
-		last = time.Now()
+		time.Sleep(max(coalesce, minFlushGap-clock.Since(last)))
+		last = clock.Now()
 		if err := r.flush(ctx); err != nil && ctx.Err() == nil {
 			r.log.WarnContext(ctx, "writing agent statuses failed; will retry", "err", err)
 			select {

@@ -16,6 +16,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // session is one agent's stream on this replica.
@@ -90,7 +91,7 @@ func (s *session) sendMessage(stream Stream, m *edgeplanev1.ControlMessage) erro
 // The copy is shallow: nested values (labels, timestamps, target health) are only ever
 // replaced in the status, never changed in place, so sharing them is safe.
 func (s *session) snapshot() *edgeplanev1.Agent {
-	now := timestamppb.Now()
+	now := timestamppb.New(clock.Now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.status
@@ -220,7 +221,7 @@ func (f *Fanout) previous(ctx context.Context, h *edgeplanev1.Hello) *edgeplanev
 func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, id *Identity, cancel context.CancelCauseFunc) (*session, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	now := timestamppb.Now()
+	now := timestamppb.New(clock.Now())
 	s := &session{
 		node:   h.GetNodeId(),
 		token:  f.cfg.ReplicaID + "/" + hex.EncodeToString(b[:]),

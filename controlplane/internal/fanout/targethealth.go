@@ -3,13 +3,13 @@ package fanout
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Bounds of a target health report (an agent is untrusted input).
@@ -52,7 +52,7 @@ func (f *Fanout) targetHealth(ctx context.Context, s *session, r *edgeplanev1.Ta
 	if err := checkTargetHealth(r); err != nil {
 		return err
 	}
-	now := time.Now()
+	now := clock.Now()
 	for _, th := range r.GetTargets() {
 		if th.GetSince() == nil || th.GetSince().AsTime().After(now) {
 			th.Since = timestamppb.New(now) // the agent's clock is not trusted beyond now

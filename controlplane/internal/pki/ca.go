@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/internal/capin"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // caLifetime is how long a CA made by New is valid.
@@ -36,7 +37,7 @@ func New() (*CA, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	now := time.Now()
+	now := clock.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: "edgeplane cluster CA", Organization: []string{"edgeplane"}},

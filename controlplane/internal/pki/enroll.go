@@ -10,6 +10,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/auth"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Store is what enrollment keeps in Redis (implemented by *store.Store).
@@ -55,7 +56,7 @@ func (e *Enroller) CreateToken(ctx context.Context, ttl time.Duration, maxUses i
 		return "", store.JoinToken{}, err
 	}
 	id, secret := randomString(6), randomString(24)
-	now := time.Now()
+	now := clock.Now()
 	t := store.JoinToken{ID: id, SecretHash: auth.HashSecret(secret), NodeID: node, Labels: labels, MaxUses: maxUses,
 		Created: now, Expires: now.Add(ttl)}
 	if err := e.Store.CreateJoinToken(ctx, t); err != nil {
@@ -78,7 +79,7 @@ func (e *Enroller) Enroll(ctx context.Context, token, node string, csrPEM []byte
 	if _, err := parseCSR(csrPEM); err != nil {
 		return nil, "", invalid("csr_pem", err.Error())
 	}
-	fixed, labels, err := e.Store.UseJoinToken(ctx, id, auth.HashSecret(secret), node, time.Now())
+	fixed, labels, err := e.Store.UseJoinToken(ctx, id, auth.HashSecret(secret), node, clock.Now())
 	if err != nil {
 		return nil, "", err
 	}
@@ -131,7 +132,7 @@ func (e *Enroller) Revoke(ctx context.Context, node string) (time.Time, error) {
 	if !ValidNodeID(node) {
 		return time.Time{}, invalid("node_id", nodeIDRule)
 	}
-	now := time.Now().Truncate(time.Second)
+	now := clock.Now().Truncate(time.Second)
 	if err := e.Store.RevokeAgent(ctx, node, now); err != nil {
 		return time.Time{}, err
 	}

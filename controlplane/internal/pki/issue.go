@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"net"
 	"time"
+
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // MaxCSRSize bounds a certificate request's PEM.
@@ -32,7 +34,7 @@ func (ca *CA) SignCSR(csrPEM []byte, cn, role string, lifetime time.Duration) ([
 	if err != nil {
 		return nil, nil, err
 	}
-	now := time.Now().Truncate(time.Second)
+	now := clock.Now().Truncate(time.Second)
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: cn, OrganizationalUnit: []string{role}},
@@ -97,7 +99,7 @@ func (ca *CA) IssueServer(names []string, lifetime time.Duration) (*tls.Certific
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := clock.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: "edgeplane control plane", OrganizationalUnit: []string{"control-plane"}},

@@ -19,6 +19,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Service performs route operations. It is safe for concurrent use.
@@ -45,7 +46,7 @@ func (s *Service) Create(ctx context.Context, r *edgeplanev1.Route) (*edgeplanev
 		return nil, err
 	}
 	r = proto.CloneOf(r)
-	now := timestamppb.Now()
+	now := timestamppb.New(clock.Now())
 	r.CreateTime, r.UpdateTime = now, now
 	return s.commit(ctx, r, store.MustCreate, 0)
 }
@@ -87,7 +88,7 @@ func (s *Service) Update(ctx context.Context, r *edgeplanev1.Route, mask []strin
 		if err := model.ValidateRoute("route", next); err != nil {
 			return nil, err
 		}
-		next.UpdateTime = timestamppb.Now()
+		next.UpdateTime = timestamppb.New(clock.Now())
 		out, err := s.commit(ctx, next, store.MustExist, cur.GetRevision())
 		if errors.Is(err, model.ErrConflict) && ifRev == 0 {
 			continue // changed under us; the caller did not pin a version, so redo on the new one

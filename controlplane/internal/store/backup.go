@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // BackupVersion is the format of Backup's output: JSON lines, a header, then one line per
@@ -79,7 +81,7 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) (rev int64, keys int, e
 	buf := bufio.NewWriter(w)
 	enc := json.NewEncoder(buf)
 	if err := enc.Encode(backupHeader{Version: BackupVersion, Namespace: strings.Trim(p, "{}:"), Revision: rev,
-		Keys: len(items), Time: time.Now().UTC()}); err != nil {
+		Keys: len(items), Time: clock.Now().UTC()}); err != nil {
 		return 0, 0, fmt.Errorf("writing backup: %w", err)
 	}
 	for _, it := range items {

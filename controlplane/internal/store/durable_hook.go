@@ -9,11 +9,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // readCommands never change a key; every other command naming a durable key is a write.
@@ -128,7 +128,7 @@ func (h hook) around(ctx context.Context, cmds []redis.Cmder, run func() error) 
 }
 
 // fenced reports whether durable writes through this replica are refused right now.
-func (s *Store) fenced() bool { return time.Now().UnixNano() < s.mirror.fenced.Load() }
+func (s *Store) fenced() bool { return clock.Now().UnixNano() < s.mirror.fenced.Load() }
 
 // capture reads targets into the mirror after this replica wrote them, and tells the other
 // replicas to read them too.

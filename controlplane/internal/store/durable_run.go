@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // durableFullEvery is how many one-second checks pass between two full reads of the durable
@@ -120,7 +122,7 @@ func (s *Store) syncDurable(ctx context.Context, full bool, log *slog.Logger) er
 	if done {
 		log.ErrorContext(ctx, "the store lost its durable state (Redis wiped or restarted without persistence?); put back the copy held in memory: port leases, tokens, the cluster CA",
 			"keys", len(copies), "epoch", now)
-		s.mirror.fenced.Store(time.Now().Add(RestoreWindow).UnixNano())
+		s.mirror.fenced.Store(clock.Now().Add(RestoreWindow).UnixNano())
 		_ = s.rdb.Publish(unmirrored(ctx), s.keys.DurableChanged(), "restored "+now).Err()
 	} else {
 		log.ErrorContext(ctx, "the store's durable state follows another history and its restore window has closed; this replica's copy was not put back",

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
+	"github.com/edgeplane/edgeplane/internal/clock"
 )
 
 // Port leases live in three keys:
@@ -178,7 +179,7 @@ func (s *Store) LeasePort(ctx context.Context, r LeaseRequest) (PortLease, bool,
 	}
 	keys := append(s.portKeys(r.Host), s.keys.Epoch(), s.keys.RestoreMarks())
 	res, err := leaseScript.Run(unmirrored(ctx), s.rdb, keys, r.Host, r.Purpose, r.Owner, r.Lo, r.Hi, r.Start,
-		strict, time.Now().UnixMilli(), ex.String(), s.DurableEpoch()).Slice()
+		strict, clock.Now().UnixMilli(), ex.String(), s.DurableEpoch()).Slice()
 	if err != nil {
 		return PortLease{}, false, portErr(err, what)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/edgeplane/edgeplane/internal/clock"
 	"github.com/edgeplane/edgeplane/internal/keyspace"
 )
 
@@ -90,12 +91,12 @@ func New(cfg Config) *Consumer {
 // Run consumes until ctx ends; Redis errors are retried after a pause. It returns nil when
 // ctx is cancelled.
 func (c *Consumer) Run(ctx context.Context) error {
-	nextClaim := time.Now()
+	nextClaim := clock.Now()
 	for ctx.Err() == nil {
 		err := c.ensureGroup(ctx)
-		if err == nil && !time.Now().Before(nextClaim) {
+		if err == nil && !clock.Now().Before(nextClaim) {
 			err = c.claim(ctx)
-			nextClaim = time.Now().Add(c.cfg.ClaimIdle / 2)
+			nextClaim = clock.Now().Add(c.cfg.ClaimIdle / 2)
 		}
 		if err == nil {
 			err = c.readNew(ctx)

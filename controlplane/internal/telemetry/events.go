@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
+	"github.com/edgeplane/edgeplane/internal/clock"
 	"github.com/edgeplane/edgeplane/internal/publish"
 	"github.com/edgeplane/edgeplane/internal/tracectx"
 )
@@ -43,6 +44,6 @@ func (e *Events) Emit(ctx context.Context, ev event.Event) {
 		tc = tracectx.New()
 	}
 	values := event.Entry(event.Header{TraceID: tc.TraceIDString(), Component: e.component,
-		Time: time.Now().UTC().Format(time.RFC3339Nano)}, ev)
+		Time: clock.Now().UTC().Format(time.RFC3339Nano)}, ev)
 	e.pub.Publish(publish.Record{Stream: e.streams.Events, Values: values, TraceID: tc.TraceIDString()})
 }

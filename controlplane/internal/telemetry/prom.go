@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/edgeplane/edgeplane/internal/clock"
 	"github.com/edgeplane/edgeplane/internal/publish"
 )
 
@@ -57,7 +58,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.streamLen, prometheus.GaugeValue, float64(n), name)
 		}
 	}
-	if lags, err := c.Reader.ConsumerLag(ctx, time.Now()); err == nil {
+	if lags, err := c.Reader.ConsumerLag(ctx, clock.Now()); err == nil {
 		for g, l := range lags {
 			ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, l.Age.Seconds(), g.Stream, g.Group)
 			ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(l.Pending), g.Stream, g.Group)

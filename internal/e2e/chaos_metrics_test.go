@@ -1,0 +1,93 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+)
+
+// meter is the suite's metered traffic: the steady GETs go to a host of their own per fault
+// (f<k>.metered.test, under the steady route's *.metered.test), so GetMetrics for that host
+// must count exactly the requests the suite's clients got an answer for during the fault
+// (request tracing is on: the replicas send the agents --agent-redis-url).
+type meter struct {
+	host atomic.Pointer[string]
+
+	mu       sync.Mutex // guards answered
+	answered map[string]int64
+}
+
+func newMeter() *meter {
+	m := &meter{answered: map[string]int64{}}
+	m.next(0)
+	return m
+}
+
+// next points the traffic at fault k's host.
+func (m *meter) next(k int) string {
+	h := fmt.Sprintf("f%d.metered.test", k)
+	m.host.Store(&h)
+	return h
+}
+
+// traffic sends GETs through a, one after the other, to the meter's current host, counting
+// 200s and the rest, and every answer per host, until stop is called.
+func (m *meter) traffic(a *agent, served, failed *atomic.Int64) (stop func()) {
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			host := *m.host.Load()
+			code, _, err := a.Get(host, "/")
+			if err == nil {
+				m.mu.Lock()
+				m.answered[host]++
+				m.mu.Unlock()
+			}
+			if err != nil || code != http.StatusOK {
+				failed.Add(1)
+			} else {
+				served.Add(1)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	return func() { close(done); <-exited }
+}
+
+// exact waits (up to 60 s: a record a killed replica had read is claimed by another after
+// 30 s idle, looked for every 15 s) until GetMetrics through cp counts host's requests as the
+// clients' answers do, and returns both counts (equal when the invariant held).
+func (m *meter) exact(e *chaosEnv, cp *control, host string, window time.Duration) (counted, answered int64) {
+	tel := edgeplanev1.NewTelemetryServiceClient(cp.conn)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		m.mu.Lock()
+		answered = m.answered[host]
+		m.mu.Unlock()
+		res, err := tel.GetMetrics(e.t.Context(), &edgeplanev1.GetMetricsRequest{Host: host, Window: durationpb.New(window)})
+		if err == nil {
+			counted = 0
+			for _, x := range res.GetMetrics() {
+				if x.GetHost() == host {
+					counted += x.GetRequests()
+				}
+			}
+		}
+		if (err == nil && counted == answered) || time.Now().After(deadline) {
+			return counted, answered
+		}
+		time.Sleep(200 * time.Millisecond) // polling the consumer's progress
+	}
+}
