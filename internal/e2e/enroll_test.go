@@ -65,7 +65,7 @@ func TestEnroll_AgentServesRouteAndRestarts(t *testing.T) {
 	// The route is served from the moment the table is swapped in; the cache is written
 	// just after, before the ACK.
 	eventually(t, 5*time.Second, func() error {
-		for _, f := range []string{"agent.key", "agent.crt", "seal.key", "config.binpb"} {
+		for _, f := range []string{"agent.key", "agent.crt", "seal.key", "config.log"} {
 			if fi, err := os.Stat(filepath.Join(cache, f)); err != nil || fi.Mode().Perm() != 0o600 {
 				return fmt.Errorf("%s: %v, want mode 0600", f, err)
 			}
