@@ -21,7 +21,39 @@ import (
 // to the primary, and GetMetrics and GetTrace find them.
 func TestEnroll_AgentPublishesThroughSentinel(t *testing.T) {
 	s := redistest.NewSentinel(t, redistest.Options{Password: "state-pw"})
-	cp, pin := startControlTLS(t, s.URL(), "cp-1")
+	agentPublishes(t, s.URL(), func(agentURL string) {
+		o, err := redis.ParseFailoverURL(agentURL)
+		if err != nil {
+			t.Fatalf("agent Redis URL %q: %v, want the Sentinel form", agentURL, err)
+		}
+		if o.MasterName != redistest.MasterName || len(o.SentinelAddrs) != 3 || o.SentinelPassword != "" ||
+			o.Username != "edgeplane-agent-edge-2" || o.Password == "" {
+			t.Fatalf("agent Redis URL %q: master %q, sentinels %v, sentinel password set %t, user %q; want %s, 3 sentinels, none, the agent's",
+				agentURL, o.MasterName, o.SentinelAddrs, o.SentinelPassword != "", o.Username, redistest.MasterName)
+		}
+	})
+}
+
+// The same on a Redis Cluster: the agent gets every seed (?addr=) with its own user, which
+// exists on every node.
+func TestEnroll_AgentPublishesToCluster(t *testing.T) {
+	c := redistest.NewCluster(t, redistest.Options{Password: "state-pw"})
+	agentPublishes(t, c.URL(), func(agentURL string) {
+		o, err := redis.ParseClusterURL(agentURL)
+		if err != nil {
+			t.Fatalf("agent Redis URL %q: %v, want the Cluster form", agentURL, err)
+		}
+		if len(o.Addrs) != 6 || o.Username != "edgeplane-agent-edge-2" || o.Password == "" {
+			t.Fatalf("agent Redis URL %q: seeds %v, user %q; want 6 seeds and the agent's user", agentURL, o.Addrs, o.Username)
+		}
+	})
+}
+
+// agentPublishes starts a control plane on redisURL, checks the agent Redis URL a node gets
+// with checkURL and that it may only XADD, then has a real agent, enrolled with a token,
+// serve requests whose records GetMetrics and GetTrace find.
+func agentPublishes(t *testing.T, redisURL string, checkURL func(agentURL string)) {
+	cp, pin := startControlTLS(t, redisURL, "cp-1")
 	tel := edgeplanev1.NewTelemetryServiceClient(cp.conn)
 
 	// The URL itself, as a second node gets it.
@@ -38,15 +70,7 @@ func TestEnroll_AgentPublishesThroughSentinel(t *testing.T) {
 	if strings.Contains(agentURL, "state-pw") {
 		t.Fatalf("agent Redis URL %q carries the control plane's password", agentURL)
 	}
-	o, err := redis.ParseFailoverURL(agentURL)
-	if err != nil {
-		t.Fatalf("agent Redis URL %q: %v, want the Sentinel form", agentURL, err)
-	}
-	if o.MasterName != redistest.MasterName || len(o.SentinelAddrs) != 3 || o.SentinelPassword != "" ||
-		o.Username != "edgeplane-agent-edge-2" || o.Password == "" {
-		t.Fatalf("agent Redis URL %q: master %q, sentinels %v, sentinel password set %t, user %q; want %s, 3 sentinels, none, the agent's",
-			agentURL, o.MasterName, o.SentinelAddrs, o.SentinelPassword != "", o.Username, redistest.MasterName)
-	}
+	checkURL(agentURL)
 	c, err := redisurl.Open(agentURL, redisurl.Tuning{})
 	if err != nil {
 		t.Fatal(err)

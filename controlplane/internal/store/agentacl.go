@@ -43,7 +43,8 @@ func (s *Store) Enrollment(ctx context.Context, node string) (AgentEnrollment, e
 func (s *Store) AgentRedisUser(node string) string { return s.keys.AgentUser(node) }
 
 // CreateAgentRedisUser (re)creates node's Redis ACL user with a new random password, allowed
-// only XADD on stream (nothing else: no reads, no other key, no channel), and keeps the
+// only XADD on stream (nothing else: no reads, no other key, no channel; CLUSTER SLOTS too,
+// which a Cluster client needs to find the stream's node), and keeps the
 // password sealed for AgentRedisPassword. Needs a control-plane Redis user that may run ACL
 // SETUSER. The user is made on every server agents may publish to (aclEverywhere: every
 // Cluster node, or the primary and its replicas), so a failover keeps it; it fails unless
@@ -56,7 +57,7 @@ func (s *Store) CreateAgentRedisUser(ctx context.Context, node, stream string) (
 	_, _ = rand.Read(b[:])
 	pw, user := hex.EncodeToString(b[:]), s.AgentRedisUser(node)
 	err := s.aclEverywhere(ctx, "ACL", "SETUSER", user, "reset", "on", ">"+pw, "resetkeys", "~"+globEscape(stream),
-		"resetchannels", "-@all", "+xadd")
+		"resetchannels", "-@all", "+xadd", "+cluster|slots")
 	if err != nil {
 		return "", "", mapErr(err, fmt.Sprintf("creating the Redis user of agent %q", node))
 	}
