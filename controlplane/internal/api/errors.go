@@ -6,6 +6,8 @@ package api
 import (
 	"context"
 	"errors"
+	"net"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -33,6 +35,8 @@ func toStatus(err error) error {
 		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, model.ErrConflict):
 		return status.Error(codes.Aborted, err.Error())
+	case errors.Is(err, model.ErrUnavailable) && unreachable(err):
+		return status.Error(codes.Unavailable, "redis unreachable: "+err.Error())
 	case errors.Is(err, model.ErrUnavailable), errors.Is(err, model.ErrEngineUnavailable):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, model.ErrFailedPrecondition):
@@ -45,6 +49,27 @@ func toStatus(err error) error {
 		return status.Error(codes.Canceled, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())
+}
+
+// unreachableMarks are the texts of a store error that did not reach Redis or got no answer
+// from it (the store keeps go-redis's error only as text): a timeout, a refused or reset
+// connection, a dial that failed, a connection pool with no free connection.
+var unreachableMarks = []string{"i/o timeout", "deadline exceeded", "connection refused", "connection reset",
+	"broken pipe", "no route to host", "dial tcp", "EOF", "connection pool timeout", "use of closed network connection"}
+
+// unreachable reports whether a store error means Redis could not be reached in time.
+func unreachable(err error) bool {
+	var nerr net.Error
+	if errors.As(err, &nerr) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	msg := err.Error()
+	for _, m := range unreachableMarks {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return false
 }
 
 func badRequest(verr *model.ValidationError) error {

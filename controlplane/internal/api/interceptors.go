@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"time"
@@ -47,7 +48,10 @@ func Interceptors(log *slog.Logger, reg prometheus.Registerer) []grpc.ServerOpti
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			ctx, start := begin(ctx)
-			res, err := h(ctx, req)
+			hctx, cancel := storeDeadline(ctx)
+			res, err := h(hctx, req)
+			cancel()
+			err = outOfTime(ctx, hctx, err)
 			done(ctx, info.FullMethod, start, err)
 			return res, err
 		}),
@@ -58,6 +62,38 @@ func Interceptors(log *slog.Logger, reg prometheus.Registerer) []grpc.ServerOpti
 			return err
 		}),
 	}
+}
+
+// Deadline margins: a unary handler (and every store call it makes) gets the client's
+// deadline minus a tenth of the time left, at most maxMargin, so that a store that does not
+// answer fails the call with Unavailable while the client still waits for the answer.
+const maxMargin = 250 * time.Millisecond
+
+// storeDeadline returns ctx with the handler's deadline, earlier than the client's. Without a
+// client deadline ctx is returned as it is: the Redis client's own timeouts then bound each
+// store call.
+func storeDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	// Context deadlines are on the process's real clock, not clock's (which a fault offset
+	// may move), so the time left is measured on it.
+	return context.WithDeadline(ctx, d.Add(-min(time.Until(d)/10, maxMargin)))
+}
+
+// outOfTime turns a handler's failure into Unavailable when the handler ran out of its own
+// (shortened) time while the client's was left: the handler was waiting on the store, so
+// Redis did not answer in time and the client should retry, on another replica if it can.
+func outOfTime(ctx, hctx context.Context, err error) error {
+	if err == nil || hctx.Err() == nil || ctx.Err() != nil || !errors.Is(hctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	switch status.Code(err) {
+	case codes.DeadlineExceeded, codes.Unavailable, codes.Unknown, codes.Internal:
+		return status.Error(codes.Unavailable, "redis unreachable: the state store did not answer in time: "+status.Convert(err).Message())
+	}
+	return err
 }
 
 func begin(ctx context.Context) (context.Context, time.Time) {

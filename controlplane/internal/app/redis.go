@@ -13,7 +13,11 @@ import (
 // with ?addr=, Sentinel with ?master_name=).
 //
 // Writes fail fast (short timeouts, one retry) so a missing Redis is reported as Unavailable
-// instead of hanging callers; blocking reads set their own timeouts.
+// instead of hanging callers; blocking reads set their own timeouts. The caller's context
+// deadline is honoured too (ContextTimeoutEnabled): a socket read, write or dial ends at the
+// earlier of the timeout and the deadline, and a retry is not started past the deadline, so
+// a call made for an RPC (whose context the API cuts short of the RPC's deadline) fails
+// before the client gives up. Without a deadline the timeouts above bound each attempt.
 func newRedis(rawURL string, poolSize int) (redis.UniversalClient, error) {
 	c, err := redisurl.Open(rawURL, redisurl.Tuning{
 		PoolSize: poolSize, MaxRetries: 1,
@@ -21,6 +25,14 @@ func newRedis(rawURL string, poolSize int) (redis.UniversalClient, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	// redisurl.Tuning has no switch for it; the options are read per command, and nothing
+	// has used the client yet.
+	switch rc := c.UniversalClient.(type) {
+	case *redis.Client: // one server, or Sentinel's master client
+		rc.Options().ContextTimeoutEnabled = true
+	case *redis.ClusterClient: // copied into each node's client when it is created
+		rc.Options().ContextTimeoutEnabled = true
 	}
 	return c.UniversalClient, nil
 }
