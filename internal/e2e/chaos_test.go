@@ -48,7 +48,7 @@ func TestChaos_InvariantsHoldUnderFaults(t *testing.T) {
 		}
 		if e.net != nil {
 			faults = append(faults, chaosFault{"partition a control-plane replica from Redis 10s",
-				func() func() { return e.partitionReplicaFromRedis(10 * time.Second) }, false, codes.DeadlineExceeded, ""})
+				func() func() { return e.partitionReplicaFromRedis(10 * time.Second) }, false, codes.OK, ""})
 		}
 		faults = append(faults,
 			chaosFault{"one replica's clock 5 minutes ahead (fault hook, 10 s)", e.skewClock, false, codes.OK, ""},
