@@ -15,7 +15,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -208,25 +207,7 @@ func runSize(ctx context.Context, cb, ab string, rds *harness.Redis, target stri
 
 // waitOK polls GET http://addr/ with Host: host until it answers 200.
 func waitOK(ctx context.Context, hc *http.Client, addr, host string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
-		req.Host = host
-		res, err := hc.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = res.Status
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(200 * time.Microsecond)
-	}
-	return errors.Join(ctx.Err(), fmt.Errorf("no 200 for %s from %s within %s (last: %s)", host, addr, timeout, last))
+	return harness.WaitOK(ctx, hc, addr, host, 200*time.Microsecond, timeout)
 }
 
 // fetchProfile writes a 5 s CPU profile of the agent (served with --pprof) to path.

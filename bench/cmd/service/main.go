@@ -16,7 +16,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -128,26 +127,7 @@ func run() error {
 
 // waitOK polls GET http://addr/ with Host: host until it answers 200.
 func waitOK(ctx context.Context, addr, host string, timeout time.Duration) error {
-	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
-		req.Host = host
-		res, err := hc.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = res.Status
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return fmt.Errorf("no 200 from %s within %s (last: %s)", addr, timeout, last)
+	return harness.WaitOK(ctx, &http.Client{Timeout: time.Second}, addr, host, 2*time.Millisecond, timeout)
 }
 
 // startAgent runs the agent on a free port and returns its proxy address.
