@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +56,7 @@ func (m *meter) traffic(a *agent, served, failed *atomic.Int64) (stop func()) {
 			if err == nil {
 				m.mu.Lock()
 				m.answered[host]++
+				m.answered[host+"@"+a.Node]++
 				m.mu.Unlock()
 			}
 			if err != nil || code != http.StatusOK {
@@ -86,8 +90,40 @@ func (m *meter) exact(e *chaosEnv, cp *control, host string, window time.Duratio
 			}
 		}
 		if (err == nil && counted == answered) || time.Now().After(deadline) {
+			if counted != answered {
+				e.traceDiag(host)
+			}
 			return counted, answered
 		}
 		time.Sleep(200 * time.Millisecond) // polling the consumer's progress
+	}
+}
+
+// traceDiag logs, per agent, the answers for host and the agent's request-record counters
+// and telemetry log lines (diagnostics of a metrics shortfall).
+func (e *chaosEnv) traceDiag(host string) {
+	for _, a := range e.agents {
+		e.meter.mu.Lock()
+		n := e.meter.answered[host+"@"+a.Node]
+		e.meter.mu.Unlock()
+		var counters []string
+		if e.net != nil {
+			ip, _, _ := net.SplitHostPort(a.Addr)
+			if res, err := http.Get("http://" + net.JoinHostPort(ip, "9100") + "/metrics"); err == nil {
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				for _, l := range strings.Split(string(b), "\n") {
+					if strings.HasPrefix(l, "edgeplane_agent_traces_") {
+						counters = append(counters, l)
+					}
+				}
+			}
+		}
+		e.t.Logf("%s answered %d for %s; %v", a.Node, n, host, counters)
+		for _, l := range a.proc.Lines() {
+			if msg, _ := l["msg"].(string); strings.Contains(msg, "request records") || l["component"] == "telemetry" {
+				e.t.Logf("%s log: %v", a.Node, l)
+			}
+		}
 	}
 }
