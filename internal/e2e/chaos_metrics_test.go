@@ -24,7 +24,15 @@ type meter struct {
 
 	mu       sync.Mutex // guards answered
 	answered map[string]int64
+	// overflowSeen is GetMetrics' count under overflowHost with the metered route (steady)
+	// when the last fault's count was taken: only the faults' metered traffic takes that
+	// route, so what is there beyond it is the current fault's.
+	overflowSeen int64
 }
+
+// betweenHost is where the metered traffic goes between faults: a route of its own
+// ("between"), so that none of it is counted with the faults' route (steady).
+const betweenHost = "between.test"
 
 func newMeter() *meter {
 	m := &meter{answered: map[string]int64{}}
@@ -32,9 +40,12 @@ func newMeter() *meter {
 	return m
 }
 
-// next points the traffic at fault k's host.
+// next points the traffic at fault k's host, betweenHost for k == 0.
 func (m *meter) next(k int) string {
 	h := fmt.Sprintf("f%d.metered.test", k)
+	if k == 0 {
+		h = betweenHost
+	}
 	m.host.Store(&h)
 	return h
 }
@@ -79,24 +90,25 @@ const overflowHost = "(other)"
 
 // exact waits (up to 60 s: a record a killed replica had read is claimed by another after
 // 30 s idle, looked for every 15 s) until GetMetrics through cp counts host's requests as the
-// clients' answers do, those of host itself plus those counted under overflowHost with the
-// metered route (steady), and returns host's count, the overflow's and the clients' answers.
-// The invariant: counted == answered, or, when the series cap took some, counted < answered
-// <= counted+overflow (the overflow also holds the metered traffic between faults).
+// clients' answers do: those counted under host itself plus the fault's share of those counted
+// under overflowHost with the metered route (steady), over the last 24 h, beyond
+// overflowSeen. It returns the two counts and the clients' answers; the invariant is
+// counted+overflow == answered.
 func (m *meter) exact(e *chaosEnv, cp *control, host string, window time.Duration) (counted, overflow, answered int64) {
 	tel := edgeplanev1.NewTelemetryServiceClient(cp.conn)
 	deadline := time.Now().Add(60 * time.Second)
+	var total int64
 	for {
 		m.mu.Lock()
 		answered = m.answered[host]
 		m.mu.Unlock()
 		c, errH := m.count(e, tel, host, "", window)
-		o, errO := m.count(e, tel, overflowHost, "steady", window)
+		o, errO := m.count(e, tel, overflowHost, "steady", 24*time.Hour)
 		if errH == nil && errO == nil {
-			counted, overflow = c, o
+			counted, total, overflow = c, o, o-m.overflowSeen
 		}
-		held := counted == answered || (counted < answered && answered <= counted+overflow)
-		if (errH == nil && errO == nil && held) || time.Now().After(deadline) {
+		if (errH == nil && errO == nil && counted+overflow == answered) || time.Now().After(deadline) {
+			m.overflowSeen = total
 			if counted != answered {
 				e.t.Logf("metrics for %s: %d counted, %d more under %q (route steady), %d answered", host, counted, overflow, overflowHost, answered)
 				e.traceDiag(host)
