@@ -111,6 +111,8 @@ func (m *meter) exact(e *chaosEnv, cp *control, host string, window time.Duratio
 			m.overflowSeen = total
 			if counted != answered {
 				e.t.Logf("metrics for %s: %d counted, %d more under %q (route steady), %d answered", host, counted, overflow, overflowHost, answered)
+			}
+			if counted+overflow != answered {
 				e.traceDiag(host)
 			}
 			return counted, overflow, answered
