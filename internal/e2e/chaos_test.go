@@ -89,10 +89,13 @@ type chaosFault struct {
 	metricsKnown string
 }
 
-// failoverMetrics: in make chaos GetMetrics has counted about two thirds of the requests
-// made around a Sentinel failover (2572 of 4096, 2690 of 4605, 3002 of 4346; 3054 of 4557 in
-// the faults together), never short in the short form; the cause is not found yet.
-const failoverMetrics = "known, cause not found yet: short around a Sentinel failover"
+// failoverMetrics: no longer a known break. make chaos had GetMetrics count about two
+// thirds of the failover faults' requests (2572 of 4096, ...): not the failover (the agents
+// publish to the telemetry Redis, which Sentinel does not manage; the failover alone counts
+// exactly), but the 1000-series cap of a 10 s metrics window, filled by the previous fault's
+// missing check (one GET per acknowledged route, thousands after the 30 s partition), which
+// put the metered host's first window under "(other)". meter.exact counts that overflow, exactly.
+const failoverMetrics = ""
 
 // convergeBound is how long after a fault heals every agent must have applied the last
 // acknowledged write: the 5 s (the agents' reconnection ceiling is 2 s).
@@ -171,6 +174,7 @@ func startChaos(t *testing.T, full bool) *chaosEnv {
 	steady := route("steady", "steady.test", target)
 	steady.Hosts = append(steady.Hosts, "*.metered.test")
 	create(t, e.cps[0], steady)
+	create(t, e.cps[0], route("between", betweenHost, target)) // the metered traffic between faults (meter.next)
 	e.meter = newMeter()
 	for i, a := range e.agents {
 		a.expectServes("steady.test", "/", http.StatusOK, "B /")
@@ -197,6 +201,7 @@ type chaosRow struct {
 	monotonic, portsOnce bool
 	losesLeases          bool
 	counted, answered    int64 // GetMetrics' count of the fault's requests, and the clients' answers
+	overflow             int64 // GetMetrics' count under "(other)" with the metered route (meter.exact)
 }
 
 func (e *chaosEnv) run(t *testing.T, k int, f chaosFault) chaosRow {
@@ -246,12 +251,13 @@ func (e *chaosEnv) run(t *testing.T, k int, f chaosFault) chaosRow {
 		row.failedReqs += e.failed[i].Load()
 	}
 	e.meter.next(0) // the next fault's traffic is counted apart
-	row.counted, row.answered = e.meter.exact(e, e.cps[0], host, time.Since(start)+time.Minute)
+	row.counted, row.overflow, row.answered = e.meter.exact(e, e.cps[0], host, time.Since(start)+time.Minute)
+	metricsHeld := row.counted+row.overflow == row.answered
 	row.monotonic = monotonic(e.agents[:]...)
 	row.portsOnce = portsOnce(e.w.Results())
 	if row.otherCodes > row.known || row.longest > writeDeadline+500*time.Millisecond || row.failedReqs > 0 ||
 		row.missing > 0 || row.converge > convergeBound || !row.monotonic ||
-		(row.counted != row.answered && !f.losesLeases && f.metricsKnown == "") || (!row.portsOnce && !f.losesLeases) {
+		(!metricsHeld && !f.losesLeases && f.metricsKnown == "") || (!row.portsOnce && !f.losesLeases) {
 		t.Errorf("fault %q broke an invariant: %+v", f.name, row)
 	}
 	return row
@@ -457,6 +463,9 @@ func chaosTable(rows []chaosRow) string {
 			conv = fmt.Sprintf("%d of %d missing", r.missing, 3*r.ackedRoutes)
 		}
 		metrics := fmt.Sprintf("%s (%d / %d)", yes(r.counted == r.answered), r.counted, r.answered)
+		if r.overflow > 0 && r.counted+r.overflow == r.answered {
+			metrics = fmt.Sprintf("held (%d / %d; %d of them under \"(other)\": the window's 1000-series cap)", r.counted+r.overflow, r.answered, r.overflow)
+		}
 		if r.counted != r.answered && r.losesLeases {
 			metrics = fmt.Sprintf("BROKEN, known: the records went with the data (%d / %d)", r.counted, r.answered)
 		}
