@@ -330,7 +330,6 @@ func (c *Conn) fillBackend(bc *bconn, deadline time.Time) error {
 		}
 		if c.watch == nil {
 			c.startWatch(bc)
-			c.readBy = 0 // the watcher moves the client's read deadline
 		}
 		bc.deadline = time.Time{}.Add(1) // the watcher may have moved it: set it again
 	}

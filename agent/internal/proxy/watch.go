@@ -33,6 +33,7 @@ func (c *Conn) startWatch(bc *bconn) {
 	w := &watcher{done: make(chan struct{})}
 	c.watch = w
 	c.c.SetReadDeadline(zeroTime)
+	c.readBy = 0 // the deadline readWithin last set is gone
 	go func() {
 		defer close(w.done)
 		buf := make([]byte, 1024)
@@ -56,6 +57,7 @@ func (c *Conn) stopWatch() {
 	}
 	c.watch = nil
 	c.c.SetReadDeadline(aLongTimeAgo)
+	c.readBy = 0
 	<-w.done
 	if len(w.data) > 0 {
 		rest := c.rb.buffered()
