@@ -307,8 +307,15 @@ func (c *Conn) fillBackend(bc *bconn, deadline time.Time) error {
 	for {
 		d := deadline
 		if c.watch == nil {
-			if soon := time.Now().Add(watchDelay); d.IsZero() || soon.Before(d) {
+			now := time.Now()
+			if soon := now.Add(watchDelay); d.IsZero() || soon.Before(d) {
 				d = soon
+				// A deadline set earlier that is still at least half the delay away
+				// stays: the watch then starts after watchDelay/2 to watchDelay, and
+				// keep-alive traffic does not re-arm the runtime timer on every request.
+				if bd := bc.deadline; bd.Before(soon) && !bd.Before(now.Add(watchDelay/2)) {
+					d = bd
+				}
 			}
 		}
 		bc.setReadDeadline(d)
