@@ -160,7 +160,7 @@ func (c *Conn) send(up *upstream, t *target, bc *bconn, inBuf int64) (written in
 	b := c.composeRequest(up, t)
 	b = append(b, c.rb.buffered()[:inBuf]...)
 	c.reqOut = b
-	if written, err = bc.conn.Write(b); err != nil {
+	if written, err = bc.io.Write(b); err != nil {
 		return written, err
 	}
 	rest := c.req.length - inBuf
@@ -174,7 +174,7 @@ func (c *Conn) send(up *upstream, t *target, bc *bconn, inBuf int64) (written in
 		c.readWithin(c.p.limits.BodyTimeout)
 		n, err := c.c.Read(buf[:min(int64(len(buf)), rest)])
 		if n > 0 {
-			if _, werr := bc.conn.Write(buf[:n]); werr != nil {
+			if _, werr := bc.io.Write(buf[:n]); werr != nil {
 				return written, werr
 			}
 			rest -= int64(n)
@@ -319,7 +319,7 @@ func (c *Conn) fillBackend(bc *bconn, deadline time.Time) error {
 			}
 		}
 		bc.setReadDeadline(d)
-		n, err := bc.rb.fill(bc.conn)
+		n, err := bc.rb.fill(bc.io)
 		if n > 0 {
 			return nil
 		}
