@@ -111,26 +111,27 @@ const requestLinger = 100 * time.Millisecond
 func (a *App) buildTelemetry() {
 	names := a.keys().Streams()
 	index := a.traceIndex()
-	a.metrics = metrics.New(metrics.Config{Client: a.tel.rdb, Index: index})
-	a.consumers = append(a.consumers, streams.New(streams.Config{
-		Client: a.tel.tail, Stream: names.Requests, Group: keyspace.GroupMetrics, Name: a.cfg.ReplicaID,
-		Handler: a.metrics, Logger: a.log.With("component", "metrics"), Linger: requestLinger,
-	}))
 	limits := a.streamLimits()
 	search := &telemetry.SearchIndex{Client: a.tel.rdb, Index: index}
 	if age := limits[names.Requests].MaxAge; age > 0 {
 		search.Index = telemetry.Index{Retention: age}
 	}
+	// One consumer group reads the request stream: its pass parses each block once for the
+	// counters, the trace index and the log search index (the search group of earlier
+	// versions is no longer read).
+	postings := telemetry.RequestIndex{Trace: index, Search: search}
+	a.metrics = metrics.New(metrics.Config{Client: a.tel.rdb,
+		Postings: func(stream string) metrics.Postings { return postings.Postings(stream) }})
 	a.consumers = append(a.consumers, streams.New(streams.Config{
-		Client: a.tel.tail, Stream: names.Requests, Group: keyspace.GroupSearch, Name: a.cfg.ReplicaID,
-		Handler: search, Logger: a.log.With("component", "search"), Linger: requestLinger,
+		Client: a.tel.tail, Stream: names.Requests, Group: keyspace.GroupMetrics, Name: a.cfg.ReplicaID,
+		Handler: a.metrics, Logger: a.log.With("component", "metrics"), Linger: requestLinger,
 	}))
 	a.trimmer = &telemetry.Trimmer{Client: a.tel.rdb, Streams: names.All(), Indexed: names.Indexed(), Index: index,
 		MaxRecords: a.maxRecords(), Limits: limits, Searched: []string{names.Requests}, Search: search.Index,
 		Logger: a.log.With("component", "telemetry")}
 	a.telemetry = &api.Telemetry{
 		Reader: &telemetry.Reader{Client: a.tel.rdb, Blocking: a.tel.events, Streams: names, Index: index,
-			Groups: []telemetry.Group{{Stream: names.Requests, Group: keyspace.GroupMetrics}, {Stream: names.Requests, Group: keyspace.GroupSearch}, {Stream: names.Events, Group: keyspace.GroupAlerts}}},
+			Groups: []telemetry.Group{{Stream: names.Requests, Group: keyspace.GroupMetrics}, {Stream: names.Events, Group: keyspace.GroupAlerts}}},
 		Metrics: a.metrics, Search: search,
 	}
 	a.tel.health = &telemetry.Health{Client: a.tel.rdb, Publisher: a.pub}
