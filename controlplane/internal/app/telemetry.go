@@ -119,7 +119,7 @@ func (a *App) buildTelemetry() {
 	// One consumer group reads the request stream: its pass parses each block once for the
 	// counters, the trace index and the log search index (the search group of earlier
 	// versions is no longer read).
-	postings := telemetry.RequestIndex{Trace: index, Search: search}
+	postings := &telemetry.RequestIndex{Trace: index, Search: search}
 	a.metrics = metrics.New(metrics.Config{Client: a.tel.rdb,
 		Postings: func(stream string) metrics.Postings { return postings.Postings(stream) }})
 	a.consumers = append(a.consumers, streams.New(streams.Config{

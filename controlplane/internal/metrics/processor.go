@@ -309,23 +309,41 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 		post = p.cfg.Postings(stream)
 	}
 	var dead []string
+	var r requestlog.Record // every record is read into it: no allocation per record
 	for _, m := range msgs {
 		n := len(b.ids) + 1
 		win := streams.IDTime(m.ID).Truncate(p.cfg.Window).Unix()
-		good := 0
 		ref, refOK := requestlog.EntryRef(m.ID, 0)
-		requestlog.Each(m.Values, func(i int, r *requestlog.Record, err error) bool {
-			if err != nil {
-				return true
-			}
+		refOK = refOK && post != nil
+		good := 0
+		add := func(i int) {
 			good++
-			b.seriesOf(win, r.Host, r.Route).add(n, r)
-			if refOK && post != nil && i < 1<<16 {
+			b.seriesOf(win, r.Host, r.Route).add(n, &r)
+			if refOK && i < 1<<16 {
 				ref.Place = uint16(i)
-				post.Add(ref, r)
+				post.Add(ref, &r)
 			}
-			return true
-		})
+		}
+		if !requestlog.IsBlock(m.Values) {
+			var err error
+			if r, err = requestlog.Parse(m.Values); err == nil {
+				add(0)
+			}
+		} else {
+			// As requestlog.Each reads a block; a record that does not parse is skipped.
+			s, _ := m.Values[requestlog.BlockField].(string)
+			for i := 0; s != ""; i++ {
+				line := s
+				if j := strings.IndexByte(s, '\n'); j >= 0 {
+					line, s = s[:j], s[j+1:]
+				} else {
+					s = ""
+				}
+				if requestlog.ParseLine(line, &r) == nil {
+					add(i)
+				}
+			}
+		}
 		if good == 0 {
 			dead = append(dead, m.ID)
 			continue

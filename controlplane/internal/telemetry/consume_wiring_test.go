@@ -19,7 +19,7 @@ type benchGroup struct{ c *streams.Consumer }
 // (one group: counters, trace and search index in one pass), reading 5 entries at a time.
 func requestConsumers(rdb, tail redis.UniversalClient, stream string) []benchGroup {
 	index := telemetry.Index{Retention: time.Hour}
-	x := telemetry.RequestIndex{Trace: index, Search: &telemetry.SearchIndex{Client: rdb, Index: index}}
+	x := &telemetry.RequestIndex{Trace: index, Search: &telemetry.SearchIndex{Client: rdb, Index: index}}
 	m := metrics.New(metrics.Config{Client: rdb, Postings: func(s string) metrics.Postings { return x.Postings(s) }})
 	return []benchGroup{
 		{streams.New(streams.Config{Client: tail, Stream: stream, Group: keyspace.GroupMetrics, Name: "b", Handler: m, Batch: benchBatch(), Block: 20 * time.Millisecond})},

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/edgeplane/edgeplane/internal/keyspace"
 	"github.com/edgeplane/edgeplane/internal/requestlog"
@@ -21,23 +22,42 @@ type RequestIndex struct {
 	Trace Index
 	// Search, when set, is the log search index.
 	Search *SearchIndex
+
+	mu    sync.Mutex
+	spare spareBuffers // of batches written, for the next ones
 }
 
+// spareBuffers are postings buffers of written batches, emptied: a batch's strings then
+// grow into memory already there instead of being allocated and collected every batch.
+type spareBuffers struct {
+	bufs    [][]byte
+	buckets []*traceBucket
+}
+
+// Bounds of what RequestIndex keeps for reuse.
+const (
+	maxSpareBufs    = 4096
+	maxSpareBuf     = 256 << 10
+	maxSpareBuckets = 4
+)
+
 // Postings returns an empty batch of stream's postings.
-func (x RequestIndex) Postings(stream string) *RequestPostings {
-	p := &RequestPostings{stream: stream, trace: x.Trace, search: x.Search,
-		traceW: x.Trace.width().Milliseconds()}
+func (x *RequestIndex) Postings(stream string) *RequestPostings {
+	p := &RequestPostings{x: x, stream: stream, traceW: x.Trace.width().Milliseconds()}
+	x.mu.Lock()
+	p.spare, x.spare = x.spare, spareBuffers{}
+	x.mu.Unlock()
 	if x.Search != nil {
-		p.searchB = postings{width: x.Search.Index.width().Milliseconds(), byKey: map[postingKey]int{}}
+		p.searchB = postings{width: x.Search.Index.width().Milliseconds(), byKey: map[postingKey]int{}, spare: &p.spare.bufs}
 	}
 	return p
 }
 
 // RequestPostings are the postings of one batch of request records, per postings string.
 type RequestPostings struct {
+	x      *RequestIndex
 	stream string
-	trace  Index
-	search *SearchIndex
+	spare  spareBuffers
 
 	traceW  int64
 	buckets []*traceBucket // trace postings per bucket, in the order first seen
@@ -68,37 +88,52 @@ func (p *RequestPostings) Add(ref requestlog.Ref, r *requestlog.Record) {
 				}
 			}
 			if b == nil {
-				b = &traceBucket{start: start}
+				if k := len(p.spare.buckets); k > 0 {
+					b, p.spare.buckets = p.spare.buckets[k-1], p.spare.buckets[:k-1]
+					b.start = start
+				} else {
+					b = &traceBucket{start: start}
+				}
 				p.buckets = append(p.buckets, b)
 			}
 			p.lastB = b
 		}
 		s := b.shards[trace[0]]
 		if s == nil {
-			s = make([]byte, 0, 8*entrySize)
+			s = spareBuf(&p.spare.bufs, 8*entrySize)
 		}
 		s = append(s, trace[:]...)
 		s = binary.BigEndian.AppendUint32(s, uint32(ref.MS-start))
 		b.shards[trace[0]] = binary.BigEndian.AppendUint32(s, ref.Packed())
 	}
-	if p.search != nil {
+	if p.x.Search != nil {
 		p.searchB.add(ref, r)
 	}
+}
+
+// spareBuf returns an empty buffer from spare, or a new one of capacity size.
+func spareBuf(spare *[][]byte, size int) []byte {
+	if k := len(*spare); k > 0 {
+		b := (*spare)[k-1]
+		*spare = (*spare)[:k-1]
+		return b
+	}
+	return make([]byte, 0, size)
 }
 
 // Strings calls fn for each postings string of the batch: its key, the postings to append
 // and when the string expires (unix ms), searchable strings and then trace ones.
 func (p *RequestPostings) Strings(fn func(key string, postings []byte, expireAt int64)) {
-	if p.search != nil {
+	if p.x.Search != nil {
 		b := &p.searchB
-		keep := p.search.Index.retention().Milliseconds()
+		keep := p.x.Search.Index.retention().Milliseconds()
 		p.searchKeys = make([]string, len(b.order))
 		for i, k := range b.order {
 			p.searchKeys[i] = keyspace.SearchPostings(p.stream, k.start, k.term())
 			fn(p.searchKeys[i], b.bufs[i], k.start+b.width+keep)
 		}
 	}
-	keep := p.trace.retention().Milliseconds()
+	keep := p.x.Trace.retention().Milliseconds()
 	for _, b := range p.buckets {
 		prefix := keyspace.TraceIndexPrefix(p.stream) + strconv.FormatInt(b.start, 10) + ":"
 		for shard, s := range b.shards {
@@ -110,12 +145,35 @@ func (p *RequestPostings) Strings(fn func(key string, postings []byte, expireAt 
 }
 
 // Written tells the search index which strings the batch appended to, once they are in
-// Redis: it compacts those of buckets that are over (SearchIndex.compact).
+// Redis: it compacts those of buckets that are over (SearchIndex.compact). The batch's
+// buffers are then kept for the next batches; p is not to be used again.
 func (p *RequestPostings) Written(ctx context.Context) error {
-	if p.search == nil || len(p.searchKeys) == 0 {
-		return nil
+	var err error
+	if p.x.Search != nil && len(p.searchKeys) > 0 {
+		err = p.x.Search.compact(ctx, p.stream, &p.searchB, slices.Clip(p.searchKeys))
 	}
-	return p.search.compact(ctx, p.stream, &p.searchB, slices.Clip(p.searchKeys))
+	spare := p.spare
+	keep := func(b []byte) {
+		if b != nil && cap(b) <= maxSpareBuf && len(spare.bufs) < maxSpareBufs {
+			spare.bufs = append(spare.bufs, b[:0])
+		}
+	}
+	for _, b := range p.searchB.bufs {
+		keep(b)
+	}
+	for _, b := range p.buckets {
+		for i, s := range b.shards {
+			keep(s)
+			b.shards[i] = nil
+		}
+		if len(spare.buckets) < maxSpareBuckets {
+			spare.buckets = append(spare.buckets, b)
+		}
+	}
+	p.x.mu.Lock()
+	p.x.spare = spare
+	p.x.mu.Unlock()
+	return err
 }
 
 const hexDigits = "0123456789abcdef"

@@ -204,6 +204,8 @@ type postings struct {
 	}
 	lastVal [len(termLetters) - firstSharded]string
 	hashed  [len(termLetters) - firstSharded]uint32
+	// spare, when set, holds empty buffers to take before allocating.
+	spare *[][]byte
 }
 
 // add posts record ref (r) under each of its terms. Hot: called for every record.
@@ -245,7 +247,13 @@ func (b *postings) put(k postingKey, entry []byte) {
 			i = len(b.order)
 			b.byKey[k] = i
 			b.order = append(b.order, k)
-			b.bufs = append(b.bufs, make([]byte, 0, 64*len(entry)))
+			var buf []byte
+			if b.spare != nil {
+				buf = spareBuf(b.spare, 64*len(entry))
+			} else {
+				buf = make([]byte, 0, 64*len(entry))
+			}
+			b.bufs = append(b.bufs, buf)
 		}
 		l.k, l.i = k, i+1
 	}
