@@ -34,8 +34,9 @@ func peersRecord(rng *rand.Rand, _ int) requestlog.Record {
 // (metrics with the trace index, and log search, wired as the app wires them) cost per
 // record, on the control plane's side (this process's CPU time) and on redis-server's
 // (/proc/<pid>/stat), as agents load them under bench/peers/run.sh: 12,000 records a
-// second, blocks of 240 (an agent's 20 ms linger), read 5 blocks at a time (the consumers'
-// 100 ms linger). The stream is filled first (not measured), then consumed to the end.
+// second, blocks of 240 (an agent's 20 ms linger), read 10 blocks at a time (the consumer's
+// 200 ms linger; $BENCH_BATCH blocks if set). The stream is filled first (not measured),
+// then consumed to the end.
 //
 //	go test ./controlplane/internal/telemetry/ -run '^$' -bench RequestConsumers -benchtime 1x -count 5
 func BenchmarkRequestConsumers(b *testing.B) {
@@ -51,7 +52,6 @@ func benchConsumers(b *testing.B, gen func(*rand.Rand, int) requestlog.Record) {
 	const (
 		rate       = 12000
 		perBlock   = 240
-		readBlocks = 5
 		seconds    = 20
 	)
 	srv := redistest.New(b)

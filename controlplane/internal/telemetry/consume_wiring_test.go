@@ -16,7 +16,8 @@ import (
 type benchGroup struct{ c *streams.Consumer }
 
 // requestConsumers returns the request stream's consumers as app.buildTelemetry makes them
-// (one group: counters, trace and search index in one pass), reading 5 entries at a time.
+// (one group: counters, trace and search index in one pass), reading benchBatch entries at a
+// time.
 func requestConsumers(rdb, tail redis.UniversalClient, stream string) []benchGroup {
 	index := telemetry.Index{Retention: time.Hour}
 	x := &telemetry.RequestIndex{Trace: index, Search: &telemetry.SearchIndex{Client: rdb, Index: index}}
@@ -26,11 +27,11 @@ func requestConsumers(rdb, tail redis.UniversalClient, stream string) []benchGro
 	}
 }
 
-// benchBatch is how many entries a read takes: 5 (the 100 ms linger at 12,000 records a
-// second in blocks of 240), or $BENCH_BATCH.
+// benchBatch is how many entries a read takes: 10 (the app's 200 ms linger at 12,000
+// records a second in blocks of 240), or $BENCH_BATCH.
 func benchBatch() int64 {
 	if n, err := strconv.ParseInt(os.Getenv("BENCH_BATCH"), 10, 64); err == nil && n > 0 {
 		return n
 	}
-	return 5
+	return 10
 }
