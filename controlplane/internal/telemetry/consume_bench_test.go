@@ -50,9 +50,9 @@ func BenchmarkRequestConsumers(b *testing.B) {
 
 func benchConsumers(b *testing.B, gen func(*rand.Rand, int) requestlog.Record) {
 	const (
-		rate       = 12000
-		perBlock   = 240
-		seconds    = 20
+		rate     = 12000
+		perBlock = 240
+		seconds  = 20
 	)
 	srv := redistest.New(b)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 16})
