@@ -132,7 +132,7 @@ func (a *App) buildTelemetry() {
 	a.trimmer = &telemetry.Trimmer{Client: a.tel.rdb, Streams: names.All(), Indexed: names.Indexed(), Index: index,
 		MaxRecords: a.maxRecords(), Limits: limits, Searched: []string{names.Requests}, Search: search.Index,
 		Retired: []telemetry.Group{{Stream: names.Requests, Group: keyspace.GroupSearch}},
-		Logger: a.log.With("component", "telemetry")}
+		Logger:  a.log.With("component", "telemetry")}
 	a.telemetry = &api.Telemetry{
 		Reader: &telemetry.Reader{Client: a.tel.rdb, Blocking: a.tel.events, Streams: names, Index: index,
 			Groups: []telemetry.Group{{Stream: names.Requests, Group: keyspace.GroupMetrics}, {Stream: names.Events, Group: keyspace.GroupAlerts}}},
