@@ -34,10 +34,11 @@ type spareBuffers struct {
 	buckets []*traceBucket
 }
 
-// Bounds of what RequestIndex keeps for reuse.
+// Bounds of what RequestIndex keeps for reuse: buffers of at most maxSpareBuf bytes,
+// maxSpareBytes in all (a batch of 2,400 records' postings take ~250 KB).
 const (
-	maxSpareBufs    = 4096
 	maxSpareBuf     = 256 << 10
+	maxSpareBytes   = 16 << 20
 	maxSpareBuckets = 4
 )
 
@@ -153,9 +154,14 @@ func (p *RequestPostings) Written(ctx context.Context) error {
 		err = p.x.Search.compact(ctx, p.stream, &p.searchB, slices.Clip(p.searchKeys))
 	}
 	spare := p.spare
+	kept := 0
+	for _, b := range spare.bufs {
+		kept += cap(b)
+	}
 	keep := func(b []byte) {
-		if b != nil && cap(b) <= maxSpareBuf && len(spare.bufs) < maxSpareBufs {
+		if b != nil && cap(b) <= maxSpareBuf && kept+cap(b) <= maxSpareBytes {
 			spare.bufs = append(spare.bufs, b[:0])
+			kept += cap(b)
 		}
 	}
 	for _, b := range p.searchB.bufs {
