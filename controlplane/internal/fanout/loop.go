@@ -214,12 +214,7 @@ func (f *Fanout) answer(ctx context.Context, s *session, m *edgeplanev1.AgentMes
 		if a.GetRevision() != inflight {
 			f.log.WarnContext(ctx, "agent acked a revision that was not in flight", "node_id", s.node, "revision", a.GetRevision(), "in_flight", inflight)
 		}
-		s.edit(func(st *edgeplanev1.Agent) {
-			st.AppliedRevision, st.ConfigHash = a.GetRevision(), a.GetConfigHash()
-			if st.RejectedRevision <= a.GetRevision() {
-				st.LastError = ""
-			}
-		})
+		s.acked(a.GetRevision(), a.GetConfigHash())
 		f.rec.mark(s)
 		return a.GetRevision(), true
 	}

@@ -26,8 +26,11 @@ type session struct {
 	id     *Identity // nil without TLS
 	cancel context.CancelCauseFunc
 
-	mu     sync.Mutex // guards status
+	mu     sync.Mutex // guards status and static
 	status *edgeplanev1.Agent
+	static []byte      // the fields of status appendDynamic does not write, encoded; nil: encode again
+	dirty  atomic.Bool // queued for the recorder's next flush
+	gone   bool        // released (guarded by the recorder's mu)
 
 	d      delivery
 	kick   chan struct{} // wakes the session's loop; capacity 1
@@ -87,27 +90,40 @@ func (s *session) sendMessage(stream Stream, m *edgeplanev1.ControlMessage) erro
 	return stream.Send(m)
 }
 
-// snapshot returns a copy of the status, seen now. Hot: once per flush per changed agent.
-// The copy is shallow: nested values (labels, timestamps, target health) are only ever
-// replaced in the status, never changed in place, so sharing them is safe.
-func (s *session) snapshot() *edgeplanev1.Agent {
-	now := timestamppb.New(clock.Now())
+// appendStatus appends the status, seen at now, in wire form (see status.go). Hot: once per
+// flush per changed agent.
+func (s *session) appendStatus(b []byte, now *timestamppb.Timestamp) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.status
-	st.LastSeen = now
-	return &edgeplanev1.Agent{
-		NodeId: st.NodeId, Labels: st.Labels, Version: st.Version, Connected: st.Connected,
-		AppliedRevision: st.AppliedRevision, LastError: st.LastError, RejectedRevision: st.RejectedRevision,
-		LastSeen: now, Replica: st.Replica, ConfigHash: st.ConfigHash, ConnectTime: st.ConnectTime,
-		TargetHealth: st.TargetHealth,
+	st.LastSeen = now // nested values are replaced, never changed in place: now may be shared
+	if s.static == nil {
+		static, err := appendStatic(nil, st)
+		if err != nil {
+			return b, err
+		}
+		s.static = static
 	}
+	b = append(b, s.static...)
+	return appendDynamic(b, st), nil
 }
 
-// edit changes the status under the lock. Hot: called for every ack of every agent.
+// edit changes the status under the lock.
 func (s *session) edit(fn func(a *edgeplanev1.Agent)) {
 	s.mu.Lock()
 	fn(s.status)
+	s.static = nil // fn may have changed any field
+	s.mu.Unlock()
+}
+
+// acked records an Ack of rev. Hot: called for every ack of every agent.
+func (s *session) acked(rev int64, hash string) {
+	s.mu.Lock()
+	st := s.status
+	st.AppliedRevision, st.ConfigHash = rev, hash
+	if st.RejectedRevision <= rev {
+		st.LastError = ""
+	}
 	s.mu.Unlock()
 }
 
