@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
@@ -133,7 +134,9 @@ type Stream interface {
 	Send(*edgeplanev1.ControlMessage) error
 	// SendMsg sends an already encoded message (see Encoded).
 	SendMsg(m any) error
-	Recv() (*edgeplanev1.AgentMessage, error)
+	// RecvMsg receives the agent's next message into m, an *inbound: the server's codec
+	// (api.Codec) calls its DecodeWire with the message's bytes.
+	RecvMsg(m any) error
 }
 
 // Serve runs one agent's stream until the agent leaves or ctx ends, trusting the Hello's
@@ -273,18 +276,19 @@ func (f *Fanout) close(s *session) {
 // receive reads the stream on its own goroutine, owned by the caller's ctx. The first message
 // (the Hello) or error arrives on the channels; every later one is handed, with its error, to
 // the handler the caller sends once the session is open, on the receiving goroutine itself
-// (no hand-off per message). The handler returns false to stop reading.
+// (no hand-off per message). The handler returns false to stop reading. The message it gets
+// is reused for the next one (see inbound): it must not keep it.
 func receive(ctx context.Context, stream Stream) (<-chan *edgeplanev1.AgentMessage, <-chan error, chan<- func(*edgeplanev1.AgentMessage, error) bool) {
 	msgs, errc := make(chan *edgeplanev1.AgentMessage), make(chan error, 1)
 	handler := make(chan func(*edgeplanev1.AgentMessage, error) bool, 1)
 	go func() {
-		m, err := stream.Recv()
-		if err != nil {
+		var in inbound
+		if err := stream.RecvMsg(&in); err != nil {
 			errc <- err
 			return
 		}
 		select {
-		case msgs <- m:
+		case msgs <- proto.CloneOf(in.message()): // kept by the session
 		case <-ctx.Done():
 			return
 		}
@@ -295,7 +299,11 @@ func receive(ctx context.Context, stream Stream) (<-chan *edgeplanev1.AgentMessa
 			return
 		}
 		for {
-			m, err := stream.Recv()
+			err := stream.RecvMsg(&in)
+			var m *edgeplanev1.AgentMessage
+			if err == nil {
+				m = in.message()
+			}
 			if !h(m, err) || err != nil {
 				return
 			}
