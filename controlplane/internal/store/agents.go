@@ -95,7 +95,9 @@ type AgentWrite struct {
 	Encoded []byte
 }
 
-// PutAgents writes statuses, in order, in pipelined batches.
+// PutAgents writes statuses, in order, in pipelined batches. Hot: once per status flush with
+// a write per changed agent; the arguments of an encoded write point into writes (no copy,
+// no allocation), which must not change until PutAgents returns.
 func (s *Store) PutAgents(ctx context.Context, writes []AgentWrite) error {
 	if len(writes) == 0 {
 		return nil
@@ -104,22 +106,30 @@ func (s *Store) PutAgents(ctx context.Context, writes []AgentWrite) error {
 	batches := make([][]any, 0, (len(writes)+agentBatch-1)/agentBatch)
 	for start := 0; start < len(writes); start += agentBatch {
 		from := len(args)
-		for _, w := range writes[start:min(start+agentBatch, len(writes))] {
-			node, b := w.Node, w.Encoded
-			if b == nil {
-				var err error
-				if b, err = proto.Marshal(w.Status); err != nil {
-					return fmt.Errorf("encoding agent %q: %w", w.Status.GetNodeId(), err)
-				}
-				node = w.Status.GetNodeId()
+		chunk := writes[start:min(start+agentBatch, len(writes))]
+		for i := range chunk {
+			w := &chunk[i]
+			if w.Encoded != nil {
+				args = append(args, modeArg(w.Mode), &w.Node, &w.Token, (*wireBytes)(&w.Encoded))
+				continue
 			}
-			args = append(args, modeArg(w.Mode), node, w.Token, b)
+			b, err := proto.Marshal(w.Status)
+			if err != nil {
+				return fmt.Errorf("encoding agent %q: %w", w.Status.GetNodeId(), err)
+			}
+			args = append(args, modeArg(w.Mode), w.Status.GetNodeId(), w.Token, b)
 		}
 		batches = append(batches, args[from:len(args):len(args)])
 	}
 	err := s.pipeScript(ctx, agentScript, []string{s.keys.agents, s.keys.agentOwners}, batches)
 	return mapErr(err, "writing agent status")
 }
+
+// wireBytes is a script argument given by pointer, which converts to any without allocating.
+type wireBytes []byte
+
+// MarshalBinary returns the bytes as they are (go-redis writes arguments with it).
+func (b *wireBytes) MarshalBinary() ([]byte, error) { return *b, nil }
 
 // modeArg is m as a script argument; the known modes convert to any without allocating.
 func modeArg(m AgentMode) any {
