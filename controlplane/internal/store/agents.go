@@ -10,8 +10,8 @@ import (
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
-// agentScript writes agents' statuses on behalf of their sessions, for each (mode, node id,
-// session token, payload) group of ARGV, in order. A session claims the node on connect; its
+// agentScript writes agents' statuses on behalf of their sessions: ARGV is a mode, then a
+// (node id, session token, payload) group per status, written in order. A session claims the node on connect; its
 // later updates and its final release only land while no other session owns the node, so a
 // stale session on another replica cannot overwrite the status of the agent's newer stream.
 // An update finding no owner (a wiped store) claims the node again.
@@ -22,14 +22,15 @@ import (
 //
 // KEYS: agents hash, owners hash.
 var agentScript = redis.NewScript(`
-local n = #ARGV / 4
+local mode = ARGV[1]
+local n = (#ARGV - 1) / 3
 local nodes = {}
-for i = 1, n do nodes[i] = ARGV[4 * i - 2] end
+for i = 1, n do nodes[i] = ARGV[3 * i - 1] end
 local was = redis.call('HMGET', KEYS[2], unpack(nodes))
 local first, owner, status = {}, {}, {}
 local written = 0
 for i = 1, n do
-  local mode, node, token = ARGV[4 * i - 3], nodes[i], ARGV[4 * i - 1]
+  local node, token = nodes[i], ARGV[3 * i]
   if first[node] == nil then
     first[node] = was[i]
     owner[node] = was[i]
@@ -37,7 +38,7 @@ for i = 1, n do
   local cur = owner[node]
   if mode == 'claim' or not cur or cur == token then
     status[#status + 1] = node
-    status[#status + 1] = ARGV[4 * i]
+    status[#status + 1] = ARGV[3 * i + 1]
     if mode == 'release' then
       owner[node] = false
     else
@@ -69,8 +70,9 @@ end
 return written
 `)
 
-// agentBatch is how many status writes one script call carries; batches are pipelined, so
-// other clients' commands interleave between them.
+// agentBatch is how many status writes one script call carries at most (a call carries
+// writes of one mode); calls are pipelined, so other clients' commands interleave between
+// them.
 const agentBatch = 256
 
 // AgentMode says how an AgentWrite relates to the session's ownership of the node.
@@ -102,25 +104,31 @@ func (s *Store) PutAgents(ctx context.Context, writes []AgentWrite) error {
 	if len(writes) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 4*len(writes))
-	batches := make([][]any, 0, (len(writes)+agentBatch-1)/agentBatch)
-	for start := 0; start < len(writes); start += agentBatch {
-		from := len(args)
-		chunk := writes[start:min(start+agentBatch, len(writes))]
-		for i := range chunk {
-			w := &chunk[i]
-			if w.Encoded != nil {
-				args = append(args, modeArg(w.Mode), &w.Node, &w.Token, (*wireBytes)(&w.Encoded))
-				continue
-			}
-			b, err := proto.Marshal(w.Status)
-			if err != nil {
-				return fmt.Errorf("encoding agent %q: %w", w.Status.GetNodeId(), err)
-			}
-			args = append(args, modeArg(w.Mode), w.Status.GetNodeId(), w.Token, b)
+	args := make([]any, 0, 3*len(writes)+len(writes)/agentBatch+8)
+	var batches [][]any
+	from, count := 0, 0
+	for i := range writes {
+		w := &writes[i]
+		if count == agentBatch || i > 0 && w.Mode != writes[i-1].Mode {
+			batches = append(batches, args[from:len(args):len(args)])
+			count = 0
 		}
-		batches = append(batches, args[from:len(args):len(args)])
+		if count == 0 {
+			from = len(args)
+			args = append(args, modeArg(w.Mode))
+		}
+		count++
+		if w.Encoded != nil {
+			args = append(args, &w.Node, &w.Token, (*wireBytes)(&w.Encoded))
+			continue
+		}
+		b, err := proto.Marshal(w.Status)
+		if err != nil {
+			return fmt.Errorf("encoding agent %q: %w", w.Status.GetNodeId(), err)
+		}
+		args = append(args, w.Status.GetNodeId(), w.Token, b)
 	}
+	batches = append(batches, args[from:len(args):len(args)])
 	err := s.pipeScript(ctx, agentScript, []string{s.keys.agents, s.keys.agentOwners}, batches)
 	return mapErr(err, "writing agent status")
 }
