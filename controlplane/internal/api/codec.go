@@ -11,6 +11,12 @@ type preEncoded interface {
 	PreEncoded() []byte
 }
 
+// preEncodedBuffers is a message already in wire form that also holds it as the buffer slice
+// Marshal returns, sparing a send the allocations of wrapping the bytes.
+type preEncodedBuffers interface {
+	PreEncodedBuffers() mem.BufferSlice
+}
+
 // wireDecoder decodes itself from wire bytes, such as the message a fanout session reuses for
 // every agent message it receives.
 type wireDecoder interface {
@@ -28,6 +34,9 @@ func Codec() encoding.CodecV2 {
 type codec struct{ proto encoding.CodecV2 }
 
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if p, ok := v.(preEncodedBuffers); ok {
+		return p.PreEncodedBuffers(), nil
+	}
 	if p, ok := v.(preEncoded); ok {
 		return mem.BufferSlice{mem.SliceBuffer(p.PreEncoded())}, nil
 	}

@@ -18,6 +18,12 @@ type encoded []byte
 
 func (e encoded) PreEncoded() []byte { return e }
 
+type buffered struct{ encoded }
+
+func (b buffered) PreEncodedBuffers() mem.BufferSlice {
+	return mem.BufferSlice{mem.SliceBuffer(b.encoded)}
+}
+
 // A message that decodes itself gets the whole message's bytes, even when they arrived in
 // several buffers; any other message is decoded by protobuf; pre-encoded bytes go out as they
 // are.
@@ -37,8 +43,10 @@ func TestCodec_DecodersAndPreEncoded(t *testing.T) {
 	if err := c.Unmarshal(split, &m); err != nil || !proto.Equal(&m, msg) {
 		t.Errorf("protobuf: got %v, %v; want %v", &m, err, msg)
 	}
-	out, err := c.Marshal(encoded(b))
-	if err != nil || !bytes.Equal(out.Materialize(), b) {
-		t.Errorf("pre-encoded: got %x, %v; want %x", out.Materialize(), err, b)
+	for _, v := range []any{encoded(b), buffered{encoded(b)}} {
+		out, err := c.Marshal(v)
+		if err != nil || !bytes.Equal(out.Materialize(), b) {
+			t.Errorf("pre-encoded %T: got %x, %v; want %x", v, out.Materialize(), err, b)
+		}
 	}
 }
