@@ -113,7 +113,7 @@ func TestProxy_StickySessions(t *testing.T) {
 			t.Run(tt.name+"/"+mode, func(t *testing.T) {
 				bs := []*checkedBackend{newCheckedBackend(t, "0"), newCheckedBackend(t, "1"), newCheckedBackend(t, "2")}
 				p := newProxy(t, Config{}, &edgeplanev1.Route{Name: "s", Hosts: []string{"s.test"},
-					Targets: targets(bs[0].URL, bs[1].URL, bs[2].URL), LoadBalancer: tt.lb, HealthCheck: fastCheck()})
+					Targets: targets(bs[0].URL, bs[1].URL, bs[2].URL), LoadBalancer: tt.lb, HealthCheck: steadyCheck()})
 				f := paths(t, p)[mode]
 				const users = 30
 				home := make([]string, users)

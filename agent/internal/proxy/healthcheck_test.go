@@ -58,6 +58,15 @@ func fastCheck() *edgeplanev1.HealthCheck {
 		Timeout: durationpb.New(50 * time.Millisecond), HealthyThreshold: 1, UnhealthyThreshold: 1}
 }
 
+// steadyCheck is fastCheck with a timeout a loaded machine does not reach: a test that fails a
+// target by its answer (503) must not see healthy targets fail by a slow probe (with two of
+// three down the route enters panic mode and serves the failed one too).
+func steadyCheck() *edgeplanev1.HealthCheck {
+	hc := fastCheck()
+	hc.Timeout = durationpb.New(3 * time.Second)
+	return hc
+}
+
 func activeStatus(p *Proxy, route string, i int) int32 {
 	return p.Table().route(route).up.targets[i].active.status.Load()
 }
