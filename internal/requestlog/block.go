@@ -76,6 +76,7 @@ func Records(v map[string]any) ([]Record, error) {
 // record by the control plane's consumers; text values are substrings of line unless they
 // hold an escape.
 func ParseLine(line string, r *Record) error {
+	plain := strings.IndexByte(line, '\\') < 0 // no escape: no value needs unescaping
 	var parts [compactValues]string
 	n := 0
 	for ; n < compactValues-1; n++ {
@@ -90,12 +91,18 @@ func ParseLine(line string, r *Record) error {
 		return fmt.Errorf("%w: compact record: want %d tab-separated values, version %s", ErrMalformed, compactValues, Version)
 	}
 	p := parts[1:]
-	*r = Record{TraceID: p[0], SpanID: p[1], Node: unescape(p[2]), Host: unescape(p[3]), Method: unescape(p[4]),
-		Path: unescape(p[5]), Client: unescape(p[10]), Route: unescape(p[11]), Upstream: unescape(p[12])}
+	if plain {
+		// The common case, no escape anywhere: the values are the line's substrings.
+		*r = Record{TraceID: p[0], SpanID: p[1], Node: p[2], Host: p[3], Method: p[4],
+			Path: p[5], Client: p[10], Route: p[11], Upstream: p[12]}
+	} else {
+		*r = Record{TraceID: p[0], SpanID: p[1], Node: unescape(p[2]), Host: unescape(p[3]), Method: unescape(p[4]),
+			Path: unescape(p[5]), Client: unescape(p[10]), Route: unescape(p[11]), Upstream: unescape(p[12])}
+	}
 	var nums [5]int64
 	for k, j := range [5]int{6, 7, 8, 9, 13} {
-		v, err := strconv.ParseInt(p[j], 10, 64)
-		if err != nil || v < 0 {
+		v, ok := parseCount(p[j])
+		if !ok {
 			return fmt.Errorf("%w: %s=%q", ErrMalformed, names[j], p[j])
 		}
 		nums[k] = v
@@ -108,6 +115,25 @@ func ParseLine(line string, r *Record) error {
 		return fmt.Errorf("%w: no host or method", ErrMalformed)
 	}
 	return nil
+}
+
+// parseCount reads a count: what strconv.ParseInt(s, 10, 64) reads that is not negative.
+// Up to 18 digits it reads them itself (no overflow is possible), else it asks ParseInt.
+func parseCount(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 18 {
+		v, err := strconv.ParseInt(s, 10, 64)
+		return v, err == nil && v >= 0
+	}
+	var v int64
+	for i := 0; i < len(s); i++ {
+		c := s[i] - '0'
+		if c > 9 {
+			v, err := strconv.ParseInt(s, 10, 64) // a sign, or not a number
+			return v, err == nil && v >= 0
+		}
+		v = v*10 + int64(c)
+	}
+	return v, true
 }
 
 // Ref is where a record is: its stream entry's id (ms-seq) and its place in the entry. Its

@@ -28,7 +28,7 @@ import (
 // with XRANGE: one round trip, no key per request.
 //
 // The request stream's records are many to an entry (requestlog.BlockField): there the
-// sequence is requestlog.Ref's packed sequence and place in the block (AddRefs), and the
+// sequence is requestlog.Ref's packed sequence and place in the block (RequestIndex), and the
 // lookup reads the block and takes the record at that place.
 //
 // Keys: keyspace.TraceBucket, "{<stream>}:trace:<bucket start, unix ms>:<shard, 2 hex>".
@@ -102,8 +102,9 @@ func (x Index) Add(ctx context.Context, pipe redis.Pipeliner, stream string, tra
 }
 
 // AddRefs is Add for request records, found by requestlog.Ref (a record's place in its
-// block): a posting's sequence is the Ref's packed sequence and place. Hot: called by the
-// metrics consumer for every batch of records; one allocation per postings string.
+// block): a posting's sequence is the Ref's packed sequence and place. The metrics consumer
+// writes the same postings through RequestIndex (in its counting script); this is for
+// tools and tests that index records on their own.
 func (x Index) AddRefs(ctx context.Context, pipe redis.Pipeliner, stream string, traceIDs []string, refs []requestlog.Ref) {
 	type bucketShard struct {
 		start int64
