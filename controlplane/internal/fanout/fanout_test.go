@@ -25,6 +25,7 @@ type rig struct {
 	fan   *fanout.Fanout
 	state *state.State
 	store *store.Store
+	redis *redistest.Server
 }
 
 func newRig(t *testing.T, opts ...func(*fanout.Config)) *rig {
@@ -46,7 +47,7 @@ func newRig(t *testing.T, opts ...func(*fanout.Config)) *rig {
 	go func() { _ = f.Run(ctx); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); tail.Close(); <-done; <-done; rdb.Close() })
 	<-s.Ready()
-	return &rig{fan: f, state: s, store: st}
+	return &rig{fan: f, state: s, store: st, redis: srv}
 }
 
 // put commits a route and waits until the state has it; it returns the new revision.

@@ -63,7 +63,7 @@ func (r *recorder) mark(s *session) {
 	r.mu.Lock()
 	r.dirty = append(r.dirty, s)
 	r.mu.Unlock()
-	if !r.kicked.Swap(true) {
+	if !r.kicked.Load() && !r.kicked.Swap(true) { // a load first: no write to the shared line while a kick is pending
 		r.kickSelf()
 	}
 }

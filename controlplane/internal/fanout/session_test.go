@@ -1,9 +1,13 @@
 package fanout_test
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/edgeplane/edgeplane/controlplane/internal/fanout"
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
@@ -167,3 +171,52 @@ func (r *rig) rejectOne(t *testing.T, why string) (a *agent, r1, r2 int64) {
 	})
 	return a, r1, r2
 }
+
+// A status flush that fails (Redis down) is queued again and lands once Redis is back, though
+// nothing else changes meanwhile (no heartbeat either); the session's later changes are
+// written too.
+func TestServe_StatusRetriedAfterRedisOutage(t *testing.T) {
+	failed := make(chan struct{}, 1)
+	r := newRig(t, func(c *fanout.Config) {
+		c.Heartbeat = time.Hour
+		c.Logger = slog.New(&onMessage{msg: "writing agent statuses failed; will retry", c: failed})
+	})
+	r1 := r.put(t, "a")
+	a := r.connect(t, &edgeplanev1.Hello{NodeId: "n1"})
+	want(t, a.next(t), r1, false, 0, "a")
+	a.ack(r1)
+	r.status(t, "n1", func(s *edgeplanev1.Agent) bool { return s.GetAppliedRevision() == r1 })
+
+	r.redis.Stop()
+	a.nack(r1+5, "boom")
+	select {
+	case <-failed:
+	case <-time.After(wait):
+		t.Fatal("no status flush failed while Redis was down")
+	}
+	r.redis.Start() // empty: the session's update finds no owner and claims the node again
+	r.status(t, "n1", func(s *edgeplanev1.Agent) bool {
+		return s.GetRejectedRevision() == r1+5 && s.GetLastError() == "boom" && s.GetAppliedRevision() == r1 && s.GetConnected()
+	})
+	a.nack(r1+6, "boom again")
+	r.status(t, "n1", func(s *edgeplanev1.Agent) bool { return s.GetRejectedRevision() == r1+6 })
+}
+
+// onMessage is a log handler that signals c for every record with message msg.
+type onMessage struct {
+	msg string
+	c   chan struct{}
+}
+
+func (h *onMessage) Enabled(context.Context, slog.Level) bool { return true }
+func (h *onMessage) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		select {
+		case h.c <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+func (h *onMessage) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *onMessage) WithGroup(string) slog.Handler      { return h }
