@@ -256,7 +256,7 @@ func (l *lane) start(st *h2conn.Stream) {
 	switch {
 	case st.ContentLength >= 0:
 		l.mode = bodyLength
-	case st.Ended():
+	case st.NoBody:
 		l.mode = bodyNone
 	default:
 		l.mode = bodyChunked // no length: net/http takes it

@@ -619,7 +619,7 @@ func newStream(c *Conn, f *http2.MetaHeadersFrame) (*Stream, bool) {
 		if st.ContentLength > 0 {
 			return nil, false
 		}
-		st.recvEnded = true
+		st.recvEnded, st.NoBody = true, true
 	}
 	return st, true
 }

@@ -25,6 +25,8 @@ type Stream struct {
 	Fields []hpack.HeaderField
 	// ContentLength is the content-length field's value, -1 without one.
 	ContentLength int64
+	// NoBody says the HEADERS frame ended the stream: the request has no body.
+	NoBody bool
 	// Truncated says the header list was over the advertised limit: Fields is incomplete,
 	// and the request must be answered 431.
 	Truncated bool
