@@ -223,3 +223,38 @@ func TestServer_HTTP2ConcurrentStreams(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// The hostile-request rules of HTTP/1.1 hold on HTTP/2: a body over the route's limit is
+// refused 413 (by its content-length, or as it arrives without one), a field name with an
+// underscore is not forwarded; the connection goes on serving.
+func TestServer_HTTP2HostileBodiesAndFields(t *testing.T) {
+	be := newRawBackend(t)
+	rt := route("app", "app.test", be.url())
+	rt.MaxBodyBytes = 10
+	reader := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.ReadAll(r.Body) }))
+	t.Cleanup(reader.Close)
+	rr := route("reader", "reader.test", reader.URL)
+	rr.MaxBodyBytes = 10
+	s := start(t, Config{}, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{rt, rr}})
+	h := dialH2(t, s.HTTPSAddr())
+	post := func(id uint32, host string, fields ...string) {
+		h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndHeaders: true,
+			BlockFragment: h.block(append([]string{":method", "POST", ":scheme", "https", ":path", "/", ":authority", host}, fields...)...)})
+		h.fr.WriteData(id, true, make([]byte, 100))
+	}
+	post(1, "app.test", "content-length", "100")
+	if status, code := h.answer(1); status != http.StatusRequestEntityTooLarge {
+		t.Errorf("body with length over the limit: %d, %v; want 413", status, code)
+	}
+	post(3, "reader.test") // no content-length: net/http stops reading it at the limit
+	if status, code := h.answer(3); status != http.StatusRequestEntityTooLarge {
+		t.Errorf("body without length over the limit: %d, %v; want 413", status, code)
+	}
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, EndStream: true, EndHeaders: true, BlockFragment: h.get("x_bad", "1", "x-good", "1")})
+	if status, code := h.answer(5); status != 200 {
+		t.Fatalf("next stream: %d, %v; want 200", status, code)
+	}
+	if head := be.last(); strings.Contains(head, "x_bad") || !strings.Contains(head, "x-good: 1") {
+		t.Errorf("backend got head %q, want x-good and no x_bad", head)
+	}
+}
