@@ -32,6 +32,10 @@ import (
 // net/http write their own, bounded by the backend head limits).
 const maxResponseHead = 1 << 20
 
+// maxIdleLanes is how many lanes (each keeping up to four backend connections) a connection
+// keeps between requests; more end after their request.
+const maxIdleLanes = 8
+
 // lanes dispatches one HTTP/2 connection's streams to lanes.
 type lanes struct {
 	s    *Server
@@ -91,8 +95,8 @@ func (d *lanes) idleLane(l *lane) {
 	if l.gone || l.handedOff.Load() {
 		return
 	}
-	if d.done {
-		l.gone = true
+	if d.done || len(d.idle) >= maxIdleLanes {
+		l.gone = true // its Conn ends, its backend connections go back to their pools
 		close(l.next)
 		return
 	}

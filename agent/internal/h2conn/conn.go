@@ -684,7 +684,10 @@ func (c *Conn) removeLocked(st *Stream) {
 		c.wmu.Unlock()
 	}
 	if c.goingAway && len(c.streams) == 0 && !c.closed {
-		go c.Close() // not under mu: Close flushes
+		go func() { // not under mu; the last frames are in bw already
+			c.flush()
+			c.Close()
+		}()
 	}
 }
 
@@ -825,7 +828,8 @@ func (c *Conn) goAway(code http2.ErrCode, linger bool) {
 	io.Copy(io.Discard, io.LimitReader(c.nc, 1<<20))
 }
 
-// Close ends the connection now: open streams are reset (their waiters fail).
+// Close ends the connection now, without flushing what is buffered: open streams are reset
+// (their waiters fail).
 func (c *Conn) Close() {
 	c.mu.Lock()
 	if c.closed {
@@ -842,9 +846,6 @@ func (c *Conn) Close() {
 	clear(c.streams)
 	close(c.done)
 	c.mu.Unlock()
-	c.wmu.Lock()
-	c.flushLocked()
-	c.wmu.Unlock()
 	c.nc.Close()
 }
 
