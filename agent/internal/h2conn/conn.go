@@ -173,6 +173,7 @@ func (c *Conn) Serve() {
 				return
 			}
 		}
+		c.frameWithin()
 		f, err := c.fr.ReadFrame()
 		if err != nil {
 			if !c.readError(err) {
@@ -221,6 +222,21 @@ func (c *Conn) awaitFrame() bool {
 		}
 		c.readBy = 0
 	}
+}
+
+// frameWithin bounds the reading of a frame that has started to arrive but is not buffered
+// whole by HeaderTimeout (as a request head's on HTTP/1.1): a client trickling a frame in is
+// cut off sooner than an idle one.
+func (c *Conn) frameWithin() {
+	n := c.br.Buffered()
+	if n >= 9 {
+		hdr, _ := c.br.Peek(9)
+		if n >= 9+(int(hdr[0])<<16|int(hdr[1])<<8|int(hdr[2])) {
+			return
+		}
+	}
+	c.readBy = 0 // awaitFrame sets the idle deadline again
+	c.nc.SetReadDeadline(time.Now().Add(c.cfg.HeaderTimeout))
 }
 
 // readWithin keeps the read deadline between 15/16 and 16/16 of timeout from now, moving it

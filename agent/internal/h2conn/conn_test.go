@@ -448,3 +448,21 @@ func TestAppendField_Decodes(t *testing.T) {
 		}
 	}
 }
+
+// A frame trickled in (its first bytes, then nothing) ends the connection after
+// HeaderTimeout, not IdleTimeout.
+func TestConn_PartialFrameTimesOut(t *testing.T) {
+	c := serve(t, Config{HeaderTimeout: 100 * time.Millisecond, IdleTimeout: time.Hour}, echo)
+	c.request(1, true)
+	c.response(1)
+	c.nc.Write([]byte{0, 0, 5, 1}) // part of a HEADERS frame header
+	for {
+		if _, err := c.fr.ReadFrame(); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("connection still open at the test's own deadline: %v", err)
+			}
+			return // closed by the server
+		}
+	}
+}
