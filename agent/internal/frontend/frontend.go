@@ -1,9 +1,9 @@
 // Package frontend runs the agent's client-facing listeners: plain HTTP and HTTPS (TLS 1.2+
 // with certificates chosen by SNI, ALPN h2 and http/1.1), optionally behind the PROXY
 // protocol. HTTP/1.1 connections are served by the proxy's fast path; requests the fast path
-// hands over by a net/http server with the proxy as its handler; HTTP/2 connections by a
-// second one, reading through h2guard so that malformed requests get the stream error RFC
-// 9113 asks for. Shutdown drains all of them.
+// hands over by a net/http server with the proxy as its handler; HTTP/2 connections by
+// h2conn, each request on the fast path too (see lanes), or, with Config.LegacyHTTP2, by a
+// second net/http server reading through h2guard. Shutdown drains all of them.
 package frontend
 
 import (
