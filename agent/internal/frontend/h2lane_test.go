@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -256,5 +257,27 @@ func TestServer_HTTP2HostileBodiesAndFields(t *testing.T) {
 	}
 	if head := be.last(); strings.Contains(head, "x_bad") || !strings.Contains(head, "x-good: 1") {
 		t.Errorf("backend got head %q, want x-good and no x_bad", head)
+	}
+}
+
+// Multiplexed load (h2load, when installed: 4 connections, 10 streams each at a time) is
+// answered 200 on every request, each body whole.
+func TestServer_HTTP2MultiplexedLoad(t *testing.T) {
+	bin, err := exec.LookPath("h2load")
+	if err != nil {
+		t.Skip("h2load is not installed (Debian's nghttp2-client; bench/peers/run.sh installs it)")
+	}
+	be := newRawBackend(t)
+	s := start(t, Config{}, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{route("app", "app.test", be.url())}})
+	_, port, _ := net.SplitHostPort(s.HTTPSAddr())
+	out, err := exec.CommandContext(t.Context(), bin, "-n", "4000", "-c", "4", "-m", "10",
+		"--connect-to", "127.0.0.1:"+port, "https://app.test:"+port+"/").CombinedOutput()
+	if err != nil {
+		t.Fatalf("h2load: %v\n%s", err, out)
+	}
+	for _, want := range []string{"4000 succeeded, 0 failed, 0 errored", "status codes: 4000 2xx"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("h2load output lacks %q:\n%s", want, out)
+		}
 	}
 }
