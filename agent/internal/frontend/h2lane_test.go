@@ -281,3 +281,41 @@ func TestServer_HTTP2MultiplexedLoad(t *testing.T) {
 		}
 	}
 }
+
+// Requests the fast path hands to net/http are answered on their stream and the connection
+// goes on: Expect: 100-continue (the interim response is not relayed), OPTIONS *, CONNECT.
+func TestServer_HTTP2HandedOverRequests(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s", r.Method, b)
+	}))
+	t.Cleanup(be.Close)
+	s := start(t, Config{}, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{route("app", "app.test", be.URL)}})
+	h := dialH2(t, s.HTTPSAddr())
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndHeaders: true, BlockFragment: h.block(":method", "POST", ":scheme", "https",
+		":path", "/", ":authority", "app.test", "expect", "100-continue", "content-length", "5")})
+	h.fr.WriteData(1, true, []byte("hello"))
+	if status, code := h.answer(1); status != 200 {
+		t.Fatalf("Expect: 100-continue: %d, %v; want 200", status, code)
+	}
+	d := h.until("DATA", func(f http2.Frame) bool { _, ok := f.(*http2.DataFrame); return ok }).(*http2.DataFrame)
+	if string(d.Data()) != "POST hello" {
+		t.Errorf("body %q, want %q", d.Data(), "POST hello")
+	}
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, EndStream: true, EndHeaders: true,
+		BlockFragment: h.block(":method", "OPTIONS", ":scheme", "https", ":path", "*", ":authority", "app.test")})
+	if status, code := h.answer(3); status == 0 {
+		t.Errorf("OPTIONS *: RST_STREAM %v, want an answer", code)
+	}
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, EndStream: true, EndHeaders: true,
+		BlockFragment: h.block(":method", "CONNECT", ":authority", "app.test:443")})
+	if status, code := h.answer(5); status == 0 {
+		t.Errorf("CONNECT: RST_STREAM %v, want an answer", code)
+	} else {
+		t.Logf("CONNECT answered %d", status)
+	}
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 7, EndStream: true, EndHeaders: true, BlockFragment: h.get()})
+	if status, code := h.answer(7); status != 200 {
+		t.Errorf("next stream: %d, %v; want 200", status, code)
+	}
+}
