@@ -36,14 +36,17 @@ const maxResponseHead = 1 << 20
 // keeps between requests; more end after their request.
 const maxIdleLanes = 8
 
-// lanes dispatches one HTTP/2 connection's streams to lanes.
+// lanes dispatches one HTTP/2 connection's streams to lanes. When all the lanes it may have
+// are busy, streams wait in a queue (as long again) for the next lane free; a stream reset
+// meanwhile is dropped there.
 type lanes struct {
-	s    *Server
-	mu   sync.Mutex // guards idle, n, closed
-	idle []*lane
-	n    int
-	max  int
-	done bool
+	s     *Server
+	mu    sync.Mutex // guards idle, queue, n, done
+	idle  []*lane
+	queue []*h2conn.Stream
+	n     int
+	max   int
+	done  bool
 }
 
 func newLanes(s *Server, maxStreams uint32) *lanes {
@@ -68,6 +71,10 @@ func (d *lanes) Dispatch(st *h2conn.Stream) bool {
 	} else if d.n < d.max {
 		d.n++
 		l = newLane(d, st)
+	} else if len(d.queue) < d.max || d.prune() {
+		d.queue = append(d.queue, st)
+		d.mu.Unlock()
+		return true
 	} else {
 		d.mu.Unlock()
 		return false
@@ -84,7 +91,7 @@ func (d *lanes) close() {
 	for _, l := range d.idle {
 		close(l.next)
 	}
-	d.idle = nil
+	d.idle, d.queue = nil, nil // the connection reset the queued streams
 	d.mu.Unlock()
 }
 
@@ -95,12 +102,42 @@ func (d *lanes) idleLane(l *lane) {
 	if l.gone || l.handedOff.Load() {
 		return
 	}
+	if st := d.dequeue(); st != nil {
+		l.next <- st
+		return
+	}
 	if d.done || len(d.idle) >= maxIdleLanes {
 		l.gone = true // its Conn ends, its backend connections go back to their pools
 		close(l.next)
 		return
 	}
 	d.idle = append(d.idle, l)
+}
+
+// prune drops the queued streams reset meanwhile and reports whether that made room. Under mu.
+func (d *lanes) prune() bool {
+	q := d.queue[:0]
+	for _, st := range d.queue {
+		if !st.IsReset() {
+			q = append(q, st)
+		}
+	}
+	clear(d.queue[len(q):])
+	d.queue = q
+	return len(q) < d.max
+}
+
+// dequeue returns the first queued stream not reset meanwhile, or nil. Under mu.
+func (d *lanes) dequeue() *h2conn.Stream {
+	for len(d.queue) > 0 {
+		st := d.queue[0]
+		d.queue[0] = nil
+		d.queue = d.queue[1:]
+		if !st.IsReset() {
+			return st
+		}
+	}
+	return nil
 }
 
 // laneGone forgets a lane that closed, passing on a stream it was given but never read.
@@ -121,6 +158,9 @@ func (d *lanes) laneGone(l *lane) {
 			pending = st
 		}
 	default:
+	}
+	if pending == nil && !d.done {
+		pending = d.dequeue() // a lane is free now
 	}
 	d.mu.Unlock()
 	if pending != nil && !d.Dispatch(pending) {
@@ -333,6 +373,10 @@ func (l *lane) awaitNext() error {
 		case st, ok := <-l.next:
 			if !ok {
 				return io.EOF
+			}
+			if st.IsReset() { // reset before it was read: not sent to a backend
+				l.d.idleLane(l)
+				continue
 			}
 			l.start(st)
 			return nil

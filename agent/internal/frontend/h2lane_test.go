@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/edgeplane/edgeplane/agent/internal/proxy"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -317,5 +318,43 @@ func TestServer_HTTP2HandedOverRequests(t *testing.T) {
 	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 7, EndStream: true, EndHeaders: true, BlockFragment: h.get()})
 	if status, code := h.answer(7); status != 200 {
 		t.Errorf("next stream: %d, %v; want 200", status, code)
+	}
+}
+
+// A header list over the limit (--max-header-bytes, SETTINGS_MAX_HEADER_LIST_SIZE) is
+// answered 431 on its stream.
+func TestServer_HTTP2HeaderListTooLarge(t *testing.T) {
+	be := newRawBackend(t)
+	s := startLimits(t, proxy.Limits{MaxHeaderBytes: 2000}, Config{}, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{route("app", "app.test", be.url())}})
+	h := dialH2(t, s.HTTPSAddr())
+	var fields []string
+	for i := range 20 {
+		fields = append(fields, "x-f"+strconv.Itoa(i), strings.Repeat("v", 150))
+	}
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndStream: true, EndHeaders: true, BlockFragment: h.get(fields...)})
+	if status, code := h.answer(1); status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("got %d, %v; want 431", status, code)
+	}
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, EndStream: true, EndHeaders: true, BlockFragment: h.get()})
+	if status, code := h.answer(3); status != 200 {
+		t.Errorf("next stream: %d, %v; want 200", status, code)
+	}
+}
+
+// Streams opened and reset at once, many of them (the "rapid reset" pattern), leave the
+// connection serving.
+func TestServer_HTTP2RapidReset(t *testing.T) {
+	be := newRawBackend(t)
+	s := start(t, Config{}, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{route("app", "app.test", be.url())}})
+	h := dialH2(t, s.HTTPSAddr())
+	id := uint32(1)
+	for range 1000 {
+		h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndStream: true, EndHeaders: true, BlockFragment: h.get()})
+		h.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		id += 2
+	}
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndStream: true, EndHeaders: true, BlockFragment: h.get()})
+	if status, code := h.answer(id); status != 200 {
+		t.Errorf("stream after 1000 resets: %d, %v; want 200", status, code)
 	}
 }

@@ -267,6 +267,13 @@ func (s *Stream) Reset(code http2.ErrCode) {
 	c.flush()
 }
 
+// IsReset reports whether the stream was reset (by either side) or its connection ended.
+func (s *Stream) IsReset() bool {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	return s.reset && !s.sentEnd
+}
+
 // Ended reports whether the response was ended (END_STREAM sent).
 func (s *Stream) Ended() bool {
 	s.c.mu.Lock()
