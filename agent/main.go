@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/edgeplane/edgeplane/agent/internal/node"
+	"github.com/edgeplane/edgeplane/agent/internal/procs"
 	"github.com/edgeplane/edgeplane/internal/logging"
 )
 
@@ -57,6 +58,7 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go procs.Run(ctx, log)
 	return a.Run(ctx)
 }
 

@@ -27,6 +27,7 @@ const backendSlots = 4
 type Conn struct {
 	p      *Proxy
 	c      net.Conn
+	io     net.Conn // c, with raw reads and writes when it is plain TCP (see rawTCP)
 	secure bool
 	ip     string // client IP
 	fwdFor string // RFC 7239 for= value of ip
@@ -56,7 +57,7 @@ type Conn struct {
 // NewConn prepares the fast path for client connection c; secure says it arrived over TLS.
 func (p *Proxy) NewConn(c net.Conn, secure bool) *Conn {
 	ip := clientIP(c.RemoteAddr().String())
-	return &Conn{p: p, c: c, secure: secure, ip: ip, fwdFor: forwardedFor(ip),
+	return &Conn{p: p, c: c, io: rawConn(c), secure: secure, ip: ip, fwdFor: forwardedFor(ip),
 		rb: rbuf{b: make([]byte, 4<<10), max: p.limits.MaxHeaderBytes}, rng: newRand()}
 }
 
@@ -137,7 +138,7 @@ func (c *Conn) readHead() (int, error) {
 				c.readWithin(c.p.limits.HeaderTimeout)
 			}
 		}
-		if _, err := c.rb.fill(c.c); err != nil {
+		if _, err := c.rb.fill(c.io); err != nil {
 			return 0, err
 		}
 	}
@@ -164,7 +165,7 @@ func (c *Conn) handoff() net.Conn {
 // request record.
 func (c *Conn) write(b []byte) (int, error) {
 	setWithin(&c.writeBy, c.p.limits.WriteTimeout, c.c.SetWriteDeadline)
-	n, err := c.c.Write(b)
+	n, err := c.io.Write(b)
 	c.written += int64(n)
 	return n, err
 }

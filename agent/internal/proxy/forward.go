@@ -160,7 +160,7 @@ func (c *Conn) send(up *upstream, t *target, bc *bconn, inBuf int64) (written in
 	b := c.composeRequest(up, t)
 	b = append(b, c.rb.buffered()[:inBuf]...)
 	c.reqOut = b
-	if written, err = bc.conn.Write(b); err != nil {
+	if written, err = bc.io.Write(b); err != nil {
 		return written, err
 	}
 	rest := c.req.length - inBuf
@@ -174,7 +174,7 @@ func (c *Conn) send(up *upstream, t *target, bc *bconn, inBuf int64) (written in
 		c.readWithin(c.p.limits.BodyTimeout)
 		n, err := c.c.Read(buf[:min(int64(len(buf)), rest)])
 		if n > 0 {
-			if _, werr := bc.conn.Write(buf[:n]); werr != nil {
+			if _, werr := bc.io.Write(buf[:n]); werr != nil {
 				return written, werr
 			}
 			rest -= int64(n)
@@ -307,12 +307,19 @@ func (c *Conn) fillBackend(bc *bconn, deadline time.Time) error {
 	for {
 		d := deadline
 		if c.watch == nil {
-			if soon := time.Now().Add(watchDelay); d.IsZero() || soon.Before(d) {
+			now := time.Now()
+			if soon := now.Add(watchDelay); d.IsZero() || soon.Before(d) {
 				d = soon
+				// A deadline set earlier that is still at least half the delay away
+				// stays: the watch then starts after watchDelay/2 to watchDelay, and
+				// keep-alive traffic does not re-arm the runtime timer on every request.
+				if bd := bc.deadline; bd.Before(soon) && !bd.Before(now.Add(watchDelay/2)) {
+					d = bd
+				}
 			}
 		}
 		bc.setReadDeadline(d)
-		n, err := bc.rb.fill(bc.conn)
+		n, err := bc.rb.fill(bc.io)
 		if n > 0 {
 			return nil
 		}

@@ -91,6 +91,7 @@ func newPool(k poolKey) *pool {
 // bconn is one connection to a backend, owned by one client connection at a time.
 type bconn struct {
 	conn     net.Conn
+	io       net.Conn // conn, with raw reads and writes when it is plain TCP (see rawTCP)
 	pool     *pool
 	rb       rbuf
 	lastUsed time.Time
@@ -152,7 +153,7 @@ func (p *pool) dial() (*bconn, error) {
 		}
 		c = tc
 	}
-	return &bconn{conn: c, pool: p, rb: rbuf{b: make([]byte, 4<<10)}}, nil
+	return &bconn{conn: c, io: rawConn(c), pool: p, rb: rbuf{b: make([]byte, 4<<10)}}, nil
 }
 
 // closedByPeer reports whether an idle plain-TCP connection has been closed by the backend
