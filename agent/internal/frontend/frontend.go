@@ -376,7 +376,8 @@ const h2MaxStreams = 100
 func (s *Server) serveH2(c net.Conn) {
 	d := newLanes(s, h2MaxStreams)
 	hc := h2conn.New(c, h2conn.Config{MaxConcurrentStreams: h2MaxStreams, MaxHeaderListSize: uint32(s.limits.MaxHeaderBytes),
-		IdleTimeout: s.limits.IdleTimeout, HeaderTimeout: s.limits.HeaderTimeout, WriteTimeout: s.limits.WriteTimeout}, d)
+		IdleTimeout: s.limits.IdleTimeout, HeaderTimeout: s.limits.HeaderTimeout,
+		BodyTimeout: s.limits.BodyTimeout, WriteTimeout: s.limits.WriteTimeout}, d)
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()

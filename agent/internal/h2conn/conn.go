@@ -36,6 +36,7 @@ const (
 	DefaultIdleTimeout          = 120 * time.Second
 	DefaultHeaderTimeout        = 10 * time.Second
 	DefaultWriteTimeout         = 60 * time.Second
+	DefaultBodyTimeout          = 60 * time.Second
 
 	// MaxFrameSize is the SETTINGS_MAX_FRAME_SIZE the server keeps (the protocol's initial
 	// value): a larger frame is the connection error FRAME_SIZE_ERROR.
@@ -60,9 +61,10 @@ type Config struct {
 	// together may have buffered and not yet consumed.
 	ConnWindow int32
 	// IdleTimeout closes a connection without streams after this long without a frame;
-	// HeaderTimeout bounds the preface and the client's first SETTINGS; WriteTimeout bounds
-	// each write to the client and each wait for a flow-control window.
-	IdleTimeout, HeaderTimeout, WriteTimeout time.Duration
+	// HeaderTimeout bounds the preface and the client's first SETTINGS, and the rest of any
+	// frame but DATA once it started to arrive; BodyTimeout the rest of a DATA frame;
+	// WriteTimeout bounds each write to the client and each wait for a flow-control window.
+	IdleTimeout, HeaderTimeout, BodyTimeout, WriteTimeout time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -80,6 +82,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HeaderTimeout <= 0 {
 		c.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = DefaultBodyTimeout
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
@@ -229,14 +234,18 @@ func (c *Conn) awaitFrame() bool {
 // cut off sooner than an idle one.
 func (c *Conn) frameWithin() {
 	n := c.br.Buffered()
+	timeout := c.cfg.HeaderTimeout
 	if n >= 9 {
 		hdr, _ := c.br.Peek(9)
 		if n >= 9+(int(hdr[0])<<16|int(hdr[1])<<8|int(hdr[2])) {
 			return
 		}
+		if http2.FrameType(hdr[3]) == http2.FrameData {
+			timeout = c.cfg.BodyTimeout // a slow upload, as on HTTP/1.1
+		}
 	}
 	c.readBy = 0 // awaitFrame sets the idle deadline again
-	c.nc.SetReadDeadline(time.Now().Add(c.cfg.HeaderTimeout))
+	c.nc.SetReadDeadline(time.Now().Add(timeout))
 }
 
 // readWithin keeps the read deadline between 15/16 and 16/16 of timeout from now, moving it
