@@ -1,9 +1,9 @@
 // Package frontend runs the agent's client-facing listeners: plain HTTP and HTTPS (TLS 1.2+
 // with certificates chosen by SNI, ALPN h2 and http/1.1), optionally behind the PROXY
 // protocol. HTTP/1.1 connections are served by the proxy's fast path; requests the fast path
-// hands over by a net/http server with the proxy as its handler; HTTP/2 connections by a
-// second one, reading through h2guard so that malformed requests get the stream error RFC
-// 9113 asks for. Shutdown drains all of them.
+// hands over by a net/http server with the proxy as its handler; HTTP/2 connections by
+// h2conn, each request on the fast path too (see lanes), or, with Config.LegacyHTTP2, by a
+// second net/http server reading through h2guard. Shutdown drains all of them.
 package frontend
 
 import (
@@ -21,6 +21,7 @@ import (
 	proxyproto "github.com/pires/go-proxyproto"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgeplane/edgeplane/agent/internal/h2conn"
 	"github.com/edgeplane/edgeplane/agent/internal/h2guard"
 	"github.com/edgeplane/edgeplane/agent/internal/metrics"
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
@@ -47,6 +48,10 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Logger receives listener errors. Nil discards.
 	Logger *slog.Logger
+	// LegacyHTTP2 serves HTTP/2 with net/http's server (reading through h2guard) and the
+	// proxy's net/http path, as before h2conn; by default h2conn serves it, each request on
+	// the proxy's HTTP/1.1 fast path (see lanes).
+	LegacyHTTP2 bool
 }
 
 // Server is the agent's listeners. Listen, then Serve; Shutdown ends Serve.
@@ -58,9 +63,13 @@ type Server struct {
 	httpsLn net.Listener
 	h       *http.Server // serves handed-over HTTP/1.x connections
 	handoff *chanListener
-	h2      *http.Server // serves HTTP/2 connections (TLS, ALPN h2), each an h2guard.Conn
+	h2      *http.Server // LegacyHTTP2: serves HTTP/2 connections (TLS, ALPN h2), each an h2guard.Conn
 	h2ln    *chanListener
-	gauges  [2]prometheus.Gauge // http, https
+	// laneHTTP serves the requests lanes hand over (see lanes): one per lane, which is no
+	// client connection of its own (not counted).
+	laneHTTP   *http.Server
+	laneHTTPln *chanListener
+	gauges     [2]prometheus.Gauge // http, https
 
 	// abort is cancelled when Shutdown gives up draining; it ends TLS handshakes still in
 	// progress. A context kept in a struct, against STYLE on purpose: it is the server's
@@ -72,8 +81,9 @@ type Server struct {
 	limits proxy.Limits
 	open   atomic.Int64 // client connections being served; with upgraded ones, at most limits.MaxConns
 
-	mu       sync.Mutex // guards conns and closing
+	mu       sync.Mutex // guards conns, h2conns and closing
 	conns    map[*proxy.Conn]struct{}
+	h2conns  map[*h2conn.Conn]struct{}
 	closing  bool
 	wg       sync.WaitGroup // connection goroutines
 	accepted sync.WaitGroup // accept loops
@@ -90,11 +100,14 @@ func New(cfg Config) *Server {
 		m = metrics.New()
 	}
 	s := &Server{cfg: cfg, log: log, tls: cfg.Proxy.TLSConfig(), conns: make(map[*proxy.Conn]struct{}),
-		gauges: [2]prometheus.Gauge{m.Connections("http"), m.Connections("https")}}
+		h2conns: make(map[*h2conn.Conn]struct{}),
+		gauges:  [2]prometheus.Gauge{m.Connections("http"), m.Connections("https")}}
 	s.abort, s.stop = context.WithCancel(context.Background())
-	s.handoff, s.h2ln = newChanListener(), newChanListener()
+	s.handoff, s.h2ln, s.laneHTTPln = newChanListener(), newChanListener(), newChanListener()
 	s.limits = cfg.Proxy.Limits()
 	s.h, s.h2 = s.newHTTPServer(), newHTTP2Server(s.newHTTPServer())
+	s.laneHTTP = s.newHTTPServer()
+	s.laneHTTP.ConnState = proxy.IdleConnState
 	return s
 }
 
@@ -123,7 +136,7 @@ func (s *Server) newHTTPServer() *http.Server {
 
 func isSecure(c net.Conn) bool {
 	switch c.(type) {
-	case *tls.Conn, *h2guard.Conn:
+	case *tls.Conn, *h2guard.Conn, *lane:
 		return true
 	}
 	sc, ok := c.(interface{ Secure() bool })
@@ -199,7 +212,7 @@ func (s *Server) Serve() error {
 	for _, hs := range []struct {
 		h  *http.Server
 		ln net.Listener
-	}{{s.h, s.handoff}, {s.h2, s.h2ln}} {
+	}{{s.h, s.handoff}, {s.h2, s.h2ln}, {s.laneHTTP, s.laneHTTPln}} {
 		go func() {
 			if err := hs.h.Serve(hs.ln); !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("net/http server: %w", err)
@@ -315,7 +328,12 @@ func (s *Server) serveConn(c net.Conn, secure bool) {
 				s.closed(secure)
 				return
 			}
-			s.h2ln.push(h2guard.New(tc, s.limits.MaxHeaderBytes))
+			if s.cfg.LegacyHTTP2 {
+				s.h2ln.push(h2guard.New(tc, s.limits.MaxHeaderBytes))
+				return
+			}
+			s.serveH2(tc)
+			s.closed(secure)
 			return
 		}
 		c = tc
@@ -349,4 +367,28 @@ func (s *Server) untrack(pc *proxy.Conn) {
 	s.mu.Lock()
 	delete(s.conns, pc)
 	s.mu.Unlock()
+}
+
+// h2MaxStreams is the SETTINGS_MAX_CONCURRENT_STREAMS of HTTP/2 connections.
+const h2MaxStreams = 100
+
+// serveH2 serves an HTTP/2 connection with h2conn, its requests on lanes.
+func (s *Server) serveH2(c net.Conn) {
+	d := newLanes(s, h2MaxStreams)
+	hc := h2conn.New(c, h2conn.Config{MaxConcurrentStreams: h2MaxStreams, MaxHeaderListSize: uint32(s.limits.MaxHeaderBytes),
+		IdleTimeout: s.limits.IdleTimeout, HeaderTimeout: s.limits.HeaderTimeout,
+		BodyTimeout: s.limits.BodyTimeout, WriteTimeout: s.limits.WriteTimeout}, d)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	s.h2conns[hc] = struct{}{}
+	s.mu.Unlock()
+	hc.Serve()
+	s.mu.Lock()
+	delete(s.h2conns, hc)
+	s.mu.Unlock()
+	d.close()
 }

@@ -61,6 +61,7 @@ func TestServer_H2spec(t *testing.T) {
 	if err != nil || m == nil || m[1] != "145" || m[2] != "145" {
 		t.Fatalf("h2spec: %v; want 145 tests, 145 passed; output:\n%s", err, failures(out))
 	}
+	t.Log(m[0])
 }
 
 // failures returns h2spec's output from its "Failures:" section on (all of it if none).

@@ -18,8 +18,8 @@ import (
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
-// h2conn is a raw HTTP/2 client connection to the agent over TLS.
-type h2conn struct {
+// h2client is a raw HTTP/2 client connection to the agent over TLS.
+type h2client struct {
 	t   *testing.T
 	c   *tls.Conn
 	fr  *http2.Framer
@@ -38,7 +38,7 @@ func startH2(t *testing.T) string {
 }
 
 // dialH2 opens a connection, sends the preface and settings, and reads the agent's settings.
-func dialH2(t *testing.T, addr string, settings ...http2.Setting) *h2conn {
+func dialH2(t *testing.T, addr string, settings ...http2.Setting) *h2client {
 	t.Helper()
 	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "app.test", InsecureSkipVerify: true, NextProtos: []string{"h2"}})
 	if err != nil {
@@ -49,7 +49,7 @@ func dialH2(t *testing.T, addr string, settings ...http2.Setting) *h2conn {
 	if c.ConnectionState().NegotiatedProtocol != "h2" {
 		t.Fatalf("ALPN %q, want h2", c.ConnectionState().NegotiatedProtocol)
 	}
-	h := &h2conn{t: t, c: c, fr: http2.NewFramer(c, c)}
+	h := &h2client{t: t, c: c, fr: http2.NewFramer(c, c)}
 	h.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	h.enc = hpack.NewEncoder(&h.buf)
 	io.WriteString(c, http2.ClientPreface)
@@ -64,7 +64,7 @@ func dialH2(t *testing.T, addr string, settings ...http2.Setting) *h2conn {
 
 // block HPACK-encodes fields (name, value pairs; incremental indexing, so later blocks
 // refer to the dynamic table).
-func (h *h2conn) block(fields ...string) []byte {
+func (h *h2client) block(fields ...string) []byte {
 	h.buf.Reset()
 	for i := 0; i < len(fields); i += 2 {
 		h.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
@@ -73,11 +73,11 @@ func (h *h2conn) block(fields ...string) []byte {
 }
 
 // get is a GET's header block with extra fields.
-func (h *h2conn) get(extra ...string) []byte {
+func (h *h2client) get(extra ...string) []byte {
 	return h.block(append([]string{":method", "GET", ":scheme", "https", ":path", "/", ":authority", "app.test"}, extra...)...)
 }
 
-func (h *h2conn) read() http2.Frame {
+func (h *h2client) read() http2.Frame {
 	h.t.Helper()
 	f, err := h.fr.ReadFrame()
 	if err != nil {
@@ -88,7 +88,7 @@ func (h *h2conn) read() http2.Frame {
 
 // until reads frames until one for which match returns true; it fails at the end of the
 // connection.
-func (h *h2conn) until(what string, match func(http2.Frame) bool) http2.Frame {
+func (h *h2client) until(what string, match func(http2.Frame) bool) http2.Frame {
 	h.t.Helper()
 	for {
 		f, err := h.fr.ReadFrame()
@@ -102,7 +102,7 @@ func (h *h2conn) until(what string, match func(http2.Frame) bool) http2.Frame {
 }
 
 // answer reads stream's outcome: its :status, or the RST_STREAM code (status 0).
-func (h *h2conn) answer(stream uint32) (int, http2.ErrCode) {
+func (h *h2client) answer(stream uint32) (int, http2.ErrCode) {
 	h.t.Helper()
 	switch f := h.until("an answer", func(f http2.Frame) bool {
 		_, rst := f.(*http2.RSTStreamFrame)

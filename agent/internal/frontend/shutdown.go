@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgeplane/edgeplane/agent/internal/h2conn"
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
 )
 
@@ -21,7 +22,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for pc := range s.conns {
 		conns = append(conns, pc)
 	}
+	h2s := make([]*h2conn.Conn, 0, len(s.h2conns))
+	for hc := range s.h2conns {
+		h2s = append(h2s, hc)
+	}
 	s.mu.Unlock()
+	for _, hc := range h2s {
+		hc.Drain()
+	}
 	for _, ln := range []net.Listener{s.httpLn, s.httpsLn} {
 		if ln != nil {
 			ln.Close()
@@ -31,17 +39,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		pc.Drain()
 	}
 	var drained sync.WaitGroup
-	drained.Add(3)
+	drained.Add(4)
 	go func() { defer drained.Done(); s.wg.Wait() }()
-	var hErr, h2Err error
+	var hErr, h2Err, laneErr error
 	go func() { defer drained.Done(); hErr = s.h.Shutdown(ctx) }()
 	go func() { defer drained.Done(); h2Err = s.h2.Shutdown(ctx) }()
+	go func() { defer drained.Done(); laneErr = s.laneHTTP.Shutdown(ctx) }()
 	done := make(chan struct{})
 	go func() { drained.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:
-		err = errors.Join(hErr, h2Err)
+		err = errors.Join(hErr, h2Err, laneErr)
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
@@ -52,6 +61,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeAll()
 	s.handoff.Close()
 	s.h2ln.Close()
+	s.laneHTTPln.Close()
 	s.cfg.Proxy.CloseUpgraded()
 	s.accepted.Wait()
 	return err
@@ -76,9 +86,13 @@ func (s *Server) closeAll() {
 	for pc := range s.conns {
 		pc.Close()
 	}
+	for hc := range s.h2conns {
+		hc.Close()
+	}
 	s.mu.Unlock()
 	s.h.Close()
 	s.h2.Close()
+	s.laneHTTP.Close()
 }
 
 // chanListener is a net.Listener whose connections are pushed to it: the way connections
