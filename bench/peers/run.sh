@@ -25,7 +25,7 @@
 #   KEEP_LOGS=/tmp/logs bench/peers/run.sh   # copy the processes' logs there at the end
 #
 # Targets: the backend directly; nginx as a user configures it (worker_processes auto,
-# keep-alive to the backend) with access_log off, and the same nginx with access_log on
+# keep-alive to the backend, Host, X-Real-IP and X-Forwarded-For/-Proto/-Host set) with access_log off, and the same nginx with access_log on
 # (buffered, to a file: nginx-log); HAProxy; Caddy; the agent with request tracing off
 # (edgeplane); a second agent with tracing on (edgeplane-trace: --redis-url to a real
 # redis-server that the control plane, --insecure on loopback, also uses, so its metrics
@@ -114,6 +114,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 
 "$DIR/backend" "$BACKEND" & pids+=($!)
 
+# The forwarding headers a production nginx sets (its reverse-proxy guide's block), so that the
+# backend parses what it parses behind the agent, which sends these by default (and also
+# Forwarded and a traceparent, which nginx is not asked for).
+fwd='proxy_set_header Host $host; proxy_set_header X-Real-IP $remote_addr; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme; proxy_set_header X-Forwarded-Host $host;'
 cat >"$DIR/nginx.conf" <<CONF
 worker_processes auto;
 pid $DIR/nginx.pid;
@@ -127,13 +131,13 @@ http {
   keepalive_requests 1000000000;
   upstream be { server $BACKEND; keepalive 256; keepalive_requests 1000000000; }
   server { listen $NGINX;
-    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host \$host; } }
+    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; $fwd } }
   server { listen $NGINX_LOG;
     access_log $DIR/access.log combined buffer=64k flush=1s;
-    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host \$host; } }
+    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; $fwd } }
   server { listen $NGINX_TLS ssl http2;
     ssl_certificate $DIR/cert.pem; ssl_certificate_key $DIR/key.pem; ssl_protocols TLSv1.3;
-    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host \$host; } }
+    location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; $fwd } }
 }
 CONF
 cat >"$DIR/haproxy.cfg" <<CONF
