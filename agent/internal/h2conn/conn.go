@@ -108,6 +108,9 @@ type Conn struct {
 	fr  *http2.Framer
 	d   Dispatcher
 
+	hdec   *headerDecoder // reader goroutine only
+	hblock headerBlock
+
 	wmu     sync.Mutex // guards bw, the Framer's writing side, writeBy
 	bw      *bufio.Writer
 	writeBy int64 // the write deadline last set (Unix ns)
@@ -138,8 +141,7 @@ func New(nc net.Conn, cfg Config, d Dispatcher) *Conn {
 	c.bw = bufio.NewWriterSize(deadlineWriter{c}, 16<<10)
 	c.fr = http2.NewFramer(c.bw, c.br)
 	c.fr.SetMaxReadFrameSize(MaxFrameSize)
-	c.fr.MaxHeaderListSize = cfg.MaxHeaderListSize
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(headerTableSize, nil)
+	c.hdec = newHeaderDecoder(cfg.MaxHeaderListSize)
 	return c
 }
 
@@ -180,6 +182,10 @@ func (c *Conn) Serve() {
 		}
 		c.frameWithin()
 		f, err := c.fr.ReadFrame()
+		var blk *headerBlock
+		if hf, ok := f.(*http2.HeadersFrame); ok && err == nil {
+			blk, err = c.readHeaderBlock(hf) // decoded even if ignored: HPACK state
+		}
 		if err != nil {
 			if !c.readError(err) {
 				return
@@ -193,7 +199,7 @@ func (c *Conn) Serve() {
 			}
 			first = false
 		}
-		if err := c.process(f); err != nil {
+		if err := c.process(f, blk); err != nil {
 			if !c.handleError(err) {
 				return
 			}
@@ -320,8 +326,8 @@ func streamError(id uint32, code http2.ErrCode) error {
 
 func connError(code http2.ErrCode) error { return http2.ConnectionError(code) }
 
-// process handles one frame on the reader goroutine.
-func (c *Conn) process(f http2.Frame) error {
+// process handles one frame on the reader goroutine (blk: a HEADERS frame's decoded block).
+func (c *Conn) process(f http2.Frame, blk *headerBlock) error {
 	c.mu.Lock()
 	ignore := c.goingAway && f.Header().StreamID > c.goAwayID
 	c.mu.Unlock()
@@ -334,8 +340,8 @@ func (c *Conn) process(f http2.Frame) error {
 	switch f := f.(type) {
 	case *http2.SettingsFrame:
 		return c.processSettings(f)
-	case *http2.MetaHeadersFrame:
-		return c.processHeaders(f)
+	case *http2.HeadersFrame:
+		return c.processHeaders(blk)
 	case *http2.DataFrame:
 		return c.processData(f)
 	case *http2.WindowUpdateFrame:
@@ -533,8 +539,8 @@ func checkFields(fields []hpack.HeaderField) bool {
 	return true
 }
 
-func (c *Conn) processHeaders(f *http2.MetaHeadersFrame) error {
-	id := f.StreamID
+func (c *Conn) processHeaders(f *headerBlock) error {
+	id := f.streamID
 	if id%2 != 1 {
 		return connError(http2.ErrCodeProtocol)
 	}
@@ -557,7 +563,7 @@ func (c *Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return streamError(id, code)
 	}
 	c.mu.Unlock()
-	if f.HasPriority() && f.Priority.StreamDep == id {
+	if f.hasPrio && f.priority.StreamDep == id {
 		return streamError(id, http2.ErrCodeProtocol)
 	}
 	st, ok := newStream(c, f)
@@ -577,7 +583,7 @@ func (c *Conn) processHeaders(f *http2.MetaHeadersFrame) error {
 }
 
 // trailersLocked takes a HEADERS frame on an open stream: trailers.
-func (c *Conn) trailersLocked(st *Stream, f *http2.MetaHeadersFrame) error {
+func (c *Conn) trailersLocked(st *Stream, f *headerBlock) error {
 	switch {
 	case st.reset:
 		return nil
@@ -587,11 +593,11 @@ func (c *Conn) trailersLocked(st *Stream, f *http2.MetaHeadersFrame) error {
 		return connError(http2.ErrCodeProtocol)
 	}
 	st.gotTrailers = true
-	if !f.StreamEnded() || len(f.PseudoFields()) > 0 || !checkFields(f.Fields) ||
+	if !f.endStream || f.npseudo > 0 || !checkFields(f.fields) ||
 		st.ContentLength >= 0 && st.received != st.ContentLength {
 		return streamError(st.ID, http2.ErrCodeProtocol)
 	}
-	st.trailers = f.RegularFields()
+	st.trailers = append([]hpack.HeaderField(nil), f.regular()...)
 	st.recvEnded = true
 	c.closeIfDoneLocked(st)
 	signal(st.rwake)
@@ -599,10 +605,10 @@ func (c *Conn) trailersLocked(st *Stream, f *http2.MetaHeadersFrame) error {
 }
 
 // newStream checks a request's header block (RFC 9113 8.3.1) and returns its stream.
-func newStream(c *Conn, f *http2.MetaHeadersFrame) (*Stream, bool) {
-	st := &Stream{c: c, ID: f.StreamID, ContentLength: -1, Truncated: f.Truncated,
+func newStream(c *Conn, f *headerBlock) (*Stream, bool) {
+	st := &Stream{c: c, ID: f.streamID, ContentLength: -1, Truncated: f.truncated,
 		recvWin: streamWindow, rwake: make(chan struct{}, 1), wwake: make(chan struct{}, 1)}
-	for _, hf := range f.PseudoFields() {
+	for _, hf := range f.pseudo() {
 		switch hf.Name {
 		case ":method":
 			st.Method = hf.Value
@@ -626,11 +632,10 @@ func newStream(c *Conn, f *http2.MetaHeadersFrame) (*Stream, bool) {
 	if !isToken(st.Method) || strings2HasSpace(st.Path) {
 		return nil, false
 	}
-	st.Fields = f.RegularFields()
-	if !checkFields(st.Fields) {
+	if !checkFields(f.regular()) {
 		return nil, false
 	}
-	for _, hf := range st.Fields {
+	for _, hf := range f.regular() {
 		if hf.Name != "content-length" {
 			continue
 		}
@@ -640,11 +645,16 @@ func newStream(c *Conn, f *http2.MetaHeadersFrame) (*Stream, bool) {
 		}
 		st.ContentLength = int64(n)
 	}
-	if f.StreamEnded() {
+	if f.endStream {
 		if st.ContentLength > 0 {
 			return nil, false
 		}
 		st.recvEnded, st.NoBody = true, true
+	}
+	if reg := f.regular(); len(reg) <= len(st.fieldsBuf) {
+		st.Fields = st.fieldsBuf[:copy(st.fieldsBuf[:], reg):len(reg)]
+	} else {
+		st.Fields = append([]hpack.HeaderField(nil), reg...)
 	}
 	return st, true
 }

@@ -31,7 +31,8 @@ type Stream struct {
 	// and the request must be answered 431.
 	Truncated bool
 
-	rwake, wwake chan struct{} // a reader or writer waiting for the stream (cap 1)
+	rwake, wwake chan struct{}        // a reader or writer waiting for the stream (cap 1)
+	fieldsBuf    [8]hpack.HeaderField // Fields when they are few
 
 	// Guarded by c.mu.
 	body        []byte // received, unread request body: body[off:]
