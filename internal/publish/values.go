@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"time"
@@ -23,9 +24,16 @@ type valueShard struct {
 }
 
 // valueBatch holds records back to back: recs[i]'s value is data[recs[i-1].end:recs[i].end].
+// Records of the packed field (Config.Pack) for one stream, blkStream, go to blk instead,
+// each followed by a newline, blkN of them: a block already, which the sender cuts to size
+// and copies a run at a time, with no bookkeeping per record.
 type valueBatch struct {
 	data []byte
 	recs []valueRec
+
+	blk       []byte
+	blkN      int
+	blkStream string
 }
 
 type valueRec struct {
@@ -33,7 +41,11 @@ type valueRec struct {
 	end           int
 }
 
-func (b *valueBatch) reset() { b.data, b.recs = b.data[:0], b.recs[:0] }
+func (b *valueBatch) reset() { b.data, b.recs, b.blk, b.blkN = b.data[:0], b.recs[:0], b.blk[:0], 0 }
+
+// count and size are what b holds: records and bytes.
+func (b *valueBatch) count() int { return len(b.recs) + b.blkN }
+func (b *valueBatch) size() int  { return len(b.data) + len(b.blk) }
 
 // PublishValue queues one entry of stream with a single field, whose value is a copy of
 // value (the caller may reuse it at once). It never blocks and, once the buffers have
@@ -48,16 +60,22 @@ func (p *Publisher) PublishValue(shard uint8, stream, field string, value []byte
 	s := &p.values[shard%valueShards]
 	s.mu.Lock()
 	b := &s.cur
-	if len(b.recs) >= p.maxRecs || len(b.data)+len(value) > p.maxBytes {
+	n := b.count()
+	if n >= p.maxRecs || b.size()+len(value)+1 > p.maxBytes {
 		s.mu.Unlock()
 		p.dropped.Add(1)
 		return
 	}
-	first := len(b.recs) == 0
-	b.data = append(b.data, value...)
-	b.recs = append(b.recs, valueRec{stream: stream, field: field, end: len(b.data)})
+	if pk := p.cfg.Pack; pk != nil && field == pk.Field && (b.blkN == 0 || stream == b.blkStream) {
+		b.blk = append(append(b.blk, value...), '\n')
+		b.blkN++
+		b.blkStream = stream
+	} else {
+		b.data = append(b.data, value...)
+		b.recs = append(b.recs, valueRec{stream: stream, field: field, end: len(b.data)})
+	}
 	s.mu.Unlock()
-	if first {
+	if n == 0 {
 		select {
 		case p.wake <- struct{}{}:
 		default:
@@ -71,7 +89,7 @@ func (p *Publisher) bufferedValues() int {
 	for i := range p.values {
 		s := &p.values[i]
 		s.mu.Lock()
-		n += len(s.cur.recs)
+		n += s.cur.count()
 		s.mu.Unlock()
 	}
 	return n
@@ -140,6 +158,9 @@ func (p *Publisher) pack() {
 	open := -1 // the entry being filled
 	for i := range p.spare {
 		b := &p.spare[i]
+		if b.blkN > 0 {
+			open = p.packBlock(b.blkStream, b.blk, open)
+		}
 		start := 0
 		for _, r := range b.recs {
 			v := b.data[start:r.end]
@@ -147,20 +168,9 @@ func (p *Publisher) pack() {
 			if pk == nil || r.field != pk.Field {
 				continue
 			}
-			if open >= 0 {
-				e := &p.pending[open]
-				if e.stream != r.stream || e.recs >= pk.MaxRecords || e.to-e.from+1+len(v) > pk.MaxBytes {
-					open = -1
-				} else {
-					p.out = append(append(p.out, '\n'), v...)
-					e.to, e.recs = len(p.out), e.recs+1
-					continue
-				}
-			}
-			from := len(p.out)
-			p.out = append(p.out, v...)
-			p.pending = append(p.pending, outEntry{stream: r.stream, field: pk.Into, from: from, to: len(p.out), recs: 1})
-			open = len(p.pending) - 1
+			// A packed record of another stream than its buffer's block (rare: streams
+			// changed while records waited).
+			open = p.packBlock(r.stream, v, open)
 		}
 	}
 	for i := range p.spare {
@@ -177,6 +187,58 @@ func (p *Publisher) pack() {
 			p.pending = append(p.pending, outEntry{stream: r.stream, field: r.field, from: from, to: len(p.out), recs: 1})
 		}
 	}
+}
+
+// packBlock adds the records in blk (each followed by a newline; a last one without is one
+// record too) to entries of stream,
+// filling p.pending[open] first if it is of stream and not full, and returns the entry left
+// open. Each entry gets as long a run of records as fits, in one copy; a record larger than
+// MaxBytes goes alone.
+func (p *Publisher) packBlock(stream string, blk []byte, open int) int {
+	pk := p.cfg.Pack
+	for len(blk) > 0 {
+		if open >= 0 {
+			e := &p.pending[open]
+			if e.stream != stream || e.recs >= pk.MaxRecords {
+				open = -1
+			}
+		}
+		if open < 0 {
+			p.pending = append(p.pending, outEntry{stream: stream, field: pk.Into, from: len(p.out), to: len(p.out)})
+			open = len(p.pending) - 1
+		}
+		e := &p.pending[open]
+		sep := 0 // the newline before the run, when the entry has records already
+		if e.recs > 0 {
+			sep = 1
+		}
+		size, end, k := e.to-e.from, 0, 0
+		for e.recs+k < pk.MaxRecords {
+			j := bytes.IndexByte(blk[end:], '\n')
+			if j < 0 {
+				j = len(blk) - end
+			}
+			if size+sep+end+j > pk.MaxBytes && (k > 0 || e.recs > 0) {
+				break
+			}
+			end += j + 1
+			k++
+			if end >= len(blk) {
+				break
+			}
+		}
+		if k == 0 {
+			open = -1 // full: the next entry takes the run
+			continue
+		}
+		if sep == 1 {
+			p.out = append(p.out, '\n')
+		}
+		p.out = append(p.out, blk[:end-1]...)
+		e.to, e.recs = len(p.out), e.recs+k
+		blk = blk[min(end, len(blk)):]
+	}
+	return open
 }
 
 // sendEntries sends up to Batch of es in one pipeline and reports how many.
