@@ -116,3 +116,15 @@ func BenchmarkPublishValue_Packed(b *testing.B) {
 		}
 	}
 }
+
+// A packed record holding a newline (which Packing forbids) still goes out, as two lines.
+func TestPack_RecordWithANewlineStillGoesOut(t *testing.T) {
+	p := packing(2, 1<<10)
+	p.PublishValue(0, "s", "r", []byte("a\nb"))
+	p.PublishValue(0, "s", "r", []byte("c"))
+	p.PublishValue(0, "s", "r", []byte("d"))
+	got := strings.Join(packed(p), "|")
+	if !strings.Contains(got, "a\nb") || !strings.Contains(got, "c") || !strings.Contains(got, "d") {
+		t.Errorf("entries %q: want a, b, c and d sent", got)
+	}
+}

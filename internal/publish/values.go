@@ -159,7 +159,7 @@ func (p *Publisher) pack() {
 	for i := range p.spare {
 		b := &p.spare[i]
 		if b.blkN > 0 {
-			open = p.packBlock(b.blkStream, b.blk, open)
+			open = p.packBlock(b.blkStream, b.blk, b.blkN, open)
 		}
 		start := 0
 		for _, r := range b.recs {
@@ -170,7 +170,7 @@ func (p *Publisher) pack() {
 			}
 			// A packed record of another stream than its buffer's block (rare: streams
 			// changed while records waited).
-			open = p.packBlock(r.stream, v, open)
+			open = p.packBlock(r.stream, v, 1, open)
 		}
 	}
 	for i := range p.spare {
@@ -189,12 +189,12 @@ func (p *Publisher) pack() {
 	}
 }
 
-// packBlock adds the records in blk (each followed by a newline; a last one without is one
-// record too) to entries of stream,
-// filling p.pending[open] first if it is of stream and not full, and returns the entry left
-// open. Each entry gets as long a run of records as fits, in one copy; a record larger than
-// MaxBytes goes alone.
-func (p *Publisher) packBlock(stream string, blk []byte, open int) int {
+// packBlock adds the n records in blk (each followed by a newline; a last one without is
+// one record too) to entries of stream, filling p.pending[open] first if it is of stream
+// and not full, and returns the entry left open. Each entry gets as long a run of records
+// as fits, in one copy (found without looking at the records when all of them fit); a
+// record larger than MaxBytes goes alone.
+func (p *Publisher) packBlock(stream string, blk []byte, n, open int) int {
 	pk := p.cfg.Pack
 	for len(blk) > 0 {
 		if open >= 0 {
@@ -213,18 +213,22 @@ func (p *Publisher) packBlock(stream string, blk []byte, open int) int {
 			sep = 1
 		}
 		size, end, k := e.to-e.from, 0, 0
-		for e.recs+k < pk.MaxRecords {
-			j := bytes.IndexByte(blk[end:], '\n')
-			if j < 0 {
-				j = len(blk) - end
-			}
-			if size+sep+end+j > pk.MaxBytes && (k > 0 || e.recs > 0) {
-				break
-			}
-			end += j + 1
-			k++
-			if end >= len(blk) {
-				break
+		if n > 0 && e.recs+n <= pk.MaxRecords && size+sep+len(blk)-1 <= pk.MaxBytes && blk[len(blk)-1] == '\n' {
+			end, k = len(blk), n // all of them
+		} else {
+			for e.recs+k < pk.MaxRecords {
+				j := bytes.IndexByte(blk[end:], '\n')
+				if j < 0 {
+					j = len(blk) - end
+				}
+				if size+sep+end+j > pk.MaxBytes && (k > 0 || e.recs > 0) {
+					break
+				}
+				end += j + 1
+				k++
+				if end >= len(blk) {
+					break
+				}
 			}
 		}
 		if k == 0 {
@@ -236,7 +240,7 @@ func (p *Publisher) packBlock(stream string, blk []byte, open int) int {
 		}
 		p.out = append(p.out, blk[:end-1]...)
 		e.to, e.recs = len(p.out), e.recs+k
-		blk = blk[min(end, len(blk)):]
+		blk, n = blk[min(end, len(blk)):], n-k
 	}
 	return open
 }
