@@ -3,13 +3,17 @@ package publish
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
 // entries returns what pack made of the spare buffers: each entry as "stream field recs: value".
 func packed(p *Publisher) []string {
 	for i := range p.values {
-		p.values[i].cur, p.spare[i] = p.spare[i], p.values[i].cur
+		s := &p.values[i]
+		s.mu.Lock()
+		s.cur, p.spare[i] = p.spare[i], s.cur
+		s.mu.Unlock()
 	}
 	p.pack()
 	var out []string
@@ -102,6 +106,28 @@ func TestPublishValue_PackedAllocatesNothing(t *testing.T) {
 	}
 }
 
+// PublishLocal costs no allocation once the buffers have grown, and counts what it drops
+// like PublishValue.
+func TestPublishLocal_AllocatesNothingAndDropsWhenFull(t *testing.T) {
+	p := packing(256, 64<<10)
+	rec := make([]byte, 200)
+	for range 100 {
+		p.PublishLocal("s", "r", rec)
+	}
+	packed(p)
+	if n := testing.AllocsPerRun(50, func() { p.PublishLocal("s", "r", rec) }); n != 0 {
+		t.Errorf("PublishLocal: got %v allocations, want 0", n)
+	}
+	packed(p)
+	for range p.maxRecs * valueShards {
+		p.PublishLocal("s", "r", rec[:1])
+	}
+	st := p.Stats()
+	if st.Buffered+int(st.Dropped) != p.maxRecs*valueShards || st.Dropped == 0 {
+		t.Errorf("stats %+v: want every record buffered or dropped, some dropped (one buffer of %d fills)", st, p.maxRecs)
+	}
+}
+
 // BenchmarkPublishValue_Packed is the request path's part: one ~130-byte record into a
 // packed buffer, emptied by pack as the sender would.
 func BenchmarkPublishValue_Packed(b *testing.B) {
@@ -126,5 +152,45 @@ func TestPack_RecordWithANewlineStillGoesOut(t *testing.T) {
 	got := strings.Join(packed(p), "|")
 	if !strings.Contains(got, "a\nb") || !strings.Contains(got, "c") || !strings.Contains(got, "d") {
 		t.Errorf("entries %q: want a, b, c and d sent", got)
+	}
+}
+
+// BenchmarkPublishValue_PackedParallel: callers on every core, each record to a random
+// buffer (as span ids picked them), to the caller's own, or to its processor's
+// (PublishLocal, what the proxy does).
+func BenchmarkPublishValue_PackedParallel(b *testing.B) {
+	for _, mode := range []string{"random", "own", "local"} {
+		b.Run(mode, func(b *testing.B) {
+			p := packing(256, 64<<10)
+			rec := []byte(strings.Repeat("x", 130))
+			var mu sync.Mutex
+			var next uint8
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				mu.Lock()
+				own := next
+				next++
+				mu.Unlock()
+				x := uint32(own) * 2654435761
+				for pb.Next() {
+					x ^= x << 13
+					x ^= x >> 17
+					x ^= x << 5
+					switch mode {
+					case "random":
+						p.PublishValue(uint8(x), "s", "r", rec)
+					case "own":
+						p.PublishValue(own, "s", "r", rec)
+					default:
+						p.PublishLocal("s", "r", rec)
+					}
+					if x%1024 == 0 {
+						mu.Lock()
+						packed(p)
+						mu.Unlock()
+					}
+				}
+			})
+		})
 	}
 }

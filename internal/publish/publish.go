@@ -7,6 +7,7 @@ package publish
 import (
 	"context"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,9 @@ type Publisher struct {
 	cfg    Config
 	buf    chan Record
 	values [valueShards]valueShard // PublishValue's buffers
+	// local gives each processor its buffer (PublishLocal); nextLocal numbers them.
+	local     sync.Pool
+	nextLocal atomic.Uint32
 	spare  [valueShards]valueBatch // the sender's side of values (Run only)
 	// pending are the entries of the flush under way, their values in out; those before
 	// next have been sent (Run only).
@@ -102,8 +106,10 @@ func New(cfg Config) *Publisher {
 		cfg.Pack = &pk
 	}
 	shardRecs := max(1, cfg.Buffer/valueShards)
-	return &Publisher{cfg: cfg, buf: make(chan Record, cfg.Buffer), wake: make(chan struct{}, 1),
+	p := &Publisher{cfg: cfg, buf: make(chan Record, cfg.Buffer), wake: make(chan struct{}, 1),
 		maxRecs: shardRecs, maxBytes: shardRecs * bytesPerRecord, maxLenArg: strconv.FormatInt(cfg.MaxLen, 10)}
+	p.newLocal()
+	return p
 }
 
 // Publish queues r. It never blocks: with the buffer full, r is dropped and counted. Hot:

@@ -47,6 +47,29 @@ func (b *valueBatch) reset() { b.data, b.recs, b.blk, b.blkN = b.data[:0], b.rec
 func (b *valueBatch) count() int { return len(b.recs) + b.blkN }
 func (b *valueBatch) size() int  { return len(b.data) + len(b.blk) }
 
+// PublishLocal is PublishValue into the buffer the calling goroutine's processor (P) used
+// last: a sync.Pool hands each P its own, so a core appends to memory and a lock that the
+// other cores leave alone (a buffer chosen at random per record moves its cache lines
+// between cores on every record). Records of one caller that moves between processors may
+// go out in another order. Hot: the proxy calls it once per request.
+func (p *Publisher) PublishLocal(stream, field string, value []byte) {
+	l, _ := p.local.Get().(*localShard)
+	if l == nil { // New is set by publish.New; a zero Publisher is not usable anyway
+		l = &localShard{}
+	}
+	p.PublishValue(l.i, stream, field, value)
+	p.local.Put(l)
+}
+
+// localShard is a buffer's number, what p.local hands out.
+type localShard struct{ i uint8 }
+
+// newLocal returns the pool that gives processors buffers, round robin as they first ask
+// (and again after a GC emptied the pool).
+func (p *Publisher) newLocal() {
+	p.local.New = func() any { return &localShard{i: uint8(p.nextLocal.Add(1) - 1)} }
+}
+
 // PublishValue queues one entry of stream with a single field, whose value is a copy of
 // value (the caller may reuse it at once). It never blocks and, once the buffers have
 // grown to the traffic, allocates nothing: a few bytes copied under one of several locks,
