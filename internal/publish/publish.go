@@ -60,7 +60,7 @@ type Publisher struct {
 	// local gives each processor its buffer (PublishLocal); nextLocal numbers them.
 	local     sync.Pool
 	nextLocal atomic.Uint32
-	spare  [valueShards]valueBatch // the sender's side of values (Run only)
+	spare     [valueShards]valueBatch // the sender's side of values (Run only)
 	// pending are the entries of the flush under way, their values in out; those before
 	// next have been sent (Run only).
 	pending []outEntry
