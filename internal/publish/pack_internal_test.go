@@ -106,8 +106,8 @@ func TestPublishValue_PackedAllocatesNothing(t *testing.T) {
 	}
 }
 
-// PublishLocal costs no allocation once the buffers have grown, and counts what it drops
-// like PublishValue.
+// PublishLocal costs no allocation once the buffers have grown; a full buffer passes records
+// on to the others, and only with all of them full are records dropped and counted.
 func TestPublishLocal_AllocatesNothingAndDropsWhenFull(t *testing.T) {
 	p := packing(256, 64<<10)
 	rec := make([]byte, 200)
@@ -119,12 +119,16 @@ func TestPublishLocal_AllocatesNothingAndDropsWhenFull(t *testing.T) {
 		t.Errorf("PublishLocal: got %v allocations, want 0", n)
 	}
 	packed(p)
-	for range p.maxRecs * valueShards {
+	all := p.maxRecs * valueShards
+	for range all {
 		p.PublishLocal("s", "r", rec[:1])
 	}
-	st := p.Stats()
-	if st.Buffered+int(st.Dropped) != p.maxRecs*valueShards || st.Dropped == 0 {
-		t.Errorf("stats %+v: want every record buffered or dropped, some dropped (one buffer of %d fills)", st, p.maxRecs)
+	if st := p.Stats(); st.Buffered != all || st.Dropped != 0 {
+		t.Errorf("stats %+v: want all %d records buffered (every buffer used), none dropped", st, all)
+	}
+	p.PublishLocal("s", "r", rec[:1])
+	if st := p.Stats(); st.Buffered != all || st.Dropped != 1 {
+		t.Errorf("stats %+v: with every buffer full, want the record dropped and counted", st)
 	}
 }
 

@@ -51,14 +51,23 @@ func (b *valueBatch) size() int  { return len(b.data) + len(b.blk) }
 // last: a sync.Pool hands each P its own, so a core appends to memory and a lock that the
 // other cores leave alone (a buffer chosen at random per record moves its cache lines
 // between cores on every record). Records of one caller that moves between processors may
-// go out in another order. Hot: the proxy calls it once per request.
+// go out in another order. A full buffer passes the record to the next one that has room,
+// so all of Config.Buffer is used however few processors publish; with every buffer full
+// the record is dropped and counted. Hot: the proxy calls it once per request.
 func (p *Publisher) PublishLocal(stream, field string, value []byte) {
 	l, _ := p.local.Get().(*localShard)
 	if l == nil { // New is set by publish.New; a zero Publisher is not usable anyway
 		l = &localShard{}
 	}
-	p.PublishValue(l.i, stream, field, value)
+	i := l.i
 	p.local.Put(l)
+	for range valueShards {
+		if p.store(i, stream, field, value) {
+			return
+		}
+		i++
+	}
+	p.dropped.Add(1)
 }
 
 // localShard is a buffer's number, what p.local hands out.
@@ -80,14 +89,20 @@ func (p *Publisher) newLocal() {
 // Records wait up to Config.Linger so that each pipeline carries many: Redis and the
 // publisher spend far less per record in one large pipeline than in many small ones.
 func (p *Publisher) PublishValue(shard uint8, stream, field string, value []byte) {
+	if !p.store(shard, stream, field, value) {
+		p.dropped.Add(1)
+	}
+}
+
+// store copies the record into buffer shard and reports whether it had room.
+func (p *Publisher) store(shard uint8, stream, field string, value []byte) bool {
 	s := &p.values[shard%valueShards]
 	s.mu.Lock()
 	b := &s.cur
 	n := b.count()
 	if n >= p.maxRecs || b.size()+len(value)+1 > p.maxBytes {
 		s.mu.Unlock()
-		p.dropped.Add(1)
-		return
+		return false
 	}
 	if pk := p.cfg.Pack; pk != nil && field == pk.Field && (b.blkN == 0 || stream == b.blkStream) {
 		b.blk = append(append(b.blk, value...), '\n')
@@ -104,6 +119,7 @@ func (p *Publisher) PublishValue(shard uint8, stream, field string, value []byte
 		default:
 		}
 	}
+	return true
 }
 
 // bufferedValues counts the records waiting in the PublishValue buffers.
