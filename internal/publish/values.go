@@ -73,7 +73,7 @@ func (p *Publisher) PublishLocal(stream, field string, value []byte) {
 // localShard is a buffer's number, what p.local hands out.
 type localShard struct{ i uint8 }
 
-// newLocal returns the pool that gives processors buffers, round robin as they first ask
+// newLocal sets up the pool that gives processors buffers, round robin as they first ask
 // (and again after a GC emptied the pool).
 func (p *Publisher) newLocal() {
 	p.local.New = func() any { return &localShard{i: uint8(p.nextLocal.Add(1) - 1)} }
