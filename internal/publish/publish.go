@@ -7,7 +7,6 @@ package publish
 import (
 	"context"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,10 +56,7 @@ type Publisher struct {
 	cfg    Config
 	buf    chan Record
 	values [valueShards]valueShard // PublishValue's buffers
-	// local gives each processor its buffer (PublishLocal); nextLocal numbers them.
-	local     sync.Pool
-	nextLocal atomic.Uint32
-	spare     [valueShards]valueBatch // the sender's side of values (Run only)
+	spare  [valueShards]valueBatch // the sender's side of values (Run only)
 	// pending are the entries of the flush under way, their values in out; those before
 	// next have been sent (Run only).
 	pending []outEntry
@@ -108,7 +104,6 @@ func New(cfg Config) *Publisher {
 	shardRecs := max(1, cfg.Buffer/valueShards)
 	p := &Publisher{cfg: cfg, buf: make(chan Record, cfg.Buffer), wake: make(chan struct{}, 1),
 		maxRecs: shardRecs, maxBytes: shardRecs * bytesPerRecord, maxLenArg: strconv.FormatInt(cfg.MaxLen, 10)}
-	p.newLocal()
 	return p
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -20,7 +21,11 @@ const bytesPerRecord = 512
 type valueShard struct {
 	mu  sync.Mutex // guards cur
 	cur valueBatch
-	_   [64]byte // keep shards on separate cache lines
+	// full is set when cur, holding all its records or half its bytes, refused a record,
+	// and cleared when the sender takes cur: while Redis is down, callers pass over full
+	// buffers without taking their locks.
+	full atomic.Bool
+	_    [64]byte // keep shards on separate cache lines
 }
 
 // valueBatch holds records back to back: recs[i]'s value is data[recs[i-1].end:recs[i].end].
@@ -47,38 +52,6 @@ func (b *valueBatch) reset() { b.data, b.recs, b.blk, b.blkN = b.data[:0], b.rec
 func (b *valueBatch) count() int { return len(b.recs) + b.blkN }
 func (b *valueBatch) size() int  { return len(b.data) + len(b.blk) }
 
-// PublishLocal is PublishValue into the buffer the calling goroutine's processor (P) used
-// last: a sync.Pool hands each P its own, so a core appends to memory and a lock that the
-// other cores leave alone (a buffer chosen at random per record moves its cache lines
-// between cores on every record). Records of one caller that moves between processors may
-// go out in another order. A full buffer passes the record to the next one that has room,
-// so all of Config.Buffer is used however few processors publish; with every buffer full
-// the record is dropped and counted. Hot: the proxy calls it once per request.
-func (p *Publisher) PublishLocal(stream, field string, value []byte) {
-	l, _ := p.local.Get().(*localShard)
-	if l == nil { // New is set by publish.New; a zero Publisher is not usable anyway
-		l = &localShard{}
-	}
-	i := l.i
-	p.local.Put(l)
-	for range valueShards {
-		if p.store(i, stream, field, value) {
-			return
-		}
-		i++
-	}
-	p.dropped.Add(1)
-}
-
-// localShard is a buffer's number, what p.local hands out.
-type localShard struct{ i uint8 }
-
-// newLocal sets up the pool that gives processors buffers, round robin as they first ask
-// (and again after a GC emptied the pool).
-func (p *Publisher) newLocal() {
-	p.local.New = func() any { return &localShard{i: uint8(p.nextLocal.Add(1) - 1)} }
-}
-
 // PublishValue queues one entry of stream with a single field, whose value is a copy of
 // value (the caller may reuse it at once). It never blocks and, once the buffers have
 // grown to the traffic, allocates nothing: a few bytes copied under one of several locks,
@@ -97,10 +70,16 @@ func (p *Publisher) PublishValue(shard uint8, stream, field string, value []byte
 // store copies the record into buffer shard and reports whether it had room.
 func (p *Publisher) store(shard uint8, stream, field string, value []byte) bool {
 	s := &p.values[shard%valueShards]
+	if s.full.Load() {
+		return false
+	}
 	s.mu.Lock()
 	b := &s.cur
 	n := b.count()
 	if n >= p.maxRecs || b.size()+len(value)+1 > p.maxBytes {
+		if n >= p.maxRecs || b.size() >= p.maxBytes/2 { // not just one record too large
+			s.full.Store(true)
+		}
 		s.mu.Unlock()
 		return false
 	}
@@ -169,6 +148,7 @@ func (p *Publisher) flushValues(ctx context.Context, linger bool) bool {
 			s := &p.values[i]
 			s.mu.Lock()
 			s.cur, p.spare[i] = p.spare[i], s.cur
+			s.full.Store(false)
 			s.mu.Unlock()
 		}
 		p.pack()

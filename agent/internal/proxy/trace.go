@@ -14,11 +14,11 @@ import (
 )
 
 // Publisher receives one record per proxied request: an entry of stream with one field
-// whose value is the encoded record (requestlog.Field, requestlog.Compact). PublishLocal
+// whose value is the encoded record (requestlog.Field, requestlog.Compact). PublishValue
 // must copy value, never block, and should not allocate (a *publish.Publisher drops and
-// counts what its buffer cannot hold, and gives each processor a buffer of its own).
+// counts what its buffer cannot hold); shard spreads concurrent callers over its locks.
 type Publisher interface {
-	PublishLocal(stream, field string, value []byte)
+	PublishValue(shard uint8, stream, field string, value []byte)
 }
 
 // DefaultRequestStream is the stream request records go to when none is configured.
@@ -146,7 +146,8 @@ func (tr *tracing) record(p *Proxy, sc *tracectx.Context, host, method, path, cl
 		r.Upstream = x.target.raw
 	}
 	buf = r.Append(buf[:0])
-	tr.pub.PublishLocal(tr.stream, requestlog.Field, buf)
+	// The span id is ours and random: it spreads connections over the publisher's locks.
+	tr.pub.PublishValue(sc.SpanID[0], tr.stream, requestlog.Field, buf)
 	return buf
 }
 

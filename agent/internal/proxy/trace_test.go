@@ -21,7 +21,7 @@ type copyPublisher struct {
 	buf []byte
 }
 
-func (c *copyPublisher) PublishLocal(_, _ string, value []byte) {
+func (c *copyPublisher) PublishValue(_ uint8, _, _ string, value []byte) {
 	c.mu.Lock()
 	if len(c.buf)+len(value) > 1<<20 {
 		c.buf = c.buf[:0]
@@ -38,7 +38,7 @@ type published struct {
 	values map[string]any
 }
 
-func (c chanPublisher) PublishLocal(stream, field string, value []byte) {
+func (c chanPublisher) PublishValue(_ uint8, stream, field string, value []byte) {
 	c <- published{stream, map[string]any{field: string(value)}}
 }
 
