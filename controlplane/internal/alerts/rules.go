@@ -95,7 +95,6 @@ func DefaultRules() []Rule {
 		{Name: "AgentDown", Kind: AgentDown, Severity: Critical, Duration: 30 * time.Second},
 		{Name: "ServiceDied", Kind: ServiceDied, Severity: Critical},
 		{Name: "ConsumerLag", Kind: ConsumerLag, Severity: Warning, Duration: 5 * time.Second, Group: "metrics"},
-		{Name: "SearchIndexLag", Kind: ConsumerLag, Severity: Warning, Duration: 30 * time.Second, Group: "search"},
 		{Name: "TelemetryDropping", Kind: TelemetryStore, Severity: Critical},
 		{Name: "NoHealthyTarget", Kind: NoHealthyTarget, Severity: Critical},
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
@@ -14,11 +15,20 @@ import (
 // same update, so it is marshalled once and the bytes shared; the server's codec (see
 // api.Codec) sends them as they are.
 type Encoded struct {
-	b []byte
+	b  []byte
+	bs mem.BufferSlice // b, as the codec hands it to gRPC: made once, not per send
+}
+
+func newEncoded(b []byte) *Encoded {
+	return &Encoded{b: b, bs: mem.BufferSlice{mem.SliceBuffer(b)}}
 }
 
 // PreEncoded returns the wire bytes. They must not be modified.
 func (e *Encoded) PreEncoded() []byte { return e.b }
+
+// PreEncodedBuffers returns the wire bytes as a gRPC buffer slice, the same for every send (a
+// SliceBuffer is not reference counted: freeing it after a send does nothing).
+func (e *Encoded) PreEncodedBuffers() mem.BufferSlice { return e.bs }
 
 // encoder caches the wire form of the latest shared update.
 type encoder struct {
@@ -56,7 +66,7 @@ func (f *Fanout) encode(u *edgeplanev1.ConfigUpdate) ([]*Encoded, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encoding revision %d: %w", u.GetRevision(), err)
 		}
-		enc[i] = &Encoded{b: b}
+		enc[i] = newEncoded(b)
 	}
 	e.upd, e.enc, e.err = u, enc, nil
 	return enc, nil

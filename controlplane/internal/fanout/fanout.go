@@ -120,8 +120,9 @@ func (f *Fanout) broadcast(ctx context.Context) {
 			all = append(all, s)
 		}
 		f.mu.Unlock()
+		p := f.newPass()
 		for _, s := range all {
-			if !f.sendDirect(s) {
+			if !f.sendDirect(s, p) {
 				s.kickSelf()
 			}
 		}

@@ -104,15 +104,20 @@ func (a *agent) SendMsg(m any) error {
 	}
 }
 
-func (a *agent) Recv() (*edgeplanev1.AgentMessage, error) {
+// RecvMsg hands the next message to m as the server's codec does: in wire form.
+func (a *agent) RecvMsg(m any) error {
 	select {
-	case m, ok := <-a.recv:
+	case msg, ok := <-a.recv:
 		if !ok {
-			return nil, io.EOF
+			return io.EOF
 		}
-		return m, nil
+		b, err := proto.Marshal(msg)
+		if err != nil {
+			return err
+		}
+		return m.(interface{ DecodeWire([]byte) error }).DecodeWire(b)
 	case <-a.ctx.Done():
-		return nil, a.ctx.Err()
+		return a.ctx.Err()
 	}
 }
 

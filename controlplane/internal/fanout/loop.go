@@ -133,11 +133,56 @@ func (f *Fanout) pump(s *session, stream Stream) error {
 // its flow-control window, so the send cannot wait on a slow agent.
 const directMax = 16 << 10
 
+// pass is one walk of the broadcaster over the sessions: the state it sends (read once),
+// and the update and its encoding for the revision most agents serve, computed once.
+type pass struct {
+	rev, epoch int64
+	now        time.Time
+	seen       int // sessions since now was read
+
+	cached              bool
+	applied, agentEpoch int64 // what u moves an agent from
+	u                   *edgeplanev1.ConfigUpdate
+	msg                 *Encoded // nil: u is not one small message
+}
+
+// newPass reads the state for a walk over the sessions.
+func (f *Fanout) newPass() *pass {
+	_, rev, epoch := f.cfg.State.Watch()
+	return &pass{rev: rev, epoch: epoch, now: clock.Now()}
+}
+
+// clock returns the time, read again every 256 sessions: a walk over a large fleet takes
+// long enough for the spacing to notice.
+func (p *pass) clock() time.Time {
+	if p.seen++; p.seen%256 == 0 {
+		p.now = clock.Now()
+	}
+	return p.now
+}
+
+// passUpdate returns the update moving an agent at applied (in agentEpoch) to the pass's state,
+// and its encoding if it is one message small enough to send directly.
+func (f *Fanout) passUpdate(p *pass, applied, agentEpoch int64) (*edgeplanev1.ConfigUpdate, *Encoded) {
+	if p.cached && p.applied == applied && p.agentEpoch == agentEpoch {
+		return p.u, p.msg
+	}
+	u := f.cfg.State.Update(applied, agentEpoch)
+	var msg *Encoded
+	if u != nil {
+		if msgs, err := f.encode(u); err == nil && len(msgs) == 1 && len(msgs[0].b) <= directMax {
+			msg = msgs[0]
+		}
+	}
+	p.cached, p.applied, p.agentEpoch, p.u, p.msg = true, applied, agentEpoch, u, msg
+	return u, msg
+}
+
 // sendDirect sends s its due update from the broadcaster's goroutine, sparing the session's
 // loop a wake-up, when that cannot block: the loop is running, nothing else is sending to s,
 // no spacing holds it back and the update is one small message. It reports whether s is
 // handled; if not, the caller kicks the session's loop. Hot: once per agent per change.
-func (f *Fanout) sendDirect(s *session) bool {
+func (f *Fanout) sendDirect(s *session, p *pass) bool {
 	if !s.sendMu.TryLock() {
 		return false
 	}
@@ -145,28 +190,27 @@ func (f *Fanout) sendDirect(s *session) bool {
 	if !s.ready {
 		return false
 	}
-	_, rev, epoch := f.cfg.State.Watch()
+	now := p.clock()
 	d := &s.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.dueLocked(rev, epoch) {
+	if !d.dueLocked(p.rev, p.epoch) {
 		return true // in flight or held: the answer or the timer kicks the loop
 	}
-	if clock.Since(d.lastSend) < f.spacing() {
+	if now.Sub(d.lastSend) < f.spacing() {
 		return false
 	}
-	u := f.cfg.State.Update(d.applied, d.agentEpoch)
+	u, msg := f.passUpdate(p, d.applied, d.agentEpoch)
 	if u == nil {
-		d.attempted, d.attemptedEpoch, d.lastSend = rev, epoch, clock.Now()
+		d.attempted, d.attemptedEpoch, d.lastSend = p.rev, p.epoch, now
 		return true
 	}
-	msgs, err := f.encode(u)
-	if err != nil || len(msgs) != 1 || len(msgs[0].b) > directMax {
+	if msg == nil {
 		return false
 	}
-	d.attempted, d.attemptedEpoch, d.lastSend = u.GetRevision(), epoch, clock.Now()
+	d.attempted, d.attemptedEpoch, d.lastSend = u.GetRevision(), p.epoch, now
 	d.inflight, d.waiting = u.GetRevision(), true
-	if err := s.stream.SendMsg(msgs[0]); err != nil {
+	if err := s.stream.SendMsg(msg); err != nil {
 		s.fail(fmt.Errorf("sending revision %d: %w", u.GetRevision(), err))
 	}
 	return true
@@ -185,45 +229,50 @@ func (f *Fanout) handle(ctx context.Context, s *session, m *edgeplanev1.AgentMes
 	if r := m.GetTargetHealth(); r != nil {
 		return f.targetHealth(ctx, s, r)
 	}
-	if m.GetAck() == nil && m.GetNack() == nil {
-		return fmt.Errorf("agent sent %T after Hello", m.GetKind())
+	if a := m.GetAck(); a != nil {
+		f.ack(ctx, s, a)
+		return nil
 	}
-	d := &s.d
-	d.mu.Lock()
-	inflight := d.inflight
-	d.mu.Unlock()
-	r, ok := f.answer(ctx, s, m, inflight)
-	_, rev, epoch := f.cfg.State.Watch()
-	d.mu.Lock()
-	if ok {
-		d.applied, d.agentEpoch = r, d.attemptedEpoch
+	if n := m.GetNack(); n != nil {
+		f.nack(ctx, s, n)
+		return nil
 	}
-	d.waiting = false
-	due := d.dueLocked(rev, epoch)
-	d.mu.Unlock()
-	if due {
-		s.kickSelf() // a change came while the agent was applying
-	}
-	return nil
+	return fmt.Errorf("agent sent %T after Hello", m.GetKind())
 }
 
-// answer records an Ack or Nack and returns the revision the agent now serves, with ok false
-// if that is unchanged (a Nack). An acked revision may be 0: an empty store's snapshot.
-func (f *Fanout) answer(ctx context.Context, s *session, m *edgeplanev1.AgentMessage, inflight int64) (rev int64, ok bool) {
-	if a := m.GetAck(); a != nil {
-		if a.GetRevision() != inflight {
-			f.log.WarnContext(ctx, "agent acked a revision that was not in flight", "node_id", s.node, "revision", a.GetRevision(), "in_flight", inflight)
-		}
-		s.edit(func(st *edgeplanev1.Agent) {
-			st.AppliedRevision, st.ConfigHash = a.GetRevision(), a.GetConfigHash()
-			if st.RejectedRevision <= a.GetRevision() {
-				st.LastError = ""
-			}
-		})
-		f.rec.mark(s)
-		return a.GetRevision(), true
+// ack handles an Ack. Hot: once per agent per change.
+func (f *Fanout) ack(ctx context.Context, s *session, a *edgeplanev1.Ack) {
+	s.acked(a.GetRevision(), a.GetConfigHash())
+	f.rec.mark(s)
+	if inflight := f.answered(s, a.GetRevision(), true); a.GetRevision() != inflight {
+		f.log.WarnContext(ctx, "agent acked a revision that was not in flight", "node_id", s.node, "revision", a.GetRevision(), "in_flight", inflight)
 	}
-	n := m.GetNack()
+}
+
+// answered ends the update in flight (answered with rev, which the agent now serves if ok)
+// and wakes the session if a change came while the agent was applying. It returns the
+// revision that was in flight.
+func (f *Fanout) answered(s *session, rev int64, ok bool) (inflight int64) {
+	d := &s.d
+	d.mu.Lock()
+	inflight = d.inflight
+	if ok {
+		d.applied, d.agentEpoch = rev, d.attemptedEpoch
+	}
+	d.waiting = false
+	// The state is read under d.mu: a change the broadcaster skipped because the update was
+	// in flight (it checks under d.mu too) is seen here.
+	_, cur, epoch := f.cfg.State.Watch()
+	due := d.dueLocked(cur, epoch)
+	d.mu.Unlock()
+	if due {
+		s.kickSelf()
+	}
+	return inflight
+}
+
+// nack records a Nack: the agent keeps serving the revision it had.
+func (f *Fanout) nack(ctx context.Context, s *session, n *edgeplanev1.Nack) {
 	n.Error = clip(n.GetError(), maxNackError)
 	f.log.WarnContext(ctx, "agent rejected config", "node_id", s.node, "revision", n.GetRevision(), "error", n.GetError())
 	f.cfg.Events.Emit(ctx, &event.ConfigRejected{NodeID: s.node, Revision: n.GetRevision(), Error: n.GetError()})
@@ -231,7 +280,7 @@ func (f *Fanout) answer(ctx context.Context, s *session, m *edgeplanev1.AgentMes
 		st.LastError, st.RejectedRevision = n.GetError(), n.GetRevision()
 	})
 	f.rec.mark(s)
-	return 0, false
+	f.answered(s, 0, false)
 }
 
 // sendSettings sends the agent's own settings, if it has any, before any update.

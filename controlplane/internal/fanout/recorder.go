@@ -4,7 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/store"
 	"github.com/edgeplane/edgeplane/internal/clock"
@@ -19,22 +22,29 @@ const (
 )
 
 // recorder writes session statuses to the store in batches. Acks only mark a session dirty
-// (cheap, called once per agent per change); a flush copies each dirty session's status once
+// (cheap, called once per agent per change); a flush encodes each dirty session's status once
 // and writes claims, then updates, then releases, so a session's writes keep their order.
 type recorder struct {
-	store *store.Store
-	log   *slog.Logger
-	kick  chan struct{}
+	store  *store.Store
+	log    *slog.Logger
+	kick   chan struct{}
+	kicked atomic.Bool // a kick is pending: marks need not send another
 
 	mu      sync.Mutex // guards the fields below
 	claims  []*session
-	dirty   map[*session]struct{}
+	dirty   []*session    // each at most once: its dirty flag was set when it was queued
 	gone    []*session    // released sessions
 	flushed chan struct{} // closed and replaced after every successful flush
+
+	// Reused by flush, which runs on one goroutine at a time.
+	spare  []*session
+	buf    []byte
+	writes []store.AgentWrite
+	ends   []int
 }
 
 func newRecorder(s *store.Store, log *slog.Logger) *recorder {
-	return &recorder{store: s, log: log, kick: make(chan struct{}, 1), dirty: map[*session]struct{}{}, flushed: make(chan struct{})}
+	return &recorder{store: s, log: log, kick: make(chan struct{}, 1), flushed: make(chan struct{})}
 }
 
 // claim queues the write that makes s the owner of its node.
@@ -45,18 +55,23 @@ func (r *recorder) claim(s *session) {
 	r.kickSelf()
 }
 
-// mark queues a status update of s. It never blocks on the store.
+// mark queues a status update of s. It never blocks on the store. Hot: once per ack.
 func (r *recorder) mark(s *session) {
+	if s.dirty.Swap(true) {
+		return // queued already; the flush reads the status after clearing the flag
+	}
 	r.mu.Lock()
-	r.dirty[s] = struct{}{}
+	r.dirty = append(r.dirty, s)
 	r.mu.Unlock()
-	r.kickSelf()
+	if !r.kicked.Swap(true) {
+		r.kickSelf()
+	}
 }
 
 // release queues the last write of s, after which it writes nothing.
 func (r *recorder) release(s *session) {
 	r.mu.Lock()
-	delete(r.dirty, s)
+	s.gone = true
 	r.gone = append(r.gone, s)
 	r.mu.Unlock()
 	r.kickSelf()
@@ -84,6 +99,7 @@ func (r *recorder) run(ctx context.Context) error {
 			_ = r.flush(context.WithoutCancel(ctx)) // last statuses: disconnections
 			return nil
 		case <-r.kick:
+			r.kicked.Store(false) // marks from now on kick again
 		}
 		time.Sleep(max(coalesce, minFlushGap-clock.Since(last)))
 		last = clock.Now()
@@ -98,31 +114,69 @@ func (r *recorder) run(ctx context.Context) error {
 	}
 }
 
+// maxKeptBuf bounds the encoding buffer a flush keeps for the next one.
+const maxKeptBuf = 4 << 20
+
 func (r *recorder) flush(ctx context.Context) error {
 	r.mu.Lock()
 	claims, dirty, gone := r.claims, r.dirty, r.gone
-	r.claims, r.dirty, r.gone = nil, map[*session]struct{}{}, nil
+	r.claims, r.dirty, r.gone = nil, r.spare[:0], nil
 	r.mu.Unlock()
-	writes := make([]store.AgentWrite, 0, len(claims)+len(dirty)+len(gone))
-	for _, s := range claims {
-		writes = append(writes, store.AgentWrite{Mode: store.AgentClaim, Token: s.token, Status: s.snapshot()})
+	r.spare = nil
+	n := len(claims) + len(dirty) + len(gone)
+	if n == 0 {
+		r.spare = dirty
+		return nil
 	}
-	for s := range dirty {
-		writes = append(writes, store.AgentWrite{Mode: store.AgentUpdate, Token: s.token, Status: s.snapshot()})
+	now := timestamppb.New(clock.Now())
+	buf, writes, ends := r.buf[:0], r.writes[:0], r.ends[:0]
+	add := func(mode store.AgentMode, s *session) {
+		var err error
+		if buf, err = s.appendStatus(buf, now); err != nil { // cannot happen: the strings came in valid
+			r.log.ErrorContext(ctx, "encoding agent status failed; not written", "node_id", s.node, "err", err)
+			return
+		}
+		writes = append(writes, store.AgentWrite{Mode: mode, Token: s.token, Node: s.node})
+		ends = append(ends, len(buf))
+	}
+	for _, s := range claims {
+		add(store.AgentClaim, s)
+	}
+	r.mu.Lock() // for s.gone
+	for i, s := range dirty {
+		s.dirty.Store(false) // before the status is read: a later ack queues s again
+		if s.gone {
+			dirty[i] = nil // its release writes it
+		}
+	}
+	r.mu.Unlock()
+	for _, s := range dirty {
+		if s != nil {
+			add(store.AgentUpdate, s)
+		}
 	}
 	for _, s := range gone {
-		writes = append(writes, store.AgentWrite{Mode: store.AgentRelease, Token: s.token, Status: s.snapshot()})
+		add(store.AgentRelease, s)
 	}
-	if len(writes) == 0 {
-		return nil
+	start := 0
+	for i, end := range ends {
+		writes[i].Encoded = buf[start:end:end]
+		start = end
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := r.store.PutAgents(ctx, writes); err != nil {
+	err := r.store.PutAgents(ctx, writes)
+	clear(writes)
+	if cap(buf) <= maxKeptBuf {
+		r.buf, r.writes, r.ends = buf[:0], writes[:0], ends[:0]
+	}
+	if err != nil {
 		r.requeue(claims, dirty, gone)
 		return err
 	}
+	clear(dirty)
 	r.mu.Lock()
+	r.spare = dirty[:0]
 	close(r.flushed)
 	r.flushed = make(chan struct{})
 	r.mu.Unlock()
@@ -130,15 +184,14 @@ func (r *recorder) flush(ctx context.Context) error {
 }
 
 // requeue puts a failed flush back in front of what was queued since.
-func (r *recorder) requeue(claims []*session, dirty map[*session]struct{}, gone []*session) {
+func (r *recorder) requeue(claims, dirty, gone []*session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.claims = append(claims, r.claims...)
 	r.gone = append(gone, r.gone...)
-	for s := range dirty {
-		r.dirty[s] = struct{}{}
-	}
-	for _, s := range r.gone {
-		delete(r.dirty, s)
+	for _, s := range dirty {
+		if s != nil && !s.gone && !s.dirty.Swap(true) {
+			r.dirty = append(r.dirty, s)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
@@ -26,8 +27,11 @@ type session struct {
 	id     *Identity // nil without TLS
 	cancel context.CancelCauseFunc
 
-	mu     sync.Mutex // guards status
+	mu     sync.Mutex // guards status and static
 	status *edgeplanev1.Agent
+	static []byte      // the fields of status appendDynamic does not write, encoded; nil: encode again
+	dirty  atomic.Bool // queued for the recorder's next flush
+	gone   bool        // released (guarded by the recorder's mu)
 
 	d      delivery
 	kick   chan struct{} // wakes the session's loop; capacity 1
@@ -87,27 +91,40 @@ func (s *session) sendMessage(stream Stream, m *edgeplanev1.ControlMessage) erro
 	return stream.Send(m)
 }
 
-// snapshot returns a copy of the status, seen now. Hot: once per flush per changed agent.
-// The copy is shallow: nested values (labels, timestamps, target health) are only ever
-// replaced in the status, never changed in place, so sharing them is safe.
-func (s *session) snapshot() *edgeplanev1.Agent {
-	now := timestamppb.New(clock.Now())
+// appendStatus appends the status, seen at now, in wire form (see status.go). Hot: once per
+// flush per changed agent.
+func (s *session) appendStatus(b []byte, now *timestamppb.Timestamp) ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.status
-	st.LastSeen = now
-	return &edgeplanev1.Agent{
-		NodeId: st.NodeId, Labels: st.Labels, Version: st.Version, Connected: st.Connected,
-		AppliedRevision: st.AppliedRevision, LastError: st.LastError, RejectedRevision: st.RejectedRevision,
-		LastSeen: now, Replica: st.Replica, ConfigHash: st.ConfigHash, ConnectTime: st.ConnectTime,
-		TargetHealth: st.TargetHealth,
+	st.LastSeen = now // nested values are replaced, never changed in place: now may be shared
+	if s.static == nil {
+		static, err := appendStatic(nil, st)
+		if err != nil {
+			return b, err
+		}
+		s.static = static
 	}
+	b = append(b, s.static...)
+	return appendDynamic(b, st), nil
 }
 
-// edit changes the status under the lock. Hot: called for every ack of every agent.
+// edit changes the status under the lock.
 func (s *session) edit(fn func(a *edgeplanev1.Agent)) {
 	s.mu.Lock()
 	fn(s.status)
+	s.static = nil // fn may have changed any field
+	s.mu.Unlock()
+}
+
+// acked records an Ack of rev. Hot: called for every ack of every agent.
+func (s *session) acked(rev int64, hash string) {
+	s.mu.Lock()
+	st := s.status
+	st.AppliedRevision, st.ConfigHash = rev, hash
+	if st.RejectedRevision <= rev {
+		st.LastError = ""
+	}
 	s.mu.Unlock()
 }
 
@@ -117,7 +134,9 @@ type Stream interface {
 	Send(*edgeplanev1.ControlMessage) error
 	// SendMsg sends an already encoded message (see Encoded).
 	SendMsg(m any) error
-	Recv() (*edgeplanev1.AgentMessage, error)
+	// RecvMsg receives the agent's next message into m, an *inbound: the server's codec
+	// (api.Codec) calls its DecodeWire with the message's bytes.
+	RecvMsg(m any) error
 }
 
 // Serve runs one agent's stream until the agent leaves or ctx ends, trusting the Hello's
@@ -257,18 +276,19 @@ func (f *Fanout) close(s *session) {
 // receive reads the stream on its own goroutine, owned by the caller's ctx. The first message
 // (the Hello) or error arrives on the channels; every later one is handed, with its error, to
 // the handler the caller sends once the session is open, on the receiving goroutine itself
-// (no hand-off per message). The handler returns false to stop reading.
+// (no hand-off per message). The handler returns false to stop reading. The message it gets
+// is reused for the next one (see inbound): it must not keep it.
 func receive(ctx context.Context, stream Stream) (<-chan *edgeplanev1.AgentMessage, <-chan error, chan<- func(*edgeplanev1.AgentMessage, error) bool) {
 	msgs, errc := make(chan *edgeplanev1.AgentMessage), make(chan error, 1)
 	handler := make(chan func(*edgeplanev1.AgentMessage, error) bool, 1)
 	go func() {
-		m, err := stream.Recv()
-		if err != nil {
+		var in inbound
+		if err := stream.RecvMsg(&in); err != nil {
 			errc <- err
 			return
 		}
 		select {
-		case msgs <- m:
+		case msgs <- proto.CloneOf(in.message()): // kept by the session
 		case <-ctx.Done():
 			return
 		}
@@ -279,7 +299,11 @@ func receive(ctx context.Context, stream Stream) (<-chan *edgeplanev1.AgentMessa
 			return
 		}
 		for {
-			m, err := stream.Recv()
+			err := stream.RecvMsg(&in)
+			var m *edgeplanev1.AgentMessage
+			if err == nil {
+				m = in.message()
+			}
 			if !h(m, err) || err != nil {
 				return
 			}

@@ -5,7 +5,9 @@
 // here in Go, Redis sees one XACK per entry and one HINCRBY per counter and series a batch.
 // Counting is exact under redelivery: one Lua call per batch acknowledges each entry (XACK)
 // and adds its counts only if that XACK acknowledged it. An entry processed twice (a
-// consumer that was presumed dead and whose work was claimed) is counted once.
+// consumer that was presumed dead and whose work was claimed) is counted once. The same
+// pass feeds the request stream's indexes (Config.Postings: trace and log search), whose
+// postings go in the same Lua call: a block is read and parsed once for all three.
 package metrics
 
 import (
@@ -29,19 +31,25 @@ type Config struct {
 	Window time.Duration
 	// Retention is how long windows are kept. Default 24h.
 	Retention time.Duration
-	// Index, when set, indexes each counted record under its trace id (telemetry.Index),
-	// so GetTrace finds it without a scan.
-	Index Indexer
+	// Postings, when set, returns an empty batch of the stream's index postings
+	// (telemetry.RequestIndex: the trace and log search indexes): each parsed record is
+	// added to it, and its strings are appended in the script that counts the batch.
+	Postings func(stream string) Postings
 	// MaxSeries bounds the (host, route) series of one window: records of further series
 	// are counted under host "(other)" with their route, since a client chooses the Host
 	// header of an unmatched request. Default 1000.
 	MaxSeries int
 }
 
-// Indexer adds to pipe the commands that index stream's records refs[i] under traceIDs[i]
-// (32 hex digits).
-type Indexer interface {
-	AddRefs(ctx context.Context, pipe redis.Pipeliner, stream string, traceIDs []string, refs []requestlog.Ref)
+// Postings are the index postings of a batch of records.
+type Postings interface {
+	// Add posts record r, at ref. Hot: called for every record.
+	Add(ref requestlog.Ref, r *requestlog.Record)
+	// Strings calls fn for each postings string: its key (in the stream's hash tag), what
+	// to append to it and its expiry (unix ms), set when the append creates it.
+	Strings(fn func(key string, postings []byte, expireAt int64))
+	// Written is called once the strings are appended.
+	Written(ctx context.Context) error
 }
 
 // Processor aggregates request records; it is a streams.Handler.
@@ -65,22 +73,27 @@ func New(cfg Config) *Processor {
 	return &Processor{cfg: cfg}
 }
 
-// aggregateScript counts a batch of request records. KEYS[1] is the stream; then, per
-// series of the batch, 3 keys: the window's index (keyspace.MetricsIndex), the series'
-// counters and the window's overflow series' counters (keyspace.MetricsSeries). ARGV:
-// group, retention seconds, max series, series count n, entry count m, then per series its
-// name and its overflow name, then the m entry ids, then per series (in key order) what Go
-// summed: pair count e, field count f, f pairs of counter field and sum, and e pairs of an
-// entry's number (1..m) and that entry's own counts in the series ("field n field n ...").
+// aggregateScript counts a batch of request records and appends its index postings.
+// KEYS[1] is the stream; then, per series of the batch, 3 keys: the window's index
+// (keyspace.MetricsIndex), the series' counters and the window's overflow series' counters
+// (keyspace.MetricsSeries); then the p postings strings. ARGV: group, retention seconds, max
+// series, series count n, entry count m, then per series its name and its overflow name,
+// then the m entry ids, then per series (in key order) what Go summed: pair count e, field
+// count f, f pairs of counter field and sum, and e pairs of an entry's number (1..m) and that
+// entry's own counts in the series ("field n field n ..."); then the p postings to append,
+// then the p strings' expiries (unix ms).
 // Each entry is acknowledged (XACK) once; the rare one that was already acknowledged (a
 // consumer presumed dead had its work claimed and counted it) has its own counts taken back
 // out of the sums. Each series' sums are then added with one HINCRBY per field. A window's
 // index holds at most maxSeries series: a further one counts under its overflow series
-// ("(other)" host, same route). Every key shares the stream's hash tag (one Cluster slot).
-// Returns the ids not counted.
+// ("(other)" host, same route). Postings are appended whatever was acknowledged (queries drop
+// a record's duplicate postings), a string's expiry set when the APPEND creates it. Every key
+// shares the stream's hash tag (one Cluster slot). Returns the ids not counted.
 //
 // Per entry (a block of up to requestlog.MaxBlockRecords records) the script does one XACK
-// and one table lookup per series it touches: summing in Go is what makes a batch cheap.
+// and one table lookup per series it touches, and one APPEND per postings string a batch:
+// summing and grouping in Go is what makes a batch cheap. One script call is also one
+// command for Redis to read and answer instead of two per postings string.
 var aggregateScript = redis.NewScript(`
 local group, ttl, maxSeries, n, m = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local skipped, acked = {}, {}
@@ -126,6 +139,13 @@ for g = 1, n do
     redis.call('EXPIRE', key, ttl)
     redis.call('SADD', idx, series)
     redis.call('EXPIRE', idx, ttl)
+  end
+end
+local first, p = 2 + 3 * n, #KEYS - 1 - 3 * n
+for j = 0, p - 1 do
+  local v = ARGV[i + j]
+  if redis.call('APPEND', KEYS[first + j], v) == #v then
+    redis.call('PEXPIREAT', KEYS[first + j], ARGV[i + p + j])
   end
 end
 return skipped
@@ -203,8 +223,6 @@ type batch struct {
 	order  []*series             // in key order
 	byKey  map[seriesKey]*series // its series
 	ids    []any                 // the entries counted, in stream order
-	traces []string              // trace ids of records to index
-	refs   []requestlog.Ref      // and where they are
 	last   *series               // the series of the last record (records come in runs)
 	lastK  seriesKey
 }
@@ -282,28 +300,50 @@ func (b *batch) args(group string, ttl int64, maxSeries int) []any {
 
 // Handle implements streams.Handler: entries none of whose records parse are returned for
 // dead-lettering (a block's unparsable records are skipped), the others' records summed per
-// series here and counted and acknowledged in one script call.
+// series here, posted (Config.Postings) and counted and acknowledged in one script call.
 func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
 	b := &batch{stream: stream, keys: []string{stream}, byKey: map[seriesKey]*series{},
 		ids: make([]any, 0, len(msgs))}
+	var post Postings
+	if p.cfg.Postings != nil {
+		post = p.cfg.Postings(stream)
+	}
 	var dead []string
+	var r requestlog.Record // every record is read into it: no allocation per record
 	for _, m := range msgs {
 		n := len(b.ids) + 1
 		win := streams.IDTime(m.ID).Truncate(p.cfg.Window).Unix()
-		good := 0
 		ref, refOK := requestlog.EntryRef(m.ID, 0)
-		requestlog.Each(m.Values, func(i int, r *requestlog.Record, err error) bool {
-			if err != nil {
-				return true
-			}
+		refOK = refOK && post != nil
+		good := 0
+		add := func(i int) {
 			good++
-			b.seriesOf(win, r.Host, r.Route).add(n, r)
-			if refOK && r.TraceID != "" && p.cfg.Index != nil && i < 1<<16 {
+			b.seriesOf(win, r.Host, r.Route).add(n, &r)
+			if refOK && i < 1<<16 {
 				ref.Place = uint16(i)
-				b.traces, b.refs = append(b.traces, r.TraceID), append(b.refs, ref)
+				post.Add(ref, &r)
 			}
-			return true
-		})
+		}
+		if !requestlog.IsBlock(m.Values) {
+			var err error
+			if r, err = requestlog.Parse(m.Values); err == nil {
+				add(0)
+			}
+		} else {
+			// As requestlog.Each reads a block; a record that does not parse is skipped.
+			s, _ := m.Values[requestlog.BlockField].(string)
+			for i := 0; s != ""; i++ {
+				line := s
+				if j := strings.IndexByte(s, '\n'); j >= 0 {
+					line, s = s[:j], s[j+1:]
+				} else {
+					s = ""
+				}
+				if requestlog.ParseLine(line, &r) == nil {
+					add(i)
+				}
+			}
+		}
 		if good == 0 {
 			dead = append(dead, m.ID)
 			continue
@@ -314,35 +354,17 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 		return dead, nil
 	}
 	args := b.args(group, int64(p.cfg.Retention.Seconds()), p.cfg.MaxSeries)
-	skipped, err := aggregateScript.Run(ctx, p.cfg.Client, b.keys, args...).StringSlice()
-	if err != nil || p.cfg.Index == nil {
+	if post != nil {
+		var expiries []any
+		post.Strings(func(key string, postings []byte, expireAt int64) {
+			b.keys = append(b.keys, key)
+			args = append(args, postings)
+			expiries = append(expiries, expireAt)
+		})
+		args = append(args, expiries...)
+	}
+	if err := aggregateScript.Run(ctx, p.cfg.Client, b.keys, args...).Err(); err != nil || post == nil {
 		return dead, err
 	}
-	return dead, p.index(ctx, stream, b, skipped)
-}
-
-// index posts counted records in the trace index, but not those of skipped entries (counted,
-// and indexed, by whoever acknowledged them first). A failure here loses only index entries
-// (the counts are in), so it is reported but not retried.
-func (p *Processor) index(ctx context.Context, stream string, b *batch, skipped []string) error {
-	traces, refs := b.traces, b.refs
-	if len(skipped) > 0 {
-		skip := make(map[string]bool, len(skipped))
-		for _, id := range skipped {
-			skip[id] = true
-		}
-		traces, refs = nil, nil
-		for i, r := range b.refs {
-			if !skip[r.Entry()] {
-				traces, refs = append(traces, b.traces[i]), append(refs, r)
-			}
-		}
-	}
-	if len(refs) == 0 {
-		return nil
-	}
-	pipe := p.cfg.Client.Pipeline()
-	p.cfg.Index.AddRefs(ctx, pipe, stream, traces, refs)
-	_, err := pipe.Exec(ctx)
-	return err
+	return dead, post.Written(ctx)
 }

@@ -3,10 +3,12 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/model"
 	"github.com/edgeplane/edgeplane/controlplane/internal/secrets"
@@ -149,6 +151,72 @@ func TestAgents_StaleSessionCannotOverwrite(t *testing.T) {
 	}
 	if _, err := s.GetAgent(ctx, "nobody"); !errors.Is(err, model.ErrNotFound) {
 		t.Errorf("unknown agent: got %v, want ErrNotFound", err)
+	}
+}
+
+// One call with many writes, several to the same node, keeps their order: each write sees
+// the owner the writes before it left, within a script call and across the calls of a
+// pipeline.
+func TestAgents_OneBatchKeepsOrder(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx := t.Context()
+	w := func(mode store.AgentMode, token string, rev int64) store.AgentWrite {
+		return store.AgentWrite{Mode: mode, Token: token, Status: &edgeplanev1.Agent{NodeId: "n1", Connected: mode != store.AgentRelease, AppliedRevision: rev}}
+	}
+	check := func(connected bool, rev int64) {
+		t.Helper()
+		a, err := s.GetAgent(ctx, "n1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.GetConnected() != connected || a.GetAppliedRevision() != rev {
+			t.Errorf("got connected=%v applied=%d, want %v/%d", a.GetConnected(), a.GetAppliedRevision(), connected, rev)
+		}
+	}
+	put := func(ws ...store.AgentWrite) {
+		t.Helper()
+		if err := s.PutAgents(ctx, ws); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A stale session's late update and release, after the newer claim, do not land.
+	put(w(store.AgentClaim, "old", 1), w(store.AgentClaim, "new", 2), w(store.AgentUpdate, "old", 9), w(store.AgentRelease, "old", 9))
+	check(true, 2)
+	// The owner's release lands; an update after it finds no owner and claims the node again.
+	put(w(store.AgentUpdate, "new", 3), w(store.AgentRelease, "new", 3))
+	check(false, 3)
+	put(w(store.AgentRelease, "new", 4), w(store.AgentUpdate, "new", 5))
+	check(true, 5)
+	// So the owner is "new" again: "old" still cannot write.
+	put(w(store.AgentUpdate, "old", 10))
+	check(true, 5)
+
+	// More writes than one script call carries: every one lands, encoded or not.
+	var many []store.AgentWrite
+	for i := range 600 {
+		a := &edgeplanev1.Agent{NodeId: fmt.Sprintf("m%03d", i), Connected: true, AppliedRevision: int64(i)}
+		wr := store.AgentWrite{Mode: store.AgentClaim, Token: "t", Status: a}
+		if i%2 == 0 {
+			b, err := proto.Marshal(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wr = store.AgentWrite{Mode: store.AgentClaim, Token: "t", Node: a.GetNodeId(), Encoded: b}
+		}
+		many = append(many, wr)
+	}
+	put(many...)
+	all, err := s.ListAgents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 601 {
+		t.Errorf("got %d agents, want 601", len(all))
+	}
+	for _, a := range all {
+		if a.GetNodeId() != "n1" && fmt.Sprintf("m%03d", a.GetAppliedRevision()) != a.GetNodeId() {
+			t.Errorf("agent %s: applied %d", a.GetNodeId(), a.GetAppliedRevision())
+		}
 	}
 }
 

@@ -89,11 +89,17 @@ func New(cfg Config) *Consumer {
 }
 
 // Run consumes until ctx ends; Redis errors are retried after a pause. It returns nil when
-// ctx is cancelled.
+// ctx is cancelled. The group is created (if missing) at the start and again after any
+// failure (a Redis that restarted empty answers NOGROUP), not before every read.
 func (c *Consumer) Run(ctx context.Context) error {
 	nextClaim := clock.Now()
+	grouped := false
 	for ctx.Err() == nil {
-		err := c.ensureGroup(ctx)
+		var err error
+		if !grouped {
+			err = c.ensureGroup(ctx)
+			grouped = err == nil
+		}
 		if err == nil && !clock.Now().Before(nextClaim) {
 			err = c.claim(ctx)
 			nextClaim = clock.Now().Add(c.cfg.ClaimIdle / 2)
@@ -102,6 +108,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			err = c.readNew(ctx)
 		}
 		if err != nil && ctx.Err() == nil {
+			grouped = false
 			c.log.WarnContext(ctx, "stream consumer failed; retrying", "err", err)
 			select {
 			case <-ctx.Done():

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -184,6 +185,32 @@ func TestConsumer_WithLingerEveryEntryIsProcessedOnce(t *testing.T) {
 	if n := h.calls.Load(); n != 2 {
 		t.Errorf("handler calls: got %d for 101 entries, want 2", n)
 	}
+}
+
+// The group is created once, not before every read; when it goes missing (a Redis that
+// restarted empty, here the group destroyed) the consumer creates it again and goes on.
+func TestConsumer_CreatesTheGroupOnceAndAgainWhenItIsGone(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := newClient(t, srv)
+	h := &recorder{rdb: rdb, seen: map[string]int{}}
+	run(t, streams.New(streams.Config{Client: newClient(t, srv), Stream: "s", Group: "g", Name: "c1", Handler: h, Block: 20 * time.Millisecond}))
+	add(t, rdb, 10)
+	waitFor(t, "10 entries processed", func() bool { n, _ := h.count(); return n == 10 })
+	if err := rdb.ConfigResetStat(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	add(t, rdb, 10)
+	waitFor(t, "20 entries processed", func() bool { n, _ := h.count(); return n == 20 })
+	stats, err := rdb.Info(t.Context(), "commandstats").Result()
+	if err != nil || strings.Contains(stats, "cmdstat_xgroup|create") {
+		t.Errorf("XGROUP CREATE while the group exists: %v\n%s", err, stats)
+	}
+	if err := rdb.XGroupDestroy(t.Context(), "s", "g").Err(); err != nil {
+		t.Fatal(err)
+	}
+	add(t, rdb, 5)
+	// The new group starts at the stream's start: the first 20 again and the 5 new ones.
+	waitFor(t, "25 entries processed after the group was gone", func() bool { n, _ := h.count(); return n == 25 })
 }
 
 // batchCounter counts the handler's calls.

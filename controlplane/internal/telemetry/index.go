@@ -136,29 +136,32 @@ func (x Index) AddRefs(ctx context.Context, pipe redis.Pipeliner, stream string,
 }
 
 // decodeHex decodes the hex digits of s into dst (len(s) == 2*len(dst)) without allocating.
+// Hot: called for every record's trace id.
 func decodeHex(dst []byte, s string) bool {
+	var bad byte
 	for i := range dst {
-		a, ok1 := fromHex(s[2*i])
-		b, ok2 := fromHex(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = a<<4 | b
+		a, b := hexValue[s[2*i]], hexValue[s[2*i+1]]
+		bad |= a | b
+		dst[i] = a<<4 | b&15
 	}
-	return true
+	return bad&0x10 == 0
 }
 
-func fromHex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
+// hexValue is each byte's value as a hex digit, 0x10 for bytes that are not one.
+var hexValue = func() (t [256]byte) {
+	for c := range t {
+		t[c] = 0x10
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = byte(c - '0')
+		case 'a' <= c && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			t[c] = byte(c - 'A' + 10)
+		}
 	}
-	return 0, false
-}
+	return t
+}()
 
 // posting encodes one entry and returns it with its bucket's start.
 func posting(traceID, id string, width int64) (entry []byte, start int64, ok bool) {

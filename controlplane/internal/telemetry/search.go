@@ -69,8 +69,9 @@ func latencyBucket(d time.Duration) int {
 	return i
 }
 
-// SearchIndex writes and reads the log search index of request streams. It is a
-// streams.Handler for the GroupSearch consumer group on the request stream.
+// SearchIndex writes and reads the log search index of request streams. The control plane
+// writes it in the metrics consumer's pass (RequestIndex); it is also a streams.Handler of
+// its own (Handle), as the GroupSearch consumer group of earlier versions ran it.
 type SearchIndex struct {
 	// Client writes postings and acknowledges entries. Required for Handle.
 	Client redis.UniversalClient
@@ -100,7 +101,7 @@ var _ streams.Handler = (*SearchIndex)(nil)
 // after a crash) is read once: queries drop duplicate postings. Records that do not parse
 // are acknowledged unposted (the metrics group dead-letters them).
 func (s *SearchIndex) Handle(ctx context.Context, stream, group string, msgs []redis.XMessage) ([]string, error) {
-	b := postings{width: s.Index.width().Milliseconds(), byKey: map[postingKey][]byte{}}
+	b := postings{width: s.Index.width().Milliseconds(), byKey: map[postingKey]int{}}
 	ids := make([]string, 0, len(msgs))
 	for _, m := range msgs {
 		ids = append(ids, m.ID)
@@ -120,7 +121,7 @@ func (s *SearchIndex) Handle(ctx context.Context, stream, group string, msgs []r
 	keys := make([]string, len(b.order))
 	for i, k := range b.order {
 		keys[i] = keyspace.SearchPostings(stream, k.start, k.term())
-		pipe.Append(ctx, keys[i], string(b.byKey[k]))
+		pipe.Append(ctx, keys[i], string(b.bufs[i]))
 		pipe.PExpireAt(ctx, keys[i], time.UnixMilli(k.start+b.width).Add(s.Index.retention()))
 	}
 	if len(ids) > 0 {
@@ -192,8 +193,19 @@ func (k postingKey) term() string {
 // postings accumulates a batch's postings per key.
 type postings struct {
 	width int64
-	byKey map[postingKey][]byte
+	byKey map[postingKey]int // place in order and bufs
 	order []postingKey
+	bufs  [][]byte
+	// last are each field's last key and its place + 1 (records come in runs of one host,
+	// one route, ...), and lastVal the hashed fields' last values and hashed their hashes.
+	last [len(termLetters)]struct {
+		k postingKey
+		i int
+	}
+	lastVal [len(termLetters) - firstSharded]string
+	hashed  [len(termLetters) - firstSharded]uint32
+	// spare, when set, holds empty buffers to take before allocating.
+	spare *[][]byte
 }
 
 // add posts record ref (r) under each of its terms. Hot: called for every record.
@@ -209,19 +221,43 @@ func (b *postings) add(ref requestlog.Ref, r *requestlog.Record) {
 	for i, f := range [...]struct {
 		value  string
 		shards uint32
-	}{{r.Host, smallShards}, {r.Route, smallShards}, {ClientIP(r.Client), bigShards}, {FirstSegment(r.Path), bigShards}} {
-		h := hash32(f.value)
+	}{{r.Host, smallShards}, {r.Route, smallShards}, {r.Client, bigShards}, {r.Path, bigShards}} {
+		h := b.hashed[i]
+		if f.value != b.lastVal[i] || h == 0 {
+			v := f.value
+			switch firstSharded + i {
+			case 5:
+				v = ClientIP(v)
+			case 6:
+				v = FirstSegment(v)
+			}
+			h = hash32(v)
+			b.lastVal[i], b.hashed[i] = f.value, h
+		}
 		binary.BigEndian.PutUint32(e[:4], h)
 		b.put(postingKey{start, h % f.shards, uint8(firstSharded + i)}, e[:])
 	}
 }
 
 func (b *postings) put(k postingKey, entry []byte) {
-	cur, seen := b.byKey[k]
-	if !seen {
-		b.order = append(b.order, k)
+	l := &b.last[k.field]
+	if l.k != k || l.i == 0 {
+		i, seen := b.byKey[k]
+		if !seen {
+			i = len(b.order)
+			b.byKey[k] = i
+			b.order = append(b.order, k)
+			var buf []byte
+			if b.spare != nil {
+				buf = spareBuf(b.spare, 64*len(entry))
+			} else {
+				buf = make([]byte, 0, 64*len(entry))
+			}
+			b.bufs = append(b.bufs, buf)
+		}
+		l.k, l.i = k, i+1
 	}
-	b.byKey[k] = append(cur, entry...)
+	b.bufs[l.i-1] = append(b.bufs[l.i-1], entry...)
 }
 
 // hash32 is the 32-bit FNV-1a hash of s.

@@ -48,6 +48,13 @@ type Trimmer struct {
 	// buckets older than the stream's first entry are deleted too.
 	Searched []string
 	Search   Index
+	// Retired are consumer groups no longer read (the request stream's "search" group of
+	// earlier versions, whose work the metrics group now does): a round destroys each once
+	// none of its consumers has read for RetireIdle (default 10 minutes), so that a group
+	// an older replica still reads during an upgrade is kept, and one nobody reads does not
+	// lag forever (the lag alerts and GetConsumerLag would report it).
+	Retired    []Group
+	RetireIdle time.Duration
 
 	cleared       map[string]int64 // stream -> end of the last index bucket deleted; Run's only
 	searchCleared map[string]int64 // the same for the search index
@@ -115,7 +122,36 @@ func (t *Trimmer) Trim(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	for _, g := range t.Retired {
+		if err := t.retire(ctx, g); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// retire destroys group g if it exists and none of its consumers has read for RetireIdle.
+func (t *Trimmer) retire(ctx context.Context, g Group) error {
+	idle := cmp.Or(t.RetireIdle, 10*time.Minute)
+	cs, err := t.Client.XInfoConsumers(ctx, g.Stream, g.Group).Result()
+	if err != nil {
+		if msg := err.Error(); strings.Contains(msg, "no such key") || strings.Contains(msg, "NOGROUP") {
+			return nil
+		}
+		return fmt.Errorf("reading the consumers of group %s on %s: %w", g.Group, g.Stream, err)
+	}
+	for _, c := range cs {
+		if c.Idle < idle {
+			return nil
+		}
+	}
+	if err := t.Client.XGroupDestroy(ctx, g.Stream, g.Group).Err(); err != nil {
+		return fmt.Errorf("destroying the retired group %s on %s: %w", g.Group, g.Stream, err)
+	}
+	if t.Logger != nil {
+		t.Logger.InfoContext(ctx, "destroyed a consumer group no longer read", "stream", g.Stream, "group", g.Group)
+	}
+	return nil
 }
 
 // recordsPerEntry estimates how many records an entry of stream holds (request records are

@@ -15,6 +15,7 @@ import (
 	"github.com/edgeplane/edgeplane/internal/publish"
 	"github.com/edgeplane/edgeplane/internal/requestlog"
 	"github.com/edgeplane/edgeplane/internal/tracectx"
+	"github.com/edgeplane/edgeplane/internal/waitfor"
 )
 
 func TestTrimmer_DropsRecordsPastRetentionOrCapAndTheirIndex(t *testing.T) {
@@ -117,5 +118,57 @@ func TestReader_TraceGathersLogsEventsAndRequestsOldestFirst(t *testing.T) {
 			t.Fatalf("got %d records of the trace, want 2", len(got))
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A retired consumer group (the search group of earlier versions) is kept while a consumer
+// still reads it (an older replica during an upgrade) and destroyed once none has read for
+// RetireIdle; a missing stream or group is no error.
+func TestTrimmer_DestroysARetiredGroupOnceNobodyReadsIt(t *testing.T) {
+	rdb := newRedis(t)
+	ctx := t.Context()
+	streams := telemetry.StreamNames("")
+	g := telemetry.Group{Stream: streams.Requests, Group: keyspace.GroupSearch}
+	tr := &telemetry.Trimmer{Client: rdb, Streams: streams.All(), Indexed: streams.Indexed(), Index: telemetry.Index{Retention: time.Hour},
+		Retired: []telemetry.Group{g}, RetireIdle: time.Hour}
+	if err := tr.Trim(ctx); err != nil {
+		t.Fatalf("no stream yet: %v", err)
+	}
+	if err := rdb.XGroupCreateMkStream(ctx, g.Stream, keyspace.GroupMetrics, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Trim(ctx); err != nil {
+		t.Fatalf("no retired group: %v", err)
+	}
+	if err := rdb.XGroupCreate(ctx, g.Stream, g.Group, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Redis makes a group's consumer when it first delivers to it.
+	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: g.Stream, Values: []any{"k", "v"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: g.Group, Consumer: "old-replica", Streams: []string{g.Stream, ">"}, Block: -1}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	groups := func() []string {
+		gs, err := rdb.XInfoGroups(ctx, g.Stream).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, x := range gs {
+			names = append(names, x.Name)
+		}
+		return names
+	}
+	if err := tr.Trim(ctx); err != nil || len(groups()) != 2 {
+		t.Fatalf("a consumer read the retired group just now: got groups %v, %v; want both kept", groups(), err)
+	}
+	tr.RetireIdle = 5 * time.Millisecond
+	waitfor.True(t, 10*time.Second, "the retired group destroyed once its consumer is idle", func() bool {
+		return tr.Trim(ctx) == nil && len(groups()) == 1
+	})
+	if got := groups(); got[0] != keyspace.GroupMetrics {
+		t.Errorf("groups left: %v, want the metrics group", got)
 	}
 }
