@@ -188,3 +188,25 @@ func drain(p *Publisher) {
 		p.spare[i].reset()
 	}
 }
+
+// A buffer is marked full only when it is: one record too large for it is dropped without
+// keeping the smaller ones after it out; a full buffer takes records again once the sender
+// has taken what it held.
+func TestPublishValue_FullMarkOnlyWhenFull(t *testing.T) {
+	p := New(Config{Buffer: 2 * valueShards, Pack: &Packing{Field: "r", Into: "b"}})
+	p.PublishValue(0, "s", "r", make([]byte, p.maxBytes))
+	p.PublishValue(0, "s", "r", []byte("a"))
+	if st := p.Stats(); st.Dropped != 1 || st.Buffered != 1 {
+		t.Errorf("after one oversized record: got %+v, want it dropped and the next one buffered", st)
+	}
+	p.PublishValue(0, "s", "r", []byte("b"))
+	p.PublishValue(0, "s", "r", []byte("c"))
+	if !p.values[0].full.Load() {
+		t.Fatal("buffer holding all its records not marked full")
+	}
+	packed(p)
+	p.PublishValue(0, "s", "r", []byte("d"))
+	if st := p.Stats(); st.Buffered != 1 {
+		t.Errorf("after the sender took the buffer: got %+v, want the record buffered", st)
+	}
+}
