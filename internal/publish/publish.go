@@ -102,8 +102,9 @@ func New(cfg Config) *Publisher {
 		cfg.Pack = &pk
 	}
 	shardRecs := max(1, cfg.Buffer/valueShards)
-	return &Publisher{cfg: cfg, buf: make(chan Record, cfg.Buffer), wake: make(chan struct{}, 1),
+	p := &Publisher{cfg: cfg, buf: make(chan Record, cfg.Buffer), wake: make(chan struct{}, 1),
 		maxRecs: shardRecs, maxBytes: shardRecs * bytesPerRecord, maxLenArg: strconv.FormatInt(cfg.MaxLen, 10)}
+	return p
 }
 
 // Publish queues r. It never blocks: with the buffer full, r is dropped and counted. Hot:

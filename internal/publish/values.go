@@ -1,8 +1,10 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -17,13 +19,24 @@ const bytesPerRecord = 512
 // valueShard is one of PublishValue's buffers: callers append under mu, the sender swaps
 // the whole batch out under mu and sends it without holding it.
 type valueShard struct {
-	mu  sync.Mutex // guards cur
-	cur valueBatch
-	_   [64]byte // keep shards on separate cache lines
+	mu sync.Mutex // guards cur
+	// full is set when cur, holding all its records or half its bytes, refused a record,
+	// and cleared when the sender takes cur: while Redis is down, callers pass over full
+	// buffers without taking their locks.
+	full atomic.Bool
+	cur  valueBatch // its packed part first: with mu and full, one cache line per record
+	_    [80]byte   // keep shards on separate cache lines (192 bytes a shard, three lines)
 }
 
 // valueBatch holds records back to back: recs[i]'s value is data[recs[i-1].end:recs[i].end].
+// Records of the packed field (Config.Pack) for one stream, blkStream, go to blk instead,
+// each followed by a newline, blkN of them: a block already, which the sender cuts to size
+// and copies a run at a time, with no bookkeeping per record.
 type valueBatch struct {
+	blk       []byte
+	blkN      int
+	blkStream string
+
 	data []byte
 	recs []valueRec
 }
@@ -33,7 +46,11 @@ type valueRec struct {
 	end           int
 }
 
-func (b *valueBatch) reset() { b.data, b.recs = b.data[:0], b.recs[:0] }
+func (b *valueBatch) reset() { b.data, b.recs, b.blk, b.blkN = b.data[:0], b.recs[:0], b.blk[:0], 0 }
+
+// count and size are what b holds: records and bytes.
+func (b *valueBatch) count() int { return len(b.recs) + b.blkN }
+func (b *valueBatch) size() int  { return len(b.data) + len(b.blk) }
 
 // PublishValue queues one entry of stream with a single field, whose value is a copy of
 // value (the caller may reuse it at once). It never blocks and, once the buffers have
@@ -45,24 +62,43 @@ func (b *valueBatch) reset() { b.data, b.recs = b.data[:0], b.recs[:0] }
 // Records wait up to Config.Linger so that each pipeline carries many: Redis and the
 // publisher spend far less per record in one large pipeline than in many small ones.
 func (p *Publisher) PublishValue(shard uint8, stream, field string, value []byte) {
+	if !p.store(shard, stream, field, value) {
+		p.dropped.Add(1)
+	}
+}
+
+// store copies the record into buffer shard and reports whether it had room.
+func (p *Publisher) store(shard uint8, stream, field string, value []byte) bool {
 	s := &p.values[shard%valueShards]
+	if s.full.Load() {
+		return false
+	}
 	s.mu.Lock()
 	b := &s.cur
-	if len(b.recs) >= p.maxRecs || len(b.data)+len(value) > p.maxBytes {
+	n := b.count()
+	if n >= p.maxRecs || b.size()+len(value)+1 > p.maxBytes {
+		if n >= p.maxRecs || b.size() >= p.maxBytes/2 { // not just one record too large
+			s.full.Store(true)
+		}
 		s.mu.Unlock()
-		p.dropped.Add(1)
-		return
+		return false
 	}
-	first := len(b.recs) == 0
-	b.data = append(b.data, value...)
-	b.recs = append(b.recs, valueRec{stream: stream, field: field, end: len(b.data)})
+	if pk := p.cfg.Pack; pk != nil && field == pk.Field && (b.blkN == 0 || stream == b.blkStream) {
+		b.blk = append(append(b.blk, value...), '\n')
+		b.blkN++
+		b.blkStream = stream
+	} else {
+		b.data = append(b.data, value...)
+		b.recs = append(b.recs, valueRec{stream: stream, field: field, end: len(b.data)})
+	}
 	s.mu.Unlock()
-	if first {
+	if n == 0 {
 		select {
 		case p.wake <- struct{}{}:
 		default:
 		}
 	}
+	return true
 }
 
 // bufferedValues counts the records waiting in the PublishValue buffers.
@@ -71,7 +107,7 @@ func (p *Publisher) bufferedValues() int {
 	for i := range p.values {
 		s := &p.values[i]
 		s.mu.Lock()
-		n += len(s.cur.recs)
+		n += s.cur.count()
 		s.mu.Unlock()
 	}
 	return n
@@ -112,6 +148,7 @@ func (p *Publisher) flushValues(ctx context.Context, linger bool) bool {
 			s := &p.values[i]
 			s.mu.Lock()
 			s.cur, p.spare[i] = p.spare[i], s.cur
+			s.full.Store(false)
 			s.mu.Unlock()
 		}
 		p.pack()
@@ -140,6 +177,9 @@ func (p *Publisher) pack() {
 	open := -1 // the entry being filled
 	for i := range p.spare {
 		b := &p.spare[i]
+		if b.blkN > 0 {
+			open = p.packBlock(b.blkStream, b.blk, b.blkN, open)
+		}
 		start := 0
 		for _, r := range b.recs {
 			v := b.data[start:r.end]
@@ -147,20 +187,9 @@ func (p *Publisher) pack() {
 			if pk == nil || r.field != pk.Field {
 				continue
 			}
-			if open >= 0 {
-				e := &p.pending[open]
-				if e.stream != r.stream || e.recs >= pk.MaxRecords || e.to-e.from+1+len(v) > pk.MaxBytes {
-					open = -1
-				} else {
-					p.out = append(append(p.out, '\n'), v...)
-					e.to, e.recs = len(p.out), e.recs+1
-					continue
-				}
-			}
-			from := len(p.out)
-			p.out = append(p.out, v...)
-			p.pending = append(p.pending, outEntry{stream: r.stream, field: pk.Into, from: from, to: len(p.out), recs: 1})
-			open = len(p.pending) - 1
+			// A packed record of another stream than its buffer's block (rare: streams
+			// changed while records waited).
+			open = p.packBlock(r.stream, v, 1, open)
 		}
 	}
 	for i := range p.spare {
@@ -177,6 +206,62 @@ func (p *Publisher) pack() {
 			p.pending = append(p.pending, outEntry{stream: r.stream, field: r.field, from: from, to: len(p.out), recs: 1})
 		}
 	}
+}
+
+// packBlock adds the n records in blk (each followed by a newline; a last one without is
+// one record too) to entries of stream, filling p.pending[open] first if it is of stream
+// and not full, and returns the entry left open. Each entry gets as long a run of records
+// as fits, in one copy (found without looking at the records when all of them fit); a
+// record larger than MaxBytes goes alone.
+func (p *Publisher) packBlock(stream string, blk []byte, n, open int) int {
+	pk := p.cfg.Pack
+	for len(blk) > 0 {
+		if open >= 0 {
+			e := &p.pending[open]
+			if e.stream != stream || e.recs >= pk.MaxRecords {
+				open = -1
+			}
+		}
+		if open < 0 {
+			p.pending = append(p.pending, outEntry{stream: stream, field: pk.Into, from: len(p.out), to: len(p.out)})
+			open = len(p.pending) - 1
+		}
+		e := &p.pending[open]
+		sep := 0 // the newline before the run, when the entry has records already
+		if e.recs > 0 {
+			sep = 1
+		}
+		size, end, k := e.to-e.from, 0, 0
+		if n > 0 && e.recs+n <= pk.MaxRecords && size+sep+len(blk)-1 <= pk.MaxBytes && blk[len(blk)-1] == '\n' {
+			end, k = len(blk), n // all of them
+		} else {
+			for e.recs+k < pk.MaxRecords {
+				j := bytes.IndexByte(blk[end:], '\n')
+				if j < 0 {
+					j = len(blk) - end
+				}
+				if size+sep+end+j > pk.MaxBytes && (k > 0 || e.recs > 0) {
+					break
+				}
+				end += j + 1
+				k++
+				if end >= len(blk) {
+					break
+				}
+			}
+		}
+		if k == 0 {
+			open = -1 // full: the next entry takes the run
+			continue
+		}
+		if sep == 1 {
+			p.out = append(p.out, '\n')
+		}
+		p.out = append(p.out, blk[:end-1]...)
+		e.to, e.recs = len(p.out), e.recs+k
+		blk, n = blk[min(end, len(blk)):], n-k
+	}
+	return open
 }
 
 // sendEntries sends up to Batch of es in one pipeline and reports how many.

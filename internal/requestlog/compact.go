@@ -64,9 +64,22 @@ func appendNum(b []byte, n int64) []byte {
 	return strconv.AppendInt(append(b, '\t'), n, 10)
 }
 
-// appendText appends a tab and s, escaping what would break the framing.
+// appendText appends a tab and s, escaping what would break the framing. Hot: most text
+// needs no escape, so it is checked first and then copied whole.
 func appendText(b []byte, s string) []byte {
 	b = append(b, '\t')
+	for i := 0; i < len(s); i++ {
+		if needsEscape[s[i]] {
+			return appendEscaped(b, s)
+		}
+	}
+	return append(b, s...)
+}
+
+// needsEscape marks the bytes appendText escapes.
+var needsEscape = [256]bool{'\t': true, '\n': true, '\\': true}
+
+func appendEscaped(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '\t':
