@@ -607,7 +607,7 @@ func (c *Conn) trailersLocked(st *Stream, f *headerBlock) error {
 // newStream checks a request's header block (RFC 9113 8.3.1) and returns its stream.
 func newStream(c *Conn, f *headerBlock) (*Stream, bool) {
 	st := &Stream{c: c, ID: f.streamID, ContentLength: -1, Truncated: f.truncated,
-		recvWin: streamWindow, rwake: make(chan struct{}, 1), wwake: make(chan struct{}, 1)}
+		recvWin: streamWindow}
 	for _, hf := range f.pseudo() {
 		switch hf.Name {
 		case ":method":

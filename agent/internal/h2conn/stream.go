@@ -31,7 +31,7 @@ type Stream struct {
 	// and the request must be answered 431.
 	Truncated bool
 
-	rwake, wwake chan struct{}        // a reader or writer waiting for the stream (cap 1)
+	rwake, wwake chan struct{}        // a reader or writer waiting for the stream (cap 1; made by wakeLocked)
 	fieldsBuf    [8]hpack.HeaderField // Fields when they are few
 
 	// Guarded by c.mu.
@@ -82,8 +82,9 @@ func (s *Stream) ReadBody(p []byte, deadline *atomic.Int64) (int, error) {
 			c.mu.Unlock()
 			return 0, io.EOF
 		}
+		ch := wakeLocked(&s.rwake)
 		c.mu.Unlock()
-		if err := wait(s.rwake, deadline); err != nil {
+		if err := wait(ch, deadline); err != nil {
 			return 0, err
 		}
 		c.mu.Lock()
@@ -104,18 +105,32 @@ func (s *Stream) AwaitReset(deadline *atomic.Int64) error {
 	for {
 		s.c.mu.Lock()
 		reset := s.reset && !s.sentEnd
+		ch := wakeLocked(&s.rwake)
 		s.c.mu.Unlock()
 		if reset {
 			return ErrReset
 		}
-		if err := wait(s.rwake, deadline); err != nil {
+		if err := wait(ch, deadline); err != nil {
 			return err
 		}
 	}
 }
 
 // Interrupt wakes a goroutine waiting in ReadBody or AwaitReset (its deadline moved).
-func (s *Stream) Interrupt() { signal(s.rwake) }
+func (s *Stream) Interrupt() {
+	s.c.mu.Lock()
+	signal(s.rwake)
+	s.c.mu.Unlock()
+}
+
+// wakeLocked returns *ch, made on first use: most streams never wait. Under c.mu, as every
+// signal is, so none is lost between a waiter's look at the stream and its wait.
+func wakeLocked(ch *chan struct{}) chan struct{} {
+	if *ch == nil {
+		*ch = make(chan struct{}, 1)
+	}
+	return *ch
+}
 
 // wait waits for a signal on ch or the deadline.
 func wait(ch chan struct{}, deadline *atomic.Int64) error {
@@ -205,11 +220,12 @@ func (s *Stream) WriteData(p []byte, end bool) error {
 			n = 0
 		}
 		if n == 0 && len(p) > 0 {
+			ch := wakeLocked(&s.wwake)
 			c.mu.Unlock()
 			if err := c.flush(); err != nil {
 				return err
 			}
-			if !s.awaitWindow() {
+			if !s.awaitWindow(ch) {
 				return ErrReset
 			}
 			continue
@@ -238,12 +254,12 @@ func (s *Stream) WriteData(p []byte, end bool) error {
 
 // awaitWindow waits for a window update or the write timeout; at the timeout the stream is
 // reset (CANCEL) and false returned.
-func (s *Stream) awaitWindow() bool {
+func (s *Stream) awaitWindow(wake chan struct{}) bool {
 	c := s.c
 	t := time.NewTimer(c.cfg.WriteTimeout)
 	defer t.Stop()
 	select {
-	case <-s.wwake:
+	case <-wake:
 		return true
 	case <-t.C:
 		c.mu.Lock()
