@@ -606,7 +606,7 @@ func (l *lane) emit(st *h2conn.Stream) error {
 		err = st.WriteHeaders(l.trailers, true)
 		l.trailers = l.trailers[:0]
 	}
-	if ferr := st.Flush(); err == nil {
+	if ferr := st.FlushBurst(); err == nil {
 		err = ferr
 	}
 	if err != nil {

@@ -466,3 +466,33 @@ func TestConn_PartialFrameTimesOut(t *testing.T) {
 		}
 	}
 }
+
+// FlushBurst writes out a response while other streams are still open (it yields first, so
+// that responses ready together share a write, but always flushes), and at once when the
+// stream is alone.
+func TestConn_FlushBurstWritesWhileOthersOpen(t *testing.T) {
+	release := make(chan struct{})
+	h := handlerFunc(func(s *Stream) {
+		if s.ID == 1 {
+			<-release // stays open while stream 3 answers
+		}
+		b := AppendStatus(AppendBlockStart(nil), 200)
+		if err := s.WriteHeaders(b, false); err != nil {
+			return
+		}
+		if err := s.WriteData([]byte("ok"), true); err != nil {
+			return
+		}
+		s.FlushBurst()
+	})
+	c := serve(t, Config{}, h)
+	c.request(1, true)
+	c.request(3, true)
+	if status, body := c.response(3); status != 200 || body != "ok" {
+		t.Fatalf("stream 3 with stream 1 open: %d %q", status, body)
+	}
+	close(release)
+	if status, body := c.response(1); status != 200 || body != "ok" {
+		t.Fatalf("stream 1 alone: %d %q", status, body)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -272,6 +273,24 @@ func (s *Stream) awaitWindow(wake chan struct{}) bool {
 
 // Flush writes out what the connection has buffered.
 func (s *Stream) Flush() error { return s.c.flush() }
+
+// FlushBurst is Flush for the end of a piece of a response: while other streams of the
+// connection are open, the goroutine first yields once, so that responses that became ready
+// together (their backends' replies came in the same poll) go out in one write, written by
+// whoever flushes first. Alone on its connection, it flushes at once.
+func (s *Stream) FlushBurst() error {
+	c := s.c
+	c.mu.Lock()
+	others := len(c.streams)
+	if !s.closed {
+		others--
+	}
+	c.mu.Unlock()
+	if others > 0 {
+		runtime.Gosched()
+	}
+	return c.flush()
+}
 
 // Reset ends the stream with RST_STREAM code (unless it has ended) and flushes.
 func (s *Stream) Reset(code http2.ErrCode) {
