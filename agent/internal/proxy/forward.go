@@ -328,6 +328,7 @@ func (c *Conn) fillBackend(bc *bconn, deadline time.Time) error {
 		d := deadline
 		if c.watch == nil {
 			now := time.Now()
+			c.readAt = now
 			if soon := now.Add(watchDelay); d.IsZero() || soon.Before(d) {
 				d = soon
 				// A deadline set earlier that is still at least half the delay away
