@@ -2,8 +2,9 @@ package keyspace
 
 import "strconv"
 
-// GroupSearch is the consumer group on the request stream that writes the log search
-// index (SearchPostings).
+// GroupSearch is the consumer group on the request stream that wrote the log search index
+// before the metrics group's one pass took that over. It is no longer read; the trimmer
+// destroys it once idle, and the name stays so that it can.
 const GroupSearch = "search"
 
 // SearchPrefix starts every log search index key of stream.

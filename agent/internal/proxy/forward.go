@@ -340,6 +340,11 @@ func (c *Conn) fillBackend(bc *bconn, deadline time.Time) error {
 			}
 		}
 		bc.setReadDeadline(d)
+		// The watcher marks the client gone, then moves the deadline to the past; a
+		// deadline set above after that move would hide it, so look before reading.
+		if c.watch != nil && c.watch.gone.Load() {
+			return errClientGone
+		}
 		n, err := bc.rb.fill(bc.io)
 		if n > 0 {
 			return nil
