@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -178,23 +179,93 @@ type control struct {
 
 func startControl(t *testing.T, redisURL, replica string, extra ...string) *control {
 	t.Helper()
-	addr := freeAddr(t)
 	store := []string{"--redis-url", redisURL}
 	if redisURL == "dev" {
 		store = []string{"--dev"}
 	}
-	args := append(store, "--grpc-addr", addr, "--http-addr", "-", "--insecure",
-		"--replica-id", replica, "--log-format", "json", "--log-level", "debug")
-	args = append(args, extra...)
-	c := &control{proc: startProc(t, replica, bins.control, args...), Addr: addr}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
+	// freeAddr's port was free a moment ago; another package's test (they run in parallel)
+	// may take it before the replica binds it. A replica that exits for that reason is
+	// started again on another port; any other early exit fails the test with its log.
+	for attempt := 1; ; attempt++ {
+		addr := freeAddr(t)
+		args := append(append([]string{}, store...), "--grpc-addr", addr, "--http-addr", "-", "--insecure",
+			"--replica-id", replica, "--log-format", "json", "--log-level", "debug")
+		args = append(args, extra...)
+		c := &control{proc: startProc(t, replica, bins.control, args...), Addr: addr}
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		c.conn = conn
+		if c.waitServing() == errPortTaken && attempt < 3 {
+			t.Logf("%s: %s was taken before it could bind it; starting it on another port", replica, addr)
+			continue
+		}
+		return c
 	}
-	t.Cleanup(func() { conn.Close() })
-	c.conn = conn
-	c.WaitServing()
-	return c
+}
+
+// errPortTaken: the process exited because its listen address was in use.
+var errPortTaken = errors.New("listen address in use")
+
+// waitServing is WaitServing that returns errPortTaken instead of failing when the replica
+// exited because its port was taken.
+func (c *control) waitServing() error {
+	c.t.Helper()
+	hc := healthpb.NewHealthClient(c.conn)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if c.exited() {
+			if c.logged("address already in use") {
+				return errPortTaken
+			}
+			c.t.Fatalf("%s exited before serving: %v", c.name, c.lastLines(20))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		res, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
+		cancel()
+		if err == nil && res.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s not serving after 20s (health: %v, %v): %v", c.name, res.GetStatus(), err, c.lastLines(20))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// exited reports whether the process has exited, without waiting.
+func (p *proc) exited() bool {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
+// logged reports whether any log line of the process contains s.
+func (p *proc) logged(s string) bool {
+	for _, l := range p.lastLines(0) {
+		if strings.Contains(fmt.Sprint(l), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// lastLines returns the process's last n log records (all of them if n is 0).
+func (p *proc) lastLines(n int) []map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n == 0 || n > len(p.lines) {
+		n = len(p.lines)
+	}
+	return append([]map[string]any(nil), p.lines[len(p.lines)-n:]...)
 }
 
 // WaitServing waits until the replica's gRPC health check says SERVING.

@@ -43,18 +43,23 @@ func Each(v map[string]any, fn func(i int, r *Record, err error) bool) {
 		return
 	}
 	for i := 0; s != ""; i++ {
-		line := s
-		if j := strings.IndexByte(s, '\n'); j >= 0 {
-			line, s = s[:j], s[j+1:]
-		} else {
-			s = ""
-		}
+		var line string
+		line, s = NextLine(s)
 		var r Record
 		err := ParseLine(line, &r)
 		if !fn(i, &r, err) {
 			return
 		}
 	}
+}
+
+// NextLine splits a block's text (its BlockField value) into its first record line and the
+// rest; a caller reads a block by calling it until rest is empty.
+func NextLine(block string) (line, rest string) {
+	if j := strings.IndexByte(block, '\n'); j >= 0 {
+		return block[:j], block[j+1:]
+	}
+	return block, ""
 }
 
 // Records returns the records of a stream entry's values (see Each), or the first error.

@@ -333,12 +333,8 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 			// As requestlog.Each reads a block; a record that does not parse is skipped.
 			s, _ := m.Values[requestlog.BlockField].(string)
 			for i := 0; s != ""; i++ {
-				line := s
-				if j := strings.IndexByte(s, '\n'); j >= 0 {
-					line, s = s[:j], s[j+1:]
-				} else {
-					s = ""
-				}
+				var line string
+				line, s = requestlog.NextLine(s)
 				if requestlog.ParseLine(line, &r) == nil {
 					add(i)
 				}
