@@ -51,7 +51,12 @@ type Conn struct {
 	sc      tracectx.Context // the agent's span of the current request
 	x       exchange         // what the current request's record needs
 	written int64            // bytes written to the client for the current request
-	recBuf  []byte           // the current request's encoded record
+
+	// Clock readings reused instead of reading the clock again (see fresh): when the
+	// current request ended (serveRequest), when fillBackend last began a read it did not
+	// have to watch the client for (at most watchDelay before that read's answer).
+	ended, readAt time.Time
+	recBuf        []byte // the current request's encoded record
 }
 
 // NewConn prepares the fast path for client connection c; secure says it arrived over TLS.
@@ -67,11 +72,12 @@ func (p *Proxy) NewConn(c net.Conn, secure bool) *Conn {
 // http.Server whose handler is the Proxy.
 func (c *Conn) Serve() (handoff net.Conn) {
 	defer c.releaseBackends()
+	now := time.Now()
 	for {
 		if !c.idle() {
 			break
 		}
-		end, err := c.readHead()
+		end, err := c.readHead(now)
 		if err != nil {
 			if errors.Is(err, errHeadTooLarge) {
 				c.refuse(http.StatusRequestHeaderFieldsTooLarge)
@@ -97,6 +103,7 @@ func (c *Conn) Serve() (handoff net.Conn) {
 		if !c.serveRequest(end) {
 			break
 		}
+		now = c.ended
 		if len(c.rb.buffered()) == 0 {
 			runtime.Gosched()
 		}
@@ -121,9 +128,9 @@ func (c *Conn) idle() bool {
 }
 
 // readHead reads until the buffer holds a complete request head and returns its length, or
-// -1 for a head net/http must parse (bare LF line endings).
-func (c *Conn) readHead() (int, error) {
-	c.readWithin(c.p.limits.IdleTimeout)
+// -1 for a head net/http must parse (bare LF line endings). now is the time.
+func (c *Conn) readHead(now time.Time) (int, error) {
+	setWithin(&c.readBy, now, c.p.limits.IdleTimeout, c.c.SetReadDeadline)
 	started := false
 	for {
 		if end := c.rb.headEnd(); end > 0 {
@@ -163,8 +170,11 @@ func (c *Conn) handoff() net.Conn {
 
 // write writes b to the client within the write timeout, counting the bytes for the
 // request record.
-func (c *Conn) write(b []byte) (int, error) {
-	setWithin(&c.writeBy, c.p.limits.WriteTimeout, c.c.SetWriteDeadline)
+func (c *Conn) write(b []byte) (int, error) { return c.writeAt(b, time.Now()) }
+
+// writeAt is write with the time now (see fresh).
+func (c *Conn) writeAt(b []byte, now time.Time) (int, error) {
+	setWithin(&c.writeBy, now, c.p.limits.WriteTimeout, c.c.SetWriteDeadline)
 	n, err := c.io.Write(b)
 	c.written += int64(n)
 	return n, err
@@ -172,7 +182,18 @@ func (c *Conn) write(b []byte) (int, error) {
 
 // readWithin makes the next reads from the client fail after timeout (see setWithin).
 func (c *Conn) readWithin(timeout time.Duration) {
-	setWithin(&c.readBy, timeout, c.c.SetReadDeadline)
+	setWithin(&c.readBy, time.Now(), timeout, c.c.SetReadDeadline)
+}
+
+// fresh returns the time fillBackend last read while the client was not being watched:
+// then the response being relayed arrived at most watchDelay after it, which deadlines of
+// seconds and keep-alive bookkeeping do not notice. Otherwise (a slow backend, a watcher
+// running) it reads the clock.
+func (c *Conn) fresh() time.Time {
+	if c.watch != nil || c.readAt.IsZero() {
+		return time.Now()
+	}
+	return c.readAt
 }
 
 // setWithin sets a deadline timeout from now through set, unless the one last set (*by) is
@@ -180,8 +201,8 @@ func (c *Conn) readWithin(timeout time.Duration) {
 // times out after 15/16 to 16/16 of timeout. A busy keep-alive connection so re-arms the
 // runtime timer behind each deadline about once per sixteenth of the timeout instead of on
 // every request. Whoever sets the deadline another way must zero *by.
-func setWithin(by *int64, timeout time.Duration, set func(time.Time) error) {
-	d := time.Now().Add(timeout)
+func setWithin(by *int64, now time.Time, timeout time.Duration, set func(time.Time) error) {
+	d := now.Add(timeout)
 	want := d.UnixNano()
 	if *by <= want && *by > want-int64(timeout/16) {
 		return

@@ -327,19 +327,19 @@ func TestSetWithin_ReArmsOnlyWhenOff(t *testing.T) {
 	var by int64
 	var sets []time.Time
 	set := func(d time.Time) error { sets = append(sets, d); return nil }
-	setWithin(&by, time.Hour, set)
-	setWithin(&by, time.Hour, set) // a moment later: the deadline set is close enough
+	setWithin(&by, time.Now(), time.Hour, set)
+	setWithin(&by, time.Now(), time.Hour, set) // a moment later: the deadline set is close enough
 	if len(sets) != 1 {
 		t.Fatalf("two calls within a moment set %d deadlines, want 1", len(sets))
 	}
-	setWithin(&by, time.Second, set) // a shorter timeout: the deadline set is too late
+	setWithin(&by, time.Now(), time.Second, set) // a shorter timeout: the deadline set is too late
 	if len(sets) != 2 || time.Until(sets[1]) > time.Second {
 		t.Fatalf("a shorter timeout: deadlines %v, want a second one within 1s", sets)
 	}
 	by -= int64(time.Second / 8) // as if set 125 ms ago: more than 1/16 s short
-	setWithin(&by, time.Second, set)
+	setWithin(&by, time.Now(), time.Second, set)
 	by = 0 // someone else moved the deadline
-	setWithin(&by, time.Second, set)
+	setWithin(&by, time.Now(), time.Second, set)
 	if len(sets) != 4 {
 		t.Errorf("got %d deadlines set, want 4", len(sets))
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"net/http"
 	"runtime"
@@ -63,8 +64,23 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 		var headLen int
 		written, sendErr := c.send(up, t, bc, inBuf)
 		if err = sendErr; err == nil {
-			runtime.Gosched()
+			raw, _ := bc.io.(*rawTCP)
+			if raw != nil && !raw.pending {
+				raw = nil // written already
+			}
+			if raw == nil {
+				runtime.Gosched()
+			}
 			headLen, err = c.awaitHead(bc, deadline)
+			if raw != nil {
+				// The request was written by the first read (see send): what it wrote,
+				// and the error that stopped it, are the send's.
+				n, done, werr := raw.sent()
+				if written = n; werr != nil || !done {
+					sendErr = cmp.Or(werr, err)
+					err = sendErr
+				}
+			}
 		}
 		if err != nil {
 			bc.conn.Close()
@@ -160,6 +176,10 @@ func (c *Conn) send(up *upstream, t *target, bc *bconn, inBuf int64) (written in
 	b := c.composeRequest(up, t)
 	b = append(b, c.rb.buffered()[:inBuf]...)
 	c.reqOut = b
+	if raw, ok := bc.io.(*rawTCP); ok && inBuf == c.req.length {
+		raw.writeOnRead(b) // awaitHead's first read writes it, then waits for the answer
+		return 0, nil
+	}
 	if written, err = bc.io.Write(b); err != nil {
 		return written, err
 	}
@@ -308,6 +328,7 @@ func (c *Conn) fillBackend(bc *bconn, deadline time.Time) error {
 		d := deadline
 		if c.watch == nil {
 			now := time.Now()
+			c.readAt = now
 			if soon := now.Add(watchDelay); d.IsZero() || soon.Before(d) {
 				d = soon
 				// A deadline set earlier that is still at least half the delay away

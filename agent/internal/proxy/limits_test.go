@@ -172,3 +172,43 @@ func TestLimits_IdleConnectionClosedAtIdleTimeout(t *testing.T) {
 		}
 	}
 }
+
+// The write timeout counts from the write, not from when the agent began waiting for the
+// backend: a backend slower than the write timeout, before its head or in the middle of its
+// body, is relayed whole, and the connection serves the next request.
+func TestLimits_WriteTimeoutCountsFromTheWrite(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		if r.URL.Path == "/head" {
+			time.Sleep(400 * time.Millisecond)
+		}
+		io.WriteString(w, "01234")
+		w.(http.Flusher).Flush()
+		if r.URL.Path == "/body" {
+			time.Sleep(400 * time.Millisecond)
+		}
+		io.WriteString(w, "56789")
+	}))
+	t.Cleanup(be.Close)
+	p := newProxy(t, Config{Limits: Limits{WriteTimeout: 100 * time.Millisecond}}, route("r", "r.test", be.URL))
+	for mode, addr := range rawFronts(t, p) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		for _, path := range []string{"/head", "/body", "/"} {
+			io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: r.test\r\n\r\n") // keep-alive
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("%s %s: %v", mode, path, err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || string(body) != "0123456789" || err != nil {
+				t.Fatalf("%s %s: %d %q %v; want 200 0123456789", mode, path, resp.StatusCode, body, err)
+			}
+		}
+	}
+}

@@ -34,6 +34,14 @@ type rawTCP struct {
 	wn   int
 	werr syscall.Errno
 
+	// A write the next Read makes first (see writeOnRead): what is left of it, how much
+	// was written, the error that stopped it.
+	pend    []byte
+	pn      int
+	perr    error
+	pending bool // pend is set and not finished
+	stopped bool // the read callback stopped writing pend: Read finishes or fails it
+
 	readFn, writeFn func(uintptr) bool // bound once: passing a method value allocates
 }
 
@@ -53,6 +61,9 @@ func rawConn(c net.Conn) net.Conn {
 }
 
 func (r *rawTCP) read(fd uintptr) bool {
+	if r.pending {
+		return r.writePending(fd)
+	}
 	for {
 		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(r.rp))), uintptr(len(r.rp)))
 		switch e {
@@ -69,6 +80,49 @@ func (r *rawTCP) read(fd uintptr) bool {
 	}
 }
 
+// writeOnRead makes the next Read write p first and then wait for the answer, inside one
+// wait for readiness: a request written to a backend is answered later, so reading at once
+// finds nothing (EAGAIN) and costs a system call before the wait. The wait cannot miss the
+// answer: the RawConn forgets an earlier readiness before the write is made, and the answer
+// arrives after it. Whatever arrived before the write is read late: after the wait ends (a
+// read deadline, or more arriving), so whoever reads must set a deadline. sent reports
+// what was written. p must stay unchanged until then.
+func (r *rawTCP) writeOnRead(p []byte) {
+	r.pend, r.pn, r.perr, r.pending = p, 0, nil, len(p) > 0
+}
+
+// sent reports how much of the last writeOnRead's bytes were written, and the error that
+// stopped the write; done says it finished (or failed).
+func (r *rawTCP) sent() (n int, done bool, err error) {
+	return r.pn, !r.pending, r.perr
+}
+
+// writePending writes the pending bytes inside a RawConn read: false (wait for the answer)
+// once all are written, true when the send buffer is full (Read finishes the write) or
+// on an error.
+func (r *rawTCP) writePending(fd uintptr) bool {
+	for len(r.pend) > 0 {
+		chunk := r.pend[:min(len(r.pend), rawChunk)]
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(chunk))), uintptr(len(chunk)))
+		switch e {
+		case 0:
+			r.pn += int(n)
+			r.pend = r.pend[n:]
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			r.stopped = true
+			return true
+		default:
+			r.stopped = true
+			r.pending, r.pend = false, nil
+			r.perr = &net.OpError{Op: "write", Net: "tcp", Source: r.LocalAddr(), Addr: r.RemoteAddr(), Err: os.NewSyscallError("write", e)}
+			return true
+		}
+	}
+	r.pending, r.pend = false, nil
+	return false
+}
+
 func (r *rawTCP) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -76,6 +130,15 @@ func (r *rawTCP) Read(p []byte) (int, error) {
 	r.rp = p[:min(len(p), rawChunk)]
 	err := r.rc.Read(r.readFn)
 	r.rp = nil
+	if r.stopped {
+		// The pending write stopped: a full send buffer (finished here, then read) or
+		// an error (returned).
+		r.stopped = false
+		if err := r.finishPending(); err != nil {
+			return 0, err
+		}
+		return r.Read(p)
+	}
 	switch {
 	case err != nil: // closed, or the read deadline passed
 		return 0, renameOp(err, "read")
@@ -85,6 +148,22 @@ func (r *rawTCP) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return r.rn, nil
+}
+
+// finishPending writes what is left of the pending write the ordinary way (waiting for
+// room under the write deadline) and returns the error that stopped it, if any.
+func (r *rawTCP) finishPending() error {
+	if r.perr != nil {
+		return r.perr
+	}
+	rest := r.pend
+	r.pend, r.pending = nil, false
+	n, err := r.Write(rest)
+	r.pn += n
+	if err != nil {
+		r.perr = err
+	}
+	return err
 }
 
 func (r *rawTCP) write(fd uintptr) bool {

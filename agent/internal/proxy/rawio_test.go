@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -169,5 +170,76 @@ func TestRawConnLeavesOthers(t *testing.T) {
 	defer b.Close()
 	if got := rawConn(a); got != a {
 		t.Fatalf("rawConn(net.Pipe end) = %T, want it unchanged", got)
+	}
+}
+
+// TestRawTCPWriteOnRead: the write a read makes first arrives and the read returns the
+// answer; a write larger than the
+// socket buffers (the send buffer fills inside the read) is finished and then the answer is
+// read; a write to a reset connection fails with what sent reports; a read that times out
+// before writing leaves the write not done.
+func TestRawTCPWriteOnRead(t *testing.T) {
+	raw, peer := tcpPair(t)
+	r := raw.(*rawTCP)
+	go func() { // answer every 4-byte request with its reverse
+		b := make([]byte, 4)
+		for {
+			if _, err := io.ReadFull(peer, b); err != nil {
+				return
+			}
+			peer.Write([]byte{b[3], b[2], b[1], b[0]})
+		}
+	}()
+	buf := make([]byte, 64)
+	for _, req := range []string{"abcd", "wxyz"} {
+		r.writeOnRead([]byte(req))
+		n, err := io.ReadAtLeast(raw, buf, 4)
+		if err != nil || string(buf[:n]) != string([]byte{req[3], req[2], req[1], req[0]}) {
+			t.Fatalf("Read after writeOnRead(%q) = %q, %v", req, buf[:n], err)
+		}
+		if n, done, err := r.sent(); n != 4 || !done || err != nil {
+			t.Fatalf("sent() = %d, %v, %v; want 4, true, nil", n, done, err)
+		}
+	}
+
+	big, bigPeer := tcpPair(t)
+	out := bytes.Repeat([]byte("0123456789abcdef"), 3*rawChunk/16+5)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(bigPeer, int64(len(out))))
+		bigPeer.Write([]byte(strconv.Itoa(len(b))))
+	}()
+	big.(*rawTCP).writeOnRead(out)
+	big.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := big.Read(buf)
+	if err != nil || string(buf[:n]) != strconv.Itoa(len(out)) {
+		t.Fatalf("Read after a large writeOnRead = %q, %v; want the peer's count %d", buf[:n], err, len(out))
+	}
+	if n, done, err := big.(*rawTCP).sent(); n != len(out) || !done || err != nil {
+		t.Fatalf("sent() = %d, %v, %v; want %d, true, nil", n, done, err, len(out))
+	}
+
+	reset, resetPeer := tcpPair(t)
+	resetPeer.(*net.TCPConn).SetLinger(0)
+	resetPeer.Close()
+	var rerr error
+	waitfor.True(t, 5*time.Second, "a write on read to fail", func() bool {
+		reset.(*rawTCP).writeOnRead([]byte("x"))
+		reset.SetReadDeadline(time.Now().Add(time.Second))
+		_, rerr = reset.Read(buf)
+		_, _, werr := reset.(*rawTCP).sent()
+		return werr != nil
+	})
+	if rerr == nil {
+		t.Fatal("Read after a failed write on read succeeded")
+	}
+
+	late, _ := tcpPair(t)
+	late.SetReadDeadline(time.Now().Add(-time.Second))
+	late.(*rawTCP).writeOnRead([]byte("x"))
+	if _, err := late.Read(buf); !isTimeout(err) {
+		t.Fatalf("Read past its deadline = %v; want a timeout", err)
+	}
+	if n, done, err := late.(*rawTCP).sent(); n != 0 || done || err != nil {
+		t.Fatalf("sent() after a timeout before writing = %d, %v, %v; want 0, false, nil", n, done, err)
 	}
 }

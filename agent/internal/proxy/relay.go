@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net/http"
 	"strconv"
-	"time"
 )
 
 // flushAt is how much relayed output is gathered before it is written even though more
@@ -35,7 +34,7 @@ func (c *Conn) relay(up *upstream, bc *bconn, headLen int) (status int, keep boo
 	done := true // the backend's response ended where HTTP framing says
 	switch {
 	case noBody:
-		_, err = c.write(b)
+		_, err = c.writeAt(b, c.fresh())
 	case resp.chunked:
 		b, err = c.relayChunked(bc, b)
 	case resp.length < 0:
@@ -46,7 +45,7 @@ func (c *Conn) relay(up *upstream, bc *bconn, headLen int) (status int, keep boo
 	}
 	c.out = b[:0]
 	if err == nil && done && !resp.close && len(bc.rb.buffered()) == 0 {
-		c.keepBackend(bc, time.Now())
+		c.keepBackend(bc, c.fresh())
 	} else {
 		bc.conn.Close()
 	}
@@ -115,7 +114,7 @@ func (c *Conn) relayLength(bc *bconn, b []byte, n int64) ([]byte, error) {
 		b = append(b, avail[:take]...)
 		bc.rb.consume(take)
 		if n -= int64(take); n == 0 {
-			_, err := c.write(b)
+			_, err := c.writeAt(b, c.fresh())
 			return b, err
 		}
 		var err error

@@ -28,8 +28,10 @@ func (c *Conn) serveRequest(headLen int) (keep bool) {
 	c.x = exchange{bytesIn: int64(headLen) + c.req.length}
 	c.written = 0
 	m := c.p.noRoute
+	c.readAt = time.Time{}
 	status, keep := c.route(start, &m)
-	d := time.Since(start)
+	c.ended = time.Now()
+	d := c.ended.Sub(start)
 	m.Observe(status, d)
 	if tr := c.p.tracing.Load(); tr != nil {
 		c.x.status, c.x.duration, c.x.bytesOut = status, d, c.written
