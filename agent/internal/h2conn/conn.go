@@ -1,6 +1,6 @@
 // Package h2conn is the agent's own HTTP/2 server connection (RFC 9113): one reader
-// goroutine per connection reads and checks every frame (golang.org/x/net/http2's Framer
-// with ReadMetaHeaders decodes HPACK and checks header syntax) and hands each request stream
+// goroutine per connection reads and checks every frame (golang.org/x/net/http2's Framer;
+// header blocks are decoded and checked in headers.go, into reused buffers) and hands each request stream
 // to a Dispatcher; whoever serves a stream writes its response itself, under the
 // connection's write lock, into a buffered writer flushed once per burst. There is no writer
 // goroutine and no channel hop per frame.
