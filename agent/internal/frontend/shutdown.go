@@ -30,13 +30,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, hc := range h2s {
 		hc.Drain()
 	}
+	// Connections learn of the drain before the listeners close: whoever sees a closed
+	// listener (a client, a load balancer's probe) must find every answer after it saying
+	// Connection: close.
+	for _, pc := range conns {
+		pc.Drain()
+	}
 	for _, ln := range []net.Listener{s.httpLn, s.httpsLn} {
 		if ln != nil {
 			ln.Close()
 		}
-	}
-	for _, pc := range conns {
-		pc.Drain()
 	}
 	var drained sync.WaitGroup
 	drained.Add(4)
