@@ -313,7 +313,7 @@ func (s *Server) serveConn(c net.Conn, secure bool) {
 	defer s.wg.Done()
 	s.gauge(secure).Inc()
 	if secure {
-		tc := tls.Server(newRawTLS(c), s.tls)
+		tc := tls.Server(proxy.RawConn(c), s.tls)
 		ctx, cancel := context.WithTimeout(s.abort, HandshakeTimeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()

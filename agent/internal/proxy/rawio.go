@@ -21,6 +21,10 @@ const rawChunk = 64 << 10
 // its P retaken and handed to another thread. Measured on the 2-CPU bench machine, each
 // sysmon wakeup costs about as much CPU as a whole proxied request.
 //
+// A read after a short read cannot skip the system call and wait for the netpoller at once
+// (saving the EAGAIN): each Read resets the poller's readiness first, so data that arrived
+// since the short read would wait for the next arrival (TestRawUnderTLSReadAfterShortRead).
+//
 // Reads and writes may run concurrently (the watcher reads while relay writes); two reads
 // or two writes at once are excluded by the RawConn's own locks.
 type rawTCP struct {
@@ -44,6 +48,10 @@ type rawTCP struct {
 
 	readFn, writeFn func(uintptr) bool // bound once: passing a method value allocates
 }
+
+// RawConn returns c with raw reads and writes when it is a plain TCP connection, else c.
+// The frontend puts it under its TLS connections (writeOnRead is the fast path's alone).
+func RawConn(c net.Conn) net.Conn { return rawConn(c) }
 
 // rawConn returns c with raw reads and writes when it is a plain TCP connection, else c.
 func rawConn(c net.Conn) net.Conn {

@@ -1,4 +1,4 @@
-package frontend
+package proxy
 
 import (
 	"bytes"
@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// tcpPair returns a rawTLS over the server side of a loopback TCP connection and the client
+// rawTLSPair returns a rawTCP over the server side of a loopback TCP connection and the client
 // side.
-func tcpPair(t *testing.T) (*rawTLS, net.Conn) {
+func rawTLSPair(t *testing.T) (*rawTCP, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -26,7 +26,7 @@ func tcpPair(t *testing.T) (*rawTLS, net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, ok := newRawTLS(server).(*rawTLS)
+	r, ok := rawConn(server).(*rawTCP)
 	if !ok {
 		t.Fatal("a TCP connection was not wrapped")
 	}
@@ -38,7 +38,7 @@ func tcpPair(t *testing.T) (*rawTLS, net.Conn) {
 // Read: the read tries the socket before waiting for the netpoller (whose readiness each
 // Read resets).
 func TestRawTLSReadAfterShortRead(t *testing.T) {
-	r, client := tcpPair(t)
+	r, client := rawTLSPair(t)
 	buf := make([]byte, 4096)
 	for i, msg := range []string{"first", "second", "third"} {
 		if _, err := client.Write([]byte(msg)); err != nil {
@@ -65,7 +65,7 @@ func TestRawTLSReadAfterShortRead(t *testing.T) {
 // A read deadline ends a waiting read with a net.Error whose Timeout is true; the peer's
 // close is io.EOF; a read on the closed connection is net.ErrClosed.
 func TestRawTLSReadErrors(t *testing.T) {
-	r, client := tcpPair(t)
+	r, client := rawTLSPair(t)
 	r.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	_, err := r.Read(make([]byte, 10))
 	var ne net.Error
@@ -90,7 +90,7 @@ func TestRawTLSReadErrors(t *testing.T) {
 // the netpoller while the peer reads, and arrives whole; a write deadline ends a write the
 // peer never reads.
 func TestRawTLSWriteLarge(t *testing.T) {
-	r, client := tcpPair(t)
+	r, client := rawTLSPair(t)
 	client.(*net.TCPConn).SetReadBuffer(64 << 10) // small buffers: the write must wait
 	r.Conn.(*net.TCPConn).SetWriteBuffer(64 << 10)
 	data := bytes.Repeat([]byte("0123456789abcdef"), (4<<20)/16)
@@ -120,7 +120,7 @@ func TestRawTLSOnlyTCP(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	if c := newRawTLS(a); c != a {
+	if c := rawConn(a); c != a {
 		t.Fatalf("a pipe was wrapped: %T", c)
 	}
 }
