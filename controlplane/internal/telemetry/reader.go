@@ -138,12 +138,23 @@ func (r *Reader) TailEvents(ctx context.Context, f EventFilter, send func(Entry)
 		last = "$"
 	}
 	for ctx.Err() == nil {
-		res, err := r.Blocking.XRead(ctx, &redis.XReadArgs{Streams: []string{r.Streams.Events, last}, Block: time.Second, Count: 100}).Result()
+		// A caller's deadline ends the tail cleanly: each blocking read ends a little before
+		// it (the Redis client honours context deadlines, so a read blocking up to the
+		// deadline would fail with an i/o timeout a moment before ctx says it is done).
+		block := time.Second
+		if d, ok := ctx.Deadline(); ok {
+			left := time.Until(d) - tailMargin
+			if left <= 0 {
+				return nil
+			}
+			block = min(block, left)
+		}
+		res, err := r.Blocking.XRead(ctx, &redis.XReadArgs{Streams: []string{r.Streams.Events, last}, Block: block, Count: 100}).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || nearDeadline(ctx) {
 				return nil
 			}
 			return fmt.Errorf("reading events: %w", err)
@@ -159,6 +170,16 @@ func (r *Reader) TailEvents(ctx context.Context, f EventFilter, send func(Entry)
 		}
 	}
 	return nil
+}
+
+// tailMargin is how long before a caller's deadline TailEvents stops blocking.
+const tailMargin = 50 * time.Millisecond
+
+// nearDeadline reports whether ctx's deadline is within tailMargin: an error then is the
+// deadline's, seen by the socket first.
+func nearDeadline(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && time.Until(d) < tailMargin
 }
 
 func (f EventFilter) matches(e Entry) bool {
