@@ -120,22 +120,11 @@ var perfOut string
 
 // printBaseRatio prints the new control plane against the baseline: medians over the repeats.
 func printBaseRatio(n int, mode string, cur, base []result) {
-	med := func(rs []result, f func(result) float64) float64 {
-		xs := make([]float64, len(rs))
-		for i, r := range rs {
-			xs[i] = f(r)
-		}
-		slices.Sort(xs)
-		return xs[len(xs)/2]
-	}
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	p50 := func(r result) float64 { return ms(r.p50) }
-	p99 := func(r result) float64 { return ms(r.p99) }
 	cpu := func(r result) float64 { return r.cpu * 1000 / float64(n) }
 	fmt.Printf("bench=propagation-base-ratio tls=%s agents=%d repeats=%d p50_ms_new=%.1f p50_ms_base=%.1f p50_ratio=%.3f "+
 		"p99_ms_new=%.1f p99_ms_base=%.1f p99_ratio=%.3f cpu_us_per_agent_write_new=%.2f cpu_us_per_agent_write_base=%.2f cpu_ratio=%.3f\n",
-		mode, n, len(cur), med(cur, p50), med(base, p50), med(cur, p50)/med(base, p50),
-		med(cur, p99), med(base, p99), med(cur, p99)/med(base, p99), med(cur, cpu), med(base, cpu), med(cur, cpu)/med(base, cpu))
+		mode, n, len(cur), median(cur, p50), median(base, p50), median(cur, p50)/median(base, p50),
+		median(cur, p99), median(base, p99), median(cur, p99)/median(base, p99), median(cur, cpu), median(base, cpu), median(cur, cpu)/median(base, cpu))
 }
 
 // order is the modes (or controls) of repeat r: reversed on odd repeats.
@@ -153,25 +142,27 @@ type result struct {
 	cpu      float64 // control-plane CPU ms per write
 }
 
+// median is the median of f over rs.
+func median(rs []result, f func(result) float64) float64 {
+	xs := make([]float64, len(rs))
+	for i, r := range rs {
+		xs[i] = f(r)
+	}
+	slices.Sort(xs)
+	return xs[len(xs)/2]
+}
+
+func p50(r result) float64 { return float64(r.p50) / float64(time.Millisecond) }
+func p99(r result) float64 { return float64(r.p99) / float64(time.Millisecond) }
+
 // printRatio prints mTLS against plaintext: the medians over the repeats of each mode, and
 // their ratios.
 func printRatio(n int, on, off []result) {
-	med := func(rs []result, f func(result) float64) float64 {
-		xs := make([]float64, len(rs))
-		for i, r := range rs {
-			xs[i] = f(r)
-		}
-		slices.Sort(xs)
-		return xs[len(xs)/2]
-	}
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	p50 := func(r result) float64 { return ms(r.p50) }
-	p99 := func(r result) float64 { return ms(r.p99) }
 	cpu := func(r result) float64 { return r.cpu }
 	fmt.Printf("bench=propagation-tls-ratio agents=%d repeats=%d median_p50_ms_on=%.1f median_p50_ms_off=%.1f p50_ratio=%.3f "+
 		"median_p99_ms_on=%.1f median_p99_ms_off=%.1f p99_ratio=%.3f median_cp_cpu_ms_per_write_on=%.1f median_cp_cpu_ms_per_write_off=%.1f cpu_ratio=%.3f\n",
-		n, len(on), med(on, p50), med(off, p50), med(on, p50)/med(off, p50),
-		med(on, p99), med(off, p99), med(on, p99)/med(off, p99), med(on, cpu), med(off, cpu), med(on, cpu)/med(off, cpu))
+		n, len(on), median(on, p50), median(off, p50), median(on, p50)/median(off, p50),
+		median(on, p99), median(off, p99), median(on, p99)/median(off, p99), median(on, cpu), median(off, cpu), median(on, cpu)/median(off, cpu))
 }
 
 // tlsMode is one -tls mode.
