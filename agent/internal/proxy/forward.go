@@ -62,12 +62,8 @@ func (c *Conn) forward(up *upstream, start time.Time) (status int, keep bool) {
 		}
 		deadline, perTry := up.tryDeadline(start, tryStart)
 		var headLen int
-		written, sendErr := c.send(up, t, bc, inBuf)
+		written, raw, sendErr := c.send(up, t, bc, inBuf)
 		if err = sendErr; err == nil {
-			raw, _ := bc.io.(*rawTCP)
-			if raw != nil && !raw.pending {
-				raw = nil // written already
-			}
 			if raw == nil {
 				runtime.Gosched()
 			}
@@ -171,15 +167,23 @@ var errClientBody = errors.New("reading the request body from the client")
 
 // send writes the request head and body to bc: the body bytes already buffered, then the
 // rest streamed from the client as it arrives (never buffered whole), each read within the
-// body timeout. written is how much the backend accepted.
-func (c *Conn) send(up *upstream, t *target, bc *bconn, inBuf int64) (written int, err error) {
+// body timeout. written is how much the backend accepted. When the whole request is
+// buffered and bc is raw TCP, nothing is written here: onRead is returned, whose first read
+// (awaitHead's) writes the request and then waits for the answer (see writeOnRead).
+func (c *Conn) send(up *upstream, t *target, bc *bconn, inBuf int64) (written int, onRead *rawTCP, err error) {
 	b := c.composeRequest(up, t)
 	b = append(b, c.rb.buffered()[:inBuf]...)
 	c.reqOut = b
 	if raw, ok := bc.io.(*rawTCP); ok && inBuf == c.req.length {
-		raw.writeOnRead(b) // awaitHead's first read writes it, then waits for the answer
-		return 0, nil
+		raw.writeOnRead(b)
+		return 0, raw, nil
 	}
+	written, err = c.sendRest(bc, b, inBuf)
+	return written, nil, err
+}
+
+// sendRest writes b (the head and the buffered body) and streams the rest of the body.
+func (c *Conn) sendRest(bc *bconn, b []byte, inBuf int64) (written int, err error) {
 	if written, err = bc.io.Write(b); err != nil {
 		return written, err
 	}
