@@ -2,8 +2,7 @@
 // with certificates chosen by SNI, ALPN h2 and http/1.1), optionally behind the PROXY
 // protocol. HTTP/1.1 connections are served by the proxy's fast path; requests the fast path
 // hands over by a net/http server with the proxy as its handler; HTTP/2 connections by
-// h2conn, each request on the fast path too (see lanes), or, with Config.LegacyHTTP2, by a
-// second net/http server reading through h2guard. Shutdown drains all of them.
+// h2conn, each request on the fast path too (see lanes). Shutdown drains all of them.
 package frontend
 
 import (
@@ -22,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgeplane/edgeplane/agent/internal/h2conn"
-	"github.com/edgeplane/edgeplane/agent/internal/h2guard"
 	"github.com/edgeplane/edgeplane/agent/internal/metrics"
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
 )
@@ -48,10 +46,6 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Logger receives listener errors. Nil discards.
 	Logger *slog.Logger
-	// LegacyHTTP2 serves HTTP/2 with net/http's server (reading through h2guard) and the
-	// proxy's net/http path, as before h2conn; by default h2conn serves it, each request on
-	// the proxy's HTTP/1.1 fast path (see lanes).
-	LegacyHTTP2 bool
 }
 
 // Server is the agent's listeners. Listen, then Serve; Shutdown ends Serve.
@@ -63,8 +57,6 @@ type Server struct {
 	httpsLn net.Listener
 	h       *http.Server // serves handed-over HTTP/1.x connections
 	handoff *chanListener
-	h2      *http.Server // LegacyHTTP2: serves HTTP/2 connections (TLS, ALPN h2), each an h2guard.Conn
-	h2ln    *chanListener
 	// laneHTTP serves the requests lanes hand over (see lanes): one per lane, which is no
 	// client connection of its own (not counted).
 	laneHTTP   *http.Server
@@ -103,9 +95,9 @@ func New(cfg Config) *Server {
 		h2conns: make(map[*h2conn.Conn]struct{}),
 		gauges:  [2]prometheus.Gauge{m.Connections("http"), m.Connections("https")}}
 	s.abort, s.stop = context.WithCancel(context.Background())
-	s.handoff, s.h2ln, s.laneHTTPln = newChanListener(), newChanListener(), newChanListener()
+	s.handoff, s.laneHTTPln = newChanListener(), newChanListener()
 	s.limits = cfg.Proxy.Limits()
-	s.h, s.h2 = s.newHTTPServer(), newHTTP2Server(s.newHTTPServer())
+	s.h = s.newHTTPServer()
 	s.laneHTTP = s.newHTTPServer()
 	s.laneHTTP.ConnState = proxy.IdleConnState
 	return s
@@ -136,7 +128,7 @@ func (s *Server) newHTTPServer() *http.Server {
 
 func isSecure(c net.Conn) bool {
 	switch c.(type) {
-	case *tls.Conn, *h2guard.Conn, *lane:
+	case *tls.Conn, *lane:
 		return true
 	}
 	sc, ok := c.(interface{ Secure() bool })
@@ -212,7 +204,7 @@ func (s *Server) Serve() error {
 	for _, hs := range []struct {
 		h  *http.Server
 		ln net.Listener
-	}{{s.h, s.handoff}, {s.h2, s.h2ln}, {s.laneHTTP, s.laneHTTPln}} {
+	}{{s.h, s.handoff}, {s.laneHTTP, s.laneHTTPln}} {
 		go func() {
 			if err := hs.h.Serve(hs.ln); !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("net/http server: %w", err)
@@ -326,10 +318,6 @@ func (s *Server) serveConn(c net.Conn, secure bool) {
 			if !h2Cipher(st) {
 				c.Close() // as Go's HTTP/2 server, which would send GOAWAY INADEQUATE_SECURITY
 				s.closed(secure)
-				return
-			}
-			if s.cfg.LegacyHTTP2 {
-				s.h2ln.push(h2guard.New(tc, s.limits.MaxHeaderBytes))
 				return
 			}
 			s.serveH2(tc)

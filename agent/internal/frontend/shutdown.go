@@ -42,18 +42,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	var drained sync.WaitGroup
-	drained.Add(4)
+	drained.Add(3)
 	go func() { defer drained.Done(); s.wg.Wait() }()
-	var hErr, h2Err, laneErr error
+	var hErr, laneErr error
 	go func() { defer drained.Done(); hErr = s.h.Shutdown(ctx) }()
-	go func() { defer drained.Done(); h2Err = s.h2.Shutdown(ctx) }()
 	go func() { defer drained.Done(); laneErr = s.laneHTTP.Shutdown(ctx) }()
 	done := make(chan struct{})
 	go func() { drained.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:
-		err = errors.Join(hErr, h2Err, laneErr)
+		err = errors.Join(hErr, laneErr)
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
@@ -63,7 +62,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stop()
 	s.closeAll()
 	s.handoff.Close()
-	s.h2ln.Close()
 	s.laneHTTPln.Close()
 	s.cfg.Proxy.CloseUpgraded()
 	s.accepted.Wait()
@@ -94,7 +92,6 @@ func (s *Server) closeAll() {
 	}
 	s.mu.Unlock()
 	s.h.Close()
-	s.h2.Close()
 	s.laneHTTP.Close()
 }
 
