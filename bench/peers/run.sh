@@ -38,7 +38,11 @@
 # share of direct, ratio to nginx, p50 and p99 latency, and CPU per request: the user+system
 # time of the target's processes (/proc/<pid>/stat) over its wrk run divided by the requests
 # wrk completed. For nginx that is the master and its workers; for edgeplane-trace the agent,
-# the redis-server and the control plane (its consumers), each also shown on its own.
+# the redis-server and the control plane (its consumers), each also shown on its own. Then
+# the backend's CPU per request, the whole box's busy CPU per request (wrk, kernel and every
+# process) and the box's idle share: on a box this small the proxy shares the CPUs with the
+# load generator and the backend, so a proxy's own savings show in requests/s only as far
+# as the rest of the box lets them.
 set -euo pipefail
 export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 cd "$(dirname "$0")/../.."
@@ -278,6 +282,22 @@ cpu_us() {
 	END { for (i = 1; i <= k; i++) { v = (a[name[i]] - b[name[i]]) * 1e6 / hz / (n > 0 ? n : 1); t += v; p = p sprintf("%s%s:%.1f", i > 1 ? "," : "", name[i], v) }
 	      printf "%.1f %s", t, p }' <(echo "$1") <(echo "$2")
 }
+# box_ticks: the backend's user+system ticks, then the whole machine's busy and idle ticks
+# (/proc/stat: idle and iowait are idle; everything else, softirq included, is busy).
+box_ticks() {
+	awk '{print $14 + $15}' "/proc/${pids[0]}/stat"
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat
+}
+# box_us BEFORE AFTER REQUESTS: the backend's µs of CPU per request, the whole box's busy µs
+# per request (load generator, kernel and every process included) and the idle share in %:
+# where a proxy's savings go when the box, not the proxy, is the limit.
+box_us() {
+	awk -v hz="$hz" -v n="$3" 'NR == FNR { b[FNR] = $0; next } { a[FNR] = $0 }
+	END { split(b[1], x, " "); split(a[1], y, " "); split(b[2], p, " "); split(a[2], q, " ")
+	      n = n > 0 ? n : 1; busy = q[1] - p[1]; idle = q[2] - p[2]
+	      printf "%.1f %.1f %.0f", (y[1] - x[1]) * 1e6 / hz / n, busy * 1e6 / hz / n, (busy + idle > 0) ? 100 * idle / (busy + idle) : 0 }' \
+		<(echo "$1") <(echo "$2")
+}
 results=$DIR/results.txt
 for round in $(seq "$ROUNDS"); do
 	direct=""
@@ -290,14 +310,17 @@ for round in $(seq "$ROUNDS"); do
 		fi
 		# shellcheck disable=SC2086 # procs is a list
 		before=$(cpu_ticks $procs)
+		box_before=$(box_ticks)
 		read -r rps n p50 p99 errs <<<"$(load "$name" "$url")"
 		# shellcheck disable=SC2086
 		after=$(cpu_ticks $procs)
+		box_after=$(box_ticks)
 		[[ -n ${prof:-} ]] && { wait "$prof" || true; prof=""; echo "# agent CPU profile: $profile" >&2; }
 		read -r cpu parts <<<"$(cpu_us "$before" "$after" "${n:-0}")"
+		read -r backend_us box_us idle <<<"$(box_us "$box_before" "$box_after" "${n:-0}")"
 		[[ $name == direct ]] && direct=$rps
 		share=$(awk -v a="${rps:-0}" -v b="${direct:-0}" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }')
-		echo "round=$round target=$name rps=${rps:-0} p50=${p50:-?} p99=${p99:-?} share_of_direct=$share cpu_us=$cpu cpu_parts=$parts ${errs}" | tee -a "$results"
+		echo "round=$round target=$name rps=${rps:-0} p50=${p50:-?} p99=${p99:-?} share_of_direct=$share cpu_us=$cpu cpu_parts=$parts backend_us=$backend_us box_us=$box_us idle=$idle ${errs}" | tee -a "$results"
 	done
 done
 
@@ -331,19 +354,20 @@ function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
 	r = v["round"]; if (!(r in rseen)) { rseen[r] = 1; rounds[++nr] = r }
 	rr[t, r] = v["rps"]
 	rps[t] = rps[t] " " v["rps"]; p50[t] = p50[t] " " ms(v["p50"]); p99[t] = p99[t] " " ms(v["p99"]); cpu[t] = cpu[t] " " v["cpu_us"]
+	bk[t] = bk[t] " " v["backend_us"]; box[t] = box[t] " " v["box_us"]; idl[t] = idl[t] " " v["idle"]
 	if (v["cpu_parts"] ~ /,/) parts[t] = parts[t] (parts[t] == "" ? "" : " / ") v["cpu_parts"]
 }
 END {
 	d = median(rps["direct"])
-	print "| target | requests/s | share of direct | vs nginx (same protocol) | per round | p50 ms | p99 ms | CPU µs/request | CPU vs nginx |"
-	print "|---|---|---|---|---|---|---|---|---|"
+	print "| target | requests/s | share of direct | vs nginx (same protocol) | per round | p50 ms | p99 ms | CPU µs/request | CPU vs nginx | backend µs | box µs | idle % |"
+	print "|---|---|---|---|---|---|---|---|---|---|---|---|"
 	for (i = 1; i <= n; i++) {
 		t = order[i]; r = median(rps[t]); q = peer(t); g = (q in seen) ? median(rps[q]) : 0
 		per = ""
 		for (k = 1; k <= nr; k++) if (q in seen && rr[q, rounds[k]] > 0) per = per (per == "" ? "" : "/") ratio(rr[t, rounds[k]], rr[q, rounds[k]])
 		c = median(cpu[t]); gc = (q in seen) ? median(cpu[q]) : 0
-		printf "| %s | %.0f | %s | %s | %s | %.2f | %.2f | %.1f | %s |\n", t, r, ratio(r, d), (q == "" ? "-" : ratio(r, g) "x " q), (per == "" ? "-" : per), \
-			median(p50[t]), median(p99[t]), c, (q == "" ? "-" : ratio(c, gc) "x")
+		printf "| %s | %.0f | %s | %s | %s | %.2f | %.2f | %.1f | %s | %.1f | %.1f | %.0f |\n", t, r, ratio(r, d), (q == "" ? "-" : ratio(r, g) "x " q), (per == "" ? "-" : per), \
+			median(p50[t]), median(p99[t]), c, (q == "" ? "-" : ratio(c, gc) "x"), median(bk[t]), median(box[t]), median(idl[t])
 		printf "bench=peers target=%s rps=%.0f p50_ms=%.2f p99_ms=%.2f cpu_us=%.1f rounds=%d secs=%s", t, r, median(p50[t]), median(p99[t]), c, nr, secs >> out
 		if (q in seen) printf " vs=%s ratio=%s ratio_rounds=%s peer_cpu_us=%.1f", q, ratio(r, g), per, gc >> out
 		if (t == "edgeplane-trace" && ("edgeplane" in seen)) printf " vs_untraced=%s untraced_cpu_us=%.1f", ratio(r, median(rps["edgeplane"])), median(cpu["edgeplane"]) >> out
