@@ -30,12 +30,17 @@ import (
 //	c:<shard>     client IP         12-byte postings, 256 shards
 //	p:<shard>     path's first segment ("/api" of "/api/v1/x?y"), 256 shards
 //
-// An 8-byte posting is the entry id: ms offset from the bucket's start (uint32 BE), then
-// the sequence (uint32 BE). A 12-byte one starts with the value's 32-bit FNV-1a hash, so a
-// query keeps only its value's postings of the shard; the rare hash collision is removed
-// when the record is read. Hashed fields have a bounded number of keys per bucket whatever
-// values clients send (a Host header, a path, an address). Postings cost 72 bytes a record
-// plus APPEND's slack, which compaction takes back: once the consumer writes two buckets
+// An 8-byte posting is the record id: ms offset from the bucket's start (uint32 BE), then
+// the sequence (uint32 BE, requestlog.Ref.Packed). A 12-byte one starts with the value's
+// 32-bit FNV-1a hash, so a query keeps only its value's postings of the shard; the rare hash
+// collision is removed when the record is read. A run of records of one entry at
+// consecutive places under one term (and hash) is two postings: its first record's with the
+// offset's top bit set (an offset is below 2^31), then its last record's (postings.put).
+// Agents publish blocks of records that mostly share status, class, latency bucket, host,
+// route, client and path segment: a run costs 16 or 24 bytes instead of 8 or 12 a record.
+// Hashed fields have a bounded number of keys per bucket whatever values clients send (a
+// Host header, a path, an address). Postings cost at most 72 bytes a record plus APPEND's
+// slack, which compaction takes back: once the consumer writes two buckets
 // past one, it rewrites that bucket's strings at their exact size (compactScript). A
 // bucket's strings expire one retention after its end, as the trace
 // index's do; the trimmer (Trimmer.Searched) also deletes the buckets older than the
@@ -196,6 +201,7 @@ type postings struct {
 	byKey map[postingKey]int // place in order and bufs
 	order []postingKey
 	bufs  [][]byte
+	runs  []postingRun // per string: its last posting
 	// last are each field's last key and its place + 1 (records come in runs of one host,
 	// one route, ...), and lastVal the hashed fields' last values and hashed their hashes.
 	last [len(termLetters)]struct {
@@ -254,10 +260,77 @@ func (b *postings) put(k postingKey, entry []byte) {
 				buf = make([]byte, 0, 64*len(entry))
 			}
 			b.bufs = append(b.bufs, buf)
+			b.runs = append(b.runs, postingRun{})
 		}
 		l.k, l.i = k, i+1
 	}
-	b.bufs[l.i-1] = append(b.bufs[l.i-1], entry...)
+	i := l.i - 1
+	buf, r := b.bufs[i], &b.runs[i]
+	n := len(entry)
+	p := binary.BigEndian.Uint64(entry[n-8:])
+	var h uint32
+	if n == 12 {
+		h = binary.BigEndian.Uint32(entry)
+	}
+	switch {
+	case len(buf) == 0 || p != r.last+1 || uint16(p) == 0 || h != r.hash:
+		// Not the next place of the last posting's entry (a place of 0 is the next seq's).
+		buf = append(buf, entry...)
+		*r = postingRun{last: p, hash: h}
+	case r.run:
+		binary.BigEndian.PutUint64(buf[len(buf)-8:], p) // the run's new last record
+		r.last = p
+	default:
+		buf[len(buf)-8] |= runFlag // the last posting starts a run, this one ends it
+		buf = append(buf, entry...)
+		r.last, r.run = p, true
+	}
+	b.bufs[i] = buf
+}
+
+// runFlag marks a posting's first byte of offset: it starts a run, ended by the next one.
+const runFlag = 0x80
+
+// postingRun is a postings string's last posting: its record (offset and sequence), hash
+// (12-byte postings) and whether it ends a run.
+type postingRun struct {
+	last uint64
+	hash uint32
+	run  bool
+}
+
+// eachPosting calls fn for every record v's postings hold (postings of size bytes: 8, or 12
+// starting with a hash), with its hash (0 for 8-byte ones) and its offset and sequence as
+// one number (offset in the high 32 bits), runs expanded, in the string's order.
+func eachPosting(v string, size int, fn func(hash uint32, p uint64)) {
+	for i := 0; i+size <= len(v); i += size {
+		var h uint32
+		if size == 12 {
+			h = uint32(be64(v[i:]) >> 32)
+		}
+		p := be64(v[i+size-8:])
+		if p>>63 == 1 && i+2*size <= len(v) {
+			i += size
+			first, last := p&^(1<<63), be64(v[i+size-8:])
+			if last>>16 != first>>16 || last < first { // not one entry's run: not written so
+				fn(h, first)
+				fn(h, last)
+				continue
+			}
+			for q := first; q <= last; q++ {
+				fn(h, q)
+			}
+			continue
+		}
+		fn(h, p)
+	}
+}
+
+// be64 reads a big-endian uint64 from the first 8 bytes of s.
+func be64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0])<<56 | uint64(s[1])<<48 | uint64(s[2])<<40 | uint64(s[3])<<32 |
+		uint64(s[4])<<24 | uint64(s[5])<<16 | uint64(s[6])<<8 | uint64(s[7])
 }
 
 // hash32 is the 32-bit FNV-1a hash of s.

@@ -3,7 +3,6 @@ package telemetry
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -214,7 +213,7 @@ func (s *SearchIndex) readBuckets(ctx context.Context, stream string, starts []i
 		out[i].start = starts[i]
 		for ti, t := range p.terms {
 			for _, g := range p.gets[ti] {
-				bytes += int64(len(g.Val()))
+				bytes += expandedSize(g.Val(), t.hashed)
 			}
 			if ti > 0 && len(out[i].ids) == 0 {
 				continue // nothing left to intersect; the bytes still count
@@ -230,25 +229,36 @@ func (s *SearchIndex) readBuckets(ctx context.Context, stream string, starts []i
 	return out, bytes, nil
 }
 
+// expandedSize is the size of a postings string with its runs written out, a posting per
+// record: what the bound on a search's reading (MaxRead) counts, as the records it holds
+// are what a search then sorts and intersects.
+func expandedSize(v string, hashed bool) int64 {
+	size := 8
+	if hashed {
+		size = 12
+	}
+	n := int64(0)
+	eachPosting(v, size, func(uint32, uint64) { n++ })
+	return n * int64(size)
+}
+
 // decodeTerm returns the sorted, deduplicated union of a term's postings strings.
 func decodeTerm(t term, gets []*redis.StringCmd) plist {
 	var l plist
 	for _, g := range gets {
-		v, err := g.Bytes()
+		v, err := g.Result()
 		if err != nil {
 			continue
 		}
 		if t.hashed {
-			for i := 0; i+12 <= len(v); i += 12 {
-				if binary.BigEndian.Uint32(v[i:]) == t.hash {
-					l = append(l, binary.BigEndian.Uint64(v[i+4:]))
+			eachPosting(v, 12, func(h uint32, p uint64) {
+				if h == t.hash {
+					l = append(l, p)
 				}
-			}
+			})
 			continue
 		}
-		for i := 0; i+8 <= len(v); i += 8 {
-			l = append(l, binary.BigEndian.Uint64(v[i:]))
-		}
+		eachPosting(v, 8, func(_ uint32, p uint64) { l = append(l, p) })
 	}
 	if len(gets) > 1 || !slices.IsSorted(l) {
 		slices.Sort(l)

@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strconv"
 	"testing"
@@ -34,6 +35,42 @@ func searchRecord(i int) requestlog.Record {
 // returns the records by record id.
 func fillSearch(t testing.TB, rdb *redis.Client, s *telemetry.SearchIndex, stream string, n int) map[string]requestlog.Record {
 	t.Helper()
+	return fillSearchWith(t, rdb, s, stream, n, searchRecord)
+}
+
+// runRecord is record i of a load whose records come in runs, as an agent's blocks mostly
+// do: field values change every few records (host every 5, status every 4, ...), and for
+// every 4th ten records the host alternates between two names whose postings share a
+// shard (h0.test and sameShard), which must not join one run.
+func runRecord(i int) requestlog.Record {
+	statuses := []int{200, 404, 503, 201}
+	hosts := []string{"h0.test", sameShard, "h2.test"}
+	host := hosts[(i/5)%3]
+	if i%40 >= 30 {
+		host = hosts[i%2]
+	}
+	return requestlog.Record{
+		TraceID: fmt.Sprintf("%032x", i+1), SpanID: fmt.Sprintf("%016x", i+1), Node: "edge-1",
+		Host: host, Route: fmt.Sprintf("r%d", (i/3)%2), Method: "GET",
+		Path:   fmt.Sprintf("/p%d/item/%d", (i/6)%4, i),
+		Status: statuses[(i/4)%4], Duration: time.Duration((i/9)%7) * 20 * time.Millisecond,
+		Client: fmt.Sprintf("10.0.0.%d:%d", (i/8)%10, 40000+i), Upstream: "http://10.0.0.5:8080", Revision: 1,
+	}
+}
+
+// sameShard is a host whose postings go to h0.test's shard (64 shards by FNV-1a).
+var sameShard = func() string {
+	shard := func(s string) uint32 { h := fnv.New32a(); h.Write([]byte(s)); return h.Sum32() % 64 }
+	for i := 3; ; i++ {
+		if h := fmt.Sprintf("h%d.test", i); shard(h) == shard("h0.test") {
+			return h
+		}
+	}
+}()
+
+// fillSearchWith is fillSearch with record i made by rec.
+func fillSearchWith(t testing.TB, rdb *redis.Client, s *telemetry.SearchIndex, stream string, n int, rec func(int) requestlog.Record) map[string]requestlog.Record {
+	t.Helper()
 	ctx := t.Context()
 	byID := map[string]requestlog.Record{}
 	var traces []string
@@ -46,7 +83,7 @@ func fillSearch(t testing.TB, rdb *redis.Client, s *telemetry.SearchIndex, strea
 	for i := 0; i < n; {
 		var recs []requestlog.Record
 		for ; i < n && len(recs) < 1+i%7; i++ {
-			recs = append(recs, searchRecord(i))
+			recs = append(recs, rec(i))
 		}
 		next++
 		id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: strconv.FormatInt(next, 10) + "-*",
@@ -116,10 +153,20 @@ func ids(es []telemetry.Entry) []string {
 }
 
 func TestSearchRequests_EveryFilterReturnsExactlyTheMatchesNewestFirst(t *testing.T) {
+	everyFilter(t, searchRecord)
+}
+
+// With records in runs (postings of consecutive records stored as runs), including runs
+// broken by another value of the same shard, searches find exactly the same records.
+func TestSearchRequests_EveryFilterReturnsExactlyTheMatchesWithRecordsInRuns(t *testing.T) {
+	everyFilter(t, runRecord)
+}
+
+func everyFilter(t *testing.T, rec func(int) requestlog.Record) {
 	rdb := newRedis(t)
 	stream := telemetry.StreamNames("").Requests
 	s := &telemetry.SearchIndex{Client: rdb, Index: telemetry.Index{Retention: time.Hour}}
-	byID := fillSearch(t, rdb, s, stream, 600)
+	byID := fillSearchWith(t, rdb, s, stream, 600, rec)
 	now := time.Now()
 	base := telemetry.RequestQuery{From: now.Add(-time.Hour), To: now.Add(time.Minute), Limit: 1000}
 	cases := []struct {
@@ -139,6 +186,8 @@ func TestSearchRequests_EveryFilterReturnsExactlyTheMatchesNewestFirst(t *testin
 		{"min latency on a bound", func(q *telemetry.RequestQuery) { q.MinLatency = 100 * time.Millisecond }, func(r requestlog.Record) bool { return r.Duration >= 100*time.Millisecond }, true},
 		{"min latency between bounds", func(q *telemetry.RequestQuery) { q.MinLatency = 70 * time.Millisecond }, func(r requestlog.Record) bool { return r.Duration >= 70*time.Millisecond }, false},
 		{"host + status class", func(q *telemetry.RequestQuery) { q.Host, q.StatusClass = "h2.test", 5 }, func(r requestlog.Record) bool { return r.Host == "h2.test" && r.Status >= 500 }, true},
+		{"host sharing a shard", func(q *telemetry.RequestQuery) { q.Host = sameShard }, func(r requestlog.Record) bool { return r.Host == sameShard }, true},
+		{"host sharing a shard + status", func(q *telemetry.RequestQuery) { q.Host, q.Status = "h0.test", 503 }, func(r requestlog.Record) bool { return r.Host == "h0.test" && r.Status == 503 }, true},
 		{"trace id", func(q *telemetry.RequestQuery) { q.TraceID = fmt.Sprintf("%032x", 42) }, func(r requestlog.Record) bool { return r.TraceID == fmt.Sprintf("%032x", 42) }, true},
 		{"host + method + path", func(q *telemetry.RequestQuery) { q.Host, q.Method, q.PathPrefix = "h0.test", "GET", "/p0/" }, func(r requestlog.Record) bool {
 			return r.Host == "h0.test" && r.Method == "GET" && r.Path[:4] == "/p0/"
@@ -296,5 +345,25 @@ func TestSearchRequests_RefusesASearchReadingMoreThanItsBound(t *testing.T) {
 	s.MaxRead = 0 // the default
 	if page, err := s.SearchRequests(t.Context(), stream, q); err != nil || page.Total != 200 {
 		t.Errorf("with the default bound: got total %d, %v; want 200", page.Total, err)
+	}
+}
+
+// The bound counts the records a search's postings hold, not their stored bytes: postings
+// stored as runs do not let a search sort and intersect more than it would otherwise.
+func TestSearchRequests_RefusesASearchWhosePostingsInRunsHoldMoreThanItsBound(t *testing.T) {
+	rdb := newRedis(t)
+	stream := telemetry.StreamNames("").Requests
+	s := &telemetry.SearchIndex{Client: rdb, Index: telemetry.Index{Retention: time.Hour}}
+	byID := fillSearchWith(t, rdb, s, stream, 600, runRecord)
+	n := len(want(byID, func(r requestlog.Record) bool { return r.Status == 404 }))
+	now := time.Now()
+	q := telemetry.RequestQuery{Status: 404, From: now.Add(-time.Hour), To: now.Add(time.Minute), Limit: 10}
+	s.MaxRead = int64(n-1) * 8
+	if _, err := s.SearchRequests(t.Context(), stream, q); !errors.Is(err, telemetry.ErrTooBroad) {
+		t.Errorf("with a %d-byte bound for %d records: got %v, want ErrTooBroad", s.MaxRead, n, err)
+	}
+	s.MaxRead = int64(n) * 8
+	if page, err := s.SearchRequests(t.Context(), stream, q); err != nil || page.Total != int64(n) {
+		t.Errorf("with a bound of exactly its records: got total %d, %v; want %d", page.Total, err, n)
 	}
 }
