@@ -12,6 +12,7 @@ package metrics
 
 import (
 	"context"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -158,16 +159,18 @@ const overflowHost = "(other)"
 type counts struct {
 	requests, bytesIn, bytesOut, durationUS int64
 	class                                   [10]int64
-	buckets                                 map[int]int64
+	// buckets are the latency histogram's counts, by bucket; used marks those not zero.
+	buckets [maxBuckets]int64
+	used    [maxBuckets / 64]uint64
 }
 
+// add counts r. Hot: called for every record; no map, no allocation.
 func (c *counts) add(r *requestlog.Record) {
 	c.requests++
 	c.class[r.Status/100]++
-	if c.buckets == nil {
-		c.buckets = make(map[int]int64, 8)
-	}
-	c.buckets[bucket(r.Duration)]++
+	b := bucket(r.Duration)
+	c.buckets[b]++
+	c.used[b/64] |= 1 << (b % 64)
 	c.bytesIn += r.BytesIn
 	c.bytesOut += r.BytesOut
 	c.durationUS += r.Duration.Microseconds()
@@ -181,12 +184,28 @@ func (c *counts) addCounts(o *counts) {
 	for i, n := range o.class {
 		c.class[i] += n
 	}
-	if c.buckets == nil {
-		c.buckets = make(map[int]int64, len(o.buckets))
-	}
-	for b, n := range o.buckets {
+	o.eachBucket(func(b int, n int64) {
 		c.buckets[b] += n
+		c.used[b/64] |= 1 << (b % 64)
+	})
+}
+
+// eachBucket calls fn for each histogram bucket that counted records, in order.
+func (c *counts) eachBucket(fn func(b int, n int64)) {
+	for w, u := range c.used {
+		for u != 0 {
+			b := w*64 + bits.TrailingZeros64(u)
+			u &= u - 1
+			fn(b, c.buckets[b])
+		}
 	}
+}
+
+// reset empties c, clearing only the buckets it used.
+func (c *counts) reset() {
+	c.eachBucket(func(b int, _ int64) { c.buckets[b] = 0 })
+	c.requests, c.bytesIn, c.bytesOut, c.durationUS = 0, 0, 0, 0
+	c.class, c.used = [10]int64{}, [maxBuckets / 64]uint64{}
 }
 
 // fields calls fn for each counter field that is not zero (the Redis hash's field names).
@@ -204,10 +223,16 @@ func (c *counts) fields(fn func(field string, n int64)) {
 			fn("s"+strconv.Itoa(i)+"xx", n)
 		}
 	}
-	for b, n := range c.buckets {
-		fn("b"+strconv.Itoa(b), n)
-	}
+	c.eachBucket(func(b int, n int64) { fn(bucketFields[b], n) })
 }
+
+// bucketFields are the histogram buckets' counter fields: "b<bucket>".
+var bucketFields = func() (f [maxBuckets]string) {
+	for b := range f {
+		f[b] = "b" + strconv.Itoa(b)
+	}
+	return f
+}()
 
 // seriesKey names a series of a batch.
 type seriesKey struct {
@@ -278,7 +303,8 @@ func (s *series) close() {
 	})
 	s.entries = append(s.entries, s.curN, string(own))
 	s.sums.addCounts(&s.cur)
-	s.cur, s.curN = counts{}, 0
+	s.cur.reset()
+	s.curN = 0
 }
 
 // args returns the script's arguments for the batch.
