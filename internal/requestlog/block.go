@@ -3,6 +3,7 @@ package requestlog
 import (
 	"encoding/hex"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -81,18 +82,9 @@ func Records(v map[string]any) ([]Record, error) {
 // record by the control plane's consumers; text values are substrings of line unless they
 // hold an escape.
 func ParseLine(line string, r *Record) error {
-	plain := strings.IndexByte(line, '\\') < 0 // no escape: no value needs unescaping
 	var parts [compactValues]string
-	n := 0
-	for ; n < compactValues-1; n++ {
-		i := strings.IndexByte(line, '\t')
-		if i < 0 {
-			break
-		}
-		parts[n], line = line[:i], line[i+1:]
-	}
-	parts[n] = line
-	if n != compactValues-1 || strings.IndexByte(line, '\t') >= 0 || parts[0] != Version {
+	n, plain := splitLine(line, &parts) // plain: no escape, no value needs unescaping
+	if n != compactValues || parts[0] != Version {
 		return fmt.Errorf("%w: compact record: want %d tab-separated values, version %s", ErrMalformed, compactValues, Version)
 	}
 	p := parts[1:]
@@ -120,6 +112,47 @@ func ParseLine(line string, r *Record) error {
 		return fmt.Errorf("%w: no host or method", ErrMalformed)
 	}
 	return nil
+}
+
+// splitLine splits a compact record's line at its tabs into parts and returns how many
+// values it holds (compactValues+1 for more than parts holds) and whether it holds no
+// backslash. Hot: once per record on the control plane. The values are short, so instead of
+// a search per value it reads the line 8 bytes at a time, finding every tab and backslash
+// of a word at once.
+func splitLine(line string, parts *[compactValues]string) (n int, plain bool) {
+	const ones, lows = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f
+	plain = true
+	from, i := 0, 0
+	for ; i+8 <= len(line); i += 8 {
+		w := uint64(line[i]) | uint64(line[i+1])<<8 | uint64(line[i+2])<<16 | uint64(line[i+3])<<24 |
+			uint64(line[i+4])<<32 | uint64(line[i+5])<<40 | uint64(line[i+6])<<48 | uint64(line[i+7])<<56
+		// zeros has the top bit of each byte of x that is 0 set, and no other bit: for a
+		// byte b, (b&0x7f)+0x7f sets the top bit unless b&0x7f is 0, with no carry out.
+		zeros := func(x uint64) uint64 { return ^((x&lows + lows) | x | lows) }
+		if plain && zeros(w^'\\'*ones) != 0 {
+			plain = false
+		}
+		for tabs := zeros(w ^ '\t'*ones); tabs != 0; tabs &= tabs - 1 {
+			if n == compactValues-1 {
+				return compactValues + 1, plain
+			}
+			j := i + bits.TrailingZeros64(tabs)/8
+			parts[n], from, n = line[from:j], j+1, n+1
+		}
+	}
+	for ; i < len(line); i++ {
+		switch line[i] {
+		case '\\':
+			plain = false
+		case '\t':
+			if n == compactValues-1 {
+				return compactValues + 1, plain
+			}
+			parts[n], from, n = line[from:i], i+1, n+1
+		}
+	}
+	parts[n] = line[from:]
+	return n + 1, plain
 }
 
 // parseCount reads a count: what strconv.ParseInt(s, 10, 64) reads that is not negative.

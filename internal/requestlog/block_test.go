@@ -1,6 +1,8 @@
 package requestlog
 
 import (
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -71,4 +73,47 @@ func BenchmarkParseLine(b *testing.B) {
 		}
 	}
 	_ = strings.Clone(r.Host)
+}
+
+// splitLine (8 bytes at a time) splits any line as splitting at every tab does: the same
+// values, too many tabs noticed, backslashes found at any place (in a line that is not too
+// long), for random lines thick
+// with tabs and backslashes and for records' lines.
+func TestParseLine_SplitsLikeATabSearch(t *testing.T) {
+	ref := func(line string) (vals []string, plain bool) {
+		return strings.Split(line, "\t"), !strings.Contains(line, `\`)
+	}
+	check := func(line string) {
+		t.Helper()
+		var parts [compactValues]string
+		n, plain := splitLine(line, &parts)
+		vals, wantPlain := ref(line)
+		if len(vals) > compactValues { // malformed: whether it has a backslash does not matter
+			if n != compactValues+1 {
+				t.Fatalf("splitLine(%q): got %d values, want too many (%d)", line, n, compactValues+1)
+			}
+			return
+		}
+		if plain != wantPlain {
+			t.Fatalf("splitLine(%q): plain %v, want %v", line, plain, wantPlain)
+		}
+		if n != len(vals) || !slices.Equal(parts[:n], vals) {
+			t.Fatalf("splitLine(%q): got %d %q, want %q", line, n, parts[:n], vals)
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	alphabets := []string{"\t\t\t\\ab0\xff\x80\x09\x5c", "\tabcdefgh\\0123456789xyz\xff\x80", "\tabcdefghijklmnopqrstuvwxyz0123456789./:\x80"}
+	for k := range 300000 {
+		alphabet := alphabets[k%3]
+		b := make([]byte, rng.IntN(200))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		check(string(b))
+	}
+	c := sampleCompact()
+	for at := 0; at < 60; at++ {
+		c.Path = strings.Repeat("p", at) + `\` + strings.Repeat("q", 60-at)
+		check(string(c.Append(nil)))
+	}
 }

@@ -2,6 +2,7 @@ package requestlog
 
 import (
 	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 )
@@ -102,5 +103,19 @@ func BenchmarkValues(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = r.Values()
+	}
+}
+
+// Text with an escape at any place of a longer value round-trips.
+func TestCompact_RoundTripsEscapesInLongText(t *testing.T) {
+	for at := 0; at < 40; at++ {
+		c := sampleCompact()
+		p := []byte(strings.Repeat("/segment", 5))
+		p[at] = "\t\n\\"[at%3]
+		c.Path = string(p)
+		got, err := Parse(map[string]any{Field: string(c.Append(nil))})
+		if w := want(&c); err != nil || got != w {
+			t.Errorf("path %q: got %+v %v, want %+v", c.Path, got, err, w)
+		}
 	}
 }
