@@ -2,6 +2,7 @@ package requestlog
 
 import (
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,11 +89,22 @@ func TestCompact_AppendAllocatesNothing(t *testing.T) {
 }
 
 func BenchmarkCompact_Append(b *testing.B) {
-	c := sampleCompact()
-	buf := make([]byte, 0, 512)
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = c.Append(buf[:0])
+	peers := sampleCompact() // as bench/peers/run.sh's load makes them
+	peers.Node, peers.Host, peers.Method, peers.Path = "bench-trace", "bench.test", "GET", "/"
+	peers.Client, peers.Route, peers.Upstream = "127.0.0.1:40012", "bench", "http://127.0.0.1:9000"
+	api := sampleCompact()
+	api.Node, api.Host, api.Path = "edge-eu-west-1a-07", "api.shop.example.com", "/v2/catalog/items/8812?fields=price,stock"
+	for _, c := range []struct {
+		name string
+		c    Compact
+	}{{"sample", sampleCompact()}, {"peers", peers}, {"api", api}} {
+		b.Run(c.name, func(b *testing.B) {
+			buf := make([]byte, 0, 512)
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = c.c.Append(buf[:0])
+			}
+		})
 	}
 }
 
@@ -117,5 +129,44 @@ func TestCompact_RoundTripsEscapesInLongText(t *testing.T) {
 		if w := want(&c); err != nil || got != w {
 			t.Errorf("path %q: got %+v %v, want %+v", c.Path, got, err, w)
 		}
+	}
+}
+
+// mayNeedEscape finds a tab, a newline or a backslash at any place of text of any length
+// (read 8 bytes at a time), and passes text with no byte below 11 and no backslash.
+func TestCompact_EscapeCheckFindsABadByteAtAnyPlace(t *testing.T) {
+	for n := 1; n <= 40; n++ {
+		for at := 0; at < n; at++ {
+			for c := 0; c < 256; c++ {
+				s := []byte(strings.Repeat("a~Z/0.\xff\x0b", 5)[:n])
+				s[at] = byte(c)
+				want := c < 11 || c == '\\'
+				if got := mayNeedEscape(string(s)); got != want {
+					t.Fatalf("mayNeedEscape(%q): got %v, want %v", s, got, want)
+				}
+			}
+		}
+	}
+	for n := 0; n <= 40; n++ {
+		if s := strings.Repeat("\xff\x0b\x80~[]", 7)[:n]; mayNeedEscape(s) {
+			t.Errorf("mayNeedEscape(%q): got true, want false", s)
+		}
+	}
+}
+
+// Numbers on every side of appendNum's own digit writing, and ids of every byte value, are
+// written as strconv and encoding/hex write them.
+func TestCompact_NumbersAndIdsAsTheStandardLibraryWritesThem(t *testing.T) {
+	for _, n := range []int64{0, 1, 9, 10, 42, 99, 100, 200, 503, 999, 1000, 1500, 9999, 10000, 123456, 1 << 40, -1, -10001} {
+		if got, want := string(appendNum(nil, n)), "\t"+strconv.FormatInt(n, 10); got != want {
+			t.Errorf("appendNum(%d): got %q, want %q", n, got, want)
+		}
+	}
+	var all [256]byte
+	for i := range all {
+		all[i] = byte(i)
+	}
+	if got, want := string(appendHex([]byte("x"), all[:])), "x"+hex.EncodeToString(all[:]); got != want {
+		t.Errorf("appendHex: got %q, want %q", got, want)
 	}
 }
