@@ -217,13 +217,10 @@ type postings struct {
 // add posts record ref (r) under each of its terms. Hot: called for every record.
 func (b *postings) add(ref requestlog.Ref, r *requestlog.Record) {
 	start := ref.MS - ref.MS%b.width
-	var e [12]byte
-	binary.BigEndian.PutUint32(e[4:], uint32(ref.MS-start))
-	binary.BigEndian.PutUint32(e[8:], ref.Packed())
-	plain := e[4:]
-	b.put(postingKey{start, uint32(r.Status), 0}, plain)
-	b.put(postingKey{start, uint32(r.Status / 100), 1}, plain)
-	b.put(postingKey{start, uint32(latencyBucket(r.Duration)), 2}, plain)
+	p := uint64(ref.MS-start)<<32 | uint64(ref.Packed())
+	b.put(postingKey{start, uint32(r.Status), 0}, 0, p)
+	b.put(postingKey{start, uint32(r.Status / 100), 1}, 0, p)
+	b.put(postingKey{start, uint32(latencyBucket(r.Duration)), 2}, 0, p)
 	for i, f := range [...]struct {
 		value  string
 		shards uint32
@@ -240,12 +237,15 @@ func (b *postings) add(ref requestlog.Ref, r *requestlog.Record) {
 			h = hash32(v)
 			b.lastVal[i], b.hashed[i] = f.value, h
 		}
-		binary.BigEndian.PutUint32(e[:4], h)
-		b.put(postingKey{start, h % f.shards, uint8(firstSharded + i)}, e[:])
+		b.put(postingKey{start, h % f.shards, uint8(firstSharded + i)}, h, p)
 	}
 }
 
-func (b *postings) put(k postingKey, entry []byte) {
+// put posts p (offset and sequence, as eachPosting passes them) under k: a posting of 8
+// bytes, or of 12 starting with h for a hashed field's key; or, when p is the next place
+// of the same entry as the string's last posting (of the same hash), it extends or starts
+// a run.
+func (b *postings) put(k postingKey, h uint32, p uint64) {
 	l := &b.last[k.field]
 	if l.k != k || l.i == 0 {
 		i, seen := b.byKey[k]
@@ -253,11 +253,15 @@ func (b *postings) put(k postingKey, entry []byte) {
 			i = len(b.order)
 			b.byKey[k] = i
 			b.order = append(b.order, k)
+			size := 8
+			if k.field >= firstSharded {
+				size = 12
+			}
 			var buf []byte
 			if b.spare != nil {
-				buf = spareBuf(b.spare, 64*len(entry))
+				buf = spareBuf(b.spare, 64*size)
 			} else {
-				buf = make([]byte, 0, 64*len(entry))
+				buf = make([]byte, 0, 64*size)
 			}
 			b.bufs = append(b.bufs, buf)
 			b.runs = append(b.runs, postingRun{})
@@ -265,27 +269,30 @@ func (b *postings) put(k postingKey, entry []byte) {
 		l.k, l.i = k, i+1
 	}
 	i := l.i - 1
-	buf, r := b.bufs[i], &b.runs[i]
-	n := len(entry)
-	p := binary.BigEndian.Uint64(entry[n-8:])
-	var h uint32
-	if n == 12 {
-		h = binary.BigEndian.Uint32(entry)
-	}
-	switch {
-	case len(buf) == 0 || p != r.last+1 || uint16(p) == 0 || h != r.hash:
-		// Not the next place of the last posting's entry (a place of 0 is the next seq's).
-		buf = append(buf, entry...)
-		*r = postingRun{last: p, hash: h}
-	case r.run:
-		binary.BigEndian.PutUint64(buf[len(buf)-8:], p) // the run's new last record
+	r := &b.runs[i]
+	if p == r.last+1 && uint16(p) != 0 && h == r.hash && len(b.bufs[i]) > 0 {
+		// The next place of the last posting's entry (a place of 0 is the next seq's).
+		buf := b.bufs[i]
 		r.last = p
-	default:
+		if r.run {
+			binary.BigEndian.PutUint64(buf[len(buf)-8:], p) // the run's new last record
+			return
+		}
 		buf[len(buf)-8] |= runFlag // the last posting starts a run, this one ends it
-		buf = append(buf, entry...)
-		r.last, r.run = p, true
+		r.run = true
+		b.bufs[i] = appendPosting(buf, k, h, p)
+		return
 	}
-	b.bufs[i] = buf
+	b.bufs[i] = appendPosting(b.bufs[i], k, h, p)
+	*r = postingRun{last: p, hash: h}
+}
+
+// appendPosting appends p's posting under k (with h first for a hashed field's key).
+func appendPosting(buf []byte, k postingKey, h uint32, p uint64) []byte {
+	if k.field >= firstSharded {
+		buf = binary.BigEndian.AppendUint32(buf, h)
+	}
+	return binary.BigEndian.AppendUint64(buf, p)
 }
 
 // runFlag marks a posting's first byte of offset: it starts a run, ended by the next one.
