@@ -117,3 +117,25 @@ func TestParseLine_SplitsLikeATabSearch(t *testing.T) {
 		check(string(c.Append(nil)))
 	}
 }
+
+// FuzzParseLine_SplitsLikeStringsSplit: go test ./internal/requestlog -fuzz ParseLine_Splits
+func FuzzParseLine_SplitsLikeStringsSplit(f *testing.F) {
+	c := sampleCompact()
+	f.Add(string(c.Append(nil)))
+	f.Add("1\ta\\tb\t\t\\")
+	f.Add(strings.Repeat("\t", 20))
+	f.Fuzz(func(t *testing.T, line string) {
+		var parts [compactValues]string
+		n, plain := splitLine(line, &parts)
+		vals := strings.Split(line, "\t")
+		if len(vals) > compactValues {
+			if n != compactValues+1 {
+				t.Fatalf("splitLine(%q): got %d values, want too many", line, n)
+			}
+			return
+		}
+		if n != len(vals) || !slices.Equal(parts[:n], vals) || plain == strings.Contains(line, `\`) {
+			t.Fatalf("splitLine(%q): got %q plain %v, want %q", line, parts[:n], plain, vals)
+		}
+	})
+}
