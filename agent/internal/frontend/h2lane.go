@@ -238,7 +238,7 @@ type lane struct {
 func newLane(d *lanes, first *h2conn.Stream) *lane {
 	l := &lane{d: d, next: make(chan *h2conn.Stream, 1), intr: make(chan struct{}, 1)}
 	l.remote, l.local = first.RemoteAddr(), first.LocalAddr()
-	pc := d.s.cfg.Proxy.NewLaneConn(l)
+	pc := d.s.cfg.Proxy.NewConn(l, true)
 	go func() {
 		if hc := pc.Serve(); hc != nil {
 			l.handedOff.Store(true)
