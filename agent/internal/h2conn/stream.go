@@ -215,13 +215,14 @@ func (s *Stream) WriteResponse(block, data []byte, end bool) error {
 	n := int64(len(data))
 	if n > min(s.sendWin, c.sendWin, int64(c.maxSendFrame)) {
 		c.mu.Unlock()
-		if err := s.WriteHeaders(block, false); err != nil {
-			return err
+		err := s.WriteHeaders(block, false)
+		if err == nil {
+			err = s.WriteData(data, end)
 		}
-		if err := s.WriteData(data, end); err != nil {
-			return err
+		if ferr := s.FlushBurst(); err == nil {
+			err = ferr
 		}
-		return s.FlushBurst()
+		return err
 	}
 	s.sentHeaders = true
 	s.sendWin -= n
