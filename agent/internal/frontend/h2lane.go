@@ -593,6 +593,31 @@ func (l *lane) parseHead(head []byte) error {
 func (l *lane) emit(st *h2conn.Stream) error {
 	done := l.wstate == wDone
 	var err error
+	if len(l.block) > 0 && !l.sentHead && (!done || len(l.trailers) == 0) {
+		// The head with the body gathered so far (a small response: all of it).
+		l.sentHead = true
+		err = st.WriteResponse(l.block, l.data, done)
+		l.block, l.data = l.block[:0], l.data[:0]
+	} else {
+		err = l.emitParts(st, done)
+	}
+	if err != nil {
+		l.ws = nil
+		l.wstate = wDone
+		return err
+	}
+	if done {
+		l.ws = nil
+		l.respDone.Store(true)
+		l.d.idleLane(l)
+	}
+	return nil
+}
+
+// emitParts writes the head (if not sent), the body gathered and, once done, the trailers
+// (or the end of the stream), then flushes.
+func (l *lane) emitParts(st *h2conn.Stream, done bool) error {
+	var err error
 	if len(l.block) > 0 && !l.sentHead {
 		l.sentHead = true
 		err = st.WriteHeaders(l.block, done && len(l.data) == 0 && len(l.trailers) == 0)
@@ -609,17 +634,7 @@ func (l *lane) emit(st *h2conn.Stream) error {
 	if ferr := st.FlushBurst(); err == nil {
 		err = ferr
 	}
-	if err != nil {
-		l.ws = nil
-		l.wstate = wDone
-		return err
-	}
-	if done {
-		l.ws = nil
-		l.respDone.Store(true)
-		l.d.idleLane(l)
-	}
-	return nil
+	return err
 }
 
 func lowerInPlace(b []byte) {

@@ -27,7 +27,7 @@ type rawBackend struct {
 	heads []string
 }
 
-func newRawBackend(t *testing.T) *rawBackend {
+func newRawBackend(t testing.TB) *rawBackend {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

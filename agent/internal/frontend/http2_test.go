@@ -20,7 +20,7 @@ import (
 
 // h2client is a raw HTTP/2 client connection to the agent over TLS.
 type h2client struct {
-	t   *testing.T
+	t   testing.TB
 	c   *tls.Conn
 	fr  *http2.Framer
 	enc *hpack.Encoder
@@ -38,7 +38,7 @@ func startH2(t *testing.T) string {
 }
 
 // dialH2 opens a connection, sends the preface and settings, and reads the agent's settings.
-func dialH2(t *testing.T, addr string, settings ...http2.Setting) *h2client {
+func dialH2(t testing.TB, addr string, settings ...http2.Setting) *h2client {
 	t.Helper()
 	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "app.test", InsecureSkipVerify: true, NextProtos: []string{"h2"}})
 	if err != nil {

@@ -173,18 +173,7 @@ func (s *Stream) WriteHeaders(block []byte, end bool) error {
 	maxFrame := c.maxSendFrame
 	c.mu.Unlock()
 	c.wmu.Lock()
-	first := true
-	for first || len(block) > 0 {
-		n := min(len(block), maxFrame)
-		frag := block[:n]
-		block = block[n:]
-		if first {
-			c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: s.ID, BlockFragment: frag, EndStream: end, EndHeaders: len(block) == 0})
-			first = false
-		} else {
-			c.fr.WriteContinuation(s.ID, len(block) == 0, frag)
-		}
-	}
+	c.writeBlockLocked(s.ID, block, end, maxFrame)
 	c.wmu.Unlock()
 	if end {
 		c.mu.Lock()
@@ -192,6 +181,70 @@ func (s *Stream) WriteHeaders(block []byte, end bool) error {
 		c.mu.Unlock()
 	}
 	return nil
+}
+
+// writeBlockLocked writes a header block as HEADERS and CONTINUATION frames of at most
+// maxFrame bytes. Under wmu.
+func (c *Conn) writeBlockLocked(id uint32, block []byte, end bool, maxFrame int) {
+	first := true
+	for first || len(block) > 0 {
+		n := min(len(block), maxFrame)
+		frag := block[:n]
+		block = block[n:]
+		if first {
+			c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag, EndStream: end, EndHeaders: len(block) == 0})
+			first = false
+		} else {
+			c.fr.WriteContinuation(id, len(block) == 0, frag)
+		}
+	}
+}
+
+// WriteResponse writes a response's header block and body, ending the stream if end, and
+// flushes as FlushBurst does: WriteHeaders, WriteData and FlushBurst in one pass over the
+// connection's locks when the body fits the client's windows and one DATA frame (the
+// common small response); otherwise it calls them.
+func (s *Stream) WriteResponse(block, data []byte, end bool) error {
+	c := s.c
+	c.mu.Lock()
+	if s.reset || s.sentEnd {
+		c.mu.Unlock()
+		c.flush() // what reset the stream may have buffered an RST_STREAM
+		return ErrReset
+	}
+	n := int64(len(data))
+	if n > min(s.sendWin, c.sendWin, int64(c.maxSendFrame)) {
+		c.mu.Unlock()
+		err := s.WriteHeaders(block, false)
+		if err == nil {
+			err = s.WriteData(data, end)
+		}
+		if ferr := s.FlushBurst(); err == nil {
+			err = ferr
+		}
+		return err
+	}
+	s.sentHeaders = true
+	s.sendWin -= n
+	c.sendWin -= n
+	s.sentEnd = end
+	maxFrame, others := c.maxSendFrame, len(c.streams)-1
+	c.mu.Unlock()
+	c.wmu.Lock()
+	c.writeBlockLocked(s.ID, block, end && n == 0, maxFrame)
+	if n > 0 {
+		c.fr.WriteData(s.ID, end, data)
+	}
+	c.wmu.Unlock()
+	if end {
+		c.mu.Lock()
+		c.endLocked(s)
+		c.mu.Unlock()
+	}
+	if others > 0 {
+		runtime.Gosched() // see FlushBurst
+	}
+	return c.flush()
 }
 
 // endLocked finishes the response side: the stream closes, at once if the client ended
