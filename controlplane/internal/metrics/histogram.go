@@ -38,8 +38,8 @@ var doublingBounds = func() (b [bucketsPerDoubling - 1]float64) {
 	return b
 }()
 
-// maxBuckets bounds bucket's results (durations up to 2^63 ns).
-const maxBuckets = bucketsPerDoubling * 64
+// maxBuckets bounds bucket's results: a duration is below 2^63 ns, under 2^54 µs.
+const maxBuckets = bucketsPerDoubling * 54
 
 // bucketUpper returns the upper bound of bucket i.
 func bucketUpper(i int) time.Duration {

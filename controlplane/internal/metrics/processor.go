@@ -161,7 +161,7 @@ type counts struct {
 	class                                   [10]int64
 	// buckets are the latency histogram's counts, by bucket; used marks those not zero.
 	buckets [maxBuckets]int64
-	used    [maxBuckets / 64]uint64
+	used    [(maxBuckets + 63) / 64]uint64
 }
 
 // add counts r. Hot: called for every record; no map, no allocation.
@@ -205,7 +205,7 @@ func (c *counts) eachBucket(fn func(b int, n int64)) {
 func (c *counts) reset() {
 	c.eachBucket(func(b int, _ int64) { c.buckets[b] = 0 })
 	c.requests, c.bytesIn, c.bytesOut, c.durationUS = 0, 0, 0, 0
-	c.class, c.used = [10]int64{}, [maxBuckets / 64]uint64{}
+	c.class, c.used = [10]int64{}, [len(c.used)]uint64{}
 }
 
 // fields calls fn for each counter field that is not zero (the Redis hash's field names).
