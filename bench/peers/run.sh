@@ -86,12 +86,19 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/edgeplane-peers.XXXXXX")
 pids=()
 cleanup() {
+	local daemons=() p i
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	[[ -f $DIR/nginx.pid ]] && kill "$(cat "$DIR/nginx.pid")" 2>/dev/null || true
-	[[ -f $DIR/haproxy.pid ]] && kill "$(cat "$DIR/haproxy.pid")" 2>/dev/null || true
-	[[ -f $DIR/redis.pid ]] && kill "$(cat "$DIR/redis.pid")" 2>/dev/null || true
+	for p in nginx haproxy redis; do
+		[[ -f $DIR/$p.pid ]] && daemons+=("$(cat "$DIR/$p.pid")") && kill "${daemons[-1]}" 2>/dev/null || true
+	done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$DIR"
+	# The daemons are not our children: wait (5 s at most) until they are gone, so that none
+	# still writes into DIR while it is removed (that made rm fail, and the run with it).
+	for i in $(seq 50); do
+		for p in "${daemons[@]}"; do kill -0 "$p" 2>/dev/null && { sleep 0.1; continue 2; }; done
+		break
+	done
+	rm -rf "$DIR" 2>/dev/null || { sleep 1; rm -rf "$DIR"; } || true
 }
 trap cleanup EXIT
 [[ -n ${KEEP_LOGS:-} ]] && trap 'cp "$DIR"/*.log "$KEEP_LOGS"/ 2>/dev/null; cleanup' EXIT
