@@ -111,7 +111,7 @@ type drainPublisher struct {
 func newDrainPublisher(tb testing.TB, size int) *drainPublisher {
 	srv := redistest.New(tb)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	pub := publish.New(publish.Config{Client: rdb, Buffer: size, Linger: 20 * time.Millisecond,
+	pub := publish.New(publish.Config{Client: rdb, Buffer: size, Linger: 100 * time.Millisecond,
 		Pack: &publish.Packing{Field: requestlog.Field, Into: requestlog.BlockField,
 			MaxRecords: requestlog.MaxBlockRecords, MaxBytes: requestlog.MaxBlockBytes}})
 	ctx, cancel := context.WithCancel(context.Background())
