@@ -36,7 +36,7 @@ func start(t *testing.T, cfg Config, u *edgeplanev1.ConfigUpdate) *Server {
 }
 
 // startLimits is start with a proxy bounded by lim.
-func startLimits(t *testing.T, lim proxy.Limits, cfg Config, u *edgeplanev1.ConfigUpdate) *Server {
+func startLimits(t testing.TB, lim proxy.Limits, cfg Config, u *edgeplanev1.ConfigUpdate) *Server {
 	t.Helper()
 	p, err := proxy.New(proxy.Config{Limits: lim})
 	if err != nil {

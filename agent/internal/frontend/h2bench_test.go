@@ -1,14 +1,12 @@
 package frontend
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
-	"github.com/edgeplane/edgeplane/agent/internal/routeset"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -19,7 +17,7 @@ import (
 // frontend, h2conn and proxy.
 func BenchmarkServer_HTTP2(b *testing.B) {
 	be := newRawBackend(b)
-	s := benchServer(b, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{route("app", "app.test", be.url())}})
+	s := startLimits(b, proxy.Limits{}, Config{}, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{route("app", "app.test", be.url())}})
 	h := dialH2(b, s.HTTPSAddr())
 	h.c.SetDeadline(time.Time{})
 	id := uint32(1)
@@ -42,35 +40,4 @@ func BenchmarkServer_HTTP2(b *testing.B) {
 	for b.Loop() {
 		get(block)
 	}
-}
-
-// benchServer runs a Server on a loopback HTTPS listener serving u until b ends.
-func benchServer(b *testing.B, u *edgeplanev1.ConfigUpdate) *Server {
-	p, err := proxy.New(proxy.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	u.Revision, u.Snapshot = 1, true
-	set, err := (*routeset.Set)(nil).Apply(u)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tbl, err := p.Build(set)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p.Swap(tbl)
-	s := New(Config{Proxy: p, HTTPSAddr: "127.0.0.1:0"})
-	if err := s.Listen(); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve() }()
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-		<-done
-	})
-	return s
 }

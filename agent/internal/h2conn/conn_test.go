@@ -87,6 +87,20 @@ func (c *client) until(what string, match func(http2.Frame) bool) http2.Frame {
 	}
 }
 
+// noDataBeforePingAck checks that the server, its flow-control window spent, sends no more
+// DATA: the ACK of a PING sent now (payload id) arrives before any.
+func (c *client) noDataBeforePingAck(id byte) {
+	c.t.Helper()
+	c.fr.WritePing(false, [8]byte{id})
+	c.until("PING ACK", func(f http2.Frame) bool {
+		if d, ok := f.(*http2.DataFrame); ok && len(d.Data()) > 0 {
+			c.t.Fatalf("DATA beyond the window: %d bytes", len(d.Data()))
+		}
+		p, ok := f.(*http2.PingFrame)
+		return ok && p.IsAck()
+	})
+}
+
 func (c *client) request(id uint32, end bool, fields ...string) {
 	c.buf.Reset()
 	all := append([]string{":method", "POST", ":scheme", "https", ":path", "/", ":authority", "a.test"}, fields...)
@@ -181,15 +195,7 @@ func TestConn_ResponseWaitsForWindow(t *testing.T) {
 	if got != 10 {
 		t.Fatalf("got %d bytes before a window update, want 10", got)
 	}
-	// Nothing more may come: a PING's ACK arrives before any further DATA.
-	c.fr.WritePing(false, [8]byte{1})
-	c.until("PING ACK", func(f http2.Frame) bool {
-		if d, ok := f.(*http2.DataFrame); ok && len(d.Data()) > 0 {
-			t.Fatalf("DATA beyond the window: %d bytes", len(d.Data()))
-		}
-		p, ok := f.(*http2.PingFrame)
-		return ok && p.IsAck()
-	})
+	c.noDataBeforePingAck(1)
 	c.fr.WriteWindowUpdate(1, 90)
 	for got < 100 {
 		if d, ok := c.read().(*http2.DataFrame); ok {

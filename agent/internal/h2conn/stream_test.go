@@ -66,14 +66,7 @@ func TestStream_WriteResponseWaitsForWindow(t *testing.T) {
 			got += len(d.Data())
 		}
 	}
-	c.fr.WritePing(false, [8]byte{2})
-	c.until("PING ACK", func(f http2.Frame) bool {
-		if d, ok := f.(*http2.DataFrame); ok && len(d.Data()) > 0 {
-			t.Fatalf("DATA beyond the window: %d bytes", len(d.Data()))
-		}
-		p, ok := f.(*http2.PingFrame)
-		return ok && p.IsAck()
-	})
+	c.noDataBeforePingAck(2)
 	c.fr.WriteWindowUpdate(1, 90)
 	for got < 100 {
 		if d, ok := c.read().(*http2.DataFrame); ok {
