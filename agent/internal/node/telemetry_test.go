@@ -260,10 +260,29 @@ func TestTelemetry_SettingsFromControlPlane(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// The proxy holds no publisher any more (waited on above), so the request below cannot
-	// be recorded; the stream's length is checked as well.
-	before, _ := rdb.XLen(t.Context(), "b:logs:request:stream").Result()
+	// be recorded; the stream's length is checked as well. The old publisher still sends
+	// what it buffered before it stopped (up to traceLinger later): the length is read once
+	// it has stayed put for two intervals, and again after the request and two more.
+	xlen := func() int64 {
+		n, err := rdb.XLen(t.Context(), "b:logs:request:stream").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := xlen()
+	for settled := time.Now().Add(5 * time.Second); ; before = xlen() {
+		time.Sleep(2 * traceLinger)
+		if xlen() == before {
+			break
+		}
+		if time.Now().After(settled) {
+			t.Fatal("the request stream still grows 5s after publishing was turned off")
+		}
+	}
 	fetch(t, a.Addr(), "app.test", "/")
-	if after, _ := rdb.XLen(t.Context(), "b:logs:request:stream").Result(); after != before {
+	time.Sleep(2 * traceLinger)
+	if after := xlen(); after != before {
 		t.Errorf("a request was recorded after publishing was turned off (%d -> %d)", before, after)
 	}
 }
