@@ -188,8 +188,21 @@ var termLetters = [...]string{termStatus, termClass, termLatency, termHost, term
 
 const firstSharded = 3
 
+// hashed reports whether k's field is hashed into shards: its postings start with the
+// value's hash.
+func (k postingKey) hashed() bool { return k.field >= firstSharded }
+
+// postingSize is a posting's size in bytes: 12 for a hashed field's (hash, then record),
+// 8 for another's.
+func postingSize(hashed bool) int {
+	if hashed {
+		return 12
+	}
+	return 8
+}
+
 func (k postingKey) term() string {
-	if k.field >= firstSharded {
+	if k.hashed() {
 		return termLetters[k.field] + strconv.FormatUint(uint64(k.n), 16)
 	}
 	return termLetters[k.field] + strconv.FormatUint(uint64(k.n), 10)
@@ -253,10 +266,7 @@ func (b *postings) put(k postingKey, h uint32, p uint64) {
 			i = len(b.order)
 			b.byKey[k] = i
 			b.order = append(b.order, k)
-			size := 8
-			if k.field >= firstSharded {
-				size = 12
-			}
+			size := postingSize(k.hashed())
 			var buf []byte
 			if b.spare != nil {
 				buf = spareBuf(b.spare, 64*size)
@@ -289,7 +299,7 @@ func (b *postings) put(k postingKey, h uint32, p uint64) {
 
 // appendPosting appends p's posting under k (with h first for a hashed field's key).
 func appendPosting(buf []byte, k postingKey, h uint32, p uint64) []byte {
-	if k.field >= firstSharded {
+	if k.hashed() {
 		buf = binary.BigEndian.AppendUint32(buf, h)
 	}
 	return binary.BigEndian.AppendUint64(buf, p)
@@ -306,13 +316,14 @@ type postingRun struct {
 	run  bool
 }
 
-// eachPosting calls fn for every record v's postings hold (postings of size bytes: 8, or 12
-// starting with a hash), with its hash (0 for 8-byte ones) and its offset and sequence as
-// one number (offset in the high 32 bits), runs expanded, in the string's order.
-func eachPosting(v string, size int, fn func(hash uint32, p uint64)) {
+// eachPosting calls fn for every record v's postings hold (a hashed field's, starting with
+// a hash, or another's), with its hash (0 for an unhashed field's) and its offset and
+// sequence as one number (offset in the high 32 bits), runs expanded, in the string's order.
+func eachPosting(v string, hashed bool, fn func(hash uint32, p uint64)) {
+	size := postingSize(hashed)
 	for i := 0; i+size <= len(v); i += size {
 		var h uint32
-		if size == 12 {
+		if hashed {
 			h = uint32(be64(v[i:]) >> 32)
 		}
 		p := be64(v[i+size-8:])

@@ -233,13 +233,9 @@ func (s *SearchIndex) readBuckets(ctx context.Context, stream string, starts []i
 // record: what the bound on a search's reading (MaxRead) counts, as the records it holds
 // are what a search then sorts and intersects.
 func expandedSize(v string, hashed bool) int64 {
-	size := 8
-	if hashed {
-		size = 12
-	}
 	n := int64(0)
-	eachPosting(v, size, func(uint32, uint64) { n++ })
-	return n * int64(size)
+	eachPosting(v, hashed, func(uint32, uint64) { n++ })
+	return n * int64(postingSize(hashed))
 }
 
 // decodeTerm returns the sorted, deduplicated union of a term's postings strings.
@@ -251,14 +247,14 @@ func decodeTerm(t term, gets []*redis.StringCmd) plist {
 			continue
 		}
 		if t.hashed {
-			eachPosting(v, 12, func(h uint32, p uint64) {
+			eachPosting(v, true, func(h uint32, p uint64) {
 				if h == t.hash {
 					l = append(l, p)
 				}
 			})
 			continue
 		}
-		eachPosting(v, 8, func(_ uint32, p uint64) { l = append(l, p) })
+		eachPosting(v, false, func(_ uint32, p uint64) { l = append(l, p) })
 	}
 	if len(gets) > 1 || !slices.IsSorted(l) {
 		slices.Sort(l)

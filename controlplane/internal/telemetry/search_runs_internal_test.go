@@ -42,12 +42,9 @@ func TestPostings_RunsReadBackAsThePostingsPut(t *testing.T) {
 			want[k] = append(want[k], put{h, p})
 		}
 		for i, k := range b.order {
-			size := 8
-			if k.field >= firstSharded {
-				size = 12
-			}
+			size := postingSize(k.hashed())
 			var got []put
-			eachPosting(string(b.bufs[i]), size, func(h uint32, p uint64) { got = append(got, put{h, p}) })
+			eachPosting(string(b.bufs[i]), k.hashed(), func(h uint32, p uint64) { got = append(got, put{h, p}) })
 			if !slices.Equal(got, want[k]) {
 				t.Fatalf("round %d, key %v: got %d postings %v, want %d %v", round, k, len(got), got, len(want[k]), want[k])
 			}
