@@ -120,15 +120,10 @@ func ParseLine(line string, r *Record) error {
 // a search per value it reads the line 8 bytes at a time, finding every tab and backslash
 // of a word at once.
 func splitLine(line string, parts *[compactValues]string) (n int, plain bool) {
-	const ones, lows = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f
 	plain = true
 	from, i := 0, 0
 	for ; i+8 <= len(line); i += 8 {
-		w := uint64(line[i]) | uint64(line[i+1])<<8 | uint64(line[i+2])<<16 | uint64(line[i+3])<<24 |
-			uint64(line[i+4])<<32 | uint64(line[i+5])<<40 | uint64(line[i+6])<<48 | uint64(line[i+7])<<56
-		// zeros has the top bit of each byte of x that is 0 set, and no other bit: for a
-		// byte b, (b&0x7f)+0x7f sets the top bit unless b&0x7f is 0, with no carry out.
-		zeros := func(x uint64) uint64 { return ^((x&lows + lows) | x | lows) }
+		w := word(line, i)
 		if plain && zeros(w^'\\'*ones) != 0 {
 			plain = false
 		}
@@ -153,6 +148,23 @@ func splitLine(line string, parts *[compactValues]string) (n int, plain bool) {
 	}
 	parts[n] = line[from:]
 	return n + 1, plain
+}
+
+// ones has 1 in each byte: c*ones is byte c in each.
+const ones = 0x0101010101010101
+
+// word reads s[i:i+8] as a little-endian uint64 (byte i lowest).
+func word(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// zeros has the top bit of each byte of x that is 0 set, and no other bit: for a byte b,
+// (b&0x7f)+0x7f sets the top bit unless b&0x7f is 0, with no carry out.
+func zeros(x uint64) uint64 {
+	const lows = 0x7f7f7f7f7f7f7f7f
+	return ^((x&lows + lows) | x | lows)
 }
 
 // parseCount reads a count: what strconv.ParseInt(s, 10, 64) reads that is not negative.

@@ -108,10 +108,10 @@ func appendText(b []byte, s string) []byte {
 // control byte, which appendEscaped copies as is) or a backslash: false means s needs no
 // escape. Hot: 8 calls a record. Text of 8 bytes or more is read 8 bytes at a time (the
 // last word overlapping the one before), testing each word at once: (w - 11·ones) &^ w has a
-// top bit set if and only if some byte of w is below 11, and so does (x - ones) &^ x for a
-// zero byte of x, w with its backslashes zeroed.
+// top bit set if and only if some byte of w is below 11, and zeros finds a backslash as a
+// zero byte of w with its backslashes zeroed.
 func mayNeedEscape(s string) bool {
-	const ones, tops = 0x0101010101010101, 0x8080808080808080
+	const tops = 0x8080808080808080
 	if len(s) < 8 {
 		for i := 0; i < len(s); i++ {
 			if s[i] < 11 || s[i] == '\\' {
@@ -121,10 +121,8 @@ func mayNeedEscape(s string) bool {
 		return false
 	}
 	bad := func(i int) bool {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		x := w ^ '\\'*ones
-		return ((w-11*ones)&^w|(x-ones)&^x)&tops != 0
+		w := word(s, i)
+		return ((w-11*ones)&^w|zeros(w^'\\'*ones))&tops != 0
 	}
 	for i := 0; i+8 < len(s); i += 8 {
 		if bad(i) {
