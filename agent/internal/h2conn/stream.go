@@ -241,10 +241,7 @@ func (s *Stream) WriteResponse(block, data []byte, end bool) error {
 		c.endLocked(s)
 		c.mu.Unlock()
 	}
-	if others > 0 {
-		runtime.Gosched() // see FlushBurst
-	}
-	return c.flush()
+	return c.flushBurst(others)
 }
 
 // endLocked finishes the response side: the stream closes, at once if the client ended
@@ -339,6 +336,12 @@ func (s *Stream) FlushBurst() error {
 		others--
 	}
 	c.mu.Unlock()
+	return c.flushBurst(others)
+}
+
+// flushBurst flushes, yielding once first while others (other streams of the connection)
+// are open: FlushBurst's rule.
+func (c *Conn) flushBurst(others int) error {
 	if others > 0 {
 		runtime.Gosched()
 	}
