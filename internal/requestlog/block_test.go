@@ -77,8 +77,7 @@ func BenchmarkParseLine(b *testing.B) {
 
 // splitLine (8 bytes at a time) splits any line as splitting at every tab does: the same
 // values, too many tabs noticed, backslashes found at any place (in a line that is not too
-// long), for random lines thick
-// with tabs and backslashes and for records' lines.
+// long), for random lines thick with tabs and backslashes and for records' lines.
 func TestParseLine_SplitsLikeATabSearch(t *testing.T) {
 	ref := func(line string) (vals []string, plain bool) {
 		return strings.Split(line, "\t"), !strings.Contains(line, `\`)
