@@ -20,6 +20,7 @@ func BenchmarkServer_HTTP2(b *testing.B) {
 	s := startLimits(b, proxy.Limits{}, Config{}, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{route("app", "app.test", be.url())}})
 	h := dialH2(b, s.HTTPSAddr())
 	h.c.SetDeadline(time.Time{})
+	h.fr.WriteWindowUpdate(0, 1<<30) // the responses' bodies never wait for a window
 	id := uint32(1)
 	get := func(block []byte) {
 		h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndStream: true, EndHeaders: true, BlockFragment: block})
