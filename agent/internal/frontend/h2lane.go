@@ -79,7 +79,7 @@ func (d *lanes) Dispatch(st *h2conn.Stream) bool {
 		d.mu.Unlock()
 		return false
 	}
-	l.next <- st // never blocks: an idle lane has nothing pending
+	l.next <- st // never blocks: an idle lane has no stream pending
 	d.mu.Unlock()
 	return true
 }
@@ -89,7 +89,7 @@ func (d *lanes) close() {
 	d.mu.Lock()
 	d.done = true
 	for _, l := range d.idle {
-		close(l.next)
+		l.end()
 	}
 	d.idle, d.queue = nil, nil // the connection reset the queued streams
 	d.mu.Unlock()
@@ -107,8 +107,7 @@ func (d *lanes) idleLane(l *lane) {
 		return
 	}
 	if d.done || len(d.idle) >= maxIdleLanes {
-		l.gone = true // its Conn ends, its backend connections go back to their pools
-		close(l.next)
+		l.end() // its Conn ends, its backend connections go back to their pools
 		return
 	}
 	d.idle = append(d.idle, l)
@@ -151,14 +150,7 @@ func (d *lanes) laneGone(l *lane) {
 			break
 		}
 	}
-	var pending *h2conn.Stream
-	select {
-	case st, ok := <-l.next:
-		if ok {
-			pending = st
-		}
-	default:
-	}
+	pending := l.pending()
 	if pending == nil && !d.done {
 		pending = d.dequeue() // a lane is free now
 	}
@@ -203,9 +195,13 @@ const (
 type lane struct {
 	d             *lanes
 	remote, local net.Addr
-	next          chan *h2conn.Stream // the next stream to serve (cap 1); closed: end
-	intr          chan struct{}       // wakes a read waiting for the next stream (cap 1)
-	gone          bool                // under d.mu: ended or ending, never idle again
+	// next takes the next stream to serve and, as nil, wakes a read waiting for one (at
+	// most one of each pending: cap 2); closed: the lane ends. Sends and the close are
+	// under d.mu, so nothing is sent after the close.
+	next       chan *h2conn.Stream
+	gone       bool // under d.mu: ended or ending, never idle again
+	nextClosed bool // under d.mu
+	intr       bool // under d.mu: a nil (wake-up) is pending in next
 
 	readDL    atomic.Int64                  // read deadline, Unix ns (0: none)
 	reading   atomic.Pointer[h2conn.Stream] // the stream whose request is being read
@@ -229,6 +225,7 @@ type lane struct {
 	wmode    int
 	left     int64  // body bytes left (bodyLength) or in the chunk (wChunkData)
 	head     []byte // response head being gathered, then chunk-size and trailer lines
+	name     []byte // a response field's name, lower-cased
 	block    []byte // header block to send
 	data     []byte // body bytes to send
 	trailers []byte // trailer block to send
@@ -236,11 +233,11 @@ type lane struct {
 }
 
 func newLane(d *lanes, first *h2conn.Stream) *lane {
-	l := &lane{d: d, next: make(chan *h2conn.Stream, 1), intr: make(chan struct{}, 1)}
+	l := &lane{d: d, next: make(chan *h2conn.Stream, 2)}
 	l.remote, l.local = first.RemoteAddr(), first.LocalAddr()
 	pc := d.s.cfg.Proxy.NewConn(l, true)
 	go func() {
-		if hc := pc.Serve(); hc != nil {
+		if hc := pc.ServeLane(); hc != nil {
 			l.handedOff.Store(true)
 			d.s.laneHTTPln.push(hc)
 		}
@@ -369,18 +366,56 @@ func (l *lane) awaitNext() error {
 		if d := l.readDL.Load(); d != 0 && d <= time.Now().UnixNano() {
 			return os.ErrDeadlineExceeded
 		}
+		st, ok := <-l.next
+		switch {
+		case !ok:
+			return io.EOF
+		case st == nil: // woken: look at the deadline again
+			l.d.mu.Lock()
+			l.intr = false
+			l.d.mu.Unlock()
+		case st.IsReset(): // reset before it was read: not sent to a backend
+			l.d.idleLane(l)
+		default:
+			l.start(st)
+			return nil
+		}
+	}
+}
+
+// wake wakes a read waiting for the next stream, unless one is pending or the lane ended.
+func (l *lane) wake() {
+	l.d.mu.Lock()
+	if !l.nextClosed && !l.intr {
+		l.intr = true
+		l.next <- nil // never blocks: at most a stream and one nil are pending
+	}
+	l.d.mu.Unlock()
+}
+
+// end closes next: the lane's Conn ends once it has read what is pending. Under d.mu.
+func (l *lane) end() {
+	l.gone = true
+	if !l.nextClosed {
+		l.nextClosed = true
+		close(l.next)
+	}
+}
+
+// pending takes the stream the lane was given and has not read, if any. Under d.mu.
+func (l *lane) pending() *h2conn.Stream {
+	for {
 		select {
 		case st, ok := <-l.next:
 			if !ok {
-				return io.EOF
+				return nil
 			}
-			if st.IsReset() { // reset before it was read: not sent to a backend
-				l.d.idleLane(l)
-				continue
+			if st != nil {
+				return st
 			}
-			l.start(st)
+			l.intr = false
+		default:
 			return nil
-		case <-l.intr:
 		}
 	}
 }
@@ -443,9 +478,14 @@ var errBadResponse = errors.New("frontend: malformed HTTP/1.1 response on a lane
 func (l *lane) parse(p []byte) ([]byte, error) {
 	switch l.wstate {
 	case wHead:
+		if len(l.head) == 0 { // the whole head in this write (the fast path's): read in place
+			if i := bytes.Index(p, crlfcrlf); i >= 0 {
+				return p[i+4:], l.parseHead(p[:i+4])
+			}
+		}
 		start := max(len(l.head)-3, 0)
 		l.head = append(l.head, p...)
-		i := bytes.Index(l.head[start:], []byte("\r\n\r\n"))
+		i := bytes.Index(l.head[start:], crlfcrlf)
 		if i < 0 {
 			if len(l.head) > maxResponseHead {
 				return nil, errBadResponse
@@ -528,9 +568,12 @@ func (l *lane) parse(p []byte) ([]byte, error) {
 	return rest, nil
 }
 
-// parseHead converts a response head to a header block and sets the body framing.
+var crlf, crlfcrlf = []byte("\r\n"), []byte("\r\n\r\n")
+
+// parseHead converts a response head to a header block and sets the body framing. head is
+// not modified.
 func (l *lane) parseHead(head []byte) error {
-	line, rest, _ := bytes.Cut(head, []byte("\r\n"))
+	line, rest, _ := bytes.Cut(head, crlf)
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
 		return errBadResponse
 	}
@@ -545,16 +588,17 @@ func (l *lane) parseHead(head []byte) error {
 	length, chunked := int64(-1), false
 	for len(rest) > 0 {
 		var f []byte
-		f, rest, _ = bytes.Cut(rest, []byte("\r\n"))
+		f, rest, _ = bytes.Cut(rest, crlf)
 		if len(f) == 0 {
 			break
 		}
-		name, value, ok := bytes.Cut(f, []byte(":"))
-		if !ok {
+		colon := bytes.IndexByte(f, ':')
+		if colon < 0 {
 			return errBadResponse
 		}
-		lowerInPlace(name)
-		value = bytes.TrimSpace(value)
+		l.name = append(l.name[:0], f[:colon]...)
+		lowerInPlace(l.name)
+		name, value := l.name, bytes.TrimSpace(f[colon+1:])
 		switch string(name) {
 		case "transfer-encoding":
 			chunked = true
@@ -685,10 +729,7 @@ func (l *lane) SetReadDeadline(t time.Time) error {
 	}
 	l.readDL.Store(t.UnixNano())
 	if !t.After(time.Now()) {
-		select {
-		case l.intr <- struct{}{}:
-		default:
-		}
+		l.wake()
 		if st := l.reading.Load(); st != nil {
 			st.Interrupt()
 		}
