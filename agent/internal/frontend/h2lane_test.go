@@ -2,19 +2,24 @@ package frontend
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 
+	"github.com/edgeplane/edgeplane/agent/internal/h2conn"
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
@@ -356,5 +361,54 @@ func TestServer_HTTP2RapidReset(t *testing.T) {
 	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndStream: true, EndHeaders: true, BlockFragment: h.get()})
 	if status, code := h.answer(id); status != 200 {
 		t.Errorf("stream after 1000 resets: %d, %v; want 200", status, code)
+	}
+}
+
+// A response head is converted the same whether it comes in one write (read in place, not
+// modified) or split anywhere over two (gathered first).
+func TestLane_ResponseHeadSplitAnywhere(t *testing.T) {
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Trace-Id: ab\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok")
+	convert := func(parts ...[]byte) (block, data []byte) {
+		l := &lane{}
+		for _, p := range parts {
+			for len(p) > 0 && l.wstate != wDone {
+				var err error
+				if p, err = l.parse(p); err != nil {
+					t.Fatalf("parse: %v", err)
+				}
+			}
+		}
+		if l.wstate != wDone {
+			t.Fatalf("state %d after the whole response, want done", l.wstate)
+		}
+		return l.block, l.data
+	}
+	in := bytes.Clone(resp)
+	wantBlock, wantData := convert(in)
+	if string(wantData) != "ok" {
+		t.Fatalf("body %q, want ok", wantData)
+	}
+	if !bytes.Equal(in, resp) {
+		t.Errorf("the write's bytes were changed to %q", in) // io.Writer: Write must not modify p
+	}
+	for i := 1; i < len(resp); i++ {
+		block, data := convert(bytes.Clone(resp[:i]), bytes.Clone(resp[i:]))
+		if !bytes.Equal(block, wantBlock) || !bytes.Equal(data, wantData) {
+			t.Errorf("split at %d: block %x body %q, want %x %q", i, block, data, wantBlock, wantData)
+		}
+	}
+}
+
+// A read waiting for a lane's next stream returns once a read deadline in the past is set.
+func TestLane_PastDeadlineWakesWaitForNextStream(t *testing.T) {
+	l := &lane{d: &lanes{}, next: make(chan *h2conn.Stream, 2)}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := l.Read(make([]byte, 16))
+		errc <- err
+	}()
+	l.SetReadDeadline(time.Unix(1, 0))
+	if err := <-errc; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Read: %v, want %v", err, os.ErrDeadlineExceeded)
 	}
 }
