@@ -525,15 +525,17 @@ func (c *Conn) processData(f *http2.DataFrame) error {
 	return nil
 }
 
-// connHeaders are the connection-specific fields HTTP/2 forbids (RFC 9113 8.2.2).
-var connHeaders = map[string]bool{"connection": true, "keep-alive": true, "proxy-connection": true, "transfer-encoding": true, "upgrade": true}
-
 // checkFields reports whether regular fields are allowed in HTTP/2: no connection-specific
-// field, TE only "trailers".
+// field (RFC 9113 8.2.2), TE only "trailers". Called for every request: a switch, not a map.
 func checkFields(fields []hpack.HeaderField) bool {
 	for _, hf := range fields {
-		if connHeaders[hf.Name] || hf.Name == "te" && hf.Value != "trailers" {
+		switch hf.Name {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
 			return false
+		case "te":
+			if hf.Value != "trailers" {
+				return false
+			}
 		}
 	}
 	return true
