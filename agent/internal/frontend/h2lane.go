@@ -237,7 +237,7 @@ func newLane(d *lanes, first *h2conn.Stream) *lane {
 	l.remote, l.local = first.RemoteAddr(), first.LocalAddr()
 	pc := d.s.cfg.Proxy.NewConn(l, true)
 	go func() {
-		if hc := pc.ServeLane(); hc != nil {
+		if hc := pc.Serve(); hc != nil {
 			l.handedOff.Store(true)
 			d.s.laneHTTPln.push(hc)
 		}

@@ -29,7 +29,6 @@ type Conn struct {
 	c      net.Conn
 	io     net.Conn // c, with raw reads and writes when it is plain TCP (see rawTCP)
 	secure bool
-	lane   bool   // served by ServeLane: no yield between requests
 	ip     string // client IP
 	fwdFor string // RFC 7239 for= value of ip
 
@@ -105,7 +104,7 @@ func (c *Conn) Serve() (handoff net.Conn) {
 			break
 		}
 		now = c.ended
-		if len(c.rb.buffered()) == 0 && !c.lane {
+		if len(c.rb.buffered()) == 0 {
 			runtime.Gosched()
 		}
 	}
