@@ -79,7 +79,7 @@ func (d *lanes) Dispatch(st *h2conn.Stream) bool {
 		d.mu.Unlock()
 		return false
 	}
-	l.next <- st // never blocks: an idle lane has no stream pending
+	l.next <- st // never blocks: an idle lane has nothing pending
 	d.mu.Unlock()
 	return true
 }
@@ -89,7 +89,7 @@ func (d *lanes) close() {
 	d.mu.Lock()
 	d.done = true
 	for _, l := range d.idle {
-		l.end()
+		close(l.next)
 	}
 	d.idle, d.queue = nil, nil // the connection reset the queued streams
 	d.mu.Unlock()
@@ -107,7 +107,8 @@ func (d *lanes) idleLane(l *lane) {
 		return
 	}
 	if d.done || len(d.idle) >= maxIdleLanes {
-		l.end() // its Conn ends, its backend connections go back to their pools
+		l.gone = true // its Conn ends, its backend connections go back to their pools
+		close(l.next)
 		return
 	}
 	d.idle = append(d.idle, l)
@@ -150,7 +151,14 @@ func (d *lanes) laneGone(l *lane) {
 			break
 		}
 	}
-	pending := l.pending()
+	var pending *h2conn.Stream
+	select {
+	case st, ok := <-l.next:
+		if ok {
+			pending = st
+		}
+	default:
+	}
 	if pending == nil && !d.done {
 		pending = d.dequeue() // a lane is free now
 	}
@@ -195,13 +203,9 @@ const (
 type lane struct {
 	d             *lanes
 	remote, local net.Addr
-	// next takes the next stream to serve and, as nil, wakes a read waiting for one (at
-	// most one of each pending: cap 2); closed: the lane ends. Sends and the close are
-	// under d.mu, so nothing is sent after the close.
-	next       chan *h2conn.Stream
-	gone       bool // under d.mu: ended or ending, never idle again
-	nextClosed bool // under d.mu
-	intr       bool // under d.mu: a nil (wake-up) is pending in next
+	next          chan *h2conn.Stream // the next stream to serve (cap 1); closed: end
+	intr          chan struct{}       // wakes a read waiting for the next stream (cap 1)
+	gone          bool                // under d.mu: ended or ending, never idle again
 
 	readDL    atomic.Int64                  // read deadline, Unix ns (0: none)
 	reading   atomic.Pointer[h2conn.Stream] // the stream whose request is being read
@@ -233,7 +237,7 @@ type lane struct {
 }
 
 func newLane(d *lanes, first *h2conn.Stream) *lane {
-	l := &lane{d: d, next: make(chan *h2conn.Stream, 2)}
+	l := &lane{d: d, next: make(chan *h2conn.Stream, 1), intr: make(chan struct{}, 1)}
 	l.remote, l.local = first.RemoteAddr(), first.LocalAddr()
 	pc := d.s.cfg.Proxy.NewConn(l, true)
 	go func() {
@@ -366,56 +370,18 @@ func (l *lane) awaitNext() error {
 		if d := l.readDL.Load(); d != 0 && d <= time.Now().UnixNano() {
 			return os.ErrDeadlineExceeded
 		}
-		st, ok := <-l.next
-		switch {
-		case !ok:
-			return io.EOF
-		case st == nil: // woken: look at the deadline again
-			l.d.mu.Lock()
-			l.intr = false
-			l.d.mu.Unlock()
-		case st.IsReset(): // reset before it was read: not sent to a backend
-			l.d.idleLane(l)
-		default:
-			l.start(st)
-			return nil
-		}
-	}
-}
-
-// wake wakes a read waiting for the next stream, unless one is pending or the lane ended.
-func (l *lane) wake() {
-	l.d.mu.Lock()
-	if !l.nextClosed && !l.intr {
-		l.intr = true
-		l.next <- nil // never blocks: at most a stream and one nil are pending
-	}
-	l.d.mu.Unlock()
-}
-
-// end closes next: the lane's Conn ends once it has read what is pending. Under d.mu.
-func (l *lane) end() {
-	l.gone = true
-	if !l.nextClosed {
-		l.nextClosed = true
-		close(l.next)
-	}
-}
-
-// pending takes the stream the lane was given and has not read, if any. Under d.mu.
-func (l *lane) pending() *h2conn.Stream {
-	for {
 		select {
 		case st, ok := <-l.next:
 			if !ok {
-				return nil
+				return io.EOF
 			}
-			if st != nil {
-				return st
+			if st.IsReset() { // reset before it was read: not sent to a backend
+				l.d.idleLane(l)
+				continue
 			}
-			l.intr = false
-		default:
+			l.start(st)
 			return nil
+		case <-l.intr:
 		}
 	}
 }
@@ -729,7 +695,10 @@ func (l *lane) SetReadDeadline(t time.Time) error {
 	}
 	l.readDL.Store(t.UnixNano())
 	if !t.After(time.Now()) {
-		l.wake()
+		select {
+		case l.intr <- struct{}{}:
+		default:
+		}
 		if st := l.reading.Load(); st != nil {
 			st.Interrupt()
 		}

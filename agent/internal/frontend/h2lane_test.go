@@ -401,7 +401,7 @@ func TestLane_ResponseHeadSplitAnywhere(t *testing.T) {
 
 // A read waiting for a lane's next stream returns once a read deadline in the past is set.
 func TestLane_PastDeadlineWakesWaitForNextStream(t *testing.T) {
-	l := &lane{d: &lanes{}, next: make(chan *h2conn.Stream, 2)}
+	l := &lane{d: &lanes{}, next: make(chan *h2conn.Stream, 1), intr: make(chan struct{}, 1)}
 	errc := make(chan error, 1)
 	go func() {
 		_, err := l.Read(make([]byte, 16))

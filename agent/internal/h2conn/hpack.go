@@ -6,117 +6,27 @@ package h2conn
 // table where it is there. Blocks so depend on nothing sent before: any goroutine can build
 // one without the connection's lock, and no allocation is needed.
 
-// staticName returns name's first index in the static table (RFC 7541 Appendix A), 0 if it
-// is not there. A switch, not a map: no hashing per field of every response.
-func staticName(name string) uint64 {
-	switch name {
-	case ":authority":
-		return 1
-	case ":method":
-		return 2
-	case ":path":
-		return 4
-	case ":scheme":
-		return 6
-	case ":status":
-		return 8
-	case "accept-charset":
-		return 15
-	case "accept-encoding":
-		return 16
-	case "accept-language":
-		return 17
-	case "accept-ranges":
-		return 18
-	case "accept":
-		return 19
-	case "access-control-allow-origin":
-		return 20
-	case "age":
-		return 21
-	case "allow":
-		return 22
-	case "authorization":
-		return 23
-	case "cache-control":
-		return 24
-	case "content-disposition":
-		return 25
-	case "content-encoding":
-		return 26
-	case "content-language":
-		return 27
-	case "content-length":
-		return 28
-	case "content-location":
-		return 29
-	case "content-range":
-		return 30
-	case "content-type":
-		return 31
-	case "cookie":
-		return 32
-	case "date":
-		return 33
-	case "etag":
-		return 34
-	case "expect":
-		return 35
-	case "expires":
-		return 36
-	case "from":
-		return 37
-	case "host":
-		return 38
-	case "if-match":
-		return 39
-	case "if-modified-since":
-		return 40
-	case "if-none-match":
-		return 41
-	case "if-range":
-		return 42
-	case "if-unmodified-since":
-		return 43
-	case "last-modified":
-		return 44
-	case "link":
-		return 45
-	case "location":
-		return 46
-	case "max-forwards":
-		return 47
-	case "proxy-authenticate":
-		return 48
-	case "proxy-authorization":
-		return 49
-	case "range":
-		return 50
-	case "referer":
-		return 51
-	case "refresh":
-		return 52
-	case "retry-after":
-		return 53
-	case "server":
-		return 54
-	case "set-cookie":
-		return 55
-	case "strict-transport-security":
-		return 56
-	case "transfer-encoding":
-		return 57
-	case "user-agent":
-		return 58
-	case "vary":
-		return 59
-	case "via":
-		return 60
-	case "www-authenticate":
-		return 61
+// staticNames maps the static table's names (RFC 7541 Appendix A) to their first index.
+var staticNames = func() map[string]uint64 {
+	names := []string{":authority", ":method", ":method", ":path", ":path", ":scheme", ":scheme",
+		":status", ":status", ":status", ":status", ":status", ":status", ":status",
+		"accept-charset", "accept-encoding", "accept-language", "accept-ranges", "accept",
+		"access-control-allow-origin", "age", "allow", "authorization", "cache-control",
+		"content-disposition", "content-encoding", "content-language", "content-length",
+		"content-location", "content-range", "content-type", "cookie", "date", "etag", "expect",
+		"expires", "from", "host", "if-match", "if-modified-since", "if-none-match", "if-range",
+		"if-unmodified-since", "last-modified", "link", "location", "max-forwards",
+		"proxy-authenticate", "proxy-authorization", "range", "referer", "refresh", "retry-after",
+		"server", "set-cookie", "strict-transport-security", "transfer-encoding", "user-agent",
+		"vary", "via", "www-authenticate"}
+	m := make(map[string]uint64, len(names))
+	for i, n := range names {
+		if _, ok := m[n]; !ok {
+			m[n] = uint64(i + 1)
+		}
 	}
-	return 0
-}
+	return m
+}()
 
 // AppendBlockStart starts a header block.
 func AppendBlockStart(b []byte) []byte { return append(b, 0x20) }
@@ -145,7 +55,7 @@ func AppendStatus(b []byte, status int) []byte {
 
 // AppendField appends a field; name must be lower-case.
 func AppendField[T string | []byte](b []byte, name, value T) []byte {
-	if i := staticName(string(name)); i != 0 {
+	if i, ok := staticNames[string(name)]; ok {
 		b = appendInt(b, 4, 0x00, i)
 	} else {
 		b = append(b, 0x00)
