@@ -1,7 +1,6 @@
 package requestlog
 
 import (
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strconv"
@@ -77,32 +76,13 @@ func appendNum(b []byte, n int64) []byte {
 	return append(b, '\t', byte('0'+n/1000), byte('0'+n/100%10), byte('0'+n/10%10), byte('0'+n%10))
 }
 
-// appendHex appends id in lowercase hex (as hex.AppendEncode): 4 bytes at a time (hexQuad),
-// the rest two digits a byte from a table. Hot: the trace and span ids of every record.
+// appendHex appends id in lowercase hex (as hex.AppendEncode), two digits a byte from a
+// table.
 func appendHex(b []byte, id []byte) []byte {
-	n := len(b)
-	b = append(b, make([]byte, 2*len(id))...) // grows b without allocating the zeros
-	dst := b[n:]
-	i := 0
-	for ; i+4 <= len(id); i += 4 {
-		binary.LittleEndian.PutUint64(dst[2*i:], hexQuad(binary.LittleEndian.Uint32(id[i:])))
-	}
-	for ; i < len(id); i++ {
-		dst[2*i], dst[2*i+1] = hexPairs[2*int(id[i])], hexPairs[2*int(id[i])+1]
+	for _, c := range id {
+		b = append(b, hexPairs[2*int(c)], hexPairs[2*int(c)+1])
 	}
 	return b
-}
-
-// hexQuad returns the 8 hex digits of the 4 bytes in q (the first one lowest) as 8 bytes
-// of text (the first digit lowest): each byte's nibbles spread to a byte each, then every
-// nibble turned into its digit at once ('0' + n, plus 39 more for n >= 10: bit 4 of n + 6).
-func hexQuad(q uint32) uint64 {
-	const ones = 0x0101010101010101
-	x := uint64(q)
-	x = (x | x<<16) & 0x0000ffff0000ffff
-	x = (x | x<<8) & 0x00ff00ff00ff00ff // byte i of q at byte 2i
-	n := x>>4&0x000f000f000f000f | (x&0x000f000f000f000f)<<8
-	return n + '0'*ones + (n+6*ones)>>4&ones*39
 }
 
 // hexPairs are the two hex digits of each byte value, in order.
