@@ -2,7 +2,6 @@ package publish
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,7 +20,7 @@ func packed(p *Publisher) []string {
 	p.pack()
 	var out []string
 	for _, e := range p.pending {
-		out = append(out, fmt.Sprintf("%s %s %d: %s", e.stream, e.field, e.recs, p.value(&e)))
+		out = append(out, fmt.Sprintf("%s %s %d: %s", e.stream, e.field, e.recs, p.out[e.from:e.to]))
 	}
 	p.pending, p.out = p.pending[:0], p.out[:0]
 	for i := range p.spare {
@@ -209,36 +208,5 @@ func TestPublishValue_FullMarkOnlyWhenFull(t *testing.T) {
 	p.PublishValue(0, "s", "r", []byte("d"))
 	if st := p.Stats(); st.Buffered != 1 {
 		t.Errorf("after the sender took the buffer: got %+v, want the record buffered", st)
-	}
-}
-
-// A run of one buffer that fills an entry goes out from the buffer itself (no copy); the
-// rest is copied into an entry records of other buffers may join.
-func TestPack_WholeRunsAreNotCopied(t *testing.T) {
-	p := packing(2, 1<<10)
-	for _, r := range []string{"a", "b", "c", "d", "e"} {
-		p.PublishValue(0, "s", "r", []byte(r))
-	}
-	p.PublishValue(1, "s", "r", []byte("f"))
-	for i := range p.values {
-		s := &p.values[i]
-		s.cur, p.spare[i] = p.spare[i], s.cur
-	}
-	p.pack()
-	var got []string
-	for _, e := range p.pending {
-		got = append(got, p.value(&e))
-	}
-	if want := []string{"a\nb", "c\nd", "e\nf"}; !slices.Equal(got, want) {
-		t.Fatalf("entries %q, want %q", got, want)
-	}
-	blk := p.spare[0].blk
-	for i, e := range p.pending[:2] {
-		if e.run == nil || &e.run[0] != &blk[4*i] {
-			t.Errorf("entry %d: not sent from the buffer it was written to", i)
-		}
-	}
-	if p.pending[2].run != nil || len(p.out) != len("e\nf") {
-		t.Errorf("the last entry, of two buffers: got run %q, out %q; want it copied", p.pending[2].run, p.out)
 	}
 }

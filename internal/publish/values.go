@@ -124,22 +124,10 @@ type Packing struct {
 	MaxRecords, MaxBytes int
 }
 
-// outEntry is one stream entry of a flush, holding recs records: its value is out[from:to],
-// or run when it is a whole entry's run of one buffer's block, sent from where the request
-// path wrote it (not copied: the sender swaps that buffer back only once every pending entry
-// has gone out).
+// outEntry is one stream entry of a flush: its value is out[from:to], holding recs records.
 type outEntry struct {
 	stream, field  string
 	from, to, recs int
-	run            []byte
-}
-
-// value returns e's value, a view of memory the publisher keeps until e is sent.
-func (p *Publisher) value(e *outEntry) string {
-	if e.run != nil {
-		return unsafe.String(unsafe.SliceData(e.run), len(e.run))
-	}
-	return unsafe.String(unsafe.SliceData(p.out[e.from:]), e.to-e.from)
 }
 
 // flushValues waits Linger (if linger) for more records, then sends everything the
@@ -266,12 +254,6 @@ func (p *Publisher) packBlock(stream string, blk []byte, n, open int) int {
 			open = -1 // full: the next entry takes the run
 			continue
 		}
-		if e.recs == 0 && (end < len(blk) || k >= pk.MaxRecords) {
-			// A run that fills an entry by itself: sent from blk as it is.
-			e.run, e.recs = blk[:end-1], k
-			blk, n, open = blk[min(end, len(blk)):], n-k, -1
-			continue
-		}
 		if sep == 1 {
 			p.out = append(p.out, '\n')
 		}
@@ -288,8 +270,9 @@ func (p *Publisher) sendEntries(ctx context.Context, es []outEntry) (int, bool) 
 	pipe := p.cfg.Client.Pipeline()
 	recs := 0
 	for _, e := range es {
-		// The value is read by Exec below, before its memory is reused: no copy needed.
-		pipe.Do(ctx, "XADD", e.stream, "MAXLEN", "~", p.maxLenArg, "*", e.field, p.value(&e))
+		// The value is read by Exec below, before p.out is reused: no copy needed.
+		v := unsafe.String(unsafe.SliceData(p.out[e.from:]), e.to-e.from)
+		pipe.Do(ctx, "XADD", e.stream, "MAXLEN", "~", p.maxLenArg, "*", e.field, v)
 		recs += e.recs
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
