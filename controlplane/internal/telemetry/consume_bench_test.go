@@ -34,15 +34,16 @@ func peersRecord(rng *rand.Rand, _ int) requestlog.Record {
 // BenchmarkRequestConsumers measures what the control plane's request-stream consumers
 // (metrics with the trace index, and log search, wired as the app wires them) cost per
 // record, on the control plane's side (this process's CPU time) and on redis-server's
-// (/proc/<pid>/stat), as agents load them under bench/peers/run.sh: by default 12,000
-// records a second, blocks of 240, read 10 blocks at a time (the consumer's 200 ms linger;
-// $BENCH_BATCH blocks if set). $BENCH_RATE and $BENCH_BLOCK set the rate and the records a
-// block: the peers run's tracing-on row is ~50,000 records a second in full blocks (256,
-// the agent's 100 ms linger), read ~40 at a time. The stream is filled first (not
-// measured), then consumed to the end.
+// (/proc/<pid>/stat), as agents load them: by default 12,000 records a second, blocks of
+// 240, read 10 blocks at a time (a loaded peers run of earlier agents, read every 200 ms).
+// $BENCH_RATE, $BENCH_BLOCK and $BENCH_BATCH set the rate, the records a block and the
+// blocks a read: bench/peers/run.sh's tracing-on row is ~50,000 records a second in full
+// blocks (256, the agent's 100 ms linger), read ~100 at a time (the consumer's 500 ms;
+// ~40 when it read every 200 ms). The stream is filled first (not measured), then consumed
+// to the end.
 //
 //	go test ./controlplane/internal/telemetry/ -run '^$' -bench RequestConsumers -benchtime 1x -count 5
-//	BENCH_RATE=50000 BENCH_BLOCK=256 BENCH_BATCH=40 go test ... # as in the peers run
+//	BENCH_RATE=50000 BENCH_BLOCK=256 BENCH_BATCH=100 go test ... # as in the peers run
 func BenchmarkRequestConsumers(b *testing.B) {
 	for _, mix := range []struct {
 		name string
