@@ -65,7 +65,7 @@ func run() error {
 	if *blocks {
 		cfg.Pack = &publish.Packing{Field: requestlog.Field, Into: requestlog.BlockField,
 			MaxRecords: requestlog.MaxBlockRecords, MaxBytes: requestlog.MaxBlockBytes}
-		cfg.Linger = 20 * time.Millisecond // the agent's
+		cfg.Linger = 100 * time.Millisecond // the agent's (agent/internal/node traceLinger)
 	}
 	pub := publish.New(cfg)
 	pctx, stopPub := context.WithCancel(ctx)

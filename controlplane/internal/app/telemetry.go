@@ -102,19 +102,22 @@ func (a *App) agentTelemetry() *edgeplanev1.TelemetrySettings {
 }
 
 // requestLinger is how long the request stream's consumer gathers blocks between reads
-// (streams.Config.Linger): a read and a script call per 200 ms under load, not one per block
+// (streams.Config.Linger): a read and a script call per 500 ms under load, not one per block
 // an agent flushes. A batch appends to up to ~260 postings strings (256 trace index shards)
-// whatever its size, so Redis's cost per record falls as batches grow: 200 ms instead of
-// 100 took ~27% off redis-server's CPU per record (BenchmarkRequestConsumers in
-// controlplane/internal/telemetry) for ~100 ms more metrics and trace lag.
-const requestLinger = 200 * time.Millisecond
+// whatever its size, so Redis's and the consumer's cost per record fall as batches grow:
+// at the peers run's ~50,000 records a second, reads of 100 blocks instead of 40 (500 ms
+// instead of 200) took ~0.08 µs off the consumer's CPU per record and ~0.03 off
+// redis-server's (BenchmarkRequestConsumers in controlplane/internal/telemetry with
+// BENCH_RATE=50000 BENCH_BLOCK=256), for ~300 ms more metrics and trace lag: a request is
+// counted and found by GetTrace within ~0.7 s (the agent's 100 ms, this, the script).
+const requestLinger = 500 * time.Millisecond
 
 // requestBatch is the most blocks the request stream's consumer reads at once: one Lua call
-// counts a batch and appends its postings, and Redis serves nobody else meanwhile. 64 blocks
-// (up to 16,384 records) took ~15 ms of redis-server in BenchmarkRequestConsumers' mixed
-// records (500, the default, ~95 ms while catching up); under load a 200 ms batch is ~10-50
-// blocks.
-const requestBatch = 64
+// counts a batch and appends its postings, and Redis serves nobody else meanwhile. 128
+// blocks (up to 32,768 records) hold 500 ms of the peers run's load; they take ~6 ms of
+// redis-server for its records and ~30 ms for BenchmarkRequestConsumers' mixed ones (the
+// default, 500, ~95 ms while catching up).
+const requestBatch = 128
 
 // buildTelemetry makes the request-metrics consumer, the trimmer and the alert manager, and
 // registers TelemetryService.

@@ -44,8 +44,9 @@ type Config struct {
 
 // Postings are the index postings of a batch of records.
 type Postings interface {
-	// Add posts record r, at ref. Hot: called for every record.
-	Add(ref requestlog.Ref, r *requestlog.Record)
+	// Add posts record r, at ref. Hot: called for every record; r is passed by value so
+	// that the caller's record stays on its stack (its text shares the entry's memory).
+	Add(ref requestlog.Ref, r requestlog.Record)
 	// Strings calls fn for each postings string: its key (in the stream's hash tag), what
 	// to append to it and its expiry (unix ms), set when the append creates it.
 	Strings(fn func(key string, postings []byte, expireAt int64))
@@ -252,6 +253,40 @@ type batch struct {
 	lastK  seriesKey
 }
 
+// entry counts (and posts, with post) the records of entry number n, of window win, whose
+// values are v, and returns how many parsed. A block's records that do not parse are
+// skipped, as requestlog.Each reads them. Hot: the loop runs for every record; the record
+// is read into a local (no allocation, no write barrier per field) and handed on by value.
+func (b *batch) entry(win int64, n int, ref requestlog.Ref, v map[string]any, post Postings) (good int) {
+	var r requestlog.Record
+	if !requestlog.IsBlock(v) {
+		var err error
+		if r, err = requestlog.Parse(v); err != nil {
+			return 0
+		}
+		b.seriesOf(win, r.Host, r.Route).add(n, &r)
+		if post != nil {
+			post.Add(ref, r)
+		}
+		return 1
+	}
+	s, _ := v[requestlog.BlockField].(string)
+	for i := 0; s != ""; i++ {
+		var line string
+		line, s = requestlog.NextLine(s)
+		if requestlog.ParseLine(line, &r) != nil {
+			continue
+		}
+		good++
+		b.seriesOf(win, r.Host, r.Route).add(n, &r)
+		if post != nil && i < 1<<16 {
+			ref.Place = uint16(i)
+			post.Add(ref, r)
+		}
+	}
+	return good
+}
+
 // series is one (window, host, route) of a batch: its summed counts and each entry's own.
 type series struct {
 	sums    counts
@@ -335,37 +370,15 @@ func (p *Processor) Handle(ctx context.Context, stream, group string, msgs []red
 		post = p.cfg.Postings(stream)
 	}
 	var dead []string
-	var r requestlog.Record // every record is read into it: no allocation per record
 	for _, m := range msgs {
 		n := len(b.ids) + 1
 		win := streams.IDTime(m.ID).Truncate(p.cfg.Window).Unix()
 		ref, refOK := requestlog.EntryRef(m.ID, 0)
-		refOK = refOK && post != nil
-		good := 0
-		add := func(i int) {
-			good++
-			b.seriesOf(win, r.Host, r.Route).add(n, &r)
-			if refOK && i < 1<<16 {
-				ref.Place = uint16(i)
-				post.Add(ref, &r)
-			}
+		entryPost := post
+		if !refOK {
+			entryPost = nil // its records cannot be addressed: counted, not posted
 		}
-		if !requestlog.IsBlock(m.Values) {
-			var err error
-			if r, err = requestlog.Parse(m.Values); err == nil {
-				add(0)
-			}
-		} else {
-			// As requestlog.Each reads a block; a record that does not parse is skipped.
-			s, _ := m.Values[requestlog.BlockField].(string)
-			for i := 0; s != ""; i++ {
-				var line string
-				line, s = requestlog.NextLine(s)
-				if requestlog.ParseLine(line, &r) == nil {
-					add(i)
-				}
-			}
-		}
+		good := b.entry(win, n, ref, m.Values, entryPost)
 		if good == 0 {
 			dead = append(dead, m.ID)
 			continue

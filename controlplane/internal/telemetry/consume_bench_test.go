@@ -20,25 +20,30 @@ import (
 )
 
 // peersRecord is record i as bench/peers/run.sh's wrk load makes them: one host and route,
-// path "/", 64 client connections, 200s of a few hundred µs, a random trace id each.
+// path "/", one client IP (agents write the IP, not the port), 200s of a few hundred µs, a
+// random trace id each.
 func peersRecord(rng *rand.Rand, _ int) requestlog.Record {
 	return requestlog.Record{
 		TraceID: fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64()), SpanID: fmt.Sprintf("%016x", rng.Uint64()),
 		Node: "bench-trace", Host: "localhost", Method: "GET", Path: "/", Status: 200,
 		Duration: time.Duration(100+rng.IntN(400)) * time.Microsecond, BytesOut: 12,
-		Client: "127.0.0.1:" + strconv.Itoa(40000+rng.IntN(64)), Route: "bench", Upstream: "http://127.0.0.1:9000", Revision: 3,
+		Client: "127.0.0.1", Route: "bench", Upstream: "http://127.0.0.1:9000", Revision: 3,
 	}
 }
 
 // BenchmarkRequestConsumers measures what the control plane's request-stream consumers
 // (metrics with the trace index, and log search, wired as the app wires them) cost per
 // record, on the control plane's side (this process's CPU time) and on redis-server's
-// (/proc/<pid>/stat), as agents load them under bench/peers/run.sh: 12,000 records a
-// second, blocks of 240 (an agent's 20 ms linger), read 10 blocks at a time (the consumer's
-// 200 ms linger; $BENCH_BATCH blocks if set). The stream is filled first (not measured),
-// then consumed to the end.
+// (/proc/<pid>/stat), as agents load them: by default 12,000 records a second, blocks of
+// 240, read 10 blocks at a time (a loaded peers run of earlier agents, read every 200 ms).
+// $BENCH_RATE, $BENCH_BLOCK and $BENCH_BATCH set the rate, the records a block and the
+// blocks a read: bench/peers/run.sh's tracing-on row is ~50,000 records a second in full
+// blocks (256, the agent's 100 ms linger), read ~100 at a time (the consumer's 500 ms;
+// ~40 when it read every 200 ms). The stream is filled first (not measured), then consumed
+// to the end.
 //
 //	go test ./controlplane/internal/telemetry/ -run '^$' -bench RequestConsumers -benchtime 1x -count 5
+//	BENCH_RATE=50000 BENCH_BLOCK=256 BENCH_BATCH=100 go test ... # as in the peers run
 func BenchmarkRequestConsumers(b *testing.B) {
 	for _, mix := range []struct {
 		name string
@@ -49,11 +54,8 @@ func BenchmarkRequestConsumers(b *testing.B) {
 }
 
 func benchConsumers(b *testing.B, gen func(*rand.Rand, int) requestlog.Record) {
-	const (
-		rate     = 12000
-		perBlock = 240
-		seconds  = 20
-	)
+	const seconds = 20
+	rate, perBlock := benchEnv("BENCH_RATE", 12000), benchEnv("BENCH_BLOCK", 240)
 	srv := redistest.New(b)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 16})
 	tail := redis.NewClient(&redis.Options{Addr: srv.Addr, PoolSize: 8})
@@ -92,7 +94,7 @@ func benchConsumers(b *testing.B, gen func(*rand.Rand, int) requestlog.Record) {
 		last := ""
 		pipe := rdb.Pipeline()
 		for i := range n {
-			last = strconv.FormatInt(start+int64(i)*1000*perBlock/rate, 10) + "-" + strconv.Itoa(i%3)
+			last = strconv.FormatInt(start+int64(i*1000*perBlock/rate), 10) + "-" + strconv.Itoa(i%3)
 			pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: last, Values: []any{requestlog.BlockField, blocks[i%len(blocks)]}})
 			if pipe.Len() == 100 || i == n-1 {
 				if _, err := pipe.Exec(ctx); err != nil {
@@ -135,6 +137,14 @@ func benchConsumers(b *testing.B, gen func(*rand.Rand, int) requestlog.Record) {
 	}
 	b.ReportMetric(float64(cpTotal.Nanoseconds())/1000/float64(records), "cp-µs/record")
 	b.ReportMetric(float64(redisTotal.Nanoseconds())/1000/float64(records), "redis-µs/record")
+}
+
+// benchEnv is $name as a positive number, or def.
+func benchEnv(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
 }
 
 func selfCPU(b *testing.B) time.Duration {

@@ -27,8 +27,8 @@ func requestConsumers(rdb, tail redis.UniversalClient, stream string) []benchGro
 	}
 }
 
-// benchBatch is how many entries a read takes: 10 (the app's 200 ms linger at 12,000
-// records a second in blocks of 240), or $BENCH_BATCH.
+// benchBatch is how many entries a read takes: 10 (a read every 200 ms at 12,000 records a
+// second in blocks of 240), or $BENCH_BATCH.
 func benchBatch() int64 {
 	if n, err := strconv.ParseInt(os.Getenv("BENCH_BATCH"), 10, 64); err == nil && n > 0 {
 		return n

@@ -76,7 +76,7 @@ type traceBucket struct {
 
 // Add posts record r, at ref, in the trace index (when it has a trace id of 32 hex digits)
 // and the search index. Hot: called for every record.
-func (p *RequestPostings) Add(ref requestlog.Ref, r *requestlog.Record) {
+func (p *RequestPostings) Add(ref requestlog.Ref, r requestlog.Record) {
 	var trace [16]byte
 	if len(r.TraceID) == 32 && decodeHex(trace[:], r.TraceID) {
 		start := ref.MS - ref.MS%p.traceW
@@ -108,7 +108,7 @@ func (p *RequestPostings) Add(ref requestlog.Ref, r *requestlog.Record) {
 		b.shards[trace[0]] = binary.BigEndian.AppendUint32(s, ref.Packed())
 	}
 	if p.x.Search != nil {
-		p.searchB.add(ref, r)
+		p.searchB.add(ref, &r)
 	}
 }
 

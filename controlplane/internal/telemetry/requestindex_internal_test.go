@@ -18,12 +18,12 @@ func TestRequestIndex_KeepsBoundedSpareBuffers(t *testing.T) {
 	for b := range 400 {
 		for shard := range 256 {
 			r := requestlog.Record{TraceID: fmt.Sprintf("%02x%030x", shard, b)}
-			p.Add(requestlog.Ref{MS: int64(b) * w}, &r)
+			p.Add(requestlog.Ref{MS: int64(b) * w}, r)
 		}
 	}
 	big := requestlog.Record{TraceID: fmt.Sprintf("%032x", 7)}
 	for range 20000 {
-		p.Add(requestlog.Ref{MS: 1000 * w}, &big)
+		p.Add(requestlog.Ref{MS: 1000 * w}, big)
 	}
 	if err := p.Written(t.Context()); err != nil {
 		t.Fatal(err)

@@ -234,24 +234,28 @@ func (b *postings) add(ref requestlog.Ref, r *requestlog.Record) {
 	b.put(postingKey{start, uint32(r.Status), 0}, 0, p)
 	b.put(postingKey{start, uint32(r.Status / 100), 1}, 0, p)
 	b.put(postingKey{start, uint32(latencyBucket(r.Duration)), 2}, 0, p)
-	for i, f := range [...]struct {
-		value  string
-		shards uint32
-	}{{r.Host, smallShards}, {r.Route, smallShards}, {r.Client, bigShards}, {r.Path, bigShards}} {
-		h := b.hashed[i]
-		if f.value != b.lastVal[i] || h == 0 {
-			v := f.value
-			switch firstSharded + i {
-			case 5:
-				v = ClientIP(v)
-			case 6:
-				v = FirstSegment(v)
-			}
-			h = hash32(v)
-			b.lastVal[i], b.hashed[i] = f.value, h
+	b.putHashed(start, p, 0, r.Host, smallShards)
+	b.putHashed(start, p, 1, r.Route, smallShards)
+	b.putHashed(start, p, 2, r.Client, bigShards)
+	b.putHashed(start, p, 3, r.Path, bigShards)
+}
+
+// putHashed posts p under the i-th hashed field (host, route, client, path), whose value
+// is value: its hash is worked out again only when the value differs from the last one.
+func (b *postings) putHashed(start int64, p uint64, i int, value string, shards uint32) {
+	h := b.hashed[i]
+	if value != b.lastVal[i] || h == 0 {
+		v := value
+		switch firstSharded + i {
+		case 5:
+			v = ClientIP(v)
+		case 6:
+			v = FirstSegment(v)
 		}
-		b.put(postingKey{start, h % f.shards, uint8(firstSharded + i)}, h, p)
+		h = hash32(v)
+		b.lastVal[i], b.hashed[i] = value, h
 	}
+	b.put(postingKey{start, h % shards, uint8(firstSharded + i)}, h, p)
 }
 
 // put posts p (offset and sequence, as eachPosting passes them) under k: a posting of 8
