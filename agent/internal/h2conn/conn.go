@@ -381,12 +381,15 @@ func (c *Conn) processSettings(f *http2.SettingsFrame) error {
 	if f.NumSettings() > 100 {
 		return connError(http2.ErrCodeProtocol)
 	}
+	// mu is held until the ACK is in the write buffer, so no DATA that a new window allows
+	// is written before it: a client reading up to the ACK (h2spec 6.9.2) finds the DATA
+	// after it, not skipped on the way.
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	err := f.ForeachSetting(func(s http2.Setting) error {
 		if err := s.Valid(); err != nil {
 			return err
 		}
-		c.mu.Lock()
-		defer c.mu.Unlock()
 		switch s.ID {
 		case http2.SettingInitialWindowSize:
 			delta := int64(s.Val) - int64(c.initialSendWin)

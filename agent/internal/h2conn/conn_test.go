@@ -502,3 +502,27 @@ func TestConn_FlushBurstWritesWhileOthersOpen(t *testing.T) {
 		t.Fatalf("stream 1 alone: %d %q", status, body)
 	}
 }
+
+// A SETTINGS frame that opens the stream windows is acknowledged before any DATA the new
+// window lets out (h2spec 6.9.2 reads up to the ACK and would skip that DATA): with
+// INITIAL_WINDOW_SIZE 0 a response waits; INITIAL_WINDOW_SIZE 1 gets the ACK, then 1 byte.
+// The writer wakes while the settings are applied, so the test repeats to catch the race.
+func TestConn_SettingsAckPrecedesDataItAllows(t *testing.T) {
+	for i := range 20 {
+		c := serve(t, Config{}, handlerFunc(func(s *Stream) { respond(s, []byte("hello")) }),
+			http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+		c.request(1, true)
+		c.until("response HEADERS", func(f http2.Frame) bool { _, ok := f.(*http2.MetaHeadersFrame); return ok })
+		c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1})
+		c.until("SETTINGS ACK", func(f http2.Frame) bool {
+			if d, ok := f.(*http2.DataFrame); ok && len(d.Data()) > 0 {
+				t.Fatalf("round %d: %d bytes of DATA before the SETTINGS ACK", i, len(d.Data()))
+			}
+			s, ok := f.(*http2.SettingsFrame)
+			return ok && s.IsAck()
+		})
+		if d, ok := c.until("DATA", func(f http2.Frame) bool { _, ok := f.(*http2.DataFrame); return ok }).(*http2.DataFrame); len(d.Data()) != 1 || !ok {
+			t.Fatalf("round %d: got %d bytes of DATA after the ACK, want 1", i, len(d.Data()))
+		}
+	}
+}
