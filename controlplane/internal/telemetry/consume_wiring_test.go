@@ -1,8 +1,6 @@
 package telemetry_test
 
 import (
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -29,9 +27,4 @@ func requestConsumers(rdb, tail redis.UniversalClient, stream string) []benchGro
 
 // benchBatch is how many entries a read takes: 10 (a read every 200 ms at 12,000 records a
 // second in blocks of 240), or $BENCH_BATCH.
-func benchBatch() int64 {
-	if n, err := strconv.ParseInt(os.Getenv("BENCH_BATCH"), 10, 64); err == nil && n > 0 {
-		return n
-	}
-	return 10
-}
+func benchBatch() int64 { return int64(benchEnv("BENCH_BATCH", 10)) }
