@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/alerts"
 	"github.com/edgeplane/edgeplane/controlplane/internal/app"
+	"github.com/edgeplane/edgeplane/controlplane/internal/gcfloor"
 	"github.com/edgeplane/edgeplane/controlplane/internal/ports"
 	"github.com/edgeplane/edgeplane/internal/logging"
 )
@@ -135,6 +136,7 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go gcfloor.Run(ctx)
 	return a.Run(ctx)
 }
 
