@@ -62,6 +62,8 @@ type Publisher struct {
 	pending []outEntry
 	out     []byte
 	next    int
+	enc     []byte        // the encoded values of the flush being sent (Packing.Encode)
+	ends    []int         // where each entry's encoded value ends in enc, -1 if not encoded
 	wake    chan struct{} // a values buffer went from empty to not
 	maxRecs int           // per values buffer
 	// maxBytes bounds a values buffer's bytes; maxLenArg is MaxLen as XADD's argument.

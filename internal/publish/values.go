@@ -120,8 +120,12 @@ func (p *Publisher) bufferedValues() int {
 type Packing struct {
 	// Field is the field whose records are packed; Into the packed entries' field. Required.
 	Field, Into string
-	// MaxRecords and MaxBytes bound an entry. Defaults 256 and 64 KiB.
+	// MaxRecords and MaxBytes bound an entry (MaxBytes before Encode). Defaults 256 and 64 KiB.
 	MaxRecords, MaxBytes int
+	// Encode, when set, is asked at each flush how to send its entries: with a non-nil enc,
+	// each entry's value is enc(dst, value) (appending to dst) in field into instead of Into.
+	// Called from the sending goroutine only.
+	Encode func() (into string, enc func(dst, value []byte) []byte)
 }
 
 // outEntry is one stream entry of a flush: its value is out[from:to], holding recs records.
@@ -264,15 +268,35 @@ func (p *Publisher) packBlock(stream string, blk []byte, n, open int) int {
 	return open
 }
 
-// sendEntries sends up to Batch of es in one pipeline and reports how many.
+// sendEntries sends up to Batch of es in one pipeline and reports how many. Packed entries
+// go encoded when Packing.Encode says so.
 func (p *Publisher) sendEntries(ctx context.Context, es []outEntry) (int, bool) {
 	es = es[:min(len(es), p.cfg.Batch)]
-	pipe := p.cfg.Client.Pipeline()
-	recs := 0
+	into, enc := "", (func(dst, value []byte) []byte)(nil)
+	if pk := p.cfg.Pack; pk != nil && pk.Encode != nil {
+		into, enc = pk.Encode()
+	}
+	// Encoded values go to p.enc, all of them before any is handed to the pipeline (p.enc
+	// may move while it grows); ends[i] is where es[i]'s ends (-1: sent as it is).
+	p.enc, p.ends = p.enc[:0], p.ends[:0]
 	for _, e := range es {
-		// The value is read by Exec below, before p.out is reused: no copy needed.
-		v := unsafe.String(unsafe.SliceData(p.out[e.from:]), e.to-e.from)
-		pipe.Do(ctx, "XADD", e.stream, "MAXLEN", "~", p.maxLenArg, "*", e.field, v)
+		end := -1
+		if enc != nil && e.field == p.cfg.Pack.Into {
+			p.enc = enc(p.enc, p.out[e.from:e.to])
+			end = len(p.enc)
+		}
+		p.ends = append(p.ends, end)
+	}
+	pipe := p.cfg.Client.Pipeline()
+	recs, from := 0, 0
+	for i, e := range es {
+		// The value is read by Exec below, before p.out and p.enc are reused: no copy needed.
+		field, v := e.field, unsafe.String(unsafe.SliceData(p.out[e.from:]), e.to-e.from)
+		if end := p.ends[i]; end >= 0 {
+			field, v = into, unsafe.String(unsafe.SliceData(p.enc[from:]), end-from)
+			from = end
+		}
+		pipe.Do(ctx, "XADD", e.stream, "MAXLEN", "~", p.maxLenArg, "*", field, v)
 		recs += e.recs
 	}
 	if _, err := pipe.Exec(ctx); err != nil {

@@ -205,3 +205,59 @@ func TestPublishValue_PacksRecordsIntoBlocks(t *testing.T) {
 		t.Errorf("stats: got %+v, want %d sent", st, callers*each+1)
 	}
 }
+
+// With Packing.Encode, each block goes encoded under the encoded field, holding the same
+// records in the same order; once Encode says no, blocks go as text again.
+func TestPublishValue_EncodesBlocksWhenAsked(t *testing.T) {
+	srv := redistest.New(t)
+	var on atomic.Bool
+	on.Store(true)
+	rev := func(dst, v []byte) []byte { // a reversible stand-in for compression
+		for i := len(v) - 1; i >= 0; i-- {
+			dst = append(dst, v[i])
+		}
+		return dst
+	}
+	p, rdb := start(t, srv, publish.Config{Linger: 20 * time.Millisecond,
+		Pack: &publish.Packing{Field: "r", Into: "b", MaxRecords: 3, Encode: func() (string, func(dst, v []byte) []byte) {
+			if on.Load() {
+				return "z", rev
+			}
+			return "", nil
+		}}})
+	send := func(from, to int) {
+		for i := from; i < to; i++ {
+			p.PublishValue(0, "s", "r", fmt.Appendf(nil, "rec%d", i))
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for p.Stats().Sent < uint64(to) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	send(0, 7)
+	on.Store(false)
+	send(7, 9)
+	on.Store(true)
+	p.PublishValue(0, "s", "other", []byte("alone")) // not packed: never encoded
+	for deadline := time.Now().Add(10 * time.Second); p.Stats().Sent < 10 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	msgs, err := rdb.XRange(t.Context(), "s", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range msgs {
+		for f, v := range m.Values {
+			s := v.(string)
+			if f == "z" {
+				s = string(rev(nil, []byte(s)))
+			}
+			got = append(got, f+"="+strings.ReplaceAll(s, "\n", ","))
+		}
+	}
+	want := []string{"z=rec0,rec1,rec2", "z=rec3,rec4,rec5", "z=rec6", "b=rec7,rec8", "other=alone"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("entries: got %q, want %q", got, want)
+	}
+}

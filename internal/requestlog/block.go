@@ -22,25 +22,31 @@ const (
 	MaxBlockBytes   = 64 << 10
 )
 
-// IsBlock reports whether a stream entry's values are a block.
+// IsBlock reports whether a stream entry's values are a block (BlockField or ZBlockField).
 func IsBlock(v map[string]any) bool {
-	_, ok := v[BlockField]
-	return ok && len(v) == 1
+	if len(v) != 1 {
+		return false
+	}
+	_, plain := v[BlockField]
+	_, z := v[ZBlockField]
+	return plain || z
 }
 
 // Each calls fn for every record of a stream entry's values, with its place in the entry
 // (0 for an entry holding one record: the compact or the field-per-value form), until fn
 // returns false. A record that does not parse is passed with its error (ErrMalformed); the
-// others are still passed. Text values of a block's records share the block's memory.
+// others are still passed. A block that cannot be read (a compressed one that does not
+// decompress) is passed as one record with its error. Text values of a block's records
+// share the block's memory.
 func Each(v map[string]any, fn func(i int, r *Record, err error) bool) {
-	if !IsBlock(v) {
+	s, ok, err := BlockText(v)
+	if !ok {
 		r, err := Parse(v)
 		fn(0, &r, err)
 		return
 	}
-	s, ok := v[BlockField].(string)
-	if !ok {
-		fn(0, &Record{}, fmt.Errorf("%w: %s is not text", ErrMalformed, BlockField))
+	if err != nil {
+		fn(0, &Record{}, err)
 		return
 	}
 	for i := 0; s != ""; i++ {

@@ -12,6 +12,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/internal/cache"
 	"github.com/edgeplane/edgeplane/agent/internal/routeset"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/requestlog"
 )
 
 // applier is the Agent seen by the config stream.
@@ -44,6 +45,9 @@ func (ap *applier) Apply(_ context.Context, u *edgeplanev1.ConfigUpdate) (string
 	if a.cache != nil {
 		_ = a.cache.Append(u) // a failure is reported by cacheEvent and retried by the cache's Run
 	}
+	// Every update says whether the control plane reads compressed blocks; the publisher
+	// asks at each flush.
+	a.zBlocks.Store(u.GetRequestBlockEncoding() == requestlog.ZBlockEncoding)
 	if ts := u.GetTelemetry(); ts != nil && !a.ownTelemetry.Load() {
 		a.offerTelemetry(ts)
 	}

@@ -126,6 +126,7 @@ type Agent struct {
 
 	mtls         bool        // the stream is mTLS; conn is made in Run once the agent has its certificate
 	ownTelemetry atomic.Bool // the control plane sent this agent its own telemetry settings
+	zBlocks      atomic.Bool // the control plane reads compressed blocks of request records
 }
 
 // New checks cfg and prepares an Agent. It opens no sockets and reads no files.

@@ -28,9 +28,18 @@ const (
 )
 
 // recordBlocks packs request records many to a stream entry (requestlog.BlockField): Redis
-// and the control plane's consumers then pay per block, not per request.
-var recordBlocks = publish.Packing{Field: requestlog.Field, Into: requestlog.BlockField,
-	MaxRecords: requestlog.MaxBlockRecords, MaxBytes: requestlog.MaxBlockBytes}
+// and the control plane's consumers then pay per block, not per request. Each block goes
+// compressed (requestlog.ZBlockField) once the control plane says it reads them.
+func (a *Agent) recordBlocks() *publish.Packing {
+	return &publish.Packing{Field: requestlog.Field, Into: requestlog.BlockField,
+		MaxRecords: requestlog.MaxBlockRecords, MaxBytes: requestlog.MaxBlockBytes,
+		Encode: func() (string, func(dst, value []byte) []byte) {
+			if a.zBlocks.Load() {
+				return requestlog.ZBlockField, requestlog.AppendZBlock
+			}
+			return "", nil
+		}}
+}
 
 // traceLinger is how long request records gather before a block goes out: one pipeline per
 // 100 ms at most, whatever the request rate. Measured on the 2-CPU bench box (bench/peers,
@@ -128,7 +137,7 @@ func (a *Agent) startPublisher(ctx context.Context, s telemetrySettings) (stop f
 		return nil
 	}
 	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{a.log.With("component", "telemetry")}) })
-	pub := publish.New(publish.Config{Client: client, MaxLen: s.maxLen, Buffer: a.cfg.TraceBuffer, Pack: &recordBlocks,
+	pub := publish.New(publish.Config{Client: client, MaxLen: s.maxLen, Buffer: a.cfg.TraceBuffer, Pack: a.recordBlocks(),
 		Linger: traceLinger})
 	a.traces.use(pub)
 	a.proxy.SetPublisher(pub, s.stream)

@@ -286,3 +286,55 @@ func TestTelemetry_SettingsFromControlPlane(t *testing.T) {
 		t.Errorf("a request was recorded after publishing was turned off (%d -> %d)", before, after)
 	}
 }
+
+// TestTelemetry_BlocksCompressedOnlyWhenTheControlPlaneReadsThem: blocks go compressed
+// (requestlog.ZBlockField) while the control plane's updates say its consumers read them,
+// also for an agent with its own --redis-url, and as text again after an update that does
+// not say so (a control plane that predates them); either way every record reads back.
+func TestTelemetry_BlocksCompressedOnlyWhenTheControlPlaneReadsThem(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	cp := startControlPlane(t)
+	a := startAgent(t, Config{ControlPlane: cp.addr, RedisURL: srv.URL()})
+	s := cp.next(t)
+	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true,
+		Routes: []*edgeplanev1.Route{route("app", "app.test", traceBackend(t))}, RequestBlockEncoding: requestlog.ZBlockEncoding}), 1)
+	waitUntil(t, "publishing", a.proxy.Publishing)
+
+	// fields sends n requests and returns the field of each entry holding their records.
+	seen := 0
+	fields := func(n int) map[string]int {
+		t.Helper()
+		for range n {
+			fetch(t, a.Addr(), "app.test", "/")
+		}
+		recs := records(t, rdb, "logs:request:stream", seen+n)
+		if len(recs) != seen+n {
+			t.Fatalf("%d records, want %d", len(recs), seen+n)
+		}
+		msgs, err := rdb.XRange(t.Context(), "logs:request:stream", "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, count := map[string]int{}, 0
+		for _, m := range msgs {
+			rs, _ := requestlog.Records(m.Values)
+			count += len(rs)
+			if count > seen {
+				for f := range m.Values {
+					got[f]++
+				}
+			}
+		}
+		seen += n
+		return got
+	}
+	if got := fields(20); got[requestlog.ZBlockField] == 0 || got[requestlog.BlockField] != 0 {
+		t.Errorf("told s2: entries by field %v, want only %s", got, requestlog.ZBlockField)
+	}
+	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 2, BaseRevision: 1}), 2)
+	if got := fields(20); got[requestlog.BlockField] == 0 || got[requestlog.ZBlockField] != 0 {
+		t.Errorf("told nothing: entries by field %v, want only %s", got, requestlog.BlockField)
+	}
+}

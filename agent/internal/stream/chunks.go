@@ -66,7 +66,7 @@ func (a *assembly) add(c *edgeplanev1.ConfigUpdate) (*edgeplanev1.ConfigUpdate, 
 // reset drops a snapshot being assembled: an update that is not a chunk came between.
 func (a *assembly) reset() { a.u = nil }
 
-// join appends chunk c's items to u; the first telemetry settings win.
+// join appends chunk c's items to u; the first telemetry settings and block encoding win.
 func join(u, c *edgeplanev1.ConfigUpdate) {
 	u.Routes = append(u.Routes, c.GetRoutes()...)
 	u.Certificates = append(u.Certificates, c.GetCertificates()...)
@@ -74,5 +74,8 @@ func join(u, c *edgeplanev1.ConfigUpdate) {
 	u.Services = append(u.Services, c.GetServices()...)
 	if u.Telemetry == nil {
 		u.Telemetry = c.GetTelemetry()
+	}
+	if u.RequestBlockEncoding == "" {
+		u.RequestBlockEncoding = c.GetRequestBlockEncoding()
 	}
 }

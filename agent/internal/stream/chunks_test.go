@@ -172,6 +172,7 @@ func chunked(rev int64, n int, count uint32) []*edgeplanev1.ConfigUpdate {
 		out = append(out, &edgeplanev1.ConfigUpdate{Revision: rev, BaseRevision: -1, ChunkIndex: i, ChunkCount: count})
 	}
 	out[0].Telemetry = &edgeplanev1.TelemetrySettings{RequestStream: "s"}
+	out[0].RequestBlockEncoding = "s2"
 	for i := range n {
 		c := out[i*int(count)/n]
 		c.Routes = append(c.Routes, &edgeplanev1.Route{Name: fmt.Sprintf("r-%d", i)})
@@ -216,7 +217,8 @@ func TestClient_JoinsChunksIntoOneSnapshot(t *testing.T) {
 	c.wantAck(t, 5)
 	u := wantApplied(t, app, 5)[0]
 	want := chunked(5, 10, 1)[0]
-	if !u.GetSnapshot() || u.GetChunkCount() != 0 || !slices.Equal(names(u), names(want)) || u.GetTelemetry().GetRequestStream() != "s" {
+	if !u.GetSnapshot() || u.GetChunkCount() != 0 || !slices.Equal(names(u), names(want)) || u.GetTelemetry().GetRequestStream() != "s" ||
+		u.GetRequestBlockEncoding() != "s2" {
 		t.Fatalf("applied snapshot=%v chunk_count=%d routes=%v telemetry=%v, want a snapshot of %v with telemetry",
 			u.GetSnapshot(), u.GetChunkCount(), names(u), u.GetTelemetry(), names(want))
 	}

@@ -45,6 +45,7 @@ import (
 	"github.com/edgeplane/edgeplane/controlplane/internal/telemetry"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/publish"
+	"github.com/edgeplane/edgeplane/internal/requestlog"
 )
 
 // Config configures the control plane.
@@ -278,7 +279,9 @@ func (a *App) build(creds []grpc.ServerOption) {
 	if !a.tlsOn() { // with TLS each agent gets its own Redis user (enrollment.go)
 		settings = a.agentTelemetry()
 	}
-	a.state = state.New(state.Config{Store: st, Tail: a.tail, Telemetry: settings, Logger: a.log.With("component", "state")})
+	// Its consumers read compressed blocks of request records: agents are told to send them.
+	a.state = state.New(state.Config{Store: st, Tail: a.tail, Telemetry: settings, RequestBlockEncoding: requestlog.ZBlockEncoding,
+		Logger: a.log.With("component", "state")})
 	a.selfSign = &certs.SelfSigned{Store: st, State: a.state, Logger: a.log.With("component", "certs")}
 	a.events = telemetry.NewEvents(a.pub, a.keys().Streams())
 	a.fanout = fanout.New(fanout.Config{

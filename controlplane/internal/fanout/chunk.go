@@ -58,6 +58,7 @@ func split(u *edgeplanev1.ConfigUpdate, whole, limit int) []*edgeplanev1.ConfigU
 		next(0)
 	}
 	chunks[0].Telemetry = u.GetTelemetry()
+	chunks[0].RequestBlockEncoding = u.GetRequestBlockEncoding()
 	for _, c := range chunks {
 		c.ChunkCount = uint32(len(chunks))
 	}

@@ -246,11 +246,55 @@ func publishBlocks(t *testing.T, rdb redis.UniversalClient, n int) {
 		}
 		recs = append(recs, r)
 	}
-	block := string(requestlog.AppendBlock(nil, recs)) + "\n1\tbroken"
-	for range n {
-		if err := rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{requestlog.BlockField, block}}).Err(); err != nil {
+	block := requestlog.AppendBlock(nil, recs)
+	block = append(block, "\n1\tbroken"...)
+	for i := range n {
+		// Every other block compressed, as agents send them to a control plane that reads
+		// compressed blocks.
+		values := []any{requestlog.BlockField, string(block)}
+		if i%2 == 1 {
+			values = []any{requestlog.ZBlockField, string(requestlog.AppendZBlock(nil, block))}
+		}
+		if err := rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: values}).Err(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A compressed block that does not decompress (a damaged or hostile entry) counts nothing
+// and is handed back for dead-lettering like an entry of malformed records; the blocks
+// around it are counted and acknowledged.
+func TestProcessor_UndecodableCompressedBlockCountsNothing(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	p := metrics.New(metrics.Config{Client: rdb})
+	start := time.Now()
+	publishBlocks(t, rdb, 1)
+	for _, z := range []string{"not s2 at all", "\xff\xff\xff\xff\x0f"} { // garbage; a length over MaxZBlockText
+		if err := rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{requestlog.ZBlockField, z}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publishBlocks(t, rdb, 2)
+	if err := rdb.XGroupCreate(t.Context(), stream, "g", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := rdb.XReadGroup(t.Context(), &redis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{stream, ">"}, Count: 100}).Result()
+	if err != nil || len(res[0].Messages) != 5 {
+		t.Fatalf("read: got %v, %v; want 5 entries", res, err)
+	}
+	msgs := res[0].Messages
+	dead, err := p.Handle(t.Context(), stream, "g", msgs)
+	if err != nil || len(dead) != 2 || dead[0] != msgs[1].ID || dead[1] != msgs[2].ID {
+		t.Fatalf("Handle: got dead %v, %v; want the two undecodable entries %s %s", dead, err, msgs[1].ID, msgs[2].ID)
+	}
+	got, _ := p.Query(t.Context(), stream, "a.test", start.Add(-time.Minute), time.Now().Add(time.Minute))
+	if len(got) != 1 || got[0].Requests != 9 { // 3 blocks of 3 a.test records
+		t.Errorf("a.test: got %+v, want one series of 9 requests", got)
+	}
+	if n, _ := rdb.XPending(t.Context(), stream, "g").Result(); n.Count != 2 {
+		t.Errorf("pending: got %d, want only the 2 dead entries (left to the consumer's dead-lettering)", n.Count)
 	}
 }
 

@@ -259,8 +259,11 @@ type batch struct {
 // is read into a local (no allocation, no write barrier per field) and handed on by value.
 func (b *batch) entry(win int64, n int, ref requestlog.Ref, v map[string]any, post Postings) (good int) {
 	var r requestlog.Record
-	if !requestlog.IsBlock(v) {
-		var err error
+	s, isBlock, err := requestlog.BlockText(v)
+	if err != nil {
+		return 0 // a block that does not decompress: no record parses
+	}
+	if !isBlock {
 		if r, err = requestlog.Parse(v); err != nil {
 			return 0
 		}
@@ -270,7 +273,6 @@ func (b *batch) entry(win int64, n int, ref requestlog.Ref, v map[string]any, po
 		}
 		return 1
 	}
-	s, _ := v[requestlog.BlockField].(string)
 	for i := 0; s != ""; i++ {
 		var line string
 		line, s = requestlog.NextLine(s)

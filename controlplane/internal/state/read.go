@@ -92,7 +92,8 @@ func (s *State) Update(base, epoch int64) *edgeplanev1.ConfigUpdate {
 
 func (s *State) deltaLocked(base int64) *edgeplanev1.ConfigUpdate {
 	i := sort.Search(len(s.history), func(i int) bool { return s.history[i].rev > base })
-	u := &edgeplanev1.ConfigUpdate{Revision: s.rev, BaseRevision: base, Telemetry: s.cfg.Telemetry}
+	u := &edgeplanev1.ConfigUpdate{Revision: s.rev, BaseRevision: base, Telemetry: s.cfg.Telemetry,
+		RequestBlockEncoding: s.cfg.RequestBlockEncoding}
 	type key struct{ kind, name string }
 	seen := make(map[key]bool, len(s.history)-i)
 	for _, e := range s.history[i:] {
@@ -113,7 +114,8 @@ func (s *State) deltaLocked(base int64) *edgeplanev1.ConfigUpdate {
 
 // snapshotLocked returns a snapshot; its BaseRevision is -1 so the cache tells it apart.
 func (s *State) snapshotLocked() *edgeplanev1.ConfigUpdate {
-	u := &edgeplanev1.ConfigUpdate{Revision: s.rev, Snapshot: true, BaseRevision: -1, Telemetry: s.cfg.Telemetry}
+	u := &edgeplanev1.ConfigUpdate{Revision: s.rev, Snapshot: true, BaseRevision: -1, Telemetry: s.cfg.Telemetry,
+		RequestBlockEncoding: s.cfg.RequestBlockEncoding}
 	u.Routes = make([]*edgeplanev1.Route, 0, len(s.items[store.KindRoute]))
 	for _, byName := range s.items {
 		for _, it := range byName {
@@ -124,15 +126,16 @@ func (s *State) snapshotLocked() *edgeplanev1.ConfigUpdate {
 	return u
 }
 
-// Settings returns an update that changes nothing but carries the telemetry settings, for an
-// agent that is current when it connects; nil when there are no settings.
+// Settings returns an update that changes nothing but carries the telemetry settings and the
+// block encoding, for an agent that is current when it connects; nil when there are none.
 func (s *State) Settings() *edgeplanev1.ConfigUpdate {
-	if s.cfg.Telemetry == nil {
+	if s.cfg.Telemetry == nil && s.cfg.RequestBlockEncoding == "" {
 		return nil
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return &edgeplanev1.ConfigUpdate{Revision: s.rev, BaseRevision: s.rev, Telemetry: s.cfg.Telemetry}
+	return &edgeplanev1.ConfigUpdate{Revision: s.rev, BaseRevision: s.rev, Telemetry: s.cfg.Telemetry,
+		RequestBlockEncoding: s.cfg.RequestBlockEncoding}
 }
 
 // Item returns one resource and whether it exists.

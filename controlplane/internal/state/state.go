@@ -34,6 +34,9 @@ type Config struct {
 	HistoryLen int
 	// Telemetry, when set, rides along in every update (TelemetrySettings for agents).
 	Telemetry *edgeplanev1.TelemetrySettings
+	// RequestBlockEncoding, when set, rides along in every update: the compressed form of
+	// request record blocks the consumers read (requestlog.ZBlockEncoding).
+	RequestBlockEncoding string
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }

@@ -114,7 +114,7 @@ func TestUpdate_CarriesTelemetrySettings(t *testing.T) {
 	tail := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	st := store.New(store.Config{Client: rdb})
 	settings := &edgeplanev1.TelemetrySettings{RedisUrl: "redis://agent@r:6379", RequestStream: "logs:request:stream", MaxLen: 10}
-	s := state.New(state.Config{Store: st, Tail: tail, Telemetry: settings})
+	s := state.New(state.Config{Store: st, Tail: tail, Telemetry: settings, RequestBlockEncoding: "s2"})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = s.Run(ctx); close(done) }()
@@ -123,8 +123,8 @@ func TestUpdate_CarriesTelemetrySettings(t *testing.T) {
 	write(t, st, s, "a", false)
 	_, _, epoch := s.Watch()
 	for _, u := range []*edgeplanev1.ConfigUpdate{s.Update(0, epoch), s.Update(0, epoch+1), s.Settings()} {
-		if u.GetTelemetry().GetRedisUrl() != settings.GetRedisUrl() {
-			t.Errorf("update %v: no telemetry settings", u)
+		if u.GetTelemetry().GetRedisUrl() != settings.GetRedisUrl() || u.GetRequestBlockEncoding() != "s2" {
+			t.Errorf("update %v: no telemetry settings or block encoding", u)
 		}
 	}
 	if u := s.Settings(); u.GetRevision() != 1 || u.GetBaseRevision() != 1 || len(u.GetRoutes()) != 0 {
@@ -132,5 +132,10 @@ func TestUpdate_CarriesTelemetrySettings(t *testing.T) {
 	}
 	if state.New(state.Config{Store: st, Tail: tail}).Settings() != nil {
 		t.Errorf("Settings without telemetry: got an update, want nil")
+	}
+	// Without agents' telemetry settings (agents with their own --redis-url), the block
+	// encoding still reaches an agent that is current when it connects.
+	if u := state.New(state.Config{Store: st, Tail: tail, RequestBlockEncoding: "s2"}).Settings(); u.GetRequestBlockEncoding() != "s2" || u.GetTelemetry() != nil {
+		t.Errorf("Settings with only a block encoding: got %v, want it alone", u)
 	}
 }

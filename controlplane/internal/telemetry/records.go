@@ -8,7 +8,8 @@ import (
 	"github.com/edgeplane/edgeplane/internal/requestlog"
 )
 
-// Request records are many to a stream entry (requestlog.BlockField). The telemetry
+// Request records are many to a stream entry (requestlog.BlockField, or ZBlockField
+// compressed). The telemetry
 // queries work on records: each record is shown as a message of its own, with its record
 // id (requestlog.Ref.ID: the entry's id with the record's place folded into the sequence)
 // and the values of one compact record. An entry of one record (an older agent's) is the
@@ -20,10 +21,12 @@ func explode(m redis.XMessage) []redis.XMessage {
 	if !ok {
 		return nil
 	}
-	if !requestlog.IsBlock(m.Values) {
+	s, isBlock, err := requestlog.BlockText(m.Values)
+	if !isBlock || err != nil {
+		// One record, or a block that does not decompress: shown as it is, one message,
+		// which reads as malformed where it is parsed.
 		return []redis.XMessage{{ID: ref.ID(), Values: m.Values}}
 	}
-	s, _ := m.Values[requestlog.BlockField].(string)
 	n := strings.Count(s, "\n") + 1
 	out := make([]redis.XMessage, 0, n)
 	for i := 0; i < n && i < 1<<16; i++ {
@@ -43,10 +46,10 @@ func pick(m redis.XMessage) (redis.XMessage, bool) {
 	if !ok {
 		return redis.XMessage{}, false
 	}
-	if !requestlog.IsBlock(m.Values) {
+	s, isBlock, err := requestlog.BlockText(m.Values)
+	if !isBlock || err != nil {
 		return m, ref.Place == 0
 	}
-	s, _ := m.Values[requestlog.BlockField].(string)
 	for i := 0; ; i++ {
 		line := s
 		j := strings.IndexByte(s, '\n')

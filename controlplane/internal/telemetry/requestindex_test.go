@@ -15,10 +15,10 @@ import (
 )
 
 // The metrics consumer's one pass (metrics.Config.Postings with a RequestIndex) counts every
-// record once and makes it findable once by trace and by search, also when a consumer
-// presumed dead handled part of the batch already (its postings are then appended twice)
-// and when Redis lost its scripts in between (NOSCRIPT: the script is sent again). Every
-// postings string it creates expires.
+// record once, of text and compressed blocks alike, and makes it findable once by trace and
+// by search, also when a consumer presumed dead handled part of the batch already (its
+// postings are then appended twice) and when Redis lost its scripts in between (NOSCRIPT:
+// the script is sent again). Every postings string it creates expires.
 func TestRequestIndex_OnePassCountsAndIndexesEveryRecordOnceUnderRedelivery(t *testing.T) {
 	rdb := newRedis(t)
 	ctx := t.Context()
@@ -37,7 +37,11 @@ func TestRequestIndex_OnePassCountsAndIndexesEveryRecordOnceUnderRedelivery(t *t
 			traces = append(traces, recs[i].TraceID)
 		}
 		block := string(requestlog.AppendBlock(nil, recs)) + "\n1\tbroken" // a record that does not parse: skipped
-		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{requestlog.BlockField, block}}).Err(); err != nil {
+		values := []any{requestlog.BlockField, block}
+		if b%2 == 1 { // compressed, as agents send them to a control plane that reads them
+			values = []any{requestlog.ZBlockField, string(requestlog.AppendZBlock(nil, []byte(block)))}
+		}
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: values}).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -165,7 +165,7 @@ func (t *Trimmer) recordsPerEntry(ctx context.Context, stream string) (int64, er
 	var recs int64
 	for _, m := range msgs {
 		recs++
-		if b, ok := m.Values[requestlog.BlockField].(string); ok && len(m.Values) == 1 {
+		if b, ok, err := requestlog.BlockText(m.Values); ok && err == nil {
 			recs += int64(strings.Count(b, "\n"))
 		}
 	}

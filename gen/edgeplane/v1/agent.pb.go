@@ -885,9 +885,16 @@ type ConfigUpdate struct {
 	// Position of this chunk in its snapshot, from 0.
 	ChunkIndex uint32 `protobuf:"varint,13,opt,name=chunk_index,json=chunkIndex,proto3" json:"chunk_index,omitempty"`
 	// Number of chunks of this snapshot; 0 for an update that is not a chunk.
-	ChunkCount    uint32 `protobuf:"varint,14,opt,name=chunk_count,json=chunkCount,proto3" json:"chunk_count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ChunkCount uint32 `protobuf:"varint,14,opt,name=chunk_count,json=chunkCount,proto3" json:"chunk_count,omitempty"`
+	// How the control plane's consumers read request records, sent with every update (on
+	// chunk 0 of a chunked snapshot): "s2" means agents may publish each block of records
+	// compressed (stream field "z": the block's text in the S2 block format, a Snappy
+	// extension) instead of as text (field "b"). Empty: text only, as a control plane that
+	// predates compressed blocks reads them. Agents follow it whoever gives them their Redis
+	// settings, so control planes and agents may be upgraded in either order.
+	RequestBlockEncoding string `protobuf:"bytes,15,opt,name=request_block_encoding,json=requestBlockEncoding,proto3" json:"request_block_encoding,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ConfigUpdate) Reset() {
@@ -1016,6 +1023,13 @@ func (x *ConfigUpdate) GetChunkCount() uint32 {
 		return x.ChunkCount
 	}
 	return 0
+}
+
+func (x *ConfigUpdate) GetRequestBlockEncoding() string {
+	if x != nil {
+		return x.RequestBlockEncoding
+	}
+	return ""
 }
 
 // TelemetrySettings tell agents where to publish one record per proxied request.
@@ -1320,7 +1334,7 @@ const file_edgeplane_v1_agent_proto_rawDesc = "" +
 	"\x0fcertificate_pem\x18\x01 \x01(\fR\x0ecertificatePem\x12\x15\n" +
 	"\x06ca_pem\x18\x02 \x01(\fR\x05caPem\"N\n" +
 	"\rAgentSettings\x12=\n" +
-	"\ttelemetry\x18\x01 \x01(\v2\x1f.edgeplane.v1.TelemetrySettingsR\ttelemetry\"\x88\x05\n" +
+	"\ttelemetry\x18\x01 \x01(\v2\x1f.edgeplane.v1.TelemetrySettingsR\ttelemetry\"\xbe\x05\n" +
 	"\fConfigUpdate\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1a\n" +
 	"\bsnapshot\x18\x02 \x01(\bR\bsnapshot\x12#\n" +
@@ -1340,7 +1354,8 @@ const file_edgeplane_v1_agent_proto_rawDesc = "" +
 	"\vchunk_index\x18\r \x01(\rR\n" +
 	"chunkIndex\x12\x1f\n" +
 	"\vchunk_count\x18\x0e \x01(\rR\n" +
-	"chunkCount\"p\n" +
+	"chunkCount\x124\n" +
+	"\x16request_block_encoding\x18\x0f \x01(\tR\x14requestBlockEncoding\"p\n" +
 	"\x11TelemetrySettings\x12\x1b\n" +
 	"\tredis_url\x18\x01 \x01(\tR\bredisUrl\x12%\n" +
 	"\x0erequest_stream\x18\x02 \x01(\tR\rrequestStream\x12\x17\n" +
