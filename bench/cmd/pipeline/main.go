@@ -63,8 +63,10 @@ func run() error {
 	// As agents publish: compact records, many to an entry.
 	cfg := publish.Config{Client: rds.Client, Buffer: 1 << 18}
 	if *blocks {
+		// Compressed, as agents send them to a control plane that reads them.
 		cfg.Pack = &publish.Packing{Field: requestlog.Field, Into: requestlog.BlockField,
-			MaxRecords: requestlog.MaxBlockRecords, MaxBytes: requestlog.MaxBlockBytes}
+			MaxRecords: requestlog.MaxBlockRecords, MaxBytes: requestlog.MaxBlockBytes,
+			Encode: func() (string, func(dst, v []byte) []byte) { return requestlog.ZBlockField, requestlog.AppendZBlock }}
 		cfg.Linger = 100 * time.Millisecond // the agent's (agent/internal/node traceLinger)
 	}
 	pub := publish.New(cfg)

@@ -78,7 +78,8 @@ func benchConsumers(b *testing.B, gen func(*rand.Rand, int) requestlog.Record) {
 		for j := range recs {
 			recs[j] = gen(rng, j)
 		}
-		blocks[i] = string(requestlog.AppendBlock(nil, recs))
+		// Compressed, as agents send them to a control plane that reads them.
+		blocks[i] = string(requestlog.AppendZBlock(nil, requestlog.AppendBlock(nil, recs)))
 	}
 	var cpTotal, redisTotal time.Duration
 	records := 0
@@ -95,7 +96,7 @@ func benchConsumers(b *testing.B, gen func(*rand.Rand, int) requestlog.Record) {
 		pipe := rdb.Pipeline()
 		for i := range n {
 			last = strconv.FormatInt(start+int64(i*1000*perBlock/rate), 10) + "-" + strconv.Itoa(i%3)
-			pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: last, Values: []any{requestlog.BlockField, blocks[i%len(blocks)]}})
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: last, Values: []any{requestlog.ZBlockField, blocks[i%len(blocks)]}})
 			if pipe.Len() == 100 || i == n-1 {
 				if _, err := pipe.Exec(ctx); err != nil {
 					b.Fatal(err)
