@@ -20,7 +20,7 @@ func packed(p *Publisher) []string {
 	p.pack()
 	var out []string
 	for _, e := range p.pending {
-		out = append(out, fmt.Sprintf("%s %s %d: %s", e.stream, e.field, e.recs, p.out[e.from:e.to]))
+		out = append(out, fmt.Sprintf("%s %s %d: %s", e.stream, e.field, e.recs, p.value(&e)))
 	}
 	p.pending, p.out = p.pending[:0], p.out[:0]
 	for i := range p.spare {
@@ -208,5 +208,60 @@ func TestPublishValue_FullMarkOnlyWhenFull(t *testing.T) {
 	p.PublishValue(0, "s", "r", []byte("d"))
 	if st := p.Stats(); st.Buffered != 1 {
 		t.Errorf("after the sender took the buffer: got %+v, want the record buffered", st)
+	}
+}
+
+// A run of directRun or more records of one buffer makes entries of its own, cut to size and
+// sent from where the records are (no copy); what is left of it, and shorter runs, fill
+// entries together. The entries hold the same records in the same order either way.
+func TestPack_LongRunsGoOutWhereTheyAre(t *testing.T) {
+	p := packing(30, 1<<10)
+	var recs []string
+	for i := range 70 {
+		recs = append(recs, fmt.Sprintf("r%d", i))
+		p.PublishValue(0, "s", "r", []byte(recs[i]))
+	}
+	for _, v := range []string{"a", "b", "c"} {
+		p.PublishValue(1, "s", "r", []byte(v))
+	}
+	p.PublishValue(2, "s", "r", []byte("d"))
+	want := []string{"s b 30: " + strings.Join(recs[:30], "\n"), "s b 30: " + strings.Join(recs[30:60], "\n"),
+		"s b 14: " + strings.Join(recs[60:], "\n") + "\na\nb\nc\nd"}
+	for i := range p.values {
+		s := &p.values[i]
+		s.cur, p.spare[i] = p.spare[i], s.cur
+	}
+	p.pack()
+	var got []string
+	direct := 0
+	for _, e := range p.pending {
+		got = append(got, fmt.Sprintf("%s %s %d: %s", e.stream, e.field, e.recs, p.value(&e)))
+		if e.direct != nil {
+			direct++
+		}
+	}
+	equal(t, got, want)
+	if direct != 2 {
+		t.Errorf("%d entries sent from where their records are, want the long run's 2 full ones", direct)
+	}
+	// Cut at MaxBytes too: 40 records of 40 bytes with their newline, 6 to an entry of at
+	// most 256 bytes (the last 4 copied).
+	p = packing(100, 256)
+	long := strings.Repeat("x", 39)
+	for range 40 {
+		p.PublishValue(0, "s", "r", []byte(long))
+	}
+	entries := packed(p)
+	for i, e := range entries {
+		n := 6
+		if i == len(entries)-1 {
+			n = 4
+		}
+		if e != fmt.Sprintf("s b %d: %s", n, strings.TrimSuffix(strings.Repeat(long+"\n", n), "\n")) {
+			t.Errorf("entry %d: got %q, want %d records", i, e, n)
+		}
+	}
+	if len(entries) != 7 {
+		t.Errorf("got %d entries, want 6 of 6 records and one of 4", len(entries))
 	}
 }

@@ -128,11 +128,27 @@ type Packing struct {
 	Encode func() (into string, enc func(dst, value []byte) []byte)
 }
 
-// outEntry is one stream entry of a flush: its value is out[from:to], holding recs records.
+// outEntry is one stream entry of a flush, holding recs records: its value is direct when
+// set (a run of records where PublishValue stored them, in a spare buffer), else
+// out[from:to].
 type outEntry struct {
 	stream, field  string
 	from, to, recs int
+	direct         []byte
 }
+
+// value returns e's value.
+func (p *Publisher) value(e *outEntry) []byte {
+	if e.direct != nil {
+		return e.direct
+	}
+	return p.out[e.from:e.to]
+}
+
+// directRun is the fewest records of one buffer that go out from where they are stored
+// instead of being copied into an entry: a long run makes entries of its own, without a
+// copy of every record, and shorter ones fill entries together.
+const directRun = 32
 
 // flushValues waits Linger (if linger) for more records, then sends everything the
 // PublishValue buffers hold (packed, see Packing), retrying a failed pipeline after
@@ -155,10 +171,7 @@ func (p *Publisher) flushValues(ctx context.Context, linger bool) bool {
 			s.full.Store(false)
 			s.mu.Unlock()
 		}
-		p.pack()
-		for i := range p.spare {
-			p.spare[i].reset()
-		}
+		p.pack() // entries may point into the spare buffers: they are emptied once all are sent
 	}
 	for p.next < len(p.pending) {
 		n, ok := p.sendEntries(ctx, p.pending[p.next:])
@@ -170,7 +183,11 @@ func (p *Publisher) flushValues(ctx context.Context, linger bool) bool {
 		}
 		p.next += n
 	}
+	clear(p.pending) // drop the references into the spare buffers
 	p.pending, p.next, p.out = p.pending[:0], 0, p.out[:0]
+	for i := range p.spare {
+		p.spare[i].reset()
+	}
 	return true
 }
 
@@ -220,6 +237,13 @@ func (p *Publisher) pack() {
 func (p *Publisher) packBlock(stream string, blk []byte, n, open int) int {
 	pk := p.cfg.Pack
 	for len(blk) > 0 {
+		if n >= directRun {
+			// A long run: entries of its own, cut to size, their values where they are.
+			end, k := fit(blk, n, 0, 0, 0, pk)
+			p.pending = append(p.pending, outEntry{stream: stream, field: pk.Into, recs: k, direct: blk[:end-1]})
+			blk, n = blk[min(end, len(blk)):], n-k
+			continue
+		}
 		if open >= 0 {
 			e := &p.pending[open]
 			if e.stream != stream || e.recs >= pk.MaxRecords {
@@ -235,25 +259,7 @@ func (p *Publisher) packBlock(stream string, blk []byte, n, open int) int {
 		if e.recs > 0 {
 			sep = 1
 		}
-		size, end, k := e.to-e.from, 0, 0
-		if n > 0 && e.recs+n <= pk.MaxRecords && size+sep+len(blk)-1 <= pk.MaxBytes && blk[len(blk)-1] == '\n' {
-			end, k = len(blk), n // all of them
-		} else {
-			for e.recs+k < pk.MaxRecords {
-				j := bytes.IndexByte(blk[end:], '\n')
-				if j < 0 {
-					j = len(blk) - end
-				}
-				if size+sep+end+j > pk.MaxBytes && (k > 0 || e.recs > 0) {
-					break
-				}
-				end += j + 1
-				k++
-				if end >= len(blk) {
-					break
-				}
-			}
-		}
+		end, k := fit(blk, n, e.recs, e.to-e.from, sep, pk)
 		if k == 0 {
 			open = -1 // full: the next entry takes the run
 			continue
@@ -266,6 +272,32 @@ func (p *Publisher) packBlock(stream string, blk []byte, n, open int) int {
 		blk, n = blk[min(end, len(blk)):], n-k
 	}
 	return open
+}
+
+// fit returns how much of blk (n records, each followed by a newline; a last one without is
+// one record too) goes into an entry holding recs records of size bytes already: k records,
+// ending before blk[end-1] (their newline, or one past blk's end). sep is the newline the
+// entry needs before them (1 if it holds records). Found without looking at the records
+// when all of them fit; a record larger than MaxBytes goes alone into an empty entry.
+func fit(blk []byte, n, recs, size, sep int, pk *Packing) (end, k int) {
+	if n > 0 && recs+n <= pk.MaxRecords && size+sep+len(blk)-1 <= pk.MaxBytes && blk[len(blk)-1] == '\n' {
+		return len(blk), n // all of them
+	}
+	for recs+k < pk.MaxRecords {
+		j := bytes.IndexByte(blk[end:], '\n')
+		if j < 0 {
+			j = len(blk) - end
+		}
+		if size+sep+end+j > pk.MaxBytes && (k > 0 || recs > 0) {
+			break
+		}
+		end += j + 1
+		k++
+		if end >= len(blk) {
+			break
+		}
+	}
+	return end, k
 }
 
 // sendEntries sends up to Batch of es in one pipeline and reports how many. Packed entries
@@ -282,7 +314,7 @@ func (p *Publisher) sendEntries(ctx context.Context, es []outEntry) (int, bool) 
 	for _, e := range es {
 		end := -1
 		if enc != nil && e.field == p.cfg.Pack.Into {
-			p.enc = enc(p.enc, p.out[e.from:e.to])
+			p.enc = enc(p.enc, p.value(&e))
 			end = len(p.enc)
 		}
 		p.ends = append(p.ends, end)
@@ -290,8 +322,10 @@ func (p *Publisher) sendEntries(ctx context.Context, es []outEntry) (int, bool) 
 	pipe := p.cfg.Client.Pipeline()
 	recs, from := 0, 0
 	for i, e := range es {
-		// The value is read by Exec below, before p.out and p.enc are reused: no copy needed.
-		field, v := e.field, unsafe.String(unsafe.SliceData(p.out[e.from:]), e.to-e.from)
+		// The value is read by Exec below, before p.out, p.enc and the spare buffers are
+		// reused: no copy needed.
+		val := p.value(&e)
+		field, v := e.field, unsafe.String(unsafe.SliceData(val), len(val))
 		if end := p.ends[i]; end >= 0 {
 			field, v = into, unsafe.String(unsafe.SliceData(p.enc[from:]), end-from)
 			from = end
