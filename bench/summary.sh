@@ -21,6 +21,7 @@ function kv(line,   n, i, f, p) {
 function keep(key,   k) { for (k in v) got[key, k] = v[k]; has[key] = 1 }
 function g(key, k) { return got[key, k] }
 function met(ok) { return ok ? "yes" : "**no**" }
+function om(key, k) { return g(key, k) == "" ? "-" : g(key, k) }
 function row(what, now, goal, ok) { printf "| %s | %s | %s | %s |\n", what, now, goal, ok }
 function notrun(what, goal) { row(what, "not run", goal, "-") }
 /^bench=/ {
@@ -43,14 +44,15 @@ END {
 	for (i = 1; i <= 3; i++) {
 		split(px[i], f, "|"); k = "peers/" f[1]
 		if (!has[k] || g(k, "ratio") == "") { notrun(f[2], ">= " f[3] "x nginx"); continue }
-		row(f[2], sprintf("%sx %s (rounds %s); CPU %s vs %s µs/request; p99 %s ms", g(k, "ratio"), g(k, "vs"), g(k, "ratio_rounds"), \
-			g(k, "cpu_us"), g(k, "peer_cpu_us"), g(k, "p99_ms")), ">= " f[3] "x nginx", met(g(k, "ratio") + 0 >= f[3]))
+		row(f[2], sprintf("%sx %s (rounds %s; of medians %sx); CPU %s vs %s µs/request; p99 %s ms", g(k, "ratio"), g(k, "vs"), g(k, "ratio_rounds"), \
+			om(k, "ratio_of_medians"), g(k, "cpu_us"), g(k, "peer_cpu_us"), g(k, "p99_ms")), ">= " f[3] "x nginx", met(g(k, "ratio") + 0 >= f[3]))
 		if (i == 1) {
 			k = "peers/edgeplane-trace"
 			w = "agent, request tracing on, vs nginx with access_log on, and vs tracing off"
 			if (!has[k] || g(k, "ratio") == "") { notrun(w, ">= 1.0x nginx-log and >= 0.95x tracing off"); continue }
-			row(w, sprintf("%sx nginx-log (rounds %s), %sx tracing off; CPU %s µs/request (agent + Redis + consumers) vs %s tracing off, %s nginx-log", \
-				g(k, "ratio"), g(k, "ratio_rounds"), g(k, "vs_untraced"), g(k, "cpu_us"), g(k, "untraced_cpu_us"), g(k, "peer_cpu_us")), \
+			row(w, sprintf("%sx nginx-log (rounds %s; of medians %sx), %sx tracing off (rounds %s; of medians %sx); CPU %s µs/request (agent + Redis + consumers) vs %s tracing off, %s nginx-log", \
+				g(k, "ratio"), g(k, "ratio_rounds"), om(k, "ratio_of_medians"), g(k, "vs_untraced"), om(k, "vs_untraced_rounds"), om(k, "vs_untraced_of_medians"), \
+				g(k, "cpu_us"), g(k, "untraced_cpu_us"), g(k, "peer_cpu_us")), \
 				">= 1.0x nginx-log and >= 0.95x tracing off", met(g(k, "ratio") + 0 >= 1 && g(k, "vs_untraced") + 0 >= 0.95))
 		}
 	}

@@ -332,9 +332,13 @@ for round in $(seq "$ROUNDS"); do
 done
 
 # Medians over rounds. Each target is compared with the nginx that speaks its protocol
-# (nginx-log for edgeplane-trace, nginx-https for *-https, nginx-h2 for *-h2): the ratio of
-# the medians, and per round the ratio within that round. Latencies converted to ms. With
-# OUT set, the same figures are appended to it as bench=peers lines (bench/summary.sh).
+# (nginx-log for edgeplane-trace, nginx-https for *-https, nginx-h2 for *-h2), and
+# edgeplane-trace also with edgeplane (tracing off): the ratio is the median of the ratios
+# within each round (a round measures the targets back to back, seconds apart, so its ratio
+# does not move with the machine's speed drifting between rounds, which on a shared 2-CPU
+# machine swings requests/s by 10-30% within minutes), shown with each round's ratio and
+# the ratio of the two targets' median requests/s. Latencies converted to ms. With OUT set,
+# the same figures are appended to it as bench=peers lines (bench/summary.sh).
 echo
 echo "## proxies on $(nproc) CPUs, wrk -t2 -c64 -d${SECS}s (h2: h2load -c64 -m1 -t2), $ROUNDS rounds (medians) — $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
@@ -354,6 +358,17 @@ function peer(t) {
 	return "nginx"
 }
 function ratio(a, b) { return b > 0 ? sprintf("%.2f", a / b) : "-" }
+# paired returns the median over rounds of the requests/s of t divided by those of q in the
+# same round ("-" if no round measured both); perround, the ratio of each round, by "/".
+function paired(t, q,   k, list, m) {
+	list = ""; perround = ""
+	for (k = 1; k <= nr; k++) {
+		if (!(rr[t, rounds[k]] > 0 && rr[q, rounds[k]] > 0)) continue
+		list = list " " rr[t, rounds[k]] / rr[q, rounds[k]]
+		perround = perround (perround == "" ? "" : "/") ratio(rr[t, rounds[k]], rr[q, rounds[k]])
+	}
+	return list == "" ? "-" : sprintf("%.2f", median(list))
+}
 {
 	delete v
 	for (i = 1; i <= NF; i++) { p = index($i, "="); if (p) v[substr($i, 1, p - 1)] = substr($i, p + 1) }
@@ -370,14 +385,15 @@ END {
 	print "|---|---|---|---|---|---|---|---|---|---|---|---|"
 	for (i = 1; i <= n; i++) {
 		t = order[i]; r = median(rps[t]); q = peer(t); g = (q in seen) ? median(rps[q]) : 0
-		per = ""
-		for (k = 1; k <= nr; k++) if (q in seen && rr[q, rounds[k]] > 0) per = per (per == "" ? "" : "/") ratio(rr[t, rounds[k]], rr[q, rounds[k]])
+		pr = (q in seen) ? paired(t, q) : "-"; per = (q in seen) ? perround : ""
 		c = median(cpu[t]); gc = (q in seen) ? median(cpu[q]) : 0
-		printf "| %s | %.0f | %s | %s | %s | %.2f | %.2f | %.1f | %s | %.1f | %.1f | %.0f |\n", t, r, ratio(r, d), (q == "" ? "-" : ratio(r, g) "x " q), (per == "" ? "-" : per), \
+		printf "| %s | %.0f | %s | %s | %s | %.2f | %.2f | %.1f | %s | %.1f | %.1f | %.0f |\n", t, r, ratio(r, d), \
+			((q in seen) ? pr "x " q " (of medians " ratio(r, g) "x)" : "-"), (per == "" ? "-" : per), \
 			median(p50[t]), median(p99[t]), c, (q == "" ? "-" : ratio(c, gc) "x"), median(bk[t]), median(box[t]), median(idl[t])
 		printf "bench=peers target=%s rps=%.0f p50_ms=%.2f p99_ms=%.2f cpu_us=%.1f rounds=%d secs=%s", t, r, median(p50[t]), median(p99[t]), c, nr, secs >> out
-		if (q in seen) printf " vs=%s ratio=%s ratio_rounds=%s peer_cpu_us=%.1f", q, ratio(r, g), per, gc >> out
-		if (t == "edgeplane-trace" && ("edgeplane" in seen)) printf " vs_untraced=%s untraced_cpu_us=%.1f", ratio(r, median(rps["edgeplane"])), median(cpu["edgeplane"]) >> out
+		if (q in seen) printf " vs=%s ratio=%s ratio_rounds=%s ratio_of_medians=%s peer_cpu_us=%.1f", q, pr, per, ratio(r, g), gc >> out
+		if (t == "edgeplane-trace" && ("edgeplane" in seen)) printf " vs_untraced=%s vs_untraced_rounds=%s vs_untraced_of_medians=%s untraced_cpu_us=%.1f", \
+			paired(t, "edgeplane"), perround, ratio(r, median(rps["edgeplane"])), median(cpu["edgeplane"]) >> out
 		printf "\n" >> out
 	}
 	print ""
@@ -385,8 +401,9 @@ END {
 	if (("nginx-log" in seen) && g > 0) printf "nginx-log vs nginx: %sx requests/s\n", ratio(median(rps["nginx-log"]), g)
 	if ("edgeplane-trace" in seen) {
 		l = ("nginx-log" in seen) ? median(rps["nginx-log"]) : g
-		printf "edgeplane-trace: %sx nginx-log, %sx edgeplane (tracing off); CPU µs/request by process, per round: %s\n", \
-			ratio(median(rps["edgeplane-trace"]), l), ratio(median(rps["edgeplane-trace"]), median(rps["edgeplane"])), parts["edgeplane-trace"]
+		printf "edgeplane-trace: %sx nginx-log (of medians %sx), %sx edgeplane, tracing off (rounds %s, of medians %sx); CPU µs/request by process, per round: %s\n", \
+			(("nginx-log" in seen) ? paired("edgeplane-trace", "nginx-log") : "-"), ratio(median(rps["edgeplane-trace"]), l), \
+			paired("edgeplane-trace", "edgeplane"), perround, ratio(median(rps["edgeplane-trace"]), median(rps["edgeplane"])), parts["edgeplane-trace"]
 	}
 	if ("edgeplane-base-trace" in seen) printf "edgeplane-trace vs edgeplane-base-trace: %sx requests/s, %sx CPU µs/request; base by process, per round: %s\n", \
 		ratio(median(rps["edgeplane-trace"]), median(rps["edgeplane-base-trace"])), ratio(median(cpu["edgeplane-trace"]), median(cpu["edgeplane-base-trace"])), parts["edgeplane-base-trace"]
