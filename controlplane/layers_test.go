@@ -10,7 +10,7 @@ import (
 // a package imports only packages of lower layers. A package missing here counts as a
 // feature (layer 4).
 var layers = [][]string{
-	{"model", "secrets", "event"},
+	{"model", "secrets", "event", "gcfloor"},
 	{"store", "streams", "page"},
 	{"state", "telemetry", "metrics"},
 	{"certs", "ports", "auth"},
