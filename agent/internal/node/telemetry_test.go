@@ -73,14 +73,21 @@ func records(t *testing.T, rdb *redis.Client, stream string, n int) []requestlog
 	}
 }
 
-func TestTelemetry_RecordsInRedis(t *testing.T) {
+// ownRedisAgent starts a redis-server and an agent given it by its own --redis-url,
+// connected to a stand-in control plane; it returns a client of that Redis, the agent and
+// its config stream.
+func ownRedisAgent(t *testing.T) (*redis.Client, *Agent, *session) {
 	srv := redistest.New(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	cp := startControlPlane(t)
-	// The flag's URL wins over the control plane's (which points nowhere).
 	a := startAgent(t, Config{ControlPlane: cp.addr, RedisURL: srv.URL()})
-	s := cp.next(t)
+	return rdb, a, cp.next(t)
+}
+
+func TestTelemetry_RecordsInRedis(t *testing.T) {
+	// The flag's URL wins over the control plane's (which points nowhere).
+	rdb, a, s := ownRedisAgent(t)
 	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 3, Snapshot: true,
 		Routes:    []*edgeplanev1.Route{route("app", "app.test", traceBackend(t))},
 		Telemetry: &edgeplanev1.TelemetrySettings{RedisUrl: "redis://127.0.0.1:1"}}), 3)
@@ -292,12 +299,7 @@ func TestTelemetry_SettingsFromControlPlane(t *testing.T) {
 // also for an agent with its own --redis-url, and as text again after an update that does
 // not say so (a control plane that predates them); either way every record reads back.
 func TestTelemetry_BlocksCompressedOnlyWhenTheControlPlaneReadsThem(t *testing.T) {
-	srv := redistest.New(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { rdb.Close() })
-	cp := startControlPlane(t)
-	a := startAgent(t, Config{ControlPlane: cp.addr, RedisURL: srv.URL()})
-	s := cp.next(t)
+	rdb, a, s := ownRedisAgent(t)
 	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true,
 		Routes: []*edgeplanev1.Route{route("app", "app.test", traceBackend(t))}, RequestBlockEncoding: requestlog.ZBlockEncoding}), 1)
 	waitUntil(t, "publishing", a.proxy.Publishing)
