@@ -22,16 +22,6 @@ const (
 	MaxBlockBytes   = 64 << 10
 )
 
-// IsBlock reports whether a stream entry's values are a block (BlockField or ZBlockField).
-func IsBlock(v map[string]any) bool {
-	if len(v) != 1 {
-		return false
-	}
-	_, plain := v[BlockField]
-	_, z := v[ZBlockField]
-	return plain || z
-}
-
 // Each calls fn for every record of a stream entry's values, with its place in the entry
 // (0 for an entry holding one record: the compact or the field-per-value form), until fn
 // returns false. A record that does not parse is passed with its error (ErrMalformed); the

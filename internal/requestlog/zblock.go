@@ -2,6 +2,7 @@ package requestlog
 
 import (
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/klauspost/compress/s2"
@@ -33,9 +34,7 @@ func AppendZBlock(dst, text []byte) []byte {
 	if need < 0 {
 		panic("requestlog: block too large to compress")
 	}
-	if cap(dst)-n < need {
-		dst = append(dst[:cap(dst)], make([]byte, n+need-cap(dst))...)
-	}
+	dst = slices.Grow(dst, need)
 	z := s2.Encode(dst[n:n+need], text)
 	return dst[:n+len(z)]
 }

@@ -19,9 +19,6 @@ func TestZBlock_EachReadsTheSameRecordsAsText(t *testing.T) {
 		t.Fatalf("AppendZBlock did not append: got %q", z)
 	}
 	v := map[string]any{ZBlockField: string(z[len("kept"):])}
-	if !IsBlock(v) {
-		t.Fatalf("IsBlock(%v) = false", v)
-	}
 	read := func(v map[string]any) (recs []Record, places []int, bad int) {
 		Each(v, func(i int, r *Record, err error) bool {
 			if err != nil {

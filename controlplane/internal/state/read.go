@@ -92,8 +92,7 @@ func (s *State) Update(base, epoch int64) *edgeplanev1.ConfigUpdate {
 
 func (s *State) deltaLocked(base int64) *edgeplanev1.ConfigUpdate {
 	i := sort.Search(len(s.history), func(i int) bool { return s.history[i].rev > base })
-	u := &edgeplanev1.ConfigUpdate{Revision: s.rev, BaseRevision: base, Telemetry: s.cfg.Telemetry,
-		RequestBlockEncoding: s.cfg.RequestBlockEncoding}
+	u := s.withSettings(&edgeplanev1.ConfigUpdate{Revision: s.rev, BaseRevision: base})
 	type key struct{ kind, name string }
 	seen := make(map[key]bool, len(s.history)-i)
 	for _, e := range s.history[i:] {
@@ -114,8 +113,7 @@ func (s *State) deltaLocked(base int64) *edgeplanev1.ConfigUpdate {
 
 // snapshotLocked returns a snapshot; its BaseRevision is -1 so the cache tells it apart.
 func (s *State) snapshotLocked() *edgeplanev1.ConfigUpdate {
-	u := &edgeplanev1.ConfigUpdate{Revision: s.rev, Snapshot: true, BaseRevision: -1, Telemetry: s.cfg.Telemetry,
-		RequestBlockEncoding: s.cfg.RequestBlockEncoding}
+	u := s.withSettings(&edgeplanev1.ConfigUpdate{Revision: s.rev, Snapshot: true, BaseRevision: -1})
 	u.Routes = make([]*edgeplanev1.Route, 0, len(s.items[store.KindRoute]))
 	for _, byName := range s.items {
 		for _, it := range byName {
@@ -134,8 +132,14 @@ func (s *State) Settings() *edgeplanev1.ConfigUpdate {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return &edgeplanev1.ConfigUpdate{Revision: s.rev, BaseRevision: s.rev, Telemetry: s.cfg.Telemetry,
-		RequestBlockEncoding: s.cfg.RequestBlockEncoding}
+	return s.withSettings(&edgeplanev1.ConfigUpdate{Revision: s.rev, BaseRevision: s.rev})
+}
+
+// withSettings sets on u what rides along in every update (Config.Telemetry and
+// Config.RequestBlockEncoding) and returns it.
+func (s *State) withSettings(u *edgeplanev1.ConfigUpdate) *edgeplanev1.ConfigUpdate {
+	u.Telemetry, u.RequestBlockEncoding = s.cfg.Telemetry, s.cfg.RequestBlockEncoding
+	return u
 }
 
 // Item returns one resource and whether it exists.

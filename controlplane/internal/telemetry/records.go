@@ -9,11 +9,10 @@ import (
 )
 
 // Request records are many to a stream entry (requestlog.BlockField, or ZBlockField
-// compressed). The telemetry
-// queries work on records: each record is shown as a message of its own, with its record
-// id (requestlog.Ref.ID: the entry's id with the record's place folded into the sequence)
-// and the values of one compact record. An entry of one record (an older agent's) is the
-// record at place 0.
+// compressed). The telemetry queries work on records: each record is shown as a message of
+// its own, with its record id (requestlog.Ref.ID: the entry's id with the record's place
+// folded into the sequence) and the values of one compact record. An entry of one record
+// (an older agent's) is the record at place 0.
 
 // explode returns the records of a request stream entry as messages, in stream order.
 func explode(m redis.XMessage) []redis.XMessage {
