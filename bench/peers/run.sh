@@ -101,7 +101,7 @@ cleanup() {
 	rm -rf "$DIR" 2>/dev/null || { sleep 1; rm -rf "$DIR"; } || true
 }
 trap cleanup EXIT
-[[ -n ${KEEP_LOGS:-} ]] && trap 'cp "$DIR"/*.log "$KEEP_LOGS"/ 2>/dev/null; cleanup' EXIT
+[[ -n ${KEEP_LOGS:-} ]] && trap '{ mkdir -p "$KEEP_LOGS" && cp "$DIR"/*.log "$KEEP_LOGS"/; } 2>/dev/null || true; cleanup' EXIT
 
 # wait_port HOST:PORT: until something accepts there (30 s at most).
 wait_port() {
