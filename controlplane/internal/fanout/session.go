@@ -88,7 +88,7 @@ func (s *session) send(f *Fanout, stream Stream, u *edgeplanev1.ConfigUpdate) er
 func (s *session) sendMessage(stream Stream, m *edgeplanev1.ControlMessage) error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
-	return stream.Send(m)
+	return stream.SendMsg(m)
 }
 
 // appendStatus appends the status, seen at now, in wire form (see status.go). Hot: once per
@@ -128,11 +128,12 @@ func (s *session) acked(rev int64, hash string) {
 	s.mu.Unlock()
 }
 
-// Stream is the server side of AgentService.Connect.
+// Stream is the server side of AgentService.Connect: grpc.ServerStream's methods that a
+// session uses, so the stream gRPC made for the call can be handed over as it is, without
+// the wrappers around it (see api.Fleet.Connect).
 type Stream interface {
 	Context() context.Context
-	Send(*edgeplanev1.ControlMessage) error
-	// SendMsg sends an already encoded message (see Encoded).
+	// SendMsg sends a *edgeplanev1.ControlMessage, or an already encoded one (see Encoded).
 	SendMsg(m any) error
 	// RecvMsg receives the agent's next message into m, an *inbound: the server's codec
 	// (api.Codec) calls its DecodeWire with the message's bytes.
