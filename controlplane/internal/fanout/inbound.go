@@ -9,45 +9,45 @@ import (
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
-// inbound is the message a session's receiver reads each of the agent's messages into
+// inbound is what a session's receiver reads each of the agent's messages into
 // (Stream.RecvMsg). The server's codec (see api.Codec) hands it the wire bytes: an Ack, the
-// message every agent sends for every change, is decoded by hand into the same reused
-// message, without allocating; anything else is decoded by proto.Unmarshal into a new one.
+// message every agent sends for every change, is decoded by hand into ack, rev and hash,
+// without allocating or building a message; anything else is decoded by proto.Unmarshal into
+// a new message. The struct is small (one cache line): with 10,000 agents it is not in the
+// CPU's cache when an Ack arrives.
 //
-// Hot: once per agent per change. The message is valid until the next RecvMsg.
+// Hot: once per agent per change. What it holds is valid until the next RecvMsg.
 type inbound struct {
-	msg   edgeplanev1.AgentMessage
-	wrap  edgeplanev1.AgentMessage_Ack
-	ack   edgeplanev1.Ack
+	ack   bool                      // the last message was a plain Ack: rev and hash hold it
+	rev   int64                     // the Ack's revision
+	hash  string                    // the Ack's config hash
 	other *edgeplanev1.AgentMessage // the last message when it was not a plain Ack
 }
 
 // DecodeWire decodes b, a wire-form AgentMessage, as proto.Unmarshal would.
 func (in *inbound) DecodeWire(b []byte) error {
 	if rev, hash, ok := parseAck(b); ok {
-		in.ack.Revision = rev
-		if string(hash) != in.ack.ConfigHash { // compared without a copy; the same hash keeps its string
-			in.ack.ConfigHash = string(hash)
+		in.ack, in.rev, in.other = true, rev, nil
+		if string(hash) != in.hash { // compared without a copy; the same hash keeps its string
+			in.hash = string(hash)
 		}
-		in.wrap.Ack = &in.ack
-		in.msg.Kind = &in.wrap
-		in.other = nil
 		return nil
 	}
 	m := &edgeplanev1.AgentMessage{}
 	if err := proto.Unmarshal(b, m); err != nil {
 		return err
 	}
-	in.other = m
+	in.ack, in.other = false, m
 	return nil
 }
 
-// message is the last message decoded.
+// message is the last message decoded, as a new message for a plain Ack (not the hot path:
+// the session's handler reads an Ack's rev and hash directly).
 func (in *inbound) message() *edgeplanev1.AgentMessage {
-	if in.other != nil {
+	if !in.ack {
 		return in.other
 	}
-	return &in.msg
+	return &edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_Ack{Ack: &edgeplanev1.Ack{Revision: in.rev, ConfigHash: in.hash}}}
 }
 
 // Field numbers parseAck reads (inbound_test.go checks them against the descriptors).

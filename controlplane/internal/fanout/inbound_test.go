@@ -101,7 +101,7 @@ func TestInbound_DecodesAsProto(t *testing.T) {
 		if !proto.Equal(got, want) {
 			t.Errorf("%s: got %v, want %v", c.name, got, want)
 		}
-		if fast := got == &in.msg; fast != c.fast {
+		if fast := in.ack; fast != c.fast {
 			t.Errorf("%s: decoded by hand %v, want %v", c.name, fast, c.fast)
 		}
 	}
