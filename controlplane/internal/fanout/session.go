@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/peer"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edgeplane/edgeplane/controlplane/internal/event"
@@ -189,7 +190,7 @@ func (f *Fanout) ServeAs(ctx context.Context, stream Stream, id *Identity) error
 		return ctx.Err()
 	case <-f.cfg.State.Ready():
 	}
-	s, err := f.open(hello, f.previous(ctx, hello), id, cancel)
+	s, err := f.open(hello, f.previous(ctx, hello), id, cancel, connKey(ctx))
 	if err != nil {
 		return err
 	}
@@ -263,7 +264,15 @@ func (f *Fanout) previous(ctx context.Context, h *edgeplanev1.Hello) *edgeplanev
 	return prev
 }
 
-func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, id *Identity, cancel context.CancelCauseFunc) (*session, error) {
+// connKey names the connection a stream came on: its peer's address ("" when unknown).
+func connKey(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
+}
+
+func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, id *Identity, cancel context.CancelCauseFunc, conn string) (*session, error) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	now := timestamppb.New(clock.Now())
@@ -280,7 +289,7 @@ func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, id *Identit
 			LastError: prev.GetLastError(), RejectedRevision: prev.GetRejectedRevision(),
 		},
 	}
-	if err := f.register(s); err != nil {
+	if err := f.register(s, conn); err != nil {
 		return nil, err
 	}
 	f.rec.claim(s)
