@@ -252,6 +252,31 @@ if [[ -n ${ONLY:-} ]]; then
 	for t in "${targets[@]}"; do [[ " $ONLY " == *" ${t%%|*} "* ]] && kept+=("$t"); done
 	targets=("${kept[@]}")
 fi
+# Targets that are compared run back to back: nginx, edgeplane, edgeplane-trace, nginx-log,
+# then each TLS pair (and each agent beside its BASE_AGENT_BIN twin); every other round runs
+# them in reverse (direct always first), so a machine whose speed drifts during a round
+# favours neither side of a pair.
+rank() {
+	local i=0 n
+	for n in direct nginx edgeplane edgeplane-base edgeplane-trace edgeplane-base-trace nginx-log haproxy caddy \
+		nginx-https edgeplane-https edgeplane-base-https nginx-h2 edgeplane-h2 edgeplane-base-h2; do
+		[[ $n == "$1" ]] && { echo "$i"; return; }
+		i=$((i + 1))
+	done
+	echo 99
+}
+mapfile -t targets < <(for t in "${targets[@]}"; do echo "$(rank "${t%%|*}") $t"; done | sort -n -s -k1,1 | cut -d' ' -f2-)
+# settle: after a traced target's load, wait (at most 5 s) until the control plane's metrics
+# consumer has read and acknowledged every record, so its catching up does not load the
+# next target's run (it takes ~0.5 s of a core at most: the consumer keeps up during a run).
+settle() {
+	local i lp
+	for i in $(seq 50); do
+		lp=$(redis-cli -p "$REDIS_PORT" xinfo groups logs:request:stream 2>/dev/null | awk '/^(lag|pending)$/ { getline; s += $1 } END { print s + 0 }')
+		[[ $lp == 0 ]] && return
+		sleep 0.1
+	done
+}
 until curl -fsSk -o /dev/null --connect-to "$HOST:${AGENT_HTTPS##*:}:$AGENT_HTTPS" "https://$HOST:${AGENT_HTTPS##*:}/"; do sleep 0.1; done
 hz=$(getconf CLK_TCK)
 
@@ -308,7 +333,15 @@ box_us() {
 results=$DIR/results.txt
 for round in $(seq "$ROUNDS"); do
 	direct=""
-	for t in "${targets[@]}"; do
+	order=("${targets[@]}")
+	if ((round % 2 == 0)); then
+		order=()
+		for ((i = ${#targets[@]} - 1; i >= 0; i--)); do
+			[[ ${targets[i]%%|*} == direct ]] || order+=("${targets[i]}")
+		done
+		[[ ${targets[0]%%|*} == direct ]] && order=("${targets[0]}" "${order[@]}")
+	fi
+	for t in "${order[@]}"; do
 		IFS='|' read -r name url procs <<<"$t"
 		if [[ $name =~ ^edgeplane(-https|-h2)?$ && ${PPROF:-0} == 1 && $round == 1 ]]; then
 			profile=/tmp/edgeplane-agent${name#edgeplane}.pprof
@@ -328,6 +361,7 @@ for round in $(seq "$ROUNDS"); do
 		[[ $name == direct ]] && direct=$rps
 		share=$(awk -v a="${rps:-0}" -v b="${direct:-0}" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }')
 		echo "round=$round target=$name rps=${rps:-0} p50=${p50:-?} p99=${p99:-?} share_of_direct=$share cpu_us=$cpu cpu_parts=$parts backend_us=$backend_us box_us=$box_us idle=$idle ${errs}" | tee -a "$results"
+		[[ $procs == *" cp:"* ]] && settle
 	done
 done
 

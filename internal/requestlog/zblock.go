@@ -22,9 +22,10 @@ const ZBlockField = "z"
 // ZBlockEncoding names ZBlockField's encoding where the control plane announces it.
 const ZBlockEncoding = "s2"
 
-// MaxZBlockText bounds the text a compressed block may decode to: what an agent packs
-// (MaxBlockBytes, or one larger record alone) with room to spare. A block claiming more is
-// malformed and is not decoded, whoever wrote it.
+// MaxZBlockText bounds a block's text, plain (BlockField) or what a compressed block
+// (ZBlockField) decodes to: what an agent packs (MaxBlockBytes, or one larger record alone)
+// with room to spare. A longer block is malformed and is not parsed (nor a compressed one
+// decoded), whoever wrote it.
 const MaxZBlockText = 4 << 20
 
 // AppendZBlock appends the compressed form of a block's text to dst.
@@ -41,8 +42,8 @@ func AppendZBlock(dst, text []byte) []byte {
 
 // BlockText returns the block text of a stream entry's values: BlockField's value as is, or
 // ZBlockField's decompressed into new memory (records read from it share it). ok is false
-// when v is not a block; err is ErrMalformed's when a block's value is not text or does not
-// decompress.
+// when v is not a block; err is ErrMalformed's when a block's value is not text, does not
+// decompress or is longer than MaxZBlockText.
 func BlockText(v map[string]any) (text string, ok bool, err error) {
 	if len(v) != 1 {
 		return "", false, nil
@@ -51,6 +52,9 @@ func BlockText(v map[string]any) (text string, ok bool, err error) {
 		s, isText := b.(string)
 		if !isText {
 			return "", true, fmt.Errorf("%w: %s is not text", ErrMalformed, BlockField)
+		}
+		if len(s) > MaxZBlockText {
+			return "", true, fmt.Errorf("%w: %s is %d bytes, over %d", ErrMalformed, BlockField, len(s), MaxZBlockText)
 		}
 		return s, true, nil
 	}

@@ -62,13 +62,16 @@ func TestZBlock_CompressesABusyRoutesRecords(t *testing.T) {
 func TestZBlock_UndecodableIsMalformed(t *testing.T) {
 	huge := s2.Encode(nil, make([]byte, MaxZBlockText+1))
 	whole := AppendZBlock(nil, []byte(strings.Repeat("1\tx\n", 100)))
+	line := "1\tx\n"
+	hugePlain := strings.Repeat(line, MaxZBlockText/len(line)+1) // every line a record Each reads
 	for name, v := range map[string]map[string]any{
-		"garbage":        {ZBlockField: "not s2 at all"},
-		"empty":          {ZBlockField: ""},
-		"truncated":      {ZBlockField: string(whole[:len(whole)/2])},
-		"too large":      {ZBlockField: string(huge)},
-		"not text":       {ZBlockField: 42},
-		"plain not text": {BlockField: 42},
+		"garbage":         {ZBlockField: "not s2 at all"},
+		"empty":           {ZBlockField: ""},
+		"truncated":       {ZBlockField: string(whole[:len(whole)/2])},
+		"too large":       {ZBlockField: string(huge)},
+		"not text":        {ZBlockField: 42},
+		"plain not text":  {BlockField: 42},
+		"plain too large": {BlockField: hugePlain},
 	} {
 		calls := 0
 		Each(v, func(i int, r *Record, err error) bool {

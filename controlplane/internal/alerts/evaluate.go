@@ -155,10 +155,14 @@ func (rd *round) checkLag(ctx context.Context, r Rule) ([]Alert, error) {
 
 // Evaluate runs every periodic rule once: it fires the alerts whose condition holds and
 // resolves the others. A rule whose source fails is skipped (its alerts stay as they are)
-// and its error returned with the others'.
+// and its error returned with the others'. A round whose ctx ends (the control plane
+// stopping) judges nothing more: what failed because of that is no alert.
 func (m *Manager) Evaluate(ctx context.Context) error {
 	active, err := m.active(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
 		m.evaluateUnstored(ctx)
 		return err
 	}

@@ -1,6 +1,9 @@
 package alerts_test
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -55,5 +58,36 @@ func TestManager_TelemetryStoreDownFires(t *testing.T) {
 	waitFor(t, "TelemetryDropping", func() bool { f, _ := recv.count("TelemetryDropping"); return f == 1 })
 	if d := recv.alerts()[0].Annotations["description"]; !strings.Contains(d, "does not answer") {
 		t.Errorf("description: got %q, want it to say the Redis does not answer", d)
+	}
+}
+
+// stuckHealth reports a problem whatever it is asked with: a telemetry source that does not
+// look at its context, to show that Evaluate itself judges nothing once its ctx ended.
+type stuckHealth struct{}
+
+func (stuckHealth) Problem(context.Context) string { return "the telemetry Redis does not answer" }
+
+// A control plane that stops while its telemetry Redis is down (or while a round's reads
+// are cut short by the stop) fires nothing on its way out: the round's failures come from
+// its own context, not from Redis. The same round with a live context fires.
+func TestManager_NoAlertFromARoundItsStopCutShort(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	srv.Stop() // the alert state cannot be read: the round judges the telemetry rules alone
+	var logs bytes.Buffer
+	m := alerts.New(alerts.Config{Client: rdb, Telemetry: stuckHealth{}, Rules: []alerts.Rule{{Kind: alerts.TelemetryStore}},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	stopped, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := m.Evaluate(stopped); err == nil {
+		t.Error("Evaluate with an ended context: got nil, want its error")
+	}
+	if strings.Contains(logs.String(), "alert firing") {
+		t.Fatalf("a round cut short by its stop fired an alert:\n%s", logs.String())
+	}
+	_ = m.Evaluate(t.Context())
+	if !strings.Contains(logs.String(), "alert firing") || !strings.Contains(logs.String(), "TelemetryDropping") {
+		t.Errorf("the same round with a live context: got logs\n%s\nwant TelemetryDropping firing", logs.String())
 	}
 }

@@ -2,6 +2,8 @@ package metrics_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -261,18 +263,26 @@ func publishBlocks(t *testing.T, rdb redis.UniversalClient, n int) {
 	}
 }
 
-// A compressed block that does not decompress (a damaged or hostile entry) counts nothing
-// and is handed back for dead-lettering like an entry of malformed records; the blocks
-// around it are counted and acknowledged.
-func TestProcessor_UndecodableCompressedBlockCountsNothing(t *testing.T) {
+// A compressed block that does not decompress (a damaged or hostile entry), and a block
+// longer than requestlog.MaxZBlockText, plain or decoded, count nothing and are handed back
+// for dead-lettering like an entry of malformed records; the blocks around them are counted
+// and acknowledged.
+func TestProcessor_MalformedOrOversizedBlockCountsNothing(t *testing.T) {
 	srv := redistest.New(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	p := metrics.New(metrics.Config{Client: rdb})
 	start := time.Now()
 	publishBlocks(t, rdb, 1)
-	for _, z := range []string{"not s2 at all", "\xff\xff\xff\xff\x0f"} { // garbage; a length over MaxZBlockText
-		if err := rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: []any{requestlog.ZBlockField, z}}).Err(); err != nil {
+	// A plain block of good a.test records, but longer than any agent packs.
+	line := requestlog.AppendBlock(nil, []requestlog.Record{{Host: "a.test", Method: "GET", Path: "/", Status: 200, Route: "web"}})
+	huge := strings.Repeat(string(line)+"\n", requestlog.MaxZBlockText/(len(line)+1)+1)
+	for _, v := range [][]any{
+		{requestlog.ZBlockField, "not s2 at all"},
+		{requestlog.ZBlockField, "\xff\xff\xff\xff\x0f"}, // a length over MaxZBlockText
+		{requestlog.BlockField, huge},
+	} {
+		if err := rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: stream, Values: v}).Err(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -281,20 +291,20 @@ func TestProcessor_UndecodableCompressedBlockCountsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := rdb.XReadGroup(t.Context(), &redis.XReadGroupArgs{Group: "g", Consumer: "c", Streams: []string{stream, ">"}, Count: 100}).Result()
-	if err != nil || len(res[0].Messages) != 5 {
-		t.Fatalf("read: got %v, %v; want 5 entries", res, err)
+	if err != nil || len(res[0].Messages) != 6 {
+		t.Fatalf("read: got %d entries, %v; want 6", len(res[0].Messages), err)
 	}
 	msgs := res[0].Messages
 	dead, err := p.Handle(t.Context(), stream, "g", msgs)
-	if err != nil || len(dead) != 2 || dead[0] != msgs[1].ID || dead[1] != msgs[2].ID {
-		t.Fatalf("Handle: got dead %v, %v; want the two undecodable entries %s %s", dead, err, msgs[1].ID, msgs[2].ID)
+	if err != nil || !slices.Equal(dead, []string{msgs[1].ID, msgs[2].ID, msgs[3].ID}) {
+		t.Fatalf("Handle: got dead %v, %v; want the three malformed entries %s %s %s", dead, err, msgs[1].ID, msgs[2].ID, msgs[3].ID)
 	}
 	got, _ := p.Query(t.Context(), stream, "a.test", start.Add(-time.Minute), time.Now().Add(time.Minute))
 	if len(got) != 1 || got[0].Requests != 9 { // 3 blocks of 3 a.test records
 		t.Errorf("a.test: got %+v, want one series of 9 requests", got)
 	}
-	if n, _ := rdb.XPending(t.Context(), stream, "g").Result(); n.Count != 2 {
-		t.Errorf("pending: got %d, want only the 2 dead entries (left to the consumer's dead-lettering)", n.Count)
+	if n, _ := rdb.XPending(t.Context(), stream, "g").Result(); n.Count != 3 {
+		t.Errorf("pending: got %d, want only the 3 dead entries (left to the consumer's dead-lettering)", n.Count)
 	}
 }
 

@@ -1,6 +1,7 @@
 package telemetry_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -47,12 +48,16 @@ func TestHealth_ProblemOnlyWhenRedisIsDownOrFull(t *testing.T) {
 		opts redistest.Options
 		acl  []string // an ACL user the client logs in as
 		stop bool
-		want string // a part of the problem; "" for none
+		// cancel asks with a context that ended (the control plane stopping), here with
+		// Redis down, which it would report otherwise.
+		cancel bool
+		want   string // a part of the problem; "" for none
 	}{
 		{name: "up, no maxmemory"},
 		{name: "INFO denied by an ACL", acl: []string{"ACL", "SETUSER", "noinfo", "on", ">pw", "~*", "+@all", "-info"}},
 		{name: "full", opts: redistest.Options{Args: []string{"--maxmemory", "1mb", "--maxmemory-policy", "noeviction"}}, want: "of its maxmemory"},
 		{name: "down", stop: true, want: "does not answer"},
+		{name: "down, asked by a caller that stopped", stop: true, cancel: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,7 +76,12 @@ func TestHealth_ProblemOnlyWhenRedisIsDownOrFull(t *testing.T) {
 			if tt.stop {
 				srv.Stop()
 			}
-			got := (&telemetry.Health{Client: rdb, FullAt: 0.0001}).Problem(t.Context())
+			ctx, cancel := context.WithCancel(t.Context())
+			if tt.cancel {
+				cancel()
+			}
+			got := (&telemetry.Health{Client: rdb, FullAt: 0.0001}).Problem(ctx)
+			cancel()
 			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 				t.Errorf("got %q, want a problem containing %q", got, tt.want)
 			}
