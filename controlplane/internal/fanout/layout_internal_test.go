@@ -5,17 +5,17 @@ import (
 	"unsafe"
 )
 
-// A session is 256 bytes, so Go's allocator puts it at a multiple of 256 and its fields
+// A session is allocated in 256 bytes, so Go's allocator puts it at a multiple of 256 and its fields
 // fall on the cache lines session's comment says: what an Ack touches on the first line, what
-// a send touches on the second and third.
+// a send touches on the second and third. A receiver is one line.
 func TestSession_Layout(t *testing.T) {
 	var s session
-	if n := unsafe.Sizeof(s); n != 256 {
-		t.Errorf("a session is %d bytes, want 256", n)
+	if n := unsafe.Sizeof(s); n <= 240 || n > 256 { // Go's size classes: ..., 240, 256, 288, ...
+		t.Errorf("a session is %d bytes, want 241 to 256: Go's allocator's 256-byte class", n)
 	}
 	line := func(off uintptr) uintptr { return off / 64 }
 	for name, off := range map[string]uintptr{
-		"procMu": unsafe.Offsetof(s.procMu), "mu": unsafe.Offsetof(s.mu), "ackRev": unsafe.Offsetof(s.ackRev),
+		"mu": unsafe.Offsetof(s.mu), "ackRev": unsafe.Offsetof(s.ackRev),
 		"ackHash": unsafe.Offsetof(s.ackHash), "ackPending": unsafe.Offsetof(s.ackPending), "dirty": unsafe.Offsetof(s.dirty),
 	} {
 		if line(off) != 0 {
@@ -38,8 +38,8 @@ func TestSession_Layout(t *testing.T) {
 			t.Errorf("%s is on line %d, want 2", name, line(off))
 		}
 	}
-	var in inbound
-	if n := unsafe.Sizeof(in); n > 64 {
-		t.Errorf("an inbound is %d bytes, want at most one cache line", n)
+	var r receiver
+	if n := unsafe.Sizeof(r); n != 64 {
+		t.Errorf("a receiver is %d bytes, want 64: one cache line", n)
 	}
 }

@@ -24,23 +24,21 @@ import (
 //
 // Its fields are laid out by who touches them (with 10,000 agents none is in the CPU's cache
 // when it is needed, so each cache line touched costs a load from memory): the first line
-// holds what the receiver touches for an Ack (procMu, mu, the pending ack, dirty), the next
+// holds what the receiver touches of it for an Ack (mu, the pending ack, dirty) and what a
+// status flush reads with them (status, static), the next
 // two what the receiver's answered and the broadcaster's send touch (d, then sendMu, stream,
 // ready), the rest what is rarely touched.
 type session struct {
-	// procMu is held while the receiver handles a message; ended (set under it when the
-	// session closes) stops the receiver from handling more.
-	procMu sync.Mutex
-	ended  bool
-	gone   bool       // released (guarded by the recorder's mu)
-	mu     sync.Mutex // guards status, static and the pending ack
-	// An Ack not yet applied to status (acked keeps it here, so an Ack does not load the
-	// status; settleLocked applies it before anything reads or changes the status).
-	ackRev     int64
-	ackHash    string
+	mu         sync.Mutex // guards status, static and the pending ack
+	gone       bool       // released (guarded by the recorder's mu)
 	ackPending bool
 	dirty      atomic.Bool // queued for the recorder's next flush
-	status     *edgeplanev1.Agent
+	// An Ack not yet applied to status (acked keeps it here, so an Ack does not load the
+	// status; settleLocked applies it before anything reads or changes the status).
+	ackRev  int64
+	ackHash string
+	status  *edgeplanev1.Agent
+	static  string // the fields of status appendDynamic does not write, encoded; "": encode again
 
 	d      delivery
 	sendMu sync.Mutex // serialises sends on the stream (updates, settings, certificates); guards stream, ready
@@ -51,9 +49,9 @@ type session struct {
 	token  string
 	id     *Identity // nil without TLS
 	cancel context.CancelCauseFunc
-	static string        // the fields of status appendDynamic does not write, encoded; "": encode again
 	kick   chan struct{} // wakes the session's loop; capacity 1
 	err    atomic.Pointer[error]
+	recv   *receiver // reads the agent's messages
 }
 
 // kickSelf wakes the session's loop, unless a wake-up is already pending. It never blocks.
@@ -157,7 +155,7 @@ type Stream interface {
 	Context() context.Context
 	// SendMsg sends a *edgeplanev1.ControlMessage, or an already encoded one (see Encoded).
 	SendMsg(m any) error
-	// RecvMsg receives the agent's next message into m, an *inbound: the server's codec
+	// RecvMsg receives the agent's next message into m, a *receiver: the server's codec
 	// (api.Codec) calls its DecodeWire with the message's bytes.
 	RecvMsg(m any) error
 }
@@ -174,7 +172,7 @@ func (f *Fanout) Serve(ctx context.Context, stream Stream) error { return f.Serv
 func (f *Fanout) ServeAs(ctx context.Context, stream Stream, id *Identity) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	msgs, errc, handler := receive(ctx, stream)
+	r, msgs, errc, open := receive(ctx, f, stream)
 	hello, err := f.awaitHello(ctx, msgs, errc)
 	if err == nil {
 		err = checkHello(hello, id)
@@ -194,31 +192,13 @@ func (f *Fanout) ServeAs(ctx context.Context, stream Stream, id *Identity) error
 	if err != nil {
 		return err
 	}
+	s.recv = r
 	defer f.close(s)
 	f.announce(ctx, s)
 	f.log.InfoContext(ctx, "agent connected", "node_id", s.node, "revision", hello.GetRevision(), "version", hello.GetVersion())
 	f.cfg.Events.Emit(ctx, &event.AgentConnected{NodeID: s.node, Replica: f.cfg.ReplicaID,
 		Revision: hello.GetRevision(), Version: hello.GetVersion()})
-	renewed := false
-	handler <- func(in *inbound, err error) bool {
-		s.procMu.Lock()
-		defer s.procMu.Unlock()
-		if s.ended {
-			return false
-		}
-		switch {
-		case err != nil:
-		case in.ack:
-			f.ack(ctx, s, in.rev, in.hash)
-		default:
-			err = f.handle(ctx, s, in.other, stream, &renewed)
-		}
-		if err != nil {
-			s.fail(err)
-			return false
-		}
-		return true
-	}
+	open <- s
 	err = f.loop(ctx, s, hello.GetRevision(), s.status.GetRejectedRevision(), stream)
 	f.log.InfoContext(ctx, "agent disconnected", "node_id", s.node, "reason", err)
 	f.cfg.Events.Emit(ctx, &event.AgentDisconnected{NodeID: s.node, Replica: f.cfg.ReplicaID, Reason: errText(err)})
@@ -297,9 +277,7 @@ func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, id *Identit
 }
 
 func (f *Fanout) close(s *session) {
-	s.procMu.Lock()
-	s.ended = true
-	s.procMu.Unlock()
+	s.recv.end()
 	s.sendMu.Lock()
 	s.ready = false // nothing is sent once the handler returns
 	s.sendMu.Unlock()
@@ -309,38 +287,32 @@ func (f *Fanout) close(s *session) {
 }
 
 // receive reads the stream on its own goroutine, owned by the caller's ctx. The first message
-// (the Hello) or error arrives on the channels; every later one is handed, with its error, to
-// the handler the caller sends once the session is open, on the receiving goroutine itself
-// (no hand-off per message). The handler returns false to stop reading. What it gets is
-// reused for the next message (see inbound): it must not keep it.
-func receive(ctx context.Context, stream Stream) (<-chan *edgeplanev1.AgentMessage, <-chan error, chan<- func(*inbound, error) bool) {
+// (the Hello) or error arrives on the channels; every later one is handled on the receiving
+// goroutine itself (no hand-off per message) by the receiver, once the caller has sent the
+// opened session on open.
+func receive(ctx context.Context, f *Fanout, stream Stream) (*receiver, <-chan *edgeplanev1.AgentMessage, <-chan error, chan<- *session) {
+	r := &receiver{f: f}
 	msgs, errc := make(chan *edgeplanev1.AgentMessage), make(chan error, 1)
-	handler := make(chan func(*inbound, error) bool, 1)
+	open := make(chan *session, 1)
 	go func() {
-		var in inbound
-		if err := stream.RecvMsg(&in); err != nil {
+		if err := stream.RecvMsg(r); err != nil {
 			errc <- err
 			return
 		}
 		select {
-		case msgs <- in.message(): // a message of its own, kept by the session
+		case msgs <- r.message(): // a message of its own, kept by the session
 		case <-ctx.Done():
 			return
 		}
-		var h func(*inbound, error) bool
 		select {
-		case h = <-handler:
+		case r.s = <-open:
 		case <-ctx.Done():
 			return
 		}
-		for {
-			err := stream.RecvMsg(&in)
-			if !h(&in, err) || err != nil {
-				return
-			}
+		for r.handle(ctx, stream, stream.RecvMsg(r)) {
 		}
 	}()
-	return msgs, errc, handler
+	return r, msgs, errc, open
 }
 
 // errText is err's message, "" for nil.
