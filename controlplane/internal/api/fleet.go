@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -82,7 +83,26 @@ func (h *Fleet) Connect(stream edgeplanev1.AgentService_ConnectServer) error {
 			return err
 		}
 	}
-	return enrollStatus(h.Fanout.ServeAs(ctx, stream, id))
+	return enrollStatus(h.Fanout.ServeAs(ctx, bareStream(stream), id))
+}
+
+// bareStream is the stream gRPC made for the call, under the generated wrapper and the
+// interceptors' tracedStreams, which only change Context (the session gets the traced
+// context from Connect instead). Hot: a session sends every update and receives every Ack
+// on it, and each wrapper was one more object to load per message: with 10,000 agents
+// none of them is in the CPU's cache.
+func bareStream(stream edgeplanev1.AgentService_ConnectServer) fanout.Stream {
+	var ss grpc.ServerStream = stream
+	if g, ok := ss.(*grpc.GenericServerStream[edgeplanev1.AgentMessage, edgeplanev1.ControlMessage]); ok {
+		ss = g.ServerStream
+	}
+	for {
+		t, ok := ss.(*tracedStream)
+		if !ok {
+			return ss
+		}
+		ss = t.ServerStream
+	}
 }
 
 // identify checks the stream's client certificate: present, an agent's, not revoked.

@@ -63,8 +63,13 @@ type Fanout struct {
 	rec *recorder
 	enc encoder
 
-	mu        sync.Mutex // guards sessions
-	sessions  map[string]*session
+	mu       sync.Mutex // guards sessions, conns, connOf
+	sessions map[string]*session
+	// conns groups the sessions by the connection their stream came on (the peer's address),
+	// for the broadcaster to walk one connection's sessions after another; connOf is each
+	// session's key in it. A superseded session leaves both with the node's sessions entry.
+	conns     map[string]map[*session]struct{}
+	connOf    map[*session]string
 	connected atomic.Int64 // len(sessions), read on the send path without the lock
 }
 
@@ -86,7 +91,8 @@ func New(cfg Config) *Fanout {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Fanout{cfg: cfg, log: log, rec: newRecorder(cfg.Store, log), sessions: map[string]*session{}}
+	return &Fanout{cfg: cfg, log: log, rec: newRecorder(cfg.Store, log), sessions: map[string]*session{},
+		conns: map[string]map[*session]struct{}{}, connOf: map[*session]string{}}
 }
 
 // Run tells sessions about changes, writes session statuses to the store and refreshes
@@ -105,6 +111,12 @@ func (f *Fanout) Run(ctx context.Context) error {
 // sessions and sends each idle agent its small update itself (sendDirect); it wakes a
 // session's loop only for what could block (a large update, the spacing, a session busy
 // sending). So a change costs no session a select over a channel the whole fleet shares.
+//
+// It walks the sessions one connection after another (agents may share a connection, as
+// the propagation benchmark's 10,000 agents share 51): each connection's writer goroutine
+// then gets its updates in one run, and writes them in a few large writes after a wake-up
+// or two, not in a small write after each of many wake-ups as when every connection got
+// every 51st update.
 func (f *Fanout) broadcast(ctx context.Context) {
 	var all []*session
 	for {
@@ -115,10 +127,7 @@ func (f *Fanout) broadcast(ctx context.Context) {
 		case <-changed:
 		}
 		f.mu.Lock()
-		all = all[:0]
-		for _, s := range f.sessions {
-			all = append(all, s)
-		}
+		all = f.appendByConnLocked(all[:0])
 		f.mu.Unlock()
 		p := f.newPass()
 		for _, s := range all {
@@ -128,6 +137,17 @@ func (f *Fanout) broadcast(ctx context.Context) {
 		}
 		clear(all) // keep no closed session alive until the next change
 	}
+}
+
+// appendByConnLocked appends every session to all, one connection's after another. f.mu
+// must be held.
+func (f *Fanout) appendByConnLocked(all []*session) []*session {
+	for _, conn := range f.conns {
+		for s := range conn {
+			all = append(all, s)
+		}
+	}
+	return all
 }
 
 // Connected returns the number of agents connected to this replica.
@@ -160,9 +180,10 @@ func (f *Fanout) spacing() time.Duration {
 	return min(f.cfg.MinUpdateInterval, time.Duration(f.connected.Load())*200*time.Microsecond)
 }
 
-// register makes s the node's session on this replica, cancelling an older one, unless the
-// older one holds a certificate s may not supersede: then s is refused (model.ErrDenied).
-func (f *Fanout) register(s *session) error {
+// register makes s, whose stream came on connection conn, the node's session on this
+// replica, cancelling an older one, unless the older one holds a certificate s may not
+// supersede: then s is refused (model.ErrDenied).
+func (f *Fanout) register(s *session, conn string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if old := f.sessions[s.node]; old != nil {
@@ -170,10 +191,32 @@ func (f *Fanout) register(s *session) error {
 			return fmt.Errorf("%w: node %q is connected with another certificate", model.ErrDenied, s.node)
 		}
 		old.cancel(errSuperseded)
+		f.leaveConnLocked(old)
 	}
 	f.sessions[s.node] = s
 	f.connected.Store(int64(len(f.sessions)))
+	group := f.conns[conn]
+	if group == nil {
+		group = map[*session]struct{}{}
+		f.conns[conn] = group
+	}
+	group[s] = struct{}{}
+	f.connOf[s] = conn
 	return nil
+}
+
+// leaveConnLocked takes s out of its connection's group, if it is still in one. f.mu must be
+// held.
+func (f *Fanout) leaveConnLocked(s *session) {
+	conn, ok := f.connOf[s]
+	if !ok {
+		return
+	}
+	delete(f.connOf, s)
+	delete(f.conns[conn], s)
+	if len(f.conns[conn]) == 0 {
+		delete(f.conns, conn)
+	}
 }
 
 // errSuperseded ends a session replaced by a newer stream of the same agent.
@@ -185,5 +228,6 @@ func (f *Fanout) unregister(s *session) {
 	if f.sessions[s.node] == s {
 		delete(f.sessions, s.node)
 	}
+	f.leaveConnLocked(s)
 	f.connected.Store(int64(len(f.sessions)))
 }

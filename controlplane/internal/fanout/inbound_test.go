@@ -85,7 +85,7 @@ func TestInbound_DecodesAsProto(t *testing.T) {
 		{"truncated ack", ack(8, "abcdef")[:5], false},
 		{"revision with the wrong wire type", ackBody(protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), []byte("x"))), false},
 	}
-	var in inbound
+	var in receiver
 	for _, c := range cases {
 		want := &edgeplanev1.AgentMessage{}
 		wantErr := proto.Unmarshal(c.b, want)
@@ -101,7 +101,7 @@ func TestInbound_DecodesAsProto(t *testing.T) {
 		if !proto.Equal(got, want) {
 			t.Errorf("%s: got %v, want %v", c.name, got, want)
 		}
-		if fast := got == &in.msg; fast != c.fast {
+		if fast := in.ack; fast != c.fast {
 			t.Errorf("%s: decoded by hand %v, want %v", c.name, fast, c.fast)
 		}
 	}
@@ -113,7 +113,7 @@ func TestInbound_AckDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var in inbound
+	var in receiver
 	if n := testing.AllocsPerRun(100, func() {
 		if err := in.DecodeWire(b); err != nil {
 			t.Fatal(err)

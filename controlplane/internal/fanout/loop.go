@@ -19,15 +19,15 @@ import (
 // spacing timer, or an answer while a change is due) and sends once; the answer is handled
 // on the goroutine that received it, which wakes the session only if a change is due.
 type delivery struct {
-	mu sync.Mutex // guards the fields below
+	mu       sync.Mutex // guards the fields below
+	waiting  bool       // an update is in flight (its revision may be 0: an empty store's snapshot)
+	holding  bool       // a timer kicks the session once the spacing has passed
+	inflight int64      // revision sent and not yet answered, while waiting
 	// applied is the revision the agent serves; it is valid in agentEpoch, the state's epoch
 	// when the agent got it (see state.Update).
 	applied, agentEpoch int64
 	// attempted is the last revision sent (in attemptedEpoch), never sent again.
 	attempted, attemptedEpoch int64
-	inflight                  int64 // revision sent and not yet answered, while waiting
-	waiting                   bool  // an update is in flight (its revision may be 0: an empty store's snapshot)
-	holding                   bool  // a timer kicks the session once the spacing has passed
 	lastSend                  time.Time
 }
 
@@ -230,7 +230,7 @@ func (f *Fanout) handle(ctx context.Context, s *session, m *edgeplanev1.AgentMes
 		return f.targetHealth(ctx, s, r)
 	}
 	if a := m.GetAck(); a != nil {
-		f.ack(ctx, s, a)
+		f.ack(ctx, s, a.GetRevision(), a.GetConfigHash())
 		return nil
 	}
 	if n := m.GetNack(); n != nil {
@@ -240,12 +240,12 @@ func (f *Fanout) handle(ctx context.Context, s *session, m *edgeplanev1.AgentMes
 	return fmt.Errorf("agent sent %T after Hello", m.GetKind())
 }
 
-// ack handles an Ack. Hot: once per agent per change.
-func (f *Fanout) ack(ctx context.Context, s *session, a *edgeplanev1.Ack) {
-	s.acked(a.GetRevision(), a.GetConfigHash())
+// ack handles an Ack of rev (hash: the agent's config hash). Hot: once per agent per change.
+func (f *Fanout) ack(ctx context.Context, s *session, rev int64, hash string) {
+	s.acked(rev, hash)
 	f.rec.mark(s)
-	if inflight := f.answered(s, a.GetRevision(), true); a.GetRevision() != inflight {
-		f.log.WarnContext(ctx, "agent acked a revision that was not in flight", "node_id", s.node, "revision", a.GetRevision(), "in_flight", inflight)
+	if inflight := f.answered(s, rev, true); rev != inflight {
+		f.log.WarnContext(ctx, "agent acked a revision that was not in flight", "node_id", s.node, "revision", rev, "in_flight", inflight)
 	}
 }
 

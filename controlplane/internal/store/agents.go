@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/proto"
@@ -99,12 +100,14 @@ type AgentWrite struct {
 
 // PutAgents writes statuses, in order, in pipelined batches. Hot: once per status flush with
 // a write per changed agent; the arguments of an encoded write point into writes (no copy,
-// no allocation), which must not change until PutAgents returns.
+// no allocation), which must not change until PutAgents returns. The commands' argument
+// lists are built whole here and reused by the next call (EvalSha would copy each batch's).
 func (s *Store) PutAgents(ctx context.Context, writes []AgentWrite) error {
 	if len(writes) == 0 {
 		return nil
 	}
-	args := make([]any, 0, 3*len(writes)+len(writes)/agentBatch+8)
+	bufp := agentArgs.Get().(*[]any)
+	args := (*bufp)[:0]
 	var batches [][]any
 	from, count := 0, 0
 	for i := range writes {
@@ -115,7 +118,7 @@ func (s *Store) PutAgents(ctx context.Context, writes []AgentWrite) error {
 		}
 		if count == 0 {
 			from = len(args)
-			args = append(args, modeArg(w.Mode))
+			args = append(args, "evalsha", agentScript.Hash(), 2, s.keys.agents, s.keys.agentOwners, modeArg(w.Mode))
 		}
 		count++
 		if w.Encoded != nil {
@@ -129,9 +132,21 @@ func (s *Store) PutAgents(ctx context.Context, writes []AgentWrite) error {
 		args = append(args, w.Status.GetNodeId(), w.Token, b)
 	}
 	batches = append(batches, args[from:len(args):len(args)])
-	err := s.pipeScript(ctx, agentScript, []string{s.keys.agents, s.keys.agentOwners}, batches)
+	err := s.pipeScript(ctx, agentScript, batches)
+	clear(args) // keep no status alive
+	if cap(args) <= maxKeptArgs {
+		*bufp = args[:0]
+		agentArgs.Put(bufp)
+	}
 	return mapErr(err, "writing agent status")
 }
+
+// agentArgs holds argument lists for PutAgents to reuse.
+var agentArgs = sync.Pool{New: func() any { return new([]any) }}
+
+// maxKeptArgs bounds the argument list PutAgents keeps for the next call (about 65,000
+// statuses).
+const maxKeptArgs = 3 << 16
 
 // wireBytes is a script argument given by pointer, which converts to any without allocating.
 type wireBytes []byte
@@ -182,13 +197,16 @@ func (s *Store) GetAgent(ctx context.Context, node string) (*edgeplanev1.Agent, 
 	return a, nil
 }
 
-// pipeScript runs script once per args in one pipeline with EVALSHA, loading the script
-// first when Redis does not have it (a new or restarted server).
-func (s *Store) pipeScript(ctx context.Context, script *redis.Script, keys []string, args [][]any) error {
+// pipeScript runs script's commands in one pipeline: each is a whole EVALSHA command
+// ("evalsha", the script's hash, 2, two keys, then its arguments). It loads the script first
+// when Redis does not have it (a new or restarted server).
+func (s *Store) pipeScript(ctx context.Context, script *redis.Script, cmds [][]any) error {
 	run := func() error {
 		pipe := s.rdb.Pipeline()
-		for _, a := range args {
-			script.EvalSha(ctx, pipe, keys, a...)
+		for _, a := range cmds {
+			cmd := redis.NewCmd(ctx, a...)
+			cmd.SetFirstKeyPos(3)
+			_ = pipe.Process(ctx, cmd)
 		}
 		_, err := pipe.Exec(ctx)
 		return err
