@@ -9,7 +9,7 @@
 #   OUT=/tmp/results.txt bench/run.sh
 #   PROPAGATION_ARGS="-agents=1,100,1000 -writes=20" bench/run.sh
 #   BENCHES="served coldstart peers" bench/run.sh    # only these parts (default: all)
-#   SECS=10 ROUNDS=7 bench/run.sh     # bench/peers/run.sh's variables pass through (ROUNDS: 5 here)
+#   SECS=10 ROUNDS=9 bench/run.sh     # bench/peers/run.sh's variables pass through (ROUNDS: 7 here)
 #
 # Each program is also runnable alone, e.g. go run ./bench/cmd/propagation -agents=1000.
 # Programs that need an agent (served, coldstart, agentmem) get -agent-bin; parts whose
@@ -124,7 +124,7 @@ if want peers; then
 	echo
 	# Five rounds by default: one round's ratio to nginx moves by +-5% on this 2-CPU box (where
 	# the scheduler puts wrk's threads), the median of five much less.
-	if ! ROUNDS="${ROUNDS:-5}" OUT="$OUT" CONTROL_BIN="$DIR/edgeplane-control" AGENT_BIN="$DIR/edgeplane-agent" bench/peers/run.sh; then
+	if ! ROUNDS="${ROUNDS:-7}" OUT="$OUT" CONTROL_BIN="$DIR/edgeplane-control" AGENT_BIN="$DIR/edgeplane-agent" bench/peers/run.sh; then
 		echo "bench=peers status=FAILED" | tee -a "$OUT"
 	fi
 fi
