@@ -6,7 +6,11 @@
 // then a while longer (past one status heartbeat), samples VmRSS again and prints
 // (RSS_N - RSS_0)/N:
 //
-//	bench=memory agents=10000 rss0_kib=... rssN_kib=... per_agent_kib=...
+//	bench=memory agents=10000 conn_per_agent=false rss0_kib=... rssN_kib=... per_agent_kib=...
+//
+// By default the fake agents share connections (harness.StreamsPerConn streams each);
+// -conn-per-agent gives each its own, as real agents connect, so the figure includes the
+// memory gRPC keeps per connection.
 package main
 
 import (
@@ -35,6 +39,7 @@ func run() error {
 	routesN := flag.Int("routes", 10, "routes in the config (each agent's snapshot)")
 	settle := flag.Duration("settle", 6*time.Second, "wait after the last snapshot before sampling (>= one 5s heartbeat)")
 	samples := flag.Int("samples", 5, "RSS samples (1s apart); the median is reported")
+	perConn := flag.Bool("conn-per-agent", false, "give every agent its own connection, as real agents have (default: shared connections)")
 	flag.Parse()
 	ctx, b, rds, done, err := harness.Setup(*bin)
 	if err != nil {
@@ -65,7 +70,7 @@ func run() error {
 	st0, _ := harness.ProcStatus(cp.PID())
 
 	t0 := time.Now()
-	fleet, err := harness.ConnectFleet(ctx, cp.Addr, "mem", *n)
+	fleet, err := harness.ConnectFleetWith(ctx, cp.Addr, "mem", *n, harness.FleetOptions{ConnPerAgent: *perConn})
 	if err != nil {
 		return err
 	}
@@ -85,10 +90,10 @@ func run() error {
 		return fmt.Errorf("%d agent streams failed: %v", fleet.Failed(), fleet.FirstErr())
 	}
 	per := float64(rssN-rss0) / float64(*n)
-	fmt.Printf("bench=memory agents=%d routes=%d initial_all_s=%.2f rss0_kib=%d rssN_kib=%d per_agent_kib=%.1f "+
+	fmt.Printf("bench=memory agents=%d conn_per_agent=%t routes=%d initial_all_s=%.2f rss0_kib=%d rssN_kib=%d per_agent_kib=%.1f "+
 		"hwm_kib=%d threads=%d gc_heap_live0_mb=%d gc_heap_liveN_mb=%d gc_stacks0_mb=%d gc_stacksN_mb=%d "+
 		"heap_per_agent_kib=%.1f stacks_per_agent_kib=%.1f goal_kib=%d pass=%t\n",
-		*n, *routesN, initial.Seconds(), rss0, rssN, per, stN["VmHWM"], stN["Threads"],
+		*n, *perConn, *routesN, initial.Seconds(), rss0, rssN, per, stN["VmHWM"], stN["Threads"],
 		gc0.HeapLiveMB, gcN.HeapLiveMB, gc0.StacksMB, gcN.StacksMB,
 		float64(gcN.HeapLiveMB-gc0.HeapLiveMB)*1024/float64(*n), float64(gcN.StacksMB-gc0.StacksMB)*1024/float64(*n),
 		goalKiB, per <= goalKiB)
