@@ -33,6 +33,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.StringVar(&o.config.HTTPAddr, "http-addr", node.DefaultHTTPAddr, "proxy listen address for HTTP")
 	fs.StringVar(&o.config.HTTPSAddr, "https-addr", ":8443", `proxy listen address for HTTPS; "" or "-" disables it`)
 	fs.BoolVar(&o.config.ProxyProtocol, "proxy-protocol", false, "require a PROXY protocol v1/v2 header on every client connection (agents behind an L4 balancer)")
+	fs.BoolVar(&o.config.ReusePort, "reuse-port", false, "bind the HTTP and HTTPS listeners with SO_REUSEPORT, so other agents started with it may listen on the same addresses (several agents on one host; see the README for what a stopping one resets)")
 	fs.StringVar(&strip, "strip-headers", strings.Join(proxy.DefaultStripHeaders, ","),
 		"client request headers never forwarded to backends, comma-separated (X-Forwarded-*, Forwarded and X-Real-IP are always replaced)")
 	fs.DurationVar(&o.config.DrainTimeout, "drain-timeout", node.DefaultDrainTimeout, "how long shutdown waits for requests and WebSocket connections before closing them")

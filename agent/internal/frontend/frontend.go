@@ -42,6 +42,12 @@ type Config struct {
 	// ProxyProtocolFrom are the CIDR ranges (or single IPs) of the balancers trusted to
 	// send PROXY headers.
 	ProxyProtocolFrom []string
+	// ReusePort binds the listeners with SO_REUSEPORT, so that other processes doing the
+	// same (more agents on the host, using more cores) may listen on the same addresses;
+	// the kernel spreads new connections among them. When one closes its listener, the
+	// connections waiting in its accept queue are reset (Linux's SO_REUSEPORT): a takeover
+	// by a new agent is not hitless.
+	ReusePort bool
 	// Metrics receives the open-connections gauges. Nil uses a private set.
 	Metrics *metrics.Metrics
 	// Logger receives listener errors. Nil discards.
@@ -177,7 +183,11 @@ func (s *Server) listen(addr string) (net.Listener, error) {
 			return nil, fmt.Errorf("--proxy-protocol-from: %w", err)
 		}
 	}
-	ln, err := net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	if s.cfg.ReusePort {
+		lc.Control = reusePort
+	}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil || policy == nil {
 		return ln, err
 	}

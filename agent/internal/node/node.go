@@ -62,6 +62,9 @@ type Config struct {
 	// from ProxyProtocolFrom (CIDR ranges, required with it).
 	ProxyProtocol     bool
 	ProxyProtocolFrom []string
+	// ReusePort lets other processes listen on HTTPAddr and HTTPSAddr too (SO_REUSEPORT,
+	// frontend.Config.ReusePort): several agents on one host.
+	ReusePort bool
 	// Limits bound what clients control (see proxy.Limits); zero fields take defaults.
 	Limits proxy.Limits
 	// StripHeaders are client request headers never forwarded; nil means
@@ -169,7 +172,8 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.targets = newHealthReporter(p, a.metrics)
 	a.frontend = frontend.New(frontend.Config{Proxy: p, HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr,
-		ProxyProtocol: cfg.ProxyProtocol, ProxyProtocolFrom: cfg.ProxyProtocolFrom, Metrics: a.metrics, Logger: log.With("component", "frontend")})
+		ProxyProtocol: cfg.ProxyProtocol, ProxyProtocolFrom: cfg.ProxyProtocolFrom, ReusePort: cfg.ReusePort, Metrics: a.metrics,
+		Logger: log.With("component", "frontend")})
 	if err := a.checkTransport(); err != nil {
 		return nil, err
 	}
