@@ -38,21 +38,7 @@ func start(t *testing.T, cfg Config, u *edgeplanev1.ConfigUpdate) *Server {
 // startLimits is start with a proxy bounded by lim.
 func startLimits(t testing.TB, lim proxy.Limits, cfg Config, u *edgeplanev1.ConfigUpdate) *Server {
 	t.Helper()
-	p, err := proxy.New(proxy.Config{Limits: lim})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Revision, u.Snapshot = 1, true
-	set, err := (*routeset.Set)(nil).Apply(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := p.Build(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Swap(tbl)
-	cfg.Proxy, cfg.HTTPAddr, cfg.HTTPSAddr = p, "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Proxy, cfg.HTTPAddr, cfg.HTTPSAddr = serving(t, lim, u), "127.0.0.1:0", "127.0.0.1:0"
 	s := New(cfg)
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
@@ -68,6 +54,26 @@ func startLimits(t testing.TB, lim proxy.Limits, cfg Config, u *edgeplanev1.Conf
 		}
 	})
 	return s
+}
+
+// serving returns a proxy bounded by lim serving u (as revision 1, a snapshot).
+func serving(t testing.TB, lim proxy.Limits, u *edgeplanev1.ConfigUpdate) *proxy.Proxy {
+	t.Helper()
+	p, err := proxy.New(proxy.Config{Limits: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Revision, u.Snapshot = 1, true
+	set, err := (*routeset.Set)(nil).Apply(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := p.Build(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Swap(tbl)
+	return p
 }
 
 // echo reports the request's protocol and forwarding headers.

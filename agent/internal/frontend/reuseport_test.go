@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
-	"github.com/edgeplane/edgeplane/agent/internal/routeset"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -27,20 +26,7 @@ func named(t *testing.T, name string) string {
 // it returns the Server and a function that shuts it down and waits for Serve.
 func serveOn(t *testing.T, addr string, reuse bool, target string) (*Server, func(), error) {
 	t.Helper()
-	p, err := proxy.New(proxy.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := (*routeset.Set)(nil).Apply(&edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true,
-		Routes: []*edgeplanev1.Route{route("r", "app.test", target)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := p.Build(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Swap(tbl)
+	p := serving(t, proxy.Limits{}, &edgeplanev1.ConfigUpdate{Routes: []*edgeplanev1.Route{route("r", "app.test", target)}})
 	s := New(Config{Proxy: p, HTTPAddr: addr, ReusePort: reuse})
 	if err := s.Listen(); err != nil {
 		return nil, nil, err
