@@ -72,8 +72,7 @@ func (stuckHealth) Problem(context.Context) string { return "the telemetry Redis
 // its own context, not from Redis. The same round with a live context fires.
 func TestManager_NoAlertFromARoundItsStopCutShort(t *testing.T) {
 	srv := redistest.New(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := srv.Client()
 	srv.Stop() // the alert state cannot be read: the round judges the telemetry rules alone
 	var logs bytes.Buffer
 	m := alerts.New(alerts.Config{Client: rdb, Telemetry: stuckHealth{}, Rules: []alerts.Rule{{Kind: alerts.TelemetryStore}},

@@ -256,13 +256,9 @@ func (f *Fanout) open(h *edgeplanev1.Hello, prev *edgeplanev1.Agent, id *Identit
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	now := timestamppb.New(clock.Now())
-	// The node id and the token in one string: a status flush reads both for every agent, and
-	// they are then one load from memory, not two.
-	node := h.GetNodeId()
-	ids := node + f.cfg.ReplicaID + "/" + hex.EncodeToString(b[:])
 	s := &session{
-		node:   ids[:len(node)],
-		token:  ids[len(node):],
+		node:   h.GetNodeId(),
+		token:  f.cfg.ReplicaID + "/" + hex.EncodeToString(b[:]),
 		id:     id,
 		cancel: cancel,
 		kick:   make(chan struct{}, 1),

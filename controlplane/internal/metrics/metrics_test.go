@@ -38,9 +38,7 @@ func publish(t *testing.T, rdb redis.UniversalClient, n, status int, host string
 }
 
 func TestProcessor_ExactCountsClassesAndPercentiles(t *testing.T) {
-	srv := redistest.New(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := redistest.New(t).Client()
 	p := metrics.New(metrics.Config{Client: rdb})
 	start := time.Now()
 	publish(t, rdb, 900, 200, "a.test", 10*time.Millisecond)
@@ -94,9 +92,7 @@ func TestProcessor_ExactCountsClassesAndPercentiles(t *testing.T) {
 // The same entries handled twice (a consumer presumed dead finishing after its work was
 // claimed) are counted once.
 func TestProcessor_RedeliveryIsCountedOnce(t *testing.T) {
-	srv := redistest.New(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := redistest.New(t).Client()
 	p := metrics.New(metrics.Config{Client: rdb})
 	start := time.Now()
 	publish(t, rdb, 20, 200, "a.test", time.Millisecond)
@@ -157,9 +153,7 @@ func BenchmarkProcessor(b *testing.B) {
 // A client picks the Host of an unmatched request: past MaxSeries series in a window,
 // further hosts are counted as "(other)", so the counters stay bounded and the total exact.
 func TestProcessor_SeriesPerWindowAreCapped(t *testing.T) {
-	srv := redistest.New(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := redistest.New(t).Client()
 	p := metrics.New(metrics.Config{Client: rdb, MaxSeries: 2, Window: time.Hour})
 	start := time.Now()
 	for _, host := range []string{"a.test", "b.test", "c.test", "d.test"} {
@@ -194,9 +188,7 @@ func TestProcessor_SeriesPerWindowAreCapped(t *testing.T) {
 // the counts of the others are taken back out of the batch's sums, classes, latency
 // buckets and bytes included.
 func TestProcessor_PartlyCountedBatchAddsOnlyTheRest(t *testing.T) {
-	srv := redistest.New(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := redistest.New(t).Client()
 	p := metrics.New(metrics.Config{Client: rdb})
 	start := time.Now()
 	publish(t, rdb, 10, 200, "a.test", time.Millisecond)
@@ -268,9 +260,7 @@ func publishBlocks(t *testing.T, rdb redis.UniversalClient, n int) {
 // for dead-lettering like an entry of malformed records; the blocks around them are counted
 // and acknowledged.
 func TestProcessor_MalformedOrOversizedBlockCountsNothing(t *testing.T) {
-	srv := redistest.New(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := redistest.New(t).Client()
 	p := metrics.New(metrics.Config{Client: rdb})
 	start := time.Now()
 	publishBlocks(t, rdb, 1)
@@ -311,9 +301,7 @@ func TestProcessor_MalformedOrOversizedBlockCountsNothing(t *testing.T) {
 // Blocks of records of several series are counted exactly once per record, also when a
 // consumer presumed dead counted some blocks of a batch already.
 func TestProcessor_BlocksAreCountedOncePerRecordUnderRedelivery(t *testing.T) {
-	srv := redistest.New(t)
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := redistest.New(t).Client()
 	p := metrics.New(metrics.Config{Client: rdb})
 	start := time.Now()
 	publishBlocks(t, rdb, 6)
