@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/edgeplane/edgeplane/agent/internal/node"
@@ -26,6 +28,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	var o options
 	var labels, strip string
 	var maxRoutes int
+	var workers string
 	fs := flag.NewFlagSet("edgeplane-agent", flag.ContinueOnError)
 	fs.StringVar(&o.config.ControlPlane, "control-plane", node.DefaultControlPlane, "control plane gRPC address, host:port")
 	fs.StringVar(&o.config.NodeID, "node-id", "", "name of this node in the fleet (default: the host name)")
@@ -48,6 +51,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 	fs.StringVar(&o.config.CAPin, "ca-pin", "", "sha256:<hex> pin of the cluster CA's public key, printed with the join token and by edgeplane-control at start")
 	fs.DurationVar(&o.config.Backoff.Max, "reconnect-max", node.DefaultReconnectMax, "longest wait between two attempts to reach the control plane (fully jittered; raise it for very large fleets)")
 	fs.BoolVar(&o.config.Insecure, "insecure", false, "allow a plaintext stream to a control plane that is not on loopback")
+	fs.StringVar(&workers, "workers", "1", "processes serving the HTTP and HTTPS listeners, this one included, like nginx's worker_processes: a number, or auto for one per CPU this process may use")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
@@ -72,10 +76,13 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool)) (*options,
 		return nil, fmt.Errorf("--max-routes %d: must not be negative", maxRoutes)
 	}
 	o.config.Validate = limitRoutes(maxRoutes)
+	var err error
+	if o.config.Workers, err = parseWorkers(workers); err != nil {
+		return nil, err
+	}
 	if o.config.TraceBuffer <= 0 {
 		return nil, fmt.Errorf("--trace-buffer %d: must be positive", o.config.TraceBuffer)
 	}
-	var err error
 	o.config.Labels, err = parseLabels(labels)
 	return &o, err
 }
@@ -159,4 +166,20 @@ func defaultCacheDir(lookupEnv func(string) (string, bool)) string {
 		return filepath.Join(d, "edgeplane-agent")
 	}
 	return "edgeplane-agent-cache"
+}
+
+// maxWorkers bounds --workers: a process per CPU is the point, and this is well past any host.
+const maxWorkers = 256
+
+// parseWorkers reads --workers: a count from 1 to maxWorkers, or auto (the CPUs this process
+// may use: GOMAXPROCS as the runtime set it from the machine and its cgroup CPU limit).
+func parseWorkers(s string) (int, error) {
+	if s == "auto" {
+		return min(runtime.GOMAXPROCS(0), maxWorkers), nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxWorkers {
+		return 0, fmt.Errorf("--workers %q: want a number from 1 to %d, or auto", s, maxWorkers)
+	}
+	return n, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -164,5 +165,27 @@ func TestParseFlags_ReconnectMax(t *testing.T) {
 				t.Errorf("reconnect max = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseFlags_Workers(t *testing.T) {
+	none := func(string) (string, bool) { return "", false }
+	for _, tt := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 1},
+		{[]string{"--workers", "3"}, 3},
+		{[]string{"--workers", "auto"}, min(runtime.GOMAXPROCS(0), maxWorkers)},
+	} {
+		o, err := parseFlags(tt.args, none)
+		if err != nil || o.config.Workers != tt.want {
+			t.Errorf("parseFlags(%q): workers %v %v, want %d", tt.args, o.config.Workers, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"0", "-1", "257", "two", ""} {
+		if _, err := parseFlags([]string{"--workers", bad}, none); err == nil || !strings.Contains(err.Error(), "--workers") {
+			t.Errorf("--workers %q: error %v, want one naming --workers", bad, err)
+		}
 	}
 }

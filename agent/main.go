@@ -14,8 +14,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 
 	"github.com/edgeplane/edgeplane/agent/internal/node"
@@ -52,14 +54,33 @@ func run(args []string) error {
 	cfg := opts.config
 	cfg.Version = agentVersion()
 	cfg.Logger = log
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if v, ok := os.LookupEnv(node.WorkerEnv); ok {
+		index, err := strconv.Atoi(v)
+		if err != nil || index < 1 {
+			return fmt.Errorf("%s=%q: not a worker number", node.WorkerEnv, v)
+		}
+		go procs.Run(ctx, log)
+		return node.RunWorker(ctx, cfg, index)
+	}
+	cfg.WorkerCommand = workerCommand(args)
 	a, err := node.New(cfg)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	go procs.Run(ctx, log)
 	return a.Run(ctx)
+}
+
+// workerCommand returns how to start a worker: this executable with the same arguments (and
+// environment, so the same configuration).
+func workerCommand(args []string) func(int) *exec.Cmd {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	return func(int) *exec.Cmd { return exec.Command(exe, args...) }
 }
 
 func agentVersion() string {

@@ -173,25 +173,58 @@ func (s *Server) listen(addr string) (net.Listener, error) {
 	if addr == "" {
 		return nil, nil
 	}
-	var policy proxyproto.ConnPolicyFunc
-	if s.cfg.ProxyProtocol {
-		if len(s.cfg.ProxyProtocolFrom) == 0 {
-			return nil, errors.New("the PROXY protocol needs the balancers' addresses: pass --proxy-protocol-from with their CIDR ranges")
-		}
-		var err error
-		if policy, err = proxyproto.PolicyFromRanges(s.cfg.ProxyProtocolFrom, proxyproto.REQUIRE, proxyproto.REJECT); err != nil {
-			return nil, fmt.Errorf("--proxy-protocol-from: %w", err)
-		}
+	policy, err := s.proxyPolicy()
+	if err != nil {
+		return nil, err
 	}
 	var lc net.ListenConfig
 	if s.cfg.ReusePort {
 		lc.Control = reusePort
 	}
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
-	if err != nil || policy == nil {
-		return ln, err
+	if err != nil {
+		return nil, err
 	}
-	return &proxyproto.Listener{Listener: ln, ReadHeaderTimeout: HandshakeTimeout, ConnPolicy: policy}, nil
+	return s.wrap(ln, policy), nil
+}
+
+// proxyPolicy returns the PROXY protocol policy of the configuration; nil without it.
+func (s *Server) proxyPolicy() (proxyproto.ConnPolicyFunc, error) {
+	if !s.cfg.ProxyProtocol {
+		return nil, nil
+	}
+	if len(s.cfg.ProxyProtocolFrom) == 0 {
+		return nil, errors.New("the PROXY protocol needs the balancers' addresses: pass --proxy-protocol-from with their CIDR ranges")
+	}
+	policy, err := proxyproto.PolicyFromRanges(s.cfg.ProxyProtocolFrom, proxyproto.REQUIRE, proxyproto.REJECT)
+	if err != nil {
+		return nil, fmt.Errorf("--proxy-protocol-from: %w", err)
+	}
+	return policy, nil
+}
+
+// wrap puts a PROXY protocol reader in front of ln when policy is set.
+func (s *Server) wrap(ln net.Listener, policy proxyproto.ConnPolicyFunc) net.Listener {
+	if policy == nil {
+		return ln
+	}
+	return &proxyproto.Listener{Listener: ln, ReadHeaderTimeout: HandshakeTimeout, ConnPolicy: policy}
+}
+
+// Adopt uses listeners bound elsewhere (a worker's, bound by the agent that started it)
+// instead of binding HTTPAddr and HTTPSAddr; either may be nil. It replaces Listen.
+func (s *Server) Adopt(httpLn, httpsLn net.Listener) error {
+	policy, err := s.proxyPolicy()
+	if err != nil {
+		return err
+	}
+	if httpLn != nil {
+		s.httpLn = s.wrap(httpLn, policy)
+	}
+	if httpsLn != nil {
+		s.httpsLn = s.wrap(httpsLn, policy)
+	}
+	return nil
 }
 
 // HTTPAddr returns the bound HTTP address ("" if disabled). Valid after Listen.

@@ -3,6 +3,9 @@
 package frontend
 
 import (
+	"context"
+	"net"
+	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -17,4 +20,18 @@ func reusePort(_, _ string, c syscall.RawConn) error {
 		return err
 	}
 	return serr
+}
+
+// BindReusePort binds another listening socket on addr (a bound address, with its port)
+// with SO_REUSEPORT and returns it as a file, for a worker process: the kernel spreads new
+// connections over every socket of the port's group. The socket stays in the group, its
+// accept queue intact, for as long as any process holds the file open.
+func BindReusePort(addr string) (*os.File, error) {
+	lc := net.ListenConfig{Control: reusePort}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close() // the file is a duplicate that keeps the socket open
+	return ln.(*net.TCPListener).File()
 }

@@ -29,7 +29,7 @@ func (ap *applier) Serving() (int64, string) {
 // the swap: the new table is already serving. The disk cache never fails an update: a
 // failed write (a full disk) is logged and counted, the agent serves and acknowledges u
 // from memory, and the cache is written in the background once there is space again.
-func (ap *applier) Apply(_ context.Context, u *edgeplanev1.ConfigUpdate) (string, error) {
+func (ap *applier) Apply(ctx context.Context, u *edgeplanev1.ConfigUpdate) (string, error) {
 	a := (*Agent)(ap)
 	prev := a.config.Load()
 	next, err := a.prepare(prev, u)
@@ -50,6 +50,9 @@ func (ap *applier) Apply(_ context.Context, u *edgeplanev1.ConfigUpdate) (string
 	a.zBlocks.Store(u.GetRequestBlockEncoding() == requestlog.ZBlockEncoding)
 	if ts := u.GetTelemetry(); ts != nil && !a.ownTelemetry.Load() {
 		a.offerTelemetry(ts)
+	}
+	if a.pool != nil {
+		a.pool.relay(ctx, u) // the workers serve u too before the Ack goes out
 	}
 	return next.Hash(), nil
 }

@@ -1,9 +1,12 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/pprof"
+
+	"github.com/edgeplane/edgeplane/agent/internal/metrics"
 )
 
 // health serves the metrics listener: /metrics (Prometheus), and /healthz and /readyz,
@@ -11,7 +14,13 @@ import (
 // 503 before. With Config.Pprof, /debug/pprof/ too.
 func (a *Agent) health() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", a.metrics.Handler())
+	if a.pool != nil {
+		mux.Handle("GET /metrics", a.metrics.HandlerWith(func() []metrics.WorkerFamilies {
+			return a.pool.gather(context.Background())
+		}))
+	} else {
+		mux.Handle("GET /metrics", a.metrics.Handler())
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if a.config.Load() == nil {
 			http.Error(w, "no config loaded", http.StatusServiceUnavailable)

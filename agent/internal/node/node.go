@@ -5,10 +5,11 @@ package node
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
-	"github.com/edgeplane/edgeplane/internal/redisurl"
 	"log/slog"
 	"os"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/internal/stream"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/backoff"
+	"github.com/edgeplane/edgeplane/internal/redisurl"
 )
 
 // Defaults for zero Config fields.
@@ -102,6 +104,17 @@ type Config struct {
 	JoinToken, CAPin string
 	// Insecure allows a plaintext stream to a control plane that is not on loopback.
 	Insecure bool
+	// Workers is how many processes serve the proxy's listeners, this one included (nginx's
+	// worker_processes); 0 and 1 mean this process alone. The others are worker processes
+	// this agent starts with WorkerCommand, hands their own SO_REUSEPORT sockets of the
+	// listeners' addresses, and keeps running: each serves every config this agent applies
+	// (the Ack follows their swaps) and publishes its own request records; one that exits
+	// is started again on the same sockets, so connections waiting for it are not lost.
+	Workers int
+	// WorkerCommand returns the command that runs worker index (1 to Workers-1): this
+	// program with this Config, calling RunWorker. The agent adds WorkerEnv, the worker's
+	// files and its output. Required when Workers > 1.
+	WorkerCommand func(index int) *exec.Cmd
 }
 
 // Agent is one running edge agent. Create it with New, then call Run once.
@@ -130,10 +143,35 @@ type Agent struct {
 	mtls         bool        // the stream is mTLS; conn is made in Run once the agent has its certificate
 	ownTelemetry atomic.Bool // the control plane sent this agent its own telemetry settings
 	zBlocks      atomic.Bool // the control plane reads compressed blocks of request records
+
+	pool *workerPool // the worker processes; nil without (Config.Workers <= 1)
 }
 
 // New checks cfg and prepares an Agent. It opens no sockets and reads no files.
 func New(cfg Config) (*Agent, error) {
+	if cfg.Workers > 1 && cfg.WorkerCommand == nil {
+		return nil, errors.New("worker processes need a WorkerCommand")
+	}
+	a, err := newAgent(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Workers > 1 {
+		a.pool = newWorkerPool(a, cfg.Workers-1, cfg.WorkerCommand)
+	}
+	if err := a.checkTransport(); err != nil {
+		return nil, err
+	}
+	if !a.mtls {
+		if err := a.dial(a.cfg.Logger.With("component", "stream"), insecure.NewCredentials(), nil); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// newAgent prepares the serving part of an Agent: what a worker process runs too.
+func newAgent(cfg Config) (*Agent, error) {
 	cfg.ControlPlane = cmp.Or(cfg.ControlPlane, DefaultControlPlane)
 	cfg.HTTPAddr = cmp.Or(cfg.HTTPAddr, DefaultHTTPAddr)
 	cfg.MetricsAddr = cmp.Or(cfg.MetricsAddr, DefaultMetricsAddr)
@@ -153,10 +191,10 @@ func New(cfg Config) (*Agent, error) {
 		}
 		cfg.NodeID = h
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	log := cfg.Logger
 	a := &Agent{cfg: cfg, log: log.With("component", "agent"), metrics: metrics.New(),
 		changed: make(chan struct{}), ready: make(chan struct{}), telemetry: make(chan *edgeplanev1.TelemetrySettings, 1)}
 	a.metrics.SetTraceStats(a.traces.read)
@@ -172,16 +210,8 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.targets = newHealthReporter(p, a.metrics)
 	a.frontend = frontend.New(frontend.Config{Proxy: p, HTTPAddr: cfg.HTTPAddr, HTTPSAddr: cfg.HTTPSAddr,
-		ProxyProtocol: cfg.ProxyProtocol, ProxyProtocolFrom: cfg.ProxyProtocolFrom, ReusePort: cfg.ReusePort, Metrics: a.metrics,
+		ProxyProtocol: cfg.ProxyProtocol, ProxyProtocolFrom: cfg.ProxyProtocolFrom, ReusePort: cfg.ReusePort || cfg.Workers > 1, Metrics: a.metrics,
 		Logger: log.With("component", "frontend")})
-	if err := a.checkTransport(); err != nil {
-		return nil, err
-	}
-	if !a.mtls {
-		if err := a.dial(log.With("component", "stream"), insecure.NewCredentials(), nil); err != nil {
-			return nil, err
-		}
-	}
 	return a, nil
 }
 

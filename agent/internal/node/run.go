@@ -35,6 +35,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if a.pool != nil {
+		if err := a.pool.bind(); err != nil {
+			a.frontend.Shutdown(context.Background())
+			metricsLn.Close()
+			return err
+		}
+	}
 	close(a.ready)
 	a.log.LogAttrs(ctx, slog.LevelInfo, "agent started", slog.String("node_id", a.cfg.NodeID),
 		slog.String("http_addr", a.Addr()), slog.String("https_addr", a.HTTPSAddr()),
@@ -65,6 +72,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		g.Go(func() error { a.cache.Run(gctx); return nil })
 	}
 	g.Go(func() error { return a.targets.run(gctx) })
+	if a.pool != nil {
+		g.Go(func() error { return a.pool.run(gctx) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		a.shutdown(metricsSrv)

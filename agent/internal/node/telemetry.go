@@ -74,6 +74,9 @@ func (a *Agent) effectiveTelemetry(cp *edgeplanev1.TelemetrySettings) telemetryS
 // offerTelemetry hands the control plane's latest settings to runTelemetry without
 // waiting: a pending older offer is replaced. Called from the config stream only.
 func (a *Agent) offerTelemetry(ts *edgeplanev1.TelemetrySettings) {
+	if a.pool != nil {
+		a.pool.setTelemetry(ts)
+	}
 	for {
 		select {
 		case a.telemetry <- ts:

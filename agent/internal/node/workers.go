@@ -1,0 +1,405 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgeplane/edgeplane/agent/internal/frontend"
+	"github.com/edgeplane/edgeplane/agent/internal/metrics"
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+)
+
+// WorkerEnv tells a process it is worker number $WorkerEnv of the agent that started it.
+const WorkerEnv = "EDGEPLANE_AGENT_WORKER"
+
+// Time bounds of the link's calls. An Apply carries a whole snapshot to a new worker
+// (100,000 routes build in about a second on a small machine), so it gets longer.
+const (
+	workerApplyTimeout = 2 * time.Minute
+	workerCallTimeout  = 5 * time.Second
+	// workerRestartMin and workerRestartMax space the restarts of a worker that keeps
+	// exiting; one that ran for workerStable starts the schedule over.
+	workerRestartMin = 100 * time.Millisecond
+	workerRestartMax = 10 * time.Second
+	workerStable     = time.Minute
+)
+
+// workerPool starts and keeps the agent's worker processes and forwards to them what the
+// agent applies. mu orders what reaches the workers: a worker is started (sent the served
+// snapshot and the telemetry settings) and every update is relayed under it, so a worker
+// sees each revision exactly once, in order, from the snapshot it started with.
+type workerPool struct {
+	a       *Agent
+	log     *slog.Logger
+	n       int
+	command func(index int) *exec.Cmd
+	files   [][]*os.File // per worker: its HTTP socket, then its HTTPS socket (nil without HTTPS)
+
+	mu sync.Mutex // held while talking to workers: starts, relays
+	ts *edgeplanev1.TelemetrySettings
+	// tsKick wakes the telemetry relay.
+	tsKick chan struct{}
+
+	lmu  sync.Mutex // guards live
+	live map[int]*workerProc
+
+	restarts atomic.Uint64
+}
+
+// workerProc is one running worker process.
+type workerProc struct {
+	index  int
+	cmd    *exec.Cmd
+	conn   interface{ Close() error }
+	link   linkClient
+	exited chan struct{} // closed once the process has exited
+}
+
+func newWorkerPool(a *Agent, n int, command func(int) *exec.Cmd) *workerPool {
+	p := &workerPool{a: a, log: a.cfg.Logger.With("component", "workers"), n: n, command: command,
+		live: map[int]*workerProc{}, tsKick: make(chan struct{}, 1)}
+	a.metrics.Registry().MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "edgeplane_agent_worker_restarts_total",
+			Help: "Worker processes started again after one exited or failed to apply a config.",
+		}, func() float64 { return float64(p.restarts.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "edgeplane_agent_workers_serving",
+			Help: "Worker processes serving (besides the agent itself).",
+		}, func() float64 { return float64(len(p.serving())) }),
+	)
+	return p
+}
+
+// bind makes each worker's sockets: more SO_REUSEPORT sockets on the addresses the agent's
+// listeners bound. The agent keeps them open for the workers' lives.
+func (p *workerPool) bind() error {
+	addrs := []string{p.a.frontend.HTTPAddr(), p.a.frontend.HTTPSAddr()}
+	for range p.n {
+		files := make([]*os.File, len(addrs))
+		for j, addr := range addrs {
+			if addr == "" {
+				continue
+			}
+			f, err := frontend.BindReusePort(addr)
+			if err != nil {
+				p.closeFiles()
+				return fmt.Errorf("worker socket on %s: %w", addr, err)
+			}
+			files[j] = f
+		}
+		p.files = append(p.files, files)
+	}
+	return nil
+}
+
+func (p *workerPool) closeFiles() {
+	for _, files := range p.files {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+	p.files = nil
+}
+
+// run keeps every worker running until ctx ends, then stops them (each drains for the
+// agent's DrainTimeout) and returns once all have exited.
+func (p *workerPool) run(ctx context.Context) error {
+	defer p.closeFiles()
+	var wg sync.WaitGroup
+	for i := 1; i <= p.n; i++ {
+		wg.Go(func() { p.keep(ctx, i) })
+	}
+	wg.Go(func() { p.relayTelemetry(ctx) })
+	wg.Wait()
+	return nil
+}
+
+// keep runs worker index, starting it again whenever it exits, until ctx ends.
+func (p *workerPool) keep(ctx context.Context, index int) {
+	delay := workerRestartMin
+	for first := true; ; first = false {
+		if !first {
+			p.restarts.Add(1)
+			if !sleep(ctx, delay) {
+				return
+			}
+			delay = min(2*delay, workerRestartMax)
+		}
+		began := time.Now()
+		w, err := p.start(ctx, index)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			p.log.LogAttrs(ctx, slog.LevelError, "worker did not start; retrying", slog.Int("worker", index),
+				slog.Any("error", err), slog.Duration("retry_in", delay))
+			continue
+		}
+		select {
+		case <-w.exited:
+			p.drop(w)
+			p.log.LogAttrs(ctx, slog.LevelError, "worker exited; starting it again", slog.Int("worker", index),
+				slog.String("status", w.cmd.ProcessState.String()), slog.Duration("retry_in", delay))
+			if time.Since(began) > workerStable {
+				delay = workerRestartMin
+			}
+		case <-ctx.Done():
+			p.stop(w)
+			return
+		}
+	}
+}
+
+// start runs worker index: its process with its link and sockets, then, under mu, the
+// telemetry settings and the served snapshot, and Start. The worker accepts connections
+// only after that, so none of its clients sees an older config than the agent serves.
+func (p *workerPool) start(ctx context.Context, index int) (*workerProc, error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("worker link: %w", err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "worker-link"), os.NewFile(uintptr(fds[1]), "worker-link")
+	defer theirs.Close()
+	conn, err := net.FileConn(ours)
+	ours.Close() // FileConn holds a duplicate
+	if err != nil {
+		return nil, fmt.Errorf("worker link: %w", err)
+	}
+	cmd := p.command(index)
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, WorkerEnv+"="+strconv.Itoa(index))
+	cmd.ExtraFiles = append([]*os.File{theirs}, p.files[index-1]...)
+	if cmd.Stdout == nil {
+		cmd.Stdout = os.Stdout
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
+	cmd.SysProcAttr = workerProcAttr()
+	if err := cmd.Start(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	w := &workerProc{index: index, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(w.exited)
+	}()
+	cc, err := dialLink(conn)
+	if err != nil {
+		conn.Close()
+		p.kill(w)
+		return nil, err
+	}
+	w.conn, w.link = cc, linkClient{cc}
+	if err := p.bringUp(ctx, w); err != nil {
+		p.kill(w)
+		return nil, err
+	}
+	p.log.LogAttrs(ctx, slog.LevelInfo, "worker serving", slog.Int("worker", index), slog.Int("pid", cmd.Process.Pid))
+	return w, nil
+}
+
+// bringUp sends a started worker what it needs to serve and tells it to start, under mu.
+func (p *workerPool) bringUp(ctx context.Context, w *workerProc) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ts != nil {
+		cctx, cancel := context.WithTimeout(ctx, workerCallTimeout)
+		err := w.link.telemetry(cctx, p.ts)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("telemetry settings: %w", err)
+		}
+	}
+	if snap := p.a.servedSnapshot(); snap != nil {
+		cctx, cancel := context.WithTimeout(ctx, workerApplyTimeout)
+		reply, err := w.link.apply(cctx, snap)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("snapshot of revision %d: %w", snap.GetRevision(), err)
+		}
+		if n := reply.GetNack(); n != nil {
+			return fmt.Errorf("snapshot of revision %d refused: %s", snap.GetRevision(), n.GetError())
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, workerCallTimeout)
+	defer cancel()
+	if err := w.link.start(cctx); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	p.lmu.Lock()
+	p.live[w.index] = w
+	p.lmu.Unlock()
+	return nil
+}
+
+// relay hands u, which the agent has just applied, to every serving worker and returns once
+// each has it live. A worker that fails to (it cannot: it runs the agent's own checks on the
+// same input; but its process may be dying) is killed and started again from the agent's
+// snapshot, which already holds u.
+func (p *workerPool) relay(ctx context.Context, u *edgeplanev1.ConfigUpdate) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, workerApplyTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, w := range p.serving() {
+		wg.Go(func() {
+			reply, err := w.link.apply(ctx, u)
+			if err == nil && reply.GetNack() != nil {
+				err = errors.New(reply.GetNack().GetError())
+			}
+			if err != nil {
+				p.log.LogAttrs(ctx, slog.LevelError, "worker failed to apply a config; starting it again",
+					slog.Int("worker", w.index), slog.Int64("revision", u.GetRevision()), slog.Any("error", err))
+				p.kill(w)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// setTelemetry records the control plane's latest telemetry settings for the workers; the
+// relay sends them without holding up the config stream.
+func (p *workerPool) setTelemetry(ts *edgeplanev1.TelemetrySettings) {
+	p.mu.Lock()
+	p.ts = ts
+	p.mu.Unlock()
+	select {
+	case p.tsKick <- struct{}{}:
+	default:
+	}
+}
+
+func (p *workerPool) relayTelemetry(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.tsKick:
+		}
+		p.mu.Lock()
+		for _, w := range p.serving() {
+			cctx, cancel := context.WithTimeout(ctx, workerCallTimeout)
+			if err := w.link.telemetry(cctx, p.ts); err != nil && ctx.Err() == nil {
+				p.log.LogAttrs(ctx, slog.LevelError, "worker failed to take telemetry settings; starting it again",
+					slog.Int("worker", w.index), slog.Any("error", err))
+				p.kill(w)
+			}
+			cancel()
+		}
+		p.mu.Unlock()
+	}
+}
+
+// serving returns the workers that serve now.
+func (p *workerPool) serving() []*workerProc {
+	p.lmu.Lock()
+	defer p.lmu.Unlock()
+	out := make([]*workerProc, 0, len(p.live))
+	for _, w := range p.live {
+		out = append(out, w)
+	}
+	return out
+}
+
+// drop forgets an exited worker.
+func (p *workerPool) drop(w *workerProc) {
+	p.lmu.Lock()
+	if p.live[w.index] == w {
+		delete(p.live, w.index)
+	}
+	p.lmu.Unlock()
+	if w.conn != nil {
+		w.conn.Close()
+	}
+}
+
+// kill ends a worker at once; keep starts it again.
+func (p *workerPool) kill(w *workerProc) {
+	p.lmu.Lock()
+	if p.live[w.index] == w {
+		delete(p.live, w.index)
+	}
+	p.lmu.Unlock()
+	_ = w.cmd.Process.Kill()
+}
+
+// stop asks a worker to drain and waits for it (DrainTimeout and a little more, then kills it).
+func (p *workerPool) stop(w *workerProc) {
+	p.lmu.Lock()
+	delete(p.live, w.index)
+	p.lmu.Unlock()
+	_ = w.cmd.Process.Signal(syscall.SIGTERM)
+	t := time.NewTimer(p.a.cfg.DrainTimeout + 5*time.Second)
+	defer t.Stop()
+	select {
+	case <-w.exited:
+	case <-t.C:
+		p.log.LogAttrs(context.Background(), slog.LevelWarn, "worker did not stop in time; killing it", slog.Int("worker", w.index))
+		_ = w.cmd.Process.Kill()
+		<-w.exited
+	}
+	w.conn.Close()
+}
+
+// gather reads every serving worker's metrics, for the agent's /metrics. A worker that does
+// not answer in time is left out of this scrape.
+func (p *workerPool) gather(ctx context.Context) []metrics.WorkerFamilies {
+	ws := p.serving()
+	out := make([]metrics.WorkerFamilies, len(ws))
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, workerCallTimeout)
+			defer cancel()
+			b, err := w.link.gather(cctx)
+			if err == nil {
+				out[i].Families, err = metrics.Decode(b)
+			}
+			if err != nil {
+				p.log.LogAttrs(ctx, slog.LevelWarn, "worker metrics unavailable", slog.Int("worker", w.index), slog.Any("error", err))
+				return
+			}
+			out[i].Index = w.index
+		})
+	}
+	wg.Wait()
+	kept := out[:0]
+	for _, f := range out {
+		if f.Index != 0 {
+			kept = append(kept, f)
+		}
+	}
+	return kept
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

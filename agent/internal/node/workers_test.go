@@ -1,0 +1,276 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/redistest"
+)
+
+// The worker processes of these tests are this test binary: TestMain runs RunWorker when
+// WorkerEnv is set, with the agent's Config (the fields a test sets) from testWorkerEnv.
+const testWorkerEnv = "EDGEPLANE_TEST_WORKER_CONFIG"
+
+type testWorkerConfig struct {
+	NodeID, RedisURL string
+	DrainTimeout     time.Duration
+}
+
+func TestMain(m *testing.M) {
+	if v, ok := os.LookupEnv(WorkerEnv); ok {
+		os.Exit(runTestWorker(v))
+	}
+	os.Exit(m.Run())
+}
+
+func runTestWorker(index string) int {
+	var tc testWorkerConfig
+	if err := json.Unmarshal([]byte(os.Getenv(testWorkerEnv)), &tc); err != nil {
+		fmt.Fprintln(os.Stderr, "test worker:", err)
+		return 2
+	}
+	i, _ := strconv.Atoi(index)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	cfg := Config{NodeID: tc.NodeID, RedisURL: tc.RedisURL, DrainTimeout: tc.DrainTimeout, HTTPAddr: "127.0.0.1:0"}
+	if err := RunWorker(ctx, cfg, i); err != nil {
+		fmt.Fprintln(os.Stderr, "test worker:", err)
+		return 1
+	}
+	return 0
+}
+
+// workerAgent starts an agent with workers processes in all (this test binary as the
+// workers) against cp, and returns it with its first session.
+func workerAgent(t *testing.T, cp *fakeControlPlane, workers int, redisURL string) (*Agent, *session) {
+	t.Helper()
+	tc, _ := json.Marshal(testWorkerConfig{NodeID: "node-1", RedisURL: redisURL, DrainTimeout: 5 * time.Second})
+	a := startAgent(t, Config{ControlPlane: cp.addr, RedisURL: redisURL, DrainTimeout: 5 * time.Second, Workers: workers,
+		WorkerCommand: func(int) *exec.Cmd {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), testWorkerEnv+"="+string(tc))
+			return cmd
+		}})
+	return a, cp.next(t)
+}
+
+// waitServing waits until n workers serve.
+func waitServing(t *testing.T, a *Agent, n int) []*workerProc {
+	t.Helper()
+	var ws []*workerProc
+	waitUntil(t, fmt.Sprintf("%d workers serving", n), func() bool {
+		ws = a.pool.serving()
+		return len(ws) == n
+	})
+	return ws
+}
+
+// fresh GETs host/ on a new connection each time, n times, and returns the bodies by
+// count; a failed request fails the test.
+func fresh(t *testing.T, addr, host string, n int) map[string]int {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	bodies := map[string]int{}
+	for i := range n {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/", nil)
+		req.Host = host
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		bodies[fmt.Sprintf("%d %s", resp.StatusCode, b)]++
+	}
+	return bodies
+}
+
+// servedBy returns how many requests each process counted for route (its
+// edgeplane_agent_requests_total series), by worker label.
+func servedBy(t *testing.T, a *Agent, route string) map[string]int {
+	t.Helper()
+	_, body := fetch(t, a.MetricsAddr(), "", "/metrics")
+	out := map[string]int{}
+	for line := range strings.Lines(body) {
+		if !strings.HasPrefix(line, "edgeplane_agent_requests_total{") || !strings.Contains(line, `route="`+route+`"`) {
+			continue
+		}
+		i := strings.Index(line, `worker="`)
+		if i < 0 {
+			t.Fatalf("series without a worker label: %s", line)
+		}
+		w := line[i+8 : i+8+strings.IndexByte(line[i+8:], '"')]
+		n, _ := strconv.Atoi(strings.TrimSpace(line[strings.LastIndexByte(line, ' ')+1:]))
+		out[w] += n
+	}
+	return out
+}
+
+// TestWorkers_ServeWhatTheAgentApplies: every process serves, and from the Ack of a
+// revision on, every new connection (whichever process the kernel gives it to) is served
+// with it; a config the agent refuses reaches no worker.
+func TestWorkers_ServeWhatTheAgentApplies(t *testing.T) {
+	cp := startControlPlane(t)
+	a, s := workerAgent(t, cp, 3, "")
+	waitServing(t, a, 2)
+	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true,
+		Routes: []*edgeplanev1.Route{route("app", "app.test", backend(t, "one"))}}), 1)
+	if got := fresh(t, a.Addr(), "app.test", 60); got["200 one"] != 60 {
+		t.Fatalf("after revision 1: %v, want 60 x 200 one", got)
+	}
+	by := servedBy(t, a, "app")
+	if len(by) != 3 || by["0"]+by["1"]+by["2"] != 60 {
+		t.Fatalf("requests by process %v: want all three serving, 60 in all", by)
+	}
+
+	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 2, BaseRevision: 1,
+		Routes: []*edgeplanev1.Route{route("app", "app.test", backend(t, "two"))}}), 2)
+	if got := fresh(t, a.Addr(), "app.test", 60); got["200 two"] != 60 {
+		t.Fatalf("after the Ack of revision 2: %v, want 60 x 200 two", got)
+	}
+
+	bad := route("bad", "bad.test", "gopher://x")
+	wantNack(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 3, BaseRevision: 2, Routes: []*edgeplanev1.Route{bad}}), 3, `target "gopher://x"`)
+	if got := fresh(t, a.Addr(), "app.test", 30); got["200 two"] != 30 {
+		t.Fatalf("after a refused revision 3: %v, want 30 x 200 two", got)
+	}
+	for _, w := range a.pool.serving() {
+		reply, err := w.link.apply(t.Context(), &edgeplanev1.ConfigUpdate{Revision: 2, BaseRevision: 1})
+		if err != nil || reply.GetAck().GetRevision() != 2 {
+			t.Errorf("worker %d: %v %v, want it at revision 2 (a repeated delta is acknowledged)", w.index, reply, err)
+		}
+	}
+}
+
+// TestWorkers_KilledWorkerComesBackOnItsSocket: a worker that dies is started again on the
+// same socket, with the config the agent applied while it was gone; new connections the
+// kernel gave its socket meanwhile wait in its accept queue and are served, none reset.
+func TestWorkers_KilledWorkerComesBackOnItsSocket(t *testing.T) {
+	cp := startControlPlane(t)
+	a, s := workerAgent(t, cp, 2, "")
+	w := waitServing(t, a, 1)[0]
+	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true,
+		Routes: []*edgeplanev1.Route{route("app", "app.test", backend(t, "one"))}}), 1)
+
+	if err := w.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-w.exited
+	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 2, BaseRevision: 1,
+		Routes: []*edgeplanev1.Route{route("app", "app.test", backend(t, "two"))}}), 2)
+	if got := fresh(t, a.Addr(), "app.test", 60); got["200 two"] != 60 {
+		t.Fatalf("while and after the worker came back: %v, want 60 x 200 two", got)
+	}
+	back := waitServing(t, a, 1)[0]
+	if back == w || back.cmd.Process.Pid == w.cmd.Process.Pid {
+		t.Fatal("the killed worker was not replaced")
+	}
+	if n := a.pool.restarts.Load(); n != 1 {
+		t.Errorf("restarts = %d, want 1", n)
+	}
+	if by := servedBy(t, a, "app"); by["1"] == 0 {
+		t.Errorf("requests by process %v: the new worker served none", by)
+	}
+	_, body := fetch(t, a.MetricsAddr(), "", "/metrics")
+	if !strings.Contains(body, `edgeplane_agent_worker_restarts_total{worker="0"} 1`) {
+		t.Errorf("/metrics lacks the restart")
+	}
+}
+
+// TestWorkers_StopWithTheAgent: when the agent stops, its workers drain and exit with it.
+func TestWorkers_StopWithTheAgent(t *testing.T) {
+	cp := startControlPlane(t)
+	tc, _ := json.Marshal(testWorkerConfig{NodeID: "node-1", DrainTimeout: 5 * time.Second})
+	a, err := New(Config{ControlPlane: cp.addr, NodeID: "node-1", HTTPAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
+		DrainTimeout: 5 * time.Second, Workers: 2, WorkerCommand: func(int) *exec.Cmd {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), testWorkerEnv+"="+string(tc))
+			return cmd
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	<-a.Ready()
+	w := waitServing(t, a, 1)[0]
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run() = %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return within 15s of its context ending")
+	}
+	select {
+	case <-w.exited:
+	default:
+		t.Fatal("Run returned before its worker exited")
+	}
+	if code := w.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("worker exit code %d, want 0 (drained on SIGTERM)", code)
+	}
+}
+
+// TestWorkers_PublishTheirRequestRecords: with workers, every request still has exactly
+// one record in Redis, whichever process served it.
+func TestWorkers_PublishTheirRequestRecords(t *testing.T) {
+	srv := redistest.New(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	cp := startControlPlane(t)
+	a, s := workerAgent(t, cp, 2, srv.URL())
+	waitServing(t, a, 1)
+	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true,
+		Routes: []*edgeplanev1.Route{route("app", "app.test", backend(t, "one"))}}), 1)
+	// Each process's publisher starts beside its listener: warm up until both have
+	// published, let the last blocks land, and count from an empty stream.
+	waitUntil(t, "both processes publishing", func() bool {
+		fresh(t, a.Addr(), "app.test", 10)
+		_, body := fetch(t, a.MetricsAddr(), "", "/metrics")
+		return !strings.Contains(body, `edgeplane_agent_traces_published_total{worker="0"} 0`) &&
+			!strings.Contains(body, `edgeplane_agent_traces_published_total{worker="1"} 0`) &&
+			strings.Contains(body, `edgeplane_agent_traces_published_total{worker="1"}`)
+	})
+	time.Sleep(3 * traceLinger)
+	if err := rdb.Del(t.Context(), "logs:request:stream").Err(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 80
+	if got := fresh(t, a.Addr(), "app.test", n); got["200 one"] != n {
+		t.Fatalf("%v, want %d x 200 one", got, n)
+	}
+	if by := servedBy(t, a, "app"); by["0"] == 0 || by["1"] == 0 {
+		t.Fatalf("requests by process %v: want both serving", by)
+	}
+	recs := records(t, rdb, "logs:request:stream", n)
+	if len(recs) != n {
+		t.Fatalf("%d records, want exactly %d", len(recs), n)
+	}
+	ids := map[string]bool{}
+	for _, r := range recs {
+		if ids[r.TraceID] {
+			t.Errorf("trace %s recorded twice", r.TraceID)
+		}
+		ids[r.TraceID] = true
+		if r.Route != "app" || r.Node != "node-1" || r.Revision != 1 {
+			t.Errorf("record %+v, want route app, node-1, revision 1", r)
+		}
+	}
+}
