@@ -47,6 +47,10 @@ END {
 		row(f[2], sprintf("%sx %s (rounds %s; of medians %sx); CPU %s vs %s µs/request; p99 %s ms", g(k, "ratio"), g(k, "vs"), g(k, "ratio_rounds"), \
 			om(k, "ratio_of_medians"), g(k, "cpu_us"), g(k, "peer_cpu_us"), g(k, "p99_ms")), ">= " f[3] "x nginx", met(g(k, "ratio") + 0 >= f[3]))
 		if (i == 1) {
+			k = "peers/edgeplane-1p"
+			w = "agent in one process (--workers 1; the other agent rows run --workers auto, as nginx runs worker_processes auto), tracing off"
+			if (has[k] && g(k, "ratio") != "")
+				row(w, sprintf("%sx %s (rounds %s); CPU %s µs/request", g(k, "ratio"), g(k, "vs"), g(k, "ratio_rounds"), g(k, "cpu_us")), "(for reference)", "-")
 			k = "peers/edgeplane-trace"
 			w = "agent, request tracing on, vs nginx with access_log on, and vs tracing off"
 			if (!has[k] || g(k, "ratio") == "") { notrun(w, ">= 1.0x nginx-log and >= 0.95x tracing off"); continue }

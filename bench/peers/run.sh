@@ -21,7 +21,9 @@
 #                                                           # tracing off and (unless TRACING=off) on
 #   ONLY="nginx edgeplane" bench/peers/run.sh              # only these targets (names below)
 #   OUT=/tmp/results.txt bench/peers/run.sh  # also append the medians as bench=peers lines
-#   PORT_BASE=19100 bench/peers/run.sh       # ports 19100-19115 instead of 9100-9115
+#   PORT_BASE=19100 bench/peers/run.sh       # ports 19100-19116 instead of 9100-9116
+#   AGENT_WORKERS=1 bench/peers/run.sh       # the agents' --workers (default auto, like
+#                                            # nginx's worker_processes auto)
 #   KEEP_LOGS=/tmp/logs bench/peers/run.sh   # copy the processes' logs there at the end
 #
 # Targets: the backend directly; nginx as a user configures it (worker_processes auto,
@@ -29,7 +31,9 @@
 # (buffered, to a file: nginx-log); HAProxy; Caddy; the agent with request tracing off
 # (edgeplane); a second agent with tracing on (edgeplane-trace: --redis-url to a real
 # redis-server that the control plane, --insecure on loopback, also uses, so its metrics
-# consumer counts and indexes every record as in production). Over TLS 1.3 (same
+# consumer counts and indexes every record as in production); both run with --workers auto
+# (AGENT_WORKERS), as nginx runs worker_processes auto, and edgeplane-1p is the agent in one
+# process (--workers 1, tracing off) beside them. Over TLS 1.3 (same
 # certificate, same backend, tracing off): nginx-https and edgeplane-https with wrk over
 # https (keep-alive, HTTP/1.1), nginx-h2 and edgeplane-h2 with h2load (Debian's
 # nghttp2-client: -c64 -m1 -t2, one stream at a time per connection like wrk's load).
@@ -37,7 +41,8 @@
 # Prints one line per target and round, then a markdown table of the medians: requests/s,
 # share of direct, ratio to nginx, p50 and p99 latency, and CPU per request: the user+system
 # time of the target's processes (/proc/<pid>/stat) over its wrk run divided by the requests
-# wrk completed. For nginx that is the master and its workers; for edgeplane-trace the agent,
+# wrk completed. For nginx that is the master and its workers; for an agent, it and its
+# worker processes; for edgeplane-trace the agent (and its workers),
 # the redis-server and the control plane (its consumers), each also shown on its own. Then
 # the backend's CPU per request, the whole box's busy CPU per request (wrk, kernel and every
 # process) and the box's idle share: on a box this small the proxy shares the CPUs with the
@@ -49,7 +54,7 @@ cd "$(dirname "$0")/../.."
 
 SECS=${SECS:-5}
 ROUNDS=${ROUNDS:-2}
-P=${PORT_BASE:-9100} # ports P .. P+13 on 127.0.0.1
+P=${PORT_BASE:-9100} # ports P .. P+16 on 127.0.0.1
 BACKEND=127.0.0.1:$((P + 0))
 NGINX=127.0.0.1:$((P + 1))
 HAPROXY=127.0.0.1:$((P + 2))
@@ -66,6 +71,7 @@ REDIS_PORT=$((P + 12))
 BASE_AGENT_TRACE=127.0.0.1:$((P + 13))
 NGINX_TLS=127.0.0.1:$((P + 14))
 BASE_AGENT_HTTPS=127.0.0.1:$((P + 15))
+ONE_AGENT=127.0.0.1:$((P + 16))
 HOST=bench.test
 
 need() {
@@ -192,13 +198,18 @@ fi
 	--log-level warn >"$DIR/control.log" 2>&1 & pids+=($!)
 cp_pid=$!
 wait_port "$CP_GRPC"
-EDGEPLANE_PPROF=${PPROF:-0} "$DIR/edgeplane-agent" --control-plane "$CP_GRPC" --node-id bench \
+workers=${AGENT_WORKERS:-auto}
+EDGEPLANE_PPROF=${PPROF:-0} "$DIR/edgeplane-agent" --control-plane "$CP_GRPC" --node-id bench --workers "$workers" \
 	--http-addr "$AGENT" --https-addr "$AGENT_HTTPS" --metrics-addr "$AGENT_METRICS" \
 	--cache-dir "$DIR/cache" --log-level warn >"$DIR/agent.log" 2>&1 & pids+=($!)
 agent_pid=$!
 wait_port "$AGENT"
+"$DIR/edgeplane-agent" --control-plane "$CP_GRPC" --node-id bench-1p --workers 1 --http-addr "$ONE_AGENT" --https-addr - \
+	--metrics-addr 127.0.0.1:0 --cache-dir "$DIR/cache-1p" --log-level warn >"$DIR/agent-1p.log" 2>&1 & pids+=($!)
+one_pid=$!
+wait_port "$ONE_AGENT"
 if [[ $tracing == on ]]; then
-	"$DIR/edgeplane-agent" --control-plane "$CP_GRPC" --node-id bench-trace --redis-url "redis://127.0.0.1:$REDIS_PORT" \
+	"$DIR/edgeplane-agent" --control-plane "$CP_GRPC" --node-id bench-trace --workers "$workers" --redis-url "redis://127.0.0.1:$REDIS_PORT" \
 		--http-addr "$AGENT_TRACE" --https-addr - --metrics-addr 127.0.0.1:0 \
 		--cache-dir "$DIR/cache-trace" --log-level warn >"$DIR/agent-trace.log" 2>&1 & pids+=($!)
 	trace_pid=$!
@@ -220,6 +231,7 @@ fi
 "$DIR/pushtls" -addr "$CP_GRPC" -name bench -host "$HOST" -target "http://$BACKEND" -cert "$DIR/cert.pem" -key "$DIR/key.pem" >&2
 for t in "$BACKEND" "$NGINX" "$NGINX_LOG" "$NGINX_TLS" "$HAPROXY" "$CADDY"; do wait_port "$t"; done
 until curl -fsS -o /dev/null -H "Host: $HOST" "http://$AGENT/"; do sleep 0.1; done
+until curl -fsS -o /dev/null -H "Host: $HOST" "http://$ONE_AGENT/"; do sleep 0.1; done
 
 # Each target: name|URL|the processes its CPU time is read from (name:pid ...).
 nginx_pids() { local m; m=$(cat "$DIR/nginx.pid"); echo "nginx:$m $(pgrep -P "$m" | sed 's/^/nginx:/' | tr '\n' ' ')"; }
@@ -229,6 +241,7 @@ targets=("direct|http://$BACKEND/|backend:${pids[0]}"
 	"haproxy|http://$HAPROXY/|haproxy:$(cat "$DIR/haproxy.pid")"
 	"caddy|http://$CADDY/|caddy:${pids[1]}"
 	"edgeplane|http://$AGENT/|agent:$agent_pid"
+	"edgeplane-1p|http://$ONE_AGENT/|agent:$one_pid"
 	"nginx-https|https://localhost:${NGINX_TLS##*:}/|$(nginx_pids)"
 	"edgeplane-https|https://localhost:${AGENT_HTTPS##*:}/|agent:$agent_pid"
 	"nginx-h2|https://$HOST:${NGINX_TLS##*:}/|$(nginx_pids)"
@@ -258,7 +271,7 @@ fi
 # favours neither side of a pair.
 rank() {
 	local i=0 n
-	for n in direct nginx edgeplane edgeplane-base edgeplane-trace edgeplane-base-trace nginx-log haproxy caddy \
+	for n in direct nginx edgeplane edgeplane-1p edgeplane-base edgeplane-trace edgeplane-base-trace nginx-log haproxy caddy \
 		nginx-https edgeplane-https edgeplane-base-https nginx-h2 edgeplane-h2 edgeplane-base-h2; do
 		[[ $n == "$1" ]] && { echo "$i"; return; }
 		i=$((i + 1))
@@ -301,11 +314,16 @@ load() {
 		/Non-2xx|Socket errors/ { e = e $0 " " } END { print rps + 0, n + 0, p50 == "" ? "?" : p50, p99 == "" ? "?" : p99, e }' <<<"$out"
 }
 
-# cpu_ticks name:pid...: one line per process, its name and the user+system clock ticks used.
+# cpu_ticks name:pid...: one line per process, its name and the user+system clock ticks used;
+# an agent's worker processes (its children) count as the agent.
 cpu_ticks() {
-	local np
+	local np p kids
 	for np in "$@"; do
-		awk -v n="${np%%:*}" '{print n, $14 + $15}' "/proc/${np#*:}/stat" 2>/dev/null || true
+		kids=""
+		[[ ${np%%:*} == agent ]] && kids=$(cat /proc/"${np#*:}"/task/*/children 2>/dev/null || true)
+		for p in ${np#*:} $kids; do
+			awk -v n="${np%%:*}" '{print n, $14 + $15}' "/proc/$p/stat" 2>/dev/null || true
+		done
 	done
 }
 # cpu_us BEFORE AFTER REQUESTS: "total parts", µs of CPU per request; parts: name:µs,...
