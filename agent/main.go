@@ -74,13 +74,21 @@ func run(args []string) error {
 }
 
 // workerCommand returns how to start a worker: this executable with the same arguments (and
-// environment, so the same configuration).
+// environment, so the same configuration). On Linux that is /proc/self/exe, the file this
+// process runs even after a package upgrade replaced it on disk: a worker started again
+// later is always the agent's own build, which the link between them needs.
 func workerCommand(args []string) func(int) *exec.Cmd {
-	exe, err := os.Executable()
-	if err != nil {
-		exe = os.Args[0]
+	exe := "/proc/self/exe"
+	if _, err := os.Stat(exe); err != nil {
+		if exe, err = os.Executable(); err != nil {
+			exe = os.Args[0]
+		}
 	}
-	return func(int) *exec.Cmd { return exec.Command(exe, args...) }
+	return func(int) *exec.Cmd {
+		cmd := exec.Command(exe, args...)
+		cmd.Args[0] = os.Args[0] // as ps shows the agent
+		return cmd
+	}
 }
 
 func agentVersion() string {
