@@ -67,7 +67,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		return a.stream.Run(gctx)
 	})
-	g.Go(func() error { return a.runTelemetry(gctx) })
+	g.Go(func() error { return a.runTelemetry(gctx, nil) })
 	if a.cache != nil {
 		g.Go(func() error { a.cache.Run(gctx); return nil })
 	}

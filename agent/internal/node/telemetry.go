@@ -92,12 +92,23 @@ func (a *Agent) offerTelemetry(ts *edgeplanev1.TelemetrySettings) {
 
 // runTelemetry owns the request-record publisher: it starts one for the flags' or the
 // control plane's settings and replaces it (closing the old Redis client) when they change.
-// A Redis that is down or a URL that does not parse never stops the agent.
-func (a *Agent) runTelemetry(ctx context.Context) error {
+// A Redis that is down or a URL that does not parse never stops the agent. started, if not
+// nil, is closed once the proxy publishes with the settings known when it began (the flags,
+// or settings already offered): a worker accepts connections only then, so that every
+// request it serves is recorded.
+func (a *Agent) runTelemetry(ctx context.Context, started chan<- struct{}) error {
 	cur := a.effectiveTelemetry(nil)
+	select {
+	case ts := <-a.telemetry:
+		cur = a.effectiveTelemetry(ts)
+	default:
+	}
 	var stop func()
 	if cur.url != "" {
 		stop = a.startPublisher(ctx, cur)
+	}
+	if started != nil {
+		close(started)
 	}
 	for {
 		select {

@@ -82,8 +82,11 @@ func RunWorker(ctx context.Context, cfg Config, index int) error {
 	close(a.ready)
 	a.log.LogAttrs(ctx, slog.LevelDebug, "worker serving", slog.String("http_addr", a.Addr()), slog.Int64("revision", a.Revision()))
 	g, gctx := errgroup.WithContext(ctx)
+	publishing := make(chan struct{})
+	g.Go(func() error { return a.runTelemetry(gctx, publishing) })
+	<-publishing // the settings relayed before Start are in use: every request is recorded
 	g.Go(a.frontend.Serve)
-	g.Go(func() error { return a.runTelemetry(gctx) })
+	g.Go(func() error { return a.targets.run(gctx) }) // this process's view, for its gauge
 	g.Go(func() error {
 		<-gctx.Done()
 		dctx, dcancel := context.WithTimeout(context.Background(), a.cfg.DrainTimeout)

@@ -211,6 +211,7 @@ func (p *workerPool) start(ctx context.Context, index int) (*workerProc, error) 
 	w.conn, w.link = cc, linkClient{cc}
 	if err := p.bringUp(ctx, w); err != nil {
 		p.kill(w)
+		cc.Close()
 		return nil, err
 	}
 	p.log.LogAttrs(ctx, slog.LevelInfo, "worker serving", slog.Int("worker", index), slog.Int("pid", cmd.Process.Pid))

@@ -259,9 +259,23 @@ func TestWorkers_PublishTheirRequestRecords(t *testing.T) {
 	if by := servedBy(t, a, "app"); by["0"] == 0 || by["1"] == 0 {
 		t.Fatalf("requests by process %v: want both serving", by)
 	}
-	recs := records(t, rdb, "logs:request:stream", n)
-	if len(recs) != n {
-		t.Fatalf("%d records, want exactly %d", len(recs), n)
+	// A worker started again records every request from its first. (A SIGKILL loses what
+	// the killed one had not published yet: let it publish first.)
+	time.Sleep(3 * traceLinger)
+	w := a.pool.serving()[0]
+	if err := w.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-w.exited
+	const m = 40
+	if got := fresh(t, a.Addr(), "app.test", m); got["200 one"] != m {
+		t.Fatalf("%v, want %d x 200 one", got, m)
+	}
+	records(t, rdb, "logs:request:stream", n+m)
+	time.Sleep(3 * traceLinger) // none more may come
+	recs := records(t, rdb, "logs:request:stream", n+m)
+	if len(recs) != n+m {
+		t.Fatalf("%d records, want exactly %d", len(recs), n+m)
 	}
 	ids := map[string]bool{}
 	for _, r := range recs {
