@@ -152,7 +152,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Workers > 1 && cfg.WorkerCommand == nil {
 		return nil, errors.New("worker processes need a WorkerCommand")
 	}
-	a, err := newAgent(cfg)
+	a, err := newAgent(cfg, false)
 	if err != nil {
 		return nil, err
 	}
@@ -170,8 +170,9 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-// newAgent prepares the serving part of an Agent: what a worker process runs too.
-func newAgent(cfg Config) (*Agent, error) {
+// newAgent prepares the serving part of an Agent: what a worker process runs too. A worker's
+// proxy follows the agent's active health checks instead of probing.
+func newAgent(cfg Config, worker bool) (*Agent, error) {
 	cfg.ControlPlane = cmp.Or(cfg.ControlPlane, DefaultControlPlane)
 	cfg.HTTPAddr = cmp.Or(cfg.HTTPAddr, DefaultHTTPAddr)
 	cfg.MetricsAddr = cmp.Or(cfg.MetricsAddr, DefaultMetricsAddr)
@@ -199,7 +200,7 @@ func newAgent(cfg Config) (*Agent, error) {
 		changed: make(chan struct{}), ready: make(chan struct{}), telemetry: make(chan *edgeplanev1.TelemetrySettings, 1)}
 	a.metrics.SetTraceStats(a.traces.read)
 	p, err := proxy.New(proxy.Config{Logger: log.With("component", "proxy"), Metrics: a.metrics,
-		StripHeaders: cfg.StripHeaders, NodeID: cfg.NodeID, Limits: cfg.Limits})
+		StripHeaders: cfg.StripHeaders, NodeID: cfg.NodeID, Limits: cfg.Limits, FollowChecks: worker})
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,7 @@ const (
 func RunWorker(ctx context.Context, cfg Config, index int) error {
 	cfg.CacheDir = ""
 	cfg.Logger = cmpLogger(cfg.Logger).With("worker", index)
-	a, err := newAgent(cfg)
+	a, err := newAgent(cfg, true)
 	if err != nil {
 		return err
 	}
@@ -144,6 +144,11 @@ func (w *workerSide) apply(ctx context.Context, u *edgeplanev1.ConfigUpdate) (*e
 
 func (w *workerSide) telemetry(_ context.Context, ts *edgeplanev1.TelemetrySettings) error {
 	w.a.offerTelemetry(ts)
+	return nil
+}
+
+func (w *workerSide) health(_ context.Context, r *edgeplanev1.TargetHealthReport) error {
+	w.a.proxy.FollowActiveChecks(checksOf(r))
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 //
 //	Apply(ConfigUpdate) AgentMessage          a whole update, as the agent applied it; Ack or Nack
 //	Telemetry(TelemetrySettings) Empty        the control plane's latest telemetry settings
+//	Health(TargetHealthReport) Empty          the agent's active health checks' results, to follow
 //	Start(Empty) Empty                        begin accepting connections (after the first Apply)
 //	Metrics(Empty) BytesValue                 the worker's metric families, length-delimited protobuf
 const workerService = "edgeplane.agent.internal.Worker"
@@ -33,6 +34,7 @@ const maxLinkMessage = 512 << 20
 type workerServer interface {
 	apply(context.Context, *edgeplanev1.ConfigUpdate) (*edgeplanev1.AgentMessage, error)
 	telemetry(context.Context, *edgeplanev1.TelemetrySettings) error
+	health(context.Context, *edgeplanev1.TargetHealthReport) error
 	start(context.Context) error
 	gather(context.Context) ([]byte, error)
 }
@@ -58,6 +60,9 @@ var workerServiceDesc = grpc.ServiceDesc{
 		{MethodName: "Telemetry", Handler: unary(func(w workerServer, ctx context.Context, ts *edgeplanev1.TelemetrySettings) (*emptypb.Empty, error) {
 			return &emptypb.Empty{}, w.telemetry(ctx, ts)
 		})},
+		{MethodName: "Health", Handler: unary(func(w workerServer, ctx context.Context, r *edgeplanev1.TargetHealthReport) (*emptypb.Empty, error) {
+			return &emptypb.Empty{}, w.health(ctx, r)
+		})},
 		{MethodName: "Start", Handler: unary(func(w workerServer, ctx context.Context, _ *emptypb.Empty) (*emptypb.Empty, error) {
 			return &emptypb.Empty{}, w.start(ctx)
 		})},
@@ -78,6 +83,10 @@ func (c linkClient) apply(ctx context.Context, u *edgeplanev1.ConfigUpdate) (*ed
 
 func (c linkClient) telemetry(ctx context.Context, ts *edgeplanev1.TelemetrySettings) error {
 	return c.conn.Invoke(ctx, "/"+workerService+"/Telemetry", ts, new(emptypb.Empty))
+}
+
+func (c linkClient) health(ctx context.Context, r *edgeplanev1.TargetHealthReport) error {
+	return c.conn.Invoke(ctx, "/"+workerService+"/Health", r, new(emptypb.Empty))
 }
 
 func (c linkClient) start(ctx context.Context) error {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,16 +9,20 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/edgeplane/edgeplane/agent/internal/frontend"
 	"github.com/edgeplane/edgeplane/agent/internal/metrics"
+	"github.com/edgeplane/edgeplane/agent/internal/proxy"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 )
 
@@ -125,6 +130,7 @@ func (p *workerPool) run(ctx context.Context) error {
 		wg.Go(func() { p.keep(ctx, i) })
 	}
 	wg.Go(func() { p.relayTelemetry(ctx) })
+	wg.Go(func() { p.relayHealth(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -239,6 +245,14 @@ func (p *workerPool) bringUp(ctx context.Context, w *workerProc) error {
 		}
 		if n := reply.GetNack(); n != nil {
 			return fmt.Errorf("snapshot of revision %d refused: %s", snap.GetRevision(), n.GetError())
+		}
+	}
+	if checks := p.a.proxy.ActiveChecks(); len(checks) > 0 {
+		cctx, cancel := context.WithTimeout(ctx, workerCallTimeout)
+		err := w.link.health(cctx, reportOf(checks))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("health checks: %w", err)
 		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, workerCallTimeout)
@@ -403,4 +417,75 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// healthRelayGap is how often the agent looks for new results of its active health checks
+// to hand its workers: a worker takes a target out (or back) at most this long after the
+// agent does.
+const healthRelayGap = 200 * time.Millisecond
+
+// relayHealth hands the workers the results of the agent's active health checks whenever
+// they change, so that a host probes each target once and all its processes agree.
+func (p *workerPool) relayHealth(ctx context.Context) {
+	t := time.NewTicker(healthRelayGap)
+	defer t.Stop()
+	var last []proxy.ActiveCheck
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if tb := p.a.proxy.Table(); tb == nil || !tb.ActiveChecks() {
+			if len(last) == 0 {
+				continue
+			}
+		}
+		cur := p.a.proxy.ActiveChecks()
+		slices.SortFunc(cur, func(a, b proxy.ActiveCheck) int {
+			return cmp.Or(strings.Compare(a.Route, b.Route), strings.Compare(a.Target, b.Target))
+		})
+		if slices.EqualFunc(cur, last, func(a, b proxy.ActiveCheck) bool { return a == b }) {
+			continue
+		}
+		last = cur
+		report := reportOf(cur)
+		p.mu.Lock()
+		for _, w := range p.serving() {
+			cctx, cancel := context.WithTimeout(ctx, workerCallTimeout)
+			if err := w.link.health(cctx, report); err != nil && ctx.Err() == nil {
+				p.log.LogAttrs(ctx, slog.LevelError, "worker failed to take health check results; starting it again",
+					slog.Int("worker", w.index), slog.Any("error", err))
+				p.kill(w)
+			}
+			cancel()
+		}
+		p.mu.Unlock()
+	}
+}
+
+// reportOf and checksOf carry active health check results over the link as a
+// TargetHealthReport: healthy is up, reason the last check's error, since the time the
+// target last came back up.
+func reportOf(checks []proxy.ActiveCheck) *edgeplanev1.TargetHealthReport {
+	r := &edgeplanev1.TargetHealthReport{Targets: make([]*edgeplanev1.TargetHealth, len(checks))}
+	for i, c := range checks {
+		th := &edgeplanev1.TargetHealth{Route: c.Route, Target: c.Target, Healthy: c.Up, Reason: c.LastErr}
+		if !c.UpSince.IsZero() {
+			th.Since = timestamppb.New(c.UpSince)
+		}
+		r.Targets[i] = th
+	}
+	return r
+}
+
+func checksOf(r *edgeplanev1.TargetHealthReport) []proxy.ActiveCheck {
+	out := make([]proxy.ActiveCheck, len(r.GetTargets()))
+	for i, th := range r.GetTargets() {
+		out[i] = proxy.ActiveCheck{Route: th.GetRoute(), Target: th.GetTarget(), Up: th.GetHealthy(), LastErr: th.GetReason()}
+		if th.GetSince() != nil {
+			out[i].UpSince = th.GetSince().AsTime()
+		}
+	}
+	return out
 }

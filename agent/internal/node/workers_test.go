@@ -6,16 +6,20 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
 	"github.com/edgeplane/edgeplane/internal/redistest"
@@ -286,5 +290,62 @@ func TestWorkers_PublishTheirRequestRecords(t *testing.T) {
 		if r.Route != "app" || r.Node != "node-1" || r.Revision != 1 {
 			t.Errorf("record %+v, want route app, node-1, revision 1", r)
 		}
+	}
+}
+
+// TestWorkers_FollowTheAgentsHealthChecks: only the agent probes a checked target (one
+// connection reaches its health endpoint, not one per process), and every process takes a
+// target out when the agent's checks fail it and back when they pass it again.
+func TestWorkers_FollowTheAgentsHealthChecks(t *testing.T) {
+	var healthy atomic.Bool
+	healthy.Store(true)
+	var mu sync.Mutex
+	probers := map[string]bool{} // remote addresses of health check requests
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			mu.Lock()
+			probers[r.RemoteAddr] = true
+			mu.Unlock()
+			if !healthy.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+			return
+		}
+		io.WriteString(w, "B")
+	}))
+	t.Cleanup(b.Close)
+	cp := startControlPlane(t)
+	a, s := workerAgent(t, cp, 3, "")
+	waitServing(t, a, 2)
+	rt := &edgeplanev1.Route{Name: "app", Hosts: []string{"app.test"}, Targets: []*edgeplanev1.Target{{Url: backend(t, "A")}, {Url: b.URL}},
+		HealthCheck: &edgeplanev1.HealthCheck{Path: "/healthz", Interval: durationpb.New(50 * time.Millisecond),
+			Timeout: durationpb.New(2 * time.Second), HealthyThreshold: 1, UnhealthyThreshold: 1}}
+	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true, Routes: []*edgeplanev1.Route{rt}}), 1)
+
+	time.Sleep(time.Second) // twenty check intervals
+	mu.Lock()
+	n := len(probers)
+	mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d connections probed the target, want 1 (the agent's prober; its workers follow it)", n)
+	}
+	healthy.Store(false)
+	gauge := func(worker, v string) string {
+		return `edgeplane_agent_target_healthy{route="app",target="` + b.URL + `",worker="` + worker + `"} ` + v
+	}
+	waitUntil(t, "every process to take B out", func() bool {
+		_, body := fetch(t, a.MetricsAddr(), "", "/metrics")
+		return strings.Contains(body, gauge("0", "0")) && strings.Contains(body, gauge("1", "0")) && strings.Contains(body, gauge("2", "0"))
+	})
+	if got := fresh(t, a.Addr(), "app.test", 60); got["200 A"] != 60 {
+		t.Fatalf("with B failing the agent's checks: %v, want 60 x 200 A from every process", got)
+	}
+	healthy.Store(true)
+	waitUntil(t, "every process to put B back", func() bool {
+		_, body := fetch(t, a.MetricsAddr(), "", "/metrics")
+		return strings.Contains(body, gauge("0", "1")) && strings.Contains(body, gauge("1", "1")) && strings.Contains(body, gauge("2", "1"))
+	})
+	if got := fresh(t, a.Addr(), "app.test", 60); got["200 B"] == 0 {
+		t.Fatalf("with B passing again: %v, want B back in rotation", got)
 	}
 }

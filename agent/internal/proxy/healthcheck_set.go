@@ -34,6 +34,10 @@ type checks struct {
 	pending map[checkKey]*activeHealth // made by Build, not started yet
 	epochs  map[string]*atomic.Uint64  // per checked route: bumped by every status change of its targets
 	closed  bool
+	// follow: run no probers; states are set by FollowActiveChecks (Config.FollowChecks),
+	// from followed, the latest result given for each target.
+	follow   bool
+	followed map[followKey]ActiveCheck
 }
 
 type runningCheck struct {
@@ -42,7 +46,7 @@ type runningCheck struct {
 	done   chan struct{}
 }
 
-func newChecks(log *slog.Logger) *checks {
+func newChecks(log *slog.Logger, follow bool) *checks {
 	d := &net.Dialer{Timeout: 10 * time.Second}
 	tr := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute,
 		DisableCompression: true}
@@ -51,7 +55,7 @@ func newChecks(log *slog.Logger) *checks {
 			return http.ErrUseLastResponse // a redirect is an answer: its status is checked
 		}},
 		running: make(map[checkKey]*runningCheck), pending: make(map[checkKey]*activeHealth),
-		epochs: make(map[string]*atomic.Uint64)}
+		epochs: make(map[string]*atomic.Uint64), follow: follow, followed: make(map[followKey]ActiveCheck)}
 }
 
 // stateFor returns the state of key's prober: the running one's, so a rebuilt route keeps
@@ -126,6 +130,17 @@ func (cs *checks) reconcile(t *Table) {
 			delete(cs.epochs, route) // no prober of route runs: nothing bumps it
 		}
 	}
+	if cs.follow {
+		wanted := make(map[followKey]bool, len(want))
+		for k := range want {
+			wanted[followKey{k.route, k.url}] = true
+		}
+		for k := range cs.followed {
+			if !wanted[k] {
+				delete(cs.followed, k) // bounded by the table: results of targets no longer checked go
+			}
+		}
+	}
 	cs.mu.Unlock()
 	for _, rc := range stopping {
 		<-rc.done // a check in progress is cancelled with its context: this is short
@@ -135,6 +150,13 @@ func (cs *checks) reconcile(t *Table) {
 func (cs *checks) start(s *activeHealth) *runningCheck {
 	ctx, cancel := context.WithCancel(context.Background())
 	rc := &runningCheck{state: s, cancel: cancel, done: make(chan struct{})}
+	if cs.follow {
+		if c, ok := cs.followed[followKey{s.key.route, s.key.url}]; ok {
+			follow(s, c)
+		}
+		close(rc.done) // no prober: FollowActiveChecks sets s
+		return rc
+	}
 	u, host := checkURL(s.key)
 	p := &prober{state: s, url: u, host: host, client: cs.client,
 		log: cs.log.With("route", s.key.route)}

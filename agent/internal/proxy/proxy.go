@@ -62,6 +62,9 @@ type Config struct {
 	NodeID string
 	// Limits bound what clients control; zero fields take the defaults.
 	Limits Limits
+	// FollowChecks runs no active health check probers: the targets' health comes from
+	// FollowActiveChecks (a worker process following its agent's probers).
+	FollowChecks bool
 }
 
 // Proxy serves requests with the current Table. ServeHTTP and NewConn are safe for
@@ -109,7 +112,7 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{
 		log: log, metrics: m, noRoute: m.Route(metrics.NoRoute), transports: newTransports(), pools: newPools(),
-		health: cfg.healthConfig(), checks: newChecks(log),
+		health: cfg.healthConfig(), checks: newChecks(log, cfg.FollowChecks),
 		strip: stripSet(strip), defaultCert: cert, node: cfg.NodeID, limits: cfg.Limits.withDefaults(),
 		healthKick: make(chan struct{}, 1),
 	}
