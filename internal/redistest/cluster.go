@@ -122,32 +122,35 @@ func (c *Cluster) URL() string {
 	return u.String()
 }
 
-// Owner returns the primary serving key's slot and a replica of it, as a running node
-// reports them.
+// Owner returns the primary serving key's slot and an online replica of it, as a running
+// node reports them. It waits (haTimeout at most) while no node reports both online: a
+// replica reconnecting to its primary is briefly reported "loading" or "failed", which a
+// busy machine stretches.
 func (c *Cluster) Owner(key string) (primary, replica *Server) {
 	c.t.Helper()
-	ctx := context.Background()
-	for _, n := range c.Nodes {
-		if !n.Running() {
-			continue
+	waitFor(c.t, haTimeout, "a primary and a replica serving "+key, func(ctx context.Context) error {
+		for _, n := range c.Nodes {
+			if !n.Running() {
+				continue
+			}
+			cl := n.conn()
+			slot, err := cl.ClusterKeySlot(ctx, key).Result()
+			var shards []redis.ClusterShard
+			if err == nil {
+				shards, err = cl.ClusterShards(ctx).Result()
+			}
+			cl.Close()
+			if err != nil {
+				continue
+			}
+			p, r := roles(shards, slot)
+			if primary, replica = c.byAddr(p), c.byAddr(r); primary != nil && replica != nil {
+				return nil
+			}
 		}
-		cl := n.conn()
-		slot, err := cl.ClusterKeySlot(ctx, key).Result()
-		var shards []redis.ClusterShard
-		if err == nil {
-			shards, err = cl.ClusterShards(ctx).Result()
-		}
-		cl.Close()
-		if err != nil {
-			continue
-		}
-		p, r := roles(shards, slot)
-		if primary, replica = c.byAddr(p), c.byAddr(r); primary != nil && replica != nil {
-			return primary, replica
-		}
-	}
-	c.t.Fatalf("redistest: no node says who serves %q", key)
-	return nil, nil
+		return fmt.Errorf("no node says who serves %q with an online replica", key)
+	})
+	return primary, replica
 }
 
 // Failover runs CLUSTER FAILOVER on a replica of key's primary (a manual failover: the
