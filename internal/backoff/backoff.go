@@ -78,12 +78,20 @@ func (b *Backoff) Reset() { b.attempt = 0 }
 
 // Wait sleeps for Next() or until ctx is done, in which case it returns ctx.Err().
 func (b *Backoff) Wait(ctx context.Context) error {
-	t := time.NewTimer(b.Next())
+	if !Sleep(ctx, b.Next()) {
+		return ctx.Err()
+	}
+	return nil
+}
+
+// Sleep waits d or until ctx is done; it reports whether d passed.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
+		return false
 	case <-t.C:
-		return nil
+		return true
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/edgeplane/edgeplane/internal/backoff"
 )
 
 // valueShards spreads PublishValue's callers over this many locks.
@@ -176,7 +178,7 @@ func (p *Publisher) flushValues(ctx context.Context, linger bool) bool {
 	for p.next < len(p.pending) {
 		n, ok := p.sendEntries(ctx, p.pending[p.next:])
 		if !ok {
-			if !sleep(ctx, p.cfg.RetryEvery) {
+			if !backoff.Sleep(ctx, p.cfg.RetryEvery) {
 				return false
 			}
 			continue
@@ -341,16 +343,4 @@ func (p *Publisher) sendEntries(ctx context.Context, es []outEntry) (int, bool) 
 	}
 	p.sent.Add(uint64(recs))
 	return len(es), true
-}
-
-// sleep waits d or until ctx ends, reporting whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

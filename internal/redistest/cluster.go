@@ -133,13 +133,7 @@ func (c *Cluster) Owner(key string) (primary, replica *Server) {
 			if !n.Running() {
 				continue
 			}
-			cl := n.conn()
-			slot, err := cl.ClusterKeySlot(ctx, key).Result()
-			var shards []redis.ClusterShard
-			if err == nil {
-				shards, err = cl.ClusterShards(ctx).Result()
-			}
-			cl.Close()
+			slot, shards, err := n.slotShards(ctx, key)
 			if err != nil {
 				continue
 			}
@@ -176,13 +170,7 @@ func (c *Cluster) WaitOwner(key string, want *Server) {
 			if !n.Running() {
 				continue
 			}
-			cl := n.conn()
-			slot, err := cl.ClusterKeySlot(ctx, key).Result()
-			var shards []redis.ClusterShard
-			if err == nil {
-				shards, err = cl.ClusterShards(ctx).Result()
-			}
-			cl.Close()
+			slot, shards, err := n.slotShards(ctx, key)
 			if err != nil {
 				return err
 			}
@@ -192,6 +180,18 @@ func (c *Cluster) WaitOwner(key string, want *Server) {
 		}
 		return nil
 	})
+}
+
+// slotShards returns key's slot and the cluster's shards as node n reports them.
+func (n *Server) slotShards(ctx context.Context, key string) (int64, []redis.ClusterShard, error) {
+	cl := n.conn()
+	defer cl.Close()
+	slot, err := cl.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		return 0, nil, err
+	}
+	shards, err := cl.ClusterShards(ctx).Result()
+	return slot, shards, err
 }
 
 // roles returns the addresses of the primary serving slot and of a healthy replica of it.

@@ -24,6 +24,7 @@ import (
 	"github.com/edgeplane/edgeplane/agent/internal/metrics"
 	"github.com/edgeplane/edgeplane/agent/internal/proxy"
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/backoff"
 )
 
 // WorkerEnv tells a process it is worker number $WorkerEnv of the agent that started it.
@@ -141,7 +142,7 @@ func (p *workerPool) keep(ctx context.Context, index int) {
 	for first := true; ; first = false {
 		if !first {
 			p.restarts.Add(1)
-			if !sleep(ctx, delay) {
+			if !backoff.Sleep(ctx, delay) {
 				return
 			}
 			delay = min(2*delay, workerRestartMax)
@@ -405,18 +406,6 @@ func (p *workerPool) gather(ctx context.Context) []metrics.WorkerFamilies {
 		}
 	}
 	return kept
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // healthRelayGap is how often the agent looks for new results of its active health checks

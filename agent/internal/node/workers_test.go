@@ -58,17 +58,22 @@ func runTestWorker(index string) int {
 	return 0
 }
 
+// testWorkerCommand starts this test binary as a worker with tc as its configuration.
+func testWorkerCommand(tc testWorkerConfig) func(int) *exec.Cmd {
+	b, _ := json.Marshal(tc)
+	return func(int) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), testWorkerEnv+"="+string(b))
+		return cmd
+	}
+}
+
 // workerAgent starts an agent with workers processes in all (this test binary as the
 // workers) against cp, and returns it with its first session.
 func workerAgent(t *testing.T, cp *fakeControlPlane, workers int, redisURL string) (*Agent, *session) {
 	t.Helper()
-	tc, _ := json.Marshal(testWorkerConfig{NodeID: "node-1", RedisURL: redisURL, DrainTimeout: 5 * time.Second})
 	a := startAgent(t, Config{ControlPlane: cp.addr, RedisURL: redisURL, DrainTimeout: 5 * time.Second, Workers: workers,
-		WorkerCommand: func(int) *exec.Cmd {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), testWorkerEnv+"="+string(tc))
-			return cmd
-		}})
+		WorkerCommand: testWorkerCommand(testWorkerConfig{NodeID: "node-1", RedisURL: redisURL, DrainTimeout: 5 * time.Second})})
 	return a, cp.next(t)
 }
 
@@ -198,13 +203,9 @@ func TestWorkers_KilledWorkerComesBackOnItsSocket(t *testing.T) {
 // TestWorkers_StopWithTheAgent: when the agent stops, its workers drain and exit with it.
 func TestWorkers_StopWithTheAgent(t *testing.T) {
 	cp := startControlPlane(t)
-	tc, _ := json.Marshal(testWorkerConfig{NodeID: "node-1", DrainTimeout: 5 * time.Second})
 	a, err := New(Config{ControlPlane: cp.addr, NodeID: "node-1", HTTPAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
-		DrainTimeout: 5 * time.Second, Workers: 2, WorkerCommand: func(int) *exec.Cmd {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), testWorkerEnv+"="+string(tc))
-			return cmd
-		}})
+		DrainTimeout: 5 * time.Second, Workers: 2,
+		WorkerCommand: testWorkerCommand(testWorkerConfig{NodeID: "node-1", DrainTimeout: 5 * time.Second})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 
 	edgeplanev1 "github.com/edgeplane/edgeplane/gen/edgeplane/v1"
+	"github.com/edgeplane/edgeplane/internal/backoff"
 )
 
 type connectStream = grpc.BidiStreamingClient[edgeplanev1.AgentMessage, edgeplanev1.ControlMessage]
@@ -234,7 +235,7 @@ func (c *Client) reportHealth(ctx context.Context, st connectStream) {
 		if err := c.send(st, msg); err != nil {
 			return
 		}
-		if !sleep(ctx, gap) {
+		if !backoff.Sleep(ctx, gap) {
 			return
 		}
 		select {

@@ -120,7 +120,7 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		c.log.LogAttrs(ctx, levelFor(err), "config stream ended; reconnecting",
 			slog.Any("error", err), slog.Duration("retry_in", delay))
-		if !sleep(ctx, delay) {
+		if !backoff.Sleep(ctx, delay) {
 			return nil
 		}
 	}
@@ -137,15 +137,4 @@ func levelFor(err error) slog.Level {
 		return slog.LevelInfo
 	}
 	return slog.LevelWarn
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
