@@ -115,6 +115,8 @@ type Config struct {
 	// program with this Config, calling RunWorker. The agent adds WorkerEnv, the worker's
 	// files and its output. Required when Workers > 1.
 	WorkerCommand func(index int) *exec.Cmd
+
+	workerTimeouts workerTimeouts // tests shorten them
 }
 
 // Agent is one running edge agent. Create it with New, then call Run once.

@@ -30,11 +30,14 @@ import (
 // WorkerEnv tells a process it is worker number $WorkerEnv of the agent that started it.
 const WorkerEnv = "EDGEPLANE_AGENT_WORKER"
 
-// Time bounds of the link's calls. An Apply carries a whole snapshot to a new worker
-// (100,000 routes build in about a second on a small machine), so it gets longer.
+// Time bounds of the link's calls (workerTimeouts' defaults). An Apply of a snapshot carries
+// a whole config (100,000 routes build in about a second on a small machine), so it gets
+// longer; a delta is small, and a worker that does not apply one in time (wedged, stopped)
+// is replaced rather than left holding up the agent's Ack.
 const (
-	workerApplyTimeout = 2 * time.Minute
-	workerCallTimeout  = 5 * time.Second
+	workerSnapshotTimeout = 2 * time.Minute
+	workerDeltaTimeout    = 10 * time.Second
+	workerCallTimeout     = 5 * time.Second
 	// workerRestartMin and workerRestartMax space the restarts of a worker that keeps
 	// exiting; one that ran for workerStable starts the schedule over.
 	workerRestartMin = 100 * time.Millisecond
@@ -48,6 +51,7 @@ const (
 // sees each revision exactly once, in order, from the snapshot it started with.
 type workerPool struct {
 	a       *Agent
+	timeout workerTimeouts
 	log     *slog.Logger
 	n       int
 	command func(index int) *exec.Cmd
@@ -64,6 +68,11 @@ type workerPool struct {
 	restarts atomic.Uint64
 }
 
+// workerTimeouts bound the link's calls; zero fields take the defaults above.
+type workerTimeouts struct {
+	snapshot, delta, call time.Duration
+}
+
 // workerProc is one running worker process.
 type workerProc struct {
 	index  int
@@ -74,7 +83,11 @@ type workerProc struct {
 }
 
 func newWorkerPool(a *Agent, n int, command func(int) *exec.Cmd) *workerPool {
-	p := &workerPool{a: a, log: a.cfg.Logger.With("component", "workers"), n: n, command: command,
+	t := a.cfg.workerTimeouts
+	t.snapshot = cmp.Or(t.snapshot, workerSnapshotTimeout)
+	t.delta = cmp.Or(t.delta, workerDeltaTimeout)
+	t.call = cmp.Or(t.call, workerCallTimeout)
+	p := &workerPool{a: a, timeout: t, log: a.cfg.Logger.With("component", "workers"), n: n, command: command,
 		live: map[int]*workerProc{}, tsKick: make(chan struct{}, 1)}
 	a.metrics.Registry().MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -230,7 +243,7 @@ func (p *workerPool) bringUp(ctx context.Context, w *workerProc) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ts != nil {
-		cctx, cancel := context.WithTimeout(ctx, workerCallTimeout)
+		cctx, cancel := context.WithTimeout(ctx, p.timeout.call)
 		err := w.link.telemetry(cctx, p.ts)
 		cancel()
 		if err != nil {
@@ -238,7 +251,7 @@ func (p *workerPool) bringUp(ctx context.Context, w *workerProc) error {
 		}
 	}
 	if snap := p.a.servedSnapshot(); snap != nil {
-		cctx, cancel := context.WithTimeout(ctx, workerApplyTimeout)
+		cctx, cancel := context.WithTimeout(ctx, p.timeout.snapshot)
 		reply, err := w.link.apply(cctx, snap)
 		cancel()
 		if err != nil {
@@ -249,14 +262,14 @@ func (p *workerPool) bringUp(ctx context.Context, w *workerProc) error {
 		}
 	}
 	if checks := p.a.proxy.ActiveChecks(); len(checks) > 0 {
-		cctx, cancel := context.WithTimeout(ctx, workerCallTimeout)
+		cctx, cancel := context.WithTimeout(ctx, p.timeout.call)
 		err := w.link.health(cctx, reportOf(checks))
 		cancel()
 		if err != nil {
 			return fmt.Errorf("health checks: %w", err)
 		}
 	}
-	cctx, cancel := context.WithTimeout(ctx, workerCallTimeout)
+	cctx, cancel := context.WithTimeout(ctx, p.timeout.call)
 	defer cancel()
 	if err := w.link.start(cctx); err != nil {
 		return fmt.Errorf("start: %w", err)
@@ -274,7 +287,11 @@ func (p *workerPool) bringUp(ctx context.Context, w *workerProc) error {
 func (p *workerPool) relay(ctx context.Context, u *edgeplanev1.ConfigUpdate) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, workerApplyTimeout)
+	limit := p.timeout.delta
+	if u.GetSnapshot() {
+		limit = p.timeout.snapshot
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, w := range p.serving() {
@@ -314,7 +331,7 @@ func (p *workerPool) relayTelemetry(ctx context.Context) {
 		}
 		p.mu.Lock()
 		for _, w := range p.serving() {
-			cctx, cancel := context.WithTimeout(ctx, workerCallTimeout)
+			cctx, cancel := context.WithTimeout(ctx, p.timeout.call)
 			if err := w.link.telemetry(cctx, p.ts); err != nil && ctx.Err() == nil {
 				p.log.LogAttrs(ctx, slog.LevelError, "worker failed to take telemetry settings; starting it again",
 					slog.Int("worker", w.index), slog.Any("error", err))
@@ -385,7 +402,7 @@ func (p *workerPool) gather(ctx context.Context) []metrics.WorkerFamilies {
 	var wg sync.WaitGroup
 	for i, w := range ws {
 		wg.Go(func() {
-			cctx, cancel := context.WithTimeout(ctx, workerCallTimeout)
+			cctx, cancel := context.WithTimeout(ctx, p.timeout.call)
 			defer cancel()
 			b, err := w.link.gather(cctx)
 			if err == nil {
@@ -441,7 +458,7 @@ func (p *workerPool) relayHealth(ctx context.Context) {
 		report := reportOf(cur)
 		p.mu.Lock()
 		for _, w := range p.serving() {
-			cctx, cancel := context.WithTimeout(ctx, workerCallTimeout)
+			cctx, cancel := context.WithTimeout(ctx, p.timeout.call)
 			if err := w.link.health(cctx, report); err != nil && ctx.Err() == nil {
 				p.log.LogAttrs(ctx, slog.LevelError, "worker failed to take health check results; starting it again",
 					slog.Int("worker", w.index), slog.Any("error", err))

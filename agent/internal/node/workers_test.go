@@ -350,3 +350,38 @@ func TestWorkers_FollowTheAgentsHealthChecks(t *testing.T) {
 		t.Fatalf("with B passing again: %v, want B back in rotation", got)
 	}
 }
+
+// TestWorkers_StoppedWorkerDoesNotHoldTheAck: a worker that stops answering (SIGSTOP here:
+// wedged) holds the agent's Ack of a delta no longer than the delta's bound; it is then
+// replaced, and the new worker serves the revision the agent acknowledged.
+func TestWorkers_StoppedWorkerDoesNotHoldTheAck(t *testing.T) {
+	cp := startControlPlane(t)
+	a := startAgent(t, Config{ControlPlane: cp.addr, DrainTimeout: 5 * time.Second, Workers: 2,
+		WorkerCommand:  testWorkerCommand(testWorkerConfig{NodeID: "node-1", DrainTimeout: 5 * time.Second}),
+		workerTimeouts: workerTimeouts{delta: 500 * time.Millisecond, call: 500 * time.Millisecond}})
+	s := cp.next(t)
+	w := waitServing(t, a, 1)[0]
+	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true,
+		Routes: []*edgeplanev1.Route{route("app", "app.test", backend(t, "one"))}}), 1)
+
+	if err := w.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 2, BaseRevision: 1,
+		Routes: []*edgeplanev1.Route{route("app", "app.test", backend(t, "two"))}}), 2)
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the Ack took %v with a stopped worker, want about the 500 ms bound", took)
+	}
+	select {
+	case <-w.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stopped worker was not killed")
+	}
+	if got := fresh(t, a.Addr(), "app.test", 60); got["200 two"] != 60 {
+		t.Fatalf("after the Ack: %v, want 60 x 200 two (the replaced worker serves revision 2)", got)
+	}
+	if back := waitServing(t, a, 1)[0]; back == w {
+		t.Fatal("the stopped worker was not replaced")
+	}
+}
