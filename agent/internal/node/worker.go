@@ -159,6 +159,8 @@ func (w *workerSide) start(context.Context) error {
 
 func (w *workerSide) gather(context.Context) ([]byte, error) { return w.a.metrics.Encode() }
 
+func (w *workerSide) ping(context.Context) error { return nil }
+
 func ack(revision int64, hash string) *edgeplanev1.AgentMessage {
 	return &edgeplanev1.AgentMessage{Kind: &edgeplanev1.AgentMessage_Ack{Ack: &edgeplanev1.Ack{Revision: revision, ConfigHash: hash}}}
 }

@@ -23,6 +23,7 @@ import (
 //	Telemetry(TelemetrySettings) Empty        the control plane's latest telemetry settings
 //	Health(TargetHealthReport) Empty          the agent's active health checks' results, to follow
 //	Start(Empty) Empty                        begin accepting connections (after the first Apply)
+//	Ping(Empty) Empty                         liveness: a worker that does not answer is replaced
 //	Metrics(Empty) BytesValue                 the worker's metric families, length-delimited protobuf
 const workerService = "edgeplane.agent.internal.Worker"
 
@@ -36,6 +37,7 @@ type workerServer interface {
 	telemetry(context.Context, *edgeplanev1.TelemetrySettings) error
 	health(context.Context, *edgeplanev1.TargetHealthReport) error
 	start(context.Context) error
+	ping(context.Context) error
 	gather(context.Context) ([]byte, error)
 }
 
@@ -66,6 +68,9 @@ var workerServiceDesc = grpc.ServiceDesc{
 		{MethodName: "Start", Handler: unary(func(w workerServer, ctx context.Context, _ *emptypb.Empty) (*emptypb.Empty, error) {
 			return &emptypb.Empty{}, w.start(ctx)
 		})},
+		{MethodName: "Ping", Handler: unary(func(w workerServer, ctx context.Context, _ *emptypb.Empty) (*emptypb.Empty, error) {
+			return &emptypb.Empty{}, w.ping(ctx)
+		})},
 		{MethodName: "Metrics", Handler: unary(func(w workerServer, ctx context.Context, _ *emptypb.Empty) (*wrapperspb.BytesValue, error) {
 			b, err := w.gather(ctx)
 			return &wrapperspb.BytesValue{Value: b}, err
@@ -91,6 +96,10 @@ func (c linkClient) health(ctx context.Context, r *edgeplanev1.TargetHealthRepor
 
 func (c linkClient) start(ctx context.Context) error {
 	return c.conn.Invoke(ctx, "/"+workerService+"/Start", &emptypb.Empty{}, new(emptypb.Empty))
+}
+
+func (c linkClient) ping(ctx context.Context) error {
+	return c.conn.Invoke(ctx, "/"+workerService+"/Ping", &emptypb.Empty{}, new(emptypb.Empty))
 }
 
 func (c linkClient) gather(ctx context.Context) ([]byte, error) {

@@ -38,6 +38,10 @@ const (
 	workerSnapshotTimeout = 2 * time.Minute
 	workerDeltaTimeout    = 10 * time.Second
 	workerCallTimeout     = 5 * time.Second
+	// workerPingEvery is how often the agent checks that each worker answers on its link;
+	// one that does not within workerCallTimeout (stopped, deadlocked, starved) is replaced
+	// even while no config changes.
+	workerPingEvery = 2 * time.Second
 	// workerRestartMin and workerRestartMax space the restarts of a worker that keeps
 	// exiting; one that ran for workerStable starts the schedule over.
 	workerRestartMin = 100 * time.Millisecond
@@ -70,7 +74,7 @@ type workerPool struct {
 
 // workerTimeouts bound the link's calls; zero fields take the defaults above.
 type workerTimeouts struct {
-	snapshot, delta, call time.Duration
+	snapshot, delta, call, ping time.Duration // ping: how often, not how long
 }
 
 // workerProc is one running worker process.
@@ -87,6 +91,7 @@ func newWorkerPool(a *Agent, n int, command func(int) *exec.Cmd) *workerPool {
 	t.snapshot = cmp.Or(t.snapshot, workerSnapshotTimeout)
 	t.delta = cmp.Or(t.delta, workerDeltaTimeout)
 	t.call = cmp.Or(t.call, workerCallTimeout)
+	t.ping = cmp.Or(t.ping, workerPingEvery)
 	p := &workerPool{a: a, timeout: t, log: a.cfg.Logger.With("component", "workers"), n: n, command: command,
 		live: map[int]*workerProc{}, tsKick: make(chan struct{}, 1)}
 	a.metrics.Registry().MustRegister(
@@ -170,17 +175,39 @@ func (p *workerPool) keep(ctx context.Context, index int) {
 				slog.Any("error", err), slog.Duration("retry_in", delay))
 			continue
 		}
-		select {
-		case <-w.exited:
-			p.drop(w)
-			p.log.LogAttrs(ctx, slog.LevelError, "worker exited; starting it again", slog.Int("worker", index),
-				slog.String("status", w.cmd.ProcessState.String()), slog.Duration("retry_in", delay))
-			if time.Since(began) > workerStable {
-				delay = workerRestartMin
-			}
-		case <-ctx.Done():
+		if !p.watch(ctx, w) {
 			p.stop(w)
 			return
+		}
+		p.drop(w)
+		p.log.LogAttrs(ctx, slog.LevelError, "worker exited; starting it again", slog.Int("worker", index),
+			slog.String("status", w.cmd.ProcessState.String()), slog.Duration("retry_in", delay))
+		if time.Since(began) > workerStable {
+			delay = workerRestartMin
+		}
+	}
+}
+
+// watch waits until worker w exits (true) or ctx ends (false). Meanwhile it pings w every
+// timeout.ping and kills it when a ping goes unanswered for timeout.call.
+func (p *workerPool) watch(ctx context.Context, w *workerProc) bool {
+	t := time.NewTicker(p.timeout.ping)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.exited:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, p.timeout.call)
+		err := w.link.ping(cctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			p.log.LogAttrs(ctx, slog.LevelError, "worker does not answer; starting it again",
+				slog.Int("worker", w.index), slog.Any("error", err))
+			p.kill(w)
 		}
 	}
 }

@@ -385,3 +385,35 @@ func TestWorkers_StoppedWorkerDoesNotHoldTheAck(t *testing.T) {
 		t.Fatal("the stopped worker was not replaced")
 	}
 }
+
+// TestWorkers_UnansweringWorkerIsReplaced: a worker that stops answering while no config
+// changes is found by the agent's pings and replaced; the new connections the kernel queued
+// on its socket meanwhile are served by its successor.
+func TestWorkers_UnansweringWorkerIsReplaced(t *testing.T) {
+	cp := startControlPlane(t)
+	a := startAgent(t, Config{ControlPlane: cp.addr, DrainTimeout: 5 * time.Second, Workers: 2,
+		WorkerCommand:  testWorkerCommand(testWorkerConfig{NodeID: "node-1", DrainTimeout: 5 * time.Second}),
+		workerTimeouts: workerTimeouts{call: 300 * time.Millisecond, ping: 100 * time.Millisecond}})
+	s := cp.next(t)
+	w := waitServing(t, a, 1)[0]
+	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true,
+		Routes: []*edgeplanev1.Route{route("app", "app.test", backend(t, "one"))}}), 1)
+	if err := w.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the worker stopped", func() bool { // every thread, not only the signalled one
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", w.cmd.Process.Pid))
+		return strings.Contains(string(b), ") T ")
+	})
+	if got := fresh(t, a.Addr(), "app.test", 60); got["200 one"] != 60 {
+		t.Fatalf("with a stopped worker: %v, want 60 x 200 one (its queue served by its successor)", got)
+	}
+	select {
+	case <-w.exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stopped worker was not killed")
+	}
+	if n := a.pool.restarts.Load(); n != 1 {
+		t.Errorf("restarts = %d, want 1", n)
+	}
+}
