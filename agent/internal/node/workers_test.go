@@ -351,22 +351,34 @@ func TestWorkers_FollowTheAgentsHealthChecks(t *testing.T) {
 	}
 }
 
-// TestWorkers_StoppedWorkerDoesNotHoldTheAck: a worker that stops answering (SIGSTOP here:
-// wedged) holds the agent's Ack of a delta no longer than the delta's bound; it is then
-// replaced, and the new worker serves the revision the agent acknowledged.
-func TestWorkers_StoppedWorkerDoesNotHoldTheAck(t *testing.T) {
+// stoppedWorker starts an agent of two processes with the link bounds t, serving route app
+// (body "one") at revision 1, then stops its worker with SIGSTOP (a wedged worker) and waits
+// until every thread of it has stopped.
+func stoppedWorker(t *testing.T, bounds workerTimeouts) (*Agent, *session, *workerProc) {
+	t.Helper()
 	cp := startControlPlane(t)
 	a := startAgent(t, Config{ControlPlane: cp.addr, DrainTimeout: 5 * time.Second, Workers: 2,
 		WorkerCommand:  testWorkerCommand(testWorkerConfig{NodeID: "node-1", DrainTimeout: 5 * time.Second}),
-		workerTimeouts: workerTimeouts{delta: 500 * time.Millisecond, call: 500 * time.Millisecond}})
+		workerTimeouts: bounds})
 	s := cp.next(t)
 	w := waitServing(t, a, 1)[0]
 	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true,
 		Routes: []*edgeplanev1.Route{route("app", "app.test", backend(t, "one"))}}), 1)
-
 	if err := w.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	waitUntil(t, "the worker stopped", func() bool {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", w.cmd.Process.Pid))
+		return strings.Contains(string(b), ") T ")
+	})
+	return a, s, w
+}
+
+// TestWorkers_StoppedWorkerDoesNotHoldTheAck: a worker that stops answering (SIGSTOP here:
+// wedged) holds the agent's Ack of a delta no longer than the delta's bound; it is then
+// replaced, and the new worker serves the revision the agent acknowledged.
+func TestWorkers_StoppedWorkerDoesNotHoldTheAck(t *testing.T) {
+	a, s, w := stoppedWorker(t, workerTimeouts{delta: 500 * time.Millisecond, call: 500 * time.Millisecond})
 	start := time.Now()
 	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 2, BaseRevision: 1,
 		Routes: []*edgeplanev1.Route{route("app", "app.test", backend(t, "two"))}}), 2)
@@ -390,21 +402,7 @@ func TestWorkers_StoppedWorkerDoesNotHoldTheAck(t *testing.T) {
 // changes is found by the agent's pings and replaced; the new connections the kernel queued
 // on its socket meanwhile are served by its successor.
 func TestWorkers_UnansweringWorkerIsReplaced(t *testing.T) {
-	cp := startControlPlane(t)
-	a := startAgent(t, Config{ControlPlane: cp.addr, DrainTimeout: 5 * time.Second, Workers: 2,
-		WorkerCommand:  testWorkerCommand(testWorkerConfig{NodeID: "node-1", DrainTimeout: 5 * time.Second}),
-		workerTimeouts: workerTimeouts{call: 300 * time.Millisecond, ping: 100 * time.Millisecond}})
-	s := cp.next(t)
-	w := waitServing(t, a, 1)[0]
-	wantAck(t, s.push(t, &edgeplanev1.ConfigUpdate{Revision: 1, Snapshot: true,
-		Routes: []*edgeplanev1.Route{route("app", "app.test", backend(t, "one"))}}), 1)
-	if err := w.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, "the worker stopped", func() bool { // every thread, not only the signalled one
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", w.cmd.Process.Pid))
-		return strings.Contains(string(b), ") T ")
-	})
+	a, _, w := stoppedWorker(t, workerTimeouts{call: 300 * time.Millisecond, ping: 100 * time.Millisecond})
 	if got := fresh(t, a.Addr(), "app.test", 60); got["200 one"] != 60 {
 		t.Fatalf("with a stopped worker: %v, want 60 x 200 one (its queue served by its successor)", got)
 	}
