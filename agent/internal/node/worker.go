@@ -28,7 +28,9 @@ const (
 // link breaks (the agent is gone), after draining in-flight requests for DrainTimeout.
 func RunWorker(ctx context.Context, cfg Config, index int) error {
 	cfg.CacheDir = ""
-	cfg.Logger = cmpLogger(cfg.Logger).With("worker", index)
+	if cfg.Logger != nil {
+		cfg.Logger = cfg.Logger.With("worker", index)
+	}
 	a, err := newAgent(cfg, true)
 	if err != nil {
 		return err
@@ -97,13 +99,6 @@ func RunWorker(ctx context.Context, cfg Config, index int) error {
 		return nil
 	})
 	return g.Wait()
-}
-
-func cmpLogger(l *slog.Logger) *slog.Logger {
-	if l == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return l
 }
 
 // inherited returns the listening socket at descriptor fd.

@@ -81,7 +81,6 @@ type workerTimeouts struct {
 type workerProc struct {
 	index  int
 	cmd    *exec.Cmd
-	conn   interface{ Close() error }
 	link   linkClient
 	exited chan struct{} // closed once the process has exited
 }
@@ -255,7 +254,7 @@ func (p *workerPool) start(ctx context.Context, index int) (*workerProc, error) 
 		p.kill(w)
 		return nil, err
 	}
-	w.conn, w.link = cc, linkClient{cc}
+	w.link = linkClient{cc}
 	if err := p.bringUp(ctx, w); err != nil {
 		p.kill(w)
 		cc.Close()
@@ -318,18 +317,27 @@ func (p *workerPool) relay(ctx context.Context, u *edgeplanev1.ConfigUpdate) {
 	if u.GetSnapshot() {
 		limit = p.timeout.snapshot
 	}
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
+	p.broadcast(ctx, limit, fmt.Sprintf("apply revision %d", u.GetRevision()), func(ctx context.Context, l linkClient) error {
+		reply, err := l.apply(ctx, u)
+		if err == nil && reply.GetNack() != nil {
+			err = errors.New(reply.GetNack().GetError())
+		}
+		return err
+	})
+}
+
+// broadcast calls every serving worker at once, each call bounded by limit, and waits for
+// them all. A worker whose call fails is killed and started again (keep), from the agent's
+// state then. The caller holds mu, so that what reaches the workers keeps its order.
+func (p *workerPool) broadcast(ctx context.Context, limit time.Duration, what string, call func(context.Context, linkClient) error) {
 	var wg sync.WaitGroup
 	for _, w := range p.serving() {
 		wg.Go(func() {
-			reply, err := w.link.apply(ctx, u)
-			if err == nil && reply.GetNack() != nil {
-				err = errors.New(reply.GetNack().GetError())
-			}
-			if err != nil {
-				p.log.LogAttrs(ctx, slog.LevelError, "worker failed to apply a config; starting it again",
-					slog.Int("worker", w.index), slog.Int64("revision", u.GetRevision()), slog.Any("error", err))
+			cctx, cancel := context.WithTimeout(ctx, limit)
+			defer cancel()
+			if err := call(cctx, w.link); err != nil && ctx.Err() == nil {
+				p.log.LogAttrs(ctx, slog.LevelError, "worker failed to "+what+"; starting it again",
+					slog.Int("worker", w.index), slog.Any("error", err))
 				p.kill(w)
 			}
 		})
@@ -357,15 +365,10 @@ func (p *workerPool) relayTelemetry(ctx context.Context) {
 		case <-p.tsKick:
 		}
 		p.mu.Lock()
-		for _, w := range p.serving() {
-			cctx, cancel := context.WithTimeout(ctx, p.timeout.call)
-			if err := w.link.telemetry(cctx, p.ts); err != nil && ctx.Err() == nil {
-				p.log.LogAttrs(ctx, slog.LevelError, "worker failed to take telemetry settings; starting it again",
-					slog.Int("worker", w.index), slog.Any("error", err))
-				p.kill(w)
-			}
-			cancel()
-		}
+		ts := p.ts
+		p.broadcast(ctx, p.timeout.call, "take telemetry settings", func(ctx context.Context, l linkClient) error {
+			return l.telemetry(ctx, ts)
+		})
 		p.mu.Unlock()
 	}
 }
@@ -381,33 +384,30 @@ func (p *workerPool) serving() []*workerProc {
 	return out
 }
 
-// drop forgets an exited worker.
-func (p *workerPool) drop(w *workerProc) {
+// forget takes w out of the serving workers (if it is still the one serving its index).
+func (p *workerPool) forget(w *workerProc) {
 	p.lmu.Lock()
 	if p.live[w.index] == w {
 		delete(p.live, w.index)
 	}
 	p.lmu.Unlock()
-	if w.conn != nil {
-		w.conn.Close()
-	}
+}
+
+// drop forgets an exited worker and closes its link.
+func (p *workerPool) drop(w *workerProc) {
+	p.forget(w)
+	w.link.conn.Close()
 }
 
 // kill ends a worker at once; keep starts it again.
 func (p *workerPool) kill(w *workerProc) {
-	p.lmu.Lock()
-	if p.live[w.index] == w {
-		delete(p.live, w.index)
-	}
-	p.lmu.Unlock()
+	p.forget(w)
 	_ = w.cmd.Process.Kill()
 }
 
 // stop asks a worker to drain and waits for it (DrainTimeout and a little more, then kills it).
 func (p *workerPool) stop(w *workerProc) {
-	p.lmu.Lock()
-	delete(p.live, w.index)
-	p.lmu.Unlock()
+	p.forget(w)
 	_ = w.cmd.Process.Signal(syscall.SIGTERM)
 	t := time.NewTimer(p.a.cfg.DrainTimeout + 5*time.Second)
 	defer t.Stop()
@@ -418,7 +418,7 @@ func (p *workerPool) stop(w *workerProc) {
 		_ = w.cmd.Process.Kill()
 		<-w.exited
 	}
-	w.conn.Close()
+	w.link.conn.Close()
 }
 
 // gather reads every serving worker's metrics, for the agent's /metrics. A worker that does
@@ -484,15 +484,9 @@ func (p *workerPool) relayHealth(ctx context.Context) {
 		last = cur
 		report := reportOf(cur)
 		p.mu.Lock()
-		for _, w := range p.serving() {
-			cctx, cancel := context.WithTimeout(ctx, p.timeout.call)
-			if err := w.link.health(cctx, report); err != nil && ctx.Err() == nil {
-				p.log.LogAttrs(ctx, slog.LevelError, "worker failed to take health check results; starting it again",
-					slog.Int("worker", w.index), slog.Any("error", err))
-				p.kill(w)
-			}
-			cancel()
-		}
+		p.broadcast(ctx, p.timeout.call, "take health check results", func(ctx context.Context, l linkClient) error {
+			return l.health(ctx, report)
+		})
 		p.mu.Unlock()
 	}
 }

@@ -148,15 +148,16 @@ func (cs *checks) reconcile(t *Table) {
 }
 
 func (cs *checks) start(s *activeHealth) *runningCheck {
-	ctx, cancel := context.WithCancel(context.Background())
-	rc := &runningCheck{state: s, cancel: cancel, done: make(chan struct{})}
 	if cs.follow {
 		if c, ok := cs.followed[followKey{s.key.route, s.key.url}]; ok {
 			follow(s, c)
 		}
-		close(rc.done) // no prober: FollowActiveChecks sets s
-		return rc
+		done := make(chan struct{})
+		close(done) // no prober: FollowActiveChecks sets s
+		return &runningCheck{state: s, cancel: func() {}, done: done}
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rc := &runningCheck{state: s, cancel: cancel, done: make(chan struct{})}
 	u, host := checkURL(s.key)
 	p := &prober{state: s, url: u, host: host, client: cs.client,
 		log: cs.log.With("route", s.key.route)}
